@@ -1,0 +1,24 @@
+"""`egp`: the one command line of egp-chain, for operators and wallet users alike."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="egp",
+    help="egp-chain: bank-validated electronic Letters of Guarantee for Thai e-GP.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+def version() -> None:
+    """Print the egp-chain version."""
+    from importlib.metadata import version as dist_version
+
+    typer.echo(dist_version("egp-chain"))
+
+
+if __name__ == "__main__":
+    app()

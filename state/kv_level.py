@@ -1,0 +1,54 @@
+"""The KV protocol over LevelDB (plyvel): the node's only durable store.
+
+Every multi-key change goes through `write_batch(transaction=True)`, which LevelDB applies atomically
+(one log record), optionally fsynced; a crash leaves each batch wholly present or wholly absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import plyvel
+
+from state.kv import Op, View
+
+
+class _LevelRoot:
+    def __init__(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self.db = plyvel.DB(str(path), create_if_missing=True)
+
+    def get(self, key: bytes) -> bytes | None:
+        value: bytes | None = self.db.get(key)
+        return value
+
+    def write(self, ops: list[Op], sync: bool) -> None:
+        with self.db.write_batch(transaction=True, sync=sync) as wb:
+            for key, value in ops:
+                if value is None:
+                    wb.delete(key)
+                else:
+                    wb.put(key, value)
+
+    def scan(self, start: bytes | None, stop: bytes | None, reverse: bool) -> Iterator[tuple[bytes, bytes]]:
+        it = self.db.iterator(start=start, stop=stop, reverse=reverse)
+        try:
+            yield from it
+        finally:
+            it.close()
+
+
+class LevelKV(View):
+    """A LevelDB database at `path` (created if missing)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self._level = _LevelRoot(Path(path))
+        super().__init__(self._level)
+
+    def close(self) -> None:
+        self._level.db.close()
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._level.db.closed)
