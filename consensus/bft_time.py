@@ -1,0 +1,43 @@
+"""BFT time: the voting-power-weighted median of a commit's timestamps (CometBFT ``MedianTime``).
+
+Every non-ABSENT signature (COMMIT and NIL) contributes its timestamp with its validator's power.
+
+``block_time_ms(commit, valset, prev_time_ms)`` is the time of the block that carries ``commit`` as its
+last commit: ``max(weighted_median, prev_time_ms + 1)``, so block times strictly increase.  Faulty power
+below 1/3 cannot move the median outside the range of the correct validators' timestamps.
+"""
+
+from __future__ import annotations
+
+from consensus.types import BlockIDFlag, Commit
+from consensus.validators import ValidatorSet
+
+
+def weighted_median(samples: list[tuple[int, int]]) -> int:
+    """Weighted median of (timestamp_ms, weight) pairs, as CometBFT ``WeightedMedian``.
+
+    ``median = total // 2``; walk the samples sorted by time and return the first whose weight is
+    ``>= median``, subtracting the weights passed.
+    """
+    if not samples:
+        raise ValueError("no samples")
+    total = sum(w for _, w in samples)
+    median = total // 2
+    for t, w in sorted(samples):
+        if median <= w:
+            return t
+        median -= w
+    return sorted(samples)[-1][0]
+
+
+def median_time_ms(commit: Commit, valset: ValidatorSet) -> int:
+    samples: list[tuple[int, int]] = []
+    for val, sig in zip(valset.validators, commit.signatures, strict=False):
+        if sig.flag != BlockIDFlag.ABSENT:
+            samples.append((sig.timestamp_ms, val.power))
+    return weighted_median(samples)
+
+
+def block_time_ms(commit: Commit, valset: ValidatorSet, prev_time_ms: int) -> int:
+    """Strictly greater than ``prev_time_ms``."""
+    return max(median_time_ms(commit, valset), prev_time_ms + 1)

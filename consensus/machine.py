@@ -1,0 +1,370 @@
+"""The round machine: Algorithm 1 of "The latest gossip on BFT consensus" (arXiv:1807.04938), line by line.
+
+``ConsensusCore`` holds the state of process p at one height (``h_p, round_p, step_p, lockedValue_p,
+lockedRound_p, validValue_p, validRound_p, decision``) and the message log of that height (a
+``VoteKeeper`` and the proposals).  After every event it evaluates the paper's upon-rules until none
+fires; each rule is one method named after its first line and each branch records its label in
+``lines_hit`` (a test asserts the simulator reaches them all).
+
+Mux (event -> rules)::
+
+    ProposalReceived -> log -> L49 L55 L22 L28 L34 L36 L44 L47 (until quiescent)
+    VoteReceived     -> log -> (same)            ; second different vote -> ReportEvidence
+    TimeoutFired     -> L57 / L61 / L65 (with staleness guards), COMMIT -> StartNextHeight
+    ValueReady       -> L19 (the proposer's getValue() answered)
+
+The lock rules are the paper's (L22-L33): no CometBFT unlock-on-polka.  Round skip (L55) needs f+1 power of
+messages of one higher round.  Hooks prefixed ``_rule_`` exist only so that tests can build broken variants.
+"""
+
+from __future__ import annotations
+
+from consensus.commit import make_commit
+from consensus.types import (
+    NIL_ROUND,
+    VALUE_ID_LEN,
+    Action,
+    Address,
+    ConsensusParams,
+    Decide,
+    Event,
+    Proposal,
+    ProposalReceived,
+    ReportEvidence,
+    RequestValue,
+    ScheduleTimeout,
+    SignProposal,
+    SignVote,
+    StartNextHeight,
+    Step,
+    Timeout,
+    TimeoutFired,
+    TimeoutKind,
+    ValueId,
+    ValueReady,
+    Vote,
+    VoteReceived,
+    VoteType,
+)
+from consensus.validators import ValidatorSet
+from consensus.votes import ThresholdKind, VoteKeeper
+
+MAX_PROPOSALS_PER_ROUND = 4  # distinct values kept per round from an equivocating proposer
+PAPER_LINES = (
+    "L11", "L14", "L15", "L17", "L19", "L21", "L22", "L24", "L26", "L28", "L30", "L32", "L34",
+    "L36", "L38", "L42", "L44", "L47", "L49", "L51", "L55", "L57", "L61", "L65",
+)  # fmt: skip
+
+
+class ConsensusCore:
+    """Pure Tendermint core for one validator (or a non-voting observer when ``address`` is None)."""
+
+    def __init__(self, address: Address | None, params: ConsensusParams | None = None) -> None:
+        self.address = address
+        self.params = params or ConsensusParams()
+        self.lines_hit: dict[str, int] = {}
+        self.height = 0
+        self.round = NIL_ROUND
+        self.step = Step.DECIDED
+        self.decision: ValueId | None = None
+        self.locked_value: ValueId | None = None
+        self.locked_round = NIL_ROUND
+        self.valid_value: ValueId | None = None
+        self.valid_round = NIL_ROUND
+        self.valset: ValidatorSet | None = None
+        self.keeper: VoteKeeper | None = None
+        self._proposals: dict[int, dict[ValueId, tuple[Proposal, bool]]] = {}
+        self._proposers: dict[int, Address] = {}
+        self._skip_rounds: set[int] = set()
+        self._done: set[tuple[str, int]] = set()  # "for the first time" guards: (line, round)
+        self._awaiting_value: tuple[int, int] | None = None
+
+    # --- public API ----------------------------------------------------------------------------
+    def start_height(self, height: int, valset: ValidatorSet) -> list[Action]:
+        """Enter ``height`` with its validator set; resets the height state and starts round 0."""
+        self.height, self.valset = height, valset
+        self.decision = self.locked_value = self.valid_value = None
+        self.locked_round = self.valid_round = NIL_ROUND
+        self.keeper = VoteKeeper(height, valset, self.params.round_window)
+        self._proposals, self._proposers, self._skip_rounds, self._done = {}, {}, set(), set()
+        self._awaiting_value = None
+        out: list[Action] = []
+        self._start_round(0, out)
+        self._run_rules(out)
+        return out
+
+    def handle(self, event: Event) -> list[Action]:
+        out: list[Action] = []
+        if self.keeper is None:
+            return out
+        if isinstance(event, TimeoutFired):
+            self._on_timeout(event.timeout, out)
+        elif self.step is Step.DECIDED:
+            return out
+        elif isinstance(event, VoteReceived):
+            if not self._on_vote(event.vote, out):
+                return out
+        elif isinstance(event, ProposalReceived):
+            if not self._on_proposal(event.proposal, event.valid):
+                return out
+        elif isinstance(event, ValueReady):
+            self._on_value_ready(event, out)
+        if self.step is not Step.DECIDED:
+            self._run_rules(out)
+        return out
+
+    def proposer(self, round_: int) -> Address:
+        """``proposer(h_p, round)``."""
+        p = self._proposers.get(round_)
+        if p is None:
+            assert self.valset is not None
+            p = self._proposers[round_] = self.valset.proposer_at(round_)
+        return p
+
+    # --- helpers ---------------------------------------------------------------------------------
+    def _hit(self, line: str) -> None:
+        self.lines_hit[line] = self.lines_hit.get(line, 0) + 1
+
+    def _timeout(self, kind: TimeoutKind, out: list[Action]) -> None:
+        delay = self.params.timeouts.duration_ms(kind, self.round)
+        out.append(ScheduleTimeout(Timeout(kind, self.height, self.round), delay))
+
+    def _vote(self, vote_type: VoteType, value: ValueId | None, out: list[Action]) -> None:
+        if self.address is not None and self.valset is not None and self.valset.power_of(self.address) > 0:
+            out.append(SignVote(Vote(vote_type, self.height, self.round, value, self.address)))
+
+    def _power(self, round_: int, vote_type: VoteType, value: ValueId | None) -> int:
+        assert self.keeper is not None
+        return self.keeper.power_for(round_, vote_type, value)
+
+    def _two_thirds(self, power: int) -> bool:
+        assert self.valset is not None
+        return self.valset.has_two_thirds(power)
+
+    def _current_proposals(self) -> list[tuple[Proposal, bool]]:
+        return list(self._proposals.get(self.round, {}).values())
+
+    # --- StartRound (L11-L21) -----------------------------------------------------------------
+    def _start_round(self, round_: int, out: list[Action]) -> None:
+        self._hit("L11")
+        self.round, self.step = round_, Step.PROPOSE
+        assert self.keeper is not None
+        self.keeper.max_round = round_ + self.params.round_window
+        if self.address is not None and self.proposer(round_) == self.address:
+            self._hit("L14")
+            if self.valid_value is not None:  # L15
+                self._hit("L15")
+                self._propose(self.valid_value, out)
+            else:  # L17: getValue(), answered by ValueReady
+                self._hit("L17")
+                self._awaiting_value = (self.height, round_)
+                out.append(RequestValue(self.height, round_))
+        else:  # L21
+            self._hit("L21")
+            self._timeout(TimeoutKind.PROPOSE, out)
+
+    def _propose(self, value: ValueId, out: list[Action]) -> None:
+        self._hit("L19")
+        assert self.address is not None
+        out.append(SignProposal(Proposal(self.height, self.round, value, self.valid_round, self.address)))
+
+    def _on_value_ready(self, ev: ValueReady, out: list[Action]) -> None:
+        if self._awaiting_value != (ev.height, ev.round) or (ev.height, ev.round) != (self.height, self.round):
+            return
+        self._awaiting_value = None
+        if self.step is Step.PROPOSE and len(ev.value_id) == VALUE_ID_LEN:
+            self._propose(self.valid_value if self.valid_value is not None else ev.value_id, out)
+
+    # --- message log -----------------------------------------------------------------------------
+    def _on_vote(self, vote: Vote, out: list[Action]) -> bool:
+        if vote.value_id is not None and len(vote.value_id) != VALUE_ID_LEN:
+            return False
+        assert self.keeper is not None
+        res = self.keeper.add(vote)
+        if res.evidence is not None:
+            out.append(ReportEvidence(res.evidence))
+        for t in res.thresholds:
+            if t.kind is ThresholdKind.SKIP:
+                self._skip_rounds.add(t.round)
+        return res.added
+
+    def _on_proposal(self, p: Proposal, valid: bool) -> bool:
+        assert self.keeper is not None
+        if p.height != self.height or not 0 <= p.round <= self.keeper.max_round:
+            return False
+        if not NIL_ROUND <= p.pol_round < p.round or len(p.value_id) != VALUE_ID_LEN:
+            return False
+        if p.proposer != self.proposer(p.round):
+            return False
+        by_value = self._proposals.setdefault(p.round, {})
+        if p.value_id in by_value or len(by_value) >= MAX_PROPOSALS_PER_ROUND:
+            return False
+        by_value[p.value_id] = (p, valid)
+        t = self.keeper.note_sender(p.round, p.proposer)
+        if t is not None:
+            self._skip_rounds.add(t.round)
+        return True
+
+    # --- upon rules ----------------------------------------------------------------------------
+    def _run_rules(self, out: list[Action]) -> None:
+        rules = (self._l49, self._l55, self._l22, self._l28, self._l34, self._l36, self._l44, self._l47)
+        fired = True
+        while fired and self.step is not Step.DECIDED:
+            fired = False
+            for rule in rules:
+                if rule(out):
+                    fired = True
+                    break
+
+    def _rule_lock_allows(self, value: ValueId, pol_round: int) -> bool:
+        """L23 (pol_round == -1) / L29: lockedRound_p = -1 (resp. <= vr) or lockedValue_p = v."""
+        if pol_round == NIL_ROUND:
+            return self.locked_round == NIL_ROUND or self.locked_value == value
+        return self.locked_round <= pol_round or self.locked_value == value
+
+    def _l22(self, out: list[Action]) -> bool:
+        if self.step is not Step.PROPOSE:
+            return False
+        for p, valid in self._current_proposals():
+            if p.pol_round == NIL_ROUND:  # L22: <PROPOSAL, h_p, round_p, v, -1> from proposer
+                self._hit("L22")
+                if valid and self._rule_lock_allows(p.value_id, NIL_ROUND):
+                    self._hit("L24")
+                    self._vote(VoteType.PREVOTE, p.value_id, out)
+                else:
+                    self._hit("L26")
+                    self._vote(VoteType.PREVOTE, None, out)
+                self.step = Step.PREVOTE  # L27
+                return True
+        return False
+
+    def _l28(self, out: list[Action]) -> bool:
+        if self.step is not Step.PROPOSE:
+            return False
+        for p, valid in self._current_proposals():
+            vr = p.pol_round
+            if 0 <= vr < self.round and self._two_thirds(self._power(vr, VoteType.PREVOTE, p.value_id)):
+                self._hit("L28")
+                if valid and self._rule_lock_allows(p.value_id, vr):
+                    self._hit("L30")
+                    self._vote(VoteType.PREVOTE, p.value_id, out)
+                else:
+                    self._hit("L32")
+                    self._vote(VoteType.PREVOTE, None, out)
+                self.step = Step.PREVOTE  # L33
+                return True
+        return False
+
+    def _l34(self, out: list[Action]) -> bool:
+        if self.step is not Step.PREVOTE or ("L34", self.round) in self._done:
+            return False
+        assert self.keeper is not None
+        t = self.keeper.tally(self.round, VoteType.PREVOTE)
+        if t is None or not self._two_thirds(t.power):
+            return False
+        self._hit("L34")
+        self._done.add(("L34", self.round))
+        self._timeout(TimeoutKind.PREVOTE, out)
+        return True
+
+    def _l36(self, out: list[Action]) -> bool:
+        if self.step < Step.PREVOTE or ("L36", self.round) in self._done:
+            return False
+        for p, valid in self._current_proposals():
+            if valid and self._two_thirds(self._power(self.round, VoteType.PREVOTE, p.value_id)):
+                self._hit("L36")
+                self._done.add(("L36", self.round))
+                if self.step is Step.PREVOTE:
+                    self._hit("L38")
+                    self.locked_value, self.locked_round = p.value_id, self.round  # L38-L39
+                    self._vote(VoteType.PRECOMMIT, p.value_id, out)  # L40
+                    self.step = Step.PRECOMMIT  # L41
+                self._hit("L42")
+                self.valid_value, self.valid_round = p.value_id, self.round  # L42-L43
+                return True
+        return False
+
+    def _l44(self, out: list[Action]) -> bool:
+        if self.step is not Step.PREVOTE or not self._two_thirds(self._power(self.round, VoteType.PREVOTE, None)):
+            return False
+        self._hit("L44")
+        self._vote(VoteType.PRECOMMIT, None, out)  # L45
+        self.step = Step.PRECOMMIT  # L46
+        return True
+
+    def _l47(self, out: list[Action]) -> bool:
+        if ("L47", self.round) in self._done:
+            return False
+        assert self.keeper is not None
+        t = self.keeper.tally(self.round, VoteType.PRECOMMIT)
+        if t is None or not self._rule_precommit_quorum(t.power):
+            return False
+        self._hit("L47")
+        self._done.add(("L47", self.round))
+        self._timeout(TimeoutKind.PRECOMMIT, out)
+        return True
+
+    def _rule_precommit_quorum(self, power: int) -> bool:
+        """2f+1 precommits (L47, L49)."""
+        return self._two_thirds(power)
+
+    def _rule_decision_ready(self, round_: int, value: ValueId) -> bool:
+        """L49: 2f+1 <PRECOMMIT, h_p, r, id(v)>."""
+        return self._rule_precommit_quorum(self._power(round_, VoteType.PRECOMMIT, value))
+
+    def _l49(self, out: list[Action]) -> bool:
+        if self.decision is not None:
+            return False
+        for r in sorted(self._proposals):
+            for p, valid in self._proposals[r].values():
+                if self._rule_decision_ready(r, p.value_id):
+                    self._hit("L49")
+                    if not valid:
+                        continue
+                    self._hit("L51")
+                    self._decide(r, p.value_id, out)
+                    return True
+        return False
+
+    def _decide(self, round_: int, value: ValueId, out: list[Action]) -> None:
+        assert self.keeper is not None and self.valset is not None
+        self.decision = value  # L51; L52-L54 (next height) happen in start_height
+        tally = self.keeper.tally(round_, VoteType.PRECOMMIT)
+        assert tally is not None
+        commit = make_commit(self.valset, self.height, round_, value, tally)
+        out.append(Decide(self.height, round_, value, commit))
+        self.step = Step.DECIDED
+        delay = self.params.timeouts.duration_ms(TimeoutKind.COMMIT, round_)
+        out.append(ScheduleTimeout(Timeout(TimeoutKind.COMMIT, self.height, round_), delay))
+
+    def _l55(self, out: list[Action]) -> bool:
+        higher = [r for r in self._skip_rounds if r > self.round]
+        if not higher:
+            return False
+        self._hit("L55")
+        self._start_round(max(higher), out)  # L56
+        return True
+
+    # --- timeouts (L57-L67) ---------------------------------------------------------------------
+    def _rule_timeout_current(self, t: Timeout, step: Step | None) -> bool:
+        """The staleness guard: h = h_p and r = round_p (and step_p = ``step`` when given)."""
+        return t.height == self.height and t.round == self.round and (step is None or self.step is step)
+
+    def _on_timeout(self, t: Timeout, out: list[Action]) -> None:
+        if t.kind is TimeoutKind.COMMIT:
+            if t.height == self.height and self.step is Step.DECIDED:
+                out.append(StartNextHeight(self.height + 1))
+            return
+        if self.step is Step.DECIDED:
+            return
+        if t.kind is TimeoutKind.PROPOSE and self._rule_timeout_current(t, Step.PROPOSE):
+            self._hit("L57")
+            self._vote(VoteType.PREVOTE, None, out)  # L59
+            self.step = Step.PREVOTE  # L60
+        elif t.kind is TimeoutKind.PREVOTE and self._rule_timeout_current(t, Step.PREVOTE):
+            self._hit("L61")
+            self._vote(VoteType.PRECOMMIT, None, out)  # L63
+            self.step = Step.PRECOMMIT  # L64
+        elif t.kind is TimeoutKind.PRECOMMIT and self._rule_timeout_current(t, None):
+            self._hit("L65")
+            self._start_round(self.round + 1, out)  # L67
