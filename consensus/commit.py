@@ -46,13 +46,15 @@ def make_commit(valset: ValidatorSet, height: int, round_: int, value_id: ValueI
     """
     sigs: list[CommitSig] = []
     for v in valset.validators:
-        vote = tally.votes.get(v.address)
-        if vote is None or (vote.value_id is not None and vote.value_id != value_id):
-            sigs.append(CommitSig(BlockIDFlag.ABSENT, b""))
-        elif vote.value_id is None:
+        vote = tally.vote_for(v.address, value_id)
+        if vote is not None:
+            sigs.append(CommitSig(BlockIDFlag.COMMIT, v.address, vote.timestamp_ms, vote.signature))
+            continue
+        vote = tally.vote_for(v.address, None)
+        if vote is not None:
             sigs.append(CommitSig(BlockIDFlag.NIL, v.address, vote.timestamp_ms, vote.signature))
         else:
-            sigs.append(CommitSig(BlockIDFlag.COMMIT, v.address, vote.timestamp_ms, vote.signature))
+            sigs.append(CommitSig(BlockIDFlag.ABSENT, b""))
     return Commit(height, round_, value_id, tuple(sigs))
 
 

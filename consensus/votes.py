@@ -1,9 +1,13 @@
 """Vote tallies for one height: thresholds emitted once, bounded memory, equivocation evidence.
 
 ``VoteKeeper(height, valset, max_round)`` accepts votes of its height only, from members of the set,
-for rounds ``0 <= r <= max_round`` (the core raises ``max_round`` as it moves on).  Each validator
-counts at most once per (round, type); its second, different vote yields ``DuplicateVoteEvidence``
-(once) and is not counted.  Memory is therefore at most ``(max_round + 1) * 2 * len(valset)`` votes.
+for rounds ``0 <= r <= max_round`` (the core raises ``max_round`` as it moves on).  A validator's power
+counts once per (round, type) towards "+2/3 of any kind".  Its second, different vote yields
+``DuplicateVoteEvidence`` (once) and is kept and counted *for its value* (the paper's message log holds
+both messages; quorum intersection still holds since two +2/3 sets share > 1/3 power, hence a correct
+validator).  This lets a node that saw the other half of an equivocation still decide from a commit.
+Further votes of that validator in that (round, type) are dropped, so memory is bounded by
+``(max_round + 1) * 2 * 2 * len(valset)`` votes.
 
 ``add`` returns the thresholds crossed by this vote, each exactly once per (round, type[, value]):
 ``Threshold(kind, round, vote_type, value_id)`` with kind ANY (+2/3 of any kind), VALUE (+2/3 for one
@@ -37,15 +41,22 @@ class Threshold:
 class Tally:
     """Votes of one (height, round, type)."""
 
-    votes: dict[Address, Vote] = field(default_factory=dict)
+    votes: dict[Address, Vote] = field(default_factory=dict)  # first vote of each validator
+    conflicting: dict[Address, Vote] = field(default_factory=dict)  # its second, different vote
     power_by_value: dict[ValueId | None, int] = field(default_factory=dict)
     power: int = 0
     any_emitted: bool = False
     value_emitted: set[ValueId | None] = field(default_factory=set)
-    equivocators: set[Address] = field(default_factory=set)
 
     def power_for(self, value_id: ValueId | None) -> int:
         return self.power_by_value.get(value_id, 0)
+
+    def vote_for(self, address: Address, value_id: ValueId | None) -> Vote | None:
+        """The vote of ``address`` for ``value_id`` (first or conflicting), if any."""
+        for v in (self.votes.get(address), self.conflicting.get(address)):
+            if v is not None and v.value_id == value_id:
+                return v
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +92,7 @@ class VoteKeeper:
         return sorted({r for (r, _) in self._tallies})
 
     def vote_count(self) -> int:
-        return sum(len(t.votes) for t in self._tallies.values())
+        return sum(len(t.votes) + len(t.conflicting) for t in self._tallies.values())
 
     def note_sender(self, round_: int, address: Address) -> Threshold | None:
         """Record that ``address`` sent some message (vote or proposal) in ``round_``; may emit SKIP."""
@@ -110,18 +121,20 @@ class VoteKeeper:
         if t is None:
             t = self._tallies[key] = Tally()
         prior = t.votes.get(vote.validator)
-        if prior is not None:
-            if prior.value_id == vote.value_id or vote.validator in t.equivocators:
-                return _REJECTED
-            t.equivocators.add(vote.validator)
-            return AddResult(False, (), DuplicateVoteEvidence(prior, vote))
-        t.votes[vote.validator] = vote
-        t.power += power
-        t.power_by_value[vote.value_id] = t.power_by_value.get(vote.value_id, 0) + power
+        evidence = None
         out: list[Threshold] = []
-        skip = self.note_sender(vote.round, vote.validator)
-        if skip is not None:
-            out.append(skip)
+        if prior is not None:
+            if prior.value_id == vote.value_id or vote.validator in t.conflicting:
+                return _REJECTED
+            t.conflicting[vote.validator] = vote
+            evidence = DuplicateVoteEvidence(prior, vote)
+        else:
+            t.votes[vote.validator] = vote
+            t.power += power
+            skip = self.note_sender(vote.round, vote.validator)
+            if skip is not None:
+                out.append(skip)
+        t.power_by_value[vote.value_id] = t.power_by_value.get(vote.value_id, 0) + power
         if not t.any_emitted and self.valset.has_two_thirds(t.power):
             t.any_emitted = True
             out.append(Threshold(ThresholdKind.ANY, vote.round, vote.type))
@@ -129,4 +142,4 @@ class VoteKeeper:
         if v not in t.value_emitted and self.valset.has_two_thirds(t.power_by_value[v]):
             t.value_emitted.add(v)
             out.append(Threshold(ThresholdKind.VALUE, vote.round, vote.type, v))
-        return AddResult(True, tuple(out))
+        return AddResult(True, tuple(out), evidence)
