@@ -1,0 +1,475 @@
+"""The application behind an ABCI++ (CometBFT 0.38) boundary, as in-process calls.
+
+Call order per height: prepare_proposal (proposer) -> process_proposal (every validator) ->
+finalize_block -> commit -> check_tx(RECHECK) for what is left in the mempool. Times are block times in
+ms since the epoch (UTC); the app never reads a clock.
+
+Determinism duties (every node must compute the same app hash from the same blocks):
+ 1. finalize_block depends only on the committed state and the request (txs, height, time, misbehavior);
+    no wall clock, no randomness, no floats, no iteration over sets or dicts whose order reaches a hash
+    (the trie sorts its changes; records are canonical msgpack).
+ 2. finalize_block executes against an in-memory overlay and persists nothing; commit writes the state
+    records, indexes, trie nodes and metadata (height, app hash, the FinalizeBlock response) in ONE atomic
+    batch with sync=True.
+ 3. Replay is idempotent: finalize_block at the height already committed returns the stored response
+    (same app hash) and writes nothing; running finalize_block again before commit discards the first run.
+ 4. process_proposal is deterministic and rejects only provably invalid blocks (undecodable or oversized
+    txs); prepare_proposal may drop txs but never reorders a signer's sequence numbers.
+ 5. check_tx runs on a separate check state (sequence numbers advance there) reset at every commit; it
+    never touches committed state. A signature verified by check_tx is remembered by tx hash (bounded
+    cache) and not verified again by finalize_block on this node; a tx never seen is verified.
+ 6. app_hash = root of the Merkle trie over every state record (state/proofs.py), never empty.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from state import errors as E
+from state.codec import DecodeError, Record
+from state.crypto import sha256, verify
+from state.errors import CODESPACE, TxError
+from state.execute import begin_block, run_tx
+from state.kv import KV, Batch
+from state.proofs import EMPTY
+from state.records import Account, Params, k_account, k_params
+from state.registry import load_genesis, parse_app_state
+from state.store import NS_META, NS_STATE, NS_TRIE, Ctx, EventOut, Overlay
+from state.trie import Trie
+from state.txs import MAX_TX_BYTES, DecodedTx, decode_tx
+
+APP_VERSION = 1
+VERSION = "egp-chain/0.1.0"
+
+
+# ----------------------------------------------------------------- ABCI types
+@dataclass(frozen=True)
+class EventAttribute(Record):
+    TAG = 80
+    key: str
+    value: str
+    index: bool
+
+
+@dataclass(frozen=True)
+class Event(Record):
+    TAG = 81
+    type: str
+    attributes: tuple[EventAttribute, ...]
+
+
+@dataclass(frozen=True)
+class ExecTxResult(Record):
+    TAG = 82
+    code: int
+    data: bytes
+    log: str
+    info: str
+    gas_wanted: int
+    gas_used: int
+    events: tuple[Event, ...]
+    codespace: str
+
+
+@dataclass(frozen=True)
+class ValidatorUpdate(Record):
+    TAG = 83
+    pub_key: bytes  # Ed25519, 32 bytes
+    power: int
+
+
+@dataclass(frozen=True)
+class ResponseFinalizeBlock(Record):
+    TAG = 84
+    events: tuple[Event, ...]
+    tx_results: tuple[ExecTxResult, ...]
+    validator_updates: tuple[ValidatorUpdate, ...]
+    app_hash: bytes
+
+
+@dataclass(frozen=True)
+class Misbehavior:
+    type: int  # 1 = DUPLICATE_VOTE, 2 = LIGHT_CLIENT_ATTACK
+    validator_address: bytes
+    validator_power: int
+    height: int
+    time_ms: int
+    total_voting_power: int
+
+
+class CheckTxType(enum.IntEnum):
+    NEW = 0
+    RECHECK = 1
+
+
+class ProposalStatus(enum.IntEnum):
+    UNKNOWN = 0
+    ACCEPT = 1
+    REJECT = 2
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    version: str = ""
+    block_version: int = 11
+    p2p_version: int = 8
+    abci_version: str = "2.0.0"
+
+
+@dataclass(frozen=True)
+class ResponseInfo:
+    data: str
+    version: str
+    app_version: int
+    last_block_height: int
+    last_block_app_hash: bytes
+
+
+@dataclass(frozen=True)
+class RequestInitChain:
+    time_ms: int
+    chain_id: str
+    validators: list[ValidatorUpdate]
+    app_state_bytes: bytes
+    initial_height: int = 1
+
+
+@dataclass(frozen=True)
+class ResponseInitChain:
+    validators: list[ValidatorUpdate]
+    app_hash: bytes
+
+
+@dataclass(frozen=True)
+class RequestCheckTx:
+    tx: bytes
+    type: CheckTxType = CheckTxType.NEW
+
+
+@dataclass(frozen=True)
+class ResponseCheckTx:
+    code: int = 0
+    data: bytes = b""
+    log: str = ""
+    info: str = ""
+    gas_wanted: int = 0
+    gas_used: int = 0
+    events: list[Event] = field(default_factory=list)
+    codespace: str = ""
+    sender: bytes = b""  # signer address (for the mempool's per-sender ordering)
+    nonce: int = 0
+
+
+@dataclass(frozen=True)
+class RequestPrepareProposal:
+    max_tx_bytes: int
+    txs: list[bytes]
+    height: int
+    time_ms: int
+    misbehavior: list[Misbehavior] = field(default_factory=list)
+    proposer_address: bytes = b""
+    next_validators_hash: bytes = b""
+
+
+@dataclass(frozen=True)
+class ResponsePrepareProposal:
+    txs: list[bytes]
+
+
+@dataclass(frozen=True)
+class RequestProcessProposal:
+    txs: list[bytes]
+    height: int
+    time_ms: int
+    misbehavior: list[Misbehavior] = field(default_factory=list)
+    hash: bytes = b""
+    proposer_address: bytes = b""
+    next_validators_hash: bytes = b""
+
+
+@dataclass(frozen=True)
+class ResponseProcessProposal:
+    status: ProposalStatus
+
+
+@dataclass(frozen=True)
+class RequestFinalizeBlock:
+    txs: list[bytes]
+    height: int
+    time_ms: int
+    misbehavior: list[Misbehavior] = field(default_factory=list)
+    hash: bytes = b""
+    proposer_address: bytes = b""
+    next_validators_hash: bytes = b""
+    decided_last_commit: Any = None
+
+
+@dataclass(frozen=True)
+class ResponseCommit:
+    retain_height: int = 0
+
+
+@dataclass(frozen=True)
+class RequestQuery:
+    path: str
+    data: bytes = b""
+    height: int = 0
+    prove: bool = False
+
+
+@dataclass(frozen=True)
+class ProofOp:
+    type: str  # "egp/trie"
+    key: bytes  # the state key proven
+    data: bytes  # encoded state.proofs.TrieProof
+
+
+@dataclass(frozen=True)
+class ResponseQuery:
+    code: int = 0
+    log: str = ""
+    info: str = ""
+    index: int = 0
+    key: bytes = b""
+    value: bytes = b""
+    proof_ops: list[ProofOp] = field(default_factory=list)
+    height: int = 0
+    codespace: str = ""
+
+
+def to_events(out: list[EventOut]) -> tuple[Event, ...]:
+    return tuple(Event(e.type, tuple(EventAttribute(k, v, i) for k, v, i in e.attributes)) for e in out)
+
+
+@dataclass
+class _Pending:
+    height: int
+    block_hash: bytes
+    overlay: Overlay
+    trie_writes: dict[bytes, bytes | None]
+    response: ResponseFinalizeBlock
+
+
+_M_HEIGHT, _M_HASH, _M_RESP, _M_BLOCK = b"height", b"app_hash", b"last_response", b"last_block_hash"
+
+
+class Application:
+    """The e-GP application. `kv` is the app's own namespace of the node's store (a `KV`)."""
+
+    def __init__(self, kv: KV, *, sig_cache_size: int = 200_000) -> None:
+        self.kv = kv
+        self._meta = kv.prefixed(NS_META)
+        self._sig_cache: OrderedDict[bytes, None] = OrderedDict()
+        self._sig_cache_size = sig_cache_size
+        self._pending: _Pending | None = None
+        raw_h = self._meta.get(_M_HEIGHT)
+        self.height = int.from_bytes(raw_h, "big") if raw_h else 0
+        self.app_hash = self._meta.get(_M_HASH) or EMPTY
+        self._params: Params | None = None
+        self._check = Overlay(kv)
+
+    # ---------------------------------------------------------------- helpers
+    @property
+    def params(self) -> Params:
+        if self._params is None:
+            raw = self.kv.get(NS_STATE + k_params())
+            if raw is None:
+                raise RuntimeError("the chain has no genesis state yet (init_chain not called)")
+            self._params = Params.decode(raw)
+        return self._params
+
+    def _remember_sig(self, h: bytes) -> None:
+        self._sig_cache[h] = None
+        if len(self._sig_cache) > self._sig_cache_size:
+            self._sig_cache.popitem(last=False)
+
+    # ---------------------------------------------------------------- info / genesis
+    def info(self, req: RequestInfo | None = None) -> ResponseInfo:
+        return ResponseInfo("egp-chain", VERSION, APP_VERSION, self.height, self.app_hash)
+
+    def init_chain(self, req: RequestInitChain) -> ResponseInitChain:
+        """Write the genesis state (idempotent: a second call returns the stored genesis app hash)."""
+        if self._meta.get(b"genesis") is not None:
+            return ResponseInitChain([], self.app_hash)
+        overlay = Overlay(self.kv)
+        ctx = Ctx(overlay, req.time_ms, req.initial_height - 1)
+        vals = [(v.pub_key, v.power) for v in req.validators]
+        load_genesis(ctx, req.chain_id, parse_app_state(req.app_state_bytes), vals)
+        trie = Trie(self.kv.prefixed(NS_TRIE))
+        root = trie.update(_trie_changes(overlay))
+        batch = self.kv.batch()
+        _write_overlay(batch, overlay, trie.writes)
+        meta = batch.prefixed(NS_META)
+        meta.put(_M_HEIGHT, (req.initial_height - 1).to_bytes(8, "big"))
+        meta.put(_M_HASH, root)
+        meta.put(b"genesis", b"1")
+        batch.commit(sync=True)
+        self.height, self.app_hash = req.initial_height - 1, root
+        self._params = None
+        self._check = Overlay(self.kv)
+        return ResponseInitChain([], root)
+
+    # ---------------------------------------------------------------- mempool
+    def check_tx(self, req: RequestCheckTx) -> ResponseCheckTx:
+        """Stateless checks plus signer, signature and sequence number against the check state."""
+        try:
+            dtx = decode_tx(req.tx)
+            params = self.params
+            if dtx.tx.chain_id != params.chain_id:
+                raise TxError(E.WRONG_CHAIN, got=dtx.tx.chain_id, want=params.chain_id)
+            addr = dtx.signer_address
+            raw = self._check.get(NS_STATE + k_account(addr))
+            if raw is None:
+                raise TxError(E.UNKNOWN_SIGNER, address=addr.hex())
+            acct = Account.decode(raw)
+            if not acct.active:
+                raise TxError(E.KEY_REVOKED, address=addr.hex())
+            if dtx.tx.nonce != acct.nonce:
+                raise TxError(E.BAD_NONCE, got=dtx.tx.nonce, want=acct.nonce)
+            if dtx.hash not in self._sig_cache:
+                if not verify(dtx.tx.signer, dtx.tx.sign_bytes(), dtx.tx.signature):
+                    raise TxError(E.BAD_SIGNATURE)
+                self._remember_sig(dtx.hash)
+        except TxError as err:
+            return ResponseCheckTx(code=err.code, log=err.log, codespace=CODESPACE)
+        self._check.put(NS_STATE + k_account(addr), Account(acct.pub_key, acct.owner_kind, acct.owner_id,
+                                                            acct.nonce + 1, acct.active).encode())
+        return ResponseCheckTx(code=0, sender=addr, nonce=dtx.tx.nonce)
+
+    # ---------------------------------------------------------------- proposals
+    def prepare_proposal(self, req: RequestPrepareProposal) -> ResponsePrepareProposal:
+        """Keep mempool order; drop undecodable txs, txs whose sequence cannot fit, and what exceeds the size."""
+        out: list[bytes] = []
+        size = 0
+        nonces: dict[bytes, int] = {}
+        for tx in req.txs:
+            if size + len(tx) > req.max_tx_bytes:
+                break
+            try:
+                dtx = decode_tx(tx)
+            except TxError:
+                continue
+            addr = dtx.signer_address
+            if addr not in nonces:
+                raw = self.kv.get(NS_STATE + k_account(addr))
+                if raw is None:
+                    continue
+                nonces[addr] = Account.decode(raw).nonce
+            if dtx.tx.nonce != nonces[addr]:
+                continue
+            nonces[addr] += 1
+            out.append(tx)
+            size += len(tx)
+        return ResponsePrepareProposal(out)
+
+    def process_proposal(self, req: RequestProcessProposal) -> ResponseProcessProposal:
+        for tx in req.txs:
+            if len(tx) > MAX_TX_BYTES:
+                return ResponseProcessProposal(ProposalStatus.REJECT)
+            try:
+                decode_tx(tx)
+            except TxError:
+                return ResponseProcessProposal(ProposalStatus.REJECT)
+        return ResponseProcessProposal(ProposalStatus.ACCEPT)
+
+    # ---------------------------------------------------------------- blocks
+    def finalize_block(self, req: RequestFinalizeBlock) -> ResponseFinalizeBlock:
+        if req.height <= self.height:
+            return self._replayed(req)
+        if req.height != self.height + 1:
+            raise ValueError(f"finalize_block at height {req.height}, but the app is at {self.height}")
+        params = self.params
+        overlay = Overlay(self.kv)
+        ctx = Ctx(overlay, req.time_ms, req.height)
+        begin_block(ctx, [(m.type, m.validator_address, m.height, m.time_ms, m.validator_power)
+                          for m in req.misbehavior])
+        block_events = to_events(ctx.events)
+        results: list[ExecTxResult] = []
+        for raw in req.txs:
+            results.append(self._deliver(ctx, raw, params))
+        updates = tuple(ValidatorUpdate(pk, p) for pk, p in sorted(ctx.validator_updates.items()))
+        trie = Trie(self.kv.prefixed(NS_TRIE))
+        root = trie.update(_trie_changes(overlay))
+        resp = ResponseFinalizeBlock(block_events, tuple(results), updates, root)
+        self._pending = _Pending(req.height, req.hash, overlay, trie.writes, resp)
+        return resp
+
+    def _deliver(self, ctx: Ctx, raw: bytes, params: Params) -> ExecTxResult:
+        ctx.events = []
+        try:
+            dtx: DecodedTx = decode_tx(raw)
+        except TxError as err:
+            return ExecTxResult(err.code, b"", err.log, "", 0, 0, (), CODESPACE)
+        verified = dtx.hash in self._sig_cache
+        out = run_tx(ctx, dtx, params, verified=verified)
+        if out.code:
+            return ExecTxResult(out.code, b"", out.log, "", 0, 0, (), CODESPACE)
+        return ExecTxResult(0, b"", "", "", 0, 0, to_events(out.events), "")
+
+    def _replayed(self, req: RequestFinalizeBlock) -> ResponseFinalizeBlock:
+        raw = self._meta.get(_M_RESP)
+        if req.height != self.height or raw is None:
+            raise ValueError(f"height {req.height} is already committed (app at {self.height})")
+        stored_hash = self._meta.get(_M_BLOCK) or b""
+        if req.hash and stored_hash and req.hash != stored_hash:
+            raise ValueError(f"a different block was committed at height {req.height}")
+        return ResponseFinalizeBlock.decode(raw)
+
+    def commit(self, batch: Batch | None = None) -> ResponseCommit:
+        """Persist the finalized block in one atomic batch (sync). With `batch` (a batch over this app's
+        namespace), the ops are added to it and the caller commits them with its own writes."""
+        p = self._pending
+        if p is None:
+            return ResponseCommit(0)
+        own = batch is None
+        b = self.kv.batch() if batch is None else batch
+        _write_overlay(b, p.overlay, p.trie_writes)
+        meta = b.prefixed(NS_META)
+        meta.put(_M_HEIGHT, p.height.to_bytes(8, "big"))
+        meta.put(_M_HASH, p.response.app_hash)
+        meta.put(_M_RESP, p.response.encode())
+        meta.put(_M_BLOCK, p.block_hash)
+        if own:
+            b.commit(sync=True)
+        self.height, self.app_hash = p.height, p.response.app_hash
+        self._pending = None
+        self._check = Overlay(self.kv)
+        return ResponseCommit(0)
+
+    # ---------------------------------------------------------------- queries
+    def query(self, req: RequestQuery) -> ResponseQuery:
+        from state.queries import run_query
+
+        if req.height not in (0, self.height):
+            err = TxError(E.HEIGHT_UNAVAILABLE, height=req.height, latest=self.height)
+            return ResponseQuery(code=err.code, log=err.log, codespace=CODESPACE, height=self.height)
+        try:
+            return run_query(self, req)
+        except TxError as err:
+            return ResponseQuery(code=err.code, log=err.log, codespace=CODESPACE, height=self.height)
+        except (DecodeError, ValueError, UnicodeDecodeError) as exc:
+            bad = TxError(E.BAD_QUERY, reason=str(exc))
+            return ResponseQuery(code=bad.code, log=bad.log, codespace=CODESPACE, height=self.height)
+
+
+def _trie_changes(overlay: Overlay) -> dict[bytes, bytes | None]:
+    n = len(NS_STATE)
+    return {sha256(k[n:]): (None if v is None else sha256(v))
+            for k, v in overlay.writes.items() if k[:n] == NS_STATE}
+
+
+def _write_overlay(batch: Batch, overlay: Overlay, trie_writes: dict[bytes, bytes | None]) -> None:
+    for k, v in overlay.writes.items():
+        if v is None:
+            batch.delete(k)
+        else:
+            batch.put(k, v)
+    nodes = batch.prefixed(NS_TRIE)
+    for pos, raw in trie_writes.items():
+        if raw is None:
+            nodes.delete(pos)
+        else:
+            nodes.put(pos, raw)

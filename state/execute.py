@@ -1,0 +1,117 @@
+"""Executing a block's transactions: authentication, nonces, dispatch to the domain, per-tx isolation.
+
+A transaction whose envelope, signer and sequence number are valid consumes its sequence number even if
+the domain then rejects it (so nobody can replay a failed transaction later, when it might succeed); its
+domain writes are kept only on success. Automatic transitions (evidence, expiry) run at the start of the
+block, before any transaction, on the block's own time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from state import credit, demands, guarantees, issuance, rating, registry, validators
+from state import errors as E
+from state.crypto import verify
+from state.errors import TxError
+from state.records import Account, Params, k_account
+from state.store import Ctx, EventOut
+from state.txs import DecodedTx
+
+Handler = Callable[[Ctx, Any], None]
+
+HANDLERS: dict[str, Handler] = {
+    "reg.institution": registry.register_institution,
+    "reg.institution_status": registry.set_institution_status,
+    "reg.supplier": registry.register_supplier,
+    "reg.supplier_status": registry.set_supplier_status,
+    "reg.add_key": registry.add_key,
+    "reg.revoke_key": registry.revoke_key,
+    "lg.requirement": issuance.publish_requirement,
+    "lg.request": issuance.request_guarantee,
+    "lg.decline": issuance.decline_request,
+    "lg.issue": issuance.issue_guarantee,
+    "lg.acknowledge": guarantees.acknowledge,
+    "lg.refuse": guarantees.refuse,
+    "lg.cancel": guarantees.cancel,
+    "lg.amend": guarantees.propose_amendment,
+    "lg.amend_accept": guarantees.accept_amendment,
+    "lg.amend_reject": guarantees.reject_amendment,
+    "lg.reduce": guarantees.reduce,
+    "lg.demand": demands.demand,
+    "lg.honour": demands.honour,
+    "lg.reject_demand": demands.reject_demand,
+    "lg.suspend": demands.suspend,
+    "lg.extend": demands.extend,
+    "lg.withdraw_demand": demands.withdraw,
+    "lg.release": guarantees.release,
+    "lg.expire": guarantees.expire,
+    "lg.obligation": guarantees.record_obligation,
+    "cc.issue": credit.issue_credit,
+    "cc.consume": credit.consume_credit,
+    "cc.revoke": credit.revoke_credit,
+    "rt.record": rating.record_performance,
+    "val.propose": validators.propose,
+    "val.approve": validators.approve,
+}
+
+
+@dataclass
+class TxOutcome:
+    code: int
+    log: str
+    events: list[EventOut] = field(default_factory=list)
+
+
+def authenticate(ctx: Ctx, dtx: DecodedTx, params: Params, *, verified: bool) -> Account:
+    """Chain id, registered active key, signature (unless already verified), sequence number."""
+    tx = dtx.tx
+    if tx.chain_id != params.chain_id:
+        raise TxError(E.WRONG_CHAIN, got=tx.chain_id, want=params.chain_id)
+    addr = dtx.signer_address
+    acct = ctx.get(k_account(addr), Account)
+    if acct is None:
+        raise TxError(E.UNKNOWN_SIGNER, address=addr.hex())
+    if not acct.active:
+        raise TxError(E.KEY_REVOKED, address=addr.hex())
+    if tx.nonce != acct.nonce:
+        raise TxError(E.BAD_NONCE, got=tx.nonce, want=acct.nonce)
+    if not verified and not verify(tx.signer, tx.sign_bytes(), tx.signature):
+        raise TxError(E.BAD_SIGNATURE)
+    return acct
+
+
+def bump_nonce(ctx: Ctx, addr: bytes, acct: Account) -> None:
+    ctx.put(k_account(addr), Account(acct.pub_key, acct.owner_kind, acct.owner_id, acct.nonce + 1, acct.active))
+
+
+def run_tx(block: Ctx, dtx: DecodedTx, params: Params, *, verified: bool) -> TxOutcome:
+    """Execute one decoded transaction inside the block context; returns its code, log and events."""
+    block.tx_hash = dtx.hash
+    try:
+        acct = authenticate(block, dtx, params, verified=verified)
+    except TxError as err:
+        return TxOutcome(err.code, err.log)
+    bump_nonce(block, dtx.signer_address, acct)
+    ctx = block.child()
+    ctx.signer_addr, ctx.signer_kind, ctx.signer_id = dtx.signer_address, acct.owner_kind, acct.owner_id
+    try:
+        registry.check_owner_active(ctx, acct.owner_kind, acct.owner_id)
+        HANDLERS[dtx.tx.type](ctx, dtx.body)
+    except TxError as err:
+        return TxOutcome(err.code, err.log)
+    except Exception as exc:  # a bug must still give every node the same answer
+        return TxOutcome(E.INTERNAL.code, E.INTERNAL.template.format(kind=type(exc).__name__))
+    ctx.view.merge_into(block.view)
+    block.validator_updates.update(ctx.validator_updates)
+    return TxOutcome(0, "", ctx.events)
+
+
+def begin_block(ctx: Ctx, misbehavior: list[tuple[int, bytes, int, int, int]]) -> None:
+    """Evidence first, then automatic expiry of guarantees and credit confirmations due by block time."""
+    for kind, addr, height, time, power in misbehavior:
+        validators.record_misbehavior(ctx, kind, addr, height, time, power)
+    guarantees.expire_due(ctx)
+    credit.expire_due_credit(ctx)

@@ -1,0 +1,166 @@
+"""Requirement first, then issue: T1 publishRequirement, T2 request, decline, T3 issue (and T16 replace).
+
+A bank issues only against the latest version of an agency's requirement, for at least its minimum
+amount, covering at least its `must_cover_until` (I7 for BID: expiry >= bid validity end), before the bid
+deadline for a BID, under an id no bank has used (I5), and only when the supplier holds no other live
+guarantee of that type for that requirement, unless the new one `replaces` it (T16).
+"""
+
+from __future__ import annotations
+
+from state import errors as E
+from state.calendar import fmt_time
+from state.errors import TxError, thb
+from state.lg_core import doc_hash_ok, future_time, load, positive_amount, save, transition
+from state.records import (
+    ACTIVE,
+    DECLINED,
+    ISSUED,
+    LG_TYPES,
+    REQUESTED,
+    Guarantee,
+    GuaranteeRequest,
+    Requirement,
+    k_lg,
+    k_live,
+    k_req,
+    k_request,
+    lg_id_of,
+)
+from state.registry import AGENCY, BANK, SUPPLIER, require_supplier, signer_is
+from state.store import Ctx
+from state.txs import DeclineRequest, IssueGuarantee, PublishRequirement, RequestGuarantee
+
+
+def _type_ok(t: str) -> None:
+    if t not in LG_TYPES:
+        raise TxError(E.BAD_FIELD, field="type", reason=f"must be one of {', '.join(LG_TYPES)}")
+
+
+def publish_requirement(ctx: Ctx, b: PublishRequirement) -> None:
+    """T1: the agency publishes (a new version of) what security it needs."""
+    signer_is(ctx, AGENCY, "publishing a security requirement")
+    _type_ok(b.type)
+    positive_amount(b.min_amount)
+    if not b.req_id or ":" in b.req_id or "/" in b.req_id:
+        raise TxError(E.BAD_FIELD, field="req_id", reason="must be non-empty without ':' or '/'")
+    future_time(ctx, "must-cover-until", b.must_cover_until)
+    if b.type == "BID":
+        future_time(ctx, "bid deadline", b.bid_deadline)
+    elif b.bid_deadline:
+        raise TxError(E.BAD_FIELD, field="bid_deadline", reason="only a BID requirement has a bid deadline")
+    rid = f"{ctx.signer_id}:{b.req_id}"
+    old = ctx.get(k_req(rid), Requirement)
+    version = 1 if old is None else old.version + 1
+    ctx.put(k_req(rid), Requirement(rid, ctx.signer_id, version, b.project_no, b.lot, b.type, b.min_amount,
+                                    b.must_cover_until, b.bid_deadline, b.form_code, ctx.now))
+    ctx.emit("req", {"id": rid, "agency": ctx.signer_id, "type": b.type, "version": version})
+
+
+def request_guarantee(ctx: Ctx, b: RequestGuarantee) -> None:
+    """T2: a registered supplier asks its chosen bank for a guarantee."""
+    signer_is(ctx, SUPPLIER, "requesting a guarantee")
+    _type_ok(b.type)
+    positive_amount(b.amount)
+    if ctx.get(k_req(b.requirement), Requirement) is None:
+        raise TxError(E.UNKNOWN_REQUIREMENT, req_id=b.requirement)
+    from state.registry import require_institution
+
+    require_institution(ctx, BANK, b.bank)
+    rid = ctx.tx_hash[:16].hex()
+    ctx.put(k_request(rid), GuaranteeRequest(rid, ctx.signer_id, b.bank, b.requirement, b.type, b.amount,
+                                             b.expiry, REQUESTED, "", ctx.now))
+    ctx.emit("lgrq", {"id": rid, "bank": b.bank, "supplier": ctx.signer_id, "type": b.type,
+                      "status": REQUESTED})
+
+
+def _open_request(ctx: Ctx, rid: str) -> GuaranteeRequest:
+    rq = ctx.get(k_request(rid), GuaranteeRequest)
+    if rq is None:
+        raise TxError(E.UNKNOWN_REQUEST, id=rid)
+    if rq.status != REQUESTED:
+        raise TxError(E.REQUEST_CLOSED, id=rid, status=rq.status)
+    return rq
+
+
+def decline_request(ctx: Ctx, b: DeclineRequest) -> None:
+    rq = _open_request(ctx, b.request_id)
+    signer_is(ctx, BANK, "declining a request", rq.bank)
+    ctx.put(k_request(rq.id), GuaranteeRequest(rq.id, rq.supplier, rq.bank, rq.requirement, rq.type, rq.amount,
+                                               rq.expiry, DECLINED, "", ctx.now))
+    ctx.emit("lgrq", {"id": rq.id, "bank": rq.bank, "supplier": rq.supplier, "type": rq.type,
+                      "status": DECLINED})
+
+
+def _check_requirement(ctx: Ctx, b: IssueGuarantee) -> Requirement:
+    req = ctx.get(k_req(b.requirement), Requirement)
+    if req is None:
+        raise TxError(E.UNKNOWN_REQUIREMENT, req_id=b.requirement)
+    if req.version != b.req_version:
+        raise TxError(E.STALE_REQUIREMENT, req_id=b.requirement, latest=req.version, got=b.req_version)
+    if req.type != b.type:
+        raise TxError(E.WRONG_TYPE, want=req.type, got=b.type)
+    if b.amount < req.min_amount:
+        raise TxError(E.AMOUNT_BELOW_MINIMUM, amount=thb(b.amount), minimum=thb(req.min_amount))
+    if b.expiry < req.must_cover_until:
+        raise TxError(E.EXPIRY_TOO_EARLY, expiry=fmt_time(b.expiry), must_cover=fmt_time(req.must_cover_until))
+    if req.type == "BID" and ctx.now >= req.bid_deadline:
+        raise TxError(E.BID_DEADLINE_PASSED, deadline=fmt_time(req.bid_deadline))
+    return req
+
+
+def _check_replacement(ctx: Ctx, b: IssueGuarantee, live_id: str | None) -> Guarantee | None:
+    """T16: the old guarantee must be ACTIVE, same parties, requirement and type, not already being replaced."""
+    if not b.replaces:
+        if live_id is not None:
+            raise TxError(E.LIVE_GUARANTEE_EXISTS, supplier=b.applicant, type=b.type, existing=live_id,
+                          req_id=b.requirement)
+        return None
+    old = load(ctx, b.replaces)
+    problem = ""
+    if old.status != ACTIVE:
+        problem = f"it is {old.status}, not ACTIVE without a pending demand"
+    elif (old.applicant, old.requirement, old.type) != (b.applicant, b.requirement, b.type):
+        problem = "it is for another supplier, requirement or type"
+    elif old.replaced_by:
+        problem = f"replacement {old.replaced_by} is already pending"
+    elif live_id != old.id:
+        problem = "it is not the live guarantee for this requirement"
+    if problem:
+        raise TxError(E.REPLACE_MISMATCH, old=old.id, reason=problem)
+    return old
+
+
+def issue_guarantee(ctx: Ctx, b: IssueGuarantee) -> None:
+    """T3: the bank issues; the guarantee is ISSUED (irrevocable from now on, I4)."""
+    signer_is(ctx, BANK, "issuing a guarantee")
+    bank = ctx.signer_id
+    _type_ok(b.type)
+    positive_amount(b.amount)
+    doc_hash_ok(b.doc_hash)
+    if not b.ref or "/" in b.ref:
+        raise TxError(E.BAD_FIELD, field="ref", reason="must be non-empty without '/'")
+    future_time(ctx, "expiry", b.expiry)
+    require_supplier(ctx, b.applicant)
+    req = _check_requirement(ctx, b)
+    lg_id = lg_id_of(bank, b.ref)
+    if ctx.exists(k_lg(lg_id)):
+        raise TxError(E.DUPLICATE_ID, id=lg_id, bank=bank, ref=b.ref)
+    live_key = k_live(b.requirement, b.applicant, b.type)
+    old = _check_replacement(ctx, b, ctx.get_str(live_key))
+    if b.request_id:
+        rq = _open_request(ctx, b.request_id)
+        if (rq.bank, rq.supplier, rq.requirement, rq.type) != (bank, b.applicant, b.requirement, b.type):
+            raise TxError(E.BAD_FIELD, field="request_id", reason="the request is for another bank, "
+                          "supplier, requirement or type")
+        ctx.put(k_request(rq.id), GuaranteeRequest(rq.id, rq.supplier, rq.bank, rq.requirement, rq.type,
+                                                   rq.amount, rq.expiry, ISSUED, lg_id, ctx.now))
+    g = Guarantee(lg_id, bank, b.ref, b.type, b.applicant, req.agency, b.requirement, b.req_version, b.amount,
+                  0, b.amount, ctx.now, b.expiry, b.partial_allowed, b.multiple_allowed, b.extend_or_pay,
+                  b.reduction_clause, b.doc_hash, 1, ISSUED, ctx.now, None, 0, None, "", b.replaces, "", 0,
+                  req.must_cover_until, 0, 0, b"")
+    save(ctx, None, g, "issue", amount=b.amount, doc_hash=b.doc_hash)
+    if old is not None:
+        transition(ctx, old, "replacement_issued", replaced_by=lg_id)
+    else:
+        ctx.put_str(live_key, lg_id)

@@ -1,0 +1,151 @@
+"""Shared machinery of the e-LG lifecycle: load, guard, save with a hash-chained event, indexes.
+
+Every change to a guarantee goes through `save`: it bumps `version` (I9: strictly increasing), appends an
+`LgEvent` linking the hash of the previous event (I9), keeps the derived indexes in step, and emits the
+ABCI event `lg` with indexed attributes `id, bank, agency, supplier, type, status, action, version`, so
+`tx_search "lg.id='…'"` returns a guarantee's history.
+
+Indexes (namespace `i`, not hashed; rebuilt from records if ever needed):
+    lgs/<tax id>/<id>   lga/<agency>/<id>   lgb/<bank>/<id>    all guarantees of a party
+    exp/<expiry:013d>/<id>                  live guarantees by expiry (automatic expiry, expiring soon)
+    amd/<id>  dem/<id>  obl/<id>            pending amendments, pending demands, obligation ended
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from state import errors as E
+from state.calendar import fmt_time
+from state.errors import TxError, thb
+from state.records import (
+    ACTIVE,
+    DEMANDED,
+    ISSUED,
+    LIVE,
+    RELEASED,
+    SUSPENDED,
+    TERMINAL,
+    Guarantee,
+    LgEvent,
+    RatingEvent,
+    k_lg,
+    k_lg_event,
+    k_live,
+    k_rating,
+)
+from state.store import Ctx
+
+
+def load(ctx: Ctx, lg_id: str) -> Guarantee:
+    g = ctx.get(k_lg(lg_id), Guarantee)
+    if g is None:
+        raise TxError(E.UNKNOWN_GUARANTEE, id=lg_id)
+    return g
+
+
+def need_status(g: Guarantee, action: str, *allowed: str) -> None:
+    if g.status in TERMINAL:
+        raise TxError(E.TERMINAL, id=g.id, status=g.status)
+    if g.status not in allowed:
+        if g.status in (DEMANDED, SUSPENDED) and ACTIVE in allowed:
+            raise TxError(E.DEMAND_PENDING, id=g.id, action=action)
+        raise TxError(E.WRONG_STATUS, id=g.id, status=g.status, action=action, allowed=" or ".join(allowed))
+
+
+def signer_bank(ctx: Ctx, g: Guarantee, action: str) -> None:
+    if (ctx.signer_kind, ctx.signer_id) != ("BANK", g.bank):
+        raise TxError(E.NOT_AUTHORISED, action=action, role=f"issuing bank {g.bank}",
+                      signer=f"{ctx.signer_kind.lower()} {ctx.signer_id}")
+
+
+def signer_beneficiary(ctx: Ctx, g: Guarantee, action: str) -> None:
+    if (ctx.signer_kind, ctx.signer_id) != ("AGENCY", g.beneficiary):
+        raise TxError(E.NOT_AUTHORISED, action=action, role=f"beneficiary agency {g.beneficiary}",
+                      signer=f"{ctx.signer_kind.lower()} {ctx.signer_id}")
+
+
+def index_keys(g: Guarantee) -> list[bytes]:
+    keys = [f"lgs/{g.applicant}/{g.id}".encode(), f"lga/{g.beneficiary}/{g.id}".encode(),
+            f"lgb/{g.bank}/{g.id}".encode()]
+    if g.status in LIVE:
+        keys.append(f"exp/{g.expiry:013d}/{g.id}".encode())
+    if g.amendment is not None and g.status in LIVE:
+        keys.append(f"amd/{g.id}".encode())
+    if g.demand is not None:
+        keys.append(f"dem/{g.id}".encode())
+    if g.obligation_end and g.status in LIVE:
+        keys.append(f"obl/{g.id}".encode())
+    return keys
+
+
+def save(ctx: Ctx, old: Guarantee | None, new: Guarantee, kind: str, *, amount: int = 0,
+         doc_hash: bytes = b"") -> Guarantee:
+    """Persist `new` as the next version with an event of `kind`; returns what was stored."""
+    seq = new.events
+    ev = LgEvent(new.id, seq, kind, new.version + 1 if old else new.version, new.status, ctx.signer_addr,
+                 ctx.tx_hash, ctx.height, ctx.now, amount, doc_hash, new.last_event_hash)
+    stored = dataclasses.replace(new, version=ev.version, events=seq + 1, last_event_hash=ev.hash())
+    if new.status in TERMINAL:
+        stored = dataclasses.replace(stored, amendment=None, cancel_consent="")
+        live_key = k_live(new.requirement, new.applicant, new.type)
+        if ctx.get_str(live_key) == new.id:
+            ctx.delete(live_key)
+    ctx.put(k_lg(new.id), stored)
+    ctx.put(k_lg_event(new.id, seq), ev)
+    before = set(index_keys(old)) if old is not None else set()
+    after = set(index_keys(stored))
+    for k in sorted(before - after):
+        ctx.index_delete(k)
+    for k in sorted(after - before):
+        ctx.index_put(k)
+    ctx.emit("lg", {"id": new.id, "bank": new.bank, "agency": new.beneficiary, "supplier": new.applicant,
+                    "type": new.type, "status": stored.status, "action": kind, "version": stored.version})
+    return stored
+
+
+def transition(ctx: Ctx, g: Guarantee, kind: str, *, ev_amount: int = 0, ev_doc: bytes = b"",
+               **changes: Any) -> Guarantee:
+    """`save` a copy of `g` with `changes`; `status_since` moves when the status does."""
+    if "status" in changes and changes["status"] != g.status:
+        changes.setdefault("status_since", ctx.now)
+    return save(ctx, g, dataclasses.replace(g, **changes), kind, amount=ev_amount, doc_hash=ev_doc)
+
+
+def settle_status(ctx: Ctx, g: Guarantee, paid: int) -> str:
+    """Status after a demand is resolved: EXHAUSTED if nothing remains, EXPIRED if past expiry, else ACTIVE."""
+    if g.amount - paid <= 0:
+        return "EXHAUSTED"
+    if ctx.now > g.expiry:
+        return "EXPIRED"
+    return ACTIVE
+
+
+def rating_event(ctx: Ctx, g: Guarantee, kind: str, amount: int = 0, reason: str = "") -> None:
+    """Record a rating signal of the applicant; its id is the guarantee event that caused it."""
+    eid = f"{g.id}.{g.events}"
+    ctx.put(k_rating(g.applicant, ctx.now, eid),
+            RatingEvent(eid, g.applicant, kind, ctx.now, g.id, amount, g.amount, reason))
+
+
+def positive_amount(amount: int) -> None:
+    if amount <= 0:
+        raise TxError(E.BAD_AMOUNT, amount=amount)
+
+
+def future_time(ctx: Ctx, what: str, when: int) -> None:
+    if when <= ctx.now:
+        raise TxError(E.BAD_TIME, what=what, when=fmt_time(when), now=fmt_time(ctx.now))
+
+
+def doc_hash_ok(h: bytes, field: str = "doc_hash") -> None:
+    if len(h) not in (0, 32):
+        raise TxError(E.BAD_FIELD, field=field, reason="a SHA-256 hash has 32 bytes")
+
+
+def available_text(g: Guarantee) -> str:
+    return thb(g.available)
+
+
+__all__ = ["ACTIVE", "DEMANDED", "ISSUED", "RELEASED", "SUSPENDED"]

@@ -1,0 +1,186 @@
+"""Overlays over the committed KV and the execution context handed to the domain functions.
+
+Layout of the application's KV namespace (the node hands the app a prefixed view of its LevelDB):
+    s<key>   state records (authenticated: every one is a leaf of the trie)
+    i<key>   secondary indexes derived from the records (not hashed; same atomic batch)
+    t<pos>   trie nodes
+    m<name>  metadata: height, app hash, last FinalizeBlock response
+
+`Overlay` buffers writes over a reader; a block runs in one overlay over the committed KV, and each tx in a
+child overlay merged into it only when the tx succeeds. Nothing touches the KV before `commit`.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+from state.codec import Record, decode, encode
+from state.kv import prefix_upper_bound
+
+NS_STATE, NS_INDEX, NS_TRIE, NS_META = b"s", b"i", b"t", b"m"
+
+R = TypeVar("R", bound=Record)
+
+
+class Reader(Protocol):
+    def get(self, key: bytes) -> bytes | None: ...
+    def iterate(
+        self,
+        *,
+        prefix: bytes | None = None,
+        start: bytes | None = None,
+        stop: bytes | None = None,
+        reverse: bool = False,
+    ) -> Iterator[tuple[bytes, bytes]]: ...
+
+
+class Overlay:
+    """Pending writes over a reader; reads see them. Iteration merges both in key order."""
+
+    def __init__(self, base: Reader) -> None:
+        self.base = base
+        self.writes: dict[bytes, bytes | None] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        if key in self.writes:
+            return self.writes[key]
+        return self.base.get(key)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self.writes[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self.writes[key] = None
+
+    def merge_into(self, parent: Overlay) -> None:
+        parent.writes.update(self.writes)
+
+    def iterate(
+        self,
+        *,
+        prefix: bytes | None = None,
+        start: bytes | None = None,
+        stop: bytes | None = None,
+        reverse: bool = False,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        lo = prefix or b""
+        hi = prefix_upper_bound(lo) if lo else None
+        if start is not None and start > lo:
+            lo = start
+        if stop is not None and (hi is None or stop < hi):
+            hi = stop
+        mine = sorted(k for k in self.writes if k >= lo and (hi is None or k < hi))
+        if reverse:
+            mine.reverse()
+        base = self.base.iterate(prefix=prefix, start=start, stop=stop, reverse=reverse)
+        yield from _merge(base, mine, self.writes, reverse)
+
+
+def _merge(
+    base: Iterator[tuple[bytes, bytes]], mine: list[bytes], writes: dict[bytes, bytes | None], reverse: bool
+) -> Iterator[tuple[bytes, bytes]]:
+    i = 0
+    for k, v in base:
+        while i < len(mine) and (mine[i] > k if reverse else mine[i] < k):
+            w = writes[mine[i]]
+            if w is not None:
+                yield mine[i], w
+            i += 1
+        if i < len(mine) and mine[i] == k:
+            w = writes[mine[i]]
+            i += 1
+            if w is not None:
+                yield k, w
+            continue
+        yield k, v
+    for key in mine[i:]:
+        w = writes[key]
+        if w is not None:
+            yield key, w
+
+
+def sorted_insert(items: list[bytes], key: bytes) -> None:
+    i = bisect.bisect_left(items, key)
+    if i == len(items) or items[i] != key:
+        items.insert(i, key)
+
+
+@dataclass
+class EventOut:
+    """An ABCI event in construction: type and (key, value, index) attributes."""
+
+    type: str
+    attributes: list[tuple[str, str, bool]] = field(default_factory=list)
+
+
+@dataclass
+class Ctx:
+    """What a domain function sees: a tx-scoped overlay, block time and height, the signer, the events."""
+
+    view: Overlay
+    now: int  # block time, ms since epoch (UTC)
+    height: int
+    tx_hash: bytes = b""
+    signer_addr: bytes = b""
+    signer_kind: str = ""
+    signer_id: str = ""
+    events: list[EventOut] = field(default_factory=list)
+    validator_updates: dict[bytes, int] = field(default_factory=dict)  # pub key -> power
+
+    # state records
+    def get(self, key: bytes, cls: type[R]) -> R | None:
+        raw = self.view.get(NS_STATE + key)
+        return None if raw is None else cls.decode(raw)
+
+    def put(self, key: bytes, rec: Record) -> None:
+        self.view.put(NS_STATE + key, rec.encode())
+
+    def delete(self, key: bytes) -> None:
+        self.view.delete(NS_STATE + key)
+
+    def get_str(self, key: bytes) -> str | None:
+        raw = self.view.get(NS_STATE + key)
+        if raw is None:
+            return None
+        value = decode(raw)
+        return value if isinstance(value, str) else None
+
+    def put_str(self, key: bytes, value: str) -> None:
+        self.view.put(NS_STATE + key, encode(value))
+
+    def exists(self, key: bytes) -> bool:
+        return self.view.get(NS_STATE + key) is not None
+
+    def scan(self, prefix: bytes, *, stop: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        n = len(NS_STATE)
+        for k, v in self.view.iterate(
+            prefix=NS_STATE + prefix, stop=None if stop is None else NS_STATE + stop
+        ):
+            yield k[n:], v
+
+    # indexes (derived, outside the trie)
+    def index_put(self, key: bytes, value: bytes = b"") -> None:
+        self.view.put(NS_INDEX + key, value)
+
+    def index_delete(self, key: bytes) -> None:
+        self.view.delete(NS_INDEX + key)
+
+    def index_scan(
+        self, prefix: bytes, *, stop: bytes | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        n = len(NS_INDEX)
+        for k, v in self.view.iterate(
+            prefix=NS_INDEX + prefix, stop=None if stop is None else NS_INDEX + stop
+        ):
+            yield k[n:], v
+
+    def emit(self, type_: str, attrs: dict[str, str | int]) -> None:
+        """An event; every attribute is flagged for indexing (so `lg.id='…'` finds a guarantee's history)."""
+        self.events.append(EventOut(type_, [(k, str(v), True) for k, v in attrs.items()]))
+
+    def child(self) -> Ctx:
+        return Ctx(Overlay(self.view), self.now, self.height, self.tx_hash, self.signer_addr,
+                   self.signer_kind, self.signer_id, [], dict(self.validator_updates))

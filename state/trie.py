@@ -1,0 +1,165 @@
+"""A path-compressed binary Merkle trie over sha256(key), stored node by node in the KV.
+
+Nodes live at positions (depth, prefix of the key hash): the key of a position is `depth byte ‖ prefix
+bits packed into bytes`. A position holds a leaf `L ‖ key_hash ‖ value_hash` or an inner node
+`I ‖ left_hash ‖ right_hash`; an empty subtree has no entry. Only the latest version is kept (queries and
+proofs are served at the latest committed height), so the trie costs one node per level per touched key.
+
+`Trie.update(changes)` applies a whole block's changes at once: the changed key hashes are sorted and the
+trie is walked once, each touched path hashed once, subtrees without changes left alone. Node writes go to
+an in-memory `writes` map; the application persists them in the same atomic batch as the records.
+Hash rules and proof verification: state/proofs.py.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping
+from typing import Protocol
+
+from state.proofs import EMPTY, TrieProof, inner_hash, leaf_hash
+
+Node = tuple[bytes, bytes, bytes]  # (b"L", key_hash, value_hash) | (b"I", left_hash, right_hash)
+Item = tuple[int, bytes, bytes | None]  # (key hash as int, key hash, value hash or None = delete)
+_UNCHANGED: Node = (b"U", b"", b"")
+
+
+class NodeReader(Protocol):
+    def get(self, key: bytes) -> bytes | None: ...
+
+
+def position(depth: int, prefix: int) -> bytes:
+    nbytes = (depth + 7) // 8
+    packed = (prefix << (nbytes * 8 - depth)).to_bytes(nbytes, "big") if nbytes else b""
+    return depth.to_bytes(2, "big") + packed
+
+
+def node_hash(node: Node | None) -> bytes:
+    if node is None:
+        return EMPTY
+    if node[0] == b"L":
+        return leaf_hash(node[1], node[2])
+    return inner_hash(node[1], node[2])
+
+
+def _encode(node: Node) -> bytes:
+    return node[0] + node[1] + node[2]
+
+
+def _decode(raw: bytes) -> Node:
+    return (raw[:1], raw[1:33], raw[33:65])
+
+
+class Trie:
+    """The trie over a node store (`get(position) -> bytes | None`), with pending writes kept in memory."""
+
+    def __init__(self, nodes: NodeReader) -> None:
+        self._nodes = nodes
+        self.writes: dict[bytes, bytes | None] = {}
+
+    # ---------------------------------------------------------------- reading
+    def _load(self, depth: int, prefix: int) -> Node | None:
+        pos = position(depth, prefix)
+        raw = self.writes[pos] if pos in self.writes else self._nodes.get(pos)
+        return None if raw is None else _decode(raw)
+
+    def _store(self, depth: int, prefix: int, node: Node | None) -> None:
+        self.writes[position(depth, prefix)] = None if node is None else _encode(node)
+
+    def root(self) -> bytes:
+        return node_hash(self._load(0, 0))
+
+    def prove(self, key_hash: bytes) -> TrieProof:
+        k = int.from_bytes(key_hash, "big")
+        siblings: list[bytes] = []
+        node = self._load(0, 0)
+        depth, prefix = 0, 0
+        while node is not None and node[0] == b"I":
+            bit = (k >> (255 - depth)) & 1
+            siblings.append(node[1] if bit else node[2])
+            prefix = (prefix << 1) | bit
+            depth += 1
+            node = self._load(depth, prefix)
+        if node is None:
+            return TrieProof(tuple(siblings), b"", b"")
+        return TrieProof(tuple(siblings), node[1], node[2])
+
+    def get_value_hash(self, key_hash: bytes) -> bytes | None:
+        proof = self.prove(key_hash)
+        return proof.leaf_value_hash if proof.leaf_key == key_hash else None
+
+    # ---------------------------------------------------------------- writing
+    def update(self, changes: Mapping[bytes, bytes | None]) -> bytes:
+        """Apply {key_hash: value_hash or None (delete)} and return the new root."""
+        items: list[Item] = sorted((int.from_bytes(kh, "big"), kh, vh) for kh, vh in changes.items())
+        if not items:
+            return self.root()
+        new = self._apply(0, 0, self._load(0, 0), items)
+        self._store(0, 0, new)
+        return node_hash(new)
+
+    def _apply(self, depth: int, prefix: int, node: Node | None, items: list[Item]) -> Node | None:
+        if node is None:
+            return self._build(depth, prefix, [it for it in items if it[2] is not None])
+        if node[0] == b"L":
+            merged = {it[1]: it for it in items}
+            if node[1] not in merged:
+                merged[node[1]] = (int.from_bytes(node[1], "big"), node[1], node[2])
+            live = sorted(it for it in merged.values() if it[2] is not None)
+            return self._build(depth, prefix, live)
+        split = _split(items, depth)
+        left_items, right_items = items[:split], items[split:]
+        lp, rp = prefix << 1, (prefix << 1) | 1
+        new_l = self._apply(depth + 1, lp, self._load(depth + 1, lp), left_items) if left_items else _UNCHANGED
+        new_r = self._apply(depth + 1, rp, self._load(depth + 1, rp), right_items) if right_items else _UNCHANGED
+        lh = node[1] if new_l is _UNCHANGED else node_hash(new_l)
+        rh = node[2] if new_r is _UNCHANGED else node_hash(new_r)
+        if lh == EMPTY and rh == EMPTY:
+            self._clear(depth + 1, lp, new_l)
+            self._clear(depth + 1, rp, new_r)
+            return None
+        if lh == EMPTY or rh == EMPTY:
+            only_l = rh == EMPTY
+            other = new_l if only_l else new_r
+            other_p = lp if only_l else rp
+            if other is _UNCHANGED:
+                other = self._load(depth + 1, other_p)
+            if other is not None and other[0] == b"L":
+                self._clear(depth + 1, lp, new_l)
+                self._clear(depth + 1, rp, new_r)
+                self._store(depth + 1, other_p, None)
+                return other
+        if new_l is not _UNCHANGED:
+            self._store(depth + 1, lp, new_l)
+        if new_r is not _UNCHANGED:
+            self._store(depth + 1, rp, new_r)
+        return (b"I", lh, rh)
+
+    def _clear(self, depth: int, prefix: int, node: Node | None) -> None:
+        if node is not _UNCHANGED:
+            self._store(depth, prefix, None)
+
+    def _build(self, depth: int, prefix: int, live: list[Item]) -> Node | None:
+        """The subtree for `live` items at an empty position (positions below are empty)."""
+        if not live:
+            return None
+        if len(live) == 1:
+            vh = live[0][2]
+            assert vh is not None
+            return (b"L", live[0][1], vh)
+        split = _split(live, depth)
+        lp, rp = prefix << 1, (prefix << 1) | 1
+        left = self._build(depth + 1, lp, live[:split])
+        right = self._build(depth + 1, rp, live[split:])
+        if left is not None:
+            self._store(depth + 1, lp, left)
+        if right is not None:
+            self._store(depth + 1, rp, right)
+        return (b"I", node_hash(left), node_hash(right))
+
+
+def _split(items: list[Item], depth: int) -> int:
+    """Index of the first item whose bit `depth` is 1 (items share their first `depth` bits, sorted)."""
+    base = (items[0][0] >> (256 - depth)) << (256 - depth) if depth else 0
+    pivot = base | (1 << (255 - depth))
+    return bisect.bisect_left(items, pivot, key=lambda it: it[0])
