@@ -251,9 +251,11 @@ class _Pending:
     overlay: Overlay
     trie_writes: dict[bytes, bytes | None]
     response: ResponseFinalizeBlock
+    time_ms: int
 
 
 _M_HEIGHT, _M_HASH, _M_RESP, _M_BLOCK = b"height", b"app_hash", b"last_response", b"last_block_hash"
+_M_TIME = b"time"
 
 
 class Application:
@@ -268,6 +270,8 @@ class Application:
         raw_h = self._meta.get(_M_HEIGHT)
         self.height = int.from_bytes(raw_h, "big") if raw_h else 0
         self.app_hash = self._meta.get(_M_HASH) or EMPTY
+        raw_t = self._meta.get(_M_TIME)
+        self.last_time = int.from_bytes(raw_t, "big") if raw_t else 0  # block time of `height`, ms
         self._params: Params | None = None
         self._check = Overlay(kv)
 
@@ -306,8 +310,9 @@ class Application:
         meta.put(_M_HEIGHT, (req.initial_height - 1).to_bytes(8, "big"))
         meta.put(_M_HASH, root)
         meta.put(b"genesis", b"1")
+        meta.put(_M_TIME, req.time_ms.to_bytes(8, "big"))
         batch.commit(sync=True)
-        self.height, self.app_hash = req.initial_height - 1, root
+        self.height, self.app_hash, self.last_time = req.initial_height - 1, root, req.time_ms
         self._params = None
         self._check = Overlay(self.kv)
         return ResponseInitChain([], root)
@@ -394,7 +399,7 @@ class Application:
         trie = Trie(self.kv.prefixed(NS_TRIE))
         root = trie.update(_trie_changes(overlay))
         resp = ResponseFinalizeBlock(block_events, tuple(results), updates, root)
-        self._pending = _Pending(req.height, req.hash, overlay, trie.writes, resp)
+        self._pending = _Pending(req.height, req.hash, overlay, trie.writes, resp, req.time_ms)
         return resp
 
     def _deliver(self, ctx: Ctx, raw: bytes, params: Params) -> ExecTxResult:
@@ -432,9 +437,10 @@ class Application:
         meta.put(_M_HASH, p.response.app_hash)
         meta.put(_M_RESP, p.response.encode())
         meta.put(_M_BLOCK, p.block_hash)
+        meta.put(_M_TIME, p.time_ms.to_bytes(8, "big"))
         if own:
             b.commit(sync=True)
-        self.height, self.app_hash = p.height, p.response.app_hash
+        self.height, self.app_hash, self.last_time = p.height, p.response.app_hash, p.time_ms
         self._pending = None
         self._check = Overlay(self.kv)
         return ResponseCommit(0)

@@ -92,6 +92,21 @@ def verify_proof(app_hash: bytes, key: bytes, value: bytes | None, proof: TriePr
     return root is not None and root == app_hash
 
 
+@dataclass(frozen=True)
+class StateProof(Record):
+    """A (key, value or None) pair of the state with its trie proof: what a query with prove=true returns
+    (ProofOp type "egp/trie", data = this record encoded) and what a certificate carries."""
+
+    TAG = 41
+    MAX_LEN: ClassVar[dict[str, int]] = {"key": 1024}
+    key: bytes
+    value: bytes | None
+    proof: TrieProof
+
+    def verify(self, app_hash: bytes) -> bool:
+        return verify_proof(app_hash, self.key, self.value, self.proof)
+
+
 def verify_proof_bytes(app_hash: bytes, key: bytes, value: bytes | None, proof_bytes: bytes) -> bool:
     """`verify_proof` with the proof in its encoded form; malformed bytes verify as False."""
     from state.codec import DecodeError
