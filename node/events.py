@@ -1,0 +1,232 @@
+"""The event bus: NewBlock, NewBlockHeader and Tx events for WebSocket subscribers and tx waiters.
+
+The node calls `EventBus.publish_block(block, results)` on its asyncio loop once a block is committed (after
+the atomic write, so everything an event announces can already be read over RPC). Each subscriber holds a
+CometBFT query (node/rpc/query.py) and a *bounded* queue. Why bounded and cut off rather than blocking or
+growing: a subscriber that does not read must never stall consensus (tendermint#2826) nor grow the node's
+memory; it is cancelled with CometBFT's reason and may resubscribe (and catch up with `block_search` /
+`tx_search`, since the index is written in the commit batch).
+
+`wait_for_tx(hash)` is the non-blocking waiter map behind `broadcast_tx_commit` (pain point 9): one future
+per pending tx, resolved by `publish_block`, no subscription machinery per call.
+
+JSON payloads are encoded once per event and only when someone listens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from node.rpc import adapt, encode
+from node.rpc.query import Query, parse_query
+from node.rpc.services import BlockResultsView, BlockView, EventView, TxResultView
+from state.chain import Block, FinalizeBlockResult
+from state.crypto import sha256
+
+OUT_OF_CAPACITY = "internal subscription event buffer is out of capacity"
+DEFAULT_BUFFER = 200
+MAX_TX_WAITERS = 10_000
+
+
+class SubscriptionError(Exception):
+    """Subscribing or unsubscribing was refused; the message goes to the client."""
+
+
+@dataclass(frozen=True)
+class BusEvent:
+    data: dict[str, Any]  # {"type": "tendermint/event/<Name>", "value": {...}}
+    events: dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class TxCommitted:
+    height: int
+    index: int
+    result: TxResultView
+
+
+def event_attributes(events: Sequence[EventView], into: dict[str, list[str]]) -> dict[str, list[str]]:
+    """`type.key` → values, as CometBFT flattens ABCI events for queries."""
+    for ev in events:
+        for a in ev.attributes:
+            into.setdefault(f"{ev.type}.{a.key}", []).append(a.value)
+    return into
+
+
+class Subscription:
+    """One (client, query) subscription with a bounded queue."""
+
+    def __init__(
+        self, subscriber: str, query_text: str, query: Query, capacity: int, bus: EventBus | None = None
+    ) -> None:
+        self._bus = bus
+        self.subscriber = subscriber
+        self.query_text = query_text
+        self.query = query
+        self.capacity = max(1, capacity)
+        self._queue: deque[BusEvent] = deque()
+        self._ready = asyncio.Event()
+        self.cancel_reason: str | None = None
+
+    def push(self, ev: BusEvent) -> None:
+        if self.cancel_reason is not None:
+            return
+        if len(self._queue) >= self.capacity:
+            self.cancel(OUT_OF_CAPACITY)
+            return
+        self._queue.append(ev)
+        self._ready.set()
+
+    def cancel(self, reason: str) -> None:
+        if self.cancel_reason is None:
+            self.cancel_reason = reason
+            self._queue.clear()  # free the memory now
+            self._ready.set()
+            if self._bus is not None:
+                self._bus.discard(self)
+
+    def pending(self) -> int:
+        return len(self._queue)
+
+    async def next(self) -> BusEvent | None:
+        """The next event, or None once the subscription is cancelled (see `cancel_reason`)."""
+        while True:
+            if self.cancel_reason is not None:
+                return None
+            if self._queue:
+                return self._queue.popleft()
+            self._ready.clear()
+            await self._ready.wait()
+
+
+class EventBus:
+    def __init__(self, buffer_size: int = DEFAULT_BUFFER) -> None:
+        self.buffer_size = buffer_size
+        self._subs: dict[str, dict[str, Subscription]] = {}
+        self._waiters: dict[bytes, list[asyncio.Future[TxCommitted]]] = {}
+
+    # ---------------------------------------------------------------- subscriptions
+    def subscribe(self, subscriber: str, query_text: str, capacity: int | None = None) -> Subscription:
+        query = parse_query(query_text)  # QueryError propagates with its message
+        mine = self._subs.setdefault(subscriber, {})
+        if query_text in mine:
+            raise SubscriptionError("already subscribed")
+        sub = Subscription(subscriber, query_text, query, capacity or self.buffer_size, self)
+        mine[query_text] = sub
+        return sub
+
+    def unsubscribe(self, subscriber: str, query_text: str) -> None:
+        mine = self._subs.get(subscriber, {})
+        sub = mine.pop(query_text, None)
+        if sub is None:
+            raise SubscriptionError("subscription not found")
+        sub.cancel("unsubscribed")
+        if not mine:
+            self._subs.pop(subscriber, None)
+
+    def discard(self, sub: Subscription) -> None:
+        """Forget a cancelled subscription (the client may subscribe again at once)."""
+        mine = self._subs.get(sub.subscriber, {})
+        if mine.get(sub.query_text) is sub:
+            del mine[sub.query_text]
+            if not mine:
+                self._subs.pop(sub.subscriber, None)
+
+    def unsubscribe_all(self, subscriber: str) -> None:
+        for sub in self._subs.pop(subscriber, {}).values():
+            sub.cancel("unsubscribed")
+
+    def num_clients(self) -> int:
+        return len(self._subs)
+
+    def num_client_subscriptions(self, subscriber: str) -> int:
+        return len(self._subs.get(subscriber, {}))
+
+    def _all(self) -> list[Subscription]:
+        return [s for mine in self._subs.values() for s in mine.values()]
+
+    # ---------------------------------------------------------------- tx waiters
+    def wait_for_tx(self, tx_hash: bytes) -> asyncio.Future[TxCommitted]:
+        if sum(len(w) for w in self._waiters.values()) >= MAX_TX_WAITERS:
+            raise SubscriptionError("too many pending broadcast_tx_commit calls; use broadcast_tx_sync and tx")
+        fut: asyncio.Future[TxCommitted] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(tx_hash, []).append(fut)
+        return fut
+
+    def forget_waiter(self, tx_hash: bytes, fut: asyncio.Future[TxCommitted]) -> None:
+        waiters = self._waiters.get(tx_hash)
+        if waiters and fut in waiters:
+            waiters.remove(fut)
+            if not waiters:
+                del self._waiters[tx_hash]
+
+    # ---------------------------------------------------------------- publishing
+    def publish_block(self, block: BlockView, results: BlockResultsView) -> None:
+        """Announce a committed block and its txs. Call on the loop, after the commit write."""
+        height = block.header.height
+        subs = self._all()
+        if subs:
+            self._publish_block_events(block, results, subs)
+        for i, tx in enumerate(block.txs):
+            h = sha256(tx)
+            result = results.tx_results[i] if i < len(results.tx_results) else TxResultView()
+            for fut in self._waiters.pop(h, []):
+                if not fut.done():
+                    fut.set_result(TxCommitted(height, i, result))
+            if subs:
+                self._publish_tx(subs, height, i, tx, h, result)
+
+    def publish_chain_block(self, block: Block, result: FinalizeBlockResult) -> None:
+        """`publish_block` for the node's records (the node's `on_block` hook)."""
+        self.publish_block(adapt.block(block), adapt.block_results(block.header.height, result))
+
+    def _publish_block_events(self, block: BlockView, results: BlockResultsView, subs: list[Subscription]) -> None:
+        height = str(block.header.height)
+        base = event_attributes(results.finalize_block_events, {"block.height": [height]})
+        nb = dict(base, **{"tm.event": ["NewBlock"]})
+        nbh = dict(base, **{"tm.event": ["NewBlockHeader"]})
+        for attrs in (nb, nbh):
+            matching = [s for s in subs if s.query.matches(attrs)]
+            if matching:
+                data = _new_block(block, results) if attrs is nb else _new_header(block)
+                ev = BusEvent(data, attrs)
+                for s in matching:
+                    s.push(ev)
+
+    def _publish_tx(
+        self, subs: list[Subscription], height: int, index: int, tx: bytes, h: bytes, result: TxResultView
+    ) -> None:
+        attrs = {"tm.event": ["Tx"], "tx.hash": [encode.hex_upper(h)], "tx.height": [str(height)]}
+        event_attributes(result.events, attrs)
+        matching = [s for s in subs if s.query.matches(attrs)]
+        if not matching:
+            return
+        value = {"TxResult": {"height": str(height), "index": index, "tx": encode.b64(tx),
+                              "result": encode.tx_result(result)}}
+        ev = BusEvent({"type": "tendermint/event/Tx", "value": value}, attrs)
+        for s in matching:
+            s.push(ev)
+
+
+def _new_block(block: BlockView, results: BlockResultsView) -> dict[str, Any]:
+    r = encode.block_results(results)
+    value = {
+        "block": encode.block(block),
+        "block_id": encode.block_id(block.block_id),
+        "result_finalize_block": {
+            "events": r["finalize_block_events"],
+            "tx_results": r["txs_results"],
+            "validator_updates": r["validator_updates"],
+            "consensus_param_updates": r["consensus_param_updates"],
+            "app_hash": r["app_hash"],
+        },
+    }
+    return {"type": "tendermint/event/NewBlock", "value": value}
+
+
+def _new_header(block: BlockView) -> dict[str, Any]:
+    return {"type": "tendermint/event/NewBlockHeader", "value": {"header": encode.header(block.header)}}

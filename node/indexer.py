@@ -1,0 +1,230 @@
+"""Tx and block event index, written in the same atomic batch as the block commit.
+
+Why in the commit batch: CometBFT indexes asynchronously, so `tx` says "not found" right after a commit
+(cometbft#4236). Here the node calls `Indexer.index_block(batch, block, results)` with the batch that also
+writes the block, so a committed tx is findable at once, and a crash leaves both or neither.
+
+Why exact: CometBFT's kv indexer has silently dropped conditions (cometbft#2101). `search_txs` /
+`search_blocks` evaluate every condition through the index and intersect; a query that cannot be answered
+exactly is an `IndexError_` with a message, never a shorter answer.
+
+What is indexed (CometBFT `tx_index.indexer = "kv"`): for txs, `tx.hash`, `tx.height` and every event
+attribute the application marked `index=true` (lg.id, bank, agency, supplier, type, status …) as
+`<event type>.<key>`; for blocks, `block.height` and the indexed attributes of FinalizeBlock's events.
+
+Keys, under the namespace `ns` of the store (big-endian integers, length-prefixed strings so any byte may
+appear in a value):
+    th <hash32>                                  → [height, index, tx, result]   the tx record
+    tH <height u64> <index u32>                  → hash32                         order by height
+    ta <klen u16> key <vlen u32> value <height u64> <index u32> → hash32          attribute postings
+    bh <height u64>                              → [[key, value], ...]            indexed block attributes
+    ba <klen u16> key <vlen u32> value <height u64>             → b""             attribute postings
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+
+from node.rpc import adapt
+from node.rpc.query import Condition, Query
+from node.rpc.services import BlockResultsView, EventAttribute, EventView, TxResultView
+from state.chain import Block, FinalizeBlockResult
+from state.codec import DecodeError, decode, encode
+from state.crypto import sha256
+from state.kv import KV, Batch
+
+MAX_RESULTS = 100_000
+_U64 = struct.Struct(">Q")
+_HI = struct.Struct(">QI")
+
+
+class SearchError(ValueError):
+    """A search cannot be answered exactly (bad key, too many results); the message goes to the client."""
+
+
+class HasTxs(Protocol):
+    @property
+    def txs(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class TxRecord:
+    hash: bytes
+    height: int
+    index: int
+    tx: bytes
+    result: TxResultView
+
+
+def _lp(key: str, value: str | None = None) -> bytes:
+    k = key.encode()
+    out = struct.pack(">H", len(k)) + k
+    if value is not None:
+        v = value.encode()
+        out += struct.pack(">I", len(v)) + v
+    return out
+
+
+def _split_posting(rest: bytes) -> tuple[str, bytes]:
+    """`<vlen u32> value <tail>` → (value, tail)."""
+    (n,) = struct.unpack_from(">I", rest)
+    return rest[4 : 4 + n].decode(), rest[4 + n :]
+
+
+def _result_plain(r: TxResultView) -> list[Any]:
+    events = [[e.type, [[a.key, a.value, a.index] for a in e.attributes]] for e in r.events]
+    return [r.code, r.data, r.log, r.info, r.gas_wanted, r.gas_used, events, r.codespace]
+
+
+def _result_view(p: Any) -> TxResultView:
+    code, data, log, info, gw, gu, events, codespace = p
+    evs = tuple(EventView(t, tuple(EventAttribute(k, v, bool(i)) for k, v, i in attrs)) for t, attrs in events)
+    return TxResultView(code, data, log, info, gw, gu, evs, codespace)
+
+
+def _indexed(events: tuple[EventView, ...]) -> Iterator[tuple[str, str]]:
+    for ev in events:
+        for a in ev.attributes:
+            if a.index and ev.type and a.key:
+                yield f"{ev.type}.{a.key}", a.value
+
+
+class Indexer:
+    """Reads from `kv.prefixed(ns)`; writes go into batches made from the same `kv`."""
+
+    def __init__(self, kv: KV, ns: bytes = b"ix/") -> None:
+        self.ns = ns
+        self.view = kv.prefixed(ns)
+
+    # ------------------------------------------------------------------ writing
+    def index_block(self, batch: Batch, block: HasTxs, results: BlockResultsView) -> None:
+        """Add the index entries of one committed block to the caller's commit batch."""
+        b = batch.prefixed(self.ns)
+        height = results.height
+        for i, tx in enumerate(block.txs):
+            h = sha256(bytes(tx))
+            r = results.tx_results[i] if i < len(results.tx_results) else TxResultView()
+            b.put(b"th" + h, encode([height, i, bytes(tx), _result_plain(r)]))
+            b.put(b"tH" + _HI.pack(height, i), h)
+            for key, value in _indexed(r.events):
+                b.put(b"ta" + _lp(key, value) + _HI.pack(height, i), h)
+        attrs = sorted(set(_indexed(results.finalize_block_events)))
+        b.put(b"bh" + _U64.pack(height), encode([list(kv) for kv in attrs]))
+        for key, value in attrs:
+            b.put(b"ba" + _lp(key, value) + _U64.pack(height), b"")
+
+    def index_chain_block(self, batch: Batch, block: Block, result: FinalizeBlockResult) -> None:
+        """`index_block` for the node's records: the `IndexHook` of node/applier.py."""
+        self.index_block(batch, block, adapt.block_results(block.header.height, result))
+
+    # ------------------------------------------------------------------ tx lookups
+    def get_tx(self, tx_hash: bytes) -> TxRecord | None:
+        raw = self.view.get(b"th" + tx_hash)
+        if raw is None:
+            return None
+        try:
+            height, index, tx, result = decode(raw)
+            return TxRecord(tx_hash, height, index, tx, _result_view(result))
+        except (DecodeError, ValueError, TypeError) as e:
+            raise SearchError(f"corrupt index record for tx {tx_hash.hex().upper()}") from e
+
+    def search_txs(self, query: Query) -> list[tuple[int, int, bytes]]:
+        """Every (height, index, hash) matching all conditions, ascending."""
+        found: set[tuple[int, int, bytes]] | None = None
+        for cond in query.conditions:
+            got = self._tx_condition(cond)
+            if got is None:
+                continue
+            found = got if found is None else found & got
+            if not found:
+                return []
+        if found is None:
+            found = {(*_HI.unpack(k[2:]), v) for k, v in self._scan(b"tH")}
+        return sorted(found)
+
+    def _tx_condition(self, c: Condition) -> set[tuple[int, int, bytes]] | None:
+        if c.tag == "tm.event":
+            return None if c.matches_value("Tx") else set()
+        if c.tag == "tx.hash":
+            try:
+                wanted = bytes.fromhex(c.operand) if (c.op == "=" and isinstance(c.operand, str)) else None
+            except ValueError:
+                return set()
+            if wanted is not None:
+                rec = self.get_tx(wanted)
+                return set() if rec is None else {(rec.height, rec.index, rec.hash)}
+            return {(*_HI.unpack(k[2:]), v) for k, v in self._scan(b"tH") if c.matches_value(v.hex().upper())}
+        if c.tag == "tx.height":
+            lo, hi = _height_bounds(c)
+            out = set()
+            for k, v in self._scan(b"tH", lo, hi):
+                h, i = _HI.unpack(k[2:])
+                if c.matches_value(str(h)):
+                    out.add((h, i, v))
+            return out
+        return self._postings(b"ta", c, lambda tail, v: (*_HI.unpack(tail), v))
+
+    def _postings(self, kind: bytes, c: Condition, row: Callable[[bytes, bytes], Any]) -> set[Any]:
+        exact = c.op == "=" and isinstance(c.operand, str)
+        prefix = kind + (_lp(c.tag, c.operand) if exact else _lp(c.tag))  # type: ignore[arg-type]
+        out = set()
+        for k, v in self._scan(prefix):
+            if exact:
+                out.add(row(k[len(prefix) :], v))
+                continue
+            value, tail = _split_posting(k[len(prefix) :])
+            if c.matches_value(value):
+                out.add(row(tail, v))
+        return out
+
+    # ------------------------------------------------------------------ blocks
+    def search_blocks(self, query: Query) -> list[int]:
+        """Every height matching all conditions, ascending."""
+        found: set[int] | None = None
+        for c in query.conditions:
+            got: set[int] | None
+            if c.tag == "tm.event":
+                got = None if c.matches_value("NewBlock") else set()
+            elif c.tag == "block.height":
+                lo, hi = _height_bounds(c)
+                got = {_U64.unpack(k[2:])[0] for k, _ in self._scan(b"bh", lo, hi)}
+                got = {h for h in got if c.matches_value(str(h))}
+            else:
+                got = self._postings(b"ba", c, lambda tail, v: _U64.unpack(tail)[0])
+            if got is None:
+                continue
+            found = got if found is None else found & got
+            if not found:
+                return []
+        if found is None:
+            found = {_U64.unpack(k[2:])[0] for k, _ in self._scan(b"bh")}
+        return sorted(found)
+
+    # ------------------------------------------------------------------ helpers
+    def _scan(self, prefix: bytes, lo: int | None = None, hi: int | None = None) -> Iterator[tuple[bytes, bytes]]:
+        start = prefix + _U64.pack(lo) if lo is not None else None
+        stop = prefix + _U64.pack(hi + 1) if hi is not None and hi + 1 < 2**64 else None
+        for n, item in enumerate(self.view.iterate(prefix=prefix, start=start, stop=stop)):
+            if n >= MAX_RESULTS:
+                raise SearchError(f"query scans more than {MAX_RESULTS} index entries; add a narrower condition")
+            yield item
+
+
+def _height_bounds(c: Condition) -> tuple[int | None, int | None]:
+    """Loose inclusive key-range bounds for a height condition (the condition is still applied to each key)."""
+    v = c.operand
+    if not isinstance(v, Decimal) or c.op not in ("=", "<", "<=", ">", ">="):
+        return None, None
+    cap = 2**64 - 2
+    if c.op in ("<", "<="):
+        return (0, -1) if v < 0 else (None, min(int(v), cap))
+    if c.op in (">", ">="):
+        return min(max(0, math.ceil(v)), cap), None
+    if v < 0 or v != int(v) or v > cap:
+        return 0, -1
+    return int(v), int(v)

@@ -1,0 +1,203 @@
+"""The aiohttp application: JSON-RPC over POST (single and batch), the GET URI form, WebSocket, OpenAPI.
+
+`create_rpc_app(services, config)` builds the app; `RpcServer` binds it (127.0.0.1 unless configured).
+Why the status codes: method errors travel with HTTP 200 (cosmjs throws on >= 400 before reading the body);
+only a body that is not JSON-RPC at all gets 400 (-32700 parse error, -32600 invalid request; CometBFT uses
+500 for the former, but a client's garbage is not a server error), and an oversized body 413. Whatever goes
+wrong inside a method is logged here and answered with -32603, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from node.rpc import methods_chain, methods_tx, websocket  # noqa: F401  (they register their methods)
+from node.rpc.config import RpcConfig
+from node.rpc.errors import INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, RpcError, internal, response
+from node.rpc.params import bind
+from node.rpc.registry import METHODS, Ctx, current_request_id
+from node.rpc.services import RpcServices
+
+log = logging.getLogger("egp.rpc")
+OPENAPI_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
+CTX_KEY = web.AppKey("rpc_ctx", Ctx)
+_JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _valid_id(v: Any) -> bool:
+    return v is None or isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool))
+
+
+async def call(ctx: Ctx, name: Any, params: Any, uri: bool = False) -> Any:
+    """Run one method; raises RpcError only."""
+    m = METHODS.get(name) if isinstance(name, str) else None
+    if m is None:
+        raise RpcError(METHOD_NOT_FOUND, f"method {str(name)[:64]!r} not found")
+    if m.ws_only and ctx.session is None:
+        raise RpcError(METHOD_NOT_FOUND, f"{m.name} is only available over WebSocket (/websocket)")
+    kwargs = bind(m.params, params, uri)
+    try:
+        return await m.fn(ctx, **kwargs)
+    except RpcError:
+        raise
+    except Exception as e:
+        log.exception("rpc method %s failed", m.name)
+        raise internal(f"internal error in {m.name}: {type(e).__name__}") from e
+
+
+async def handle_request(ctx: Ctx, req: Any) -> dict[str, Any] | None:
+    """One JSON-RPC request object → its response (None for a notification)."""
+    if not isinstance(req, dict):
+        return response(None, error=RpcError(INVALID_REQUEST, "request must be an object"))
+    req_id = req.get("id")
+    if not _valid_id(req_id):
+        return response(None, error=RpcError(INVALID_REQUEST, "id must be a string, an integer or null"))
+    if req.get("jsonrpc") != "2.0":
+        return response(req_id, error=RpcError(INVALID_REQUEST, "jsonrpc must be \"2.0\""))
+    if "id" not in req:
+        return None  # a notification: JSON-RPC 2.0 gives it no answer
+    current_request_id.set(req_id)
+    try:
+        return response(req_id, await call(ctx, req.get("method"), req.get("params"), False))
+    except RpcError as e:
+        return response(req_id, error=e)
+
+
+def parse_body(body: bytes) -> Any:
+    """JSON text → value; raises RpcError(PARSE_ERROR) on anything that is not JSON (deep nesting included)."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError, UnicodeDecodeError) as e:
+        raise RpcError(PARSE_ERROR, f"error unmarshaling request: {type(e).__name__}") from e
+
+
+async def post_handler(request: web.Request) -> web.StreamResponse:
+    ctx = request.app[CTX_KEY]
+    limit = ctx.config.max_body_bytes
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        err = response(None, error=RpcError(INVALID_REQUEST, f"request body exceeds {limit} bytes"))
+        return web.Response(status=413, body=_dumps(err), headers=_JSON_HEADERS)
+    try:
+        data = parse_body(body)
+    except RpcError as e:
+        return web.Response(status=400, body=_dumps(response(None, error=e)), headers=_JSON_HEADERS)
+    if isinstance(data, list):
+        if not data or len(data) > ctx.config.max_request_batch_size:
+            what = "empty batch" if not data else (
+                f"batch request exceeds maximum ({ctx.config.max_request_batch_size}) allowed number of requests")
+            err = response(None, error=RpcError(INVALID_REQUEST, what))
+            return web.Response(status=400, body=_dumps(err), headers=_JSON_HEADERS)
+        out = [r for r in [await handle_request(ctx, item) for item in data] if r is not None]
+        if not out:
+            return web.Response(status=204)
+        return web.Response(body=_dumps(out), headers=_JSON_HEADERS)
+    one = await handle_request(ctx, data)
+    if one is None:
+        return web.Response(status=204)
+    status = 400 if one.get("id") is None and "error" in one and one["error"]["code"] == INVALID_REQUEST else 200
+    return web.Response(status=status, body=_dumps(one), headers=_JSON_HEADERS)
+
+
+async def get_handler(request: web.Request) -> web.StreamResponse:
+    """CometBFT's URI form: GET /<method>?name=value (id -1 in the response)."""
+    ctx = request.app[CTX_KEY]
+    name = request.match_info["method"]
+    if name not in METHODS or METHODS[name].ws_only:
+        err = response(-1, error=RpcError(METHOD_NOT_FOUND, f"unknown endpoint /{name[:64]}"))
+        return web.Response(status=404, body=_dumps(err), headers=_JSON_HEADERS)
+    q = request.query
+    dup = next((k for k in q if len(q.getall(k)) > 1), None)
+    try:
+        if dup is not None:
+            raise RpcError(-32602, f"parameter {dup[:40]!r} given more than once")
+        result = response(-1, await call(ctx, name, dict(q), uri=True))
+    except RpcError as e:
+        result = response(-1, error=e)
+    return web.Response(body=_dumps(result), headers=_JSON_HEADERS)
+
+
+async def index_handler(request: web.Request) -> web.StreamResponse:
+    names = sorted(n for n, m in METHODS.items() if not m.ws_only)
+    lines = ["Available endpoints (GET /<method>?args, or JSON-RPC 2.0 POST /; WebSocket /websocket):"]
+    lines += [f"//{request.host}/{n}" for n in names]
+    return web.Response(text="\n".join(lines) + "\n")
+
+
+async def openapi_handler(request: web.Request) -> web.StreamResponse:
+    if not OPENAPI_PATH.is_file():
+        return web.Response(status=404, text="openapi.yaml is not installed with this node\n")
+    return web.Response(body=OPENAPI_PATH.read_bytes(), content_type="application/yaml")
+
+
+def _cors_middleware(config: RpcConfig) -> Any:
+    allowed = set(config.cors_allowed_origins)
+
+    @web.middleware
+    async def cors(request: web.Request, handler: Any) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        ok = origin is not None and ("*" in allowed or origin in allowed)
+        if request.method == "OPTIONS":
+            resp: web.StreamResponse = web.Response(status=204 if ok else 403)
+        else:
+            resp = await handler(request)
+        if ok and not resp.prepared:
+            resp.headers["Access-Control-Allow-Origin"] = "*" if "*" in allowed else str(origin)
+            resp.headers["Access-Control-Allow-Methods"] = ", ".join(config.cors_allowed_methods)
+            resp.headers["Access-Control-Allow-Headers"] = ", ".join(config.cors_allowed_headers)
+            resp.headers["Vary"] = "Origin"
+        return resp
+
+    return cors
+
+
+def create_rpc_app(services: RpcServices, config: RpcConfig | None = None) -> web.Application:
+    cfg = config or RpcConfig()
+    middlewares = [_cors_middleware(cfg)] if cfg.cors_allowed_origins else []
+    app = web.Application(client_max_size=cfg.max_body_bytes + 1, middlewares=middlewares)
+    ctx = Ctx(services, cfg)
+    app[CTX_KEY] = ctx
+    app[websocket.HUB_KEY] = websocket.WsHub(ctx)
+    app.on_shutdown.append(websocket.close_all)
+    app.router.add_post("/", post_handler)
+    app.router.add_get("/", index_handler)
+    app.router.add_get("/websocket", websocket.ws_handler)
+    app.router.add_get("/openapi.yaml", openapi_handler)
+    app.router.add_get("/{method}", get_handler)
+    if cfg.cors_allowed_origins:
+        app.router.add_route("OPTIONS", "/{tail:.*}", index_handler)
+    return app
+
+
+class RpcServer:
+    """Binds the app: `await start()` returns the bound port (0 in the config picks a free one)."""
+
+    def __init__(self, services: RpcServices, config: RpcConfig | None = None) -> None:
+        self.config = config or RpcConfig()
+        self.app = create_rpc_app(services, self.config)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self) -> int:
+        self._runner = web.AppRunner(self.app, access_log=None, max_field_size=self.config.max_header_bytes)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.laddr_host, self.config.laddr_port, backlog=256)
+        await site.start()
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else self.config.laddr_port
+        return self.port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

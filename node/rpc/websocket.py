@@ -1,0 +1,192 @@
+"""WebSocket at /websocket: every JSON-RPC method plus subscribe / unsubscribe / unsubscribe_all.
+
+Events go out with the subscribe request's id and `result.query` (cosmjs drops anything else). Each
+subscription has a bounded queue in the event bus and one forwarding task; a client that does not read
+makes the socket write block, its queue fills, and the subscription is cancelled with CometBFT's -32000
+"subscription was canceled (reason: ...)" error: memory stays bounded and consensus never waits. Pings
+(aiohttp heartbeat) keep idle subscriptions alive through proxies and detect dead peers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+from dataclasses import replace
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from node.events import BusEvent, Subscription, SubscriptionError
+from node.rpc.errors import SERVER_ERROR, RpcError, internal, response
+from node.rpc.params import P
+from node.rpc.query import QueryError
+from node.rpc.registry import Ctx, current_request_id, method
+
+log = logging.getLogger("egp.rpc.ws")
+_ids = itertools.count(1)
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+class WsSession:
+    def __init__(self, hub: WsHub, ws: web.WebSocketResponse, remote: str) -> None:
+        self.hub = hub
+        self.ws = ws
+        self.id = f"ws-{next(_ids)}-{remote}"
+        self.ctx = replace(hub.ctx, session=self)
+        self.forwarders: dict[str, asyncio.Task[None]] = {}
+        self.to_start: list[tuple[Subscription, Any]] = []
+        self._send_lock = asyncio.Lock()
+
+    async def send(self, text: str) -> None:
+        async with self._send_lock:
+            await asyncio.wait_for(self.ws.send_str(text), self.hub.ctx.config.ws_write_timeout_s)
+
+    def start_pending(self) -> None:
+        for sub, req_id in self.to_start:
+            task = asyncio.get_running_loop().create_task(self._forward(sub, req_id))
+            self.forwarders[sub.query_text] = task
+        self.to_start.clear()
+
+    async def _forward(self, sub: Subscription, req_id: Any) -> None:
+        head = f'{{"jsonrpc":"2.0","id":{_dumps(req_id)},"result":{{"query":{_dumps(sub.query_text)},"data":'
+        try:
+            while True:
+                ev = await sub.next()
+                if ev is None:
+                    break
+                await self.send(head + _event_json(ev) + "}}")
+        except (ConnectionError, TimeoutError, RuntimeError) as e:
+            log.info("websocket %s: dropping slow or gone client: %s", self.id, type(e).__name__)
+            await self.ws.close()
+            return
+        if sub.cancel_reason not in (None, "unsubscribed"):
+            if self.forwarders.get(sub.query_text) is asyncio.current_task():
+                del self.forwarders[sub.query_text]
+            err = RpcError(SERVER_ERROR, f"subscription was canceled (reason: {sub.cancel_reason})")
+            try:
+                await self.send(_dumps(response(req_id, error=err)))
+            except (ConnectionError, TimeoutError, RuntimeError):
+                await self.ws.close()
+
+    def close(self) -> None:
+        self.hub.ctx.services.event_bus.unsubscribe_all(self.id)
+        for task in self.forwarders.values():
+            task.cancel()
+        self.forwarders.clear()
+
+
+def _event_json(ev: BusEvent) -> str:
+    cached = ev.__dict__.get("_json")
+    if cached is None:
+        cached = _dumps(ev.data) + ',"events":' + _dumps(ev.events)
+        object.__setattr__(ev, "_json", cached)
+    return str(cached)
+
+
+class WsHub:
+    def __init__(self, ctx: Ctx) -> None:
+        self.ctx = ctx
+        self.sessions: set[WsSession] = set()
+
+
+HUB_KEY = web.AppKey("rpc_ws_hub", WsHub)
+
+
+async def ws_handler(request: web.Request) -> web.StreamResponse:
+    hub = request.app[HUB_KEY]
+    cfg = hub.ctx.config
+    if len(hub.sessions) >= cfg.max_open_connections:
+        return web.json_response({"error": "too many WebSocket connections"}, status=503)
+    ws = web.WebSocketResponse(heartbeat=cfg.ws_ping_interval_s, max_msg_size=cfg.max_body_bytes)
+    await ws.prepare(request)
+    session = WsSession(hub, ws, request.remote or "?")
+    hub.sessions.add(session)
+    try:
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                if msg.type == WSMsgType.BINARY:
+                    await session.send(_dumps(response(None, error=RpcError(-32600, "send text frames"))))
+                continue
+            await _handle_text(session, msg.data)
+    except (ConnectionError, TimeoutError, asyncio.CancelledError):
+        pass
+    finally:
+        session.close()
+        hub.sessions.discard(session)
+    return ws
+
+
+async def _handle_text(session: WsSession, text: str) -> None:
+    from node.rpc.server import handle_request, parse_body  # the server imports this module
+
+    try:
+        data = parse_body(text.encode())
+    except RpcError as e:
+        await session.send(_dumps(response(None, error=e)))
+        return
+    items = data if isinstance(data, list) and data else [data]
+    for item in items[: session.ctx.config.max_request_batch_size]:
+        out = await handle_request(session.ctx, item)
+        if out is not None:
+            await session.send(_dumps(out))
+        session.start_pending()
+
+
+async def close_all(app: web.Application) -> None:
+    for s in list(app[HUB_KEY].sessions):
+        s.close()
+        await s.ws.close(code=1001, message=b"server shutdown")
+
+
+# ---------------------------------------------------------------------------------------- methods
+
+
+def _session(ctx: Ctx) -> WsSession:
+    if not isinstance(ctx.session, WsSession):
+        raise internal("subscriptions are only available over WebSocket")
+    return ctx.session
+
+
+@method("subscribe", P("query", "str", required=True), ws_only=True)
+async def subscribe(ctx: Ctx, query: str) -> dict[str, Any]:
+    s = _session(ctx)
+    bus, cfg = ctx.services.event_bus, ctx.config
+    n = bus.num_client_subscriptions(s.id)
+    if n == 0 and bus.num_clients() >= cfg.max_subscription_clients:
+        raise internal(f"max_subscription_clients {cfg.max_subscription_clients} reached")
+    if n >= cfg.max_subscriptions_per_client:
+        raise internal(f"max_subscriptions_per_client {cfg.max_subscriptions_per_client} reached")
+    try:
+        sub = bus.subscribe(s.id, query, cfg.subscription_buffer_size)
+    except (QueryError, SubscriptionError) as e:
+        raise internal(f"failed to subscribe: {e}") from e
+    s.to_start.append((sub, current_request_id.get()))
+    return {}
+
+
+@method("unsubscribe", P("query", "str", required=True), ws_only=True)
+async def unsubscribe(ctx: Ctx, query: str) -> dict[str, Any]:
+    s = _session(ctx)
+    try:
+        ctx.services.event_bus.unsubscribe(s.id, query)
+    except SubscriptionError as e:
+        raise internal(str(e)) from e
+    task = s.forwarders.pop(query, None)
+    if task is not None:
+        task.cancel()
+    return {}
+
+
+@method("unsubscribe_all", ws_only=True)
+async def unsubscribe_all(ctx: Ctx) -> dict[str, Any]:
+    s = _session(ctx)
+    ctx.services.event_bus.unsubscribe_all(s.id)
+    for task in s.forwarders.values():
+        task.cancel()
+    s.forwarders.clear()
+    return {}
