@@ -1,0 +1,79 @@
+"""Authenticated, encrypted TCP transport between bank nodes (issue 5, deliverable 1).
+
+Theory of operation
+-------------------
+Every node has a node key (``config/node_key.json``, Ed25519); its node ID is ``state.crypto.node_id`` of
+the public key (40 hex characters), as in CometBFT. A connection is a TCP stream on which both ends run a
+symmetric handshake (``secret.py``): an ephemeral X25519 exchange, session keys derived with libsodium's
+BLAKE2b KDF, and a signature of the session's challenge with each node key. After it, the remote node ID
+is authenticated and every frame is sealed with ChaCha20-Poly1305 under a per-direction counter nonce.
+
+The service (``P2P``, ``transport.py``) then admits the connection only if the ID is allowed (the IDs in
+``P2PConfig.allowed_peer_ids`` plus those of ``persistent_peers``: empty allow-list = persistent peers
+only; this is a permissioned network, there is no "allow all"), is not ourselves, is the ID we dialled,
+claims the same network (chain ID), and is not a duplicate. Persistent peers are redialled forever with
+capped exponential backoff and jitter.
+
+Messages are multiplexed on channels 1..255 (0 is the transport's keepalive/goodbye channel), each
+declared up front with a ``ChannelSpec`` (priority, per-peer queue budget). Sending never blocks: ``send``
+and ``broadcast`` queue and return whether the peer's queue took the message. Received messages, and peer
+up/down notifications, come out of one async queue, ``await p2p.recv()``, in order per peer:
+``PeerUp`` → its ``Message``s → ``PeerDown``. If the consumer is slow, readers wait (TCP backpressure).
+
+Strict decoding: a frame that fails authentication, exceeds ``max_frame_bytes`` (checked from the header,
+before the body is read), is empty, or uses an unknown channel drops that peer (logged with the reason, and
+a goodbye frame tells the peer why), never the node. Payloads are opaque bytes here; the upper layer
+decodes them (``state.codec``) and calls ``disconnect(peer_id, reason)`` when a payload is garbage.
+
+Use::
+
+    p2p = P2P(node_key, P2PConfig(listen="0.0.0.0:26656", network=chain_id, moniker="bank-a",
+                                  persistent_peers=parse_peers("id@host:26656,..."),
+                                  allowed_peer_ids=frozenset({...})),
+              channels={0x20: ChannelSpec(priority=5), 0x22: ChannelSpec(priority=10), 0x30: ChannelSpec()})
+    await p2p.start()                      # binds; p2p.listen_address gives the real port (port 0 in tests)
+    p2p.send(peer_id, 0x22, vote_bytes)    # -> bool
+    p2p.broadcast(0x30, tx_bytes, exclude={origin})   # -> number of peers that took it
+    ev = await p2p.recv()                  # PeerUp(peer: PeerInfo) | Message(peer_id, channel, payload)
+                                           # | PeerDown(peer_id, reason)
+    p2p.peers()                            # [PeerInfo(node_id, outbound, remote_host, remote_port, node_info,
+                                           #   persistent, connected_at, counters...)] for net_info
+    p2p.disconnect(peer_id, "undecodable vote")
+    await p2p.stop()
+
+Not here (yet): bandwidth rate limits (send_rate/recv_rate), peer exchange (not wanted on a permissioned
+network), and per-IP limits.
+"""
+
+from node.p2p.config import (
+    CONTROL_CHANNEL,
+    AddressError,
+    ChannelSpec,
+    P2PConfig,
+    PeerAddress,
+    parse_host_port,
+    parse_peers,
+)
+from node.p2p.peer import PeerInfo
+from node.p2p.secret import HandshakeError, NodeInfo, P2PError
+from node.p2p.transport import P2P, Event, Message, PeerDown, PeerUp, backoff_delay
+
+__all__ = [
+    "CONTROL_CHANNEL",
+    "P2P",
+    "AddressError",
+    "ChannelSpec",
+    "Event",
+    "HandshakeError",
+    "Message",
+    "NodeInfo",
+    "P2PConfig",
+    "P2PError",
+    "PeerAddress",
+    "PeerDown",
+    "PeerInfo",
+    "PeerUp",
+    "backoff_delay",
+    "parse_host_port",
+    "parse_peers",
+]

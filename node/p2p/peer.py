@@ -1,0 +1,251 @@
+"""One connected peer: per-channel bounded send queues, a coalescing writer, a strict reader, keepalives.
+
+Why per-channel queues with a byte budget each: a peer that reads slowly must not grow our memory, and a
+flood on one channel (transactions) must not push out another (votes). When a channel's budget is used
+up, ``send`` refuses the message and returns False (counted in ``sends_refused``): gossip above us is
+state-based and re-sends what a peer still lacks, so refusing is safe, while blocking the caller would
+stall consensus on one slow bank. A peer whose socket does not drain at all for ``write_timeout`` is
+disconnected (it is stalled, or gone without a FIN).
+
+Why a writer task that joins frames: one ``write()`` per batch of frames roughly halves the CPU per frame
+on loopback (docs/limits.md, "Coalescing writes"). The writer takes frames by weighted round robin over
+the channels (``ChannelSpec.priority`` frames per channel per round), seals them in order (the AEAD counter
+lives in this single task) and writes them as one buffer, up to ``write_batch_bytes`` at a time.
+
+Envelope (the plaintext of a frame): ``channel (1 byte) ‖ payload``. Channel 0 is the transport's own:
+an empty payload is a keepalive; ``0x01 ‖ reason`` is a goodbye, so the other operator's log says why we
+hung up. Anything else on channel 0, an empty envelope, or a channel nobody registered drops the peer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from node.p2p.config import CONTROL_CHANNEL, ChannelSpec, P2PConfig
+from node.p2p.secret import ConnectionClosed, FrameError, NodeInfo, P2PError, SecretConnection
+
+log = logging.getLogger("egp.p2p")
+
+GOODBYE = 0x01
+FRAME_OVERHEAD = 4 + 16 + 1  # header, AEAD tag, channel byte: counted against the queue budget
+MAX_REASON = 200
+ABORT_GRACE = 2.0  # seconds a closing connection may flush its last bytes before it is aborted
+
+Deliver = Callable[[str, int, bytes], Awaitable[None]]
+
+
+class ProtocolError(P2PError):
+    """A well-authenticated frame whose envelope breaks the rules (unknown channel, bad control message)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PeerInfo:
+    """A snapshot of one connection, for RPC ``net_info``, metrics and logs."""
+
+    node_id: str
+    outbound: bool
+    persistent: bool
+    remote_host: str
+    remote_port: int
+    node_info: NodeInfo
+    connected_at: float  # Unix seconds
+    bytes_sent: int
+    bytes_received: int
+    frames_sent: int
+    frames_received: int
+    sends_refused: int
+    send_queue_bytes: int
+
+
+def _log(level: int, msg: str, **kv: object) -> None:
+    log.log(level, msg, extra={"kv": kv})
+
+
+class Peer:
+    """An admitted, authenticated connection. ``run()`` drives it until it closes and returns the reason."""
+
+    def __init__(
+        self,
+        conn: SecretConnection,
+        *,
+        outbound: bool,
+        persistent: bool,
+        channels: Mapping[int, ChannelSpec],
+        config: P2PConfig,
+        deliver: Deliver,
+    ) -> None:
+        self.conn = conn
+        self.node_id = conn.remote_id
+        self.outbound = outbound
+        self.persistent = persistent
+        self.remote_host, self.remote_port = conn.remote_address
+        self.connected_at = time.time()
+        self._channels = dict(channels)
+        self._order = sorted(self._channels, key=lambda c: (-self._channels[c].priority, c))
+        self._config = config
+        self._deliver = deliver
+        self._queues: dict[int, deque[bytes]] = {c: deque() for c in self._channels}
+        self._queued: dict[int, int] = dict.fromkeys(self._channels, 0)
+        self._queued_total = 0
+        self._wake = asyncio.Event()
+        self._closed = asyncio.Event()
+        self.finished = asyncio.Event()  # set by the service once this peer's PeerDown is out
+        self.close_reason = ""
+        self.frames_sent = 0
+        self.frames_received = 0
+        self.sends_refused = 0
+
+    # ------------------------------------------------------------------ API used by the P2P service
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def info(self) -> PeerInfo:
+        return PeerInfo(
+            node_id=self.node_id,
+            outbound=self.outbound,
+            persistent=self.persistent,
+            remote_host=self.remote_host,
+            remote_port=self.remote_port,
+            node_info=self.conn.remote_info,
+            connected_at=self.connected_at,
+            bytes_sent=self.conn.bytes_sent,
+            bytes_received=self.conn.bytes_received,
+            frames_sent=self.frames_sent,
+            frames_received=self.frames_received,
+            sends_refused=self.sends_refused,
+            send_queue_bytes=self._queued_total,
+        )
+
+    def send(self, channel: int, payload: bytes) -> bool:
+        """Queue one message; False when the peer is closed or this channel's queue budget is used up."""
+        spec = self._channels.get(channel)
+        if spec is None:
+            raise ValueError(f"channel {channel} is not registered")
+        if len(payload) > self._config.max_frame_bytes:
+            raise ValueError(f"payload of {len(payload)} bytes exceeds max_frame_bytes={self._config.max_frame_bytes}")
+        if self._closed.is_set():
+            return False
+        cost = len(payload) + FRAME_OVERHEAD
+        if self._queued[channel] + cost > spec.send_queue_bytes:
+            self.sends_refused += 1
+            return False
+        self._queues[channel].append(payload)
+        self._queued[channel] += cost
+        self._queued_total += cost
+        self._wake.set()
+        return True
+
+    def close(self, reason: str, *, goodbye: bool = True) -> None:
+        """Stop this peer (idempotent). With ``goodbye``, tell the peer why, best effort, without waiting."""
+        if self._closed.is_set():
+            return
+        self.close_reason = reason
+        if goodbye and not self.conn.writer.is_closing():
+            text = reason.encode("utf-8", "replace")[:MAX_REASON]
+            with contextlib.suppress(Exception):
+                self.conn.write(self.conn.seal(bytes([CONTROL_CHANNEL, GOODBYE]) + text))
+        self._closed.set()
+        self._wake.set()
+
+    async def run(self) -> str:
+        tasks = [
+            asyncio.create_task(self._read_loop(), name=f"p2p-read-{self.node_id[:8]}"),
+            asyncio.create_task(self._write_loop(), name=f"p2p-write-{self.node_id[:8]}"),
+        ]
+        try:
+            await self._closed.wait()
+        finally:
+            if not self._closed.is_set():  # cancelled from outside (service stopping)
+                self.close("node shutting down")
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.conn.close()
+            transport = self.conn.writer.transport
+            asyncio.get_running_loop().call_later(ABORT_GRACE, transport.abort)
+        return self.close_reason
+
+    # ------------------------------------------------------------------ reading
+
+    async def _read_loop(self) -> None:
+        cfg = self._config
+        try:
+            while True:
+                plaintext = await asyncio.wait_for(self.conn.read_frame(), cfg.idle_timeout)
+                if not plaintext:
+                    raise ProtocolError("empty envelope")
+                self.frames_received += 1
+                channel = plaintext[0]
+                payload = plaintext[1:]
+                if channel == CONTROL_CHANNEL:
+                    if not payload:
+                        continue  # keepalive
+                    if payload[0] == GOODBYE:
+                        why = payload[1 : 1 + MAX_REASON].decode("utf-8", "replace")
+                        self.close(f"peer hung up: {why}", goodbye=False)
+                        return
+                    raise ProtocolError(f"unknown control message 0x{payload[0]:02x}")
+                if channel not in self._channels:
+                    raise ProtocolError(f"frame on unregistered channel {channel}")
+                await self._deliver(self.node_id, channel, payload)
+        except TimeoutError:
+            self.close(f"nothing received for {cfg.idle_timeout:g}s")
+        except ConnectionClosed as exc:
+            self.close(str(exc), goodbye=False)
+        except (FrameError, ProtocolError) as exc:
+            self.close(f"{type(exc).__name__}: {exc}")
+
+    # ------------------------------------------------------------------ writing
+
+    def _take_batch(self) -> list[bytes]:
+        limit = self._config.write_batch_bytes
+        out: list[bytes] = []
+        size = 0
+        while self._queued_total and size < limit:
+            for ch in self._order:
+                q = self._queues[ch]
+                for _ in range(self._channels[ch].priority):
+                    if not q:
+                        break
+                    payload = q.popleft()
+                    cost = len(payload) + FRAME_OVERHEAD
+                    self._queued[ch] -= cost
+                    self._queued_total -= cost
+                    frame = self.conn.seal(bytes((ch,)) + payload)
+                    out.append(frame)
+                    size += len(frame)
+        self.frames_sent += len(out)
+        return out
+
+    async def _write_loop(self) -> None:
+        cfg = self._config
+        keepalive = bytes((CONTROL_CHANNEL,))
+        try:
+            while not self._closed.is_set():
+                if not self._queued_total:
+                    self._wake.clear()
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), cfg.keepalive_interval)
+                    except TimeoutError:
+                        self.conn.write(self.conn.seal(keepalive))
+                        self.frames_sent += 1
+                    if self._closed.is_set():
+                        return
+                batch = self._take_batch()
+                if batch:
+                    self.conn.write(b"".join(batch))
+                try:
+                    await asyncio.wait_for(self.conn.drain(), cfg.write_timeout)
+                except TimeoutError:
+                    self.close(f"peer stalled: send buffer not drained for {cfg.write_timeout:g}s", goodbye=False)
+                    return
+        except ConnectionClosed as exc:
+            self.close(str(exc), goodbye=False)
