@@ -20,5 +20,8 @@ def version() -> None:
     typer.echo(dist_version("egp-chain"))
 
 
+app.add_typer(__import__("cli.node_cmds", fromlist=["app"]).app)  # init, testnet, show-*, reset (storage helper)
+app.command("start")(__import__("cli.start_cmd", fromlist=["start"]).start)  # egp start (runtime helper)
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,110 @@
+"""The commit path, in CometBFT's crash-safety order, shared by consensus, block sync and the handshake.
+
+    1. save block + seen commit (block store, fsynced)          crash point "after_save_block"
+    2. app.finalize_block (runs on an overlay, persists nothing) crash point "after_finalize"
+    3. save the FinalizeBlock results (+ index entries, one batch) crash point "after_save_results"
+    4. app.commit (the application's one atomic batch)           crash point "after_app_commit"
+    5. state/meta (`ChainState` of the new height)              crash point "after_save_state"
+    6. mempool update (remove committed txs, re-check the rest)
+    7. events (NewBlock, Tx; broadcast_tx_commit waiters)
+
+Why this order: after every step the three heights (app, block store, state) are in one of the cases the
+handshake (`node/handshake.py`) knows how to finish: a crash between 1 and 4 leaves the block saved but
+neither the app nor the state moved (replay the block); between 4 and 5 the app moved but the state did
+not (rebuild the state from the saved results of step 3, without re-executing). Nothing is lost, and the
+app hash is checked against the next header.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from node.chainstate import ChainState, save_state_op, updates_to_core
+from state.chain import Block, Commit, FinalizeBlockResult, exec_results_hash
+from state.kv import KV, Batch
+
+
+class AppPort(Protocol):
+    """What the commit path needs from the application (adapted from `state.abci.Application`)."""
+
+    def finalize(self, block: Block, misbehavior: Sequence[bytes]) -> FinalizeBlockResult: ...
+
+    def commit(self) -> None: ...
+
+
+class StorePort(Protocol):
+    @property
+    def height(self) -> int: ...
+
+    @property
+    def base(self) -> int: ...
+
+    def load_seen_commit(self, height: int) -> Commit | None: ...
+
+    def save_block(self, block: Block, seen_commit: Commit) -> object: ...
+
+    def load_block(self, height: int) -> Block | None: ...
+
+    def save_results(self, height: int, result: FinalizeBlockResult, batch: Batch | None = None) -> None: ...
+
+    def load_results(self, height: int) -> FinalizeBlockResult | None: ...
+
+
+CrashHook = Callable[[str, int], None]
+IndexHook = Callable[[Batch, Block, FinalizeBlockResult], None]
+
+
+def _no_crash(point: str, height: int) -> None:
+    return None
+
+
+@dataclass
+class Applied:
+    block: Block
+    result: FinalizeBlockResult
+    state: ChainState
+
+
+class BlockApplier:
+    """Runs steps 1-5; the node runs 6-7 (they are in memory and need the asyncio loop)."""
+
+    def __init__(self, app: AppPort, store: StorePort, root: KV, meta: KV, crash: CrashHook = _no_crash,
+                 index: IndexHook | None = None) -> None:
+        self.root = root
+        self.index = index
+        self.app = app
+        self.store = store
+        self.meta = meta
+        self.crash = crash
+
+    def apply(self, state: ChainState, block: Block, seen_commit: Commit, *, save_block: bool = True) -> Applied:
+        """Commit `block` (already validated, its commit verified) on top of `state`; returns the new state."""
+        h = block.header.height
+        if save_block:
+            self.store.save_block(block, seen_commit)
+            self.crash("after_save_block", h)
+        result = self.app.finalize(block, block.evidence)
+        self.crash("after_finalize", h)
+        batch = self.root.batch()
+        self.store.save_results(h, result, batch)
+        if self.index is not None:
+            self.index(batch, block, result)
+        batch.commit(sync=True)
+        self.crash("after_save_results", h)
+        self.app.commit()
+        self.crash("after_app_commit", h)
+        new_state = self.state_after(state, block, result)
+        save_state_op(self.meta, new_state)
+        self.crash("after_save_state", h)
+        return Applied(block, result, new_state)
+
+    @staticmethod
+    def state_after(state: ChainState, block: Block, result: FinalizeBlockResult) -> ChainState:
+        updates = updates_to_core(tuple((u.pub_key, u.power) for u in result.validator_updates))
+        return state.advance(block.header.height, block.block_id(), block.header.time_ms, result.app_hash,
+                             exec_results_hash(result.tx_results), updates)
+
+
+CRASH_POINTS = ("after_save_block", "after_finalize", "after_save_results", "after_app_commit", "after_save_state")

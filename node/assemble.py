@@ -1,0 +1,222 @@
+"""Build a running node from a home directory (`egp start`), and run it until SIGTERM/SIGINT.
+
+One LevelDB database (`<home>/data/egp.db`) holds every namespace — `app/` (application state), the block
+store's `blockstore/`, `node/` (the `ChainState`), `ix/` (tx and block index) — so one atomic batch can
+span them. The signer state stays a separate fsynced JSON file (CometBFT's layout, operators know it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from consensus.validators import Validator
+from node import crashpoints
+from node.applier import BlockApplier
+from node.blockstore import BlockStore
+from node.chainstate import ChainState, load_state, save_state_op
+from node.config import Config, parse_laddr
+from node.events import EventBus
+from node.genesis import Genesis, load_genesis
+from node.handshake import handshake
+from node.home import Home
+from node.indexer import Indexer
+from node.logs import get_logger, setup_logging
+from node.mempool import Mempool
+from node.metrics import Metrics
+from node.node import CH_BLOCKSYNC, CH_DATA, CH_EVIDENCE, CH_MEMPOOL, CH_STATE, CH_VOTE, Node, NodeOptions
+from node.nodeapp import NodeApp
+from node.p2p.config import ChannelSpec, P2PConfig, parse_peers
+from node.p2p.transport import P2P, Message, PeerDown, PeerUp
+from node.privval import FilePV
+from node.rpc.config import RpcConfig
+from node.rpc.server import RpcServer
+from node.services import NodeServices, block_view, results_view
+from state.abci import Application
+from state.chain import Block, FinalizeBlockResult
+from state.crypto import address, load_node_key
+from state.kv import KV, Batch
+from state.kv_level import LevelKV
+
+log = get_logger("node")
+NS_APP, NS_NODE, NS_INDEX = b"app/", b"node/", b"ix/"
+CHANNELS = {
+    CH_STATE: ChannelSpec(priority=5, name="state"),
+    CH_DATA: ChannelSpec(priority=5, name="data"),
+    CH_VOTE: ChannelSpec(priority=10, name="vote"),
+    CH_MEMPOOL: ChannelSpec(priority=1, name="mempool"),
+    CH_EVIDENCE: ChannelSpec(priority=2, name="evidence"),
+    CH_BLOCKSYNC: ChannelSpec(priority=3, name="blocksync", send_queue_bytes=64 * 1024 * 1024),
+}
+
+
+@dataclass
+class Running:
+    home: Path
+    config: Config
+    genesis: Genesis
+    kv: LevelKV
+    app: NodeApp
+    store: BlockStore
+    p2p: P2P
+    pv: FilePV | None
+    node: Node
+    rpc: RpcServer | None
+    metrics: Metrics
+
+
+def _p2p_config(cfg: Config, genesis: Genesis) -> P2PConfig:
+    host, port = parse_laddr(cfg.p2p.laddr)
+    return P2PConfig(
+        listen=f"{host}:{port}",
+        persistent_peers=parse_peers(cfg.p2p.persistent_peers),
+        allowed_peer_ids=frozenset(cfg.p2p.allowed_peer_ids),
+        network=genesis.chain_id,
+        moniker=cfg.base.moniker,
+        external_address=cfg.p2p.external_address,
+        max_frame_bytes=cfg.p2p.max_frame_bytes,
+        handshake_timeout=cfg.p2p.handshake_timeout / 1000,
+        dial_timeout=cfg.p2p.dial_timeout / 1000,
+        backoff_max=cfg.p2p.max_reconnect_backoff / 1000,
+        backoff_base=0.25,
+    )
+
+
+def _rpc_config(cfg: Config) -> RpcConfig | None:
+    if not cfg.rpc.laddr:
+        return None
+    host, port = parse_laddr(cfg.rpc.laddr)
+    return RpcConfig(laddr_host=host, laddr_port=port, max_body_bytes=cfg.rpc.max_body_bytes,
+                     cors_allowed_origins=tuple(cfg.rpc.cors_allowed_origins),
+                     timeout_broadcast_tx_commit_s=cfg.rpc.timeout_broadcast_tx_commit / 1000)
+
+
+def genesis_state(genesis: Genesis, app_hash: bytes) -> ChainState:
+    vals = [Validator(address(v.pub_key), v.pub_key, v.power) for v in genesis.validators]
+    return ChainState.genesis(genesis.chain_id, genesis.initial_height, genesis.genesis_time_ms, vals, app_hash,
+                              genesis.consensus_params.encode())
+
+
+async def build(home: Path, *, unsafe_ignore_signer_state: bool = False) -> Running:
+    h = Home(home)
+    cfg = h.load_config()
+    paths = h.paths(cfg)
+    genesis = load_genesis(paths.genesis_file)
+    kv = LevelKV(paths.db_path)
+    app = NodeApp(Application(kv.prefixed(NS_APP)))
+    store = BlockStore(kv)
+    meta: KV = kv.prefixed(NS_NODE)
+    indexer = Indexer(kv, NS_INDEX)
+    crash = crashpoints.from_environment()
+    st = load_state(meta)
+    if st is None:
+        a_height, _ = app.last_height_and_hash()
+        app_hash = app.init_chain(genesis) if a_height == 0 else app.last_height_and_hash()[1]
+        st = genesis_state(genesis, app_hash)
+        save_state_op(meta, st)
+    bus = EventBus()
+
+    def index(batch: Batch, block: Block, result: FinalizeBlockResult) -> None:
+        if cfg.tx_index.indexer == "kv":
+            indexer.index_block(batch, block, results_view(block.header.height, result))
+
+    applier = BlockApplier(app, store, kv, meta, crash.hit, index)
+    report = handshake(applier, app, st)
+    st = report.state
+    log.info("handshake done", height=st.last_height, replayed=report.replayed, app_hash=st.app_hash)
+    pv = None
+    key_path = paths.priv_validator_key_file
+    validator_addrs = {address(v.pub_key) for v in genesis.validators}
+    if key_path.exists():
+        pv = FilePV.load(key_path, paths.priv_validator_state_file, genesis.chain_id,
+                         chain_height=st.last_height, force=unsafe_ignore_signer_state)
+    node_key = load_node_key(paths.node_key_file)
+    p2p = P2P(node_key, _p2p_config(cfg, genesis), CHANNELS)
+    params = genesis.consensus_params
+    from consensus.types import ConsensusParams
+
+    metrics = Metrics(genesis.chain_id)
+    metrics.validators = len(genesis.validators)
+    mempool = Mempool(app.check, size=cfg.mempool.size, max_txs_bytes=cfg.mempool.max_txs_bytes,
+                      max_tx_bytes=cfg.mempool.max_tx_bytes, cache_size=cfg.mempool.cache_size,
+                      recheck=cfg.mempool.recheck)
+    address_ = pv.address if pv is not None else None
+    if address_ is not None and address_ not in validator_addrs:
+        log.info("this key is not in the genesis validator set; running as a non-validator")
+
+    def on_block(block: Block, result: FinalizeBlockResult) -> None:
+        bus.publish_block(block_view(block), results_view(block.header.height, result))
+
+    node = Node(
+        options=NodeOptions(genesis.chain_id, ConsensusParams(timeouts=params.timeout_params()),
+                            params.block_max_bytes, cfg.blocksync.enable, cfg.blocksync.switch_threshold,
+                            cfg.consensus.create_empty_blocks),
+        state=st, app=app, applier=applier, mempool=mempool, signer=pv, address=address_, network=p2p,
+        metrics=metrics, on_block=on_block,
+    )
+    run = Running(home, cfg, genesis, kv, app, store, p2p, pv, node, None, metrics)
+    rpc_cfg = _rpc_config(cfg)
+    if rpc_cfg is not None:
+        services = NodeServices(run, bus, indexer)
+        run.rpc = RpcServer(services, rpc_cfg)
+        if cfg.instrumentation.prometheus:
+            run.rpc.app.router.add_get("/metrics", _metrics_handler(metrics))
+    return run
+
+
+def _metrics_handler(metrics: Metrics):  # type: ignore[no-untyped-def]
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text=metrics.render(), content_type="text/plain", charset="utf-8")
+
+    return handler
+
+
+async def _pump(run: Running) -> None:
+    node = run.node
+    while True:
+        ev = await run.p2p.recv()
+        try:
+            if isinstance(ev, Message):
+                node.handle_payload(ev.peer_id, ev.payload)
+            elif isinstance(ev, PeerUp):
+                node.gossip.add_peer(ev.peer.node_id)
+                node.net.send(ev.peer.node_id, CH_STATE, node.status().encode())
+            elif isinstance(ev, PeerDown):
+                node.gossip.remove_peer(ev.peer_id)
+        except Exception:
+            log.error("failed to handle a peer event", exc=True)
+
+
+async def run_node(home: Path, log_level: str | None = None, *, unsafe_ignore_signer_state: bool = False) -> int:
+    cfg = Home(home).load_config()
+    setup_logging(log_level or cfg.base.log_level, cfg.base.log_format)
+    run = await build(home, unsafe_ignore_signer_state=unsafe_ignore_signer_state)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await run.p2p.start()
+    if run.rpc is not None:
+        port = await run.rpc.start()
+        log.info("rpc listening", port=port)
+    pump = asyncio.create_task(_pump(run))
+    run.node.start()
+    log.info("node started", moniker=run.config.base.moniker, node_id=run.p2p.node_id,
+             height=run.node.state.last_height)
+    await stop.wait()
+    log.info("shutting down")
+    await run.node.stop()
+    pump.cancel()
+    with contextlib.suppress(BaseException):
+        await pump
+    if run.rpc is not None:
+        await run.rpc.stop()
+    await run.p2p.stop()
+    run.kv.close()
+    log.info("stopped")
+    return 0

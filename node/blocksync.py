@@ -1,0 +1,120 @@
+"""Block sync: fetch, verify and apply blocks when behind the peers; switch to consensus when caught up.
+
+It runs at start-up *and* whenever a running node falls more than `switch_threshold` blocks behind the
+highest block its peers report (cometbft#3372: CometBFT never goes back to block sync). `catching_up` is
+true exactly while consensus is suspended for block sync, so RPC `status` never says "caught up" while the
+node is hundreds of blocks behind.
+
+Every block is verified with `consensus.commit.verify_commit` — the function consensus itself uses — against
+the validator set of its height taken from our own state (never from the peer), then applied through the
+node's one commit path. Requests are pipelined (a window of heights, spread over the peers that have them)
+and re-sent to another peer after a timeout. A peer that sends an undecodable or invalid block is dropped.
+Small gaps (1..threshold) are closed without leaving consensus: the missing decided block is requested the
+same way and applied, and consensus restarts at the next height.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import TYPE_CHECKING
+
+from node.logs import get_logger
+from node.messages import BlockRequestMsg, BlockResponseMsg
+from state.chain import Block, Commit
+from state.codec import DecodeError
+
+if TYPE_CHECKING:
+    from node.node import Node
+
+log = get_logger("blocksync")
+WINDOW = 32
+REQUEST_TIMEOUT_S = 4.0
+STARTUP_WAIT_S = 3.0
+MAX_BUFFERED = 256
+
+
+class BlockSync:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.pending: dict[int, tuple[str, float]] = {}  # height -> (peer, sent at)
+        self.received: dict[int, tuple[str, Block, Commit]] = {}
+        self._rr = itertools.count()
+        self.started = time.monotonic()
+        self.synced_blocks = 0
+
+    def gap(self) -> int:
+        return self.node.gossip.max_peer_store_height() - self.node.state.last_height
+
+    def tick(self) -> None:
+        n = self.node
+        gap = self.gap()
+        if n.in_consensus:
+            if gap > n.opt.switch_threshold:
+                n.leave_consensus(f"{gap} blocks behind the peers")
+            elif gap > 0:
+                self._request_window(1)
+            return
+        have_status = any(p.status is not None for p in n.gossip.peers.values())
+        if gap <= 0 and (have_status or time.monotonic() - self.started > STARTUP_WAIT_S):
+            if self.synced_blocks:
+                log.info("block sync done", blocks=self.synced_blocks, height=n.state.last_height)
+            self.pending.clear()
+            self.received.clear()
+            n.enter_consensus()
+            return
+        self._request_window(WINDOW)
+
+    def _request_window(self, window: int) -> None:
+        n = self.node
+        now = time.monotonic()
+        for h in range(n.state.height, n.state.height + window):
+            if h in self.received:
+                continue
+            sent = self.pending.get(h)
+            if sent is not None and now - sent[1] < REQUEST_TIMEOUT_S:
+                continue
+            peers = n.gossip.peers_with_block(h)
+            if sent is not None and len(peers) > 1:
+                peers = [p for p in peers if p != sent[0]] or peers
+            if not peers:
+                break
+            peer = peers[next(self._rr) % len(peers)]
+            self.pending[h] = (peer, now)
+            n._send(peer, BlockRequestMsg(h))
+
+    def on_no_block(self, peer_id: str, height: int) -> None:
+        sent = self.pending.get(height)
+        if sent is not None and sent[0] == peer_id:
+            del self.pending[height]
+
+    def on_response(self, peer_id: str, msg: BlockResponseMsg) -> None:
+        n = self.node
+        if msg.height < n.state.height or msg.height >= n.state.height + MAX_BUFFERED:
+            return
+        try:
+            block = Block.decode_block(msg.block)
+            commit = Commit.decode(msg.commit)
+        except DecodeError as exc:
+            n.net.disconnect(peer_id, f"undecodable block response: {exc}")
+            return
+        if block.header.height != msg.height or commit.height != msg.height:
+            n.net.disconnect(peer_id, "block response for another height")
+            return
+        self.pending.pop(msg.height, None)
+        self.received.setdefault(msg.height, (peer_id, block, commit))
+        self._apply_ready()
+
+    def _apply_ready(self) -> None:
+        n = self.node
+        while True:
+            entry = self.received.pop(n.state.height, None)
+            if entry is None:
+                return
+            peer_id, block, commit = entry
+            if not n.apply_synced_block(block, commit):
+                n.net.disconnect(peer_id, "sent an invalid block")
+                return
+            self.synced_blocks += 1
+            for h in [h for h in self.received if h < n.state.height]:
+                del self.received[h]

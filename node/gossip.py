@@ -1,0 +1,177 @@
+"""Gossip: who gets which proposal, vote, tx and evidence, and catch-up of peers behind us.
+
+Why push with per-peer "known" sets rather than CometBFT's per-channel gossip routines: a permissioned
+network of 4–22 banks on persistent links is small and dense, so a message is pushed once to every peer
+that is not known to have it (received from it, or already sent to it), which is at most one copy per
+link (cometbft pain point 3 without have/want). Loss is repaired by the periodic catch-up tick:
+
+- a peer at our height (from its `StatusMsg`) is sent the proposals and votes of that height it is not
+  known to have, so a restarted validator, or one that missed messages, converges (the core's round skip
+  takes it to the others' round);
+- a peer at a lower height is sent the stored block and commit of its height (`BlockResponseMsg`), which it
+  verifies and applies through its commit path, as block sync does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from node.messages import BlockResponseMsg, ProposalMsg, StatusMsg, VoteMsg
+from state.codec import Record
+
+VoteKey = tuple[int, int, int, bytes, bytes | None]  # type, height, round, validator, value
+ProposalKey = tuple[int, int, bytes]  # height, round, value
+KNOWN_TXS = 20000
+CATCHUP_RESEND_S = 2.0
+
+
+def vote_key(v: VoteMsg) -> VoteKey:
+    return (v.type, v.height, v.round, v.validator, v.value_id)
+
+
+def proposal_key(p: ProposalMsg) -> ProposalKey:
+    return (p.height, p.round, p.value_id)
+
+
+class _KnownSet:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._d: OrderedDict[bytes, None] = OrderedDict()
+
+    def add(self, k: bytes) -> None:
+        self._d[k] = None
+        if len(self._d) > self.limit:
+            self._d.popitem(last=False)
+
+    def __contains__(self, k: bytes) -> bool:
+        return k in self._d
+
+
+@dataclass
+class PeerState:
+    peer_id: str
+    status: StatusMsg | None = None
+    status_at: float = 0.0
+    known_votes: set[VoteKey] = field(default_factory=set)
+    known_proposals: set[ProposalKey] = field(default_factory=set)
+    known_txs: _KnownSet = field(default_factory=lambda: _KnownSet(KNOWN_TXS))
+    sent_block_at: dict[int, float] = field(default_factory=dict)
+
+    def prune(self, height: int) -> None:
+        """Forget votes and proposals below `height` (memory stays bounded by one height's messages)."""
+        self.known_votes = {k for k in self.known_votes if k[1] >= height}
+        self.known_proposals = {k for k in self.known_proposals if k[0] >= height}
+
+
+Send = Callable[[str, Record], None]
+
+
+class Gossip:
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.peers: dict[str, PeerState] = {}
+
+    # --- peers -------------------------------------------------------------------------------------
+    def add_peer(self, peer_id: str) -> PeerState:
+        return self.peers.setdefault(peer_id, PeerState(peer_id))
+
+    def remove_peer(self, peer_id: str) -> None:
+        self.peers.pop(peer_id, None)
+
+    def on_status(self, peer_id: str, msg: StatusMsg) -> None:
+        ps = self.add_peer(peer_id)
+        if ps.status is not None and msg.height > ps.status.height:
+            ps.prune(msg.height)
+        ps.status, ps.status_at = msg, time.monotonic()
+
+    def max_peer_store_height(self) -> int:
+        return max((p.status.store_height for p in self.peers.values() if p.status), default=0)
+
+    def peers_with_block(self, height: int) -> list[str]:
+        return [p.peer_id for p in self.peers.values()
+                if p.status is not None and p.status.base <= height <= p.status.store_height and p.status.base > 0]
+
+    # --- marks (what a peer has) ----------------------------------------------------------------------
+    def mark_vote(self, peer_id: str, v: VoteMsg) -> None:
+        ps = self.peers.get(peer_id)
+        if ps is not None:
+            ps.known_votes.add(vote_key(v))
+
+    def mark_proposal(self, peer_id: str, p: ProposalMsg) -> None:
+        ps = self.peers.get(peer_id)
+        if ps is not None:
+            ps.known_proposals.add(proposal_key(p))
+
+    def mark_tx(self, peer_id: str, tx_hash: bytes) -> None:
+        ps = self.peers.get(peer_id)
+        if ps is not None:
+            ps.known_txs.add(tx_hash)
+
+    # --- push ----------------------------------------------------------------------------------------
+    def push_vote(self, v: VoteMsg) -> None:
+        k = vote_key(v)
+        for ps in self.peers.values():
+            if k not in ps.known_votes:
+                ps.known_votes.add(k)
+                self.send(ps.peer_id, v)
+
+    def push_proposal(self, p: ProposalMsg) -> None:
+        k = proposal_key(p)
+        for ps in self.peers.values():
+            if k not in ps.known_proposals:
+                ps.known_proposals.add(k)
+                self.send(ps.peer_id, p)
+
+    def push_txs(self, txs: list[tuple[bytes, bytes]], make: Callable[[list[bytes]], Record]) -> None:
+        """`txs` = (hash, tx) pairs; each peer gets one batch of those it is not known to have."""
+        for ps in self.peers.values():
+            fresh = [tx for h, tx in txs if h not in ps.known_txs]
+            for h, _ in txs:
+                ps.known_txs.add(h)
+            if fresh:
+                self.send(ps.peer_id, make(fresh))
+
+    def push_all(self, msg: Record) -> None:
+        for pid in list(self.peers):
+            self.send(pid, msg)
+
+    # --- catch-up ------------------------------------------------------------------------------------
+    def catch_up(
+        self,
+        height: int,
+        proposals: list[ProposalMsg],
+        votes: list[VoteMsg],
+        load_block: Callable[[int], BlockResponseMsg | None],
+        max_per_peer: int = 200,
+    ) -> None:
+        """One tick: send each peer what its last status says it lacks."""
+        now = time.monotonic()
+        for ps in list(self.peers.values()):
+            st = ps.status
+            if st is None:
+                continue
+            if st.height == height:
+                sent = 0
+                for p in proposals:
+                    k = proposal_key(p)
+                    if k not in ps.known_proposals and p.round <= st.round + 1:
+                        ps.known_proposals.add(k)
+                        self.send(ps.peer_id, p)
+                for v in votes:
+                    if sent >= max_per_peer:
+                        break
+                    vk = vote_key(v)
+                    if vk not in ps.known_votes:
+                        ps.known_votes.add(vk)
+                        self.send(ps.peer_id, v)
+                        sent += 1
+            elif 0 < st.height < height:
+                last = ps.sent_block_at.get(st.height, 0.0)
+                if now - last >= CATCHUP_RESEND_S:
+                    resp = load_block(st.height)
+                    if resp is not None:
+                        ps.sent_block_at = {st.height: now}
+                        self.send(ps.peer_id, resp)

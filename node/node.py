@@ -1,0 +1,499 @@
+"""The asyncio node: consensus, gossip, block sync and the commit path on one event loop.
+
+Everything runs on one thread (the loop); LevelDB writes and application calls are synchronous and short,
+so no lock is needed anywhere and the order of events is the order of the loop. See `node/__init__.py` for
+the theory of operation; `node/assemble.py` builds a `Node` from a home directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from consensus.bft_time import block_time_ms
+from consensus.commit import verify_commit
+from consensus.machine import ConsensusCore
+from consensus.sign_bytes import proposal_sign_bytes, vote_sign_bytes
+from consensus.types import (
+    Commit as CoreCommit,
+)
+from consensus.types import (
+    ConsensusParams,
+    DuplicateVoteEvidence,
+    Proposal,
+    ProposalReceived,
+    Step,
+    TimeoutFired,
+    ValueId,
+    Vote,
+    VoteReceived,
+)
+from consensus.validators import ValidatorSet
+from node.applier import BlockApplier
+from node.blocksync import BlockSync
+from node.chainstate import ChainState, to_chain_commit, to_core_commit, valset_from_info
+from node.consensus_ports import LoopTimers, WallClock
+from node.executor import Executor
+from node.gossip import Gossip, proposal_key, vote_key
+from node.logs import get_logger
+from node.mempool import CommitWaiters, Mempool
+from node.messages import (
+    BlockRequestMsg,
+    BlockResponseMsg,
+    EvidenceMsg,
+    NoBlockResponseMsg,
+    ProposalMsg,
+    StatusMsg,
+    StatusRequestMsg,
+    TxsMsg,
+    VoteMsg,
+    decode_message,
+)
+from node.metrics import Metrics
+from node.nodeapp import NodeApp
+from state.chain import Block, Commit, FinalizeBlockResult, build_block, validate_block
+from state.codec import DecodeError, Record
+from state.crypto import sha256, verify
+
+log = get_logger("node")
+CH_STATE, CH_DATA, CH_VOTE, CH_MEMPOOL, CH_EVIDENCE, CH_BLOCKSYNC = 0x20, 0x21, 0x22, 0x30, 0x38, 0x40
+TICK_S = 0.25
+MAX_FUTURE_MSGS = 2000
+
+
+def channel_of(msg: Record) -> int:
+    if isinstance(msg, VoteMsg):
+        return CH_VOTE
+    if isinstance(msg, ProposalMsg):
+        return CH_DATA
+    if isinstance(msg, TxsMsg):
+        return CH_MEMPOOL
+    if isinstance(msg, EvidenceMsg):
+        return CH_EVIDENCE
+    if isinstance(msg, StatusMsg | StatusRequestMsg):
+        return CH_STATE
+    return CH_BLOCKSYNC
+
+
+class Network(Protocol):
+    """What the node needs of the transport (`node.p2p.transport.P2P`)."""
+
+    def send(self, peer_id: str, channel: int, payload: bytes) -> bool: ...
+    def disconnect(self, peer_id: str, reason: str) -> None: ...
+
+
+@dataclass
+class NodeOptions:
+    chain_id: str
+    params: ConsensusParams
+    block_max_bytes: int
+    blocksync_enable: bool = True
+    switch_threshold: int = 5  # fall back to block sync when this many blocks behind
+    create_empty_blocks: bool = True
+
+
+class Node:
+    def __init__(
+        self,
+        *,
+        options: NodeOptions,
+        state: ChainState,
+        app: NodeApp,
+        applier: BlockApplier,
+        mempool: Mempool,
+        signer: object | None,
+        address: bytes | None,
+        network: Network,
+        metrics: Metrics,
+        on_block: Callable[[Block, FinalizeBlockResult], None] | None = None,
+    ) -> None:
+        self.opt = options
+        self.chain_id = options.chain_id
+        self.state = state
+        self.app = app
+        self.applier = applier
+        self.store = applier.store
+        self.mempool = mempool
+        self.waiters = CommitWaiters()
+        self.net = network
+        self.metrics = metrics
+        self.on_block = on_block
+        self.address = address
+        self.gossip = Gossip(self._send)
+        self.blocksync = BlockSync(self)
+        self.core = ConsensusCore(address, options.params)
+        self.timers = LoopTimers(self._on_timeout)
+        self.executor = Executor(self.core, signer=signer or _NoSigner(), transport=self, timers=self.timers,  # type: ignore[arg-type]
+                                 values=self, decisions=self, evidence=self, clock=WallClock())
+        self.in_consensus = False
+        self.blocks: dict[bytes, tuple[Block, bytes]] = {}  # candidate blocks of the current height
+        self.proposals: dict[tuple[int, int, bytes], ProposalMsg] = {}
+        self.votes: dict[tuple[int, int, int, bytes, bytes | None], VoteMsg] = {}
+        self.future: list[tuple[str, Record]] = []
+        self.pending_evidence: dict[bytes, bytes] = {}
+        self.last_block_at: float | None = None
+        self.started_at = time.monotonic()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = asyncio.Event()
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._tick_loop(), name="node-tick"))
+        if not self.opt.blocksync_enable:
+            self.enter_consensus()
+
+    async def stop(self) -> None:
+        self._stopped.set()
+        self.timers.cancel_all()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    @property
+    def catching_up(self) -> bool:
+        return not self.in_consensus
+
+    def enter_consensus(self) -> None:
+        if self.in_consensus:
+            return
+        self.in_consensus = True
+        self.metrics.catching_up = False
+        log.info("switching to consensus", height=self.state.height)
+        self._start_height()
+
+    def leave_consensus(self, reason: str) -> None:
+        if not self.in_consensus:
+            return
+        log.warning("falling back to block sync", height=self.state.height, reason=reason)
+        self.in_consensus = False
+        self.metrics.catching_up = True
+        self.timers.cancel_all()
+
+    def _start_height(self) -> None:
+        self.blocks.clear()
+        self.proposals.clear()
+        self.votes.clear()
+        self.executor.start_height(self.state.height, valset_from_info(self.state.validators))
+        self._broadcast_status()
+        future, self.future = self.future, []
+        for peer, msg in future:
+            self.handle_message(peer, msg)
+
+    # ------------------------------------------------------------------ transport port
+    def _send(self, peer_id: str, msg: Record) -> None:
+        self.net.send(peer_id, channel_of(msg), msg.encode())
+
+    def broadcast_proposal(self, proposal: Proposal) -> None:
+        entry = self.blocks.get(proposal.value_id)
+        if entry is None:
+            log.error("own proposal without its block", height=proposal.height)
+            return
+        msg = ProposalMsg.of(proposal, entry[1])
+        self.proposals[proposal_key(msg)] = msg
+        self.gossip.push_proposal(msg)
+
+    def broadcast_vote(self, vote: Vote) -> None:
+        msg = VoteMsg.of(vote)
+        self.votes[vote_key(msg)] = msg
+        self.gossip.push_vote(msg)
+
+    # ------------------------------------------------------------------ value source
+    def request_value(self, height: int, round_: int) -> ValueId | None:
+        st = self.state
+        if height != st.height or self.address is None:
+            return None
+        ctx = st.context(self.opt.block_max_bytes)
+        if height == st.initial_height:
+            last_commit, t = Commit.empty(), st.last_block_time_ms
+        else:
+            seen = self.store.load_seen_commit(height - 1)
+            if seen is None:
+                log.error("no seen commit for the previous height", height=height - 1)
+                return None
+            last_commit = seen
+            assert st.last_validators is not None
+            t = block_time_ms(to_core_commit(seen), valset_from_info(st.last_validators), st.last_block_time_ms)
+        evidence = list(self.pending_evidence.values())[:16]
+        budget = self.opt.block_max_bytes - 64 * 1024 - sum(len(e) for e in evidence)
+        txs = self.app.prepare(self.mempool.reap(budget, -1), budget, height, t, self.address)
+        block = build_block(ctx, time_ms=t, proposer_address=self.address, txs=txs, last_commit=last_commit,
+                            evidence=evidence)
+        raw = block.encode()
+        h = block.hash()
+        self.blocks[h] = (block, raw)
+        return h
+
+    # ------------------------------------------------------------------ decision sink
+    def decide(self, height: int, round_: int, value_id: ValueId, commit: CoreCommit) -> None:
+        entry = self.blocks.get(value_id)
+        if entry is None or height != self.state.height:
+            log.error("decided a block we do not have", height=height)
+            return
+        block = entry[0]
+        self._commit_block(block, to_chain_commit(commit, block.block_id()), round_)
+
+    def validator_set(self, height: int) -> ValidatorSet:
+        return valset_from_info(self.state.validators)
+
+    def report(self, evidence: DuplicateVoteEvidence) -> None:
+        msg = EvidenceMsg(VoteMsg.of(evidence.vote_a), VoteMsg.of(evidence.vote_b))
+        self._add_evidence(msg)
+        self.gossip.push_all(msg)
+
+    def _add_evidence(self, msg: EvidenceMsg) -> None:
+        raw = msg.encode()
+        self.pending_evidence.setdefault(sha256(raw), raw)
+
+    # ------------------------------------------------------------------ the commit path
+    def _commit_block(self, block: Block, seen_commit: Commit, round_: int, save_block: bool = True) -> None:
+        h = block.header.height
+        applied = self.applier.apply(self.state, block, seen_commit, save_block=save_block)
+        self.state = applied.state
+        self.mempool.update(h, block.txs)  # step 6
+        self.applier.crash("after_mempool_update", h)
+        for raw in block.evidence:
+            self.pending_evidence.pop(sha256(raw), None)
+        now = time.monotonic()
+        interval = None if self.last_block_at is None else now - self.last_block_at
+        self.last_block_at = now
+        self.metrics.observe_block(h, round_, len(block.txs), interval)
+        self.metrics.mempool_size, self.metrics.mempool_bytes = len(self.mempool), self.mempool.size_bytes
+        log.info("committed block", height=h, round=round_, txs=len(block.txs), hash=block.hash(),
+                 app_hash=applied.result.app_hash)
+        for i, tx in enumerate(block.txs):  # step 7: waiters and events
+            self.waiters.resolve(sha256(tx), (h, i, applied.result.tx_results[i]))
+        if self.on_block is not None:
+            try:
+                self.on_block(block, applied.result)
+            except Exception:
+                log.error("event publication failed", exc=True, height=h)
+        self._broadcast_status()
+
+    def apply_synced_block(self, block: Block, commit: Commit) -> bool:
+        """Verify and commit a block received from a peer (block sync or catch-up); False if invalid."""
+        st = self.state
+        if block.header.height != st.height:
+            return False
+        reason = self.check_block(block)
+        if reason is None and commit.block_id.hash != block.hash():
+            reason = "commit is for another block"
+        if reason is None:
+            v = verify_commit(self.chain_id, valset_from_info(st.validators), st.height, block.hash(),
+                              to_core_commit(commit), verify)
+            reason = None if v.ok else f"commit does not verify: {v.reason}"
+        if reason is not None:
+            log.warning("rejected synced block", height=block.header.height, reason=reason)
+            return False
+        if self.in_consensus:
+            self.timers.cancel_all()
+        self._commit_block(block, commit, commit.round)
+        if self.in_consensus:
+            self._start_height()
+        return True
+
+    # ------------------------------------------------------------------ block validation
+    def check_block(self, block: Block) -> str | None:
+        """Why `block` cannot be the next block, or None (structure, last commit, BFT time, evidence)."""
+        st = self.state
+        reason = validate_block(block, st.context(self.opt.block_max_bytes))
+        if reason is not None:
+            return reason
+        if block.header.height > st.initial_height:
+            assert st.last_validators is not None
+            last_vals = valset_from_info(st.last_validators)
+            core_lc = to_core_commit(block.last_commit)
+            v = verify_commit(self.chain_id, last_vals, st.last_height, st.last_block_id.hash, core_lc, verify)
+            if not v.ok:
+                return f"last commit does not verify: {v.reason}"
+            want = block_time_ms(core_lc, last_vals, st.last_block_time_ms)
+            if block.header.time_ms != want:
+                return f"block time {block.header.time_ms} is not the BFT time {want}"
+        for raw in block.evidence:
+            if self._evidence_reason(raw) is not None:
+                return "invalid evidence"
+        return None
+
+    def _evidence_reason(self, raw: bytes) -> str | None:
+        try:
+            ev = decode_message(raw)
+        except DecodeError as exc:
+            return str(exc)
+        if not isinstance(ev, EvidenceMsg):
+            return "not evidence"
+        vals = valset_from_info(self.state.validators)
+        val = vals.get(ev.vote_a.validator)
+        if val is None:
+            return "evidence of an unknown validator"
+        for vm in (ev.vote_a, ev.vote_b):
+            if not verify(val.pub_key, vote_sign_bytes(self.chain_id, vm.vote()), vm.signature):
+                return "bad evidence signature"
+        return None
+
+    # ------------------------------------------------------------------ inbound messages
+    def handle_payload(self, peer_id: str, payload: bytes) -> None:
+        try:
+            msg = decode_message(payload)
+        except DecodeError as exc:
+            self.metrics.bad_peer_messages += 1
+            self.net.disconnect(peer_id, f"undecodable message: {exc}")
+            return
+        try:
+            self.handle_message(peer_id, msg)
+        except _BadPeer as exc:
+            self.metrics.bad_peer_messages += 1
+            self.net.disconnect(peer_id, str(exc))
+
+    def handle_message(self, peer_id: str, msg: Record) -> None:
+        if isinstance(msg, StatusMsg):
+            self.gossip.on_status(peer_id, msg)
+        elif isinstance(msg, VoteMsg):
+            self._on_vote(peer_id, msg)
+        elif isinstance(msg, ProposalMsg):
+            self._on_proposal(peer_id, msg)
+        elif isinstance(msg, TxsMsg):
+            self._on_txs(peer_id, msg)
+        elif isinstance(msg, EvidenceMsg):
+            if self._evidence_reason(msg.encode()) is not None:
+                raise _BadPeer("invalid evidence")
+            self._add_evidence(msg)
+        elif isinstance(msg, BlockRequestMsg):
+            self._send(peer_id, self.block_response(msg.height) or NoBlockResponseMsg(msg.height))
+        elif isinstance(msg, BlockResponseMsg):
+            self.blocksync.on_response(peer_id, msg)
+        elif isinstance(msg, NoBlockResponseMsg):
+            self.blocksync.on_no_block(peer_id, msg.height)
+        elif isinstance(msg, StatusRequestMsg):
+            self._send(peer_id, self.status())
+
+    def _defer(self, peer_id: str, msg: Record, height: int) -> bool:
+        """Keep a message of the next height (we are still in the commit timeout); True if handled so."""
+        if height == self.core.height + 1 and len(self.future) < MAX_FUTURE_MSGS:
+            self.future.append((peer_id, msg))
+            return True
+        return False
+
+    def _on_vote(self, peer_id: str, msg: VoteMsg) -> None:
+        self.gossip.mark_vote(peer_id, msg)
+        if not self.in_consensus or msg.height != self.core.height or self.core.valset is None:
+            self._defer(peer_id, msg, msg.height)
+            return
+        k = vote_key(msg)
+        if k in self.votes:
+            return
+        val = self.core.valset.get(msg.validator)
+        if val is None:
+            return
+        vote = msg.vote()
+        if not verify(val.pub_key, vote_sign_bytes(self.chain_id, vote), vote.signature):
+            raise _BadPeer("vote with a bad signature")
+        self.votes[k] = msg
+        self.executor.handle(VoteReceived(vote))
+        self.gossip.push_vote(msg)
+
+    def _on_proposal(self, peer_id: str, msg: ProposalMsg) -> None:
+        self.gossip.mark_proposal(peer_id, msg)
+        if not self.in_consensus or msg.height != self.core.height or self.core.valset is None:
+            self._defer(peer_id, msg, msg.height)
+            return
+        k = proposal_key(msg)
+        if k in self.proposals:
+            return
+        p = msg.proposal()
+        val = self.core.valset.get(p.proposer)
+        if val is None or p.proposer != self.core.proposer(p.round):
+            return
+        if not verify(val.pub_key, proposal_sign_bytes(self.chain_id, p), p.signature):
+            raise _BadPeer("proposal with a bad signature")
+        try:
+            block = Block.decode_block(msg.block)
+        except DecodeError as exc:
+            raise _BadPeer(f"proposal with an undecodable block: {exc}") from None
+        if block.hash() != p.value_id:
+            raise _BadPeer("proposal block does not hash to its value id")
+        self.proposals[k] = msg
+        reason = self.check_block(block)
+        valid = reason is None and self.app.process(block)
+        if reason is not None:
+            log.warning("invalid proposal", height=p.height, round=p.round, reason=reason)
+        self.blocks.setdefault(p.value_id, (block, msg.block))
+        self.executor.handle(ProposalReceived(p, valid))
+        self.gossip.push_proposal(msg)
+
+    def _on_txs(self, peer_id: str, msg: TxsMsg) -> None:
+        fresh: list[tuple[bytes, bytes]] = []
+        for tx in msg.txs:
+            h = sha256(tx)
+            self.gossip.mark_tx(peer_id, h)
+            if self.mempool.seen(h):
+                continue
+            with contextlib.suppress(Exception):
+                if self.mempool.add(tx).code == 0:
+                    fresh.append((h, tx))
+        if fresh:
+            self.gossip.push_txs(fresh, lambda txs: TxsMsg(tuple(txs)))
+
+    def add_local_tx(self, tx: bytes) -> object:
+        """A tx from RPC: check, admit, gossip. Returns the app's verdict; raises MempoolError."""
+        res = self.mempool.add(tx)
+        if res.code == 0:
+            self.gossip.push_txs([(sha256(tx), tx)], lambda txs: TxsMsg(tuple(txs)))
+        self.metrics.mempool_size, self.metrics.mempool_bytes = len(self.mempool), self.mempool.size_bytes
+        return res
+
+    def _on_timeout(self, ev: TimeoutFired) -> None:
+        if self.in_consensus and not self._stopped.is_set():
+            self.executor.handle(ev)
+
+    # ------------------------------------------------------------------ status and ticks
+    def status(self) -> StatusMsg:
+        store_h = self.store.height
+        base = self.store.base if store_h > 0 else 0
+        if self.in_consensus and self.core.height == self.state.height:
+            rnd, step = max(self.core.round, 0), min(int(self.core.step), int(Step.DECIDED))
+        else:
+            rnd, step = 0, 0
+        return StatusMsg(self.state.height, rnd, step, base, store_h)
+
+    def _broadcast_status(self) -> None:
+        self.gossip.push_all(self.status())
+
+    def block_response(self, height: int) -> BlockResponseMsg | None:
+        if not 0 < height <= self.store.height:
+            return None
+        block = self.store.load_block(height)
+        commit = self.store.load_seen_commit(height)
+        if block is None or commit is None:
+            return None
+        return BlockResponseMsg(height, block.encode(), commit.encode())
+
+    async def _tick_loop(self) -> None:
+        while not self._stopped.is_set():
+            await asyncio.sleep(TICK_S)
+            try:
+                self.tick()
+            except Exception:
+                log.error("tick failed", exc=True)
+
+    def tick(self) -> None:
+        self._broadcast_status()
+        self.blocksync.tick()
+        if self.in_consensus:
+            self.gossip.catch_up(self.core.height, list(self.proposals.values()), list(self.votes.values()),
+                                 self.block_response)
+        self.metrics.peers = len(self.gossip.peers)
+
+
+class _BadPeer(Exception):
+    pass
+
+
+class _NoSigner:
+    def sign_vote(self, vote: Vote) -> Vote | None:
+        return None
+
+    def sign_proposal(self, proposal: Proposal) -> Proposal | None:
+        return None

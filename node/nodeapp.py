@@ -1,0 +1,101 @@
+"""The node's view of the application: `state.abci.Application` adapted to the commit path's types.
+
+Why an adapter: the application speaks ABCI request/response records; the node speaks blocks and
+`state.chain.FinalizeBlockResult` (what the block store keeps for `block_results` and crash recovery).
+Converting in one place keeps both sides free of the other's vocabulary. Evidence items in a block are
+encoded `node.messages.EvidenceMsg`; they reach the application as ABCI `Misbehavior`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from consensus.validators import ValidatorSet
+from node.genesis import Genesis
+from node.mempool import Checked
+from node.messages import EvidenceMsg, decode_message
+from state import abci
+from state.chain import (
+    Block,
+    Event,
+    EventAttribute,
+    ExecTxResult,
+    FinalizeBlockResult,
+    ValidatorUpdate,
+)
+from state.codec import DecodeError
+
+
+def _events(evs: Sequence[abci.Event]) -> tuple[Event, ...]:
+    return tuple(Event(e.type, tuple(EventAttribute(a.key, a.value, a.index) for a in e.attributes)) for e in evs)
+
+
+def _result(r: abci.ExecTxResult) -> ExecTxResult:
+    return ExecTxResult(r.code, r.data, r.log, r.info, r.gas_wanted, r.gas_used, _events(r.events), r.codespace)
+
+
+class NodeApp:
+    def __init__(self, app: abci.Application) -> None:
+        self.app = app
+        self.valsets: dict[int, ValidatorSet] = {}
+
+    def last_height_and_hash(self) -> tuple[int, bytes]:
+        info = self.app.info()
+        return info.last_block_height, info.last_block_app_hash
+
+    def init_chain(self, genesis: Genesis) -> bytes:
+        req = abci.RequestInitChain(
+            time_ms=genesis.genesis_time_ms,
+            chain_id=genesis.chain_id,
+            validators=[abci.ValidatorUpdate(v.pub_key, v.power) for v in genesis.validators],
+            app_state_bytes=json.dumps(genesis.app_state).encode(),
+            initial_height=genesis.initial_height,
+        )
+        return self.app.init_chain(req).app_hash
+
+    def check(self, tx: bytes, recheck: bool) -> Checked:
+        kind = abci.CheckTxType.RECHECK if recheck else abci.CheckTxType.NEW
+        r = self.app.check_tx(abci.RequestCheckTx(tx, kind))
+        return Checked(r.code, r.log, r.codespace, r.gas_wanted)
+
+    def prepare(self, txs: list[bytes], max_bytes: int, height: int, time_ms: int, proposer: bytes) -> list[bytes]:
+        req = abci.RequestPrepareProposal(max_bytes, txs, height, time_ms, [], proposer)
+        return list(self.app.prepare_proposal(req).txs)
+
+    def process(self, block: Block) -> bool:
+        h = block.header
+        req = abci.RequestProcessProposal(list(block.txs), h.height, h.time_ms, self._misbehavior(block.evidence),
+                                          block.hash(), h.proposer_address, h.next_validators_hash)
+        return self.app.process_proposal(req).status == abci.ProposalStatus.ACCEPT
+
+    def _misbehavior(self, evidence: Sequence[bytes]) -> list[abci.Misbehavior]:
+        out: list[abci.Misbehavior] = []
+        for raw in evidence:
+            try:
+                ev = decode_message(raw)
+            except DecodeError:
+                continue
+            if isinstance(ev, EvidenceMsg):
+                v = ev.vote_a
+                vs = self.valsets.get(v.height)
+                power = vs.power_of(v.validator) if vs else 0
+                total = vs.total_power if vs else 0
+                out.append(abci.Misbehavior(1, v.validator, power, v.height, v.timestamp_ms, total))
+        return out
+
+    def finalize(self, block: Block, misbehavior: Sequence[bytes]) -> FinalizeBlockResult:
+        h = block.header
+        req = abci.RequestFinalizeBlock(list(block.txs), h.height, h.time_ms, self._misbehavior(misbehavior),
+                                        block.hash(), h.proposer_address, h.next_validators_hash)
+        r = self.app.finalize_block(req)
+        return FinalizeBlockResult(
+            _events(r.events),
+            tuple(_result(x) for x in r.tx_results),
+            tuple(ValidatorUpdate(u.pub_key, u.power) for u in r.validator_updates),
+            b"",
+            r.app_hash,
+        )
+
+    def commit(self) -> None:
+        self.app.commit()

@@ -1,0 +1,184 @@
+"""`RpcServices` (node/rpc/services.py) implemented over the running node: stores, app, mempool, p2p.
+
+Why an adapter: the RPC only sees small view dataclasses; this module is the one place that turns the
+node's records (blocks, commits, results, validator sets) into them, so neither side leaks into the other.
+Every method runs on the node's loop and never raises for a missing item (it returns None).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from node.chainstate import valset_from_info
+from node.events import EventBus
+from node.indexer import Indexer
+from node.mempool import MempoolError as PoolError
+from node.rpc import services as sv
+from state import abci
+from state.chain import Block, BlockID, Commit, FinalizeBlockResult, Header
+from state.chain import Event as ChainEvent
+from state.chain import ExecTxResult as ChainResult
+
+if TYPE_CHECKING:
+    from node.assemble import Running
+
+NS_PER_MS = 1_000_000
+
+
+def block_id_view(b: BlockID) -> sv.BlockIDView:
+    return sv.BlockIDView(b.hash, b.parts.total, b.parts.hash)
+
+
+def header_view(h: Header) -> sv.HeaderView:
+    return sv.HeaderView(h.chain_id, h.height, h.time_ms * NS_PER_MS, block_id_view(h.last_block_id),
+                         h.last_commit_hash, h.data_hash, h.validators_hash, h.next_validators_hash,
+                         h.consensus_hash, h.app_hash, h.last_results_hash, h.evidence_hash, h.proposer_address,
+                         h.version_block, h.version_app)
+
+
+def commit_view(c: Commit) -> sv.CommitView:
+    sigs = tuple(
+        sv.CommitSigView(s.flag, s.validator_address, s.timestamp_ms * NS_PER_MS if s.flag != 1 else None,
+                         s.signature if s.flag != 1 else None)
+        for s in c.signatures
+    )
+    return sv.CommitView(c.height, c.round, block_id_view(c.block_id), sigs)
+
+
+def events_view(evs: tuple[ChainEvent, ...]) -> tuple[sv.EventView, ...]:
+    return tuple(sv.EventView(e.type, tuple(sv.EventAttribute(a.key, a.value, a.index) for a in e.attributes))
+                 for e in evs)
+
+
+def result_view(r: ChainResult) -> sv.TxResultView:
+    return sv.TxResultView(r.code, r.data, r.log, r.info, r.gas_wanted, r.gas_used, events_view(r.events),
+                           r.codespace)
+
+
+def block_view(block: Block) -> sv.BlockView:
+    lc = None if block.last_commit.height == 0 else commit_view(block.last_commit)
+    return sv.BlockView(block_id_view(block.block_id()), header_view(block.header), block.txs, lc)
+
+
+def results_view(height: int, r: FinalizeBlockResult) -> sv.BlockResultsView:
+    return sv.BlockResultsView(height, tuple(result_view(x) for x in r.tx_results), events_view(r.events),
+                               tuple(sv.ValidatorUpdateView(u.pub_key, u.power) for u in r.validator_updates),
+                               None, r.app_hash)
+
+
+class NodeServices:
+    def __init__(self, run: Running, event_bus: EventBus, indexer: Indexer) -> None:
+        self.run = run
+        self.event_bus = event_bus
+        self.indexer = indexer
+
+    # ---- node
+    def node_info(self) -> sv.NodeInfoView:
+        r = self.run
+        host, port = r.p2p.listen_address
+        return sv.NodeInfoView(r.p2p.node_id, f"tcp://{host}:{port}", r.genesis.chain_id, r.config.base.moniker,
+                               rpc_address=r.config.rpc.laddr)
+
+    def validator_info(self) -> sv.ValidatorView:
+        r = self.run
+        if r.pv is None:
+            return sv.ValidatorView(b"\x00" * 20, b"\x00" * 32, 0)
+        vs = valset_from_info(r.node.state.validators)
+        return sv.ValidatorView(r.pv.address, r.pv.pub_key, vs.power_of(r.pv.address))
+
+    def catching_up(self) -> bool:
+        return self.run.node.catching_up
+
+    def peers(self) -> list[sv.PeerView]:
+        out = []
+        for p in self.run.p2p.peers():
+            info = sv.NodeInfoView(p.node_id, getattr(p, "listen_addr", ""), self.run.genesis.chain_id,
+                                   getattr(p, "moniker", ""))
+            out.append(sv.PeerView(info, bool(getattr(p, "outbound", False)), str(getattr(p, "remote_host", ""))))
+        return out
+
+    def listeners(self) -> list[str]:
+        host, port = self.run.p2p.listen_address
+        return [f"Listener(@{host}:{port})"]
+
+    def genesis(self) -> dict[str, Any]:
+        return self.run.genesis.to_json()
+
+    # ---- block store
+    def base_height(self) -> int:
+        return self.run.store.base
+
+    def latest_height(self) -> int:
+        return self.run.store.height
+
+    def block(self, height: int) -> sv.BlockView | None:
+        b = self.run.store.load_block(height)
+        return None if b is None else block_view(b)
+
+    def block_height_by_hash(self, block_hash: bytes) -> int | None:
+        return self.run.store.height_of(block_hash)
+
+    def block_meta(self, height: int) -> sv.BlockMetaView | None:
+        m = self.run.store.load_block_meta(height)
+        if m is None:
+            return None
+        return sv.BlockMetaView(block_id_view(m.block_id), m.block_size, header_view(m.header), m.num_txs)
+
+    def commit(self, height: int) -> tuple[sv.CommitView, bool] | None:
+        c = self.run.store.load_commit(height)
+        return None if c is None else (commit_view(c[0]), c[1])
+
+    def block_results(self, height: int) -> sv.BlockResultsView | None:
+        r = self.run.store.load_results(height)
+        return None if r is None else results_view(height, r)
+
+    def validators(self, height: int) -> list[sv.ValidatorView] | None:
+        st = self.run.node.state
+        if height == st.height:
+            info = st.validators
+        elif height == st.last_height and st.last_validators is not None:
+            info = st.last_validators
+        elif height == st.height + 1:
+            info = st.next_validators
+        else:
+            return None
+        return [sv.ValidatorView(v.address, v.pub_key, v.power, v.proposer_priority) for v in info.validators]
+
+    def consensus_params(self, height: int) -> sv.ConsensusParamsView | None:
+        p = self.run.genesis.consensus_params
+        return sv.ConsensusParamsView(p.block_max_bytes, p.block_max_gas, p.evidence_max_age_num_blocks,
+                                      p.evidence_max_age_duration_ns, p.evidence_max_bytes, p.pub_key_types,
+                                      p.app_version, p.vote_extensions_enable_height)
+
+    # ---- mempool
+    def mempool_size(self) -> tuple[int, int]:
+        mp = self.run.node.mempool
+        return len(mp), mp.size_bytes
+
+    def mempool_txs(self, limit: int) -> list[bytes]:
+        return self.run.node.mempool.txs(limit)
+
+    async def check_tx(self, tx: bytes) -> sv.TxResultView:
+        r = self.run.app.app.check_tx(abci.RequestCheckTx(tx, abci.CheckTxType.RECHECK))
+        return sv.TxResultView(r.code, r.data, r.log, r.info, r.gas_wanted, r.gas_used, (), r.codespace)
+
+    async def broadcast_tx(self, tx: bytes) -> sv.TxResultView:
+        try:
+            res = self.run.node.add_local_tx(tx)
+        except PoolError as exc:
+            raise sv.MempoolError(str(exc)) from None
+        return sv.TxResultView(code=res.code, log=res.log, codespace=res.codespace)  # type: ignore[attr-defined]
+
+    # ---- application
+    async def abci_info(self) -> sv.AppInfoView:
+        i = self.run.app.app.info()
+        return sv.AppInfoView(i.data, i.version, i.app_version, i.last_block_height, i.last_block_app_hash)
+
+    async def abci_query(self, path: str, data: bytes, height: int, prove: bool) -> sv.QueryResultView:
+        q = self.run.app.app.query(abci.RequestQuery(path, data, height, prove))
+        return sv.QueryResultView(q.code, q.log, q.info, q.index, q.key, q.value,
+                                  tuple((o.type, o.key, o.data) for o in q.proof_ops), q.height, q.codespace)
+
+    # ---- evidence
+    async def broadcast_evidence(self, evidence: dict[str, Any]) -> bytes:
+        raise sv.EvidenceError("submitting evidence over RPC is not supported; validators report it themselves")
