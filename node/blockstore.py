@@ -1,0 +1,216 @@
+"""The block store: blocks, commits, FinalizeBlock results and lookups by hash, on the shared KV.
+
+Why every write takes a `Batch`: the node commits a block in CometBFT's durability order (save block + seen
+commit → finalize → save results → app commit → state) and may also want one atomic write spanning the block
+store, the event index and the application state. So each `save_*` method only *adds operations* to the
+caller's batch; with `batch=None` it makes its own batch and commits it with `sync=True`. The store's range
+(base, height) is read from the KV, so it only moves when the batch holding the block is committed. Put at
+most one block into one uncommitted batch.
+
+Layout (inside the namespace `NS`; heights are 8-byte big-endian so keys sort by height):
+
+    b"b" h → encoded chain.Block          b"m" h → BlockMeta          b"#" block hash → h
+    b"c" h → canonical commit of h (the last_commit of block h+1)
+    b"s" h → seen commit of h (the +2/3 precommits this node saw)
+    b"r" h → chain.FinalizeBlockResult    b"t" tx hash → TxLocation    b"R" → StoreRange(base, height)
+
+`prune(retain_height)` deletes every height below `retain_height` (blocks, metas, commits, results and tx
+locations) and raises the base.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from state.chain import (
+    MAX_BLOCK_BYTES,
+    Block,
+    BlockID,
+    Commit,
+    FinalizeBlockResult,
+    Header,
+    part_set_header,
+    tx_hash,
+)
+from state.codec import Record
+from state.kv import KV, Batch
+
+NS = b"blockstore/"
+_H = struct.Struct(">Q")
+
+
+def hkey(prefix: bytes, height: int) -> bytes:
+    return prefix + _H.pack(height)
+
+
+class BlockStoreError(Exception):
+    """A save that would break the store's invariants (a gap, a conflicting block, pruning above the top)."""
+
+
+@dataclass(frozen=True)
+class BlockMeta(Record):
+    """What `blockchain` and `block_by_hash` need without decoding the whole block."""
+
+    TAG = 0x51
+    block_id: BlockID
+    block_size: int
+    header: Header
+    num_txs: int
+
+
+@dataclass(frozen=True)
+class TxLocation(Record):
+    TAG = 0x52
+    height: int
+    index: int
+
+
+@dataclass(frozen=True)
+class StoreRange(Record):
+    TAG = 0x53
+    base: int
+    height: int
+
+
+class BlockStore:
+    def __init__(self, kv: KV, ns: bytes = NS) -> None:
+        self._root = kv
+        self._kv = kv.prefixed(ns)
+        self._ns = ns
+
+    # --- range ---------------------------------------------------------------------------------
+    def _range(self) -> StoreRange:
+        raw = self._kv.get(b"R")
+        return StoreRange(0, 0) if raw is None else StoreRange.decode(raw)
+
+    @property
+    def base(self) -> int:
+        """Lowest stored height (0 when empty)."""
+        return self._range().base
+
+    @property
+    def height(self) -> int:
+        """Highest stored height (0 when empty)."""
+        return self._range().height
+
+    def _batch(self, batch: Batch | None) -> tuple[Batch, bool]:
+        if batch is None:
+            return self._root.batch().prefixed(self._ns), True
+        return batch.prefixed(self._ns), False
+
+    # --- writes --------------------------------------------------------------------------------
+    def save_block(self, block: Block, seen_commit: Commit, batch: Batch | None = None) -> BlockMeta:
+        """Block h, its seen commit, and block h-1's canonical commit (block h's last_commit)."""
+        h = block.header.height
+        rng = self._range()
+        if rng.height and h != rng.height + 1:
+            stored = self.load_block_meta(h) if rng.base <= h <= rng.height else None
+            if stored is None:
+                raise BlockStoreError(f"cannot save block {h}: the store holds {rng.base}..{rng.height}")
+            if stored.block_id.hash != block.hash():
+                raise BlockStoreError(f"a different block is already stored at height {h}")
+            return stored  # idempotent re-save (a replay after a crash)
+        data = block.encode()
+        block_id = BlockID(block.hash(), part_set_header(data))
+        if seen_commit.height != h or seen_commit.block_id.hash != block_id.hash:
+            raise BlockStoreError(f"seen commit is not for block {h} {block_id.hash.hex()}")
+        meta = BlockMeta(block_id, len(data), block.header, len(block.txs))
+        b, own = self._batch(batch)
+        b.put(hkey(b"b", h), data)
+        b.put(hkey(b"m", h), meta.encode())
+        b.put(b"#" + block_id.hash, _H.pack(h))
+        b.put(hkey(b"s", h), seen_commit.encode())
+        if block.last_commit.height > 0:
+            b.put(hkey(b"c", h - 1), block.last_commit.encode())
+        for i, tx in enumerate(block.txs):
+            b.put(b"t" + tx_hash(tx), TxLocation(h, i).encode())
+        b.put(b"R", StoreRange(rng.base or h, h).encode())
+        if own:
+            b.commit(sync=True)
+        return meta
+
+    def save_seen_commit(self, height: int, commit: Commit, batch: Batch | None = None) -> None:
+        """Replace the seen commit of `height` (late precommits make a fuller one)."""
+        b, own = self._batch(batch)
+        b.put(hkey(b"s", height), commit.encode())
+        if own:
+            b.commit(sync=True)
+
+    def save_results(self, height: int, result: FinalizeBlockResult, batch: Batch | None = None) -> None:
+        b, own = self._batch(batch)
+        b.put(hkey(b"r", height), result.encode())
+        if own:
+            b.commit(sync=True)
+
+    def prune(self, retain_height: int, batch: Batch | None = None) -> int:
+        """Delete every height below `retain_height`; returns how many blocks were pruned."""
+        rng = self._range()
+        if retain_height <= rng.base or rng.height == 0:
+            return 0
+        if retain_height > rng.height:
+            raise BlockStoreError(f"cannot prune to {retain_height}: the store ends at {rng.height}")
+        b, own = self._batch(batch)
+        for h in range(rng.base, retain_height):
+            block = self.load_block(h)
+            if block is not None:
+                for tx in block.txs:
+                    loc = self.tx_location(tx_hash(tx))
+                    if loc is not None and loc.height == h:
+                        b.delete(b"t" + tx_hash(tx))
+                b.delete(b"#" + block.hash())
+            for prefix in (b"b", b"m", b"c", b"s", b"r"):
+                b.delete(hkey(prefix, h))
+        b.put(b"R", StoreRange(retain_height, rng.height).encode())
+        if own:
+            b.commit(sync=True)
+        return retain_height - rng.base
+
+    # --- reads ---------------------------------------------------------------------------------
+    def load_block_bytes(self, height: int) -> bytes | None:
+        return self._kv.get(hkey(b"b", height))
+
+    def load_block(self, height: int) -> Block | None:
+        raw = self.load_block_bytes(height)
+        return None if raw is None else Block.decode(raw, max_size=MAX_BLOCK_BYTES)
+
+    def height_of(self, block_hash: bytes) -> int | None:
+        raw = self._kv.get(b"#" + block_hash)
+        return None if raw is None else int(_H.unpack(raw)[0])
+
+    def load_block_by_hash(self, block_hash: bytes) -> Block | None:
+        h = self.height_of(block_hash)
+        return None if h is None else self.load_block(h)
+
+    def load_block_meta(self, height: int) -> BlockMeta | None:
+        raw = self._kv.get(hkey(b"m", height))
+        return None if raw is None else BlockMeta.decode(raw, max_size=MAX_BLOCK_BYTES)
+
+    def load_block_meta_by_hash(self, block_hash: bytes) -> BlockMeta | None:
+        h = self.height_of(block_hash)
+        return None if h is None else self.load_block_meta(h)
+
+    def load_block_commit(self, height: int) -> Commit | None:
+        """The canonical commit of `height` (stored with block height+1)."""
+        raw = self._kv.get(hkey(b"c", height))
+        return None if raw is None else Commit.decode(raw)
+
+    def load_seen_commit(self, height: int) -> Commit | None:
+        raw = self._kv.get(hkey(b"s", height))
+        return None if raw is None else Commit.decode(raw)
+
+    def load_commit(self, height: int) -> tuple[Commit, bool] | None:
+        """(commit, canonical) as RPC `commit` answers: the canonical one if known, else the seen one."""
+        c = self.load_block_commit(height)
+        if c is not None:
+            return c, True
+        s = self.load_seen_commit(height)
+        return None if s is None else (s, False)
+
+    def load_results(self, height: int) -> FinalizeBlockResult | None:
+        raw = self._kv.get(hkey(b"r", height))
+        return None if raw is None else FinalizeBlockResult.decode(raw, max_size=MAX_BLOCK_BYTES)
+
+    def tx_location(self, txhash: bytes) -> TxLocation | None:
+        raw = self._kv.get(b"t" + txhash)
+        return None if raw is None else TxLocation.decode(raw)

@@ -1,0 +1,231 @@
+"""The signer guard (CometBFT's FilePV): a validator never signs two different messages for one height/round/step.
+
+Why a file and two fsyncs: a validator that signs, crashes and restarts must remember what it signed, or it
+may sign a conflicting vote and be a Byzantine double-signer through no fault of the bank. So the last signed
+(height, round, step, sign bytes, signature) is written to `data/priv_validator_state.json` — a temporary
+file, fsync, rename, fsync of the directory (cometbft#6031: without the directory fsync the rename can be lost
+on power failure) — *before* the signature is returned to anyone.
+
+Rules (`privval/file.go`), with step 1 = proposal, 2 = prevote, 3 = precommit:
+- a request below the last (height, round, step) is refused;
+- the same (height, round, step) with the same sign bytes returns the stored signature (a replay after a
+  crash asks again for what was already signed);
+- the same (height, round, step) with sign bytes that differ *only in the timestamp* returns the stored
+  signature with the stored timestamp (the crash fell between signing and broadcasting);
+- anything else at the same (height, round, step) is a conflict and is refused.
+
+Start-up: a missing state file while the chain already has blocks means the record of what this key signed is
+lost; `FilePV.load` refuses to run unless `force=True` (the operator's `egp start --unsafe-ignore-signer-state`,
+after making sure the key signed nothing at or above the chain height on any machine). A fresh home has a
+state file at height 0 written by `egp init`.
+
+`FilePV` implements the executor's `Signer` port (`node/ports.py`): refusals return None and are kept in
+`last_refusal`; the `*_checked` variants raise `DoubleSignError` instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from consensus.sign_bytes import (
+    SignBytesError,
+    decode_proposal_sign_bytes,
+    decode_vote_sign_bytes,
+    proposal_sign_bytes,
+    vote_sign_bytes,
+)
+from consensus.types import Proposal, Vote, VoteType
+from state.crypto import PrivateKey, load_priv_validator_key, write_private_file
+
+STEP_NONE = 0
+STEP_PROPOSE = 1
+STEP_PREVOTE = 2
+STEP_PRECOMMIT = 3
+_VOTE_STEP = {VoteType.PREVOTE: STEP_PREVOTE, VoteType.PRECOMMIT: STEP_PRECOMMIT}
+
+
+class DoubleSignError(Exception):
+    """A request that could make this validator sign conflicting messages; nothing was signed."""
+
+
+class SignerStateError(Exception):
+    """The signer state file is missing (while the chain has blocks), unreadable or malformed."""
+
+
+@dataclass(frozen=True)
+class LastSignState:
+    height: int = 0
+    round: int = 0
+    step: int = STEP_NONE
+    signature: bytes = b""
+    sign_bytes: bytes = b""
+
+    def to_json(self) -> dict[str, object]:
+        doc: dict[str, object] = {"height": str(self.height), "round": self.round, "step": self.step}
+        if self.signature:
+            doc["signature"] = base64.b64encode(self.signature).decode()
+            doc["signbytes"] = self.sign_bytes.hex().upper()
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: object) -> LastSignState:
+        if not isinstance(doc, dict):
+            raise SignerStateError("expected a JSON object")
+        try:
+            height = int(doc["height"])
+            round_ = doc["round"]
+            step = doc["step"]
+            if not isinstance(round_, int) or not isinstance(step, int) or isinstance(step, bool):
+                raise ValueError("round and step must be integers")
+            sig = base64.b64decode(doc.get("signature") or "", validate=True)
+            sb = bytes.fromhex(doc.get("signbytes") or "")
+        except (KeyError, ValueError, TypeError) as exc:
+            raise SignerStateError(f"malformed signer state: {exc}") from None
+        if height < 0 or round_ < 0 or not STEP_NONE <= step <= STEP_PRECOMMIT or bool(sig) != bool(sb):
+            raise SignerStateError("signer state out of range")
+        return cls(height, round_, step, sig, sb)
+
+
+def save_state(path: Path, state: LastSignState) -> None:
+    """Durably replace the state file (temp file, fsync, rename, directory fsync)."""
+    write_private_file(path, json.dumps(state.to_json(), indent=2) + "\n")
+
+
+def load_state(path: Path) -> LastSignState:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise SignerStateError(f"{path}: no signer state file") from None
+    except OSError as exc:
+        raise SignerStateError(f"{path}: {exc}") from None
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise SignerStateError(f"{path}: not JSON: {exc}") from None
+    try:
+        return LastSignState.from_json(doc)
+    except SignerStateError as exc:
+        raise SignerStateError(f"{path}: {exc}") from None
+
+
+class FilePV:
+    """A validator key behind the double-sign guard, for one chain."""
+
+    def __init__(self, key: PrivateKey, state_path: Path, chain_id: str, state: LastSignState) -> None:
+        self.key = key
+        self.state_path = state_path
+        self.chain_id = chain_id
+        self.state = state
+        self.last_refusal: str | None = None
+
+    @classmethod
+    def load(
+        cls, key_path: Path, state_path: Path, chain_id: str, *, chain_height: int = 0, force: bool = False
+    ) -> FilePV:
+        """Open the signer; see the module docstring for when a missing state file is refused."""
+        key = load_priv_validator_key(key_path)
+        if state_path.exists():
+            state = load_state(state_path)
+        elif chain_height > 0 and not force:
+            raise SignerStateError(
+                f"{state_path} is missing but the chain is at height {chain_height}: this validator's record of "
+                "what it signed is lost, and signing again could double-sign. Restore the file, or if you are "
+                "sure this key signed nothing at or above that height anywhere, start with "
+                "--unsafe-ignore-signer-state."
+            )
+        else:
+            state = LastSignState()
+            save_state(state_path, state)
+        return cls(key, state_path, chain_id, state)
+
+    @property
+    def address(self) -> bytes:
+        return self.key.address
+
+    @property
+    def pub_key(self) -> bytes:
+        return self.key.public_key.raw
+
+    # --- the Signer port ------------------------------------------------------------------------
+    def sign_vote(self, vote: Vote) -> Vote | None:
+        try:
+            return self.sign_vote_checked(vote)
+        except DoubleSignError as exc:
+            self.last_refusal = str(exc)
+            return None
+
+    def sign_proposal(self, proposal: Proposal) -> Proposal | None:
+        try:
+            return self.sign_proposal_checked(proposal)
+        except DoubleSignError as exc:
+            self.last_refusal = str(exc)
+            return None
+
+    # --- checked variants -----------------------------------------------------------------------
+    def sign_vote_checked(self, vote: Vote) -> Vote:
+        if vote.validator and vote.validator != self.address:
+            raise DoubleSignError(f"vote is for validator {vote.validator.hex()}, this key is {self.address.hex()}")
+        step = _VOTE_STEP.get(vote.type)
+        if step is None:
+            raise DoubleSignError(f"unknown vote type {vote.type!r}")
+        try:
+            sign_bytes = vote_sign_bytes(self.chain_id, vote)
+        except SignBytesError as exc:
+            raise DoubleSignError(f"cannot sign a malformed vote: {exc}") from None
+        sig, ts = self._sign(vote.height, vote.round, step, sign_bytes, vote.timestamp_ms)
+        return replace(vote, validator=self.address, timestamp_ms=ts, signature=sig)
+
+    def sign_proposal_checked(self, proposal: Proposal) -> Proposal:
+        if proposal.proposer and proposal.proposer != self.address:
+            raise DoubleSignError("proposal is for another proposer")
+        try:
+            sign_bytes = proposal_sign_bytes(self.chain_id, proposal)
+        except SignBytesError as exc:
+            raise DoubleSignError(f"cannot sign a malformed proposal: {exc}") from None
+        sig, ts = self._sign(proposal.height, proposal.round, STEP_PROPOSE, sign_bytes, proposal.timestamp_ms)
+        return replace(proposal, proposer=self.address, timestamp_ms=ts, signature=sig)
+
+    def _sign(self, height: int, round_: int, step: int, sign_bytes: bytes, timestamp_ms: int) -> tuple[bytes, int]:
+        """(signature, timestamp) for the request, persisting the new state first; raises DoubleSignError."""
+        last = self.state
+        hrs, last_hrs = (height, round_, step), (last.height, last.round, last.step)
+        if hrs < last_hrs:
+            raise DoubleSignError(f"height/round/step {hrs} is below the last signed {last_hrs}")
+        if hrs == last_hrs:
+            if not last.sign_bytes:
+                raise DoubleSignError(f"already at {hrs} with no stored signature")
+            if sign_bytes == last.sign_bytes:
+                return last.signature, timestamp_ms
+            stored_ts = _timestamp_only_difference(last.sign_bytes, sign_bytes)
+            if stored_ts is not None:
+                return last.signature, stored_ts
+            raise DoubleSignError(f"conflicting data at height/round/step {hrs}: already signed something else")
+        signature = self.key.sign(sign_bytes)
+        new = LastSignState(height, round_, step, signature, sign_bytes)
+        save_state(self.state_path, new)  # durable before the signature leaves this function
+        self.state = new
+        return signature, timestamp_ms
+
+
+def _timestamp_only_difference(stored: bytes, requested: bytes) -> int | None:
+    """The stored timestamp when the two sign bytes differ only in their timestamp, else None."""
+    try:
+        if stored.startswith(b"EGP/vote/"):
+            cid_a, va = decode_vote_sign_bytes(stored)
+            cid_b, vb = decode_vote_sign_bytes(requested)
+            same = cid_a == cid_b and replace(va, timestamp_ms=0) == replace(vb, timestamp_ms=0)
+            return va.timestamp_ms if same else None
+        cid_a, pa = decode_proposal_sign_bytes(stored)
+        cid_b, pb = decode_proposal_sign_bytes(requested)
+        same = cid_a == cid_b and replace(pa, timestamp_ms=0) == replace(pb, timestamp_ms=0)
+        return pa.timestamp_ms if same else None
+    except SignBytesError:
+        return None
+
+
+def reset_state(path: Path) -> None:
+    """Forget what was signed (`egp reset --unsafe-all`): only safe on a chain that is being wiped too."""
+    save_state(path, LastSignState())
