@@ -1,0 +1,141 @@
+"""WebSocket subscriptions: NewBlock / NewBlockHeader / Tx with conditions, ids and queries, limits,
+unsubscribe, and a slow subscriber cut off with CometBFT's error while memory stays bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+from typing import Any
+
+import aiohttp
+
+from node.rpc.config import RpcConfig
+from tests.rpc.chain_fixture import FixtureChain
+from tests.rpc.conftest import run, serve
+
+
+async def _send(ws: aiohttp.ClientWebSocketResponse, id_: Any, method: str, **params: Any) -> None:
+    await ws.send_str(json.dumps({"jsonrpc": "2.0", "id": id_, "method": method, "params": params}))
+
+
+async def _recv(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
+    msg = await asyncio.wait_for(ws.receive(), 10)
+    assert msg.type == aiohttp.WSMsgType.TEXT, msg
+    out: dict[str, Any] = json.loads(msg.data)
+    return out
+
+
+def test_subscriptions_carry_the_request_id_and_query(chain: FixtureChain) -> None:
+    async def go() -> None:
+        async with serve(chain) as c, c.session.ws_connect(c.base + "/websocket") as ws:
+            await _send(ws, 111111111111, "subscribe", query="tm.event='NewBlock'")
+            assert await _recv(ws) == {"jsonrpc": "2.0", "id": 111111111111, "result": {}}
+            q = "tm.event='Tx' AND kv.owner='lg'"
+            await _send(ws, "tx-sub", "subscribe", query=q)
+            assert (await _recv(ws))["result"] == {}
+            await _send(ws, 3, "subscribe", query="tm.event = 'NewBlockHeader' AND block.height >= 2")
+            assert (await _recv(ws))["result"] == {}
+            await _send(ws, 4, "status")  # any method works over the socket
+            assert (await _recv(ws))["result"]["node_info"]["version"].startswith("0.38.")
+
+            chain.make_block([b"other/1=x", b"lg/5=issued"])
+            nb = await _recv(ws)
+            assert nb["id"] == 111111111111 and nb["result"]["query"] == "tm.event='NewBlock'"
+            assert nb["result"]["data"]["type"] == "tendermint/event/NewBlock"
+            v = nb["result"]["data"]["value"]
+            assert v["block"]["header"]["height"] == "1" and len(v["result_finalize_block"]["tx_results"]) == 2
+            assert nb["result"]["events"]["tm.event"] == ["NewBlock"]
+            tx = await _recv(ws)  # only the lg tx matches; the header query needs height >= 2
+            assert tx["id"] == "tx-sub" and tx["result"]["query"] == q
+            tr = tx["result"]["data"]["value"]["TxResult"]
+            assert base64.b64decode(tr["tx"]) == b"lg/5=issued" and tr["height"] == "1" and tr["index"] == 1
+            assert tx["result"]["events"]["tx.hash"] == [hashlib.sha256(b"lg/5=issued").hexdigest().upper()]
+            assert tx["result"]["events"]["kv.key"] == ["lg/5"]
+
+            chain.make_block([])
+            got = [await _recv(ws), await _recv(ws)]
+            assert sorted(str(m["id"]) for m in got) == ["111111111111", "3"]
+            hdr = next(m for m in got if m["id"] == 3)
+            assert hdr["result"]["data"]["value"]["header"]["height"] == "2"
+
+            await _send(ws, 5, "unsubscribe", query="tm.event='NewBlock'")
+            assert (await _recv(ws))["result"] == {}
+            await _send(ws, 6, "unsubscribe", query="tm.event='NewBlock'")
+            assert (await _recv(ws))["error"]["data"] == "subscription not found"
+            await _send(ws, 7, "unsubscribe_all")
+            assert (await _recv(ws))["result"] == {}
+            assert chain.event_bus.num_clients() == 0
+            chain.make_block([b"lg/6=x"])
+            await _send(ws, 8, "health")
+            assert (await _recv(ws))["id"] == 8  # nothing was queued for the dropped subscriptions
+
+    run(go)
+
+
+def test_subscribe_errors_and_limits(chain: FixtureChain) -> None:
+    async def go() -> None:
+        cfg = RpcConfig(laddr_port=0, max_subscriptions_per_client=2, max_subscription_clients=1)
+        async with serve(chain, cfg) as c, c.session.ws_connect(c.base + "/websocket") as ws:
+            await _send(ws, 1, "subscribe", query="tm.event='NewBlock' AND")
+            e = await _recv(ws)
+            assert e["error"]["code"] == -32603 and "failed to subscribe" in e["error"]["data"]
+            await _send(ws, 2, "subscribe", query="tm.event='NewBlock'")
+            assert "result" in await _recv(ws)
+            await _send(ws, 3, "subscribe", query="tm.event='NewBlock'")
+            assert "already subscribed" in (await _recv(ws))["error"]["data"]
+            await _send(ws, 4, "subscribe", query="tm.event='Tx'")
+            assert "result" in await _recv(ws)
+            await _send(ws, 5, "subscribe", query="tm.event='NewBlockHeader'")
+            assert (await _recv(ws))["error"]["data"] == "max_subscriptions_per_client 2 reached"
+            await ws.send_str("{not json")
+            assert (await _recv(ws))["error"]["code"] == -32700
+            async with c.session.ws_connect(c.base + "/websocket") as ws2:
+                await _send(ws2, 1, "subscribe", query="tm.event='Tx'")
+                assert (await _recv(ws2))["error"]["data"] == "max_subscription_clients 1 reached"
+            await ws.close()
+            for _ in range(100):
+                if chain.event_bus.num_clients() == 0:
+                    break
+                await asyncio.sleep(0.02)
+            assert chain.event_bus.num_clients() == 0  # a closed socket leaves no subscription behind
+
+    run(go)
+
+
+def test_slow_subscriber_is_cut_off_with_the_cometbft_error(chain: FixtureChain) -> None:
+    async def go() -> None:
+        cfg = RpcConfig(laddr_port=0, subscription_buffer_size=5)
+        async with serve(chain, cfg) as c, c.session.ws_connect(c.base + "/websocket") as ws:
+            await _send(ws, 42, "subscribe", query="tm.event='NewBlock'")
+            assert (await _recv(ws))["result"] == {}
+            subs = chain.event_bus._all()
+            assert len(subs) == 1
+            # blocks arrive faster than the subscription drains: publishing never waits for the client
+            for _ in range(20):
+                chain.make_block([])
+            assert subs[0].cancel_reason == "internal subscription event buffer is out of capacity"
+            assert subs[0].pending() == 0  # the queue was freed at once
+            msgs = [await _recv(ws)]
+            while "error" not in msgs[-1]:
+                msgs.append(await _recv(ws))
+            assert msgs[-1] == {"jsonrpc": "2.0", "id": 42, "error": {
+                "code": -32000, "message": "Server error",
+                "data": "subscription was canceled (reason: internal subscription event buffer is out of capacity)"}}
+            assert len(msgs) - 1 <= 6
+            assert chain.event_bus.num_clients() == 0
+            await _send(ws, 43, "subscribe", query="tm.event='NewBlock'")  # resubscribing works
+            assert (await _recv(ws))["result"] == {}
+
+    run(go)
+
+
+def test_heartbeat_is_configured(chain: FixtureChain) -> None:
+    async def go() -> None:
+        cfg = RpcConfig(laddr_port=0, ws_ping_interval_s=0.05)
+        async with serve(chain, cfg) as c, c.session.ws_connect(c.base + "/websocket", autoping=False) as ws:
+            msg = await asyncio.wait_for(ws.receive(), 10)
+            assert msg.type == aiohttp.WSMsgType.PING
+
+    run(go)
