@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import typer
 
+from cli.wallet import wallet_app
+
 app = typer.Typer(
     name="egp",
     help="egp-chain: bank-validated electronic Letters of Guarantee for Thai e-GP.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(wallet_app)
 
 
 @app.command()
