@@ -1,0 +1,168 @@
+"""ABCI++ semantics: check state, signature cache, proposals, validator updates, evidence, queries."""
+
+from __future__ import annotations
+
+import pytest
+
+from state import errors as E
+from state import execute
+from state.abci import (
+    CheckTxType,
+    Misbehavior,
+    ProposalStatus,
+    RequestCheckTx,
+    RequestFinalizeBlock,
+    RequestPrepareProposal,
+    RequestProcessProposal,
+    RequestQuery,
+)
+from state.crypto import address
+from state.proofs import StateProof
+from state.txs import ApproveValidator, ProposeValidator, PublishRequirement, Release, decode_tx, sign_tx
+from tests.state.harness import CHAIN, Chain
+
+
+def req_body(i: int) -> PublishRequirement:
+    return PublishRequirement(f"R{i}", "P", "1", "PERF", 100, 2_000_000_000_000, 0, "F")
+
+
+def test_check_tx_nonces_advance_in_check_state_only() -> None:
+    c = Chain()
+    t0, t1 = c.tx(c.agency, req_body(0)), c.tx(c.agency, req_body(1))
+    assert c.app.check_tx(RequestCheckTx(t0)).code == 0
+    assert c.app.check_tx(RequestCheckTx(t0)).code == E.BAD_NONCE.code  # replay refused
+    assert c.app.check_tx(RequestCheckTx(t1)).code == 0
+    assert c.query(f"/account/{address(c.agency.key.public_key.raw).hex()}")["result"]["nonce"] == 0
+    c.block([t0])
+    # after commit the check state is reset: the mempool's remaining t1 rechecks fine, t0 no longer
+    assert c.app.check_tx(RequestCheckTx(t1, CheckTxType.RECHECK)).code == 0
+    assert c.app.check_tx(RequestCheckTx(t0, CheckTxType.RECHECK)).code == E.BAD_NONCE.code
+
+
+def test_check_tx_rejections() -> None:
+    c = Chain()
+    good = c.tx(c.agency, req_body(0))
+    bad_sig = good[:-1] + bytes([good[-1] ^ 1])
+    assert c.app.check_tx(RequestCheckTx(bad_sig)).code == E.BAD_SIGNATURE.code
+    assert c.app.check_tx(RequestCheckTx(b"\x93garbage")).code == E.MALFORMED_TX.code
+    other = sign_tx(c.agency.key, "other-chain", 0, req_body(0))
+    assert c.app.check_tx(RequestCheckTx(other)).code == E.WRONG_CHAIN.code
+    from state.crypto import PrivateKey
+
+    stranger = sign_tx(PrivateKey.from_seed(b"\x09" * 32), CHAIN, 0, req_body(0))
+    assert c.app.check_tx(RequestCheckTx(stranger)).code == E.UNKNOWN_SIGNER.code
+    assert c.app.check_tx(RequestCheckTx(b"\x00" * 70_000)).code == E.TX_TOO_LARGE.code
+
+
+def test_signature_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    c = Chain()
+    calls = []
+    real = execute.verify
+
+    def counting(pub: bytes, msg: bytes, sig: bytes) -> bool:
+        calls.append(1)
+        return real(pub, msg, sig)
+
+    monkeypatch.setattr(execute, "verify", counting)
+    seen, unseen = c.tx(c.agency, req_body(0)), c.tx(c.agency, req_body(1))
+    assert c.app.check_tx(RequestCheckTx(seen)).code == 0
+    results = c.block([seen, unseen])
+    assert [r.code for r in results] == [0, 0]
+    assert len(calls) == 1  # only the tx this node never saw was verified in finalize_block
+    forged = c.tx(c.agency, req_body(2))
+    forged = forged[:-1] + bytes([forged[-1] ^ 1])
+    assert c.block([forged])[0].code == E.BAD_SIGNATURE.code
+
+
+def test_failed_tx_consumes_nonce_but_not_state() -> None:
+    c = Chain()
+    r = c.do(c.agency, Release("LGNOPE"))
+    assert r.code == E.UNKNOWN_GUARANTEE.code
+    assert c.query(f"/account/{address(c.agency.key.public_key.raw).hex()}")["result"]["nonce"] == 1
+
+
+def test_prepare_and_process_proposal() -> None:
+    c = Chain()
+    a0, a1, a2 = (c.tx(c.agency, req_body(i)) for i in range(3))
+    resp = c.app.prepare_proposal(RequestPrepareProposal(10_000, [a0, b"junk", a2, a1], 1, c.now))
+    assert resp.txs == [a0, a1]  # junk dropped; a2 out of sequence dropped
+    assert c.app.prepare_proposal(RequestPrepareProposal(len(a0) - 1, [a0], 1, c.now)).txs == []
+    ok = c.app.process_proposal(RequestProcessProposal([a0, a1], 1, c.now))
+    assert ok.status == ProposalStatus.ACCEPT
+    bad = c.app.process_proposal(RequestProcessProposal([a0, b"junk"], 1, c.now))
+    assert bad.status == ProposalStatus.REJECT
+
+
+def test_finalize_rejects_gaps() -> None:
+    c = Chain()
+    with pytest.raises(ValueError):
+        c.app.finalize_block(RequestFinalizeBlock([], 5, c.now))
+
+
+def test_validator_change_needs_two_thirds() -> None:
+    c = Chain()
+    from state.crypto import PrivateKey
+
+    new = PrivateKey.from_seed(b"\x07" * 32).public_key.raw
+    c.ok(c.cgd, ProposeValidator(new, 5, "006"))
+    assert c.do(c.bank, ProposeValidator(new, 5, "006")).code == E.NOT_AUTHORISED.code
+    c.ok(c.bank, ApproveValidator(1))  # 20 of 40: not enough
+    assert c.last.validator_updates == ()
+    assert c.do(c.bank, ApproveValidator(1)).code == E.ALREADY_APPROVED.code
+    c.ok(c.bank2, ApproveValidator(1))  # 40 of 40
+    assert [(u.pub_key, u.power) for u in c.last.validator_updates] == [(new, 5)]
+    assert c.do(c.bank2, ApproveValidator(1)).code == E.PROPOSAL_CLOSED.code
+
+
+def test_evidence_jails_until_reinstated() -> None:
+    c = Chain()
+    v = c.vals[0].public_key
+    ev = Misbehavior(1, v.address, 3, c.now - 1000, 10, 40)
+    c.block([], misbehavior=[ev])
+    assert [(u.pub_key, u.power) for u in c.last.validator_updates] == [(v.raw, 0)]
+    c.block([], misbehavior=[ev])  # the same evidence again changes nothing
+    assert c.last.validator_updates == ()
+    vals = {x["address"]: x for x in c.query("/validators")["result"]}
+    assert vals[v.address.hex()]["jailed"] and vals[v.address.hex()]["power"] == 0
+    c.ok(c.cgd, ProposeValidator(v.raw, 10, "006"))
+    c.ok(c.bank2, ApproveValidator(1))  # 20 of 30 is not > 2/3
+    assert c.last.validator_updates == ()
+    c.ok(c.bank, ApproveValidator(1))
+    assert [(u.pub_key, u.power) for u in c.last.validator_updates] == [(v.raw, 10)]
+
+
+def test_query_proofs_and_heights() -> None:
+    c = Chain()
+    lg_id = c.active()
+    r = c.app.query(RequestQuery(f"/lg/{lg_id}", prove=True))
+    sp = StateProof.decode(r.proof_ops[0].data)
+    assert r.key == sp.key and sp.verify(c.app.app_hash) and sp.value is not None
+    r = c.app.query(RequestQuery("/lg/LGNOPE", prove=True))
+    sp = StateProof.decode(r.proof_ops[0].data)
+    assert sp.value is None and sp.verify(c.app.app_hash)
+    assert c.app.query(RequestQuery("/lg/LGNOPE")).code == E.NOT_FOUND.code
+    assert c.app.query(RequestQuery("/nope")).code == E.UNKNOWN_PATH.code
+    assert c.app.query(RequestQuery(f"/lg/{lg_id}", height=1)).code == E.HEIGHT_UNAVAILABLE.code
+    raw = c.app.query(RequestQuery("/store", data=f"lg/{lg_id}".encode(), prove=True))
+    assert StateProof.decode(raw.proof_ops[0].data).verify(c.app.app_hash)
+    hist = c.query(f"/lg/{lg_id}/history")["result"]
+    assert hist["chain_ok"] and [e["kind"] for e in hist["events"]] == ["issue", "acknowledge"]
+    page = c.query(f"/supplier/{c.sup.code}/guarantees?per_page=1&page=1")["result"]
+    assert page["total"] == 1 and page["items"][0]["id"] == lg_id
+    exp = c.query("/bank/006/exposure")["result"]
+    assert exp["total_available"] == 500_000_00
+    assert c.query("/lg/by-ref/006/REF1")["result"]["id"] == lg_id
+    soon = c.query("/lg/expiring?days=365")["result"]["items"]
+    assert [g["id"] for g in soon] == [lg_id]
+    assert c.query("/lg/expiring?days=10")["result"]["total"] == 0
+
+
+def test_events_are_indexed_for_tx_search() -> None:
+    c = Chain()
+    c.requirement()
+    lg_id, r = c.issue()
+    lg_events = [e for e in r.events if e.type == "lg"]
+    attrs = {a.key: (a.value, a.index) for a in lg_events[0].attributes}
+    assert attrs["id"] == (lg_id, True)
+    assert {"id", "bank", "agency", "supplier", "type", "status"} <= set(attrs)
+    assert decode_tx(c.tx(c.bank, req_body(0))).tx.type == "lg.requirement"
