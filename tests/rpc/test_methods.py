@@ -237,3 +237,36 @@ def test_status_before_first_block_has_a_non_empty_app_hash(chain: FixtureChain)
             assert e["code"] == -32603
 
     run(go)
+
+
+def test_tx_search_and_block_search_paging_and_order(chain: FixtureChain) -> None:
+    for h in range(1, 5):
+        chain.make_block([f"lg/{h}-{i}=v{i}".encode() for i in range(3)])
+
+    async def go() -> None:
+        async with serve(chain) as c:
+            r = await c.result("tx_search", query="kv.owner='lg' AND tx.height>=2", page="1", per_page="4")
+            assert r["total_count"] == "9" and len(r["txs"]) == 4
+            assert [(t["height"], t["index"]) for t in r["txs"]] == [("2", 0), ("2", 1), ("2", 2), ("3", 0)]
+            last = await c.result("tx_search", query="kv.owner='lg' AND tx.height>=2", page="3", per_page="4")
+            assert len(last["txs"]) == 1
+
+    async def errors() -> None:
+        async with serve(chain) as c:
+            e = await c.error("tx_search", query="kv.key='lg/4-2' OR x='y'")
+            assert e["code"] == -32603 and "expected AND" in e["data"]
+            e = await c.error("tx_search", query="kv.owner='lg'", order_by="up")
+            assert e["code"] == -32602
+            e = await c.error("tx_search", query="kv.owner='lg'", page=9)
+            assert e["data"] == "page should be within [1, 1] range, given 9"
+            d = await c.result("tx_search", query="kv.owner='lg'", order_by="desc", per_page=2, prove=True)
+            assert [(t["height"], t["index"]) for t in d["txs"]] == [("4", 2), ("4", 1)] and "proof" in d["txs"][0]
+            b = await c.result("block_search", query="block.txs=3 AND block.height>1")
+            assert b["total_count"] == "3" and [x["block"]["header"]["height"] for x in b["blocks"]] == ["4", "3", "2"]
+            b = await c.result("block_search", query="block.height>1", order_by="asc", per_page=1)
+            assert b["blocks"][0]["block"]["header"]["height"] == "2"
+            e = await c.error("block_search", query="")
+            assert e["code"] in (-32602, -32603)
+
+    run(go)
+    run(errors)

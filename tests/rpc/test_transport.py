@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import aiohttp
-
 from node.rpc.config import RpcConfig
 from tests.rpc.chain_fixture import FixtureChain
 from tests.rpc.conftest import run, serve
@@ -114,7 +112,3 @@ def test_cors_and_openapi(chain: FixtureChain) -> None:
 
 def test_binds_loopback_by_default() -> None:
     assert RpcConfig().laddr_host == "127.0.0.1"
-
-
-def test_client_session_type() -> None:
-    assert aiohttp.ClientSession  # the tests talk over real sockets, not an in-process transport

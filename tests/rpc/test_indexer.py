@@ -1,0 +1,116 @@
+"""The tx/block index: written in the caller's batch, exact search (checked against a brute-force model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from node.indexer import Indexer, SearchError
+from node.rpc.query import parse_query
+from node.rpc.services import BlockResultsView, EventAttribute, EventView, TxResultView
+from state.crypto import sha256
+from state.kv import MemoryKV
+from state.kv_level import LevelKV
+
+
+class _Block:
+    def __init__(self, txs: list[bytes]) -> None:
+        self.txs = tuple(txs)
+
+
+def _result(attrs: list[tuple[str, str, bool]]) -> TxResultView:
+    return TxResultView(events=(EventView("lg", tuple(EventAttribute(k, v, i) for k, v, i in attrs)),))
+
+
+def _index(ix: Indexer, kv: MemoryKV | LevelKV, height: int, txs: list[tuple[bytes, TxResultView]],
+           block_attrs: tuple[EventAttribute, ...] = ()) -> None:
+    batch = kv.batch()
+    ix.index_block(batch, _Block([t for t, _ in txs]),
+                   BlockResultsView(height, tuple(r for _, r in txs), (EventView("blk", block_attrs),)))
+    assert ix.get_tx(sha256(txs[0][0])) is None if txs else True  # nothing visible before the commit
+    batch.commit()
+
+
+def test_level_index_lookup_and_search(tmp_path: Path) -> None:
+    kv = LevelKV(str(tmp_path / "db"))
+    try:
+        ix = Indexer(kv)
+        _index(ix, kv, 1, [(b"t1", _result([("id", "LG-1", True), ("bank", "KBANK", True), ("amt", "500", True)])),
+                           (b"t2", _result([("id", "LG-2", True), ("bank", "SCB", True), ("note", "x", False)]))],
+               (EventAttribute("expired", "0", True),))
+        _index(ix, kv, 2, [(b"t3", _result([("id", "LG-1", True), ("status", "ACTIVE", True)]))],
+               (EventAttribute("expired", "2", True),))
+        rec = ix.get_tx(sha256(b"t2"))
+        assert rec is not None and (rec.height, rec.index, rec.tx) == (1, 1, b"t2")
+        assert rec.result.events[0].attributes[2] == EventAttribute("note", "x", False)
+
+        def heights(q: str) -> list[tuple[int, int]]:
+            return [(h, i) for h, i, _ in ix.search_txs(parse_query(q))]
+
+        assert heights("lg.id='LG-1'") == [(1, 0), (2, 0)]
+        assert heights("tm.event='Tx' AND lg.id='LG-1' AND tx.height>1") == [(2, 0)]
+        assert heights("lg.bank CONTAINS 'BANK'") == [(1, 0)]
+        assert heights("lg.amt >= 500 AND lg.amt < 501") == [(1, 0)]
+        assert heights("lg.note='x'") == []  # not marked for indexing: never silently matched
+        assert heights("lg.status EXISTS") == [(2, 0)]
+        assert heights(f"tx.hash='{sha256(b't3').hex().upper()}'") == [(2, 0)]
+        assert heights("tx.height=1") == [(1, 0), (1, 1)]
+        assert heights("tm.event='NewBlock'") == []
+        assert heights("tm.event='Tx'") == [(1, 0), (1, 1), (2, 0)]
+        assert ix.search_blocks(parse_query("blk.expired > 0")) == [2]
+        assert ix.search_blocks(parse_query("block.height <= 2 AND blk.expired EXISTS")) == [1, 2]
+        assert ix.search_blocks(parse_query("tm.event='NewBlock' AND block.height=1")) == [1]
+    finally:
+        kv.close()
+
+
+def test_too_broad_a_scan_is_an_error_not_a_truncation(monkeypatch: pytest.MonkeyPatch) -> None:
+    import node.indexer as mod
+
+    kv = MemoryKV()
+    ix = Indexer(kv)
+    _index(ix, kv, 1, [(bytes([i]), _result([("id", str(i), True)])) for i in range(10)])
+    monkeypatch.setattr(mod, "MAX_RESULTS", 5)
+    with pytest.raises(SearchError):
+        ix.search_txs(parse_query("lg.id EXISTS"))
+
+
+VALUES = st.sampled_from(["a", "b", "10", "2", "-3", "ab"])
+ATTRS = st.lists(st.tuples(st.sampled_from(["x", "y", "z"]), VALUES, st.booleans()), max_size=3)
+QUERIES = st.lists(st.one_of(
+    st.builds(lambda k, v: f"lg.{k}='{v}'", st.sampled_from("xyz"), VALUES),
+    st.builds(lambda k, op, n: f"lg.{k}{op}{n}", st.sampled_from("xyz"), st.sampled_from(["<", "<=", ">", ">=", "="]),
+              st.integers(-5, 12)),
+    st.builds(lambda k: f"lg.{k} EXISTS", st.sampled_from("xyz")),
+    st.builds(lambda k, v: f"lg.{k} CONTAINS '{v}'", st.sampled_from("xyz"), VALUES),
+    st.builds(lambda op, n: f"tx.height{op}{n}", st.sampled_from(["<", "<=", ">", ">=", "="]), st.integers(-1, 5)),
+    st.just("tm.event='Tx'"),
+), min_size=1, max_size=3).map(" AND ".join)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(ATTRS, min_size=0, max_size=3), min_size=1, max_size=4), QUERIES)
+def test_search_equals_brute_force(blocks: list[list[list[tuple[str, str, bool]]]], q: str) -> None:
+    kv = MemoryKV()
+    ix = Indexer(kv)
+    model = []
+    n = 0
+    for height, txs in enumerate(blocks, start=1):
+        items = []
+        for i, attrs in enumerate(txs):
+            n += 1
+            tx = f"tx{n}".encode()
+            items.append((tx, _result(attrs)))
+            ev: dict[str, list[str]] = {"tm.event": ["Tx"], "tx.height": [str(height)],
+                                        "tx.hash": [sha256(tx).hex().upper()]}
+            for k, v, indexed in attrs:
+                if indexed:
+                    ev.setdefault(f"lg.{k}", []).append(v)
+            model.append((height, i, ev))
+        _index(ix, kv, height, items)
+    query = parse_query(q)
+    expected = [(h, i) for h, i, ev in model if query.matches(ev)]
+    assert [(h, i) for h, i, _ in ix.search_txs(query)] == expected
