@@ -51,7 +51,7 @@ def test_non_string() -> None:
 
 TAGS = st.from_regex(r"[a-z_][a-z0-9_]{0,6}(\.[a-z0-9_]{1,6}){0,2}", fullmatch=True).filter(
     lambda t: t.upper() not in ("AND", "EXISTS", "CONTAINS", "TIME", "DATE"))
-STRINGS = st.text(st.characters(blacklist_characters="'", blacklist_categories=("Cs",)), max_size=12)
+STRINGS = st.text(st.characters(exclude_characters="'", exclude_categories=["Cs"]), max_size=12)
 NUMBERS = st.decimals(min_value=-10**12, max_value=10**12, places=2, allow_nan=False)
 OPERANDS = st.one_of(
     st.tuples(st.just("="), STRINGS), st.tuples(st.just("CONTAINS"), STRINGS),
