@@ -51,6 +51,12 @@ class GenesisError(ValueError):
     """genesis.json is unreadable or invalid; the message names the field."""
 
 
+def check_chain_id(chain_id: str) -> None:
+    """1..50 printable ASCII characters (the consensus sign bytes carry it)."""
+    if not 1 <= len(chain_id) <= MAX_CHAIN_ID_LEN or not chain_id.isascii() or not chain_id.isprintable():
+        raise GenesisError("genesis.chain_id: must be 1..50 printable ASCII characters")
+
+
 def parse_rfc3339_ns(text: str) -> int:
     """RFC 3339 time (up to nanoseconds, any offset) → Unix nanoseconds."""
     m = _RFC3339.match(text) if isinstance(text, str) else None
@@ -250,6 +256,13 @@ class Genesis:
     app_hash: bytes = b""
     app_state: Any = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        check_chain_id(self.chain_id)
+        if self.initial_height < 1:
+            raise GenesisError("genesis.initial_height: must be at least 1")
+        if not self.validators:
+            raise GenesisError("genesis.validators: expected a non-empty list")
+
     @property
     def genesis_time_ms(self) -> int:
         """The time of the initial block (headers carry milliseconds)."""
@@ -277,8 +290,7 @@ class Genesis:
     def from_json(cls, doc: Any) -> Genesis:
         r = _Reader(doc, "genesis")
         chain_id = r.text("chain_id")
-        if not 1 <= len(chain_id) <= MAX_CHAIN_ID_LEN or not chain_id.isascii() or not chain_id.isprintable():
-            raise GenesisError("genesis.chain_id: must be 1..50 printable ASCII characters")
+        check_chain_id(chain_id)
         time_ns = r.conv("genesis_time", parse_rfc3339_ns, 0)
         initial_height = r.integer("initial_height", 1, 2**62) if "initial_height" in doc else 1
         params = ConsensusParams.from_json(r.get("consensus_params"))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from node.config import Config, load_config, write_config
-from node.genesis import Genesis, GenesisValidator, load_genesis, save_genesis
+from node.genesis import Genesis, GenesisValidator, check_chain_id, load_genesis, save_genesis
 from node.privval import LastSignState, reset_state, save_state
 from state.crypto import (
     PrivateKey,
@@ -136,6 +136,8 @@ def init_home(
     cfg = config if config is not None else Config()
     cfg.base.moniker = moniker
     cfg.validate()
+    if chain_id is not None:
+        check_chain_id(chain_id)
     paths = home.paths(cfg)
     nk = _key(paths.node_key_file, node_key, load_node_key, save_node_key)
     vk = _key(paths.priv_validator_key_file, validator_key, load_priv_validator_key, save_priv_validator_key)

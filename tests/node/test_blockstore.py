@@ -1,0 +1,137 @@
+"""Block store and state store on a real LevelDB in a temp dir: save, load, lookups, batches, prune, reopen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from node.blockstore import BlockStore, BlockStoreError
+from node.statestore import StateStore, state_from_genesis
+from state.chain import tx_hash
+from state.kv_level import LevelKV
+from tests.node.chainkit import Chain
+
+
+@pytest.fixture(scope="module")
+def chain5() -> Chain:
+    c = Chain.start(4)
+    c.grow(5, txs_per_block=3)
+    return c
+
+
+def fill(store: BlockStore, c: Chain, upto: int | None = None) -> None:
+    for block, seen, res in list(zip(c.blocks, c.seen_commits, c.results, strict=True))[:upto]:
+        store.save_block(block, seen)
+        store.save_results(block.header.height, res)
+
+
+def test_save_load_and_reopen(tmp_path: Path, chain5: Chain) -> None:
+    kv = LevelKV(tmp_path / "db")
+    store = BlockStore(kv)
+    assert (store.base, store.height) == (0, 0)
+    assert store.load_block(1) is None and store.load_commit(1) is None
+    fill(store, chain5)
+    kv.close()
+
+    kv = LevelKV(tmp_path / "db")
+    store = BlockStore(kv)
+    assert (store.base, store.height) == (1, 5)
+    for i, block in enumerate(chain5.blocks):
+        h = i + 1
+        assert store.load_block(h) == block
+        assert store.load_block_by_hash(block.hash()) == block
+        meta = store.load_block_meta(h)
+        assert meta is not None and meta.block_id == block.block_id() and meta.num_txs == 3
+        assert meta.block_size == len(block.encode()) and meta.header == block.header
+        assert store.load_block_meta_by_hash(block.hash()) == meta
+        assert store.load_seen_commit(h) == chain5.seen_commits[i]
+        assert store.load_results(h) == chain5.results[i]
+        for j, tx in enumerate(block.txs):
+            loc = store.tx_location(tx_hash(tx))
+            assert loc is not None and (loc.height, loc.index) == (h, j)
+    # the canonical commit of h is block h+1's last commit; the top block only has its seen commit
+    assert store.load_block_commit(4) == chain5.blocks[4].last_commit
+    assert store.load_commit(4) == (chain5.blocks[4].last_commit, True)
+    assert store.load_block_commit(5) is None
+    assert store.load_commit(5) == (chain5.seen_commits[4], False)
+    assert store.load_block_by_hash(b"\x00" * 32) is None
+    kv.close()
+
+
+def test_gaps_and_conflicts_are_refused(tmp_path: Path, chain5: Chain) -> None:
+    kv = LevelKV(tmp_path / "db")
+    store = BlockStore(kv)
+    fill(store, chain5, 2)
+    with pytest.raises(BlockStoreError, match=r"store holds 1\.\.2"):
+        store.save_block(chain5.blocks[3], chain5.seen_commits[3])
+    other = Chain.start(3)
+    other.grow(2)
+    with pytest.raises(BlockStoreError, match="different block"):
+        store.save_block(other.blocks[1], other.seen_commits[1])
+    with pytest.raises(BlockStoreError, match="seen commit"):
+        store.save_block(chain5.blocks[2], chain5.seen_commits[1])
+    meta = store.save_block(chain5.blocks[1], chain5.seen_commits[1])  # a replay re-saves: no-op
+    assert meta.block_id == chain5.blocks[1].block_id() and store.height == 2
+    kv.close()
+
+
+def test_caller_batch_is_atomic_with_other_namespaces(tmp_path: Path, chain5: Chain) -> None:
+    kv = LevelKV(tmp_path / "db")
+    store = BlockStore(kv)
+    batch = kv.batch()
+    store.save_block(chain5.blocks[0], chain5.seen_commits[0], batch)
+    store.save_results(1, chain5.results[0], batch)
+    batch.prefixed(b"app/").put(b"k", b"v")
+    assert store.height == 0 and store.load_block(1) is None and kv.get(b"app/k") is None
+    batch.commit(sync=True)
+    assert store.height == 1 and store.load_block(1) == chain5.blocks[0] and kv.get(b"app/k") == b"v"
+    kv.close()
+
+
+def test_prune(tmp_path: Path, chain5: Chain) -> None:
+    kv = LevelKV(tmp_path / "db")
+    store = BlockStore(kv)
+    fill(store, chain5)
+    assert store.prune(1) == 0
+    with pytest.raises(BlockStoreError, match="ends at 5"):
+        store.prune(6)
+    assert store.prune(3) == 2
+    kv.close()
+    kv = LevelKV(tmp_path / "db")
+    store = BlockStore(kv)
+    assert (store.base, store.height) == (3, 5)
+    for h in (1, 2):
+        block = chain5.blocks[h - 1]
+        assert store.load_block(h) is None and store.load_block_meta(h) is None
+        assert store.load_seen_commit(h) is None and store.load_results(h) is None
+        assert store.load_block_by_hash(block.hash()) is None
+        assert all(store.tx_location(tx_hash(tx)) is None for tx in block.txs)
+    assert store.load_block_commit(2) is None
+    assert store.load_block(3) == chain5.blocks[2] and store.load_block_commit(3) is not None
+    assert store.prune(2) == 0  # below the base: nothing to do
+    # re-saving the top block above a pruned base is still an idempotent no-op
+    assert store.save_block(chain5.blocks[4], chain5.seen_commits[4]).block_id.hash == chain5.blocks[4].hash()
+    kv.close()
+
+
+def test_state_store_round_trip(tmp_path: Path, chain5: Chain) -> None:
+    kv = LevelKV(tmp_path / "db")
+    ss = StateStore(kv)
+    assert ss.load() is None
+    genesis_state = state_from_genesis(chain5.genesis)
+    ss.save(genesis_state)
+    for st in [*chain5.states[1:], chain5.state]:
+        ss.save(st)
+    kv.close()
+    kv = LevelKV(tmp_path / "db")
+    ss = StateStore(kv)
+    assert ss.load() == chain5.state
+    assert ss.load_validators(1) == genesis_state.validators
+    for i, st in enumerate(chain5.states):
+        assert ss.load_validators(i + 1) == st.validators
+        assert ss.load_params(i + 1) == st.consensus_params
+    assert ss.load_validators(chain5.state.height + 1) == chain5.state.next_validators
+    ss.prune(3)
+    assert ss.load_validators(2) is None and ss.load_validators(3) is not None
+    kv.close()

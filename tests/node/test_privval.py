@@ -1,0 +1,165 @@
+"""The signer guard: monotonic height/round/step, idempotent re-signing, conflicts refused, durable across kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from consensus.sign_bytes import proposal_sign_bytes, vote_sign_bytes
+from consensus.types import Proposal, Vote, VoteType
+from node.privval import DoubleSignError, FilePV, SignerStateError, load_state
+from state.crypto import PrivateKey, save_priv_validator_key, sha256
+
+CHAIN = "egp-test"
+A, B = b"\xaa" * 32, b"\xbb" * 32
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    key_path = tmp_path / "config" / "priv_validator_key.json"
+    save_priv_validator_key(key_path, PrivateKey.from_seed(sha256(b"bank")))
+    return key_path, tmp_path / "data" / "priv_validator_state.json"
+
+
+def vote(h: int, r: int, value: bytes | None, t: VoteType = VoteType.PREVOTE, ts: int = 1000) -> Vote:
+    return Vote(t, h, r, value, b"", ts)
+
+
+def test_signs_and_persists_before_returning(files: tuple[Path, Path]) -> None:
+    pv = FilePV.load(*files, CHAIN)
+    signed = pv.sign_vote(vote(1, 0, A))
+    assert signed is not None and signed.validator == pv.address
+    assert pv.key.public_key.verify(vote_sign_bytes(CHAIN, signed), signed.signature)
+    on_disk = load_state(files[1])
+    assert (on_disk.height, on_disk.round, on_disk.step) == (1, 0, 2)
+    assert on_disk.signature == signed.signature
+    assert on_disk.sign_bytes == vote_sign_bytes(CHAIN, signed)
+    assert os.stat(files[1]).st_mode & 0o077 == 0
+    doc = json.loads(files[1].read_text())
+    assert doc["height"] == "1" and doc["step"] == 2
+
+
+def test_same_request_returns_the_stored_signature(files: tuple[Path, Path]) -> None:
+    pv = FilePV.load(*files, CHAIN)
+    first = pv.sign_vote(vote(3, 1, A))
+    again = pv.sign_vote(vote(3, 1, A))
+    assert first is not None and again == first
+    later = pv.sign_vote(vote(3, 1, A, ts=9999))  # only the timestamp differs: the stored vote comes back
+    assert later is not None and later.signature == first.signature and later.timestamp_ms == first.timestamp_ms
+
+
+def test_conflicts_and_regressions_are_refused(files: tuple[Path, Path]) -> None:
+    pv = FilePV.load(*files, CHAIN)
+    assert pv.sign_vote(vote(5, 2, A, VoteType.PRECOMMIT)) is not None
+    refused = [
+        vote(5, 2, B, VoteType.PRECOMMIT),  # same HRS, another value
+        vote(5, 2, None, VoteType.PRECOMMIT),  # same HRS, nil
+        vote(5, 2, A, VoteType.PREVOTE),  # lower step
+        vote(5, 1, A, VoteType.PRECOMMIT),  # lower round
+        vote(4, 9, A, VoteType.PRECOMMIT),  # lower height
+    ]
+    for v in refused:
+        assert pv.sign_vote(v) is None, v
+        assert pv.last_refusal
+        with pytest.raises(DoubleSignError):
+            pv.sign_vote_checked(v)
+    assert pv.sign_proposal(Proposal(5, 2, B, -1, b"", 1)) is None
+    assert pv.sign_vote(vote(5, 3, B)) is not None  # a higher round is fine
+    assert pv.sign_vote(vote(6, 0, B)) is not None
+
+
+def test_proposal_then_votes_in_one_round(files: tuple[Path, Path]) -> None:
+    pv = FilePV.load(*files, CHAIN)
+    p = pv.sign_proposal(Proposal(7, 0, A, -1, b"", 50))
+    assert p is not None and p.proposer == pv.address
+    assert pv.key.public_key.verify(proposal_sign_bytes(CHAIN, p), p.signature)
+    assert pv.sign_proposal(Proposal(7, 0, A, -1, b"", 77)) == p  # timestamp-only difference
+    assert pv.sign_proposal(Proposal(7, 0, B, -1, b"", 50)) is None
+    assert pv.sign_vote(vote(7, 0, A)) is not None
+    assert pv.sign_vote(vote(7, 0, A, VoteType.PRECOMMIT)) is not None
+
+
+def test_refuses_votes_for_another_validator(files: tuple[Path, Path]) -> None:
+    pv = FilePV.load(*files, CHAIN)
+    assert pv.sign_vote(replace(vote(1, 0, A), validator=b"\x01" * 20)) is None
+    assert "this key is" in (pv.last_refusal or "")
+    assert pv.state.height == 0  # nothing was signed
+
+
+def test_state_survives_a_reload(files: tuple[Path, Path]) -> None:
+    pv = FilePV.load(*files, CHAIN)
+    first = pv.sign_vote(vote(9, 0, A, VoteType.PRECOMMIT))
+    pv2 = FilePV.load(*files, CHAIN, chain_height=9)
+    assert pv2.sign_vote(vote(9, 0, B, VoteType.PRECOMMIT)) is None
+    assert pv2.sign_vote(vote(9, 0, A, VoteType.PRECOMMIT)) == first
+
+
+def test_missing_state_file_with_a_running_chain(files: tuple[Path, Path]) -> None:
+    key_path, state_path = files
+    with pytest.raises(SignerStateError, match="missing but the chain is at height 12"):
+        FilePV.load(key_path, state_path, CHAIN, chain_height=12)
+    assert not state_path.exists()
+    pv = FilePV.load(key_path, state_path, CHAIN, chain_height=12, force=True)
+    assert pv.state.height == 0 and state_path.exists()
+    state_path.unlink()
+    FilePV.load(key_path, state_path, CHAIN, chain_height=0)  # a new chain: a fresh state is written
+    assert load_state(state_path).height == 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "{", "[]", '{"height": "x", "round": 0, "step": 0}', '{"height": "1", "round": 0, "step": 9}',
+     '{"height": "1", "round": 0, "step": 2, "signature": "AAAA"}'],
+)  # fmt: skip
+def test_malformed_state_file_is_a_clear_error(files: tuple[Path, Path], text: str) -> None:
+    files[1].parent.mkdir(parents=True, exist_ok=True)
+    files[1].write_text(text)
+    with pytest.raises(SignerStateError, match=str(files[1].name)):
+        FilePV.load(*files, CHAIN)
+
+
+SIGNER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    sys.path.insert(0, sys.argv[1])
+    from consensus.types import Vote, VoteType
+    from node.privval import FilePV
+    pv = FilePV.load(Path(sys.argv[2]), Path(sys.argv[3]), "egp-test")
+    v = pv.sign_vote(Vote(VoteType.PRECOMMIT, 42, 3, bytes.fromhex(sys.argv[4]), b"", 123))
+    print(v.signature.hex(), flush=True)
+    time.sleep(600)
+    """
+)
+
+
+def test_signature_state_survives_sigkill_right_after_signing(files: tuple[Path, Path]) -> None:
+    key_path, state_path = files
+    FilePV.load(key_path, state_path, CHAIN)  # a fresh state file, as `egp init` leaves it
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SIGNER, str(ROOT), str(key_path), str(state_path), A.hex()],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        sig = bytes.fromhex(proc.stdout.readline().strip())
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    pv = FilePV.load(key_path, state_path, CHAIN, chain_height=41)
+    conflicting = pv.sign_vote(Vote(VoteType.PRECOMMIT, 42, 3, B, b"", 123))
+    assert conflicting is None and "conflicting" in (pv.last_refusal or "")
+    same = pv.sign_vote(Vote(VoteType.PRECOMMIT, 42, 3, A, b"", 456))
+    assert same is not None and same.signature == sig and same.timestamp_ms == 123
