@@ -16,12 +16,14 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from cli.errors import KeystoreError
+from cli.keystore import Keystore
 from node.config import ConfigError, parse_duration_ms
 from node.genesis import ConsensusParams, GenesisError
 from node.home import Home, HomeError, default_home, init_home, reset_home, show_node_id
 from node.privval import SignerStateError
 from node.testnet import make_testnet
-from state.crypto import KeyFileError
+from state.crypto import KeyFileError, PrivateKey
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -30,7 +32,7 @@ HomeOpt = Annotated[
     Path | None,
     typer.Option("--home", help="Node home directory [default: $EGP_HOME or ~/.egp].", show_default=False),
 ]
-_ERRORS = (HomeError, ConfigError, GenesisError, KeyFileError, SignerStateError, OSError)
+_ERRORS = (HomeError, ConfigError, GenesisError, KeyFileError, SignerStateError, KeystoreError, OSError)
 
 
 def _home(home: Path | None) -> Home:
@@ -55,9 +57,15 @@ def init_cmd(
     """Create a home directory: config.toml, keys, a single-validator genesis and data/."""
     h = _home(home)
     name = moniker or socket.gethostname() or "node"
-    _run(lambda: init_home(h.root, moniker=name, chain_id=chain_id))
+    new_genesis = not h.paths().genesis_file.exists() and not h.config_file.exists()
+    registrar = PrivateKey.generate()
+    _run(lambda: init_home(h.root, moniker=name, chain_id=chain_id, registrar_pub=registrar.public_key.raw))
     typer.echo(f"Initialised {h.root} (moniker {name!r})")
     typer.echo(f"node ID: {_run(lambda: show_node_id(h))}")
+    if new_genesis:
+        info = _run(lambda: Keystore(h.root / "keyring").save("registrar", registrar, None))
+        typer.echo(f"development registrar key (plaintext): {info.path}")
+        typer.echo("for a real network, replace config/genesis.json with the network's genesis")
 
 
 @app.command("testnet")
@@ -84,6 +92,7 @@ def testnet_cmd(
         except ValueError as exc:
             typer.echo(f"Error: --timeout-commit: {exc}", err=True)
             raise typer.Exit(1) from None
+    registrar = PrivateKey.generate()
     nodes = _run(
         lambda: make_testnet(
             output_dir.expanduser(),
@@ -94,12 +103,15 @@ def testnet_cmd(
             host=host,
             starting_port=starting_port,
             params=params,
+            registrar_pub=registrar.public_key.raw,
         )
     )
+    info = _run(lambda: Keystore(output_dir.expanduser() / "keyring").save("registrar", registrar, None))
     typer.echo(f"Wrote {len(nodes)} nodes to {output_dir} (chain {nodes[0].home.genesis().chain_id}):")
     for n in nodes:
         role = "validator" if n.validator else "non-validator"
         typer.echo(f"  {n.home.root}  {n.moniker!r:28} {role:13} p2p {n.p2p_address}  rpc {n.rpc_url}")
+    typer.echo(f"registrar key (plaintext, for this testnet only): {info.path} (use --keyring-dir {info.path.parent})")
 
 
 @app.command("show-node-id")

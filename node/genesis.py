@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -332,6 +332,26 @@ def _validators_from_json(obj: Any) -> tuple[GenesisValidator, ...]:
     if sum(v.power for v in out) > MAX_TOTAL_POWER:
         raise GenesisError("genesis.validators: total power too large")
     return tuple(out)
+
+
+REGISTRAR_CODE = "CGD"
+REGISTRAR_NAME = "Comptroller General's Department"
+
+
+def default_app_state(registrar_pub: bytes | None, banks: Sequence[tuple[str, str, bytes]] = ()) -> dict[str, Any]:
+    """A minimal application state for a generated genesis (`egp init`, `egp testnet`).
+
+    The application (state/registry.py) needs a registrar; `banks` are (3-digit code, name, validator public
+    key) so each validator is recorded as operated by its bank. Production networks write their own app_state.
+    """
+    return {
+        "registrar": {
+            "code": REGISTRAR_CODE,
+            "name": REGISTRAR_NAME,
+            "keys": [registrar_pub.hex()] if registrar_pub else [],
+        },
+        "banks": [{"code": code, "name": name, "keys": [], "validators": [pub.hex()]} for code, name, pub in banks],
+    }
 
 
 def load_genesis(path: Path) -> Genesis:

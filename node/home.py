@@ -25,7 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from node.config import Config, load_config, write_config
-from node.genesis import Genesis, GenesisValidator, check_chain_id, load_genesis, save_genesis
+from node.genesis import (
+    Genesis,
+    GenesisValidator,
+    check_chain_id,
+    default_app_state,
+    load_genesis,
+    save_genesis,
+)
 from node.privval import LastSignState, reset_state, save_state
 from state.crypto import (
     PrivateKey,
@@ -124,11 +131,12 @@ def init_home(
     genesis: Genesis | None = None,
     node_key: PrivateKey | None = None,
     validator_key: PrivateKey | None = None,
+    registrar_pub: bytes | None = None,
 ) -> Home:
     """Create a home: config, keys (existing key files are kept), genesis, data/ and a fresh signer state.
 
-    Without `genesis`, a single-validator genesis for this node's key is written (as `cometbft init`).
-    Refuses a home that already has a config.toml.
+    Without `genesis`, a single-validator genesis for this node's key is written (as `cometbft init`), whose
+    app_state names `registrar_pub` as the registrar's key. Refuses a home that already has a config.toml.
     """
     home = Home(root)
     if home.config_file.exists():
@@ -149,6 +157,7 @@ def init_home(
             chain_id=chain_id or random_chain_id(),
             genesis_time_ns=time.time_ns() // 1_000_000 * 1_000_000,
             validators=(GenesisValidator(vk.public_key.raw, DEFAULT_POWER, moniker),),
+            app_state=default_app_state(registrar_pub),
         )
         save_genesis(paths.genesis_file, genesis)
     else:

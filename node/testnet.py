@@ -18,22 +18,23 @@ from pathlib import Path
 from typing import Any
 
 from node.config import Config
-from node.genesis import ConsensusParams, Genesis, GenesisValidator
+from node.genesis import ConsensusParams, Genesis, GenesisValidator, default_app_state
 from node.home import DEFAULT_POWER, Home, HomeError, init_home, random_chain_id
 from state.crypto import PrivateKey, node_id
 
-BANK_MONIKERS = (
-    "Bangkok Bank",
-    "Kasikornbank",
-    "Krungthai Bank",
-    "Siam Commercial Bank",
-    "Bank of Ayudhya",
-    "TMBThanachart Bank",
-    "Government Savings Bank",
-    "UOB Thailand",
-    "CIMB Thai",
-    "Kiatnakin Phatra Bank",
+BANKS = (  # (Bank of Thailand bank code, name)
+    ("002", "Bangkok Bank"),
+    ("004", "Kasikornbank"),
+    ("006", "Krungthai Bank"),
+    ("014", "Siam Commercial Bank"),
+    ("025", "Bank of Ayudhya"),
+    ("011", "TMBThanachart Bank"),
+    ("030", "Government Savings Bank"),
+    ("024", "UOB Thailand"),
+    ("022", "CIMB Thai"),
+    ("069", "Kiatnakin Phatra Bank"),
 )
+BANK_MONIKERS = tuple(name for _, name in BANKS)
 PORT_STEP = 10
 
 
@@ -57,6 +58,10 @@ class TestnetNode:
         return f"{self.node_id}@{self.host}:{self.p2p_port}"
 
 
+def bank_code(i: int) -> str:
+    return BANKS[i][0] if i < len(BANKS) else f"{900 + i % 100:03d}"
+
+
 def default_monikers(validators: int, non_validators: int) -> list[str]:
     vals = [BANK_MONIKERS[i] if i < len(BANK_MONIKERS) else f"Bank {i + 1}" for i in range(validators)]
     others = ["registrar" if i == 0 else f"observer-{i}" for i in range(non_validators)]
@@ -74,10 +79,15 @@ def make_testnet(
     starting_port: int = 26656,
     params: ConsensusParams | None = None,
     app_state: Any = None,
+    registrar_pub: bytes | None = None,
     genesis_time_ns: int | None = None,
     base_config: Config | None = None,
 ) -> list[TestnetNode]:
-    """Write the homes and return them; refuses an output directory that already holds a node."""
+    """Write the homes and return them; refuses an output directory that already holds a node.
+
+    Without `app_state`, genesis gets `default_app_state`: the registrar (key `registrar_pub`) and one bank
+    per validator (code from `BANKS`, name = moniker) operating it.
+    """
     if validators < 1:
         raise HomeError("a network needs at least one validator")
     if non_validators < 0:
@@ -103,7 +113,11 @@ def make_testnet(
             GenesisValidator(val_keys[i].public_key.raw, DEFAULT_POWER, names[i]) for i in range(validators)
         ),
         consensus_params=params if params is not None else ConsensusParams(),
-        app_state=app_state if app_state is not None else {},
+        app_state=app_state
+        if app_state is not None
+        else default_app_state(
+            registrar_pub, [(bank_code(i), names[i], val_keys[i].public_key.raw) for i in range(validators)]
+        ),
     )
     nodes: list[TestnetNode] = []
     for i, home in enumerate(homes):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.node_cmds import app
+from node.genesis import load_genesis
 from node.home import Home
 from node.privval import FilePV, load_state
 from state.crypto import load_node_key, load_priv_validator_key, node_id
@@ -136,3 +138,35 @@ def test_real_egp_process(tmp_path: Path) -> None:
     assert shown.returncode == 0 and shown.stdout.strip() == node_id(Home(home).node_key().public_key.raw)
     again = subprocess.run([str(egp), "init"], env=env, capture_output=True, text=True, check=False, timeout=60)
     assert again.returncode == 1 and "already initialised" in again.stderr and "Traceback" not in again.stderr
+
+
+def _init_chain_accepts(genesis_path: Path) -> bytes:
+    """The real application takes the generated genesis (a registrar and banks it understands)."""
+    from state.abci import Application, RequestInitChain, ValidatorUpdate
+    from state.kv import MemoryKV
+
+    g = load_genesis(genesis_path)
+    app_ = Application(MemoryKV())
+    req = RequestInitChain(
+        g.genesis_time_ms,
+        g.chain_id,
+        [ValidatorUpdate(v.pub_key, v.power) for v in g.validators],
+        json.dumps(g.app_state).encode(),
+        g.initial_height,
+    )
+    return app_.init_chain(req).app_hash
+
+
+def test_generated_geneses_start_the_application(tmp_path: Path) -> None:
+    out = run("init", "--home", str(tmp_path / "h"), "--moniker", "m")
+    key_file = tmp_path / "h/keyring/registrar.json"
+    assert str(key_file) in out and key_file.exists()
+    g = load_genesis(tmp_path / "h/config/genesis.json")
+    registrar_pub = base64.b64decode(json.loads(key_file.read_text())["pub_key"]["value"])
+    assert g.app_state["registrar"]["keys"] == [registrar_pub.hex()]
+    assert len(_init_chain_accepts(tmp_path / "h/config/genesis.json")) == 32
+    run("testnet", "--v", "3", "--output-dir", str(tmp_path / "net"))
+    g = load_genesis(tmp_path / "net/node0/config/genesis.json")
+    assert [b["code"] for b in g.app_state["banks"]] == ["002", "004", "006"]
+    assert (tmp_path / "net/keyring/registrar.json").exists()
+    assert len(_init_chain_accepts(tmp_path / "net/node0/config/genesis.json")) == 32
