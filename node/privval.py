@@ -29,6 +29,7 @@ import base64
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 from consensus.sign_bytes import (
     SignBytesError,
@@ -38,6 +39,7 @@ from consensus.sign_bytes import (
     vote_sign_bytes,
 )
 from consensus.types import Proposal, Vote, VoteType
+from state.chain import FLAG_ABSENT, Commit
 from state.crypto import PrivateKey, load_priv_validator_key, write_private_file
 
 STEP_NONE = 0
@@ -224,6 +226,32 @@ def _timestamp_only_difference(stored: bytes, requested: bytes) -> int | None:
         return pa.timestamp_ms if same else None
     except SignBytesError:
         return None
+
+
+class CommitSource(Protocol):
+    """What the double-sign check reads (node.blockstore.BlockStore provides it)."""
+
+    def load_seen_commit(self, height: int) -> Commit | None: ...
+    def load_block_commit(self, height: int) -> Commit | None: ...
+
+
+def check_double_sign_risk(store: CommitSource, validator: bytes, last_height: int, check_height: int) -> None:
+    """`consensus.double_sign_check_height`: refuse to start if `validator` signed one of the last blocks.
+
+    A signature of this key in the commits of the last `check_height` blocks means the key signed recently;
+    when this node has not been running, that signer is another machine using the same key, and starting
+    here too would make two signers. As in CometBFT, an operator restarting the only instance waits
+    `check_height` blocks (or sets it to 0). Raises DoubleSignError naming the height.
+    """
+    for h in range(last_height, max(last_height - check_height, 0), -1):
+        for commit in (store.load_block_commit(h), store.load_seen_commit(h)):
+            if commit is not None and any(
+                s.flag != FLAG_ABSENT and s.validator_address == validator for s in commit.signatures
+            ):
+                raise DoubleSignError(
+                    f"this validator key signed block {h}, within the last {check_height} blocks "
+                    "(consensus.double_sign_check_height): is it running on another machine?"
+                )
 
 
 def reset_state(path: Path) -> None:

@@ -163,3 +163,23 @@ def test_signature_state_survives_sigkill_right_after_signing(files: tuple[Path,
     assert conflicting is None and "conflicting" in (pv.last_refusal or "")
     same = pv.sign_vote(Vote(VoteType.PRECOMMIT, 42, 3, A, b"", 456))
     assert same is not None and same.signature == sig and same.timestamp_ms == 123
+
+
+def test_double_sign_check_height(tmp_path: Path) -> None:
+    from node.blockstore import BlockStore
+    from node.privval import check_double_sign_risk
+    from state.kv_level import LevelKV
+    from tests.node.chainkit import Chain
+
+    c = Chain.start(4)
+    c.grow(6)
+    kv = LevelKV(tmp_path / "db")
+    store = BlockStore(kv)
+    for block, seen in zip(c.blocks, c.seen_commits, strict=True):
+        store.save_block(block, seen)
+    signer = c.state.validators.validators[0].address
+    with pytest.raises(DoubleSignError, match="signed block 6"):
+        check_double_sign_risk(store, signer, 6, 3)
+    check_double_sign_risk(store, b"\x01" * 20, 6, 10)  # a key that never signed
+    check_double_sign_risk(store, signer, 6, 0)  # disabled
+    kv.close()
