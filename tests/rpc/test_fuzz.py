@@ -33,7 +33,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def _post(url: str, body: bytes) -> tuple[int, bytes]:
     u = urlparse(url)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    conn = http.client.HTTPConnection(u.hostname or "127.0.0.1", u.port, timeout=30)
     try:
         conn.request("POST", "/", body=body, headers={"Content-Type": "application/json"})
         r = conn.getresponse()
