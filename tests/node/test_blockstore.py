@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from node.blockstore import BlockStore, BlockStoreError
 from node.statestore import StateStore, state_from_genesis
@@ -121,17 +124,65 @@ def test_state_store_round_trip(tmp_path: Path, chain5: Chain) -> None:
     assert ss.load() is None
     genesis_state = state_from_genesis(chain5.genesis)
     ss.save(genesis_state)
-    for st in [*chain5.states[1:], chain5.state]:
-        ss.save(st)
+    for state in [*chain5.states[1:], chain5.state]:
+        ss.save(state)
     kv.close()
     kv = LevelKV(tmp_path / "db")
     ss = StateStore(kv)
     assert ss.load() == chain5.state
     assert ss.load_validators(1) == genesis_state.validators
-    for i, st in enumerate(chain5.states):
-        assert ss.load_validators(i + 1) == st.validators
-        assert ss.load_params(i + 1) == st.consensus_params
+    for i, state in enumerate(chain5.states):
+        assert ss.load_validators(i + 1) == state.validators
+        assert ss.load_params(i + 1) == state.consensus_params
     assert ss.load_validators(chain5.state.height + 1) == chain5.state.next_validators
     ss.prune(3)
     assert ss.load_validators(2) is None and ss.load_validators(3) is not None
     kv.close()
+
+
+_CHAIN8 = Chain.start(4)
+_CHAIN8.grow(8, txs_per_block=2)
+ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("save"), st.integers(1, 3)),
+        st.tuples(st.just("prune"), st.integers(0, 9)),
+        st.tuples(st.just("reopen"), st.just(0)),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(ops)
+def test_store_matches_a_model_under_saves_prunes_and_reopens(script: list[tuple[str, int]]) -> None:
+    c = _CHAIN8
+    with tempfile.TemporaryDirectory() as d:
+        kv = LevelKV(Path(d) / "db")
+        store = BlockStore(kv)
+        base, top = 0, 0
+        for op, arg in script:
+            if op == "save":
+                for _ in range(arg):
+                    if top < len(c.blocks):
+                        store.save_block(c.blocks[top], c.seen_commits[top])
+                        base, top = base or 1, top + 1
+            elif op == "prune":
+                if top and arg > top:
+                    with pytest.raises(BlockStoreError):
+                        store.prune(arg)
+                else:
+                    pruned = store.prune(arg)
+                    assert pruned == (max(arg - base, 0) if top else 0)
+                    base = max(base, arg) if top else base
+            else:
+                kv.close()
+                kv = LevelKV(Path(d) / "db")
+                store = BlockStore(kv)
+            assert (store.base, store.height) == (base, top)
+            for h in range(1, len(c.blocks) + 1):
+                present = base <= h <= top and top > 0
+                block = c.blocks[h - 1]
+                assert (store.load_block(h) == block) is present
+                assert (store.load_block_meta_by_hash(block.hash()) is not None) is present
+                assert (store.tx_location(tx_hash(block.txs[0])) is not None) is present
+        kv.close()

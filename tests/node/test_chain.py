@@ -290,3 +290,18 @@ def test_validator_updates_take_effect_two_heights_later() -> None:
     assert after.block_context().next_validators_hash != after.block_context().validators_hash
     assert valset_to_info(valset_from_info(after.next_validators)) == after.next_validators
     assert after.app_hash == b"\x01" * 32 and after.last_block_id == bid
+
+
+def test_consensus_param_updates_change_the_consensus_hash() -> None:
+    from node.genesis import ConsensusParams
+
+    c = Chain.start(4)
+    c.grow(1)
+    block = c.next_block()
+    new = ConsensusParams(timeout_commit_ms=5000)
+    res = chain.FinalizeBlockResult((), (), (), new.encode(), b"\x02" * 32)
+    after = update_state(c.state, block.block_id(), block.header, res)
+    assert after.consensus_params == new and after.last_height_params_changed == block.header.height + 1
+    assert after.block_context().consensus_hash == new.hash() != c.state.block_context().consensus_hash
+    with pytest.raises(ValueError, match="does not follow"):
+        update_state(after, block.block_id(), block.header, res)

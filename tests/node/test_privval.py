@@ -10,8 +10,11 @@ import sys
 import textwrap
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from consensus.sign_bytes import proposal_sign_bytes, vote_sign_bytes
 from consensus.types import Proposal, Vote, VoteType
@@ -183,3 +186,43 @@ def test_double_sign_check_height(tmp_path: Path) -> None:
     check_double_sign_risk(store, b"\x01" * 20, 6, 10)  # a key that never signed
     check_double_sign_risk(store, signer, 6, 0)  # disabled
     kv.close()
+
+
+requests = st.lists(
+    st.tuples(
+        st.integers(1, 3),  # height
+        st.integers(0, 2),  # round
+        st.sampled_from([0, 1, 2]),  # 0 = proposal, 1 = prevote, 2 = precommit
+        st.sampled_from([A, B, None]),
+        st.integers(0, 3),  # timestamp
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(requests)
+def test_never_two_different_messages_for_one_step(files: tuple[Path, Path], reqs: list[tuple[Any, ...]]) -> None:
+    """Whatever is asked, in whatever order: per (height, round, step) at most one message (timestamps aside)
+    is ever signed, and what is signed never goes below what was signed before."""
+    files[1].unlink(missing_ok=True)
+    pv = FilePV.load(*files, CHAIN)
+    signed: dict[tuple[int, int, int], tuple[bytes | None, bytes]] = {}
+    last = (0, 0, 0)
+    for h, r, kind, value, ts in reqs:
+        if kind == 0:
+            if value is None:
+                continue
+            p = pv.sign_proposal(Proposal(h, r, value, -1, b"", ts))
+            out = None if p is None else (value, p.signature)
+        else:
+            v = pv.sign_vote(vote(h, r, value, VoteType(kind), ts))
+            out = None if v is None else (value, v.signature)
+        if out is None:
+            continue
+        hrs = (h, r, kind + 1)
+        assert hrs >= last
+        last = hrs
+        if hrs in signed:
+            assert signed[hrs] == out  # the very same signature comes back
+        signed[hrs] = out
