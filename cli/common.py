@@ -142,7 +142,7 @@ def read_password(password_file: Path | None, *, prompt: str = "Password", confi
     elif "EGP_PASSWORD" in os.environ:
         password = os.environ["EGP_PASSWORD"]
     else:
-        password = str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
+        password = str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True))
     if not password:
         raise KeystoreError("the password is empty")
     return password

@@ -151,7 +151,8 @@ def delete(opts: Options, name: Annotated[str, typer.Argument(help="Key to delet
     """Delete a key file from the keyring (export it first if you may need it again)."""
     store = opts.keystore()
     info = store.info(name)
-    if not yes and not typer.confirm(f"Delete key '{name}' ({info.address})? This cannot be undone", default=False):
+    question = f"Delete key '{name}' ({info.address})? This cannot be undone"
+    if not yes and not typer.confirm(question, default=False, err=True):
         raise typer.Exit(1)
     store.delete(name)
     if opts.json_out:

@@ -66,7 +66,10 @@ def parse_date(text: str, what: str = "date") -> int:
             dt.date.fromisoformat(raw)
         except ValueError:
             raise InputError(f"{what} '{text}' is not a calendar date (YYYY-MM-DD)") from None
-        return end_of_day(day_from_iso(raw))
+        ms = end_of_day(day_from_iso(raw))
+        if ms <= 0:
+            raise InputError(f"{what} '{text}' is before 1970")
+        return ms
     try:
         moment = dt.datetime.fromisoformat(raw)
     except ValueError:

@@ -160,12 +160,24 @@ def supplier_rating(opts: Options, tax_id: Annotated[str, typer.Argument(help="1
     if opts.json_out:
         print_json(r)
         return
-    pairs = [(k, v) for k, v in r.items() if not isinstance(v, (list, dict))]
+    pairs = [(k, _rating_value(k, v)) for k, v in r.items() if not isinstance(v, (list, dict))]
     fields(f"Rating of supplier {tid}", pairs)
+    for name, v in r.items():
+        if isinstance(v, dict):
+            fields(f"  {name}", [(k, _rating_value(k, x)) for k, x in v.items()])
     events = next((v for v in r.values() if isinstance(v, list)), [])
     if events:
-        cols = sorted({k for e in events if isinstance(e, dict) for k in e})
-        table("Contributing events", cols, [[e.get(c) for c in cols] for e in events if isinstance(e, dict)])
+        cols = [c for c in ("time", "kind", "delta", "lg_id", "amount", "reason", "id")
+                if any(isinstance(e, dict) and c in e for e in events)]
+        table("Contributing events", cols,
+              [[_rating_value(c, e.get(c)) for c in cols] for e in events if isinstance(e, dict)])
+
+
+def _rating_value(key: str, v: Any) -> Any:
+    if isinstance(v, int) and not isinstance(v, bool) and key in ("time", "as_of", "window_start", "since",
+                                                                  "until", "suspended_until"):
+        return fmt_time(v) if v else ""
+    return v
 
 
 # ----------------------------------------------------------------- bank
@@ -181,8 +193,11 @@ def exposure(opts: Options, bank: Annotated[str, typer.Argument(help="Bank code.
         return
     by_type: dict[str, dict[str, int]] = e.get("by_type_and_maturity", {})
     buckets = sorted({b for row in by_type.values() for b in row}, key=_bucket_order)
-    table(f"Exposure of bank {code}: {e.get('live')} live guarantees, "
-          f"{fmt_thb(int(e.get('total_available', 0)))} THB available",
+    typer.echo(f"Exposure of bank {code}: {e.get('live')} live guarantees, "
+               f"{fmt_thb(int(e.get('total_available', 0)))} THB available (as of {fmt_time(int(e.get('as_of', 0)))})")
+    if not by_type:
+        return
+    table("By type and time to expiry (THB)",
           ["type", *buckets, "total"],
           [[t, *(fmt_thb(row.get(b, 0)) for b in buckets), fmt_thb(sum(row.values()))] for t, row in by_type.items()],
           right=[*buckets, "total"])

@@ -24,7 +24,6 @@ def _default(obj: Any) -> Any:
 
 
 def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, right: Sequence[str] = ()) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     t = Table(title=title, title_justify="left", header_style="bold")
@@ -32,7 +31,19 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, 
         t.add_column(c, justify="right" if c in right else "left", overflow="fold")
     for r in rows:
         t.add_row(*("" if v is None else str(v) for v in r))
-    Console(soft_wrap=False).print(t)
+    _console().print(t)
+
+
+def _console() -> Any:
+    """A terminal gets rich's own width; a pipe or a file gets wide lines instead of 80-column wrapping."""
+    import os
+    import sys
+
+    from rich.console import Console
+
+    if sys.stdout.isatty():
+        return Console(soft_wrap=False)
+    return Console(soft_wrap=False, width=int(os.environ.get("COLUMNS", "160")))
 
 
 def fields(title: str, pairs: Sequence[tuple[str, Any]]) -> None:
