@@ -42,6 +42,7 @@ from state.crypto import (
     save_node_key,
     save_priv_validator_key,
 )
+from state.kv_level import LevelKV
 
 HOME_ENV = "EGP_HOME"
 DB_NAME = "egp.db"
@@ -190,6 +191,16 @@ def show_node_id(home: Home) -> str:
     return node_id(home.node_key(cfg).public_key.raw)
 
 
+def _refuse_if_running(db_path: Path) -> None:
+    """LevelDB's lock tells whether a node has the database open; never wipe it under a running node."""
+    if not db_path.exists():
+        return
+    try:
+        LevelKV(db_path).close()
+    except Exception as exc:  # plyvel raises IOError (lock held) or its own Error types
+        raise HomeError(f"{db_path} is in use ({exc}); stop the node first") from None
+
+
 def reset_home(home: Home, *, unsafe_all: bool = False, keep_addr_book: bool = False) -> list[Path]:
     """Wipe data/ but keep the keys, the genesis and the config; returns what was removed.
 
@@ -198,6 +209,10 @@ def reset_home(home: Home, *, unsafe_all: bool = False, keep_addr_book: bool = F
     """
     cfg = home.load_config()
     paths = home.paths(cfg)
+    data, root = paths.data_dir.resolve(), home.root.resolve()
+    if data == root or data in root.parents or home.config_dir.resolve().is_relative_to(data):
+        raise HomeError(f"db_dir {cfg.base.db_dir!r} is not a directory of its own under the home; refusing to wipe it")
+    _refuse_if_running(paths.db_path)
     removed: list[Path] = []
     state_file = paths.priv_validator_state_file
     if paths.data_dir.exists():

@@ -170,3 +170,21 @@ def test_generated_geneses_start_the_application(tmp_path: Path) -> None:
     assert [b["code"] for b in g.app_state["banks"]] == ["002", "004", "006"]
     assert (tmp_path / "net/keyring/registrar.json").exists()
     assert len(_init_chain_accepts(tmp_path / "net/node0/config/genesis.json")) == 32
+
+
+def test_reset_refuses_a_running_node_and_a_bad_db_dir(tmp_path: Path) -> None:
+    from state.kv_level import LevelKV
+
+    home = tmp_path / "h"
+    run("init", "--home", str(home), "--moniker", "m")
+    paths = Home(home).paths(Home(home).load_config())
+    kv = LevelKV(paths.db_path)  # a "running node" holds the LevelDB lock
+    try:
+        assert "stop the node first" in run("reset", "--home", str(home), ok=False)
+        assert paths.db_path.exists()
+    finally:
+        kv.close()
+    text = (home / "config/config.toml").read_text().replace('db_dir = "data"', 'db_dir = "."')
+    (home / "config/config.toml").write_text(text)
+    assert "refusing to wipe" in run("reset", "--home", str(home), ok=False)
+    assert (home / "config/node_key.json").exists()
