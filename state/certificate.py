@@ -163,13 +163,13 @@ def _verify(cert: Certificate, trust: TrustAnchor, now_ms: int | None, period_ms
     if cert.key != k_lg(cert.guarantee_id):
         return _no(Code.WRONG_KEY, f"the proof is about state key {cert.key!r}, not guarantee "
                                    f"{cert.guarantee_id}", cert)
-    link = _link_problem(cert)
-    if link is not None:
-        return _no(Code.HEADER_LINK, link, cert)
     light = verify_chain(trust, cert.changes, cert.signed, now_ms=now_ms, trusting_period_ms=period_ms,
                          max_clock_drift_ms=drift_ms)
     if not light.ok:
         return _no(str(light.code), light.reason, cert)
+    link = _link_problem(cert)
+    if link is not None:
+        return _no(Code.HEADER_LINK, link, cert)
     proof = _proof_problem(cert)
     if proof is not None:
         return _no(proof[0], proof[1], cert)

@@ -44,7 +44,11 @@ class TrustError(ValueError):
 
 
 class CertificateFormatError(ValueError):
-    """A certificate file is not a certificate (bad JSON, envelope, base64, hash or record)."""
+    """A file is not a certificate at all (not JSON, not the envelope, no record)."""
+
+
+class CertificateDamaged(CertificateFormatError):
+    """A certificate file whose record was damaged or altered (bad base64, undecodable, hash mismatch)."""
 
 
 def parse_rfc3339_ms(text: object) -> int:
@@ -185,14 +189,14 @@ def certificate_from_json(doc: object) -> Certificate:
     try:
         raw = base64.b64decode(body, validate=True)
     except (binascii.Error, ValueError):
-        raise CertificateFormatError("the certificate field is not valid base64") from None
+        raise CertificateDamaged("the certificate field is not valid base64") from None
     try:
         cert = Certificate.decode(raw, max_size=MAX_CERT_BYTES)
     except DecodeError as exc:
-        raise CertificateFormatError(f"the certificate record cannot be decoded: {exc}") from None
+        raise CertificateDamaged(f"the certificate record cannot be decoded: {exc}") from None
     claimed = doc.get("hash")
     if isinstance(claimed, str) and claimed.upper() != certificate_hash(cert).hex().upper():
-        raise CertificateFormatError("the envelope's hash does not match the certificate record")
+        raise CertificateDamaged("the envelope's hash does not match the certificate record")
     return cert
 
 
@@ -209,7 +213,7 @@ def load_certificate(data: bytes) -> Certificate:
     try:
         return Certificate.decode(data, max_size=MAX_CERT_BYTES)
     except DecodeError as exc:
-        raise CertificateFormatError(f"the file is neither a certificate envelope nor a record: {exc}") from None
+        raise CertificateDamaged(f"the file is neither a certificate envelope nor a record: {exc}") from None
 
 
 def verdict_to_json(v: CertificateVerdict) -> dict[str, Any]:

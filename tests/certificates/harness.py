@@ -210,3 +210,13 @@ class MiniChain:
         n = self.proposals
         codes = self.block([self.tx(self.bank_a, ApproveValidator(n)), self.tx(self.bank_b, ApproveValidator(n))])
         assert codes == [0, 0], codes
+
+
+def sign_commit(header: Header, keys: list[PrivateKey], chain_id: str = CHAIN_ID) -> LightCommit:
+    """A commit for `header` signed by `keys` (in address order), as a forger holding those keys makes one."""
+    sigs = []
+    for k in sorted(keys, key=lambda k: k.address):
+        ts = header.time_ms + 500
+        vote = Vote(VoteType.PRECOMMIT, header.height, 0, header.hash(), k.address, ts)
+        sigs.append(CommitSig(FLAG_COMMIT, k.address, ts, k.sign(vote_sign_bytes(chain_id, vote))))
+    return LightCommit(0, tuple(sigs))
