@@ -71,6 +71,7 @@ class ChainState(Record):
             last_validator_count=0 if self.last_validators is None else len(self.last_validators.validators),
             max_bytes=self.consensus_params.block_max_bytes,
             app_version=self.consensus_params.app_version,
+            max_evidence_bytes=self.consensus_params.evidence_max_bytes,
         )
 
 

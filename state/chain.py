@@ -376,6 +376,7 @@ class BlockContext:
     max_bytes: int
     app_version: int = 0
     block_version: int = BLOCK_PROTOCOL
+    max_evidence_bytes: int = 1_048_576
 
 
 def build_block(
@@ -462,6 +463,9 @@ def validate_block(block: Block, ctx: BlockContext) -> str | None:
         return f"block cannot be encoded: {exc}"
     if size > ctx.max_bytes:
         return f"block of {size} bytes exceeds max_bytes {ctx.max_bytes}"
+    ev_size = sum(len(ev) for ev in block.evidence)
+    if ev_size > ctx.max_evidence_bytes:
+        return f"evidence of {ev_size} bytes exceeds max_bytes {ctx.max_evidence_bytes} of the evidence parameters"
     reason = _header_reason(block.header, ctx)
     if reason is not None:
         return reason

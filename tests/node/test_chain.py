@@ -231,6 +231,10 @@ def test_validate_block_rejects_broken_bodies(grown: Chain) -> None:
         got = validate_block(b2, ctx)
         assert got is not None and reason in got, got
     assert "max_bytes" in (validate_block(block, replace(ctx, max_bytes=100)) or "")
+    evidence = (b"e" * 600, b"v" * 600)
+    heavy = replace(block, evidence=evidence, header=replace(block.header, evidence_hash=evidence_hash(evidence)))
+    assert validate_block(heavy, ctx) is None
+    assert "evidence of 1200 bytes" in (validate_block(heavy, replace(ctx, max_evidence_bytes=1000)) or "")
 
 
 def test_initial_block_rules(grown: Chain) -> None:
