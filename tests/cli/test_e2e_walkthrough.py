@@ -1,0 +1,201 @@
+"""docs/walkthrough.md, run for real: a node process, the demo accounts, and the `egp` command (subprocesses).
+
+One guarantee's whole life (requirement → request → issue → acknowledge → partial demand → honour →
+release) and one credit confirmation (signed request → issue → check → consume), each step through the
+installed `egp` with `--wait`; every printed outcome is checked, then the final state is read over RPC
+with a plain JSON-RPC call (not the wallet's own client), and a refusal by the chain must come back as a
+sentence with its code and exit status 5.
+
+The network is the devnet's own builder (`devnet.network.build_network`: genesis with the registrar, banks,
+agencies and suppliers, and their key files) with one validator on free ports, so the test stays lean on
+two cores; the walkthrough does not depend on how many banks validate.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cli.parse import fmt_date, now_ms
+from state.records import cc_id_of, lg_id_of
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+
+EGP = Path(sys.executable).with_name("egp")
+DAY = 86_400_000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _rpc(url: str, method: str, **params: Any) -> Any:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        doc = json.loads(resp.read())
+    assert "error" not in doc, doc
+    return doc["result"]
+
+
+def _query(url: str, path: str) -> Any:
+    resp = _rpc(url, "abci_query", path=path, data="")["response"]
+    assert int(resp.get("code", 0)) == 0, resp
+    return json.loads(base64.b64decode(resp["value"]))["result"]
+
+
+class Net:
+    def __init__(self, root: Path, url: str, accounts: Path, proc: subprocess.Popen[bytes]) -> None:
+        self.root, self.url, self.accounts, self.proc = root, url, accounts, proc
+
+    def egp(self, *args: str, expect: int = 0) -> str:
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.root), "EGP_NODE": self.url,
+               "EGP_HOME": str(self.root / "wallet"), "COLUMNS": "200"}
+        r = subprocess.run([str(EGP), *args], capture_output=True, text=True, env=env, timeout=90)
+        assert r.returncode == expect, f"egp {' '.join(args)} -> {r.returncode}\n{r.stdout}\n{r.stderr}"
+        assert "Traceback" not in r.stdout + r.stderr
+        return r.stdout + r.stderr
+
+    def key(self, name: str) -> str:
+        return str(self.accounts / f"{name}.json")
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
+    from devnet.network import build_network  # the devnet's harness; only the e2e test needs node/
+
+    root = tmp_path_factory.mktemp("walk")
+    p2p, rpc = _free_port(), _free_port()
+    network = build_network(root / "net", validators=1, non_validators=0, p2p_base=p2p, rpc_base=rpc,
+                            seed="walkthrough")
+    home = network.nodes[0].home
+    log = (root / "node.log").open("wb")
+    proc = subprocess.Popen([str(EGP), "start", "--home", str(home)], stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    url = network.nodes[0].rpc_url
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.skip(f"the node cannot start yet (exit {proc.returncode}); see {root / 'node.log'}")
+            try:
+                if int(_rpc(url, "status")["sync_info"]["latest_block_height"]) >= 1:
+                    break
+            except (OSError, AssertionError, KeyError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.skip("the node did not produce a block within 60 s")
+            time.sleep(0.3)
+        yield Net(root, url, root / "net" / "accounts", proc)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        log.close()
+
+
+def _field(out: str, pattern: str) -> str:
+    m = re.search(pattern, out)
+    assert m, f"{pattern!r} not in:\n{out}"
+    return m.group(1)
+
+
+def test_one_guarantee_and_one_credit_confirmation(net: Net, tmp_path: Path) -> None:
+    today = now_ms()
+    cover, expiry = fmt_date(today + 365 * DAY), fmt_date(today + 425 * DAY)
+    supplier = json.loads((net.accounts / "supplier1.json").read_text())
+    tax_id = _query(net.url, f"/account/{supplier['address'].lower()}")["owner_id"]
+    hashes: list[str] = []
+
+    def step(*args: str) -> str:
+        out = net.egp(*args, "--wait")
+        hashes.append(_field(out, r"· tx ([0-9A-F]{64})"))
+        return out
+
+    # 1. the agency publishes what it needs
+    out = step("requirement", "publish", "--id", "R-WALK-1", "--type", "PERF", "--min-amount", "1,000,000.00",
+               "--cover-until", cover, "--project", "P-66010001", "--key-file", net.key("cgd"))
+    assert "requirement CGD:R-WALK-1: version 1 published (PERF)" in out
+    # 2. the supplier asks its bank
+    out = step("lg", "request", "--bank", "006", "--requirement", "CGD:R-WALK-1", "--type", "PERF",
+               "--amount", "1,250,000.00", "--expiry", expiry, "--key-file", net.key("supplier1"))
+    request_id = _field(out, r"guarantee request ([0-9a-f]{32}): REQUESTED \(bank 006\)")
+    # 3. the bank issues against the request (terms taken from it)
+    out = step("lg", "issue", "--ref", "KTB-PERF-0101", "--request", request_id, "--key-file", net.key("ktb"))
+    lg = lg_id_of("006", "KTB-PERF-0101")
+    assert f"guarantee {lg}: ISSUED (after issue, version 1)" in out
+    # 4. the agency acknowledges it
+    out = step("lg", "acknowledge", "006:KTB-PERF-0101", "--key-file", net.key("cgd"))
+    assert f"guarantee {lg}: ACTIVE (after acknowledge, version 2)" in out
+    # 5. a partial demand with its statement
+    statement = tmp_path / "demand-statement.pdf"
+    statement.write_bytes(b"%PDF demand of 250,000.00 THB: late delivery of lot 1")
+    out = step("lg", "demand", lg, "--amount", "250,000.00", "--statement", str(statement),
+               "--key-file", net.key("cgd"))
+    assert f"guarantee {lg}: DEMANDED (after demand, version 3)" in out
+    # 6. the bank pays
+    out = step("lg", "honour", lg, "--key-file", net.key("ktb"))
+    assert f"guarantee {lg}: ACTIVE (after honour, version 4)" in out
+    shown = net.egp("lg", "show", lg)
+    assert re.search(r"paid:\s+250,000.00 THB", shown) and re.search(r"available:\s+1,000,000.00 THB", shown)
+    # 7. the agency releases it
+    out = step("lg", "release", lg, "--key-file", net.key("cgd"))
+    assert f"guarantee {lg}: RELEASED (after release, version 5)" in out
+    history = net.egp("lg", "history", lg)
+    assert "hash chain: intact" in history and history.count("ICT") >= 5
+
+    # a refusal by the chain: no demand on a released guarantee
+    refused = net.egp("lg", "demand", lg, "--amount", "1.00", "--statement", str(statement),
+                      "--key-file", net.key("cgd"), "--wait", expect=5)
+    assert re.search(r"Error: refused by the chain \(code 40\d\): guarantee .*RELEASED", refused), refused
+
+    # the credit confirmation: signed request (off the ledger) -> issue -> check -> consume
+    req_file = tmp_path / "credit-request.json"
+    net.egp("credit", "request", "--bank", "006", "--purpose", "EGP_REGISTRATION", "--addressee", "CGD",
+            "--amount", "5,000,000.00", "--threshold", "2,500,000.00", "--key-file", net.key("supplier1"),
+            "-o", str(req_file))
+    out = step("credit", "issue", "--ref", "KTB-CC-0101", "--request", str(req_file), "--key-file", net.key("ktb"))
+    cc = cc_id_of("006", "KTB-CC-0101")
+    assert f"credit confirmation {cc}: ISSUED (after issue)" in out
+    assert f"YES: {cc}" in net.egp("credit", "check", tax_id, "--threshold", "2,000,000.00")
+    out = step("credit", "consume", "006:KTB-CC-0101", "--bind-to", f"EGP-REG-{tax_id}", "--key-file",
+               net.key("cgd"))
+    assert f"credit confirmation {cc}: CONSUMED (after consume)" in out
+
+    # the final state, read over RPC without the wallet
+    g = _query(net.url, f"/lg/{lg}")
+    assert (g["status"], g["amount"], g["paid"], g["available"], g["version"]) == (
+        "RELEASED", 125_000_000, 25_000_000, 100_000_000, 5)
+    assert g["applicant"] == tax_id and g["beneficiary"] == "CGD" and g["bank"] == "006"
+    c = _query(net.url, f"/cc/{cc}")
+    assert (c["status"], c["bound_to"], c["threshold"]) == ("CONSUMED", f"EGP-REG-{tax_id}", 250_000_000)
+    assert "amount" not in c  # never disclosed
+    for h in hashes:
+        res = _rpc(net.url, "tx", hash=base64.b64encode(bytes.fromhex(h)).decode())
+        assert int(res["tx_result"].get("code", 0)) == 0 and int(res["height"]) > 0
+
+    # reading commands for scripts
+    listed = json.loads(net.egp("lg", "list", "--supplier", tax_id, "--json"))
+    assert [x["id"] for x in listed["items"]] == [lg]
+    shown_tx = json.loads(net.egp("tx", "show", hashes[2], "--json"))
+    assert shown_tx["decoded"]["type"] == "lg.issue" and shown_tx["decoded"]["body"]["request_id"] == request_id
+    assert json.loads(net.egp("status", "--json"))["node_info"]["network"] == "egp-devnet"
