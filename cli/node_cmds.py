@@ -21,7 +21,7 @@ from cli.keystore import Keystore
 from node.config import ConfigError, parse_duration_ms
 from node.genesis import ConsensusParams, GenesisError
 from node.home import Home, HomeError, default_home, init_home, reset_home, show_node_id
-from node.privval import SignerStateError
+from node.privval import SignerStateError, load_state
 from node.testnet import make_testnet
 from state.crypto import KeyFileError, PrivateKey
 
@@ -146,4 +146,11 @@ def reset_cmd(
         typer.echo(f"removed {p}")
     if unsafe_all:
         typer.echo("signer state reset to height 0")
+    else:
+        st = _run(lambda: load_state(h.paths(h.load_config()).priv_validator_state_file))
+        if st.height:
+            typer.echo(
+                f"signer state kept at height {st.height}: this validator will not sign below it "
+                "(use --unsafe-all only when the whole chain restarts from genesis)"
+            )
     typer.echo(f"Reset {h.root}")

@@ -89,6 +89,7 @@ def test_reset_keeps_keys_and_signer_state(tmp_path: Path) -> None:
     assert "egp.db" in out and not paths.db_path.exists() and not (paths.data_dir / "cs.wal").exists()
     assert h.addr_book_file.exists() and paths.node_key_file.read_text() == node_key_before
     assert load_state(paths.priv_validator_state_file).height == 8  # still refuses to sign below height 8
+    assert "signer state kept at height 8" in out
     run("reset", "--home", str(home))
     assert not h.addr_book_file.exists()
     assert "signer state reset" in run("reset", "--home", str(home), "--unsafe-all")
