@@ -226,3 +226,49 @@ def test_never_two_different_messages_for_one_step(files: tuple[Path, Path], req
         if hrs in signed:
             assert signed[hrs] == out  # the very same signature comes back
         signed[hrs] = out
+
+
+LOOP_SIGNER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, sys.argv[1])
+    from consensus.types import Vote, VoteType
+    from node.privval import FilePV
+    pv = FilePV.load(Path(sys.argv[2]), Path(sys.argv[3]), "egp-test")
+    h = 1
+    while True:
+        v = pv.sign_vote(Vote(VoteType.PRECOMMIT, h, 0, bytes([h % 256]) * 32, b"", h))
+        print(h, v.signature.hex(), flush=True)
+        h += 1
+    """
+)
+
+
+@pytest.mark.parametrize("lines_before_kill", [1, 17, 60])
+def test_kill_during_a_signing_loop_leaves_a_valid_state(files: tuple[Path, Path], lines_before_kill: int) -> None:
+    """The state file is replaced atomically: a kill at any moment leaves it whole, and never behind a released
+    signature."""
+    key_path, state_path = files
+    FilePV.load(key_path, state_path, CHAIN)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LOOP_SIGNER, str(ROOT), str(key_path), str(state_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        last = (0, "")
+        for _ in range(lines_before_kill):
+            h, sig = proc.stdout.readline().split()
+            last = (int(h), sig)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    state = load_state(state_path)  # parses: never a torn file
+    assert state.height >= last[0]
+    if state.height == last[0]:
+        assert state.signature.hex() == last[1]
+    pv = FilePV.load(key_path, state_path, CHAIN, chain_height=state.height)
+    assert pv.sign_vote(vote(last[0], 0, b"\xee" * 32, VoteType.PRECOMMIT)) is None
