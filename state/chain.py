@@ -1,6 +1,6 @@
 """Chain data: headers, blocks, commits and their hashes, shared by the node, block sync, RPC and the wallet.
 
-Why here (in `state/`, importing nothing but `state`): the wallet's offline certificate verifier must hash a
+Why here (in `state/`, needing nothing but `state`): the wallet's offline certificate verifier must hash a
 header and check a commit without the node, and block sync must hash exactly as consensus did. One module,
 one set of rules:
 
@@ -453,7 +453,7 @@ def validate_block(block: Block, ctx: BlockContext) -> str | None:
     """The first reason `block` cannot follow the state described by `ctx`, or None.
 
     Structural only: signatures of the last commit are verified by `consensus.commit.verify_commit` and BFT
-    time by `node.convert.check_block_time` (both need the consensus core, which `state` may not import).
+    time by `node.convert.check_block_time` (both run the consensus core's own functions on converted types).
     """
     if not isinstance(block, Block):
         return "not a block"
