@@ -36,6 +36,7 @@ from state.records import Guarantee
 
 ENVELOPE_TYPE = "egp/lg-certificate"
 ANCHOR_TYPE = "egp/trusted-validator-set"
+_RECORD_START = b"\x9a\xcc" + bytes([Certificate.TAG])  # msgpack: array of 10, then the tag as uint8
 _RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$")
 
 
@@ -213,7 +214,10 @@ def load_certificate(data: bytes) -> Certificate:
     try:
         return Certificate.decode(data, max_size=MAX_CERT_BYTES)
     except DecodeError as exc:
-        raise CertificateDamaged(f"the file is neither a certificate envelope nor a record: {exc}") from None
+        if data.startswith(_RECORD_START):  # a certificate record that was damaged
+            raise CertificateDamaged(f"the certificate record cannot be decoded: {exc}") from None
+        raise CertificateFormatError("the file is neither a certificate envelope (JSON) nor a certificate "
+                                     "record") from None
 
 
 def verdict_to_json(v: CertificateVerdict) -> dict[str, Any]:

@@ -120,6 +120,8 @@ def propose_amendment(ctx: Ctx, b: ProposeAmendment) -> None:
     if b.new_amount <= 0 or b.new_amount < floor:
         raise TxError(E.REDUCTION_TOO_LARGE, new=thb(b.new_amount), floor=thb(floor))
     future_time(ctx, "new expiry", b.new_expiry)
+    if g.type == "BID" and b.new_expiry < g.cover_until:  # I7: a bid security covers the bid validity
+        raise TxError(E.EXPIRY_TOO_EARLY, expiry=fmt_time(b.new_expiry), must_cover=fmt_time(g.cover_until))
     if b.new_amount == g.amount and b.new_expiry == g.expiry:
         raise TxError(E.AMENDMENT_NO_CHANGE, reason="same amount and expiry")
     transition(ctx, g, "amend_propose", amendment=Amendment(b.new_amount, b.new_expiry, b.doc_hash, ctx.now),
@@ -205,6 +207,8 @@ def record_obligation(ctx: Ctx, b: RecordObligation) -> None:
     g = load(ctx, b.id)
     signer_beneficiary(ctx, g, "recording the obligation end")
     need_status(g, "recording the obligation end", ISSUED, ACTIVE, "DEMANDED", "SUSPENDED")
+    if g.type == "BID" and b.cover_until:
+        raise TxError(E.BAD_FIELD, field="cover_until", reason="a bid security covers its bid validity only")
     cover = b.cover_until or g.cover_until
     gap = 0
     if g.type == "PERF" and cover > g.expiry:

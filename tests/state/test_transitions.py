@@ -53,7 +53,7 @@ def test_t1_only_agency(c: Chain) -> None:
 def test_t2_request_and_decline(c: Chain) -> None:
     req = c.requirement()
     r = c.ok(c.sup, RequestGuarantee("006", req, "PERF", 100, c.now + 10 * DAY))
-    rid = [a.value for a in r.events[0].attributes if a.key == "id"][0]
+    rid = next(a.value for a in r.events[0].attributes if a.key == "id")
     assert c.do(c.bank2, DeclineRequest(rid, "no")).code == E.NOT_AUTHORISED.code
     c.ok(c.bank, DeclineRequest(rid, "no credit line"))
     assert c.do(c.bank, DeclineRequest(rid, "again")).code == E.REQUEST_CLOSED.code
