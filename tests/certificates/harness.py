@@ -50,7 +50,7 @@ from state.txs import (
 )
 
 CHAIN_ID = "egp-cert-test"
-GENESIS_MS = 1_790_000_000_000  # 2026-09-21
+GENESIS_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z
 DAY = 86_400_000
 SUPPLIER = with_check_digit("010555123456")
 AGENCY = "0301"
@@ -110,7 +110,7 @@ class MiniChain:
     def genesis_doc(self) -> dict[str, Any]:
         names = ["Krung Thai Bank node 1", "Krung Thai Bank node 2", "Bangkok Bank node 1", "Bangkok Bank node 2"]
         return {
-            "genesis_time": "2026-09-21T14:13:20Z",
+            "genesis_time": "2025-01-01T00:00:00Z",
             "chain_id": CHAIN_ID,
             "initial_height": "1",
             "validators": [{"address": k.address.hex().upper(),

@@ -5,6 +5,7 @@ when a newer certificate is given."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ from tests.certificates.harness import AGENCY, CHAIN_ID, GENESIS_MS, SUPPLIER, k
 THB = 100
 
 
-def with_record(cert: Certificate, **changes: object) -> Certificate:
+def with_record(cert: Certificate, **changes: Any) -> Certificate:
     assert cert.value is not None
     g = Guarantee.decode(cert.value)
     return replace(cert, value=replace(g, **changes).encode())
