@@ -21,7 +21,7 @@ from cli.common import Options, broadcast_command, local_command, read_command
 from cli.errors import InputError
 from cli.parse import fmt_thb, parse_height, parse_hex
 from cli.render import fields, print_json, table
-from cli.rpc_client import RpcClient, events_of, from_b64, to_int
+from cli.rpc_client import RpcClient, RpcError, events_of, from_b64, to_int
 from state.crypto import address
 from state.errors import TxError
 from state.txs import decode_tx
@@ -135,7 +135,13 @@ def body_view(raw: bytes) -> dict[str, Any]:
 
 def _show_tx(opts: Options, tx_hash: Annotated[str, typer.Argument(metavar="HASH", help="Tx hash (hex).")]) -> None:
     """Show a committed transaction: block, result, events and the decoded body."""
-    res = RpcClient(opts.node).tx(_parse_tx_hash(tx_hash))
+    try:
+        res = RpcClient(opts.node).tx(_parse_tx_hash(tx_hash))
+    except RpcError as exc:
+        if "not found" in f"{exc.rpc_message} {exc.rpc_data}".lower():
+            raise InputError(f"transaction {tx_hash.upper()} is not in any block (yet); if it was just sent, "
+                             "it may still be in the mempool") from None
+        raise
     raw = from_b64(res.get("tx"))
     try:
         view: dict[str, Any] = body_view(raw)

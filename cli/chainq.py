@@ -91,7 +91,35 @@ def next_nonce(client: RpcClient, address: bytes) -> int:
                             "the registrar must add it first (egp registry add-key)")
     if not acct.get("active", True):
         raise KeystoreError(f"the signing key {address.hex().upper()} has been revoked on the ledger")
-    return int(acct["nonce"])
+    return skip_pending(client, address, int(acct["nonce"]))
+
+
+def skip_pending(client: RpcClient, address: bytes, committed: int) -> int:
+    """The committed nonce, moved past this key's txs still waiting in the node's mempool.
+
+    Why: an officer who sends two transactions without `--wait` would otherwise sign both with the
+    committed nonce and see the second refused. Best effort: the node lists at most 100 pending txs; when
+    it cannot say, the committed nonce stands (and `--nonce` remains for scripts)."""
+    from state.crypto import address as address_of
+    from state.errors import TxError
+    from state.txs import decode_tx
+
+    try:
+        res = client.call("unconfirmed_txs", limit="100")
+    except NodeError:
+        return committed
+    pending = set()
+    for t in (res.get("txs") if isinstance(res, dict) else None) or []:
+        try:
+            d = decode_tx(from_b64(t))
+        except (TxError, NodeError):
+            continue
+        if address_of(d.tx.signer) == address:
+            pending.add(d.tx.nonce)
+    nonce = committed
+    while nonce in pending:
+        nonce += 1
+    return nonce
 
 
 def guarantee(client: RpcClient, lg_id: str) -> dict[str, Any] | None:

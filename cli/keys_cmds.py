@@ -108,6 +108,8 @@ def export(opts: Options, name: Annotated[str, typer.Argument(help="Key to expor
     else:
         doc = {"address": key.address.hex().upper(), "pub_key": key.public_key.to_json(), "priv_key": key.to_json()}
         text = json.dumps(doc, indent=2) + "\n"
+    if opts.json_out and fmt == "hex":
+        text = json.dumps({"name": name, "address": key.address.hex().upper(), "seed": key.seed.hex()}) + "\n"
     warn(f"this is the secret key of '{name}' in clear; anyone holding it can sign as you")
     if output is not None:
         write_private_file(output.expanduser(), text)

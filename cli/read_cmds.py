@@ -209,3 +209,38 @@ def exposure(opts: Options, bank: Annotated[str, typer.Argument(help="Bank code.
 def _bucket_order(name: str) -> int:
     digits = "".join(ch for ch in name if ch.isdigit())
     return int(digits or 0) + (10_000 if name.startswith(">") else 0)
+
+
+# ----------------------------------------------------------------- reports (§6 of the domain research)
+REPORTS = {
+    "coverage-gaps": ("Guarantees that no longer cover what the contract needs (I7)", {}),
+    "overdue-releases": ("Obligation ended more than N days ago and not released (15-day rule)", {"days": 15}),
+    "pending-amendments": ("Amendments awaiting the beneficiary", {"older_than_days": 0}),
+    "overdue-demands": ("Demands still under examination after their window", {}),
+}
+
+
+def _report(kind: str) -> None:
+    title, defaults = REPORTS[kind]
+
+    def run(opts: Options,
+            days: Annotated[int | None, typer.Option("--days", min=0, help="Threshold in days (overdue-releases: "
+                                                     "15; pending-amendments: older than).")] = None,
+            agency: Annotated[str | None, typer.Option("--agency", help="Only this agency's.")] = None,
+            bank: Annotated[str | None, typer.Option("--bank", help="Only this bank's.")] = None) -> None:
+        params: dict[str, object] = {"agency": parse_code(agency) if agency else None,
+                                     "bank": parse_bank_code(bank) if bank else None}
+        for name in defaults:
+            params[name] = days
+        total, items = chainq.get_all(_client(opts), "lg", kind, **params)
+        if opts.json_out:
+            print_json({"report": kind, "total": total, "items": items})
+            return
+        table(f"{title} ({total})", LG_COLUMNS, [lg_row(g) for g in items], right=MONEY)
+
+    run.__doc__ = f"{title}."
+    read_command(lg_app, kind)(run)
+
+
+for _kind in REPORTS:
+    _report(_kind)

@@ -15,7 +15,8 @@ from typing import Annotated
 
 import typer
 
-from cli.common import keyring_dir, tx_command
+from cli import chainq
+from cli.common import Options, keyring_dir, read_command, tx_command
 from cli.errors import InputError, KeystoreError
 from cli.keystore import Keystore
 from cli.parse import (
@@ -28,6 +29,8 @@ from cli.parse import (
     parse_thb,
     require_future,
 )
+from cli.render import print_json, table
+from cli.rpc_client import RpcClient
 from cli.txflow import Deferred, Session
 from state import txs
 from state.crypto import KeyFileError, public_key_from_json
@@ -209,6 +212,18 @@ def propose(key: Annotated[str, typer.Option("--pubkey", help="Validator public 
     """Registrar: propose adding, re-weighting (or, with power 0, removing) a validator."""
     code = parse_bank_code(bank)
     return Deferred(lambda s: txs.ProposeValidator(resolve_pubkey(key, s.opts.keystore()), power, code))
+
+
+@read_command(validator_app, "proposals")
+def proposals(opts: Options) -> None:
+    """List validator-change proposals with their approvals."""
+    total, items = chainq.get_all(RpcClient(opts.node), "validators", "proposals")
+    if opts.json_out:
+        print_json({"total": total, "items": items})
+        return
+    table(f"Validator-change proposals ({total})", ["#", "bank", "power", "public key", "status", "approvals"],
+          [[p.get("id"), p.get("bank"), p.get("power"), p.get("pub_key"), p.get("status"),
+            ", ".join(p.get("approvals") or [])] for p in items])
 
 
 @tx_command(validator_app, "approve")

@@ -132,11 +132,11 @@ def test_one_guarantee_and_one_credit_confirmation(net: Net, tmp_path: Path) -> 
         return out
 
     # 1. the agency publishes what it needs
-    out = step("requirement", "publish", "--id", "R-WALK-1", "--type", "PERF", "--min-amount", "1,000,000.00",
-               "--cover-until", cover, "--project", "P-66010001", "--key-file", net.key("cgd"))
-    assert "requirement CGD:R-WALK-1: version 1 published (PERF)" in out
+    out = step("requirement", "publish", "--id", "R-2026-101", "--type", "PERF", "--min-amount", "1,000,000.00",
+               "--cover-until", cover, "--project", "P-66010101", "--key-file", net.key("cgd"))
+    assert "requirement CGD:R-2026-101: version 1 published (PERF)" in out
     # 2. the supplier asks its bank
-    out = step("lg", "request", "--bank", "006", "--requirement", "CGD:R-WALK-1", "--type", "PERF",
+    out = step("lg", "request", "--bank", "006", "--requirement", "CGD:R-2026-101", "--type", "PERF",
                "--amount", "1,250,000.00", "--expiry", expiry, "--key-file", net.key("supplier1"))
     request_id = _field(out, r"guarantee request ([0-9a-f]{32}): REQUESTED \(bank 006\)")
     # 3. the bank issues against the request (terms taken from it)
@@ -166,7 +166,7 @@ def test_one_guarantee_and_one_credit_confirmation(net: Net, tmp_path: Path) -> 
     # a refusal by the chain: no demand on a released guarantee
     refused = net.egp("lg", "demand", lg, "--amount", "1.00", "--statement", str(statement),
                       "--key-file", net.key("cgd"), "--wait", expect=5)
-    assert re.search(r"Error: refused by the chain \(code 40\d\): guarantee .*RELEASED", refused), refused
+    assert f"Error: refused by the chain (code 403): guarantee {lg} is RELEASED, which is final" in refused
 
     # the credit confirmation: signed request (off the ledger) -> issue -> check -> consume
     req_file = tmp_path / "credit-request.json"
@@ -192,6 +192,21 @@ def test_one_guarantee_and_one_credit_confirmation(net: Net, tmp_path: Path) -> 
     for h in hashes:
         res = _rpc(net.url, "tx", hash=base64.b64encode(bytes.fromhex(h)).decode())
         assert int(res["tx_result"].get("code", 0)) == 0 and int(res["height"]) > 0
+
+    # two transactions of one key without waiting: the second must not reuse the first's sequence number
+    tax2 = _query(net.url, f"/account/{json.loads((net.accounts / 'supplier2.json').read_text())['address'].lower()}")
+    first = net.egp("rating", "record-event", "--supplier", tax2["owner_id"], "--points", "5", "--reason",
+                    "late works, lot 1", "--key-file", net.key("registrar"))
+    assert "Accepted rt.record into the mempool" in first
+    out = step("rating", "record-event", "--supplier", tax2["owner_id"], "--points", "10", "--reason",
+               "late works, lot 2", "--key-file", net.key("registrar"))
+    assert "rating event" in out and "10 points" in out
+    first_hash = _field(first, r"· tx ([0-9A-F]{64})")
+    assert int(net.egp("tx", "show", first_hash, "--json").count('"height"')) >= 1
+    rating = json.loads(net.egp("supplier", "rating", tax2["owner_id"], "--json"))
+    assert rating["official"]["points"] == 15
+    missing = net.egp("tx", "show", "AB" * 32, expect=2)
+    assert "is not in any block" in missing
 
     # reading commands for scripts
     listed = json.loads(net.egp("lg", "list", "--supplier", tax_id, "--json"))
