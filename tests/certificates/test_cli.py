@@ -216,13 +216,13 @@ def test_certificate_command_fetches_from_a_node(tmp_path: Path) -> None:
     cert = load_certificate(out.read_bytes())
     assert cert.guarantee_id == lg and len(cert.changes) == 1
     assert "NOT YET VERIFIED" in page.read_text()
-    r = runner.invoke(app, ["lg", "verify-certificate", str(out), "--trust", str(genesis)])
-    assert r.exit_code == 0, r.output
-    assert "ACTIVE" in r.stdout and "500,000.00 THB" in r.stdout and "45 of 45 voting power" in r.stdout
+    v = runner.invoke(app, ["lg", "verify-certificate", str(out), "--trust", str(genesis)])
+    assert v.exit_code == 0, v.output
+    assert "ACTIVE" in v.stdout and "500,000.00 THB" in v.stdout and "45 of 45 voting power" in v.stdout
     absent_file = tmp_path / "absent.json"
     absent_file.write_text(r2.stdout)
-    r = runner.invoke(app, ["lg", "verify-certificate", str(absent_file), "--trust", str(genesis)])
-    assert r.exit_code == 0 and "No guarantee with this id existed" in r.stdout
+    v = runner.invoke(app, ["lg", "verify-certificate", str(absent_file), "--trust", str(genesis)])
+    assert v.exit_code == 0 and "No guarantee with this id existed" in v.stdout
 
 
 def test_certificate_command_reports_an_unreachable_node(tmp_path: Path) -> None:
