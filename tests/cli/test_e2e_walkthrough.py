@@ -214,3 +214,30 @@ def test_one_guarantee_and_one_credit_confirmation(net: Net, tmp_path: Path) -> 
     shown_tx = json.loads(net.egp("tx", "show", hashes[2], "--json"))
     assert shown_tx["decoded"]["type"] == "lg.issue" and shown_tx["decoded"]["body"]["request_id"] == request_id
     assert json.loads(net.egp("status", "--json"))["node_info"]["network"] == "egp-devnet"
+
+
+def test_refusals_through_the_cli_runner(net: Net) -> None:
+    """The same refusals in-process (typer's CliRunner): exit 5, code and sentence, JSON for scripts."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    env = {"EGP_NODE": net.url, "EGP_HOME": str(net.root / "wallet"), "EGP_PASSWORD": None, "EGP_FROM": None}
+
+    def run(*args: str) -> Any:
+        r = CliRunner().invoke(app, list(args), env=env)
+        assert "Traceback" not in r.output and (r.exception is None or isinstance(r.exception, SystemExit))
+        return r
+
+    ghost = lg_id_of("006", "NO-SUCH-REF")
+    r = run("lg", "release", ghost, "--key-file", net.key("cgd"), "--wait")
+    assert r.exit_code == 5 and f"refused by the chain (code 401): guarantee {ghost} does not exist" in r.stderr
+    r = run("lg", "release", ghost, "--key-file", net.key("cgd"), "--wait", "--json")
+    err = json.loads(r.stdout)["error"]
+    assert (err["kind"], err["code"], err["codespace"]) == ("rejected", 401, "egp")
+    # a bank may not act as the beneficiary
+    r = run("lg", "release", ghost, "--key-file", net.key("ktb"), "--wait")
+    assert r.exit_code == 5 and "refused by the chain (code" in r.stderr
+    # a sequence number far ahead is refused at CheckTx
+    r = run("lg", "release", ghost, "--key-file", net.key("cgd"), "--nonce", "999", "--wait", "--timeout", "8")
+    assert r.exit_code == 5 and "refused by the chain (code 108)" in r.stderr and "sequence number is 999" in r.stderr
