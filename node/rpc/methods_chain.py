@@ -44,7 +44,7 @@ async def status(ctx: Ctx) -> JSON:
         "catching_up": bool(svc.catching_up()),
     }
     for prefix, h in (("latest", latest), ("earliest", base)):
-        meta = svc.block_meta(h) if h >= 1 else None
+        meta = ctx.block_meta(h) if h >= 1 else None
         if meta is not None:
             sync[f"{prefix}_block_hash"] = encode.hex_upper(meta.block_id.hash)
             sync[f"{prefix}_app_hash"] = encode.hex_upper(meta.header.app_hash or EMPTY_HASH)
@@ -104,14 +104,14 @@ async def blockchain(ctx: Ctx, minHeight: int | None, maxHeight: int | None) -> 
         raise internal(f"min height {lo} can't be greater than max height {hi}")
     metas = []
     for h in range(hi, lo - 1, -1):
-        meta = svc.block_meta(h)
+        meta = ctx.block_meta(h)
         if meta is not None:
             metas.append(encode.block_meta(meta))
     return {"last_height": str(latest), "block_metas": metas}
 
 
 def _block_result(ctx: Ctx, height: int) -> JSON:
-    b = ctx.services.block(height)
+    b = ctx.block(height)
     if b is None:
         return {"block_id": encode.block_id(EMPTY_BLOCK_ID), "block": None}
     return {"block_id": encode.block_id(b.block_id), "block": encode.block(b)}
@@ -132,14 +132,14 @@ async def block_by_hash(ctx: Ctx, hash: bytes) -> JSON:
 
 @method("header", P("height", "int"))
 async def header(ctx: Ctx, height: int | None) -> JSON:
-    meta = ctx.services.block_meta(resolve_height(ctx, height))
+    meta = ctx.block_meta(resolve_height(ctx, height))
     return {"header": None if meta is None else encode.header(meta.header)}
 
 
 @method("header_by_hash", P("hash", "hash", required=True))
 async def header_by_hash(ctx: Ctx, hash: bytes) -> JSON:
     h = ctx.services.block_height_by_hash(hash)
-    meta = None if h is None else ctx.services.block_meta(h)
+    meta = None if h is None else ctx.block_meta(h)
     return {"header": None if meta is None else encode.header(meta.header)}
 
 
@@ -155,7 +155,7 @@ async def block_results(ctx: Ctx, height: int | None) -> JSON:
 @method("commit", P("height", "int"))
 async def commit(ctx: Ctx, height: int | None) -> JSON:
     h = resolve_height(ctx, height)
-    meta, got = ctx.services.block_meta(h), ctx.services.commit(h)
+    meta, got = ctx.block_meta(h), ctx.services.commit(h)
     if meta is None or got is None:
         raise internal(f"commit for height {h} not found")
     c, canonical = got

@@ -108,14 +108,20 @@ def _tx_json(ctx: Ctx, rec: TxRecord, prove: bool) -> JSON:
     return out
 
 
+def _proof_items(ctx: Ctx, height: int) -> list[bytes] | None:
+    """The Merkle items behind a block's data_hash: the txs' hashes (CometBFT `Txs.Hash`) or the txs."""
+    blk = ctx.services.block(height)
+    if blk is None:
+        return None
+    hashes = [sha256(t) for t in blk.txs]
+    return hashes if merkle_root(hashes) == blk.header.data_hash else list(blk.txs)
+
+
 def _tx_proof(ctx: Ctx, rec: TxRecord) -> JSON:
-    """Merkle inclusion of the tx in its block's data_hash (over the txs or, CometBFT-style, their hashes)."""
-    blk = ctx.services.block(rec.height)
-    if blk is None or rec.index >= len(blk.txs):
+    """Merkle inclusion of the tx in its block's data_hash."""
+    items = ctx.proof_items.get("proof-items", rec.height, lambda h: _proof_items(ctx, h))
+    if items is None or rec.index >= len(items):
         raise internal(f"block {rec.height} of tx {rec.hash.hex().upper()} is not available for a proof")
-    items = list(blk.txs)
-    if merkle_root(items) != blk.header.data_hash and merkle_root([sha256(t) for t in items]) == blk.header.data_hash:
-        items = [sha256(t) for t in items]
     proof = merkle_proof(items, rec.index)
     return {"root_hash": encode.hex_upper(merkle_root(items)), "data": encode.b64(rec.tx),
             "proof": {"total": str(proof.total), "index": str(proof.index),
@@ -175,7 +181,7 @@ async def block_search(ctx: Ctx, query: str, page: int | None, per_page: int | N
     start, stop = page_slice(page, clamp_per_page(per_page), len(heights))
     blocks = []
     for h in heights[start:stop]:
-        b = ctx.services.block(h)
+        b = ctx.block(h)
         if b is not None:
             blocks.append({"block_id": encode.block_id(b.block_id), "block": encode.block(b)})
     return {"blocks": blocks, "total_count": str(len(heights))}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,9 +17,34 @@ from typing import Any
 from node.rpc.config import RpcConfig
 from node.rpc.errors import internal
 from node.rpc.params import P
-from node.rpc.services import RpcServices
+from node.rpc.services import BlockMetaView, BlockView, RpcServices
 
 Handler = Callable[..., Awaitable[Any]]
+
+
+class HeightCache:
+    """A small LRU of per-height views (metas, blocks, tx hash lists).
+
+    Why it is safe: what is stored at a committed height never changes; heights below the store's base are
+    refused by `resolve_height` before the cache is asked. Why it pays: decoding a stored block is the
+    dominant cost of `status`, `block` and `tx prove=true`, and clients ask for the same recent heights.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._data: OrderedDict[tuple[str, int], Any] = OrderedDict()
+
+    def get(self, kind: str, height: int, load: Callable[[int], Any]) -> Any:
+        key = (kind, height)
+        if key in self._data:
+            self._data.move_to_end(key)
+            return self._data[key]
+        value = load(height)
+        if value is not None:
+            self._data[key] = value
+            if len(self._data) > self.size:
+                self._data.popitem(last=False)
+        return value
 
 
 @dataclass
@@ -29,6 +55,16 @@ class Ctx:
     config: RpcConfig
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     session: Any = None  # node.rpc.websocket.WsSession on WebSocket connections
+    # bounded by count; blocks are big (up to block.max_bytes), so few of them are kept
+    metas: HeightCache = field(default_factory=lambda: HeightCache(256))
+    blocks: HeightCache = field(default_factory=lambda: HeightCache(8))
+    proof_items: HeightCache = field(default_factory=lambda: HeightCache(32))
+
+    def block_meta(self, height: int) -> BlockMetaView | None:
+        return self.metas.get("meta", height, self.services.block_meta)  # type: ignore[no-any-return]
+
+    def block(self, height: int) -> BlockView | None:
+        return self.blocks.get("block", height, self.services.block)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
