@@ -29,6 +29,7 @@ from state.crypto import sha256
 
 OUT_OF_CAPACITY = "internal subscription event buffer is out of capacity"
 DEFAULT_BUFFER = 200
+MAX_PENDING_BYTES = 32 * 1024 * 1024  # per subscription: 200 big blocks would otherwise be ~1 GB
 MAX_TX_WAITERS = 10_000
 
 
@@ -40,6 +41,7 @@ class SubscriptionError(Exception):
 class BusEvent:
     data: dict[str, Any]  # {"type": "tendermint/event/<Name>", "value": {...}}
     events: dict[str, list[str]]
+    size: int = 1024  # estimated encoded bytes (base64 txs and all), for the per-subscription budget
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class Subscription:
         self.query_text = query_text
         self.query = query
         self.capacity = max(1, capacity)
+        self.max_bytes = MAX_PENDING_BYTES
+        self._bytes = 0
         self._queue: deque[BusEvent] = deque()
         self._ready = asyncio.Event()
         self.cancel_reason: str | None = None
@@ -75,16 +79,18 @@ class Subscription:
     def push(self, ev: BusEvent) -> None:
         if self.cancel_reason is not None:
             return
-        if len(self._queue) >= self.capacity:
+        if len(self._queue) >= self.capacity or (self._queue and self._bytes + ev.size > self.max_bytes):
             self.cancel(OUT_OF_CAPACITY)
             return
         self._queue.append(ev)
+        self._bytes += ev.size
         self._ready.set()
 
     def cancel(self, reason: str) -> None:
         if self.cancel_reason is None:
             self.cancel_reason = reason
             self._queue.clear()  # free the memory now
+            self._bytes = 0
             self._ready.set()
             if self._bus is not None:
                 self._bus.discard(self)
@@ -98,7 +104,9 @@ class Subscription:
             if self.cancel_reason is not None:
                 return None
             if self._queue:
-                return self._queue.popleft()
+                ev = self._queue.popleft()
+                self._bytes -= ev.size
+                return ev
             self._ready.clear()
             await self._ready.wait()
 
@@ -193,7 +201,8 @@ class EventBus:
             matching = [s for s in subs if s.query.matches(attrs)]
             if matching:
                 data = _new_block(block, results) if attrs is nb else _new_header(block)
-                ev = BusEvent(data, attrs)
+                size = 4096 + (2 * sum(len(t) for t in block.txs) + 1024 * len(block.txs) if attrs is nb else 0)
+                ev = BusEvent(data, attrs, size)
                 for s in matching:
                     s.push(ev)
 
@@ -207,7 +216,7 @@ class EventBus:
             return
         value = {"TxResult": {"height": str(height), "index": index, "tx": encode.b64(tx),
                               "result": encode.tx_result(result)}}
-        ev = BusEvent({"type": "tendermint/event/Tx", "value": value}, attrs)
+        ev = BusEvent({"type": "tendermint/event/Tx", "value": value}, attrs, 2048 + 2 * len(tx))
         for s in matching:
             s.push(ev)
 

@@ -118,6 +118,30 @@ class Indexer:
         for key, value in attrs:
             b.put(b"ba" + _lp(key, value) + _U64.pack(height), b"")
 
+    def prune(self, batch: Batch, retain_height: int) -> int:
+        """Delete the index entries of every height below `retain_height` into the caller's batch (the one
+        that prunes the blocks, so the index never points at a pruned block); returns txs pruned."""
+        b = batch.prefixed(self.ns)
+        n = 0
+        for k, h in self.view.iterate(prefix=b"tH", stop=b"tH" + _HI.pack(retain_height, 0)):
+            rec = self.get_tx(h)
+            b.delete(k)
+            b.delete(b"th" + h)
+            if rec is not None and rec.height < retain_height:
+                for key, value in _indexed(rec.result.events):
+                    b.delete(b"ta" + _lp(key, value) + _HI.pack(rec.height, rec.index))
+            n += 1
+        for k, raw in self.view.iterate(prefix=b"bh", stop=b"bh" + _U64.pack(retain_height)):
+            height = _U64.unpack(k[2:])[0]
+            b.delete(k)
+            try:
+                pairs = decode(raw)
+                for key, value in pairs:
+                    b.delete(b"ba" + _lp(key, value) + _U64.pack(height))
+            except (DecodeError, ValueError, TypeError):
+                continue
+        return n
+
     def index_chain_block(self, batch: Batch, block: Block, result: FinalizeBlockResult) -> None:
         """`index_block` for the node's records: the `IndexHook` of node/applier.py."""
         self.index_block(batch, block, adapt.block_results(block.header.height, result))

@@ -114,3 +114,19 @@ def test_search_equals_brute_force(blocks: list[list[list[tuple[str, str, bool]]
     query = parse_query(q)
     expected = [(h, i) for h, i, ev in model if query.matches(ev)]
     assert [(h, i) for h, i, _ in ix.search_txs(query)] == expected
+
+
+def test_prune_removes_every_entry_below_the_retain_height() -> None:
+    kv = MemoryKV()
+    ix = Indexer(kv)
+    for h in (1, 2, 3):
+        _index(ix, kv, h, [(f"t{h}".encode(), _result([("id", f"LG-{h}", True), ("bank", "KBANK", True)]))],
+               (EventAttribute("n", str(h), True),))
+    before = len(list(kv.iterate()))
+    batch = kv.batch()
+    assert ix.prune(batch, 3) == 2
+    batch.commit()
+    assert ix.get_tx(sha256(b"t1")) is None and ix.get_tx(sha256(b"t3")) is not None
+    assert [h for h, _, _ in ix.search_txs(parse_query("lg.bank='KBANK'"))] == [3]
+    assert ix.search_blocks(parse_query("blk.n EXISTS")) == [3]
+    assert len(list(kv.iterate())) == before // 3  # nothing of heights 1 and 2 is left behind

@@ -139,3 +139,17 @@ def test_heartbeat_is_configured(chain: FixtureChain) -> None:
             assert msg.type == aiohttp.WSMsgType.PING
 
     run(go)
+
+
+def test_byte_budget_cuts_off_a_subscriber_of_big_events() -> None:
+    from node.events import BusEvent, EventBus
+
+    async def go() -> None:
+        bus = EventBus(buffer_size=1000)
+        sub = bus.subscribe("c", "tm.event='Tx'")
+        sub.max_bytes = 10_000
+        for _ in range(5):
+            sub.push(BusEvent({}, {"tm.event": ["Tx"]}, 4000))
+        assert sub.cancel_reason is not None and sub.pending() == 0 and bus.num_clients() == 0
+
+    run(go)
