@@ -32,6 +32,15 @@ from state.crypto import PrivateKey
 SIGNING, NODE, OUTPUT = "Signing", "Node", "Output"
 
 
+def complete_key_names(incomplete: str) -> list[str]:
+    """Shell completion of `--from` and key-name arguments from the keyring (names only, no secrets)."""
+    try:
+        names = [k.name for k in Keystore(keyring_dir(None, None)).list()]
+    except Exception:  # completion must never print an error into the user's shell
+        return []
+    return [n for n in names if n.startswith(incomplete)]
+
+
 def _opt(name: str, annotation: Any, default: Any, *decls: str, panel: str, help: str,
          envvar: str | None = None, **extra: Any) -> inspect.Parameter:
     info = typer.Option(*decls, help=help, envvar=envvar, rich_help_panel=panel, show_default=False, **extra)
@@ -53,7 +62,7 @@ KEYRING_PARAMS = [
 ]
 SIGNER_PARAMS = [
     _opt("from_", str | None, None, "--from", panel=SIGNING, envvar="EGP_FROM",
-         help="Name of the signing key in the keyring."),
+         help="Name of the signing key in the keyring.", autocompletion=complete_key_names),
     _opt("key_file", Path | None, None, "--key-file", panel=SIGNING,
          help="Sign with this key file instead (CometBFT priv_validator_key.json or an egp keystore file)."),
     *KEYRING_PARAMS,

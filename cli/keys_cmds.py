@@ -14,9 +14,9 @@ from typing import Annotated
 
 import typer
 
-from cli.common import KEYRING_PARAMS, Options, local_command, read_password
+from cli.common import KEYRING_PARAMS, Options, complete_key_names, local_command, read_password
 from cli.errors import InputError, KeystoreError, warn
-from cli.keystore import DEFAULT_KDF, KDF_LIMITS, KeyInfo, parse_seed_text, read_key_file
+from cli.keystore import DEFAULT_KDF, KDF_LIMITS, KeyInfo, key_file_needs_password, parse_seed_text, read_key_file
 from cli.render import print_json, table
 from state.crypto import PrivateKey, write_private_file
 
@@ -26,6 +26,8 @@ app = typer.Typer(name="keys", help="Manage signing keys: an encrypted keyring, 
 Kdf = Annotated[str, typer.Option(
     "--kdf", help="Password hardening: moderate (256 MiB, default) or interactive (64 MiB, faster).")]
 Plain = Annotated[bool, typer.Option("--unsafe-plaintext", help="Store the key UNENCRYPTED (devnet keys only).")]
+KeyName = Annotated[str, typer.Argument(metavar="NAME", help="Key name in the keyring.",
+                                        autocompletion=complete_key_names)]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace a key of the same name.")]
 
 
@@ -83,15 +85,17 @@ def import_(opts: Options, name: Annotated[str, typer.Argument(help="Name to sto
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-        if '"crypto"' in text:
-            key = read_key_file(path, read_password(opts.password_file, prompt=f"Password of {path}"))
+        if '"crypto"' in text or '"priv_key"' in text:
+            password = read_password(opts.password_file, prompt=f"Password of {path}") \
+                if key_file_needs_password(path) else None
+            key = read_key_file(path, password)
         else:
             key = parse_seed_text(text, str(path))
     _store_new(opts, name, key, kdf, unsafe_plaintext, overwrite, "Imported")
 
 
 @local_command(app, "export", KEYRING_PARAMS)
-def export(opts: Options, name: Annotated[str, typer.Argument(help="Key to export.")],
+def export(opts: Options, name: KeyName,
            fmt: Annotated[str, typer.Option("--format", help="cometbft (priv_validator_key.json, default) or "
                                             "hex (the 32-byte seed).")] = "cometbft",
            output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file (mode 0600).")]
@@ -133,7 +137,7 @@ def list_(opts: Options) -> None:
 
 
 @local_command(app, "show", KEYRING_PARAMS)
-def show(opts: Options, name: Annotated[str, typer.Argument(help="Key name.")],
+def show(opts: Options, name: KeyName,
          address_only: Annotated[bool, typer.Option("--address", "-a", help="Print only the address.")] = False,
          pubkey_only: Annotated[bool, typer.Option("--pubkey", "-p", help="Print only the public key (hex).")]
          = False) -> None:
@@ -148,7 +152,7 @@ def show(opts: Options, name: Annotated[str, typer.Argument(help="Key name.")],
 
 
 @local_command(app, "delete", KEYRING_PARAMS)
-def delete(opts: Options, name: Annotated[str, typer.Argument(help="Key to delete.")],
+def delete(opts: Options, name: KeyName,
            yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False) -> None:
     """Delete a key file from the keyring (export it first if you may need it again)."""
     store = opts.keystore()

@@ -24,7 +24,7 @@ import typer
 
 from cli import chainq
 from cli.common import Options
-from cli.errors import CommitTimeout, InputError, RejectedError
+from cli.errors import CommitTimeout, InputError, NodeError, RejectedError
 from cli.rpc_client import RpcClient, RpcError, b64, events_of, to_int
 from state.crypto import PrivateKey
 from state.txs import Body, decode_tx, sign_tx, tx_hash
@@ -94,7 +94,13 @@ def submit(client: RpcClient, tx: bytes, opts: Options, label: str = "") -> dict
     """Broadcast `tx` (sync), optionally wait for its block, print the outcome; returns the JSON shown."""
     label = label or decode_tx(tx).tx.type
     h = tx_hash(tx)
-    res = client.broadcast_sync(tx)
+    try:
+        res = client.broadcast_sync(tx)
+    except RpcError as exc:
+        if "already exists" in f"{exc.rpc_message} {exc.rpc_data}":
+            raise NodeError(f"the node already holds this exact transaction ({h.hex().upper()}); follow it with "
+                            f"egp tx show {h.hex().upper()}", hash=h.hex().upper()) from None
+        raise
     code = to_int(res.get("code"))
     if code != 0:
         raise RejectedError(code, str(res.get("log", "")), str(res.get("codespace", "") or "egp"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from cli.errors import EXIT_INPUT, EXIT_KEY
 from state.crypto import PrivateKey, load_priv_validator_key, save_priv_validator_key
 from tests.cli.conftest import Egp, assert_clean_failure
@@ -82,3 +84,32 @@ def test_key_errors(egp: Egp) -> None:
     egp("keys", "add", "k", "--kdf", "interactive")
     assert_clean_failure(egp("keys", "add", "k"), EXIT_KEY, "already exists")
     assert_clean_failure(egp("keys", "add", "empty", EGP_PASSWORD="", input="\n\n"), 1)
+
+
+def test_import_of_a_plaintext_keystore_file_needs_no_password(egp: Egp, tmp_path: Path) -> None:
+    from cli.keystore import seal
+
+    key = PrivateKey.generate()
+    demo = tmp_path / "supplier1.json"
+    demo.write_text(json.dumps(seal(key, "supplier1", None)))
+    r = egp("keys", "import", "s1", str(demo), "--kdf", "interactive", "--json", EGP_PASSWORD="", input="pw\npw\n")
+    assert r.exit_code == 0, r.output
+    assert "Password of" not in r.stderr and "New password for 's1'" in r.stderr  # no password for the source
+    assert json.loads(r.stdout)["address"] == key.address.hex().upper()
+
+
+def test_shell_completion_of_key_names(egp: Egp) -> None:
+    from cli.common import complete_key_names
+
+    egp("keys", "add", "ktb-officer", "--unsafe-plaintext")
+    egp("keys", "add", "ktb-checker", "--unsafe-plaintext")
+    egp("keys", "add", "cgd", "--unsafe-plaintext")
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setenv("EGP_HOME", str(egp.home))
+        assert complete_key_names("ktb") == ["ktb-checker", "ktb-officer"]
+        assert complete_key_names("x") == []
+        mp.setenv("EGP_HOME", str(egp.home / "nowhere"))
+        assert complete_key_names("") == []
+    finally:
+        mp.undo()
