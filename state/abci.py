@@ -33,12 +33,13 @@ from state.codec import DecodeError, Record
 from state.crypto import sha256, verify
 from state.errors import CODESPACE, TxError
 from state.execute import begin_block, run_tx
+from state.fastrec import pack, unpack
 from state.kv import KV, Batch
 from state.proofs import EMPTY
 from state.records import Account, Params, k_account, k_params
 from state.registry import load_genesis, parse_app_state
 from state.store import NS_META, NS_STATE, NS_TRIE, Ctx, EventOut, Overlay
-from state.trie import Trie
+from state.trie import CachedNodes, Trie
 from state.txs import MAX_TX_BYTES, DecodedTx, decode_tx
 
 APP_VERSION = 1
@@ -274,6 +275,7 @@ class Application:
         self.last_time = int.from_bytes(raw_t, "big") if raw_t else 0  # block time of `height`, ms
         self._params: Params | None = None
         self._check = Overlay(kv)
+        self.nodes = CachedNodes(kv.prefixed(NS_TRIE))
 
     # ---------------------------------------------------------------- helpers
     @property
@@ -315,6 +317,7 @@ class Application:
         self.height, self.app_hash, self.last_time = req.initial_height - 1, root, req.time_ms
         self._params = None
         self._check = Overlay(self.kv)
+        self.nodes.clear()
         return ResponseInitChain([], root)
 
     # ---------------------------------------------------------------- mempool
@@ -329,7 +332,7 @@ class Application:
             raw = self._check.get(NS_STATE + k_account(addr))
             if raw is None:
                 raise TxError(E.UNKNOWN_SIGNER, address=addr.hex())
-            acct = Account.decode(raw)
+            acct = unpack(Account, raw)
             if not acct.active:
                 raise TxError(E.KEY_REVOKED, address=addr.hex())
             if dtx.tx.nonce != acct.nonce:
@@ -340,8 +343,8 @@ class Application:
                 self._remember_sig(dtx.hash)
         except TxError as err:
             return ResponseCheckTx(code=err.code, log=err.log, codespace=CODESPACE)
-        self._check.put(NS_STATE + k_account(addr), Account(acct.pub_key, acct.owner_kind, acct.owner_id,
-                                                            acct.nonce + 1, acct.active).encode())
+        self._check.put(NS_STATE + k_account(addr), pack(Account(acct.pub_key, acct.owner_kind, acct.owner_id,
+                                                                 acct.nonce + 1, acct.active)))
         return ResponseCheckTx(code=0, sender=addr, nonce=dtx.tx.nonce)
 
     # ---------------------------------------------------------------- proposals
@@ -362,7 +365,7 @@ class Application:
                 raw = self.kv.get(NS_STATE + k_account(addr))
                 if raw is None:
                     continue
-                nonces[addr] = Account.decode(raw).nonce
+                nonces[addr] = unpack(Account, raw).nonce
             if dtx.tx.nonce != nonces[addr]:
                 continue
             nonces[addr] += 1
@@ -396,7 +399,7 @@ class Application:
         for raw in req.txs:
             results.append(self._deliver(ctx, raw, params))
         updates = tuple(ValidatorUpdate(pk, p) for pk, p in sorted(ctx.validator_updates.items()))
-        trie = Trie(self.kv.prefixed(NS_TRIE))
+        trie = Trie(self.nodes)
         root = trie.update(_trie_changes(overlay))
         resp = ResponseFinalizeBlock(block_events, tuple(results), updates, root)
         self._pending = _Pending(req.height, req.hash, overlay, trie.writes, resp, req.time_ms)
@@ -421,7 +424,7 @@ class Application:
         stored_hash = self._meta.get(_M_BLOCK) or b""
         if req.hash and stored_hash and req.hash != stored_hash:
             raise ValueError(f"a different block was committed at height {req.height}")
-        return ResponseFinalizeBlock.decode(raw)
+        return unpack(ResponseFinalizeBlock, raw)
 
     def commit(self, batch: Batch | None = None) -> ResponseCommit:
         """Persist the finalized block in one atomic batch (sync). With `batch` (a batch over this app's
@@ -435,11 +438,14 @@ class Application:
         meta = b.prefixed(NS_META)
         meta.put(_M_HEIGHT, p.height.to_bytes(8, "big"))
         meta.put(_M_HASH, p.response.app_hash)
-        meta.put(_M_RESP, p.response.encode())
+        meta.put(_M_RESP, pack(p.response))
         meta.put(_M_BLOCK, p.block_hash)
         meta.put(_M_TIME, p.time_ms.to_bytes(8, "big"))
         if own:
             b.commit(sync=True)
+            self.nodes.apply(p.trie_writes)
+        else:
+            self.nodes.clear()  # the caller commits the batch; read nodes from the store again
         self.height, self.app_hash, self.last_time = p.height, p.response.app_hash, p.time_ms
         self._pending = None
         self._check = Overlay(self.kv)

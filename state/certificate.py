@@ -20,8 +20,9 @@ never claims more than the file proves: a newer state is reported only from a ne
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from state.chain import Header
 from state.codec import DecodeError, Record
@@ -78,6 +79,7 @@ class Code(enum.StrEnum):
     RECORD_ALTERED = "record_altered"
     PROOF_INVALID = "proof_invalid"
     BAD_RECORD = "bad_record"
+    BAD_TRUST = "bad_trust"
 
 
 @dataclass(frozen=True)
@@ -125,10 +127,21 @@ def _no(code: str, reason: str, cert: Certificate | None = None) -> CertificateV
     return CertificateVerdict(False, code, reason, guarantee_id=gid)
 
 
-def verify_certificate(cert: Certificate, trust: TrustAnchor, now_ms: int | None = None, *,
+def verify_certificate(cert: Certificate, trust: TrustAnchor | Mapping[str, Any], now_ms: int | None = None, *,
                        trusting_period_ms: int | None = None, newer: Certificate | None = None,
                        max_clock_drift_ms: int = DEFAULT_MAX_CLOCK_DRIFT_MS) -> CertificateVerdict:
-    """Is `cert` genuine against `trust`? The first reason when not. Never raises."""
+    """Is `cert` genuine against `trust`? The first reason when not. Never raises.
+
+    `trust` is a `TrustAnchor`, or a parsed genesis.json / trusted-set document (`state.certificate_json`).
+    `now_ms` (the caller's clock; this module reads none) enables the future-header check and, with
+    `trusting_period_ms`, the trusting period."""
+    if not isinstance(trust, TrustAnchor):
+        from state.certificate_json import TrustError, parse_anchor
+
+        try:
+            trust = parse_anchor(trust)
+        except TrustError as exc:
+            return _no(Code.BAD_TRUST, f"the trusted genesis is not usable: {exc}")
     try:
         verdict = _verify(cert, trust, now_ms, trusting_period_ms, max_clock_drift_ms)
     except Exception as exc:  # defensive: hostile input gets a verdict, never a traceback
@@ -138,7 +151,7 @@ def verify_certificate(cert: Certificate, trust: TrustAnchor, now_ms: int | None
     return verdict
 
 
-def verify_certificate_bytes(data: bytes, trust: TrustAnchor, now_ms: int | None = None, *,
+def verify_certificate_bytes(data: bytes, trust: TrustAnchor | Mapping[str, Any], now_ms: int | None = None, *,
                              trusting_period_ms: int | None = None, newer: Certificate | None = None,
                              max_clock_drift_ms: int = DEFAULT_MAX_CLOCK_DRIFT_MS) -> CertificateVerdict:
     """`verify_certificate` on the encoded record; undecodable bytes are a verdict too."""

@@ -41,7 +41,7 @@ from consensus.types import BlockIDFlag
 from consensus.types import Commit as CCommit
 from consensus.types import CommitSig as CCommitSig
 from consensus.validators import Validator, ValidatorSet
-from state.chain import FLAG_COMMIT, MAX_VALIDATORS, CommitSig, Header, validators_hash
+from state.chain import FLAG_COMMIT, MAX_VALIDATORS, Commit, CommitSig, Header, validators_hash
 from state.codec import Record
 from state.crypto import address, verify
 
@@ -144,6 +144,14 @@ class SignedHeader(Record):
     TAG = 0xC2
     header: Header
     commit: LightCommit
+
+    @classmethod
+    def from_chain(cls, header: Header, commit: Commit) -> SignedHeader:
+        """From the block store's records (a header and the `state.chain.Commit` for it, e.g. the next block's
+        last commit). Raises ValueError when the commit is not for this header."""
+        if commit.height != header.height or commit.block_id.hash != header.hash():
+            raise ValueError(f"the commit (height {commit.height}) is not for header {header.height}")
+        return cls(header, LightCommit(commit.round, commit.signatures))
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ from state.records import (
     k_supplier,
     lg_id_of,
 )
-from state.store import NS_INDEX, NS_STATE, NS_TRIE
+from state.store import NS_INDEX, NS_STATE
 from state.trie import Trie
 
 if TYPE_CHECKING:
@@ -357,7 +357,7 @@ def run_query(app: Application, req: RequestQuery) -> ResponseQuery:
 
 
 def _state_proof(app: Application, key: bytes, value: bytes | None) -> StateProof:
-    trie = Trie(app.kv.prefixed(NS_TRIE))
+    trie = Trie(app.nodes)
     return StateProof(key, value, trie.prove(sha256(key)))
 
 

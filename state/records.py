@@ -198,7 +198,9 @@ class LgEvent(Record):
     prev_hash: bytes
 
     def hash(self) -> bytes:
-        return sha256(self.encode())
+        from state.fastrec import pack
+
+        return sha256(pack(self))
 
 
 @dataclass(frozen=True)

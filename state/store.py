@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from state.codec import Record, decode, encode
+from state.fastrec import pack, unpack
 from state.kv import prefix_upper_bound
 
 NS_STATE, NS_INDEX, NS_TRIE, NS_META = b"s", b"i", b"t", b"m"
@@ -133,10 +134,10 @@ class Ctx:
     # state records
     def get(self, key: bytes, cls: type[R]) -> R | None:
         raw = self.view.get(NS_STATE + key)
-        return None if raw is None else cls.decode(raw)
+        return None if raw is None else unpack(cls, raw)
 
     def put(self, key: bytes, rec: Record) -> None:
-        self.view.put(NS_STATE + key, rec.encode())
+        self.view.put(NS_STATE + key, pack(rec))
 
     def delete(self, key: bytes) -> None:
         self.view.delete(NS_STATE + key)

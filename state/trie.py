@@ -28,6 +28,35 @@ class NodeReader(Protocol):
     def get(self, key: bytes) -> bytes | None: ...
 
 
+class CachedNodes:
+    """Committed trie nodes with a bounded read cache (the app is the only writer: `apply` after commit)."""
+
+    def __init__(self, nodes: NodeReader, max_entries: int = 1_000_000) -> None:
+        self._nodes = nodes
+        self._cache: dict[bytes, bytes | None] = {}
+        self._max = max_entries
+
+    def get(self, key: bytes) -> bytes | None:
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        raw = self._nodes.get(key)
+        if len(self._cache) >= self._max:
+            self._cache.clear()
+        self._cache[key] = raw
+        return raw
+
+    def apply(self, writes: Mapping[bytes, bytes | None]) -> None:
+        """Make committed writes visible (call after they are durably written)."""
+        if len(self._cache) + len(writes) >= self._max:
+            self._cache.clear()
+        self._cache.update(writes)
+
+    def clear(self) -> None:
+        self._cache.clear()
+
+
 def position(depth: int, prefix: int) -> bytes:
     nbytes = (depth + 7) // 8
     packed = (prefix << (nbytes * 8 - depth)).to_bytes(nbytes, "big") if nbytes else b""

@@ -19,6 +19,7 @@ from typing import ClassVar
 from state.codec import DecodeError, Record, encode
 from state.crypto import PrivateKey, address, sha256
 from state.errors import MALFORMED_BODY, MALFORMED_TX, TX_TOO_LARGE, UNKNOWN_TX_TYPE, TxError
+from state.fastrec import strict
 
 MAX_TX_BYTES = 64 * 1024
 SIGN_DOMAIN = "egp/tx/v1"
@@ -409,7 +410,7 @@ def decode_tx(data: bytes) -> DecodedTx:
     if len(data) > MAX_TX_BYTES:
         raise TxError(TX_TOO_LARGE, size=len(data), limit=MAX_TX_BYTES)
     try:
-        tx = Tx.decode(data, max_size=MAX_TX_BYTES)
+        tx = strict(Tx, data, MAX_TX_BYTES)
     except DecodeError as exc:
         raise TxError(MALFORMED_TX, reason=str(exc)) from None
     if len(tx.signer) != 32 or len(tx.signature) != 64:
@@ -420,7 +421,7 @@ def decode_tx(data: bytes) -> DecodedTx:
     if cls is None:
         raise TxError(UNKNOWN_TX_TYPE, type=tx.type)
     try:
-        body = cls.decode(tx.body, max_size=MAX_TX_BYTES)
+        body = strict(cls, tx.body, MAX_TX_BYTES)
     except DecodeError as exc:
         raise TxError(MALFORMED_BODY, reason=str(exc)) from None
     return DecodedTx(tx, body, sha256(bytes(data)), bytes(data))

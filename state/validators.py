@@ -15,6 +15,7 @@ from state import errors as E
 from state.codec import encode
 from state.crypto import address, sha256
 from state.errors import TxError
+from state.fastrec import unpack
 from state.records import (
     Counter,
     EvidenceRecord,
@@ -34,7 +35,7 @@ OPEN, APPLIED = "OPEN", "APPLIED"
 
 
 def current_set(ctx: Ctx) -> list[Validator]:
-    return [v for v in (Validator.decode(raw) for _, raw in ctx.scan(b"val/")) if v.power > 0]
+    return [v for v in (unpack(Validator, raw) for _, raw in ctx.scan(b"val/")) if v.power > 0]
 
 
 def propose(ctx: Ctx, b: ProposeValidator) -> None:
