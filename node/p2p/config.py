@@ -122,6 +122,7 @@ class P2PConfig:
     max_inbound: int = 40
     max_pending_handshakes: int = 16
     inbox_size: int = 10_000  # events buffered for the upper layer before readers wait (backpressure)
+    inbox_bytes: int = 64 * 1024 * 1024  # ... and payload bytes buffered (one message is always let through)
     write_batch_bytes: int = 1024 * 1024  # frames joined into one write() up to about this many bytes
 
     def __post_init__(self) -> None:

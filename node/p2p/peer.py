@@ -62,6 +62,15 @@ class PeerInfo:
     sends_refused: int
     send_queue_bytes: int
 
+    @property
+    def moniker(self) -> str:
+        return self.node_info.moniker
+
+    @property
+    def listen_addr(self) -> str:
+        """The address the peer says it listens on (from its signed NodeInfo)."""
+        return self.node_info.listen_addr
+
 
 def _log(level: int, msg: str, **kv: object) -> None:
     log.log(level, msg, extra={"kv": kv})
@@ -97,6 +106,7 @@ class Peer:
         self._closed = asyncio.Event()
         self.finished = asyncio.Event()  # set by the service once this peer's PeerDown is out
         self.close_reason = ""
+        self._waiting_since: float | None = asyncio.get_running_loop().time()
         self.frames_sent = 0
         self.frames_received = 0
         self.sends_refused = 0
@@ -176,28 +186,30 @@ class Peer:
     # ------------------------------------------------------------------ reading
 
     async def _read_loop(self) -> None:
-        cfg = self._config
+        # No per-frame timeout here (it would cost a timer per frame): the writer loop watches
+        # ``_waiting_since`` and closes a peer that has been silent for ``idle_timeout``. While we wait
+        # for our own consumer (a full inbox), the clock is stopped: our slowness is not the peer's fault.
+        loop = asyncio.get_running_loop()
         try:
             while True:
-                plaintext = await asyncio.wait_for(self.conn.read_frame(), cfg.idle_timeout)
+                self._waiting_since = loop.time()
+                plaintext = await self.conn.read_frame()
+                self._waiting_since = None
                 if not plaintext:
                     raise ProtocolError("empty envelope")
                 self.frames_received += 1
                 channel = plaintext[0]
-                payload = plaintext[1:]
                 if channel == CONTROL_CHANNEL:
-                    if not payload:
+                    if len(plaintext) == 1:
                         continue  # keepalive
-                    if payload[0] == GOODBYE:
-                        why = payload[1 : 1 + MAX_REASON].decode("utf-8", "replace")
+                    if plaintext[1] == GOODBYE:
+                        why = plaintext[2 : 2 + MAX_REASON].decode("utf-8", "replace")
                         self.close(f"peer hung up: {why}", goodbye=False)
                         return
-                    raise ProtocolError(f"unknown control message 0x{payload[0]:02x}")
+                    raise ProtocolError(f"unknown control message 0x{plaintext[1]:02x}")
                 if channel not in self._channels:
                     raise ProtocolError(f"frame on unregistered channel {channel}")
-                await self._deliver(self.node_id, channel, payload)
-        except TimeoutError:
-            self.close(f"nothing received for {cfg.idle_timeout:g}s")
+                await self._deliver(self.node_id, channel, plaintext[1:])
         except ConnectionClosed as exc:
             self.close(str(exc), goodbye=False)
         except (FrameError, ProtocolError) as exc:
@@ -227,13 +239,19 @@ class Peer:
 
     async def _write_loop(self) -> None:
         cfg = self._config
+        loop = asyncio.get_running_loop()
         keepalive = bytes((CONTROL_CHANNEL,))
         try:
             while not self._closed.is_set():
+                since = self._waiting_since
+                if since is not None and loop.time() - since > cfg.idle_timeout:
+                    self.close(f"nothing received for {cfg.idle_timeout:g}s")
+                    return
                 if not self._queued_total:
                     self._wake.clear()
                     try:
-                        await asyncio.wait_for(self._wake.wait(), cfg.keepalive_interval)
+                        async with asyncio.timeout(cfg.keepalive_interval):
+                            await self._wake.wait()
                     except TimeoutError:
                         self.conn.write(self.conn.seal(keepalive))
                         self.frames_sent += 1
@@ -243,7 +261,8 @@ class Peer:
                 if batch:
                     self.conn.write(b"".join(batch))
                 try:
-                    await asyncio.wait_for(self.conn.drain(), cfg.write_timeout)
+                    async with asyncio.timeout(cfg.write_timeout):
+                        await self.conn.drain()
                 except TimeoutError:
                     self.close(f"peer stalled: send buffer not drained for {cfg.write_timeout:g}s", goodbye=False)
                     return

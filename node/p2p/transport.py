@@ -105,6 +105,8 @@ class P2P:
         self._peers: dict[str, Peer] = {}
         self._dial_wake: dict[str, asyncio.Event] = {}
         self._inbox: asyncio.Queue[Event] = asyncio.Queue(maxsize=config.inbox_size)
+        self._inbox_bytes = 0  # payload bytes of the Messages in the inbox
+        self._inbox_space = asyncio.Event()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending_handshakes = 0
@@ -151,7 +153,11 @@ class P2P:
 
     async def recv(self) -> Event:
         """The next event: PeerUp, Message or PeerDown, in order per peer (Up < its Messages < its Down)."""
-        return await self._inbox.get()
+        ev = await self._inbox.get()
+        if isinstance(ev, Message):
+            self._inbox_bytes -= len(ev.payload)
+            self._inbox_space.set()
+        return ev
 
     def send(self, peer_id: str, channel: int, payload: bytes) -> bool:
         """Queue ``payload`` for one peer; False if it is not connected or its channel queue is full."""
@@ -322,6 +328,12 @@ class P2P:
             peer.finished.set()
 
     async def _deliver(self, peer_id: str, channel: int, payload: bytes) -> None:
+        # Bounded in bytes as well as in events: 10,000 maximum-size frames would be 40 GiB.
+        size = len(payload)
+        while self._inbox_bytes and self._inbox_bytes + size > self.config.inbox_bytes:
+            self._inbox_space.clear()
+            await self._inbox_space.wait()
+        self._inbox_bytes += size
         await self._emit(Message(peer_id, channel, payload))
 
     async def _emit(self, event: Event) -> None:

@@ -97,6 +97,7 @@ async def start_node(
     peers: Iterable[str] = (),
     allowed: Iterable[PrivateKey] = (),
     listen: str = "127.0.0.1:0",
+    collect: bool = True,
     **overrides: object,
 ) -> Node:
     opts: dict[str, object] = {**FAST, **overrides}
@@ -110,7 +111,8 @@ async def start_node(
     )
     node = Node(P2P(k, cfg, CHANNELS))
     await node.p2p.start()
-    node.task = asyncio.create_task(node._collect())
+    if collect:
+        node.task = asyncio.create_task(node._collect())
     return node
 
 

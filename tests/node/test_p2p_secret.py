@@ -194,3 +194,20 @@ def test_handshake_refuses_a_bad_signature_a_silent_peer_and_a_truncated_hello()
         assert "closed before completing its hello" in str(await _against_fake_peer(truncated))
 
     asyncio.run(main())
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=1024), st.binary(max_size=8), st.integers(0, 2**64 - 1))
+def test_direct_aead_path_agrees_with_pynacl_public_binding(msg: bytes, ad: bytes, counter: int) -> None:
+    from node.p2p import secret
+
+    key, nonce = os.urandom(32), bytes(4) + counter.to_bytes(8, "little")
+    sealed = secret.aead_encrypt(msg, ad, nonce, key)
+    assert sealed == secret._bindings_encrypt(msg, ad, nonce, key)
+    assert secret.aead_decrypt(sealed, ad, nonce, key) == secret._bindings_decrypt(sealed, ad, nonce, key) == msg
+    bad = bytes([sealed[0] ^ 0x80]) + sealed[1:]
+    for decrypt in (secret.aead_decrypt, secret._bindings_decrypt):
+        with pytest.raises(FrameError):
+            decrypt(bad, ad, nonce, key)
+        with pytest.raises(FrameError):
+            decrypt(sealed[:5], ad, nonce, key)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from node.p2p import P2PConfig, PeerDown, backoff_delay
+from node.p2p import Message, P2PConfig, PeerDown, PeerUp, backoff_delay
 from node.p2p.secret import NodeInfo, SecretConnection, handshake
 from tests.node.p2p_harness import (
     CHAN_A,
@@ -340,6 +340,30 @@ def test_full_channel_queue_refuses_instead_of_growing() -> None:
             assert a.p2p.send(b.id, CHAN_A, b"votes still go through")
             await b.wait_for(lambda _: any(m.payload == b"votes still go through" for m in b.messages()))
             assert not a.p2p.send("00" * 20, CHAN_A, b"nobody")
+        finally:
+            await a.stop()
+            await b.stop()
+
+    run(main())
+
+
+def test_a_slow_consumer_bounds_the_inbox_in_bytes_and_loses_nothing() -> None:
+    async def main() -> None:
+        b = await start_node(key(1), allowed=[key(0)], collect=False, inbox_bytes=10_000)
+        a = await start_node(key(0), peers=[b.addr])
+        try:
+            up = await asyncio.wait_for(b.p2p.recv(), 5)
+            assert isinstance(up, PeerUp)
+            for i in range(10):
+                assert a.p2p.send(b.id, CHAN_A, bytes([i]) * 3000)
+            await asyncio.sleep(0.5)
+            assert b.p2p._inbox.qsize() == 3 and b.p2p._inbox_bytes == 9_000  # a 4th would exceed 10_000
+            got = []
+            for _ in range(10):
+                ev = await asyncio.wait_for(b.p2p.recv(), 5)
+                assert isinstance(ev, Message)
+                got.append(ev.payload[0])
+            assert got == list(range(10)) and b.p2p._inbox_bytes == 0
         finally:
             await a.stop()
             await b.stop()
