@@ -309,3 +309,9 @@ def test_chain_id_of_the_trust_is_the_chain_id_checked(scenario: Scenario) -> No
     other = replace(scenario.anchor, chain_id="egp-mainnet")
     v = verify_certificate(scenario.old, other)
     assert not v.genuine and v.code == "wrong_chain" and CHAIN_ID in v.reason
+
+
+def test_trust_may_be_a_parsed_genesis_document(scenario: Scenario) -> None:
+    assert verify_certificate(scenario.new, scenario.chain.genesis_doc()).genuine
+    v = verify_certificate(scenario.new, {"chain_id": CHAIN_ID})
+    assert not v.genuine and v.code == "bad_trust"

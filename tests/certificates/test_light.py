@@ -135,3 +135,15 @@ def test_never_raises_on_hostile_input(churn: MiniChain, height: int, rnd: int, 
     for a in (anchor, replace(anchor, validators=(bad_val,)), replace(anchor, validators=())):
         v = verify_chain(a, [], SignedHeader(h, commit))
         assert not v.ok
+
+
+def test_signed_header_from_the_block_store_records(churn: MiniChain) -> None:
+    from state.chain import BlockID, Commit, PartSetHeader
+
+    h = churn.header(5)
+    lc = churn.commit(5)
+    block_id = BlockID(h.hash(), PartSetHeader(1, bytes(32)))
+    sh = SignedHeader.from_chain(h, Commit(5, lc.round, block_id, lc.signatures))
+    assert sh == target(churn, 5)
+    with pytest.raises(ValueError, match="not for header"):
+        SignedHeader.from_chain(churn.header(4), Commit(5, lc.round, block_id, lc.signatures))
