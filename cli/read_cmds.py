@@ -65,6 +65,9 @@ def show(opts: Options, id_: LgId) -> None:
         ("extend-or-pay", yes[bool(g.get("extend_or_pay"))]),
         ("pending demand", f"{fmt_thb(int(demand['amount']))} THB, examine by {fmt_time(int(demand['deadline']))}"
          if demand else ""),
+        ("extend-or-pay offer", f"extend to {fmt_date(int(demand['extension_offer']))}"
+         + (f"; suspended until {fmt_time(int(demand['suspended_until']))}" if demand.get("suspended_until") else "")
+         if demand and demand.get("extension_offer") else ""),
         ("pending amendment", f"{fmt_thb(int(amendment['new_amount']))} THB until "
                               f"{fmt_date(int(amendment['new_expiry']))}" if amendment else ""),
         ("cancel consent", g.get("cancel_consent")), ("replaces", g.get("replaces")),
