@@ -39,6 +39,7 @@ from state.certificate_json import (
     anchor_from_verdict,
     anchor_to_json,
     certificate_to_json,
+    format_ms,
     load_certificate,
     parse_anchor,
     verdict_to_json,
@@ -117,8 +118,8 @@ def verdict_text(v: CertificateVerdict) -> str:
         return f"NOT GENUINE: {v.reason} [{v.code}]"
     g = v.guarantee
     lines = [f"GENUINE: guarantee {v.guarantee_id}",
-             f"  as recorded after block {v.height} ({fmt_time(v.time_ms)}), app hash in header "
-             f"{v.attested_height}"]
+             f"  as recorded after block {v.height} ({fmt_time(v.time_ms)}, {format_ms(v.time_ms)}), app hash "
+             f"in header {v.attested_height}"]
     if g is None:
         lines.append("  No guarantee with this id existed at this height.")
     else:
@@ -143,7 +144,8 @@ def verdict_text(v: CertificateVerdict) -> str:
             lines.append(f"  NEWER STATE: at height {n.height} ({fmt_time(n.time_ms)}) the status is {n.status}, "
                          f"amount available {thb(n.available)}.")
     else:
-        lines.append(f"  This proves the state at height {v.height}; it cannot tell whether the guarantee changed "
+        since = "changed" if g is not None else "was issued"
+        lines.append(f"  This proves the state at height {v.height}; it cannot tell whether the guarantee {since} "
                      "since (give --newer FILE to compare).")
     if v.newer_note:
         lines.append(f"  Note: {v.newer_note}")
