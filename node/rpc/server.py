@@ -10,7 +10,6 @@ wrong inside a method is logged here and answered with -32603, never a stack tra
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +17,11 @@ from aiohttp import web
 
 from node.rpc import methods_chain, methods_tx, websocket  # noqa: F401  (they register their methods)
 from node.rpc.config import RpcConfig
-from node.rpc.errors import INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, RpcError, internal, response
-from node.rpc.params import bind
-from node.rpc.registry import METHODS, Ctx, current_request_id
+from node.rpc.dispatch import call, handle_request, parse_body
+from node.rpc.errors import INVALID_REQUEST, METHOD_NOT_FOUND, RpcError, response
+from node.rpc.registry import METHODS, Ctx
 from node.rpc.services import RpcServices
 
-log = logging.getLogger("egp.rpc")
 OPENAPI_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 CTX_KEY = web.AppKey("rpc_ctx", Ctx)
 _JSON_HEADERS = {"Content-Type": "application/json"}
@@ -31,53 +29,6 @@ _JSON_HEADERS = {"Content-Type": "application/json"}
 
 def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _valid_id(v: Any) -> bool:
-    return v is None or isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool))
-
-
-async def call(ctx: Ctx, name: Any, params: Any, uri: bool = False) -> Any:
-    """Run one method; raises RpcError only."""
-    m = METHODS.get(name) if isinstance(name, str) else None
-    if m is None:
-        raise RpcError(METHOD_NOT_FOUND, f"method {str(name)[:64]!r} not found")
-    if m.ws_only and ctx.session is None:
-        raise RpcError(METHOD_NOT_FOUND, f"{m.name} is only available over WebSocket (/websocket)")
-    kwargs = bind(m.params, params, uri)
-    try:
-        return await m.fn(ctx, **kwargs)
-    except RpcError:
-        raise
-    except Exception as e:
-        log.exception("rpc method %s failed", m.name)
-        raise internal(f"internal error in {m.name}: {type(e).__name__}") from e
-
-
-async def handle_request(ctx: Ctx, req: Any) -> dict[str, Any] | None:
-    """One JSON-RPC request object → its response (None for a notification)."""
-    if not isinstance(req, dict):
-        return response(None, error=RpcError(INVALID_REQUEST, "request must be an object"))
-    req_id = req.get("id")
-    if not _valid_id(req_id):
-        return response(None, error=RpcError(INVALID_REQUEST, "id must be a string, an integer or null"))
-    if req.get("jsonrpc") != "2.0":
-        return response(req_id, error=RpcError(INVALID_REQUEST, "jsonrpc must be \"2.0\""))
-    if "id" not in req:
-        return None  # a notification: JSON-RPC 2.0 gives it no answer
-    current_request_id.set(req_id)
-    try:
-        return response(req_id, await call(ctx, req.get("method"), req.get("params"), False))
-    except RpcError as e:
-        return response(req_id, error=e)
-
-
-def parse_body(body: bytes) -> Any:
-    """JSON text → value; raises RpcError(PARSE_ERROR) on anything that is not JSON (deep nesting included)."""
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError, UnicodeDecodeError) as e:
-        raise RpcError(PARSE_ERROR, f"error unmarshaling request: {type(e).__name__}") from e
 
 
 async def post_handler(request: web.Request) -> web.StreamResponse:

@@ -19,7 +19,8 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from node.events import BusEvent, Subscription, SubscriptionError
-from node.rpc.errors import SERVER_ERROR, RpcError, internal, response
+from node.rpc.dispatch import handle_request, parse_body
+from node.rpc.errors import INVALID_REQUEST, SERVER_ERROR, RpcError, internal, response
 from node.rpc.params import P
 from node.rpc.query import QueryError
 from node.rpc.registry import Ctx, current_request_id, method
@@ -110,7 +111,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 if msg.type == WSMsgType.BINARY:
-                    await session.send(_dumps(response(None, error=RpcError(-32600, "send text frames"))))
+                    await session.send(_dumps(response(None, error=RpcError(INVALID_REQUEST, "send text frames"))))
                 continue
             await _handle_text(session, msg.data)
     except (ConnectionError, TimeoutError, asyncio.CancelledError):
@@ -122,19 +123,25 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
 
 
 async def _handle_text(session: WsSession, text: str) -> None:
-    from node.rpc.server import handle_request, parse_body  # the server imports this module
-
     try:
         data = parse_body(text.encode())
     except RpcError as e:
         await session.send(_dumps(response(None, error=e)))
         return
-    items = data if isinstance(data, list) and data else [data]
-    for item in items[: session.ctx.config.max_request_batch_size]:
-        out = await handle_request(session.ctx, item)
+    if isinstance(data, list):  # a batch: one array of answers, as over HTTP
+        limit = session.ctx.config.max_request_batch_size
+        if not data or len(data) > limit:
+            err = RpcError(INVALID_REQUEST, "empty batch" if not data else f"batch exceeds {limit} requests")
+            await session.send(_dumps(response(None, error=err)))
+            return
+        outs = [o for o in [await handle_request(session.ctx, item) for item in data] if o is not None]
+        if outs:
+            await session.send(_dumps(outs))
+    else:
+        out = await handle_request(session.ctx, data)
         if out is not None:
             await session.send(_dumps(out))
-        session.start_pending()
+    session.start_pending()  # after the acks: no event may overtake its subscribe answer
 
 
 async def close_all(app: web.Application) -> None:

@@ -153,3 +153,20 @@ def test_byte_budget_cuts_off_a_subscriber_of_big_events() -> None:
         assert sub.cancel_reason is not None and sub.pending() == 0 and bus.num_clients() == 0
 
     run(go)
+
+
+def test_batch_over_the_socket_answers_with_an_array(chain: FixtureChain) -> None:
+    async def go() -> None:
+        async with serve(chain) as c, c.session.ws_connect(c.base + "/websocket") as ws:
+            await ws.send_str(json.dumps([{"jsonrpc": "2.0", "id": 1, "method": "health"},
+                                          {"jsonrpc": "2.0", "id": 2, "method": "subscribe",
+                                           "params": {"query": "tm.event='NewBlock'"}}]))
+            msg = await asyncio.wait_for(ws.receive(), 10)
+            assert [r["id"] for r in json.loads(msg.data)] == [1, 2]
+            chain.make_block([])
+            ev = await _recv(ws)
+            assert ev["id"] == 2 and ev["result"]["query"] == "tm.event='NewBlock'"
+            await ws.send_str("[]")
+            assert (await _recv(ws))["error"]["code"] == -32600
+
+    run(go)
