@@ -144,9 +144,6 @@ MULTIPLE_NOT_ALLOWED = _k(
     417, "MULTIPLE_NOT_ALLOWED", "guarantee {id} allows one demand only and one was already presented"
 )
 ALREADY_CONSENTED = _k(418, "ALREADY_CONSENTED", "{party} has already consented to {action} guarantee {id}")
-SUSPENSION_RUNNING = _k(
-    419, "SUSPENSION_RUNNING", "payment on {id} is suspended under extend-or-pay until {until}"
-)
 AMENDMENT_NO_CHANGE = _k(420, "AMENDMENT_NO_CHANGE", "the amendment changes nothing: {reason}")
 
 # 5xx: credit confirmations
@@ -155,7 +152,6 @@ CC_EXISTS = _k(502, "CC_EXISTS", "credit confirmation {id} (bank {bank}, referen
 CC_NOT_USABLE = _k(503, "CC_NOT_USABLE", "credit confirmation {id} is {status} and can no longer be used")
 CC_EXPIRED = _k(504, "CC_EXPIRED", "credit confirmation {id} was valid until {valid_until}")
 CC_WRONG_ADDRESSEE = _k(505, "CC_WRONG_ADDRESSEE", "credit confirmation {id} is addressed to {addressee}, not {who}")
-CC_BOUND = _k(506, "CC_BOUND", "{bind_to} is already backed by credit confirmation {other}")
 BAD_PURPOSE = _k(507, "BAD_PURPOSE", "'{purpose}' is not a credit-confirmation purpose")
 CC_THRESHOLD = _k(508, "CC_THRESHOLD", "attested threshold {threshold} exceeds the confirmed amount {amount}")
 
