@@ -170,3 +170,29 @@ def test_batch_over_the_socket_answers_with_an_array(chain: FixtureChain) -> Non
             assert (await _recv(ws))["error"]["code"] == -32600
 
     run(go)
+
+
+def test_a_client_that_stops_reading_is_cut_off_not_buffered(chain: FixtureChain) -> None:
+    """Real TCP back-pressure: the client reads nothing, the socket fills, the subscription's bounded queue
+    fills behind it, and the subscription is cancelled while publishing never blocks."""
+
+    async def go() -> None:
+        cfg = RpcConfig(laddr_port=0, subscription_buffer_size=4)
+        async with serve(chain, cfg) as c, c.session.ws_connect(c.base + "/websocket", max_msg_size=0) as ws:
+            await _send(ws, 5, "subscribe", query="tm.event='NewBlock'")
+            assert (await _recv(ws))["result"] == {}
+            sub = chain.event_bus._all()[0]
+            big = b"k=" + b"v" * 400_000
+            for i in range(200):  # up to ~100 MB of events if nothing were dropped
+                chain.make_block([big + str(i).encode()])
+                await asyncio.sleep(0.005)  # let the forwarder write (and block)
+                if sub.cancel_reason is not None:
+                    break
+            assert sub.cancel_reason == "internal subscription event buffer is out of capacity"
+            assert sub.pending() == 0
+            last: dict[str, Any] = {}
+            while "error" not in last:  # the client finally reads: the events sent, then the error
+                last = await _recv(ws)
+            assert last["id"] == 5 and last["error"]["code"] == -32000
+
+    run(go)
