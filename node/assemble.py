@@ -37,6 +37,7 @@ from node.privval import FilePV
 from node.rpc.config import RpcConfig
 from node.rpc.server import RpcServer
 from node.services import NodeServices, block_view, results_view
+from node.wal import ConsensusWAL
 from state.abci import Application
 from state.chain import Block, FinalizeBlockResult
 from state.crypto import address, load_node_key
@@ -44,7 +45,7 @@ from state.kv import KV, Batch
 from state.kv_level import LevelKV
 
 log = get_logger("node")
-NS_APP, NS_NODE, NS_INDEX = b"app/", b"node/", b"ix/"
+NS_APP, NS_NODE, NS_INDEX, NS_WAL = b"app/", b"node/", b"ix/", b"wal/"
 CHANNELS = {
     CH_STATE: ChannelSpec(priority=5, name="state"),
     CH_DATA: ChannelSpec(priority=5, name="data"),
@@ -157,7 +158,7 @@ async def build(home: Path, *, unsafe_ignore_signer_state: bool = False) -> Runn
                             params.block_max_bytes, cfg.blocksync.enable, cfg.blocksync.switch_threshold,
                             cfg.consensus.create_empty_blocks),
         state=st, app=app, applier=applier, mempool=mempool, signer=pv, address=address_, network=p2p,
-        metrics=metrics, on_block=on_block,
+        metrics=metrics, on_block=on_block, wal=ConsensusWAL(kv.prefixed(NS_WAL)),
     )
     run = Running(home, cfg, genesis, kv, app, store, p2p, pv, node, None, metrics)
     rpc_cfg = _rpc_config(cfg)
@@ -198,6 +199,8 @@ async def run_node(home: Path, log_level: str | None = None, *, unsafe_ignore_si
     run = await build(home, unsafe_ignore_signer_state=unsafe_ignore_signer_state)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _l, ctx: log.error("unhandled error in the event loop",
+                                                         detail=str(ctx.get("exception") or ctx.get("message"))))
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await run.p2p.start()

@@ -55,6 +55,7 @@ from node.messages import (
 )
 from node.metrics import Metrics
 from node.nodeapp import NodeApp
+from node.wal import ConsensusWAL
 from state.chain import Block, Commit, FinalizeBlockResult, build_block, validate_block
 from state.codec import DecodeError, Record
 from state.crypto import sha256, verify
@@ -110,7 +111,9 @@ class Node:
         network: Network,
         metrics: Metrics,
         on_block: Callable[[Block, FinalizeBlockResult], None] | None = None,
+        wal: ConsensusWAL | None = None,
     ) -> None:
+        self.wal = wal
         self.opt = options
         self.chain_id = options.chain_id
         self.state = state
@@ -139,6 +142,7 @@ class Node:
         self.started_at = time.monotonic()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
+        self._replaying = False
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -174,14 +178,37 @@ class Node:
         self.timers.cancel_all()
 
     def _start_height(self) -> None:
+        self._reset_height()
+        self.executor.start_height(self.state.height, valset_from_info(self.state.validators))
+        if self.wal is not None:
+            replay = self.wal.replay(self.state.height)
+            if replay:
+                log.info("replaying the consensus WAL", height=self.state.height, messages=len(replay))
+            self._replaying = True
+            try:
+                for msg in replay:
+                    with contextlib.suppress(_BadPeer):
+                        self.handle_message("", msg)
+            finally:
+                self._replaying = False
+        self._broadcast_status()
+        self._replay_future()
+
+    def _reset_height(self) -> None:
+        if self.wal is not None:
+            self.wal.start_height(self.state.height)
         self.blocks.clear()
         self.proposals.clear()
         self.votes.clear()
-        self.executor.start_height(self.state.height, valset_from_info(self.state.validators))
-        self._broadcast_status()
+
+    def _replay_future(self) -> None:
+        """Messages of the height just started that arrived during our commit timeout."""
         future, self.future = self.future, []
         for peer, msg in future:
-            self.handle_message(peer, msg)
+            try:
+                self.handle_message(peer, msg)
+            except _BadPeer as exc:
+                self.net.disconnect(peer, str(exc))
 
     # ------------------------------------------------------------------ transport port
     def _send(self, peer_id: str, msg: Record) -> None:
@@ -194,11 +221,15 @@ class Node:
             return
         msg = ProposalMsg.of(proposal, entry[1])
         self.proposals[proposal_key(msg)] = msg
+        if self.wal is not None:
+            self.wal.append(proposal.height, msg, sync=True)
         self.gossip.push_proposal(msg)
 
     def broadcast_vote(self, vote: Vote) -> None:
         msg = VoteMsg.of(vote)
         self.votes[vote_key(msg)] = msg
+        if self.wal is not None:
+            self.wal.append(vote.height, msg, sync=True)
         self.gossip.push_vote(msg)
 
     # ------------------------------------------------------------------ value source
@@ -224,6 +255,7 @@ class Node:
                             evidence=evidence)
         raw = block.encode()
         h = block.hash()
+        log.debug("proposing block", height=height, round=round_, txs=len(txs), mempool=len(self.mempool))
         self.blocks[h] = (block, raw)
         return h
 
@@ -237,6 +269,10 @@ class Node:
         self._commit_block(block, to_chain_commit(commit, block.block_id()), round_)
 
     def validator_set(self, height: int) -> ValidatorSet:
+        """Called by the executor right before it starts `height`: reset the per-height message log and
+        replay what arrived early once the core is at the new height."""
+        self._reset_height()
+        asyncio.get_running_loop().call_soon(self._replay_future)
         return valset_from_info(self.state.validators)
 
     def report(self, evidence: DuplicateVoteEvidence) -> None:
@@ -253,7 +289,9 @@ class Node:
         h = block.header.height
         applied = self.applier.apply(self.state, block, seen_commit, save_block=save_block)
         self.state = applied.state
-        self.mempool.update(h, block.txs)  # step 6
+        dropped = self.mempool.update(h, block.txs)  # step 6
+        if dropped:
+            log.info("re-check dropped txs from the mempool", height=h, dropped=len(dropped))
         self.applier.crash("after_mempool_update", h)
         for raw in block.evidence:
             self.pending_evidence.pop(sha256(raw), None)
@@ -391,6 +429,8 @@ class Node:
         if not verify(val.pub_key, vote_sign_bytes(self.chain_id, vote), vote.signature):
             raise _BadPeer("vote with a bad signature")
         self.votes[k] = msg
+        if self.wal is not None and not self._replaying:
+            self.wal.append(msg.height, msg, sync=False)
         self.executor.handle(VoteReceived(vote))
         self.gossip.push_vote(msg)
 
@@ -420,6 +460,8 @@ class Node:
         if reason is not None:
             log.warning("invalid proposal", height=p.height, round=p.round, reason=reason)
         self.blocks.setdefault(p.value_id, (block, msg.block))
+        if self.wal is not None and not self._replaying:
+            self.wal.append(msg.height, msg, sync=False)
         self.executor.handle(ProposalReceived(p, valid))
         self.gossip.push_proposal(msg)
 
@@ -446,7 +488,13 @@ class Node:
 
     def _on_timeout(self, ev: TimeoutFired) -> None:
         if self.in_consensus and not self._stopped.is_set():
-            self.executor.handle(ev)
+            if log.is_debug():
+                log.debug("timeout", kind=ev.timeout.kind.name, height=ev.timeout.height, round=ev.timeout.round,
+                          core_round=self.core.round, step=self.core.step.name)
+            try:
+                self.executor.handle(ev)
+            except Exception:
+                log.error("consensus step failed", exc=True, height=self.core.height, round=self.core.round)
 
     # ------------------------------------------------------------------ status and ticks
     def status(self) -> StatusMsg:

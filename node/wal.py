@@ -1,0 +1,64 @@
+"""The consensus write-ahead log: every proposal and vote the core handled at the current height.
+
+Why the node needs one (CometBFT keeps one for the same reason): the core's round state — above all
+`lockedValue/lockedRound` (paper L36-L43) — exists only in memory. A validator that restarts mid-height
+without it could prevote in a later round against its lock, which is exactly what Tendermint's safety
+argument forbids. The signer guard only stops *conflicting signatures for one (height, round, step)*; it
+cannot restore a lock. It would also leave the node unable to vote again in the round it crashed in
+(the guard refuses the different vote a fresh core would make), so a network where several validators
+restarted together could stall. Replaying the height's messages through the core on start rebuilds the
+lock, the valid value and the step; our own earlier votes go out again (the guard returns the same
+signature for the same vote).
+
+Records are the wire messages (`ProposalMsg` with its block, `VoteMsg`), keyed by height and sequence in
+the node's LevelDB namespace. Our own messages are written with `sync=True` before they are broadcast;
+peers' messages without fsync (losing a tail of them costs nothing: peers resend). A record is only ever
+read back through `decode_message`, so a torn or corrupt value is skipped, never fatal (pain point 6).
+Entries of finished heights are deleted when the next height starts.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from node.messages import decode_message
+from state.codec import DecodeError, Record
+from state.kv import KV
+
+_KEY = struct.Struct(">QI")
+
+
+class ConsensusWAL:
+    def __init__(self, kv: KV) -> None:
+        self.kv = kv
+        self._height = 0
+        self._seq = 0
+
+    def start_height(self, height: int) -> None:
+        """Forget every finished height; continue numbering after what is stored for `height`."""
+        if height == self._height:
+            return
+        b = self.kv.batch()
+        for k, _ in self.kv.iterate(stop=_KEY.pack(height, 0)):
+            b.delete(k)
+        b.commit(sync=False)
+        self._height = height
+        last = next(self.kv.iterate(prefix=_KEY.pack(height, 0)[:8], reverse=True), None)
+        self._seq = 0 if last is None else _KEY.unpack(last[0])[1] + 1
+
+    def append(self, height: int, msg: Record, *, sync: bool) -> None:
+        if height != self._height:
+            return
+        b = self.kv.batch()
+        b.put(_KEY.pack(height, self._seq), msg.encode())
+        b.commit(sync=sync)
+        self._seq += 1
+
+    def replay(self, height: int) -> list[Record]:
+        out: list[Record] = []
+        for _, v in self.kv.iterate(prefix=_KEY.pack(height, 0)[:8]):
+            try:
+                out.append(decode_message(v))
+            except DecodeError:
+                continue
+        return out
