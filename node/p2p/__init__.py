@@ -38,8 +38,16 @@ Use::
                                            # | PeerDown(peer_id, reason)
     p2p.peers()                            # [PeerInfo(node_id, outbound, remote_host, remote_port, node_info,
                                            #   persistent, connected_at, counters...)] for net_info
-    p2p.disconnect(peer_id, "undecodable vote")
+    p2p.disconnect(peer_id, "undecodable vote")   # the peer's log gets the reason (goodbye frame)
+    p2p.set_allowed(ids)                   # replace allowed_peer_ids at run time; drops peers no longer allowed
+    p2p.dial(PeerAddress.parse("id@host:port"))   # add a persistent peer at run time (RPC dial_peers)
     await p2p.stop()
+
+Limits (all in ``P2PConfig``): ``max_frame_bytes`` (default 4 MiB) bounds one payload and must be equal
+on all nodes (a larger frame drops the sender); ``send`` raises ValueError for a larger payload (split it
+above, e.g. block parts). Per peer and channel, ``ChannelSpec.send_queue_bytes`` bounds unsent bytes;
+``inbox_size`` / ``inbox_bytes`` bound what waits for ``recv``. A peer silent for ``idle_timeout`` (we send
+keepalives every ``keepalive_interval``) or whose socket does not drain for ``write_timeout`` is dropped.
 
 Not here (yet): bandwidth rate limits (send_rate/recv_rate), peer exchange (not wanted on a permissioned
 network), and per-IP limits.

@@ -129,6 +129,9 @@ class P2PConfig:
         parse_host_port(self.listen)
         for ident in self.allowed_peer_ids:
             check_node_id(ident)
+        for name, limit in (("network", 64), ("moniker", 64), ("external_address", 255), ("version", 32)):
+            if len(getattr(self, name)) > limit:
+                raise ValueError(f"p2p {name} is longer than {limit} characters (peers would refuse the handshake)")
         if self.max_frame_bytes < 1024:
             raise ValueError("max_frame_bytes must be at least 1024")
         if self.idle_timeout <= self.keepalive_interval:

@@ -34,7 +34,7 @@ import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from node.p2p.config import CONTROL_CHANNEL, ChannelSpec, P2PConfig, PeerAddress, parse_host_port
+from node.p2p.config import CONTROL_CHANNEL, ChannelSpec, P2PConfig, PeerAddress, check_node_id, parse_host_port
 from node.p2p.peer import Peer, PeerInfo
 from node.p2p.secret import HandshakeError, NodeInfo, SecretConnection, handshake, read_control_frame
 from state.crypto import PrivateKey, node_id
@@ -123,10 +123,7 @@ class P2P:
         self._bound = (str(sock[0]), int(sock[1]))
         _log(logging.INFO, "p2p listening", addr=f"{self._bound[0]}:{self._bound[1]}", node_id=self.node_id)
         for addr in self.config.persistent_peers:
-            if addr.node_id == self.node_id:
-                continue  # our own entry in a shared list
-            self._dial_wake[addr.node_id] = asyncio.Event()
-            self._spawn(self._dial_loop(addr), f"p2p-dial-{addr.node_id[:8]}")
+            self.dial(addr)  # our own entry in a shared list is skipped
 
     async def stop(self) -> None:
         """Close the listener and every connection; wait for our tasks. Events are no longer delivered."""
@@ -181,6 +178,29 @@ class P2P:
         if peer is not None:
             _log(logging.WARNING, "dropping peer", peer=peer_id, reason=reason)
             peer.close(reason)
+
+    def set_allowed(self, node_ids: Iterable[str]) -> None:
+        """Replace ``allowed_peer_ids`` at run time (persistent peers stay allowed); drops peers no longer allowed.
+
+        For an operator or a governance rule that changes which banks may connect, without a restart.
+        """
+        ids = frozenset(check_node_id(i) for i in node_ids)
+        self._allowed = ids | self._persistent
+        for pid, peer in list(self._peers.items()):
+            if pid not in self._allowed:
+                _log(logging.WARNING, "dropping peer", peer=pid, reason="removed from the allow-list")
+                peer.close("removed from the allow-list")
+
+    def dial(self, addr: PeerAddress) -> None:
+        """Make ``addr`` a persistent peer from now on (allowed, and dialled with backoff until stop)."""
+        if self._server is None:
+            raise RuntimeError("P2P.dial() needs a started service")
+        if addr.node_id == self.node_id or addr.node_id in self._dial_wake:
+            return
+        self._persistent.add(addr.node_id)
+        self._allowed = self._allowed | {addr.node_id}
+        self._dial_wake[addr.node_id] = asyncio.Event()
+        self._spawn(self._dial_loop(addr), f"p2p-dial-{addr.node_id[:8]}")
 
     def peers(self) -> list[PeerInfo]:
         """Connected peers with direction, remote address and counters (RPC ``net_info``)."""

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from node.p2p import Message, P2PConfig, PeerDown, PeerUp, backoff_delay
+from node.p2p import Message, P2PConfig, PeerAddress, PeerDown, PeerUp, backoff_delay
 from node.p2p.secret import NodeInfo, SecretConnection, handshake
 from tests.node.p2p_harness import (
     CHAN_A,
@@ -325,6 +325,30 @@ def test_restarted_peer_is_reconnected_by_backoff() -> None:
     run(main())
 
 
+def test_allow_list_and_persistent_peers_can_change_at_run_time() -> None:
+    async def main() -> None:
+        b = await start_node(key(1))
+        a = await start_node(key(0))
+        try:
+            host, port = b.p2p.listen_address
+            a.p2p.dial(PeerAddress(b.id, host, port))
+            await asyncio.sleep(0.3)
+            assert not a.p2p.peers()  # b does not allow a yet
+            b.p2p.set_allowed([a.id])
+            await a.wait_connected(b.id)
+            await exchange(a, b, b"allowed")
+            b.p2p.set_allowed([])
+            await a.wait_for(lambda _: bool(a.downs(b.id)))
+            assert a.downs(b.id)[0].reason == "peer hung up: removed from the allow-list"
+            await asyncio.sleep(0.3)
+            assert not a.p2p.is_connected(b.id) and len(a.ups(b.id)) == 1
+        finally:
+            await a.stop()
+            await b.stop()
+
+    run(main())
+
+
 def test_full_channel_queue_refuses_instead_of_growing() -> None:
     async def main() -> None:
         from node.p2p import ChannelSpec
@@ -393,6 +417,8 @@ def test_config_validation() -> None:
             parse_peers(bad)
     with pytest.raises(ValueError):
         P2PConfig(idle_timeout=1, keepalive_interval=2)
+    with pytest.raises(ValueError, match="moniker is longer"):
+        P2PConfig(moniker="x" * 65)
     cfg = P2PConfig(persistent_peers=peers, allowed_peer_ids=frozenset({"ee" * 20}))
     assert cfg.allow_set() == {"ab" * 20, "cd" * 20, "ee" * 20}
     assert isinstance(PeerDown("x", "y"), PeerDown)
