@@ -156,6 +156,26 @@ def revoke_key(key: Annotated[str, typer.Option("--key", help="Public key (hex/b
     return Deferred(lambda s: txs.RevokeKey(resolve_pubkey(key, s.opts.keystore())))
 
 
+@read_command(registry_app, "show")
+def show_institution(opts: Options, kind: Annotated[str, typer.Argument(help="bank, agency or registrar.")],
+                     code: Annotated[str, typer.Argument(help="Its code.")]) -> None:
+    """Show a registered institution and its status."""
+    k = kind.strip().upper()
+    if k not in ("BANK", "AGENCY", "REGISTRAR"):
+        raise InputError(f"institution kind '{kind}' must be bank, agency or registrar")
+    inst = chainq.get(RpcClient(opts.node), "institution", k, code)
+    if inst is None:
+        raise InputError(f"{k.lower()} {code} is not registered")
+    if opts.json_out:
+        print_json(inst)
+        return
+    from cli.parse import fmt_time
+
+    typer.echo(f"{inst.get('kind')} {inst.get('code')}: {inst.get('name')}")
+    status = "ACTIVE" if inst.get("active") else "SUSPENDED"
+    typer.echo(f"  status: {status} since {fmt_time(int(inst.get('since', 0)))}")
+
+
 # ----------------------------------------------------------------- requirement
 @tx_command(requirement_app, "publish")
 def publish(req_id: Annotated[str, typer.Option("--id", help="The requirement's id within the agency.")],

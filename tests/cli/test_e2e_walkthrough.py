@@ -214,6 +214,7 @@ def test_one_guarantee_and_one_credit_confirmation(net: Net, tmp_path: Path) -> 
     shown_tx = json.loads(net.egp("tx", "show", hashes[2], "--json"))
     assert shown_tx["decoded"]["type"] == "lg.issue" and shown_tx["decoded"]["body"]["request_id"] == request_id
     assert json.loads(net.egp("status", "--json"))["node_info"]["network"] == "egp-devnet"
+    assert "BANK 006: Krung Thai Bank" in net.egp("registry", "show", "bank", "006")
 
 
 def test_refusals_through_the_cli_runner(net: Net) -> None:

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cli.errors import EXIT_INPUT, EXIT_KEY, EXIT_NODE
 from cli.parse import parse_date
@@ -171,3 +173,20 @@ def test_real_process_errors(tmp_path: Path) -> None:
     r = _run("lg", "request", "--bank", "006", "--requirement", "C:R", "--type", "PERF", "--amount", "-1",
              "--expiry", "2099-01-01", "--key-file", "k", env=env)
     assert r.returncode == EXIT_INPUT and "negative" in r.stderr and "Traceback" not in r.stderr
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(amount=st.integers(min_value=1, max_value=10**14), days=st.integers(min_value=1, max_value=20_000),
+       nonce=st.integers(min_value=0, max_value=2**40))
+def test_any_amount_and_date_sign_as_state_txs_would(egp: Egp, key_file: tuple[PrivateKey, Path], amount: int,
+                                                     days: int, nonce: int) -> None:
+    from cli.parse import fmt_date, fmt_thb, now_ms
+
+    key, path = key_file
+    expiry = fmt_date(now_ms() + days * 86_400_000)
+    r = egp("lg", "request", "--bank", "006", "--requirement", "CGD:R-1", "--type", "BID", "--amount",
+            fmt_thb(amount), "--expiry", expiry, "--key-file", str(path), "--offline", "--nonce", str(nonce),
+            "--chain-id", "egp-test")
+    assert r.exit_code == 0, r.output
+    body = txs.RequestGuarantee("006", "CGD:R-1", "BID", amount, parse_date(expiry))
+    assert base64.b64decode(r.stdout.strip()) == txs.sign_tx(key, "egp-test", nonce, body)
