@@ -22,7 +22,7 @@ import typer
 from cli import chainq
 from cli.common import tx_command
 from cli.errors import InputError
-from cli.parse import doc_hash, parse_date, parse_tax_id, parse_thb, require_future
+from cli.parse import doc_hash, parse_bank_code, parse_date, parse_tax_id, parse_thb, require_future
 from cli.txflow import Deferred, Session
 from state import txs
 from state.records import LG_TYPES, lg_id_of
@@ -68,15 +68,25 @@ def _load(session: Session, gid: str) -> dict[str, Any]:
 @tx_command(app, "request")
 def request(bank: Annotated[str, typer.Option("--bank", help="Bank code (3 digits) asked to issue.")],
             requirement: Annotated[str, typer.Option("--requirement", help="AGENCY:REQ_ID of the requirement.")],
-            type_: Annotated[str, typer.Option("--type", help="BID, PERF, ADV, RET or WARR.")],
             amount: Amount, expiry: Annotated[str, typer.Option("--expiry", help="Last day covered (YYYY-MM-DD).")],
-            ) -> txs.Body:
+            type_: Annotated[str | None, typer.Option("--type", help="BID, PERF, ADV, RET or WARR (default: the "
+                                                      "requirement's).")] = None,
+            ) -> txs.Body | Deferred:
     """Supplier: ask a bank to issue a guarantee against an agency's requirement."""
     exp = parse_date(expiry, "expiry")
     require_future(exp, "expiry")
-    from cli.parse import parse_bank_code
+    code, amt = parse_bank_code(bank), parse_thb(amount)
+    if type_ is not None:
+        return txs.RequestGuarantee(code, requirement, lg_type(type_), amt, exp)
 
-    return txs.RequestGuarantee(parse_bank_code(bank), requirement, lg_type(type_), parse_thb(amount), exp)
+    def build(s: Session) -> txs.Body:
+        s.need_online(f"the type of requirement {requirement} (--type)")
+        req = chainq.requirement(s.client, requirement)
+        if req is None:
+            raise InputError(f"requirement {requirement} does not exist on the ledger")
+        return txs.RequestGuarantee(code, requirement, str(req["type"]), amt, exp)
+
+    return Deferred(build)
 
 
 @tx_command(app, "decline")
