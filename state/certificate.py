@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from state.certificate_records import MAX_RECORDS, Operator, check_records
 from state.chain import Header
 from state.codec import DecodeError, Record
 from state.crypto import sha256
@@ -36,7 +37,7 @@ from state.light import (
     ValidatorChange,
     verify_chain,
 )
-from state.proofs import TrieProof, compute_root
+from state.proofs import StateProof, TrieProof, compute_root
 from state.records import Guarantee, k_lg
 
 CERT_VERSION = 1
@@ -46,7 +47,8 @@ MAX_CERT_BYTES = 4 * 1024 * 1024
 @dataclass(frozen=True)
 class Certificate(Record):
     TAG = 0xC8
-    MAX_LEN: ClassVar[dict[str, int]] = {"chain_id": 50, "guarantee_id": 128, "key": 256, "changes": MAX_HOPS}
+    MAX_LEN: ClassVar[dict[str, int]] = {"chain_id": 50, "guarantee_id": 128, "key": 256, "changes": MAX_HOPS,
+                                         "records": MAX_RECORDS}
     version: int
     chain_id: str
     guarantee_id: str
@@ -56,6 +58,7 @@ class Certificate(Record):
     state_header: Header
     signed: SignedHeader
     changes: tuple[ValidatorChange, ...]
+    records: tuple[StateProof, ...]  # optional: who operates the signing validators (certificate_records.py)
 
     @property
     def height(self) -> int:
@@ -80,6 +83,7 @@ class Code(enum.StrEnum):
     PROOF_INVALID = "proof_invalid"
     BAD_RECORD = "bad_record"
     BAD_TRUST = "bad_trust"
+    SUPPORTING_RECORD = "supporting_record"
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,8 @@ class Signer:
     address: bytes
     power: int
     name: str  # from the trusted source; "" when it does not know this validator
+    bank: str = ""  # operating bank's code, proven from the state ("" when the certificate does not say)
+    bank_name: str = ""  # that bank's registered name, proven from the state
 
 
 @dataclass(frozen=True)
@@ -186,7 +192,11 @@ def _verify(cert: Certificate, trust: TrustAnchor, now_ms: int | None, period_ms
     proof = _proof_problem(cert)
     if proof is not None:
         return _no(proof[0], proof[1], cert)
-    return _genuine(cert, trust, light)
+    problem, operators = check_records(cert.records, cert.signed.header.app_hash,
+                                       [v.address for v in light.validators])
+    if problem is not None:
+        return _no(Code.SUPPORTING_RECORD, problem, cert)
+    return _genuine(cert, trust, light, operators)
 
 
 def _link_problem(cert: Certificate) -> str | None:
@@ -224,9 +234,12 @@ def _proof_problem(cert: Certificate) -> tuple[str, str] | None:
     return None
 
 
-def _genuine(cert: Certificate, trust: TrustAnchor, light: LightVerdict) -> CertificateVerdict:
+def _genuine(cert: Certificate, trust: TrustAnchor, light: LightVerdict,
+             operators: dict[bytes, Operator]) -> CertificateVerdict:
     g = None if cert.value is None else Guarantee.decode(cert.value)
-    signers = tuple(Signer(addr, power, trust.names.get(addr, "")) for addr, power in light.signers)
+    none = Operator("", "")
+    signers = tuple(Signer(addr, power, trust.names.get(addr, ""), operators.get(addr, none).bank,
+                           operators.get(addr, none).bank_name) for addr, power in light.signers)
     what = "exists" if g is not None else "did not exist"
     return CertificateVerdict(
         True, Code.GENUINE, f"genuine: guarantee {cert.guarantee_id} {what} at height {cert.height}",

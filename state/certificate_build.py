@@ -11,13 +11,15 @@ module does no I/O of its own. What it must get right:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from state.certificate import CERT_VERSION, Certificate
 from state.chain import Header
+from state.codec import DecodeError
 from state.light import LightCommit, LightValidator, SignedHeader, ValidatorChange, sorted_valset
-from state.proofs import TrieProof
-from state.records import k_lg
+from state.proofs import StateProof, TrieProof
+from state.records import Validator, k_inst, k_lg, k_validator
 
 MAX_CHANGES = 1_000
 
@@ -89,12 +91,35 @@ def find_changes(src: ChainSource, anchor_height: int, anchor_hash: bytes, targe
 
 
 def build_certificate(src: ChainSource, chain_id: str, guarantee_id: str, value: bytes | None, proof: TrieProof,
-                      state_height: int, anchor_height: int, anchor_hash: bytes) -> Certificate:
-    """The certificate of `guarantee_id`'s record `value` (None: absent) in the state after `state_height`."""
+                      state_height: int, anchor_height: int, anchor_hash: bytes,
+                      records: Sequence[StateProof] = ()) -> Certificate:
+    """The certificate of `guarantee_id`'s record `value` (None: absent) in the state after `state_height`.
+
+    `records`: proofs of supporting records (`val/<address>`, `inst/BANK/<code>`) from the same state; those
+    not about the validators signing header `state_height + 1` (or their banks) are dropped."""
     cache = _Cached(src)
     state_header = cache.header(state_height)
     signed_header = cache.header(state_height + 1)
     commit = src.commit(state_height + 1)
     changes = find_changes(cache, anchor_height, anchor_hash, state_height + 1)
+    signing = [v.address for v in src.validators(state_height + 1)]
     return Certificate(CERT_VERSION, chain_id, guarantee_id, k_lg(guarantee_id), value, proof, state_header,
-                       SignedHeader(signed_header, commit), tuple(changes))
+                       SignedHeader(signed_header, commit), tuple(changes), select_records(records, signing))
+
+
+def select_records(records: Sequence[StateProof], validator_addresses: Sequence[bytes]) -> tuple[StateProof, ...]:
+    """The supporting records a verifier accepts for this signing set, in key order, one per key."""
+    wanted = {k_validator(a) for a in validator_addresses}
+    banks: set[str] = set()
+    chosen: dict[bytes, StateProof] = {}
+    for r in records:
+        if r.key in wanted and r.value is not None:
+            try:
+                banks.add(Validator.decode(r.value).bank)
+            except DecodeError:
+                continue
+            chosen[r.key] = r
+    for r in records:
+        if r.value is not None and any(r.key == k_inst("BANK", b) for b in banks if b):
+            chosen[r.key] = r
+    return tuple(chosen[k] for k in sorted(chosen))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import re
 from collections.abc import Mapping
@@ -36,7 +37,8 @@ from state.records import Guarantee
 
 ENVELOPE_TYPE = "egp/lg-certificate"
 ANCHOR_TYPE = "egp/trusted-validator-set"
-_RECORD_START = b"\x9a\xcc" + bytes([Certificate.TAG])  # msgpack: array of 10, then the tag as uint8
+# msgpack: a fixarray of the tag and the fields, then the tag as uint8
+_RECORD_START = bytes([0x90 | (len(dataclasses.fields(Certificate)) + 1), 0xCC, Certificate.TAG])
 _RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$")
 
 

@@ -95,6 +95,12 @@ def to_list(rec: Record) -> list[Any]:
     return out
 
 
+def packb(value: list[Any]) -> bytes:
+    """msgpack of a list of primitives (canonical for ints, bytes, str, bool, None and nested lists)."""
+    out: bytes = _packb(value)
+    return out
+
+
 def pack(rec: Record) -> bytes:
     out: bytes = _packb(to_list(rec))
     return out

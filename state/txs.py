@@ -19,6 +19,7 @@ from typing import ClassVar
 from state.codec import DecodeError, Record, encode
 from state.crypto import PrivateKey, address, sha256
 from state.errors import MALFORMED_BODY, MALFORMED_TX, TX_TOO_LARGE, UNKNOWN_TX_TYPE, TxError
+from state.fastrec import packb as fast_packb
 from state.fastrec import strict
 
 MAX_TX_BYTES = 64 * 1024
@@ -378,14 +379,14 @@ class DecodedTx:
     body: Body
     hash: bytes
     raw: bytes
-
-    @property
-    def signer_address(self) -> bytes:
-        return address(self.tx.signer)
+    signer_address: bytes
 
 
 def sign_bytes(chain_id: str, type_: str, signer: bytes, nonce: int, body: bytes) -> bytes:
-    return encode([SIGN_DOMAIN, chain_id, type_, signer, nonce, body])
+    """Canonical `["egp/tx/v1", chain_id, type, signer, nonce, body]` (msgpack of primitives is canonical)."""
+    if not 0 <= nonce < 2**63:
+        return encode([SIGN_DOMAIN, chain_id, type_, signer, nonce, body])
+    return fast_packb([SIGN_DOMAIN, chain_id, type_, signer, nonce, body])
 
 
 def tx_hash(tx_bytes: bytes) -> bytes:
@@ -424,4 +425,4 @@ def decode_tx(data: bytes) -> DecodedTx:
         body = strict(cls, tx.body, MAX_TX_BYTES)
     except DecodeError as exc:
         raise TxError(MALFORMED_BODY, reason=str(exc)) from None
-    return DecodedTx(tx, body, sha256(bytes(data)), bytes(data))
+    return DecodedTx(tx, body, sha256(bytes(data)), bytes(data), address(tx.signer))
