@@ -47,7 +47,7 @@ from consensus.types import (
     VoteType,
 )
 from consensus.validators import ValidatorSet
-from consensus.votes import ThresholdKind, VoteKeeper
+from consensus.votes import Tally, ThresholdKind, VoteKeeper
 
 MAX_PROPOSALS_PER_ROUND = 4  # distinct values kept per round from an equivocating proposer
 PAPER_LINES = (
@@ -329,8 +329,7 @@ class ConsensusCore:
     def _decide(self, round_: int, value: ValueId, out: list[Action]) -> None:
         assert self.keeper is not None and self.valset is not None
         self.decision = value  # L51; L52-L54 (next height) happen in start_height
-        tally = self.keeper.tally(round_, VoteType.PRECOMMIT)
-        assert tally is not None
+        tally = self.keeper.tally(round_, VoteType.PRECOMMIT) or Tally()
         commit = make_commit(self.valset, self.height, round_, value, tally)
         out.append(Decide(self.height, round_, value, commit))
         self.step = Step.DECIDED

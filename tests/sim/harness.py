@@ -26,6 +26,7 @@ from consensus.types import (
     DuplicateVoteEvidence,
     Proposal,
     ProposalReceived,
+    Step,
     Timeout,
     TimeoutFired,
     ValueId,
@@ -82,6 +83,7 @@ class SimNode:
         self.certs: dict[int, tuple[Proposal, list[Vote]]] = {}
         self.decided: list[tuple[int, bytes]] = []
         self.evidence = 0
+        self.evil: dict[tuple[int, int], bytes] = {}  # equivocator: its other proposal per (h, r)
         self.executor = Executor(
             core,
             signer=self,
@@ -110,7 +112,7 @@ class SimNode:
 
     def broadcast_vote(self, vote: Vote) -> None:
         self.own.append(vote)
-        if self.role == "double_voter":
+        if self.role in ("double_voter", "equivocator"):
             self._double_vote(vote)
         elif self.role != "silent":
             self.sim.broadcast(self.idx, vote)
@@ -178,7 +180,7 @@ class SimNode:
             self.executor.handle(ProposalReceived(msg, is_valid_value(msg.value_id)))
         elif isinstance(msg, tuple) and msg and msg[0] == "status":
             cert = self.certs.get(msg[1])
-            if cert is not None and self.role != "silent":
+            if cert is not None and self.role in (None, "twin"):  # other Byzantine roles never help
                 prop, votes = cert
                 self.sim.send(self.idx, src, prop)
                 for v in votes:
@@ -193,7 +195,7 @@ class SimNode:
         for m in self.own:
             if self.role == "equivocator" and isinstance(m, Proposal):
                 continue
-            if self.role == "double_voter" and isinstance(m, Vote):
+            if self.role in ("double_voter", "equivocator") and isinstance(m, Vote):
                 continue
             self.sim.broadcast(self.idx, m)
         self._relay()
@@ -209,6 +211,16 @@ class SimNode:
         c, k = self.core, self.core.keeper
         if k is None:
             return
+        if self.sim.clock.now >= self.sim.scenario.net.gst_ms and c.step is not Step.DECIDED:
+            # after GST also relay the votes of the previous and current round, so that every correct
+            # node sees what moved another one to its round (the paper's gossip assumption)
+            for r in (c.round - 1, c.round):
+                for vt in (VoteType.PREVOTE, VoteType.PRECOMMIT):
+                    t = k.tally(r, vt)
+                    if t is not None:
+                        for v in [*t.votes.values(), *t.conflicting.values()]:
+                            if v.validator != self.address:
+                                self.sim.broadcast(self.idx, v)
         for (h, r, _), p in self.proposals.items():
             if h == c.height and r == c.round:
                 self.sim.broadcast(self.idx, p)
@@ -230,19 +242,67 @@ class SimNode:
             w[0] = 0xFF
         return bytes(w)
 
+    def _stale_pol(self, proposal: Proposal) -> Proposal | None:
+        """A proposal re-using the oldest polka this node saw (to push locked nodes into L32)."""
+        k = self.core.keeper
+        if k is None:
+            return None
+        for r in k.rounds():
+            t = k.tally(r, VoteType.PREVOTE)
+            if r >= proposal.round or t is None or r == proposal.pol_round:
+                continue
+            for v, power in sorted(t.power_by_value.items(), key=lambda kv: kv[0] or b""):
+                if v is not None and k.valset.has_two_thirds(power):
+                    return replace(proposal, value_id=v, pol_round=r, signature=b"")
+        return None
+
     def _equivocate(self, proposal: Proposal) -> None:
-        other = replace(proposal, value_id=self._other_value(proposal.value_id), signature=b"")
+        stale = self._stale_pol(proposal) if self.rng.random() < 0.5 else None
+        # otherwise a fresh value (pol_round -1): only the lock (L23) keeps correct nodes off it
+        fresh = self._other_value(proposal.value_id)
+        other = stale or replace(proposal, value_id=fresh, pol_round=-1, signature=b"")
+        self.evil[(other.height, other.round)] = other.value_id
         other = self.sign_proposal(other) or other
-        for dst in self.sim.peers(self.idx):
-            self.sim.send(self.idx, dst, proposal if self.rng.random() < 0.5 else other)
+        pol: list[Vote] = []
+        k = self.core.keeper
+        t = k.tally(other.pol_round, VoteType.PREVOTE) if k is not None and other.pol_round >= 0 else None
+        if t is not None:  # reveal the (possibly secret) polka behind the stale proposal
+            pol = [v for a in list(t.votes) if (v := t.vote_for(a, other.value_id)) is not None]
+        peers = self.sim.peers(self.idx)
+        lucky = self.rng.choice(peers)
+        split = self.rng.random() < 0.5
+        if self.sim.scenario.cut_on_decide is not None:  # targeted attack: the fresh value to all
+            lucky, split = -1, False
+        for dst in peers:
+            if (self.rng.random() < 0.5) if split else (dst == lucky):
+                self.sim.send(self.idx, dst, proposal)
+            else:
+                self.sim.send(self.idx, dst, other)
+                for v in pol:
+                    self.sim.send(self.idx, dst, v)
 
     def _double_vote(self, vote: Vote) -> None:
         assert self.pub_key is not None
-        alt_value = None if vote.value_id is not None and self.rng.random() < 0.5 else self._other_value(None)
+        evil = self.evil.get((vote.height, vote.round))
+        if evil is not None and evil == vote.value_id:  # its own equivocating value: back it openly
+            self.sim.broadcast(self.idx, vote)
+            return
+        if evil is not None:
+            alt_value: bytes | None = evil  # back its own equivocating proposal
+        elif vote.value_id is not None and self.rng.random() < 0.5:
+            alt_value = None
+        else:
+            alt_value = self._other_value(None)
         alt = replace(vote, value_id=alt_value)
         alt = replace(alt, signature=sign(self.pub_key, vote_sign_bytes(CHAIN_ID, alt)))
-        for dst in self.sim.peers(self.idx):
-            self.sim.send(self.idx, dst, vote if self.rng.random() < 0.5 else alt)
+        # split the peers at random, or show the real vote to one peer only (a polka only it sees),
+        # or to nobody (kept for a stale proposal)
+        peers = self.sim.peers(self.idx)
+        mode = self.rng.randrange(3) if self.sim.scenario.cut_on_decide is None else 2
+        lucky = self.rng.choice(peers)
+        for dst in peers:
+            real = self.rng.random() < 0.5 if mode == 0 else (mode == 1 and dst == lucky)
+            self.sim.send(self.idx, dst, vote if real else alt)
 
     def _garbage(self) -> None:
         assert self.pub_key is not None and self.address is not None

@@ -21,7 +21,8 @@ class NetRules:
     drop: float  # before GST
     duplicate: float
     max_delay_ms: int  # before GST: uniform [0, max_delay_ms]
-    partition: tuple[tuple[int, ...], ...] | None  # node groups, before GST only
+    # partition windows before GST: (end_ms, node groups); a message between groups is lost
+    partitions: tuple[tuple[int, tuple[tuple[int, ...], ...]], ...] = ()
 
 
 class Clock:
@@ -55,11 +56,16 @@ class Network:
         self.rules = rules
         self.deliver: Callable[[int, int, Any], None] = lambda dst, src, msg: None
         self.sent = 0
-        self._group: dict[int, int] = {}
-        if rules.partition:
-            for g, members in enumerate(rules.partition):
-                for m in members:
-                    self._group[m] = g
+        self._windows: list[tuple[int, dict[int, int]]] = []
+        for end, groups in rules.partitions:
+            self._windows.append((min(end, rules.gst_ms), {m: g for g, ms in enumerate(groups) for m in ms}))
+
+    def _cut(self, src: int, dst: int) -> bool:
+        now = self.clock.now
+        for end, group in self._windows:
+            if now < end:  # an empty window (no groups) is fully connected
+                return bool(group) and group.get(src, -1) != group.get(dst, -2)
+        return False
 
     def _delay(self) -> int:
         r = self.rules
@@ -73,7 +79,7 @@ class Network:
         self.sent += 1
         r = self.rules
         if self.clock.now < r.gst_ms:
-            if self._group and self._group.get(src, -1) != self._group.get(dst, -1):
+            if self._windows and self._cut(src, dst):
                 return
             if self.rng.random() < r.drop:
                 return

@@ -43,6 +43,15 @@ PARAMS = ConsensusParams(
 ROUNDS_BUDGET = 8
 
 
+class LingeringCore(ConsensusCore):
+    """A Byzantine node's core that never decides ``linger_height``: it keeps voting and proposing there."""
+
+    linger_height = 0
+
+    def _rule_decision_ready(self, round_: int, value: bytes) -> bool:
+        return self.height != self.linger_height and super()._rule_decision_ready(round_, value)
+
+
 class Violation(Exception):
     pass
 
@@ -84,6 +93,7 @@ class Simulation:
         self.proposed: dict[int, set[bytes]] = {}
         self.violation: str | None = None
         self.deadline: int | None = None
+        self._cut: tuple[int, int] | None = None  # (node, until_ms)
         keys = [key_of(i) for i in range(sc.n + 1)]
         self.pub_keys = {a: p for a, p in keys}
         genesis = [Validator(keys[i][0], keys[i][1], sc.powers[i]) for i in range(sc.n)]
@@ -101,7 +111,13 @@ class Simulation:
     def _node(
         self, i: int, key: tuple[bytes, bytes], role: str | None, cls: type[ConsensusCore], pl: ValidatorPipeline
     ) -> SimNode:
-        return SimNode(self, i, key[0], key[1], role, cls(key[0], PARAMS), pl)
+        if role is not None:
+            cls = ConsensusCore  # broken variants are for correct nodes only
+        core = cls(key[0], PARAMS)
+        if role == "equivocator" and self.scenario.cut_on_decide is not None:
+            core = LingeringCore(key[0], PARAMS)  # the adversary stays in the attacked height
+            core.linger_height = self.scenario.cut_on_decide
+        return SimNode(self, i, key[0], key[1], role, core, pl)
 
     def _plan_updates(self, keys: list[tuple[bytes, bytes]], twin_of: int | None) -> list[ValidatorUpdate]:
         sc = self.scenario
@@ -136,6 +152,8 @@ class Simulation:
             tag = f"p{msg.height}.{msg.round}.{msg.value_id.hex()[:8]}"
         else:
             tag = repr(msg)[:24]
+        if self._cut is not None and self.clock.now < self._cut[1] and self._cut[0] in (src, dst):
+            return
         self._trace.update(f"{self.clock.now}|{src}>{dst}|{tag};".encode())
         self.nodes[dst].receive(src, msg)
 
@@ -154,6 +172,9 @@ class Simulation:
 
     def on_decide(self, node: SimNode, height: int, round_: int, value: bytes, commit: Commit) -> None:
         self._trace.update(f"D{node.idx}.{height}.{round_}.{value.hex()[:8]};".encode())
+        cut = self.scenario.cut_on_decide
+        if cut == height and node.correct and self._cut is None and self.clock.now < self.scenario.net.gst_ms:
+            self._cut = (node.idx, self.scenario.net.gst_ms)
         if not node.correct:
             return
         if len(node.decided) != height or node.decided[-1][0] != height:

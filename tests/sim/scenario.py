@@ -26,6 +26,9 @@ class Scenario:
     set_change: bool
     target_height: int
     invalid_rate: float
+    # adaptive adversary: the first correct node to decide this height before GST is cut off until
+    # GST (its messages still in flight are lost too)
+    cut_on_decide: int | None = None
 
     def role(self, i: int) -> str | None:
         for j, r in self.roles:
@@ -54,7 +57,22 @@ def _faulty(rng: random.Random, powers: list[int]) -> list[int]:
     return chosen
 
 
+def _split(rng: random.Random, n: int, twin_of: int | None) -> tuple[tuple[int, ...], ...]:
+    """Two groups over the n validators and the spare node n; a twin and its double are kept apart."""
+    nodes = list(range(n + 1))
+    rng.shuffle(nodes)
+    cut = rng.randint(1, n)
+    a, b = nodes[:cut], nodes[cut:]
+    if twin_of is not None and (twin_of in a) == (n in a):
+        src, dst = (a, b) if n in a else (b, a)
+        src.remove(n)
+        dst.append(n)
+    return (tuple(sorted(a)), tuple(sorted(b)))
+
+
 def make_scenario(seed: int, rng: random.Random) -> Scenario:
+    if rng.random() < 0.2:
+        return _lock_attack(seed, rng)
     n = rng.choice((4, 4, 4, 7))
     powers = [1] * n if rng.random() < 0.5 else [rng.randint(1, 4) for _ in range(n)]
     faulty = _faulty(rng, powers)
@@ -67,34 +85,22 @@ def make_scenario(seed: int, rng: random.Random) -> Scenario:
                 role = "double_voter"
             twin_used = True
         roles.append((i, role))
-    gst = rng.choice((0, 500, 1500, 3000))
-    partition: tuple[tuple[int, ...], ...] | None = None
-    nodes = list(range(n + 1))  # n validators + the spare node (twin or joining validator)
-    if twin_used or rng.random() < 0.3:
-        rng.shuffle(nodes)
-        cut = rng.randint(1, len(nodes) - 1)
-        a, b = sorted(nodes[:cut]), sorted(nodes[cut:])
-        partition = (tuple(a), tuple(b))
-    if twin_used and partition is not None:
-        twin_of = next(i for i, r in roles if r == "twin")
-        spare = n
-        a_set = partition[0]
-        # twin and its double in different partitions
-        in_a = twin_of in a_set
-        ga = [x for x in a_set if x != spare]
-        gb = [x for x in partition[1] if x != spare]
-        if in_a:
-            gb.append(spare)
-        else:
-            ga.append(spare)
-        partition = (tuple(sorted(ga)), tuple(sorted(gb)))
+    twin_of = next((i for i, r in roles if r == "twin"), None)
+    gst = rng.choice((0, 500, 1500, 3000) if twin_of is None else (1500, 3000, 4000))
+    partitions = []
+    if twin_of is not None or rng.random() < 0.5:
+        t = 0
+        for _ in range(rng.randint(1, 3)):
+            t += rng.randint(300, 1500)
+            connected = twin_of is None and rng.random() < 0.4  # a window without a partition
+            partitions.append((t, () if connected else _split(rng, n, twin_of)))
     net = NetRules(
         gst_ms=gst,
         delta_ms=rng.choice((20, 50, 100)),
         drop=rng.choice((0.0, 0.1, 0.3, 0.5)),
         duplicate=rng.choice((0.0, 0.1)),
         max_delay_ms=rng.choice((50, 300, 1000)),
-        partition=partition,
+        partitions=tuple(partitions),
     )
     return Scenario(
         seed=seed,
@@ -105,4 +111,33 @@ def make_scenario(seed: int, rng: random.Random) -> Scenario:
         set_change=rng.random() < 0.3,
         target_height=rng.randint(2, 4),
         invalid_rate=rng.choice((0.0, 0.3)),
+    )
+
+
+def _lock_attack(seed: int, rng: random.Random) -> Scenario:
+    """A targeted schedule: a correct node is cut off right after it decides (before its precommit
+    reaches the others), and equivocating proposers push fresh values to the rest, who are locked on
+    the decided value.  Only the lock (L23/L29) stands between this and two different decisions."""
+    n = rng.choice((4, 4, 7))
+    f = (n - 1) // 3
+    order = list(range(n))
+    rng.shuffle(order)
+    byz = order[:f]
+    net = NetRules(
+        gst_ms=rng.randint(2000, 4000),
+        delta_ms=rng.choice((20, 50)),
+        drop=rng.choice((0.0, 0.1)),
+        duplicate=0.0,
+        max_delay_ms=rng.choice((50, 150)),
+    )
+    return Scenario(
+        seed=seed,
+        n=n,
+        powers=(1,) * n,
+        roles=tuple((i, "equivocator") for i in sorted(byz)),
+        net=net,
+        set_change=False,
+        target_height=3,
+        invalid_rate=0.0,
+        cut_on_decide=rng.randint(1, 2),
     )
