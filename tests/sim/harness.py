@@ -158,7 +158,7 @@ class SimNode:
     def receive(self, src: int, msg: Any) -> None:
         if isinstance(msg, Vote):
             pub = self.sim.pub_keys.get(msg.validator)
-            if pub is None or msg.value_id is not None and len(msg.value_id) != 32:
+            if pub is None or (msg.value_id is not None and len(msg.value_id) != 32):
                 return
             if not verify_sig(pub, vote_sign_bytes(CHAIN_ID, msg), msg.signature):
                 return
