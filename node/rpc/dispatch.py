@@ -17,6 +17,17 @@ from node.rpc.registry import METHODS, Ctx, current_request_id
 log = logging.getLogger("egp.rpc")
 
 
+def dumps(obj: Any) -> str:
+    """Compact JSON text. Non-ASCII stays literal (Thai names stay small); a lone surrogate echoed from a
+    client's request cannot be UTF-8, so then the whole text falls back to ASCII escapes."""
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(obj, separators=(",", ":"))
+    return text
+
+
 def _valid_id(v: Any) -> bool:
     return v is None or isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool))
 

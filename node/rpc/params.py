@@ -103,6 +103,10 @@ def convert(p: P, v: Any, uri: bool) -> Any:
     if p.kind == "str":
         if not isinstance(v, str):
             raise invalid_params(f"{p.name}: expected a string")
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise invalid_params(f"{p.name}: not valid Unicode text (lone surrogate)") from e
         return _unquote(v)[0] if uri else v
     if p.kind in ("b64", "hex", "hash"):
         return _to_bytes(p.name, p.kind, v, uri)

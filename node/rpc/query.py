@@ -181,6 +181,10 @@ def parse_query(text: object) -> Query:
         raise QueryError("query must be a string")
     if len(text) > MAX_QUERY_LEN:
         raise QueryError(f"query is longer than {MAX_QUERY_LEN} characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise QueryError("query is not valid Unicode text (lone surrogate)") from None
     s = _Scanner(text)
     if s.at_end():
         raise QueryError("query is empty")

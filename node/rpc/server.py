@@ -9,7 +9,6 @@ wrong inside a method is logged here and answered with -32603, never a stack tra
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from aiohttp import web
 
 from node.rpc import methods_chain, methods_tx, websocket  # noqa: F401  (they register their methods)
 from node.rpc.config import RpcConfig
-from node.rpc.dispatch import call, handle_request, parse_body
+from node.rpc.dispatch import call, dumps, handle_request, parse_body
 from node.rpc.errors import INVALID_REQUEST, METHOD_NOT_FOUND, RpcError, response
 from node.rpc.registry import METHODS, Ctx
 from node.rpc.services import RpcServices
@@ -28,7 +27,7 @@ _JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return dumps(obj).encode()
 
 
 async def post_handler(request: web.Request) -> web.StreamResponse:

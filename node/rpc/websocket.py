@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 from dataclasses import replace
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from node.events import BusEvent, Subscription, SubscriptionError
-from node.rpc.dispatch import handle_request, parse_body
+from node.rpc.dispatch import dumps, handle_request, parse_body
 from node.rpc.errors import INVALID_REQUEST, SERVER_ERROR, RpcError, internal, response
 from node.rpc.params import P
 from node.rpc.query import QueryError
@@ -29,8 +28,7 @@ log = logging.getLogger("egp.rpc.ws")
 _ids = itertools.count(1)
 
 
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+_dumps = dumps
 
 
 class WsSession:

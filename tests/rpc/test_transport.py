@@ -55,6 +55,22 @@ def test_malformed_bodies_get_parse_or_invalid_request_errors(chain: FixtureChai
     run(go)
 
 
+def test_lone_surrogates_are_answered_not_crashed_on(chain: FixtureChain) -> None:
+    async def go() -> None:
+        async with serve(chain) as c:
+            for body, code in [(b'{"jsonrpc":"2.0","id":"\\ud800","method":"health"}', None),
+                               (b'{"jsonrpc":"2.0","id":1,"method":"\\ud800"}', -32601),
+                               (b'{"jsonrpc":"2.0","id":1,"method":"tx_search","params":{"query":"a=\'\\ud800\'"}}',
+                                -32602),
+                               (b'{"jsonrpc":"2.0","id":1,"method":"abci_query","params":{"path":"\\udfff"}}', -32602)]:
+                status, text = await c.post_raw(body)
+                out = json.loads(text)
+                assert status == 200 and out["jsonrpc"] == "2.0", text
+                assert (out.get("error") or {}).get("code") == code, text
+
+    run(go)
+
+
 def test_body_limit(chain: FixtureChain) -> None:
     async def go() -> None:
         async with serve(chain, RpcConfig(laddr_port=0, max_body_bytes=1000)) as c:
