@@ -239,7 +239,10 @@ class P2P:
         finally:
             self._pending_handshakes -= 1
         if peer is not None:
-            await self._run_peer(peer)
+            try:
+                await self._run_peer(peer)
+            except Exception:  # never let one connection's bug surface as an unretrieved task error
+                log.exception("unexpected error in the connection of peer %s", peer.node_id)
 
     async def _establish(
         self,
@@ -375,16 +378,9 @@ class P2P:
             started = loop.time()
             connected = False
             try:
-                reader, writer = await asyncio.wait_for(asyncio.open_connection(addr.host, addr.port),
-                                                        cfg.dial_timeout)
-            except (OSError, TimeoutError) as exc:
-                _log(logging.DEBUG, "dial failed", peer=str(addr), attempt=attempt + 1,
-                     reason=str(exc) or type(exc).__name__)
-            else:
-                peer = await self._establish(reader, writer, outbound=True, expected=addr.node_id)
-                if peer is not None:
-                    connected = True
-                    await self._run_peer(peer)
+                connected = await self._dial_once(addr, attempt + 1)
+            except Exception:  # a bug must not end the redialling of a persistent peer
+                log.exception("unexpected error while dialling %s", addr)
             if connected and loop.time() - started >= cfg.backoff_reset_after:
                 attempt = 0
             if self._stopping:
@@ -393,3 +389,20 @@ class P2P:
                 continue  # connected by the peer's own dial meanwhile
             attempt += 1
             await asyncio.sleep(backoff_delay(attempt, cfg.backoff_base, cfg.backoff_max, self._rng))
+
+    async def _dial_once(self, addr: PeerAddress, attempt: int) -> bool:
+        """One dial; True if it became a peer (and has since disconnected)."""
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(addr.host, addr.port),
+                                                    self.config.dial_timeout)
+        except (OSError, TimeoutError) as exc:
+            # The first failure of a series, then every tenth, at info: visible to an operator, not a flood.
+            level = logging.INFO if attempt % 10 == 1 else logging.DEBUG
+            _log(level, "cannot reach peer; retrying with backoff", peer=str(addr), attempt=attempt,
+                 reason=str(exc) or type(exc).__name__)
+            return False
+        peer = await self._establish(reader, writer, outbound=True, expected=addr.node_id)
+        if peer is None:
+            return False
+        await self._run_peer(peer)
+        return True

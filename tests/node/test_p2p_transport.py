@@ -349,6 +349,33 @@ def test_allow_list_and_persistent_peers_can_change_at_run_time() -> None:
     run(main())
 
 
+def test_peer_that_stops_reading_is_dropped_with_bounded_memory() -> None:
+    async def main() -> None:
+        rogue_key = key(5)
+        b = await start_node(key(1), allowed=[rogue_key], write_timeout=1.0, idle_timeout=30.0)
+        try:
+            conn = await rogue_session(*b.p2p.listen_address, rogue_key)  # never reads from here on
+            rid = nid(rogue_key)
+            await b.wait_connected(rid)
+            chunk = bytes(64 * 1024)
+            budget = b.p2p.channels[CHAN_B].send_queue_bytes
+            refused = 0
+            while not b.downs(rid):
+                if b.p2p.send(rid, CHAN_B, chunk):
+                    for p in b.p2p.peers():
+                        assert p.send_queue_bytes <= budget
+                else:
+                    refused += 1
+                    await asyncio.sleep(0.01)
+            assert refused > 0
+            assert "peer stalled" in b.downs(rid)[0].reason
+            conn.close()
+        finally:
+            await b.stop()
+
+    run(main())
+
+
 def test_full_channel_queue_refuses_instead_of_growing() -> None:
     async def main() -> None:
         from node.p2p import ChannelSpec
