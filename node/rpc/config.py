@@ -8,6 +8,7 @@ their buffers, pending broadcast_tx_commit calls).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -28,3 +29,21 @@ class RpcConfig:
     ws_ping_interval_s: float = 15.0
     ws_write_timeout_s: float = 10.0
     max_unconfirmed_txs_limit: int = 100
+
+
+def from_config_section(rpc: Any, host: str, port: int) -> RpcConfig:
+    """config.toml's `[rpc]` section (node/config.py `RPCConfig`, durations in ms) → `RpcConfig`, every
+    limit carried over; `host`/`port` come from its parsed `laddr`."""
+    return RpcConfig(
+        laddr_host=host,
+        laddr_port=port,
+        cors_allowed_origins=tuple(rpc.cors_allowed_origins),
+        max_body_bytes=int(rpc.max_body_bytes),
+        max_header_bytes=int(rpc.max_header_bytes),
+        max_request_batch_size=int(rpc.max_request_batch_size),
+        max_open_connections=int(rpc.max_open_connections),
+        max_subscription_clients=int(rpc.max_subscription_clients),
+        max_subscriptions_per_client=int(rpc.max_subscriptions_per_client),
+        subscription_buffer_size=int(rpc.subscription_buffer_size),
+        timeout_broadcast_tx_commit_s=int(rpc.timeout_broadcast_tx_commit) / 1000,
+    )

@@ -128,3 +128,15 @@ def test_cors_and_openapi(chain: FixtureChain) -> None:
 
 def test_binds_loopback_by_default() -> None:
     assert RpcConfig().laddr_host == "127.0.0.1"
+
+
+def test_every_config_toml_limit_reaches_the_server() -> None:
+    from node.config import RPCConfig
+    from node.rpc.config import from_config_section
+
+    section = RPCConfig(max_request_batch_size=3, max_subscriptions_per_client=7, subscription_buffer_size=9,
+                        timeout_broadcast_tx_commit=2500, cors_allowed_origins=["*"], max_body_bytes=4096)
+    cfg = from_config_section(section, "127.0.0.1", 0)
+    assert (cfg.max_request_batch_size, cfg.max_subscriptions_per_client, cfg.subscription_buffer_size) == (3, 7, 9)
+    assert cfg.timeout_broadcast_tx_commit_s == 2.5 and cfg.cors_allowed_origins == ("*",)
+    assert cfg.max_body_bytes == 4096 and cfg.laddr_host == "127.0.0.1"
