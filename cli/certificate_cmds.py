@@ -31,7 +31,7 @@ from cli.lg_cmds import app as lg_app
 from cli.parse import parse_duration_days
 from cli.rpc_client import RpcClient
 from state.calendar import fmt_time
-from state.certificate import Certificate, CertificateVerdict, verify_certificate
+from state.certificate import Certificate, CertificateVerdict, Signer, verify_certificate
 from state.certificate_json import (
     CertificateDamaged,
     CertificateFormatError,
@@ -113,6 +113,13 @@ def _load_cert(path: Path) -> Certificate:
     return load_certificate(data)
 
 
+def _signer_label(s: Signer) -> str:
+    label = s.name or "(not named by the trusted genesis)"
+    if s.bank:  # proven from the ledger's validator and bank records
+        label += f" [bank {s.bank}" + (f" {s.bank_name}" if s.bank_name else "") + "]"
+    return label
+
+
 def verdict_text(v: CertificateVerdict) -> str:
     if not v.genuine:
         return f"NOT GENUINE: {v.reason} [{v.code}]"
@@ -131,9 +138,8 @@ def verdict_text(v: CertificateVerdict) -> str:
                   f"  issuing bank:      {g.bank} (ref {g.ref})",
                   f"  expiry:            {fmt_time(g.expiry)}"]
     lines.append(f"  signed by {len(v.signers)} validators with {v.signed_power} of {v.total_power} voting power "
-                 "(more than 2/3 required):")
-    lines += [f"    {s.name or '(not named by the trusted genesis)'}  {s.address.hex().upper()}  power {s.power}"
-              for s in v.signers]
+                 "(more than 2/3 required); [operating bank as recorded on the ledger]:")
+    lines += [f"    {_signer_label(s)}  {s.address.hex().upper()}  power {s.power}" for s in v.signers]
     if v.newer is not None:
         n = v.newer
         if not n.changed:

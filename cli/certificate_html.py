@@ -84,10 +84,11 @@ def render_html(cert: Certificate, verdict: CertificateVerdict | None = None, tr
     signers = ""
     if verdict is not None and verdict.genuine:
         lines = "".join(f"<tr><td>{html.escape(s.name or '(not named by the trusted genesis)')}</td>"
+                        f"<td>{html.escape(' '.join(x for x in (s.bank, s.bank_name) if x) or '-')}</td>"
                         f"<td class='mono'>{s.address.hex().upper()}</td><td>{s.power}</td></tr>"
                         for s in verdict.signers)
-        signers = ("<h2>Signed by</h2><table><tr><th>Validator</th><th>Address</th><th>Power</th></tr>"
-                   f"{lines}</table>")
+        signers = ("<h2>Signed by</h2><table><tr><th>Validator</th><th>Operating bank (ledger)</th>"
+                   f"<th>Address</th><th>Power</th></tr>{lines}</table>")
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>Guarantee certificate {html.escape(cert.guarantee_id)}</title><style>{_CSS}</style></head><body>"

@@ -23,11 +23,12 @@ from cli.rpc_client import RpcClient, RpcError, to_int
 from state.certificate import Certificate, verify_certificate
 from state.certificate_build import BuildError, build_certificate
 from state.certificate_json import TrustError, parse_anchor, parse_rfc3339_ms
+from state.certificate_records import record_keys
 from state.chain import FLAG_ABSENT, BlockID, CommitSig, Header, PartSetHeader
 from state.codec import DecodeError
 from state.light import LightCommit, LightValidator, TrustAnchor, valset_hash
 from state.proofs import StateProof
-from state.records import k_lg
+from state.records import Validator, k_inst, k_lg
 
 PROOF_TYPE = "egp/trie"
 
@@ -143,25 +144,76 @@ class RpcChainSource:
         return validators_from_json(self.client.validators(height).get("validators"))
 
 
-def query_state_proof(client: RpcClient, lg_id: str) -> tuple[int, StateProof]:
-    """(height, StateProof) of guarantee `lg_id` in the node's latest committed state."""
-    resp = client.abci_query(f"/lg/{lg_id}", prove=True)
+def _proof_of(resp: Mapping[str, Any], what: str) -> tuple[int, StateProof]:
     ops = resp.get("proof_ops")
     ops = ops.get("ops") if isinstance(ops, Mapping) else None
     op = next((o for o in ops or [] if isinstance(o, Mapping) and o.get("type") == PROOF_TYPE), None)
     if op is None:
         log = resp.get("log") or "no proof in the answer"
-        raise NodeError(f"the node gave no proof for guarantee {lg_id}: {log}")
+        raise NodeError(f"the node gave no proof for {what}: {log}")
     try:
         sp = StateProof.decode(_b64(op.get("data"), "proof data"))
     except (_Bad, DecodeError) as exc:
-        raise NodeError(f"the node's proof for {lg_id} is malformed: {exc}") from None
-    if sp.key != k_lg(lg_id):
-        raise NodeError(f"the node proved key {sp.key!r}, not guarantee {lg_id}")
+        raise NodeError(f"the node's proof for {what} is malformed: {exc}") from None
     height = to_int(resp.get("height"), 0)
     if height <= 0:
         raise NodeError("the node's proof has no height (has the chain produced a block yet?)")
     return height, sp
+
+
+def query_state_proof(client: RpcClient, lg_id: str) -> tuple[int, StateProof]:
+    """(height, StateProof) of guarantee `lg_id` in the node's latest committed state."""
+    height, sp = _proof_of(client.abci_query(f"/lg/{lg_id}", prove=True), f"guarantee {lg_id}")
+    if sp.key != k_lg(lg_id):
+        raise NodeError(f"the node proved key {sp.key!r}, not guarantee {lg_id}")
+    return height, sp
+
+
+def query_operator_records(client: RpcClient, height: int, addresses: list[bytes]) -> list[StateProof] | None:
+    """Proofs of `val/<address>` and of the banks they name, all at `height`; None when the chain moved on."""
+    out: list[StateProof] = []
+
+    def prove(key: bytes) -> bool:
+        h, sp = _proof_of(client.abci_query("/store", key, prove=True), f"state key {key!r}")
+        if h != height or sp.key != key:
+            return False
+        out.append(sp)
+        return True
+
+    for key in record_keys(addresses):
+        if not prove(key):
+            return None
+    banks = sorted({v.bank for v in _validators_of(out)} - {""})
+    for code in banks:
+        if not prove(k_inst("BANK", code)):
+            return None
+    return out
+
+
+def _validators_of(proofs: list[StateProof]) -> list[Validator]:
+    vals = []
+    for p in proofs:
+        if p.value is not None:
+            try:
+                vals.append(Validator.decode(p.value))
+            except DecodeError:
+                continue
+    return vals
+
+
+def query_consistent(client: RpcClient, lg_id: str, attempts: int = 5) -> tuple[int, StateProof, list[StateProof]]:
+    """The guarantee's proof and the signing banks' records from one state (the node serves the latest only,
+    so a block committed between the queries means asking again)."""
+    for _ in range(attempts):
+        height, sp = query_state_proof(client, lg_id)
+        try:
+            addrs = [v.address for v in RpcChainSource(client).validators(height)]
+            records = query_operator_records(client, height, addrs)
+        except NodeError:
+            records = []  # the banks' names are a courtesy; the certificate does not need them
+        if records is not None:
+            return height, sp, records
+    return height, sp, []
 
 
 def node_anchor(client: RpcClient) -> TrustAnchor:
@@ -189,13 +241,13 @@ def wait_for_header(client: RpcClient, height: int, wait_s: float) -> None:
 def fetch_certificate(client: RpcClient, lg_id: str, anchor: TrustAnchor | None = None,
                       wait_s: float = 30.0) -> tuple[Certificate, TrustAnchor]:
     """Build the certificate of `lg_id` from the node and check it against `anchor` (default: the node's genesis)."""
-    height, sp = query_state_proof(client, lg_id)
+    height, sp, records = query_consistent(client, lg_id)
     anchor = anchor if anchor is not None else node_anchor(client)
     wait_for_header(client, height + 1, wait_s)
     src = RpcChainSource(client)
     try:
         cert = build_certificate(src, anchor.chain_id, lg_id, sp.value, sp.proof, height, anchor.height,
-                                 valset_hash(anchor.validators))
+                                 valset_hash(anchor.validators), records)
     except BuildError as exc:
         raise InputError(f"cannot build the certificate: {exc}") from None
     verdict = verify_certificate(cert, anchor)

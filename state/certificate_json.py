@@ -236,8 +236,8 @@ def verdict_to_json(v: CertificateVerdict) -> dict[str, Any]:
         "guarantee": guarantee_summary(v.guarantee),
         "signed_power": str(v.signed_power),
         "total_power": str(v.total_power),
-        "signers": [{"address": s.address.hex().upper(), "name": s.name, "power": str(s.power)}
-                    for s in v.signers],
+        "signers": [{"address": s.address.hex().upper(), "name": s.name, "power": str(s.power), "bank": s.bank,
+                     "bank_name": s.bank_name} for s in v.signers],
     })
     if v.newer is not None:
         out["newer_state"] = {"height": str(v.newer.height), "time": format_ms(v.newer.time_ms),

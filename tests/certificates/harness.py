@@ -33,8 +33,9 @@ from state.chain import (
 from state.crypto import PUBKEY_TYPE, PrivateKey, sha256
 from state.kv_level import LevelKV
 from state.light import LightCommit, LightValidator, sorted_valset
-from state.proofs import TrieProof
-from state.records import k_lg, lg_id_of
+from state.proofs import StateProof, TrieProof
+from state.records import Validator as Validator_
+from state.records import k_inst, k_lg, k_validator, lg_id_of
 from state.registry import with_check_digit
 from state.store import NS_STATE, NS_TRIE
 from state.trie import Trie
@@ -181,6 +182,15 @@ class MiniChain:
         k = k_lg(lg_id)
         proof = Trie(self.kv.prefixed(NS_TRIE)).prove(sha256(k))
         return self.height, self.kv.get(NS_STATE + k), proof
+
+    def prove_key(self, k: bytes) -> StateProof:
+        return StateProof(k, self.kv.get(NS_STATE + k), Trie(self.kv.prefixed(NS_TRIE)).prove(sha256(k)))
+
+    def operator_records(self) -> list[StateProof]:
+        """Proofs, in the committed state now, of who operates the validators signing the next header."""
+        out = [self.prove_key(k_validator(v.address)) for v in self.pipeline.current.validators]
+        banks = {Validator_.decode(p.value).bank for p in out if p.value is not None}
+        return out + [self.prove_key(k_inst("BANK", b)) for b in sorted(banks) if b]
 
     # ------------------------------------------------------------------ the domain
     def issue_guarantee(self, ref: str = "REF-1", amount: int = 500_000_00) -> str:

@@ -315,3 +315,38 @@ def test_trust_may_be_a_parsed_genesis_document(scenario: Scenario) -> None:
     assert verify_certificate(scenario.new, scenario.chain.genesis_doc()).genuine
     v = verify_certificate(scenario.new, {"chain_id": CHAIN_ID})
     assert not v.genuine and v.code == "bad_trust"
+
+
+# --------------------------------------------------------------------------- who operates the signers
+
+
+def test_signers_banks_are_proven_from_the_state(scenario: Scenario) -> None:
+    v = verify_certificate(scenario.new, scenario.anchor)
+    assert v.genuine
+    banks = {s.address: (s.bank, s.bank_name) for s in v.signers}
+    assert banks[key(50).address] == ("006", "Krung Thai Bank")  # added after genesis, still named
+    assert sorted(b for b, _ in banks.values()) == ["002", "002", "006", "006", "006"]
+    # a certificate without supporting records is still genuine; it just cannot name the banks
+    bare = verify_certificate(replace(scenario.new, records=()), scenario.anchor)
+    assert bare.genuine and all(s.bank == "" for s in bare.signers)
+
+
+def test_altered_supporting_records_are_rejected(scenario: Scenario) -> None:
+    from state.records import Validator
+
+    recs = list(scenario.new.records)
+    i = next(i for i, r in enumerate(recs) if r.key.startswith(b"val/"))
+    raw = recs[i].value
+    assert raw is not None
+    moved = replace(Validator.decode(raw), bank="002")
+    bad = [*recs[:i], replace(recs[i], value=moved.encode()), *recs[i + 1:]]
+    v = verify_certificate(replace(scenario.new, records=tuple(bad)), scenario.anchor)
+    assert not v.genuine and v.code == "supporting_record" and "does not lead" in v.reason
+    v = verify_certificate(replace(scenario.new, records=tuple(reversed(recs))), scenario.anchor)
+    assert not v.genuine and v.code == "supporting_record" and "order" in v.reason
+    only_banks = tuple(r for r in recs if r.key.startswith(b"inst/"))
+    v = verify_certificate(replace(scenario.new, records=only_banks), scenario.anchor)
+    assert not v.genuine and v.code == "supporting_record" and "no signing validator" in v.reason
+    # a genuine record of the old state does not prove anything under the new app hash
+    v = verify_certificate(replace(scenario.new, records=scenario.old.records), scenario.anchor)
+    assert not v.genuine and v.code == "supporting_record"

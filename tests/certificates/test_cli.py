@@ -219,6 +219,7 @@ def test_certificate_command_fetches_from_a_node(tmp_path: Path) -> None:
     v = runner.invoke(app, ["lg", "verify-certificate", str(out), "--trust", str(genesis)])
     assert v.exit_code == 0, v.output
     assert "ACTIVE" in v.stdout and "500,000.00 THB" in v.stdout and "45 of 45 voting power" in v.stdout
+    assert v.stdout.count("[bank 006 Krung Thai Bank]") == 3 and v.stdout.count("[bank 002 Bangkok Bank]") == 2
     absent_file = tmp_path / "absent.json"
     absent_file.write_text(r2.stdout)
     v = runner.invoke(app, ["lg", "verify-certificate", str(absent_file), "--trust", str(genesis)])

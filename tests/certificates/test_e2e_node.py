@@ -127,6 +127,7 @@ def test_certificates_from_a_running_node(node: Node, tmp_path: Path) -> None:
     assert doc["genuine"] and doc["guarantee"]["status"] == "ACTIVE"
     assert doc["newer_state"]["status"] == "DEMANDED" and doc["newer_state"]["available"] == "1,000,000.00 THB"
     assert doc["signers"] and doc["signed_power"] == doc["total_power"]
+    assert all(s["bank"] == "006" and s["bank_name"] for s in doc["signers"]), doc["signers"]
 
     absent = tmp_path / "absent.json"
     node.egp("lg", "certificate", "006:NO-SUCH-REF", "--out", str(absent))

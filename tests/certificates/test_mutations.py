@@ -6,6 +6,7 @@ validators in canonical order), and the codec accepts one encoding per value, so
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -38,6 +39,7 @@ def test_random_bytes_never_verify_and_never_raise(scenario: Scenario, data: byt
     assert not verify_certificate_bytes(data, scenario.anchor).genuine
 
 
+@pytest.mark.slow
 def test_every_byte_of_the_hop_certificate_matters(scenario: Scenario) -> None:
     """Exhaustive over positions (one flip each) for the certificate with a validator change."""
     data = scenario.new.encode()
