@@ -9,7 +9,8 @@ A `Certificate` (canonical Record; `certificate_hash` = SHA-256 of its bytes, pr
   carried by header H+1, so the proof is checked against `signed.header.app_hash`, and header H+1 links
   back to header H through `last_block_id.hash`;
 - `changes`: the validator-set changes from the genesis set to the set that signed header H+1 (state/light.py
-  explains the sequential hops and the trusting period).
+  explains the sequential hops and the trusting period);
+- `records`: optional proofs of who operates the signing validators (state/certificate_records.py).
 
 `verify_certificate(cert, trust, now_ms)` returns a `CertificateVerdict`: genuine with what the agency
 needs (status, amount available, beneficiary, expiry, height and time, which banks signed with what power),
