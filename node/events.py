@@ -188,6 +188,13 @@ class EventBus:
             if subs:
                 self._publish_tx(subs, height, i, tx, h, result)
 
+    def replay_block(self, sub: Subscription, block: BlockView, results: BlockResultsView) -> None:
+        """Queue a past block's events for one subscription only (the catch-up cursor of `subscribe`)."""
+        self._publish_block_events(block, results, [sub])
+        for i, tx in enumerate(block.txs):
+            result = results.tx_results[i] if i < len(results.tx_results) else TxResultView()
+            self._publish_tx([sub], block.header.height, i, tx, sha256(tx), result)
+
     def publish_chain_block(self, block: Block, result: FinalizeBlockResult) -> None:
         """`publish_block` for the node's records (the node's `on_block` hook)."""
         self.publish_block(adapt.block(block), adapt.block_results(block.header.height, result))

@@ -157,8 +157,14 @@ def _session(ctx: Ctx) -> WsSession:
     return ctx.session
 
 
-@method("subscribe", P("query", "str", required=True), ws_only=True)
-async def subscribe(ctx: Ctx, query: str) -> dict[str, Any]:
+MAX_REPLAY_HEIGHTS = 1000
+
+
+@method("subscribe", P("query", "str", required=True), P("from_height", "int"), ws_only=True)
+async def subscribe(ctx: Ctx, query: str, from_height: int | None) -> dict[str, Any]:
+    """CometBFT's subscribe, plus an optional catch-up cursor: with `from_height`, the events of the
+    committed heights from there on are queued first (synchronously, so none is missed or doubled before
+    live ones), within the subscription's buffer."""
     s = _session(ctx)
     bus, cfg = ctx.services.event_bus, ctx.config
     n = bus.num_client_subscriptions(s.id)
@@ -170,8 +176,26 @@ async def subscribe(ctx: Ctx, query: str) -> dict[str, Any]:
         sub = bus.subscribe(s.id, query, cfg.subscription_buffer_size)
     except (QueryError, SubscriptionError) as e:
         raise internal(f"failed to subscribe: {e}") from e
+    if from_height is not None:
+        _replay(ctx, sub, from_height)
     s.to_start.append((sub, current_request_id.get()))
     return {}
+
+
+def _replay(ctx: Ctx, sub: Subscription, from_height: int) -> None:
+    svc = ctx.services
+    latest, base = svc.latest_height(), svc.base_height()
+    if from_height < max(base, 1) or from_height > latest + 1 or latest + 1 - from_height > MAX_REPLAY_HEIGHTS:
+        svc.event_bus.discard(sub)
+        raise internal(f"from_height must be within [{max(base, 1)}, {latest + 1}] and at most "
+                       f"{MAX_REPLAY_HEIGHTS} heights back; catch up with block_search / tx_search")
+    for h in range(from_height, latest + 1):
+        block, results = ctx.block(h), svc.block_results(h)
+        if block is not None and results is not None:
+            svc.event_bus.replay_block(sub, block, results)
+        if sub.cancel_reason is not None:
+            raise internal(f"the events since height {from_height} do not fit the subscription buffer "
+                           f"({sub.capacity}); catch up with block_search / tx_search")
 
 
 @method("unsubscribe", P("query", "str", required=True), ws_only=True)

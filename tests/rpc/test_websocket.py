@@ -196,3 +196,24 @@ def test_a_client_that_stops_reading_is_cut_off_not_buffered(chain: FixtureChain
             assert last["id"] == 5 and last["error"]["code"] == -32000
 
     run(go)
+
+
+def test_subscribe_with_a_catch_up_cursor(chain: FixtureChain) -> None:
+    for i in range(3):
+        chain.make_block([f"lg/{i}=x".encode()])
+
+    async def go() -> None:
+        async with serve(chain, RpcConfig(laddr_port=0, subscription_buffer_size=3)) as c, \
+                c.session.ws_connect(c.base + "/websocket") as ws:
+            await _send(ws, 1, "subscribe", query="tm.event='NewBlock'", from_height="2")
+            assert (await _recv(ws))["result"] == {}
+            chain.make_block([])
+            heights = [(await _recv(ws))["result"]["data"]["value"]["block"]["header"]["height"] for _ in range(3)]
+            assert heights == ["2", "3", "4"]  # the past, then live, nothing missed or doubled
+            await _send(ws, 2, "subscribe", query="tm.event='NewBlockHeader'", from_height=1)  # 4 > 3
+            assert "do not fit the subscription buffer" in (await _recv(ws))["error"]["data"]
+            await _send(ws, 3, "subscribe", query="tm.event='Tx'", from_height=99)
+            assert "from_height must be within [1, 5]" in (await _recv(ws))["error"]["data"]
+            assert chain.event_bus.num_client_subscriptions(next(iter(chain.event_bus._subs))) == 1
+
+    run(go)
