@@ -16,6 +16,7 @@ as old as the chain; agencies that pass it refresh their anchor with `--save-tru
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -179,15 +180,25 @@ def verify_certificate_cmd(
         period = parse_duration_days(trusting_period) * DAY_MS if trusting_period else None
         try:
             cert = _load_cert(file)
-            newer_cert = _load_cert(newer) if newer is not None else None
         except CertificateDamaged as exc:
             _report(CertificateVerdict(False, "damaged", f"the certificate file was damaged or altered: {exc}"),
                     json_out)
             raise typer.Exit(EXIT_NOT_GENUINE) from None
         except CertificateFormatError as exc:
-            raise InputError(f"{exc}") from None
+            raise InputError(f"{file}: {exc}") from None
+        newer_cert, newer_note = None, ""
+        if newer is not None:
+            try:
+                newer_cert = _load_cert(newer)
+            except CertificateDamaged as exc:
+                newer_note = f"the newer certificate file was damaged or altered ({exc}); nothing is known about a " \
+                             "newer state"
+            except CertificateFormatError as exc:
+                raise InputError(f"{newer}: {exc}") from None
         now = int(time.time() * 1000)
         verdict = verify_certificate(cert, anchor, now, trusting_period_ms=period, newer=newer_cert)
+        if newer_note and verdict.genuine:
+            verdict = dataclasses.replace(verdict, newer_note=newer_note)
         _report(verdict, json_out)
         if html_out is not None:
             _write(html_out, render_html(cert, verdict, f"{trust.name} (chain {anchor.chain_id})"))

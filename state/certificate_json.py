@@ -258,4 +258,8 @@ def anchor_from_verdict(v: CertificateVerdict, cert: Certificate, previous: Trus
     if not light.ok:
         return None
     h = cert.signed.header
-    return TrustAnchor(previous.chain_id, h.height, h.time_ms, light.validators, dict(previous.names))
+    names = dict(previous.names)
+    for s in v.signers:  # validators the trusted genesis did not name: their bank as proven from the ledger
+        if s.address not in names and s.bank:
+            names[s.address] = f"bank {s.bank} {s.bank_name}".strip()
+    return TrustAnchor(previous.chain_id, h.height, h.time_ms, light.validators, names)

@@ -177,6 +177,7 @@ def test_trust_period_and_refreshed_anchor(files: dict[str, Path], tmp_path: Pat
     assert r.exit_code == 0, r.output
     anchor = json.loads(saved.read_text())
     assert anchor["type"] == "egp/trusted-validator-set" and len(anchor["validators"]) == 5
+    assert "bank 006 Krung Thai Bank" in {v["name"] for v in anchor["validators"]}  # the validator added later
     r = runner.invoke(app, ["lg", "verify-certificate", str(files["new"]), "--trust", str(saved)])
     assert r.exit_code == 0, r.output
 
@@ -229,3 +230,14 @@ def test_certificate_command_fetches_from_a_node(tmp_path: Path) -> None:
 def test_certificate_command_reports_an_unreachable_node(tmp_path: Path) -> None:
     r = runner.invoke(app, ["lg", "certificate", "LG0001", "--node", "http://127.0.0.1:9", "--wait", "0"])
     assert r.exit_code == 4 and "cannot reach the node" in r.output
+
+
+def test_a_damaged_newer_certificate_does_not_spoil_the_verdict(files: dict[str, Path]) -> None:
+    doc = json.loads(files["new"].read_text())
+    doc["hash"] = "00" * 32
+    files["new"].write_text(json.dumps(doc))
+    r = runner.invoke(app, ["lg", "verify-certificate", str(files["old"]), "--trust", str(files["genesis"]),
+                            "--newer", str(files["new"])])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("GENUINE") and "newer certificate file was damaged" in r.stdout
+    assert "NEWER STATE" not in r.stdout
