@@ -25,6 +25,7 @@ def version() -> None:
 
 app.add_typer(__import__("cli.node_cmds", fromlist=["app"]).app)  # init, testnet, show-*, reset (storage helper)
 app.command("start")(__import__("cli.start_cmd", fromlist=["start"]).start)  # egp start (runtime helper)
+__import__("cli.bench_cmd", fromlist=["register"]).register(app)  # egp bench, egp bench micro (perf helper)
 __import__("cli.certificate_cmds")  # egp lg certificate / verify-certificate (certificates helper)
 
 if __name__ == "__main__":

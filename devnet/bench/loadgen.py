@@ -1,0 +1,331 @@
+"""The load generator: drive a running network through its public JSON-RPC with the seeded e-GP workload.
+
+Method (docs/performance.md):
+- Everything expensive happens before the clock starts: `state/workload.py` makes the signed transactions
+  (correct sequence numbers, the domain-research §8 mix, 5 % adversarial), each is routed, JSON-encoded
+  and hashed up front. The timed loop only writes prepared strings.
+- Open loop: transaction i has a due time fixed by the offered rate (or the staircase of rates); it is sent
+  at that time whatever happened to earlier ones, so a slow node shows up as latency and backlog, not as a
+  politely lower offered load. How far the generator itself fell behind its schedule is reported ("lag").
+- A signer's transactions must reach a node in sequence order (check_tx wants nonce == account nonce), so
+  every signer is pinned to one node and one connection ("lane"). The default transport pipelines
+  `broadcast_tx_sync` over WebSocket lanes: the server handles a connection's messages in order, so order
+  holds without waiting a round trip per transaction (the hottest bank signs ~15 % of all traffic).
+  `--transport http` uses keep-alive POSTs instead, one in flight per lane (hot lanes then fall behind).
+- Commit time is when the `NewBlock` event carrying the tx reaches a WebSocket subscriber on one node (the
+  equivalent of Tx events at one message per block instead of one per tx, so the observer costs the node
+  little); its `tx_results` give the deliver codes. Latency = commit time - time the request was written.
+- Every second the node processes (and their children), this process and the whole machine are sampled
+  from /proc: CPU cores used, RSS, peak RSS, and the CPU of everything else on the machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from devnet.bench import procstat
+from devnet.bench.run_network import WorkloadSpec
+from state.crypto import sha256
+from state.errors import TxError
+from state.txs import decode_tx
+
+
+@dataclass
+class LoadSettings:
+    rates: list[float]  # tx/s; several = a staircase, one step each
+    step_s: float = 30.0
+    transport: str = "ws"  # ws | http
+    lanes_per_node: int = 2
+    window: int = 20_000  # most requests in flight on one lane before the sender waits
+    drain_s: float = 20.0  # after the last send, how long to wait for commits
+    stop_when_saturated: bool = True
+    events_node: int = 0
+    progress_s: float = 2.0
+    workload: WorkloadSpec = field(default_factory=WorkloadSpec)
+
+
+@dataclass
+class Prepared:
+    """The pre-generated, pre-encoded load: parallel lists indexed by tx number."""
+
+    due: list[float]  # seconds after t0
+    step: list[int]
+    lane: list[int]
+    payload: list[str]
+    hashes: dict[bytes, int]  # sha256(tx) -> first tx number with it (replays repeat a hash)
+    step_starts: list[float]
+    gen_s: float
+
+
+@dataclass
+class Records:
+    n: int
+    sent: list[float] = field(default_factory=list)
+    answered: list[float] = field(default_factory=list)
+    check_code: list[int] = field(default_factory=list)  # -1 unanswered, -2 RPC error
+    rpc_error: dict[int, str] = field(default_factory=dict)
+    committed: list[float] = field(default_factory=list)
+    deliver_code: list[int] = field(default_factory=list)
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.sent = [0.0] * self.n
+        self.answered = [0.0] * self.n
+        self.check_code = [-1] * self.n
+        self.committed = [0.0] * self.n
+        self.deliver_code = [-1] * self.n
+
+
+def prepare(settings: LoadSettings, n_nodes: int, say: Callable[[str], None]) -> Prepared:
+    """Generate, sign, route and encode every transaction of the run."""
+    t = time.perf_counter()
+    total = sum(int(r * settings.step_s) for r in settings.rates)
+    mean_rate = max(1.0, total / (settings.step_s * len(settings.rates)))
+    per_block = 100
+    wl = settings.workload.workload()
+    txs: list[bytes] = []
+    for _, batch in wl.blocks(10**9, per_block, block_ms=max(1, int(per_block / mean_rate * 1000))):
+        txs.extend(batch)
+        if len(txs) >= total:
+            break
+        if len(txs) % 20_000 < len(batch):
+            say(f"  generated {len(txs):,}/{total:,} signed txs")
+    txs = txs[:total]
+    lanes = n_nodes * settings.lanes_per_node
+    due: list[float] = []
+    steps: list[int] = []
+    starts: list[float] = []
+    at = 0.0
+    for k, r in enumerate(settings.rates):
+        starts.append(at)
+        m = int(r * settings.step_s)
+        due.extend(at + j / r for j in range(m))
+        steps.extend([k] * m)
+        at += settings.step_s
+    lane_of: list[int] = []
+    payload: list[str] = []
+    hashes: dict[bytes, int] = {}
+    for i, tx in enumerate(txs):
+        try:
+            signer = decode_tx(tx).tx.signer
+        except TxError:
+            signer = tx[:32]
+        s = int.from_bytes(sha256(signer)[:4], "big")
+        lane_of.append((s % n_nodes) * settings.lanes_per_node + (s // n_nodes) % settings.lanes_per_node)
+        payload.append(f'{{"jsonrpc":"2.0","id":{i},"method":"broadcast_tx_sync",'
+                       f'"params":{{"tx":"{base64.b64encode(tx).decode()}"}}}}')
+        hashes.setdefault(sha256(tx), i)
+    assert max(lane_of, default=0) < lanes
+    return Prepared(due, steps, lane_of, payload, hashes, starts, time.perf_counter() - t)
+
+
+class Run:
+    """One timed run against `urls`; `pids` are the node processes to sample (may be empty)."""
+
+    def __init__(self, settings: LoadSettings, urls: list[str], pids: list[int], prep: Prepared,
+                 say: Callable[[str], None]) -> None:
+        self.s, self.urls, self.pids, self.p, self.say = settings, urls, pids, prep, say
+        self.r = Records(len(prep.due))
+        self.t0 = 0.0
+        self.stop_off = float("inf")  # due offsets at or past this are not sent (saturation reached)
+        self.saturated_at: int | None = None
+        self.sending_done = False
+        self.inflight = [0] * (len(urls) * settings.lanes_per_node)
+        self.lane_free = [asyncio.Event() for _ in self.inflight]
+        self.last_height = 0
+        self.accepted = 0  # check_tx code 0 answers
+        self.committed_accepted = 0  # of those, seen committed
+
+    def now(self) -> float:
+        return time.monotonic() - self.t0
+
+    # ------------------------------------------------------------------ senders
+    async def _paced(self, lane: int, items: list[int], send: Callable[[int], Any]) -> None:
+        due, k = self.p.due, 0
+        while k < len(items):
+            off = self.now()
+            while k < len(items) and due[items[k]] <= off:
+                i = items[k]
+                if due[i] >= self.stop_off:
+                    return
+                while self.inflight[lane] >= self.s.window:
+                    self.lane_free[lane].clear()
+                    await self.lane_free[lane].wait()
+                self.r.sent[i] = self.now()
+                self.inflight[lane] += 1
+                await send(i)
+                k += 1
+            if k < len(items):
+                await asyncio.sleep(max(0.001, due[items[k]] - self.now()))
+
+    def _answer(self, doc: dict[str, Any], lane: int) -> None:
+        i = doc.get("id")
+        if not isinstance(i, int) or not 0 <= i < self.r.n:
+            return
+        self.r.answered[i] = self.now()
+        self.inflight[lane] -= 1
+        self.lane_free[lane].set()
+        if "error" in doc:
+            self.r.check_code[i] = -2
+            err = doc["error"]
+            self.r.rpc_error[i] = str(err.get("data") or err.get("message") if isinstance(err, dict) else err)[:80]
+        else:
+            code = int(doc.get("result", {}).get("code", 0))
+            self.r.check_code[i] = code
+            if code == 0:
+                self.accepted += 1
+                if self.r.committed[i]:
+                    self.committed_accepted += 1
+
+    async def _ws_lane(self, session: aiohttp.ClientSession, url: str, lane: int, items: list[int]) -> None:
+        async with session.ws_connect(url.rstrip("/") + "/websocket", max_msg_size=0, heartbeat=None) as ws:
+            async def reader() -> None:
+                async for msg in ws:
+                    if msg.type == aiohttp.WSMsgType.TEXT:
+                        self._answer(json.loads(msg.data), lane)
+
+            rt = asyncio.create_task(reader())
+            payload = self.p.payload
+            await self._paced(lane, items, lambda i: ws.send_str(payload[i]))
+            while self.inflight[lane] > 0 and self.now() < self._deadline():
+                await asyncio.sleep(0.05)
+            rt.cancel()
+
+    async def _http_lane(self, session: aiohttp.ClientSession, url: str, lane: int, items: list[int]) -> None:
+        payload = self.p.payload
+
+        async def post(i: int) -> None:
+            try:
+                async with session.post(url, data=payload[i], headers={"Content-Type": "application/json"}) as resp:
+                    self._answer(json.loads(await resp.read()), lane)
+            except (aiohttp.ClientError, ValueError) as e:
+                self._answer({"id": i, "error": {"message": type(e).__name__}}, lane)
+
+        await self._paced(lane, items, post)
+
+    def _deadline(self) -> float:
+        return len(self.s.rates) * self.s.step_s + self.s.drain_s
+
+    # ------------------------------------------------------------------ commit observer
+    async def _subscribe(self, session: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
+        """Connect the commit observer first: a network that does not answer fails here, before any load."""
+        url = self.urls[self.s.events_node].rstrip("/") + "/websocket"
+        ws = await session.ws_connect(url, max_msg_size=0, heartbeat=None)
+        sub = {"jsonrpc": "2.0", "id": "bench", "method": "subscribe", "params": {"query": "tm.event='NewBlock'"}}
+        await ws.send_str(json.dumps(sub))
+        return ws
+
+    async def _observe(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async with ws:
+            async for msg in ws:
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                at = self.now()
+                doc = json.loads(msg.data)
+                value = (doc.get("result") or {}).get("data", {}).get("value")
+                if value:
+                    self._on_block(value, at)
+
+    def _on_block(self, value: dict[str, Any], at: float) -> None:
+        block = value["block"]
+        txs = block.get("data", {}).get("txs") or []
+        results = value.get("result_finalize_block", {}).get("tx_results") or []
+        ours = 0
+        for j, b64 in enumerate(txs):
+            i = self.p.hashes.get(sha256(base64.b64decode(b64)))
+            if i is None or self.r.committed[i]:
+                continue
+            ours += 1
+            self.r.committed[i] = at
+            self.r.deliver_code[i] = int(results[j].get("code", 0)) if j < len(results) else 0
+            if self.r.check_code[i] == 0:
+                self.committed_accepted += 1
+        h = int(block["header"]["height"])
+        self.last_height = h
+        self.r.blocks.append({"height": h, "time": block["header"]["time"], "at": at, "txs": len(txs), "ours": ours})
+
+    # ------------------------------------------------------------------ sampling and progress
+    async def _sample(self) -> None:
+        own_pid = __import__("os").getpid()
+        last_print = 0.0
+        prev_commits = 0
+        while True:
+            tree = procstat.parents()
+            nodes = [procstat.sample(pid, tree) for pid in self.pids]
+            own = procstat.sample(own_pid, tree, children=False)  # the nodes may be our children
+            rec: dict[str, Any] = {
+                "t": self.now(), "busy_s": procstat.machine_busy_s(), "own_cpu_s": own.cpu_s if own else None,
+                "nodes": [None if n is None else {"cpu_s": n.cpu_s, "rss_kb": n.rss_kb, "hwm_kb": n.hwm_kb}
+                             for n in nodes]}
+            self.r.samples.append(rec)
+            t = float(rec["t"])
+            if t - last_print >= self.s.progress_s:
+                commits = sum(b["ours"] for b in self.r.blocks)
+                rate = (commits - prev_commits) / max(1e-9, t - last_print) if last_print else 0.0
+                step = min(len(self.s.rates) - 1, int(t // self.s.step_s))
+                sent = sum(1 for x in self.r.sent if x)
+                self.say(f"  t={t:6.1f}s offered={self.s.rates[step]:7.0f}/s sent={sent:8,} "
+                         f"committed={commits:8,} ({rate:7.0f}/s) height={self.last_height}"
+                         + (" [draining]" if self.sending_done else ""))
+                last_print, prev_commits = t, commits
+            await asyncio.sleep(1.0)
+
+    async def _saturation_watch(self) -> None:
+        """At the end of each step, stop the staircase if the network no longer keeps up."""
+        if not self.s.stop_when_saturated or len(self.s.rates) < 2:
+            return
+        for k, rate in enumerate(self.s.rates[:-1]):
+            end = self.p.step_starts[k] + self.s.step_s
+            await asyncio.sleep(max(0.0, end - self.now()))
+            lo = self.p.step_starts[k] + min(2.0, self.s.step_s / 4)
+            commits = sum(b["ours"] for b in self.r.blocks if lo <= b["at"] < end)
+            if commits / (end - lo) < 0.85 * rate:
+                self.saturated_at = k
+                self.stop_off = end
+                self.say(f"  saturated at {rate:.0f} tx/s offered ({commits / (end - lo):.0f}/s committed): "
+                         "stopping the staircase")
+                return
+
+    # ------------------------------------------------------------------ run
+    async def run(self) -> Records:
+        lanes: dict[int, list[int]] = {}
+        for i, lane in enumerate(self.p.lane):
+            lanes.setdefault(lane, []).append(i)
+        conn = aiohttp.TCPConnector(limit=0, force_close=False)
+        async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=None)) as session:
+            self.t0 = time.monotonic()
+            observer = asyncio.create_task(self._observe(await self._subscribe(session)))
+            await asyncio.sleep(0.5)  # the subscription is in place before the first tx
+            self.t0 = time.monotonic()
+            sampler = asyncio.create_task(self._sample())
+            watch = asyncio.create_task(self._saturation_watch())
+            lane_fn = self._ws_lane if self.s.transport == "ws" else self._http_lane
+            per = self.s.lanes_per_node
+            senders = [lane_fn(session, self.urls[lane // per], lane, items) for lane, items in lanes.items()]
+            try:
+                await asyncio.gather(*senders)
+                self.sending_done = True
+                last_sent = max(self.r.sent, default=0.0)
+                while self.now() < last_sent + self.s.drain_s and self._pending() and not observer.done():
+                    await asyncio.sleep(0.25)
+            finally:
+                self.sending_done = True
+                for t in (observer, sampler, watch):
+                    t.cancel()
+                await asyncio.gather(observer, sampler, watch, return_exceptions=True)
+            if observer.done() and not observer.cancelled() and observer.exception():
+                print(f"  commit observer failed: {observer.exception()!r}", file=sys.stderr)
+        return self.r
+
+    def _pending(self) -> bool:
+        return self.committed_accepted < self.accepted or any(self.inflight)
