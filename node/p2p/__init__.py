@@ -62,8 +62,9 @@ from node.p2p.config import (
     parse_host_port,
     parse_peers,
 )
+from node.p2p.errors import ConnectionClosed, FrameError, HandshakeError, P2PError
 from node.p2p.peer import PeerInfo
-from node.p2p.secret import HandshakeError, NodeInfo, P2PError
+from node.p2p.secret import NodeInfo
 from node.p2p.transport import P2P, Event, Message, PeerDown, PeerUp, backoff_delay
 
 __all__ = [
@@ -71,7 +72,9 @@ __all__ = [
     "P2P",
     "AddressError",
     "ChannelSpec",
+    "ConnectionClosed",
     "Event",
+    "FrameError",
     "HandshakeError",
     "Message",
     "NodeInfo",

@@ -28,7 +28,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from node.p2p.config import CONTROL_CHANNEL, ChannelSpec, P2PConfig
-from node.p2p.secret import ConnectionClosed, FrameError, NodeInfo, P2PError, SecretConnection
+from node.p2p.errors import ConnectionClosed, FrameError, P2PError
+from node.p2p.secret import NodeInfo, SecretConnection
 
 log = logging.getLogger("egp.p2p")
 

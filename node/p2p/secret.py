@@ -33,14 +33,14 @@ from __future__ import annotations
 import asyncio
 import os
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
 from nacl import bindings
-from nacl.exceptions import CryptoError
 from nacl.exceptions import RuntimeError as NaclRuntimeError
 
+from node.p2p.aead import KEY_SIZE, TAG_SIZE, aead_decrypt, aead_encrypt
+from node.p2p.errors import ConnectionClosed, FrameError, HandshakeError
 from state.codec import DecodeError, Record
 from state.crypto import PrivateKey, node_id, verify
 
@@ -48,29 +48,11 @@ MAGIC = b"EGPp2p\x00\x01"  # protocol name + version 1; a new wire format gets a
 EPH_SIZE = 32
 HELLO_SIZE = len(MAGIC) + EPH_SIZE
 HEADER = struct.Struct(">I")
-TAG_SIZE = bindings.crypto_aead_chacha20poly1305_ietf_ABYTES  # 16
-KEY_SIZE = bindings.crypto_aead_chacha20poly1305_ietf_KEYBYTES  # 32
 KX_PERSON = b"egp-p2p/v1/kx"
 KDF_CONTEXT = b"egp-p2p1"  # 8 bytes, as crypto_kdf contexts are
 AUTH_DOMAIN = b"egp-chain/p2p/v1/auth\x00"
 MAX_HANDSHAKE_FRAME = 4096
 _NONCE_PREFIX = bytes(4)
-
-
-class P2PError(Exception):
-    """Base of every error the transport raises about a connection (never about our own bugs)."""
-
-
-class HandshakeError(P2PError):
-    """The peer did not complete a valid handshake (bad magic, bad key, bad signature, timeout...)."""
-
-
-class FrameError(P2PError):
-    """A frame failed to authenticate, or exceeds the size limit: the connection cannot continue."""
-
-
-class ConnectionClosed(P2PError):
-    """The peer closed the TCP connection (possibly in the middle of a frame)."""
 
 
 # --------------------------------------------------------------------------- key derivation
@@ -109,71 +91,6 @@ def derive_session(eph_priv: bytes, my_eph: bytes, their_eph: bytes) -> SessionK
     if my_eph == lo:
         return SessionKeys(send_key=k_lo, recv_key=k_hi, challenge=challenge)
     return SessionKeys(send_key=k_hi, recv_key=k_lo, challenge=challenge)
-
-
-# --------------------------------------------------------------------------- AEAD calls
-
-
-def _bindings_encrypt(m: bytes, ad: bytes, nonce: bytes, key: bytes) -> bytes:
-    out: bytes = bindings.crypto_aead_chacha20poly1305_ietf_encrypt(m, ad, nonce, key)
-    return out
-
-
-def _bindings_decrypt(c: bytes, ad: bytes, nonce: bytes, key: bytes) -> bytes:
-    try:
-        out: bytes = bindings.crypto_aead_chacha20poly1305_ietf_decrypt(c, ad, nonce, key)
-    except (CryptoError, ValueError, TypeError):
-        raise FrameError("frame failed authentication (tampered, replayed or garbage)") from None
-    return out
-
-
-def _make_direct() -> tuple[Callable[[bytes, bytes, bytes, bytes], bytes],
-                            Callable[[bytes, bytes, bytes, bytes], bytes]] | None:
-    """The same libsodium functions, called through PyNaCl's cffi handle without its argument checks.
-
-    Why: PyNaCl's wrapper costs about twice the cipher itself on a 300-byte frame (it formats error
-    strings eagerly), and every vote and transaction crosses it twice per hop. Our callers pass
-    fixed-size keys and nonces, so the checks are redundant. ``nacl._sodium`` is PyNaCl's private
-    module: if it is missing or disagrees with the public binding on a test vector, we use the binding.
-    """
-    try:
-        from nacl._sodium import ffi, lib
-    except ImportError:  # pragma: no cover - depends on the PyNaCl build
-        return None
-    null = ffi.NULL
-    raw_encrypt = lib.crypto_aead_chacha20poly1305_ietf_encrypt
-    raw_decrypt = lib.crypto_aead_chacha20poly1305_ietf_decrypt
-    new, buffer = ffi.new, ffi.buffer
-
-    def encrypt(m: bytes, ad: bytes, nonce: bytes, key: bytes) -> bytes:
-        clen = len(m) + TAG_SIZE
-        out = new("unsigned char[]", clen)
-        if raw_encrypt(out, null, m, len(m), ad, len(ad), null, nonce, key) != 0:
-            raise RuntimeError("libsodium encryption failed")
-        data: bytes = buffer(out, clen)[:]
-        return data
-
-    def decrypt(c: bytes, ad: bytes, nonce: bytes, key: bytes) -> bytes:
-        mlen = len(c) - TAG_SIZE
-        if mlen < 0:
-            raise FrameError("frame shorter than its tag")
-        out = new("unsigned char[]", mlen or 1)
-        if raw_decrypt(out, null, null, c, len(c), ad, len(ad), nonce, key) != 0:
-            raise FrameError("frame failed authentication (tampered, replayed or garbage)")
-        data: bytes = buffer(out, mlen)[:]
-        return data
-
-    key, nonce, ad, msg = bytes(range(32)), bytes(range(12)), b"hdr", b"self-test of the direct AEAD path"
-    try:
-        sealed = encrypt(msg, ad, nonce, key)
-        ok = sealed == _bindings_encrypt(msg, ad, nonce, key) and decrypt(sealed, ad, nonce, key) == msg
-    except Exception:  # pragma: no cover
-        ok = False
-    return (encrypt, decrypt) if ok else None
-
-
-_direct = _make_direct()
-aead_encrypt, aead_decrypt = _direct if _direct is not None else (_bindings_encrypt, _bindings_decrypt)
 
 
 # --------------------------------------------------------------------------- frame codec (sans I/O)

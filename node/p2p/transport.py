@@ -35,8 +35,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from node.p2p.config import CONTROL_CHANNEL, ChannelSpec, P2PConfig, PeerAddress, check_node_id, parse_host_port
+from node.p2p.errors import HandshakeError
 from node.p2p.peer import Peer, PeerInfo
-from node.p2p.secret import HandshakeError, NodeInfo, SecretConnection, handshake, read_control_frame
+from node.p2p.secret import NodeInfo, SecretConnection, handshake, read_control_frame
 from state.crypto import PrivateKey, node_id
 
 log = logging.getLogger("egp.p2p")
