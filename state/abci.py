@@ -250,7 +250,7 @@ class _Pending:
     height: int
     block_hash: bytes
     overlay: Overlay
-    trie_writes: dict[bytes, bytes | None]
+    trie: Trie
     response: ResponseFinalizeBlock
     time_ms: int
 
@@ -402,7 +402,7 @@ class Application:
         trie = Trie(self.nodes)
         root = trie.update(_trie_changes(overlay))
         resp = ResponseFinalizeBlock(block_events, tuple(results), updates, root)
-        self._pending = _Pending(req.height, req.hash, overlay, trie.writes, resp, req.time_ms)
+        self._pending = _Pending(req.height, req.hash, overlay, trie, resp, req.time_ms)
         return resp
 
     def _deliver(self, ctx: Ctx, raw: bytes, params: Params) -> ExecTxResult:
@@ -434,7 +434,7 @@ class Application:
             return ResponseCommit(0)
         own = batch is None
         b = self.kv.batch() if batch is None else batch
-        _write_overlay(b, p.overlay, p.trie_writes)
+        _write_overlay(b, p.overlay, p.trie.writes)
         meta = b.prefixed(NS_META)
         meta.put(_M_HEIGHT, p.height.to_bytes(8, "big"))
         meta.put(_M_HASH, p.response.app_hash)
@@ -443,9 +443,7 @@ class Application:
         meta.put(_M_TIME, p.time_ms.to_bytes(8, "big"))
         if own:
             b.commit(sync=True)
-            self.nodes.apply(p.trie_writes)
-        else:
-            self.nodes.clear()  # the caller commits the batch; read nodes from the store again
+        self.nodes.apply(p.trie.changes)  # with a caller's batch: it must be committed before the next block
         self.height, self.app_hash, self.last_time = p.height, p.response.app_hash, p.time_ms
         self._pending = None
         self._check = Overlay(self.kv)

@@ -7,6 +7,7 @@ ABCI event `lg` with indexed attributes `id, bank, agency, supplier, type, statu
 
 Indexes (namespace `i`, not hashed; rebuilt from records if ever needed):
     lgs/<tax id>/<id>   lga/<agency>/<id>   lgb/<bank>/<id>    all guarantees of a party
+    lgr/<requirement>/<id>                  the securities lodged against a requirement
     exp/<expiry:013d>/<id>                  live guarantees by expiry (automatic expiry, expiring soon)
     amd/<id>  dem/<id>  obl/<id>            pending amendments, pending demands, obligation ended
 """
@@ -68,7 +69,7 @@ def signer_beneficiary(ctx: Ctx, g: Guarantee, action: str) -> None:
 
 def index_keys(g: Guarantee) -> list[bytes]:
     keys = [f"lgs/{g.applicant}/{g.id}".encode(), f"lga/{g.beneficiary}/{g.id}".encode(),
-            f"lgb/{g.bank}/{g.id}".encode()]
+            f"lgb/{g.bank}/{g.id}".encode(), f"lgr/{g.requirement}/{g.id}".encode()]
     if g.status in LIVE:
         keys.append(f"exp/{g.expiry:013d}/{g.id}".encode())
     if g.amendment is not None and g.status in LIVE:

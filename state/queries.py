@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
 from state import errors as E
-from state.calendar import DAY_MS
+from state.calendar import DAY_MS, fmt_time
 from state.codec import Record, decode
 from state.crypto import sha256
 from state.errors import CODESPACE, TxError
@@ -188,6 +188,17 @@ def q_party(kind: str) -> Callable[[Q, str], Any]:
     return run
 
 
+def q_requirement_securities(q: Q, req_id: str) -> Any:
+    """The securities lodged against a requirement; for a BID only once the bid deadline has passed."""
+    raw = q.kv.get(NS_STATE + k_req(req_id))
+    if raw is None:
+        raise TxError(E.NOT_FOUND, what="requirement", key=req_id)
+    req = Requirement.decode(raw)
+    if req.type == "BID" and q.now < req.bid_deadline:
+        raise TxError(E.BEFORE_REVEAL, req_id=req_id, deadline=fmt_time(req.bid_deadline))
+    return q.page(guarantee_view(q.lg(i)) for i in q.index_ids(f"lgr/{req_id}/"))
+
+
 def _bucket(days_left: int) -> str:
     for limit, name in BUCKETS:
         if days_left <= limit:
@@ -322,6 +333,7 @@ ROUTES: list[tuple[tuple[str, ...], Callable[..., Any], bool]] = [
     (("bank", "*", "exposure"), q_exposure, False),
     (("institution", "*", "*"), q_institution, True),
     (("account", "*"), q_account, True),
+    (("requirement", "*", "securities"), q_requirement_securities, False),
     (("requirement", "*"), q_simple(Requirement, k_req, "requirement"), True),
     (("request", "*"), q_simple(GuaranteeRequest, k_request, "request"), True),
     (("validators",), q_validators, False),

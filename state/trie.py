@@ -28,30 +28,38 @@ class NodeReader(Protocol):
     def get(self, key: bytes) -> bytes | None: ...
 
 
-class CachedNodes:
-    """Committed trie nodes with a bounded read cache (the app is the only writer: `apply` after commit)."""
+Pos = tuple[int, int]  # (depth, prefix)
 
-    def __init__(self, nodes: NodeReader, max_entries: int = 1_000_000) -> None:
+
+class CachedNodes:
+    """Committed trie nodes, decoded, with a bounded read cache keyed by (depth, prefix).
+
+    The application is the only writer of its trie: after a commit is durable it calls `apply` with the
+    block's node changes, so the cache never serves a stale node."""
+
+    def __init__(self, nodes: NodeReader, max_entries: int = 2_000_000) -> None:
         self._nodes = nodes
-        self._cache: dict[bytes, bytes | None] = {}
+        self._cache: dict[Pos, Node | None] = {}
         self._max = max_entries
 
-    def get(self, key: bytes) -> bytes | None:
+    def node(self, depth: int, prefix: int) -> Node | None:
+        key = (depth, prefix)
         try:
             return self._cache[key]
         except KeyError:
             pass
-        raw = self._nodes.get(key)
+        raw = self._nodes.get(position(depth, prefix))
+        node = None if raw is None else _decode(raw)
         if len(self._cache) >= self._max:
             self._cache.clear()
-        self._cache[key] = raw
-        return raw
+        self._cache[key] = node
+        return node
 
-    def apply(self, writes: Mapping[bytes, bytes | None]) -> None:
-        """Make committed writes visible (call after they are durably written)."""
-        if len(self._cache) + len(writes) >= self._max:
+    def apply(self, changes: Mapping[Pos, Node | None]) -> None:
+        """Make committed node changes visible (call after they are durably written)."""
+        if len(self._cache) + len(changes) >= self._max:
             self._cache.clear()
-        self._cache.update(writes)
+        self._cache.update(changes)
 
     def clear(self) -> None:
         self._cache.clear()
@@ -80,20 +88,26 @@ def _decode(raw: bytes) -> Node:
 
 
 class Trie:
-    """The trie over a node store (`get(position) -> bytes | None`), with pending writes kept in memory."""
+    """The trie over a node store (a KV of positions, or `CachedNodes`); pending changes kept in memory."""
 
-    def __init__(self, nodes: NodeReader) -> None:
-        self._nodes = nodes
-        self.writes: dict[bytes, bytes | None] = {}
+    def __init__(self, nodes: NodeReader | CachedNodes) -> None:
+        self._src = nodes if isinstance(nodes, CachedNodes) else CachedNodes(nodes, max_entries=1 << 40)
+        self.changes: dict[Pos, Node | None] = {}
+
+    @property
+    def writes(self) -> dict[bytes, bytes | None]:
+        """The pending node changes as KV operations (position key -> encoded node, None = delete)."""
+        return {position(d, p): None if n is None else _encode(n) for (d, p), n in self.changes.items()}
 
     # ---------------------------------------------------------------- reading
     def _load(self, depth: int, prefix: int) -> Node | None:
-        pos = position(depth, prefix)
-        raw = self.writes[pos] if pos in self.writes else self._nodes.get(pos)
-        return None if raw is None else _decode(raw)
+        key = (depth, prefix)
+        if key in self.changes:
+            return self.changes[key]
+        return self._src.node(depth, prefix)
 
     def _store(self, depth: int, prefix: int, node: Node | None) -> None:
-        self.writes[position(depth, prefix)] = None if node is None else _encode(node)
+        self.changes[(depth, prefix)] = node
 
     def root(self) -> bytes:
         return node_hash(self._load(0, 0))

@@ -115,7 +115,10 @@ def main(argv: list[str] | None = None) -> None:
         ids = bulk_load(app, wl, args.instruments)
         app = Application(kv)
 
-        print(f"generating {args.blocks} blocks x ~{args.txs} txs of the realistic mix")
+        print(f"generating {args.blocks} blocks x ~{args.txs} txs of the realistic mix (+3 warm-up blocks)")
+        for i, (t, txs) in enumerate(wl.blocks(3, args.txs, block_ms=600_000), start=app.height + 1):
+            app.finalize_block(RequestFinalizeBlock(txs, i, t))  # warm the trie-node cache, as a running node has
+            app.commit()
         blocks = list(wl.blocks(args.blocks, args.txs, block_ms=600_000))
         n = sum(len(t) for _, t in blocks)
 

@@ -340,3 +340,14 @@ def test_obligation_and_overdue_release(c: Chain) -> None:
     assert [x["id"] for x in c.query("/lg/coverage-gaps")["result"]["items"]] == [lg_id]
     rating = c.query(f"/supplier/{c.sup.code}/rating")["result"]
     assert rating["score"] == 970 and rating["events"][0]["kind"] == "COVERAGE_GAP"
+
+
+def test_bid_securities_sealed_until_deadline(c: Chain) -> None:
+    from state.abci import RequestQuery
+
+    req = c.requirement("B1", "BID", deadline=2 * DAY, cover=90 * DAY)
+    lg_id, _ = c.issue(req=req, type_="BID")
+    r = c.app.query(RequestQuery(f"/requirement/{req}/securities"))
+    assert r.code == E.BEFORE_REVEAL.code
+    c.block([], dt=2 * DAY)
+    assert [g["id"] for g in c.query(f"/requirement/{req}/securities")["result"]["items"]] == [lg_id]
