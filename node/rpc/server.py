@@ -9,6 +9,8 @@ wrong inside a method is logged here and answered with -32603, never a stack tra
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +130,45 @@ def create_rpc_app(services: RpcServices, config: RpcConfig | None = None) -> we
     return app
 
 
+class _Limit:
+    """Open-connection count shared by the protocol wrappers of one listener."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+
+
+class _Counted(asyncio.Protocol):
+    """Wraps aiohttp's per-connection protocol: beyond `max_open_connections`, a new connection is closed at
+    once (CometBFT's limit), so a flood of idle sockets cannot exhaust the node's file descriptors."""
+
+    def __init__(self, inner: asyncio.Protocol, limit: _Limit) -> None:
+        self.inner = inner
+        self.limit = limit
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.limit.open += 1
+        self.inner.connection_made(transport)
+        if self.limit.open > self.limit.limit:
+            transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.limit.open -= 1
+        self.inner.connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received()
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+
 class RpcServer:
     """Binds the app: `await start()` returns the bound port (0 in the config picks a free one)."""
 
@@ -135,19 +176,28 @@ class RpcServer:
         self.config = config or RpcConfig()
         self.app = create_rpc_app(services, self.config)
         self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
+        self.limit = _Limit(self.config.max_open_connections)
         self.port = 0
 
     async def start(self) -> int:
         self._runner = web.AppRunner(self.app, access_log=None, max_field_size=self.config.max_header_bytes)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.laddr_host, self.config.laddr_port, backlog=256)
-        await site.start()
-        server = getattr(site, "_server", None)
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else self.config.laddr_port
+        factory = self._runner.server
+        assert factory is not None
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: _Counted(factory(), self.limit), self.config.laddr_host, self.config.laddr_port,
+            backlog=256, reuse_address=True)
+        self.port = int(self._server.sockets[0].getsockname()[1])
         return self.port
 
     async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()  # stop accepting; the runner then closes the open connections
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._server is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 5)
+            self._server = None

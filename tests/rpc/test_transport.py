@@ -140,3 +140,26 @@ def test_every_config_toml_limit_reaches_the_server() -> None:
     assert (cfg.max_request_batch_size, cfg.max_subscriptions_per_client, cfg.subscription_buffer_size) == (3, 7, 9)
     assert cfg.timeout_broadcast_tx_commit_s == 2.5 and cfg.cors_allowed_origins == ("*",)
     assert cfg.max_body_bytes == 4096 and cfg.laddr_host == "127.0.0.1"
+
+
+def test_open_connection_limit(chain: FixtureChain) -> None:
+    async def go() -> None:
+        import asyncio
+
+        async with serve(chain, RpcConfig(laddr_port=0, max_open_connections=2)) as c:
+            port = int(c.base.rsplit(":", 1)[1])
+            held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+            await asyncio.sleep(0.05)
+            r, w = await asyncio.open_connection("127.0.0.1", port)
+            w.write(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert await asyncio.wait_for(r.read(), 10) == b""  # closed without an answer
+            w.close()
+            held[0][1].close()
+            await asyncio.sleep(0.05)
+            r, w = await asyncio.open_connection("127.0.0.1", port)
+            w.write(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert (await asyncio.wait_for(r.read(), 10)).startswith(b"HTTP/1.1 200")
+            w.close()
+            held[1][1].close()
+
+    run(go)
