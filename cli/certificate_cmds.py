@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 from pathlib import Path
 from typing import Annotated
@@ -49,6 +50,7 @@ from state.errors import thb
 from state.light import TrustAnchor
 
 EXIT_GENUINE, EXIT_NOT_GENUINE, EXIT_USAGE = 0, 1, 2
+_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 DAY_MS = 86_400_000
 
 
@@ -90,6 +92,8 @@ def certificate(
     """Fetch a self-contained certificate of a guarantee that anyone can verify offline."""
     with guard():
         gid = lg_id(id_)
+        if not _ID.fullmatch(gid):
+            raise InputError(f"'{gid}' is not a guarantee id (LG followed by letters and digits, or BANK:REF)")
         anchor = load_trust(trust) if trust is not None else None
         cert, anchor = fetch_certificate(RpcClient(node), gid, anchor, wait)
         doc = json.dumps(certificate_to_json(cert), indent=2) + "\n"

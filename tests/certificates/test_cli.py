@@ -241,3 +241,9 @@ def test_a_damaged_newer_certificate_does_not_spoil_the_verdict(files: dict[str,
     assert r.exit_code == 0, r.output
     assert r.stdout.startswith("GENUINE") and "newer certificate file was damaged" in r.stdout
     assert "NEWER STATE" not in r.stdout
+
+
+@pytest.mark.parametrize("bad", ["LG/../x", "LG?prove=1", "  ", "LG" + "0" * 200])
+def test_certificate_command_refuses_a_malformed_id(bad: str) -> None:
+    r = runner.invoke(app, ["lg", "certificate", bad, "--node", "http://127.0.0.1:9"])
+    assert r.exit_code == 2 and "Traceback" not in r.output
