@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
 from state import errors as E
-from state.calendar import DAY_MS, fmt_time
+from state.calendar import DAY_MS, day_of, fmt_time, iso_from_day
 from state.codec import Record, decode
 from state.crypto import sha256
 from state.errors import CODESPACE, TxError
@@ -199,6 +199,30 @@ def q_requirement_securities(q: Q, req_id: str) -> Any:
     return q.page(guarantee_view(q.lg(i)) for i in q.index_ids(f"lgr/{req_id}/"))
 
 
+def q_stats(q: Q) -> Any:
+    """Count and value by type and issue month (Bangkok), demands honoured, for a bank, an agency or all."""
+    bank, agency = q.params.get("bank"), q.params.get("agency")
+    if bank:
+        gs: Iterator[Guarantee] = (q.lg(i) for i in q.index_ids(f"lgb/{bank}/"))
+    elif agency:
+        gs = (q.lg(i) for i in q.index_ids(f"lga/{agency}/"))
+    else:
+        gs = (Guarantee.decode(v) for _, v in q.kv.iterate(prefix=NS_STATE + b"lg/"))
+    by_type: dict[str, dict[str, int]] = {}
+    by_month: dict[str, dict[str, int]] = {}
+    honoured = count = 0
+    for g in _filtered(q, gs):
+        count += 1
+        for table, key in ((by_type, g.type), (by_month, iso_from_day(day_of(g.issued_at))[:7])):
+            row = table.setdefault(key, {"count": 0, "issued_value": 0, "paid": 0})
+            row["count"] += 1
+            row["issued_value"] += g.issued_amount
+            row["paid"] += g.paid
+        honoured += g.paid > 0
+    return {"count": count, "with_payment": honoured, "by_type": dict(sorted(by_type.items())),
+            "by_month": dict(sorted(by_month.items()))}
+
+
 def _bucket(days_left: int) -> str:
     for limit, name in BUCKETS:
         if days_left <= limit:
@@ -336,6 +360,7 @@ ROUTES: list[tuple[tuple[str, ...], Callable[..., Any], bool]] = [
     (("requirement", "*", "securities"), q_requirement_securities, False),
     (("requirement", "*"), q_simple(Requirement, k_req, "requirement"), True),
     (("request", "*"), q_simple(GuaranteeRequest, k_request, "request"), True),
+    (("stats",), q_stats, False),
     (("validators",), q_validators, False),
     (("validators", "proposals"), q_proposals, False),
     (("debug", "subtrees"), q_subtrees, False),

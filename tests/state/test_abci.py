@@ -166,3 +166,11 @@ def test_events_are_indexed_for_tx_search() -> None:
     assert attrs["id"] == (lg_id, True)
     assert {"id", "bank", "agency", "supplier", "type", "status"} <= set(attrs)
     assert decode_tx(c.tx(c.bank, req_body(0))).tx.type == "lg.requirement"
+
+
+def test_stats_query() -> None:
+    c = Chain()
+    c.active()
+    s = c.query("/stats?bank=006")["result"]
+    assert s["count"] == 1 and s["by_type"]["PERF"]["issued_value"] == 500_000_00
+    assert c.query("/stats")["result"]["count"] == 1 and c.query("/stats?bank=002")["result"]["count"] == 0
