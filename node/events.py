@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,11 +37,27 @@ class SubscriptionError(Exception):
     """Subscribing or unsubscribing was refused; the message goes to the client."""
 
 
-@dataclass(frozen=True)
 class BusEvent:
-    data: dict[str, Any]  # {"type": "tendermint/event/<Name>", "value": {...}}
-    events: dict[str, list[str]]
-    size: int = 1024  # estimated encoded bytes (base64 txs and all), for the per-subscription budget
+    """One event shared by every matching subscription. Its JSON payload is built lazily, on first delivery,
+    so publishing (in the commit path) costs only the attribute maps, never the encoding of a whole block."""
+
+    __slots__ = ("_data", "_make", "events", "json_text", "size")
+
+    def __init__(self, data: dict[str, Any] | Callable[[], dict[str, Any]], events: dict[str, list[str]],
+                 size: int = 1024) -> None:
+        self._data = data if isinstance(data, dict) else None
+        self._make = None if isinstance(data, dict) else data
+        self.events = events
+        self.size = size  # estimated encoded bytes (base64 txs and all), for the per-subscription budget
+        self.json_text: str | None = None  # the encoded data and events, cached by the WebSocket sender
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """{"type": "tendermint/event/<Name>", "value": {...}}"""
+        if self._data is None:
+            assert self._make is not None
+            self._data, self._make = self._make(), None
+        return self._data
 
 
 @dataclass(frozen=True)
@@ -207,9 +223,11 @@ class EventBus:
         for attrs in (nb, nbh):
             matching = [s for s in subs if s.query.matches(attrs)]
             if matching:
-                data = _new_block(block, results) if attrs is nb else _new_header(block)
-                size = 4096 + (2 * sum(len(t) for t in block.txs) + 1024 * len(block.txs) if attrs is nb else 0)
-                ev = BusEvent(data, attrs, size)
+                if attrs is nb:
+                    size = 4096 + 2 * sum(len(t) for t in block.txs) + 1024 * len(block.txs)
+                    ev = BusEvent(lambda: _new_block(block, results), attrs, size)
+                else:
+                    ev = BusEvent(lambda: _new_header(block), attrs, 4096)
                 for s in matching:
                     s.push(ev)
 
@@ -221,9 +239,7 @@ class EventBus:
         matching = [s for s in subs if s.query.matches(attrs)]
         if not matching:
             return
-        value = {"TxResult": {"height": str(height), "index": index, "tx": encode.b64(tx),
-                              "result": encode.tx_result(result)}}
-        ev = BusEvent({"type": "tendermint/event/Tx", "value": value}, attrs, 2048 + 2 * len(tx))
+        ev = BusEvent(lambda: _tx_event(height, index, tx, result), attrs, 2048 + 2 * len(tx))
         for s in matching:
             s.push(ev)
 
@@ -242,6 +258,12 @@ def _new_block(block: BlockView, results: BlockResultsView) -> dict[str, Any]:
         },
     }
     return {"type": "tendermint/event/NewBlock", "value": value}
+
+
+def _tx_event(height: int, index: int, tx: bytes, result: TxResultView) -> dict[str, Any]:
+    value = {"TxResult": {"height": str(height), "index": index, "tx": encode.b64(tx),
+                          "result": encode.tx_result(result)}}
+    return {"type": "tendermint/event/Tx", "value": value}
 
 
 def _new_header(block: BlockView) -> dict[str, Any]:

@@ -80,11 +80,10 @@ class WsSession:
 
 
 def _event_json(ev: BusEvent) -> str:
-    cached = ev.__dict__.get("_json")
-    if cached is None:
-        cached = _dumps(ev.data) + ',"events":' + _dumps(ev.events)
-        object.__setattr__(ev, "_json", cached)
-    return str(cached)
+    """The event's `data` and `events` JSON, encoded once for all the subscriptions it goes to."""
+    if ev.json_text is None:
+        ev.json_text = _dumps(ev.data) + ',"events":' + _dumps(ev.events)
+    return ev.json_text
 
 
 class WsHub:
