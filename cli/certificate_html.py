@@ -15,6 +15,7 @@ import segno
 
 from state.calendar import fmt_time
 from state.certificate import Certificate, CertificateVerdict, certificate_hash
+from state.certificate_json import format_ms
 from state.codec import DecodeError
 from state.errors import thb
 from state.records import Guarantee
@@ -29,7 +30,8 @@ h1 { font-size: 16pt; margin: 0 0 4mm 0; }
 .unverified { border-color: #9a6700; color: #9a6700; }
 table { border-collapse: collapse; width: 100%; margin-bottom: 4mm; }
 td, th { border: 1px solid #bbb; padding: 1.5mm 2mm; text-align: left; vertical-align: top; }
-th { background: #f2f2f2; width: 38%; }
+th { background: #f2f2f2; }
+.kv th { width: 38%; }
 .mono { font-family: "DejaVu Sans Mono", monospace; font-size: 9pt; word-break: break-all; }
 .qr { float: right; margin-left: 4mm; text-align: center; font-size: 8pt; }
 .foot { font-size: 9pt; color: #444; }
@@ -78,7 +80,7 @@ def render_html(cert: Certificate, verdict: CertificateVerdict | None = None, tr
         banner = ("bad", f"NOT GENUINE: {verdict.reason}")
     rows = _guarantee_rows(g, cert.guarantee_id)
     rows += [("Chain", cert.chain_id), ("State as of block", str(cert.height)),
-             ("Block time", fmt_time(cert.state_header.time_ms)),
+             ("Block time", f"{fmt_time(cert.state_header.time_ms)} ({format_ms(cert.state_header.time_ms)})"),
              (f"App hash (in header {cert.signed.header.height})", cert.signed.header.app_hash.hex().upper()),
              ("Certificate hash (SHA-256)", certificate_hash(cert).hex().upper())]
     signers = ""
@@ -95,7 +97,7 @@ def render_html(cert: Certificate, verdict: CertificateVerdict | None = None, tr
         f"<div class='qr'>{qr_svg(cert)}<br>scan: id and hash</div>"
         "<h1>Electronic Letter of Guarantee: ledger certificate</h1>"
         f"<div class='verdict {banner[0]}'>{html.escape(banner[1])}</div>"
-        f"<table>{_rows(rows)}</table>{signers}"
+        f"<table class='kv'>{_rows(rows)}</table>{signers}"
         "<p class='foot'>This page shows the guarantee as recorded on the e-GP ledger at the block above. It proves "
         "that state only; later demands, amendments or releases are not shown unless a newer certificate is "
         "verified. The certificate file, not this printout, is the evidence.</p></body></html>"
