@@ -23,7 +23,6 @@ from state.crypto import sha256
 from state.merkle import leaf_hash, merkle_proof, merkle_root
 
 JSON = dict[str, Any]
-MAX_ASYNC_PENDING = 1000
 
 
 @method("unconfirmed_txs", P("limit", "int"))
@@ -58,20 +57,11 @@ async def _add(ctx: Ctx, tx: bytes) -> TxResultView:
 
 @method("broadcast_tx_async", P("tx", "b64", required=True))
 async def broadcast_tx_async(ctx: Ctx, tx: bytes) -> JSON:
-    if len(ctx.tasks) >= MAX_ASYNC_PENDING:  # back-pressure instead of an unbounded task pile
-        await _add(ctx, tx)
-    else:
-        task = asyncio.get_running_loop().create_task(_add_quietly(ctx, tx))
-        ctx.tasks.add(task)
-        task.add_done_callback(ctx.tasks.discard)
+    """CometBFT semantics: the mempool's own refusals (duplicate, full, too large) are errors; the CheckTx
+    verdict is not reported (code 0). The in-process application answers CheckTx at once, so nothing is
+    gained by detaching it into a background task that could pile up."""
+    await _add(ctx, tx)
     return _broadcast_result(TxResultView(), tx)
-
-
-async def _add_quietly(ctx: Ctx, tx: bytes) -> None:
-    try:
-        await ctx.services.broadcast_tx(tx)
-    except Exception:
-        return
 
 
 @method("broadcast_tx_sync", P("tx", "b64", required=True))

@@ -7,7 +7,6 @@ document can be checked against the table in tests.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -53,7 +52,6 @@ class Ctx:
 
     services: RpcServices
     config: RpcConfig
-    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     session: Any = None  # node.rpc.websocket.WsSession on WebSocket connections
     # bounded by count; blocks are big (up to block.max_bytes), so few of them are kept
     metas: HeightCache = field(default_factory=lambda: HeightCache(256))

@@ -270,3 +270,15 @@ def test_tx_search_and_block_search_paging_and_order(chain: FixtureChain) -> Non
 
     run(go)
     run(errors)
+
+
+def test_broadcast_tx_async_reports_mempool_refusals_but_not_check_tx(chain: FixtureChain) -> None:
+    async def go() -> None:
+        async with serve(chain) as c:
+            assert (await c.result("broadcast_tx_async", tx=b64(b"bad")))["code"] == 0  # verdict not reported
+            assert (await c.result("broadcast_tx_async", tx=b64(b"x=1")))["code"] == 0
+            e = await c.error("broadcast_tx_async", tx=b64(b"x=1"))
+            assert e["data"] == "tx already exists in cache"
+            assert (await c.result("num_unconfirmed_txs"))["total"] == "1"
+
+    run(go)
