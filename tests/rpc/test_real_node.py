@@ -28,10 +28,10 @@ TAX_A, TAX_B = "0105551234567", "0105551234575"
 
 
 async def _wait_height(c: Client, h: int) -> None:
-    for _ in range(300):
+    for _ in range(600):  # generous: CI machines are shared
         if int((await c.result("status"))["sync_info"]["latest_block_height"]) >= h:
             return
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)
     raise TimeoutError(f"height {h} not reached")
 
 
