@@ -14,20 +14,21 @@ from consensus.validators import ValidatorSet
 
 
 def weighted_median(samples: list[tuple[int, int]]) -> int:
-    """Weighted median of (timestamp_ms, weight) pairs, as CometBFT ``WeightedMedian``.
-
-    ``median = total // 2``; walk the samples sorted by time and return the first whose weight is
-    ``>= median``, subtracting the weights passed.
+    """Weighted median of (timestamp_ms, weight) pairs: the first time, in time order, at which the
+    cumulative weight exceeds half the total.  (CometBFT's ``WeightedMedian`` uses ``total // 2 <= w``,
+    which picks the lower neighbour for small odd totals; the upper median here is the textbook one and
+    has the same guarantee: faulty weight below 1/3 cannot move it outside the correct timestamps.)
     """
     if not samples:
         raise ValueError("no samples")
     total = sum(w for _, w in samples)
-    median = total // 2
-    for t, w in sorted(samples):
-        if median <= w:
+    acc = 0
+    ordered = sorted(samples)
+    for t, w in ordered:
+        acc += w
+        if 2 * acc > total:
             return t
-        median -= w
-    return sorted(samples)[-1][0]
+    return ordered[-1][0]
 
 
 def median_time_ms(commit: Commit, valset: ValidatorSet) -> int:
