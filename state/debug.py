@@ -2,8 +2,9 @@
 
 `subtree_hashes(kv)` takes the application's KV namespace (the same view the node gives `Application`)
 at its committed height and returns `[(name, count, hash)]`, sorted by name:
-- `state/<kind>`  every record whose key starts with `<kind>/` (lg, lgev, acct, cc, rt, val, ...):
+- `state/<kind>`  every record whose key starts with `<kind>/` (lg, acct, cc, rt, val, ...):
                   RFC-6962 Merkle root over sha256(len(key) ‖ key ‖ value) in key order;
+- `history/lgev`  the guarantees' hash-chained events, the same way;
 - `index/<kind>`  the derived indexes, the same way (they are not in the app hash, so a bug there shows
                   here first);
 - `trie/<bits>`   the trie's node hashes at depth <= 4 (`trie/` is the root = the app hash), so a
@@ -16,7 +17,7 @@ from __future__ import annotations
 from state.crypto import sha256
 from state.kv import KV
 from state.merkle import merkle_root
-from state.store import NS_INDEX, NS_META, NS_STATE, NS_TRIE
+from state.store import NS_HIST, NS_INDEX, NS_META, NS_STATE, NS_TRIE
 from state.trie import Trie, node_hash, position
 
 
@@ -62,6 +63,7 @@ def subtree_hashes(kv: KV) -> list[tuple[str, int, bytes]]:
     height = int.from_bytes(meta, "big") if meta else 0
     rows = [("height", height, (kv.get(NS_META + b"app_hash") or b""))]
     rows += _namespace_hashes(kv, NS_STATE, "state")
+    rows += _namespace_hashes(kv, NS_HIST, "history")
     rows += _namespace_hashes(kv, NS_INDEX, "index")
     rows += _trie_hashes(kv)
     return rows

@@ -94,7 +94,7 @@ def save(ctx: Ctx, old: Guarantee | None, new: Guarantee, kind: str, *, amount: 
         if ctx.get_str(live_key) == new.id:
             ctx.delete(live_key)
     ctx.put(k_lg(new.id), stored)
-    ctx.put(k_lg_event(new.id, seq), ev)
+    ctx.history_put(k_lg_event(new.id, seq), ev)
     before = set(index_keys(old)) if old is not None else set()
     after = set(index_keys(stored))
     for k in sorted(before - after):

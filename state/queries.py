@@ -43,7 +43,7 @@ from state.records import (
     k_supplier,
     lg_id_of,
 )
-from state.store import NS_INDEX, NS_STATE
+from state.store import NS_HIST, NS_INDEX, NS_STATE
 from state.trie import Trie
 
 if TYPE_CHECKING:
@@ -136,7 +136,7 @@ def q_history(q: Q, lg_id: str) -> Any:
     g = q.lg(lg_id)
     events = []
     prev = b""
-    for _, raw in q.kv.iterate(prefix=NS_STATE + f"lgev/{lg_id}/".encode()):
+    for _, raw in q.kv.iterate(prefix=NS_HIST + f"lgev/{lg_id}/".encode()):
         ev = LgEvent.decode(raw)
         events.append({**plain(ev), "hash": ev.hash().hex(), "chain_ok": ev.prev_hash == prev})
         prev = ev.hash()

@@ -12,7 +12,7 @@ Keys (UTF-8 text, `/`-separated; ids never contain `/`):
     req/<agency>:<req id>        Requirement (latest version)
     lgrq/<request id>            GuaranteeRequest
     lg/<lg id>                   Guarantee
-    lgev/<lg id>/<seq:08d>       LgEvent (hash-chained history)
+    lgev/<lg id>/<seq:08d>       LgEvent (hash-chained history; namespace `h`, see state/store.py)
     live/<requirement>/<tax id>/<type>   lg id of the one live guarantee (I5)
     cc/<cc id>                   CreditConfirmation
     ccb/<bind_to>                cc id bound to a registration or bid

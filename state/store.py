@@ -2,6 +2,8 @@
 
 Layout of the application's KV namespace (the node hands the app a prefixed view of its LevelDB):
     s<key>   state records (authenticated: every one is a leaf of the trie)
+    h<key>   guarantee histories: LgEvents, hash-chained; the chain's head (`Guarantee.last_event_hash`)
+             is in a trie leaf, so the app hash commits to every event without a leaf per event
     i<key>   secondary indexes derived from the records (not hashed; same atomic batch)
     t<pos>   trie nodes
     m<name>  metadata: height, app hash, last FinalizeBlock response
@@ -21,7 +23,7 @@ from state.codec import Record, decode, encode
 from state.fastrec import pack, unpack
 from state.kv import prefix_upper_bound
 
-NS_STATE, NS_INDEX, NS_TRIE, NS_META = b"s", b"i", b"t", b"m"
+NS_STATE, NS_INDEX, NS_TRIE, NS_META, NS_HIST = b"s", b"i", b"t", b"m", b"h"
 
 R = TypeVar("R", bound=Record)
 
@@ -161,6 +163,10 @@ class Ctx:
             prefix=NS_STATE + prefix, stop=None if stop is None else NS_STATE + stop
         ):
             yield k[n:], v
+
+    # histories (hash-chained, committed to through the chain head in a trie leaf)
+    def history_put(self, key: bytes, rec: Record) -> None:
+        self.view.put(NS_HIST + key, pack(rec))
 
     # indexes (derived, outside the trie)
     def index_put(self, key: bytes, value: bytes = b"") -> None:

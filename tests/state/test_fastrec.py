@@ -31,10 +31,13 @@ def test_workload_records_round_trip() -> None:
         resp = app.finalize_block(RequestFinalizeBlock(b, h, t))
         assert pack(resp) == resp.encode()
         app.commit()
-    by_prefix = {b"lg/": records.Guarantee, b"lgev/": records.LgEvent, b"acct/": records.Account,
+    by_prefix = {b"lg/": records.Guarantee, b"acct/": records.Account,
                  b"req/": records.Requirement, b"cc/": records.CreditConfirmation, b"val/": records.Validator,
                  b"rt/": records.RatingEvent}
     seen = 0
+    for _, v in app.kv.iterate(prefix=b"h"):
+        ev = records.LgEvent.decode(v)
+        assert pack(ev) == v and unpack(records.LgEvent, v) == ev
     for k, v in app.kv.iterate(prefix=NS_STATE):
         for prefix, cls in by_prefix.items():
             if k[1:].startswith(prefix):

@@ -11,7 +11,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from state.abci import ExecTxResult
 from state.crypto import address
 from state.records import LIVE, TERMINAL, Guarantee, LgEvent, Requirement, k_req
-from state.store import NS_STATE
+from state.store import NS_HIST, NS_STATE
 from state.txs import (
     AcceptAmendment,
     Acknowledge,
@@ -216,7 +216,7 @@ class Ledger(RuleBasedStateMachine):
         return [Guarantee.decode(v) for _, v in self.c.kv.iterate(prefix=NS_STATE + b"lg/")]
 
     def _events(self, lg_id: str) -> list[LgEvent]:
-        return [LgEvent.decode(v) for _, v in self.c.kv.iterate(prefix=NS_STATE + f"lgev/{lg_id}/".encode())]
+        return [LgEvent.decode(v) for _, v in self.c.kv.iterate(prefix=NS_HIST + f"lgev/{lg_id}/".encode())]
 
     @invariant()
     def invariants(self) -> None:
