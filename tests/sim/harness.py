@@ -225,15 +225,15 @@ class SimNode:
             if h == c.height and r == c.round:
                 self.sim.broadcast(self.idx, p)
         if c.valid_round >= 0 and c.valid_value is not None:
-            p = self.proposals.get((c.height, c.valid_round, c.valid_value))
-            if p is not None:
-                self.sim.broadcast(self.idx, p)
+            vp = self.proposals.get((c.height, c.valid_round, c.valid_value))
+            if vp is not None:
+                self.sim.broadcast(self.idx, vp)
             t = k.tally(c.valid_round, VoteType.PREVOTE)
             if t is not None:
                 for addr in list(t.votes):
-                    v = t.vote_for(addr, c.valid_value)
-                    if v is not None:
-                        self.sim.broadcast(self.idx, v)
+                    pol = t.vote_for(addr, c.valid_value)
+                    if pol is not None:
+                        self.sim.broadcast(self.idx, pol)
 
     # --- Byzantine behaviour ----------------------------------------------------------------------
     def _other_value(self, v: bytes | None) -> bytes:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -203,9 +204,16 @@ class Simulation:
         )  # fmt: skip
         self.deadline = self.clock.now + self.scenario.target_height * per_round
 
-    def _gossip(self, node: SimNode) -> None:
-        node.gossip()
-        self.clock.at(self.clock.now + GOSSIP_MS + self.rng.randint(0, 50), lambda: self._gossip(node))
+    def _starter(self, node: SimNode) -> Callable[[], None]:
+        valset = node.pipeline.current
+        return lambda: node.executor.start_height(1, valset)
+
+    def _gossiper(self, node: SimNode) -> Callable[[], None]:
+        def tick() -> None:
+            node.gossip()
+            self.clock.at(self.clock.now + GOSSIP_MS + self.rng.randint(0, 50), tick)
+
+        return tick
 
     def _done(self) -> bool:
         target = self.scenario.target_height
@@ -213,9 +221,8 @@ class Simulation:
 
     def run(self) -> Result:
         for n in self.nodes:
-            start = n.pipeline
-            self.clock.at(self.rng.randint(0, 20), lambda n=n, s=start: n.executor.start_height(1, s.current))
-            self.clock.at(self.rng.randint(0, GOSSIP_MS), lambda n=n: self._gossip(n))
+            self.clock.at(self.rng.randint(0, 20), self._starter(n))
+            self.clock.at(self.rng.randint(0, GOSSIP_MS), self._gossiper(n))
         self.clock.at(self.scenario.net.gst_ms, self._at_gst)
         events = 0
         try:
