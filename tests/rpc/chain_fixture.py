@@ -1,9 +1,10 @@
-"""A small real chain for RPC tests: real chain records, real mempool, LevelDB, indexer and event bus.
+"""A small real chain for RPC tests: real chain records, the real block store on LevelDB, the real mempool,
+indexer and event bus; a block, its results and its index entries are written in one batch, as the node does.
 
-Test-only. What is simplified is consensus (one validator signs each block as it is made) and the
-application (a key-value store: tx `key=value` sets a key; `bad…` is rejected by CheckTx; its events mark
-`kv.key`, `kv.value` (not indexed) and `kv.owner` for the index). Everything the RPC reads goes through the
-same `RpcServices` seam and the same adapters (node/rpc/adapt.py) as the node's.
+Test-only, for tests that must decide when blocks happen (floods, cursors, timeouts). What is simplified is
+consensus (one validator signs each block as it is made) and the application (a key-value store: tx
+`key=value` sets a key; `bad…` is rejected by CheckTx; its events mark `kv.key`, `kv.owner`, `kv.size` for
+the index and `kv.value` not). The RPC over the real node and application is tests/rpc/test_real_node.py.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from node.blockstore import BlockStore
 from node.events import EventBus
 from node.indexer import Indexer
 from node.mempool import Checked, Mempool
@@ -66,10 +68,7 @@ class FixtureChain:
         self.indexer = Indexer(self.db)
         self.mempool = Mempool(kv_check, size=1000)
         self.state: dict[str, str] = {}
-        self.blocks: list[Any] = []
-        self.seen: dict[int, Commit] = {}
-        self.results: dict[int, FinalizeBlockResult] = {}
-        self.by_hash: dict[bytes, int] = {}
+        self.store = BlockStore(self.db)
         self.evidence: list[dict[str, Any]] = []
         vals = sorted(((k.public_key.raw, 10) for k in self.keys), key=lambda v: sha256(v[0])[:20])
         self.vals_hash = validators_hash(vals)
@@ -82,11 +81,13 @@ class FixtureChain:
     def make_block(self, txs: list[bytes] | None = None) -> int:
         """Commit the next block with `txs` (default: the mempool's) and publish its events."""
         txs = self.mempool.reap(-1, -1) if txs is None else txs
-        h = len(self.blocks) + 1
-        last = self.blocks[-1] if self.blocks else None
+        h = self.store.height + 1
+        last = self.store.load_block(h - 1) if h > 1 else None
         last_id = last.block_id() if last else BlockID.zero()
-        last_commit = self.seen[h - 1] if h > 1 else Commit(0, 0, BlockID.zero(), ())
-        prev_results = self.results[h - 1].tx_results if h > 1 else ()
+        seen = self.store.load_seen_commit(h - 1) if h > 1 else None
+        last_commit = seen if seen is not None else Commit(0, 0, BlockID.zero(), ())
+        prev = self.store.load_results(h - 1) if h > 1 else None
+        prev_results = prev.tx_results if prev is not None else ()
         ctx = BlockContext(
             chain_id=CHAIN_ID, initial_height=1, height=h, last_block_id=last_id,
             last_block_time_ms=T0_MS + (h - 1) * 1000, app_hash=self.app_hash,
@@ -110,11 +111,9 @@ class FixtureChain:
         self.app_hash = hashlib.sha256(encode(sorted(self.state.items()))).digest()
         fbe = (Event("block", (EventAttribute("txs", str(len(txs)), True),)),)
         res = FinalizeBlockResult(fbe, tuple(results), (), b"", self.app_hash)
-        self.blocks.append(block)
-        self.seen[h] = Commit(h, 0, bid, sigs)
-        self.results[h] = res
-        self.by_hash[bid.hash] = h
         batch = self.db.batch()
+        self.store.save_block(block, Commit(h, 0, bid, sigs), batch)
+        self.store.save_results(h, res, batch)
         self.indexer.index_chain_block(batch, block, res)
         batch.commit(sync=False)
         self.mempool.update(h, txs)
@@ -154,33 +153,35 @@ class FixtureChain:
         }
 
     def base_height(self) -> int:
-        return 1 if self.blocks else 0
+        return self.store.base
 
     def latest_height(self) -> int:
-        return len(self.blocks)
+        return self.store.height
 
     def block(self, height: int) -> BlockView | None:
-        return adapt.block(self.blocks[height - 1]) if 1 <= height <= len(self.blocks) else None
+        b = self.store.load_block(height)
+        return None if b is None else adapt.block(b)
 
     def block_height_by_hash(self, block_hash: bytes) -> int | None:
-        return self.by_hash.get(block_hash)
+        return self.store.height_of(block_hash)
 
     def block_meta(self, height: int) -> BlockMetaView | None:
-        return adapt.block_meta(self.blocks[height - 1]) if 1 <= height <= len(self.blocks) else None
+        m = self.store.load_block_meta(height)
+        if m is None:
+            return None
+        return BlockMetaView(adapt.block_id(m.block_id), m.block_size, adapt.header(m.header), m.num_txs)
 
     def commit(self, height: int) -> tuple[CommitView, bool] | None:
-        if height < len(self.blocks):
-            c = adapt.commit(self.blocks[height].last_commit)
-            return (c, True) if c else None
-        c = adapt.commit(self.seen[height]) if height in self.seen else None
-        return (c, False) if c else None
+        got = self.store.load_commit(height)
+        c = None if got is None else adapt.commit(got[0])
+        return None if got is None or c is None else (c, got[1])
 
     def block_results(self, height: int) -> BlockResultsView | None:
-        r = self.results.get(height)
+        r = self.store.load_results(height)
         return None if r is None else adapt.block_results(height, r)
 
     def validators(self, height: int) -> list[ValidatorView] | None:
-        if not 1 <= height <= len(self.blocks) + 1:
+        if not 1 <= height <= self.store.height + 1:
             return None
         vals = [ValidatorView(k.public_key.address, k.public_key.raw, 10) for k in self.keys]
         return sorted(vals, key=lambda v: v.address)
@@ -203,12 +204,12 @@ class FixtureChain:
         return TxResultView(code=c.code, log=c.log, codespace=c.codespace, gas_wanted=c.gas_wanted)
 
     async def abci_info(self) -> AppInfoView:
-        return AppInfoView("kv", "0.1.0", 1, len(self.blocks), self.app_hash)
+        return AppInfoView("kv", "0.1.0", 1, self.store.height, self.app_hash)
 
     async def abci_query(self, path: str, data: bytes, height: int, prove: bool) -> QueryResultView:
         key = data.decode(errors="replace")
         value = self.state.get(key)
-        h = len(self.blocks)
+        h = self.store.height
         if path != "/store":
             return QueryResultView(code=6, log=f"unknown query path {path!r}", height=h, codespace="kv")
         if value is None:
