@@ -20,8 +20,12 @@ and ``broadcast`` queue and return whether the peer's queue took the message. Re
 up/down notifications, come out of one async queue, ``await p2p.recv()``, in order per peer:
 ``PeerUp`` → its ``Message``s → ``PeerDown``. If the consumer is slow, readers wait (TCP backpressure).
 
-Strict decoding: a frame that fails authentication, exceeds ``max_frame_bytes`` (checked from the header,
-before the body is read), is empty, or uses an unknown channel drops that peer (logged with the reason, and
+On the wire a message is cut into packets of at most 64 KiB (``peer.PACKET_DATA``), taken from the
+channels by weighted round robin, so a vote is never stuck behind a whole block; the receiver reassembles.
+
+Strict decoding: a frame that fails authentication, exceeds one packet (checked from the header, before
+the body is read), a message that grows beyond ``max_frame_bytes``, a short envelope, unknown flags or an
+unknown channel drops that peer (logged with the reason, and
 a goodbye frame tells the peer why), never the node. Payloads are opaque bytes here; the upper layer
 decodes them (``state.codec``) and calls ``disconnect(peer_id, reason)`` when a payload is garbage.
 

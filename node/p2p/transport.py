@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 from node.p2p.config import CONTROL_CHANNEL, ChannelSpec, P2PConfig, PeerAddress, check_node_id, parse_host_port
 from node.p2p.errors import HandshakeError
-from node.p2p.peer import Peer, PeerInfo
+from node.p2p.peer import MAX_PACKET_PLAINTEXT, Peer, PeerInfo
 from node.p2p.secret import NodeInfo, SecretConnection, handshake, read_control_frame
 from state.crypto import PrivateKey, node_id
 
@@ -258,7 +258,7 @@ class P2P:
         timeout = self.config.handshake_timeout
         try:
             conn = await handshake(reader, writer, self.node_key, self._node_info(),
-                                   max_plaintext=self.config.max_frame_bytes + 1, timeout=timeout)
+                                   max_plaintext=MAX_PACKET_PLAINTEXT, timeout=timeout)
             return await asyncio.wait_for(self._admit(conn, outbound=outbound, expected=expected), timeout)
         except TimeoutError:
             reason = f"no admission verdict within {timeout:g}s"

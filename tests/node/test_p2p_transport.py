@@ -64,6 +64,16 @@ def test_two_nodes_exchange_messages_both_ways() -> None:
             big = os.urandom(a.p2p.config.max_frame_bytes)
             assert b.p2p.send(a.id, CHAN_A, big)
             await a.wait_for(lambda _: any(m.payload == big for m in a.messages(b.id)))
+            # a large message is cut in packets: a vote queued after it overtakes it
+            big2 = os.urandom(a.p2p.config.max_frame_bytes)
+            assert a.p2p.send(b.id, CHAN_B, big2)
+            await asyncio.sleep(0)  # the writer sends its first batch (1 MiB) and yields
+            assert a.p2p.send(b.id, CHAN_A, b"vote")
+            await b.wait_for(lambda _: any(m.payload == big2 for m in b.messages(a.id)))
+            tail = [m.payload for m in b.messages(a.id)][-2:]
+            assert tail == [b"vote", big2]
+            assert b.p2p.send(a.id, CHAN_B, b"")  # an empty message is a message
+            await a.wait_for(lambda _: a.messages(b.id)[-1].payload == b"")
             (pa,) = a.p2p.peers()
             (pb,) = b.p2p.peers()
             assert pa.node_id == b.id and pa.outbound and pa.persistent
@@ -71,7 +81,7 @@ def test_two_nodes_exchange_messages_both_ways() -> None:
             assert pa.remote_host == "127.0.0.1" and pa.remote_port == b.p2p.listen_address[1]
             assert pb.node_info.moniker == f"node-{a.id[:6]}" and pb.node_info.network == "egp-test-1"
             assert pb.node_info.listen_addr == f"127.0.0.1:{a.p2p.listen_address[1]}"
-            assert pa.frames_sent >= 26 and pb.bytes_received > 0
+            assert pa.frames_sent >= 26 + 64 and pb.bytes_received > 4 * 1024 * 1024
             assert a.ups(b.id)[0].peer.node_id == b.id
         finally:
             await a.stop()
@@ -266,9 +276,19 @@ def test_oversized_frame_drops_only_that_peer() -> None:
 
 
 def test_unregistered_channel_and_bad_control_message_drop_the_peer() -> None:
-    run(_hostile_after_handshake(lambda c: c.seal(b"\x77payload"), "unregistered channel"))
-    run(_hostile_after_handshake(lambda c: c.seal(b"\x00\x09"), "unknown control message"))
-    run(_hostile_after_handshake(lambda c: c.seal(b""), "empty envelope"))
+    run(_hostile_after_handshake(lambda c: c.seal(b"\x77\x01payload"), "unregistered channel"))
+    run(_hostile_after_handshake(lambda c: c.seal(b"\x00\x01\x09"), "unknown control message"))
+    run(_hostile_after_handshake(lambda c: c.seal(b"\x00\x00"), "bad flags 0x00 on the control channel"))
+    run(_hostile_after_handshake(lambda c: c.seal(bytes([CHAN_A, 0x03]) + b"x"), "unknown flags 0x03"))
+    run(_hostile_after_handshake(lambda c: c.seal(b"\x20"), "short envelope"))
+
+
+def test_message_reassembled_beyond_the_limit_drops_the_peer() -> None:
+    def packets(c: SecretConnection) -> bytes:
+        chunk = bytes([CHAN_A, 0]) + bytes(64 * 1024)
+        return b"".join(c.seal(chunk) for _ in range(4 * 16 + 1))  # 4 MiB + 64 KiB, never EOF
+
+    run(_hostile_after_handshake(packets, "exceeds 4194304 bytes"))
 
 
 def test_silent_peer_is_dropped_after_the_idle_timeout() -> None:
