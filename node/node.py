@@ -276,6 +276,9 @@ class Node:
         return valset_from_info(self.state.validators)
 
     def report(self, evidence: DuplicateVoteEvidence) -> None:
+        a = evidence.vote_a
+        log.warning("duplicate vote evidence", validator=a.validator, height=a.height, round=a.round,
+                    type=int(a.type))
         msg = EvidenceMsg(VoteMsg.of(evidence.vote_a), VoteMsg.of(evidence.vote_b))
         self._add_evidence(msg)
         self.gossip.push_all(msg)
