@@ -42,6 +42,7 @@ Use::
                                            # | PeerDown(peer_id, reason)
     p2p.peers()                            # [PeerInfo(node_id, outbound, remote_host, remote_port, node_info,
                                            #   persistent, connected_at, counters...)] for net_info
+    p2p.stats()                            # P2PStats totals for /metrics (refusals, drops, bytes)
     p2p.disconnect(peer_id, "undecodable vote")   # the peer's log gets the reason (goodbye frame)
     p2p.set_allowed(ids)                   # replace allowed_peer_ids at run time; drops peers no longer allowed
     p2p.dial(PeerAddress.parse("id@host:port"))   # add a persistent peer at run time (RPC dial_peers)
@@ -67,9 +68,10 @@ from node.p2p.config import (
     parse_peers,
 )
 from node.p2p.errors import ConnectionClosed, FrameError, HandshakeError, P2PError
+from node.p2p.events import Event, Message, P2PStats, PeerDown, PeerUp, backoff_delay
 from node.p2p.peer import PeerInfo
 from node.p2p.secret import NodeInfo
-from node.p2p.transport import P2P, Event, Message, PeerDown, PeerUp, backoff_delay
+from node.p2p.transport import P2P
 
 __all__ = [
     "CONTROL_CHANNEL",
@@ -84,6 +86,7 @@ __all__ = [
     "NodeInfo",
     "P2PConfig",
     "P2PError",
+    "P2PStats",
     "PeerAddress",
     "PeerDown",
     "PeerInfo",

@@ -119,6 +119,7 @@ class Peer:
         self._closed = asyncio.Event()
         self.finished = asyncio.Event()  # set by the service once this peer's PeerDown is out
         self.close_reason = ""
+        self.faulty = False  # closed for breaking the protocol, silence or stalling (counted in stats)
         self._waiting_since: float | None = asyncio.get_running_loop().time()
         self.frames_sent = 0
         self.frames_received = 0
@@ -241,6 +242,7 @@ class Peer:
         except ConnectionClosed as exc:
             self.close(str(exc), goodbye=False)
         except (FrameError, ProtocolError) as exc:
+            self.faulty = True
             self.close(f"{type(exc).__name__}: {exc}")
 
     # ------------------------------------------------------------------ writing
@@ -284,6 +286,7 @@ class Peer:
             while not self._closed.is_set():
                 since = self._waiting_since
                 if since is not None and loop.time() - since > cfg.idle_timeout:
+                    self.faulty = True
                     self.close(f"nothing received for {cfg.idle_timeout:g}s")
                     return
                 if not self._queued_total:
@@ -303,6 +306,7 @@ class Peer:
                     async with asyncio.timeout(cfg.write_timeout):
                         await self.conn.drain()
                 except TimeoutError:
+                    self.faulty = True
                     self.close(f"peer stalled: send buffer not drained for {cfg.write_timeout:g}s", goodbye=False)
                     return
                 if self._queued_total:

@@ -32,10 +32,10 @@ import contextlib
 import logging
 import random
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 from node.p2p.config import CONTROL_CHANNEL, ChannelSpec, P2PConfig, PeerAddress, check_node_id, parse_host_port
 from node.p2p.errors import HandshakeError
+from node.p2p.events import Event, Message, P2PStats, PeerDown, PeerUp, backoff_delay
 from node.p2p.peer import MAX_PACKET_PLAINTEXT, Peer, PeerInfo
 from node.p2p.secret import NodeInfo, SecretConnection, handshake, read_control_frame
 from state.crypto import PrivateKey, node_id
@@ -46,39 +46,12 @@ _ACCEPT = b"\x01"
 _REFUSE = b"\x00"
 
 
-@dataclass(frozen=True, slots=True)
-class PeerUp:
-    peer: PeerInfo
-
-
-@dataclass(frozen=True, slots=True)
-class PeerDown:
-    peer_id: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    peer_id: str
-    channel: int
-    payload: bytes
-
-
-Event = PeerUp | PeerDown | Message
-
-
 class Refused(Exception):
     """A connection that completed the handshake but is not admitted (the reason is logged)."""
 
 
 def _log(level: int, msg: str, **kv: object) -> None:
     log.log(level, msg, extra={"kv": kv})
-
-
-def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
-    """Seconds to wait before dial number ``attempt`` + 1 (attempt >= 1): capped exponential, equal jitter."""
-    d = min(cap, base * (2 ** min(attempt - 1, 30)))
-    return float(d / 2 + rng.uniform(0, d / 2))
 
 
 class P2P:
@@ -113,6 +86,13 @@ class P2P:
         self._pending_handshakes = 0
         self._stopping = False
         self._bound: tuple[str, int] = parse_host_port(config.listen)
+        # totals of closed connections and of refusals, for stats()
+        self._handshakes_failed = 0
+        self._refused = 0
+        self._dropped = 0
+        self._closed_bytes_sent = 0
+        self._closed_bytes_received = 0
+        self._closed_sends_refused = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -207,6 +187,20 @@ class P2P:
         """Connected peers with direction, remote address and counters (RPC ``net_info``)."""
         return [p.info() for p in self._peers.values()]
 
+    def stats(self) -> P2PStats:
+        live = list(self._peers.values())
+        return P2PStats(
+            peers=len(live),
+            inbound=sum(1 for p in live if not p.outbound),
+            outbound=sum(1 for p in live if p.outbound),
+            handshakes_failed=self._handshakes_failed,
+            connections_refused=self._refused,
+            peers_dropped=self._dropped,
+            bytes_sent=self._closed_bytes_sent + sum(p.conn.bytes_sent for p in live),
+            bytes_received=self._closed_bytes_received + sum(p.conn.bytes_received for p in live),
+            sends_refused=self._closed_sends_refused + sum(p.sends_refused for p in live),
+        )
+
     def is_connected(self, peer_id: str) -> bool:
         return peer_id in self._peers
 
@@ -262,8 +256,13 @@ class P2P:
             return await asyncio.wait_for(self._admit(conn, outbound=outbound, expected=expected), timeout)
         except TimeoutError:
             reason = f"no admission verdict within {timeout:g}s"
-        except (HandshakeError, Refused) as exc:
+            self._handshakes_failed += 1
+        except HandshakeError as exc:
             reason = str(exc)
+            self._handshakes_failed += 1
+        except Refused as exc:
+            reason = str(exc)
+            self._refused += 1
         except Exception:  # never let a peer's connection take the node down
             log.exception("unexpected error while admitting a connection")
             reason = "internal error"
@@ -340,6 +339,10 @@ class P2P:
             if not announced:
                 peer.close(peer.close_reason or "superseded")
                 peer.conn.close()
+            self._closed_bytes_sent += peer.conn.bytes_sent
+            self._closed_bytes_received += peer.conn.bytes_received
+            self._closed_sends_refused += peer.sends_refused
+            self._dropped += peer.faulty
             if self._peers.get(pid) is peer:
                 del self._peers[pid]
                 wake = self._dial_wake.get(pid)

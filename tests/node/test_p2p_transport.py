@@ -151,6 +151,7 @@ def test_peer_not_on_the_allow_list_is_refused_and_others_keep_working(caplog: p
         try:
             await asyncio.sleep(0.5)  # several dial attempts with the fast backoff
             assert not b.p2p.is_connected(stranger.id) and not b.ups(stranger.id)
+            assert b.p2p.stats().connections_refused >= 1 and b.p2p.stats().peers_dropped == 0
             assert not stranger.ups(b.id) and not stranger.p2p.peers()
             await exchange(a, b, b"after-stranger")
             stranger_id = stranger.id
@@ -236,6 +237,8 @@ def test_random_bytes_instead_of_a_handshake_are_refused(caplog: pytest.LogCaptu
                 writer.close()
             await exchange(a, b, b"after-junk")
             assert len(b.p2p.peers()) == 1
+            st = b.p2p.stats()
+            assert (st.handshakes_failed, st.connections_refused, st.peers_dropped, st.peers) == (3, 0, 0, 1)
         finally:
             await a.stop()
             await b.stop()
@@ -262,6 +265,9 @@ async def _hostile_after_handshake(payload: bytes | Callable[[SecretConnection],
         await wait_closed(conn)
         await exchange(a, b, b"after-rogue")
         assert [p.node_id for p in b.p2p.peers()] == [a.id]
+        st = b.p2p.stats()
+        assert (st.peers_dropped, st.peers, st.inbound, st.outbound) == (1, 1, 1, 0)
+        assert st.bytes_received > 0 and st.bytes_sent > 0
     finally:
         await a.stop()
         await b.stop()
@@ -407,7 +413,7 @@ def test_full_channel_queue_refuses_instead_of_growing() -> None:
             # no await between sends: the writer cannot run, so the budget is what bounds the queue
             results = [a.p2p.send(b.id, CHAN_B, bytes(1000)) for _ in range(20)]
             assert results[:9] == [True] * 9 and not any(results[10:])
-            assert a.p2p.peers()[0].sends_refused == sum(1 for r in results if not r)
+            assert a.p2p.peers()[0].sends_refused == sum(1 for r in results if not r) == a.p2p.stats().sends_refused
             assert a.p2p.send(b.id, CHAN_A, b"votes still go through")
             await b.wait_for(lambda _: any(m.payload == b"votes still go through" for m in b.messages()))
             assert not a.p2p.send("00" * 20, CHAN_A, b"nobody")
