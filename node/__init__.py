@@ -1,0 +1,45 @@
+"""egp-chain node: the imperative shell around the pure consensus core and the application.
+
+Theory of operation
+-------------------
+One process, one asyncio loop, one thread. `node/assemble.py` builds everything from a home directory and
+`egp start` runs it until SIGTERM/SIGINT (graceful: stop consensus and timers, RPC, P2P, close LevelDB).
+
+Storage: ONE LevelDB (`data/egp.db`) with namespaces `app/` (application state and trie), `blockstore/`,
+`node/` (`ChainState`, node/chainstate.py), `wal/` (consensus WAL), `ix/` (tx/block index). The signer's
+last-signed state is the separate fsynced `priv_validator_state.json` (node/privval.py).
+
+Consensus: `consensus.ConsensusCore` driven by the shared `node/executor.py`; `node/node.py` implements its
+ports — transport (gossip), timers (`loop.call_later`), value source (mempool reap → app.prepare_proposal →
+`state.chain.build_block`), decision sink (the commit path), evidence sink — and the signer is `FilePV`.
+Timeouts and the block interval come from genesis consensus parameters, so every bank runs the same ones.
+Received proposals are checked (signature, block hash, `validate_block`, last commit with
+`consensus.commit.verify_commit`, BFT time, evidence, app.process_proposal) before the core sees them.
+
+Commit path (node/applier.py), CometBFT's order with crash points between the steps: save block + seen
+commit → finalize → save results + index entries (one batch) → app commit → `ChainState` → mempool update →
+events. At start `node/handshake.py` compares the app, block-store and state heights and replays what is
+missing, so a crash at any point loses no block and ends on the right app hash.
+
+Gossip (node/gossip.py): whole blocks in proposals (node/messages.py says why), votes, tx batches and
+evidence pushed once per link (per-peer known sets); a periodic tick sends a peer at our height the votes
+and proposals it lacks and a peer at a lower height the stored block + commit. Messages of the next height
+that arrive during our commit timeout are kept and replayed when it starts.
+
+Block sync (node/blocksync.py): at start, and whenever a running node falls more than
+`blocksync.switch_threshold` blocks behind its peers (cometbft#3372), consensus is suspended, blocks are
+fetched (pipelined, from the peers that have them), verified with `verify_commit` against our own
+validator set and applied through the same commit path; `catching_up` is true exactly then.
+
+The consensus WAL (node/wal.py): yes, the node needs one. The core's lock (paper L36-L43) lives only in
+memory; a validator restarted mid-height without it could prevote against its lock, and the signer guard
+(which only refuses a *different* signature for the same height/round/step) would also leave it unable to
+vote again in the round it crashed in — several validators restarting together could stall the network
+(we saw exactly that before the WAL). The WAL keeps the current height's proposals and votes (our own
+fsynced before they are broadcast) and replays them through the core at start; finished heights are
+deleted; a corrupt record is skipped, never fatal.
+
+Mempool (node/mempool.py): bounded by count and bytes, check_tx on entry, LRU of seen hashes, FIFO reap,
+re-check after each block, CometBFT's "mempool is full" wording. RPC (node/rpc, served with `/metrics`)
+reads the node through `node/services.py`. Logs: node/logs.py (key=value or JSON, one line an event).
+"""

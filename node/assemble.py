@@ -31,8 +31,8 @@ from node.mempool import Mempool
 from node.metrics import Metrics
 from node.node import CH_BLOCKSYNC, CH_DATA, CH_EVIDENCE, CH_MEMPOOL, CH_STATE, CH_VOTE, Node, NodeOptions
 from node.nodeapp import NodeApp
+from node.p2p import P2P, Message, PeerDown, PeerUp
 from node.p2p.config import ChannelSpec, P2PConfig, parse_peers
-from node.p2p.transport import P2P, Message, PeerDown, PeerUp
 from node.privval import FilePV
 from node.rpc.config import RpcConfig
 from node.rpc.server import RpcServer
