@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -132,6 +133,16 @@ def print_rows(rows: list[tuple[str, int, float, int]], concurrency: int) -> Non
         print(f"{name:45} {n:6d} {rate:9.0f} {errors:7d}")
 
 
+def _pin(node_pid: int | None) -> str:
+    """As docs/limits.md measured: the node on CPU 0, this load generator on CPU 1 (Linux, >= 2 CPUs)."""
+    if not hasattr(os, "sched_setaffinity") or (os.cpu_count() or 1) < 2:
+        return "not pinned"
+    if node_pid is not None:
+        os.sched_setaffinity(node_pid, {0})
+    os.sched_setaffinity(0, {1})
+    return "node on CPU 0, client on CPU 1" if node_pid is not None else "client on CPU 1"
+
+
 @contextmanager
 def _target(args: argparse.Namespace) -> Iterator[tuple[str, str, PrivateKey | None]]:
     if args.url:
@@ -139,9 +150,11 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str, PrivateKey | N
         if args.home:
             doc = json.loads((Path(args.home) / "keyring" / "registrar.json").read_text())
             reg = PrivateKey.from_seed(bytes.fromhex(doc["crypto"]["seed"]))
+        print(_pin(None) if args.pin else "not pinned")
         yield args.url, args.chain_id, reg
         return
     with tempfile.TemporaryDirectory(prefix="egp-rpc-bench-") as d, real_node(Path(d) / "home", "egp-bench") as node:
+        print(_pin(node.proc.pid) if args.pin else "not pinned")
         yield node.url, node.chain_id, node.registrar()
 
 
@@ -153,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=3000)
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--txs", type=int, default=1000)
+    p.add_argument("--pin", action="store_true", help="node on CPU 0, client on CPU 1 (on an otherwise idle machine)")
     args = p.parse_args(argv)
     with _target(args) as (url, chain_id, reg):
         rows = asyncio.run(bench(url, chain_id, reg, args.requests, args.concurrency, args.txs))
