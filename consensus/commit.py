@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from consensus.sign_bytes import SignBytesError, vote_sign_bytes
+from consensus.sign_bytes import SignBytesError, proposal_sign_bytes, vote_sign_bytes
 from consensus.types import (
     VALUE_ID_LEN,
     BlockIDFlag,
     Commit,
     CommitSig,
+    Proposal,
     ValueId,
     Vote,
     VoteType,
@@ -26,7 +27,17 @@ from consensus.votes import Tally
 
 VerifySig = Callable[[bytes, bytes, bytes], bool]
 
-__all__ = ["BlockIDFlag", "Commit", "CommitSig", "Verdict", "commit_vote", "make_commit", "verify_commit"]
+__all__ = [
+    "BlockIDFlag",
+    "Commit",
+    "CommitSig",
+    "Verdict",
+    "commit_vote",
+    "make_commit",
+    "verify_commit",
+    "verify_proposal_signature",
+    "verify_vote_signature",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +73,28 @@ def commit_vote(commit: Commit, sig: CommitSig) -> Vote:
     """The precommit that ``sig`` signed (to rebuild its sign bytes)."""
     value = commit.value_id if sig.flag == BlockIDFlag.COMMIT else None
     return Vote(VoteType.PRECOMMIT, commit.height, commit.round, value, sig.validator, sig.timestamp_ms, sig.signature)
+
+
+def verify_vote_signature(chain_id: str, valset: ValidatorSet, vote: Vote, verify_sig: VerifySig) -> bool:
+    """True when ``vote`` is signed by a member of ``valset`` (the shell's check before ``VoteReceived``)."""
+    val = valset.get(vote.validator)
+    if val is None:
+        return False
+    try:
+        return bool(verify_sig(val.pub_key, vote_sign_bytes(chain_id, vote), vote.signature))
+    except (SignBytesError, ValueError, TypeError):
+        return False
+
+
+def verify_proposal_signature(chain_id: str, valset: ValidatorSet, proposal: Proposal, verify_sig: VerifySig) -> bool:
+    """True when ``proposal`` is signed by its (member) proposer; the core checks it is ``proposer(h, r)``."""
+    val = valset.get(proposal.proposer)
+    if val is None:
+        return False
+    try:
+        return bool(verify_sig(val.pub_key, proposal_sign_bytes(chain_id, proposal), proposal.signature))
+    except (SignBytesError, ValueError, TypeError):
+        return False
 
 
 def _shape_error(valset: ValidatorSet, height: int, value_id: ValueId, commit: object) -> str | None:

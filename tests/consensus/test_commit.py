@@ -127,3 +127,21 @@ def test_bft_time_is_weighted_and_strictly_increasing() -> None:
     assert median_time_ms(commit, VALS) == 1002
     assert block_time_ms(commit, VALS, prev_time_ms=500) == 1002
     assert block_time_ms(commit, VALS, prev_time_ms=5000) == 5001
+
+
+def test_message_signature_helpers() -> None:
+    from consensus.commit import verify_proposal_signature, verify_vote_signature
+    from consensus.sign_bytes import proposal_sign_bytes
+    from consensus.types import Proposal
+
+    addr = VALS.validators[0].address
+    vote = signed_precommit(addr, V, 5)
+    assert verify_vote_signature(CHAIN, VALS, vote, ed25519_verify)
+    assert not verify_vote_signature("other", VALS, vote, ed25519_verify)
+    assert not verify_vote_signature(CHAIN, VALS, dataclasses.replace(vote, round=2), ed25519_verify)
+    assert not verify_vote_signature(CHAIN, VALS, dataclasses.replace(vote, validator=b"\x00" * 20), ed25519_verify)
+    assert not verify_vote_signature(CHAIN, VALS, dataclasses.replace(vote, value_id=b"short"), ed25519_verify)
+    prop = Proposal(3, 0, V, -1, addr, 7)
+    prop = dataclasses.replace(prop, signature=KEY_OF[addr].sign(proposal_sign_bytes(CHAIN, prop)).signature)
+    assert verify_proposal_signature(CHAIN, VALS, prop, ed25519_verify)
+    assert not verify_proposal_signature(CHAIN, VALS, dataclasses.replace(prop, pol_round=0), ed25519_verify)

@@ -102,14 +102,15 @@ def make_scenario(seed: int, rng: random.Random) -> Scenario:
         max_delay_ms=rng.choice((50, 300, 1000)),
         partitions=tuple(partitions),
     )
+    set_change = rng.random() < 0.3
     return Scenario(
         seed=seed,
         n=n,
         powers=tuple(powers),
         roles=tuple(roles),
         net=net,
-        set_change=rng.random() < 0.3,
-        target_height=rng.randint(2, 4),
+        set_change=set_change,  # updates returned at height 1 take effect at 3: run to 4 at least
+        target_height=4 if set_change else rng.randint(2, 4),
         invalid_rate=rng.choice((0.0, 0.3)),
     )
 
