@@ -19,6 +19,23 @@ Actions:
   ``ScheduleTimeout(timeout, delay_ms)``, ``Decide(height, round, value_id, commit)``,
   ``StartNextHeight(height)`` (the commit timeout elapsed), ``ReportEvidence(evidence)``.
 
+How a node drives the core (through ``node.executor.Executor``; ports in ``node/ports.py``)
+----------------------------------------------------------------------------------------
+1. Keep a ``ValidatorPipeline`` in state (``ValidatorPipeline.genesis(initial_height, validators)`` at
+   genesis; persisted with the priorities).  ``executor.start_height(h, pipeline.current)``.
+2. Inbound vote: ``commit.verify_vote_signature(chain_id, valset, vote, verify)`` then
+   ``executor.handle(VoteReceived(vote))``.  Inbound proposal: verify its signature
+   (``verify_proposal_signature``), have the block whose hash is ``proposal.value_id``, run the app's
+   ProcessProposal, then ``executor.handle(ProposalReceived(proposal, valid))``.  The core itself drops
+   other heights, rounds beyond ``round_p + params.round_window``, non-members and wrong proposers;
+   a node should buffer (bounded) messages of ``h + 1`` and replay them after ``start_height(h + 1)``.
+3. ``DecisionSink.decide(h, r, value_id, commit)``: store block + commit, FinalizeBlock/Commit, then
+   ``pipeline = pipeline.advance(validator_updates)``.  After ``timeout_commit`` the core emits
+   ``StartNextHeight(h + 1)`` and the executor calls ``validator_set(h + 1)`` (= ``pipeline.current``).
+4. Block sync: verify with ``commit.verify_commit``, apply, then ``executor.start_height`` directly.
+5. Header time of block h+1: ``bft_time.block_time_ms(commit_of_h, valset_of_h, time_of_h)``.
+Sign bytes: ``sign_bytes.vote_sign_bytes(chain_id, vote)`` / ``proposal_sign_bytes(chain_id, proposal)``.
+
 Modules: ``types`` (messages, events, actions, params), ``validators`` (sets, thresholds, proposer
 selection, H+2 pipeline), ``votes`` (tallies, evidence), ``machine`` (the upon-rules, labelled by paper
 line), ``sign_bytes`` (canonical chain-id-bound bytes), ``commit`` (build/verify commits -> ``Verdict``),
