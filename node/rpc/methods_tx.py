@@ -19,8 +19,8 @@ from node.rpc.params import P
 from node.rpc.query import QueryError, parse_query
 from node.rpc.registry import Ctx, clamp_per_page, method, page_slice
 from node.rpc.services import EvidenceError, MempoolError, TxResultView
+from node.rpc.txproof import TxTree
 from state.crypto import sha256
-from state.merkle import leaf_hash, merkle_proof, merkle_root
 
 JSON = dict[str, Any]
 
@@ -98,24 +98,24 @@ def _tx_json(ctx: Ctx, rec: TxRecord, prove: bool) -> JSON:
     return out
 
 
-def _proof_items(ctx: Ctx, height: int) -> list[bytes] | None:
-    """The Merkle items behind a block's data_hash: the txs' hashes (CometBFT `Txs.Hash`) or the txs."""
+def _tx_tree(ctx: Ctx, height: int) -> TxTree | None:
+    """The Merkle tree behind a block's data_hash: over the txs' hashes (CometBFT `Txs.Hash`) or the txs."""
     blk = ctx.services.block(height)
     if blk is None:
         return None
-    hashes = [sha256(t) for t in blk.txs]
-    return hashes if merkle_root(hashes) == blk.header.data_hash else list(blk.txs)
+    tree = TxTree([sha256(t) for t in blk.txs])
+    return tree if tree.root() == blk.header.data_hash else TxTree(list(blk.txs))
 
 
 def _tx_proof(ctx: Ctx, rec: TxRecord) -> JSON:
     """Merkle inclusion of the tx in its block's data_hash."""
-    items = ctx.proof_items.get("proof-items", rec.height, lambda h: _proof_items(ctx, h))
-    if items is None or rec.index >= len(items):
+    tree = ctx.proof_items.get("tx-tree", rec.height, lambda h: _tx_tree(ctx, h))
+    if tree is None or rec.index >= len(tree.leaves):
         raise internal(f"block {rec.height} of tx {rec.hash.hex().upper()} is not available for a proof")
-    proof = merkle_proof(items, rec.index)
-    return {"root_hash": encode.hex_upper(merkle_root(items)), "data": encode.b64(rec.tx),
+    proof = tree.proof(rec.index)
+    return {"root_hash": encode.hex_upper(tree.root()), "data": encode.b64(rec.tx),
             "proof": {"total": str(proof.total), "index": str(proof.index),
-                      "leaf_hash": encode.b64(leaf_hash(items[rec.index])),
+                      "leaf_hash": encode.b64(tree.leaves[rec.index]),
                       "aunts": [encode.b64(a) for a in proof.aunts]}}
 
 
