@@ -133,3 +133,27 @@ def test_schemathesis_finds_no_violation(tmp_path: Path) -> None:
                 except Exception as e:  # collect every operation's failure, then report them all
                     failures.append(f"{operation.label} ({mode.value}): {type(e).__name__}: {str(e)[:600]}")
     assert not failures, "\n".join(failures)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(REQUEST, JSON, st.lists(REQUEST, min_size=1, max_size=3)), min_size=1, max_size=5))
+def test_random_websocket_messages(server: str, msgs: list[Any]) -> None:
+    import asyncio
+
+    import aiohttp
+
+    async def go() -> None:
+        async with aiohttp.ClientSession() as s, s.ws_connect(server + "/websocket") as ws:
+            for m in msgs:
+                await ws.send_str(json.dumps(m))
+            await ws.send_str(json.dumps({"jsonrpc": "2.0", "id": "end", "method": "health"}))
+            while True:
+                msg = await asyncio.wait_for(ws.receive(), 30)
+                assert msg.type == aiohttp.WSMsgType.TEXT, msg
+                out = json.loads(msg.data)
+                for r in out if isinstance(out, list) else [out]:
+                    _check_one(r, ...)
+                if isinstance(out, dict) and out.get("id") == "end":
+                    break
+
+    asyncio.run(go())
