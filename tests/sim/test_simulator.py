@@ -7,8 +7,11 @@ A failure prints the seed, the scenario and a one-line replay command.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections import Counter
 from functools import cache
+from pathlib import Path
 
 import pytest
 
@@ -66,6 +69,18 @@ def test_same_seed_same_trace(seed: int) -> None:
     a, b = run_seed(seed), run_seed(seed)
     assert a.trace_hash == b.trace_hash
     assert (a.events, a.end_ms, a.violation, a.lines_hit) == (b.events, b.end_ms, b.violation, b.lines_hit)
+
+
+def test_trace_does_not_depend_on_the_hash_seed() -> None:
+    """No set/dict iteration order leaks into a run: two processes with different PYTHONHASHSEEDs agree."""
+    root = Path(__file__).resolve().parents[2]
+    traces = []
+    for hash_seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=hash_seed, PYTHONPATH=str(root))
+        cmd = [sys.executable, "-m", "tests.sim.replay", "--seed", "7"]
+        out = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=True).stdout
+        traces.append([ln for ln in out.splitlines() if ln.startswith("trace:")])
+    assert traces[0] == traces[1] == [f"trace:    {run_seed(7).trace_hash}"]
 
 
 def test_different_seeds_different_traces() -> None:
