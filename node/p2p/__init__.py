@@ -54,8 +54,9 @@ above, e.g. block parts). Per peer and channel, ``ChannelSpec.send_queue_bytes``
 ``inbox_size`` / ``inbox_bytes`` bound what waits for ``recv``. A peer silent for ``idle_timeout`` (we send
 keepalives every ``keepalive_interval``) or whose socket does not drain for ``write_timeout`` is dropped.
 
-Not here (yet): bandwidth rate limits (send_rate/recv_rate), peer exchange (not wanted on a permissioned
-network), and per-IP limits.
+``send_rate`` / ``recv_rate`` (bytes/s per peer, 0 = unlimited) pace a peer like CometBFT's flow rates.
+
+Not here: peer exchange and seed nodes (not wanted on a permissioned network), per-IP connection limits.
 """
 
 from node.p2p.config import (

@@ -124,6 +124,8 @@ class P2PConfig:
     inbox_size: int = 10_000  # events buffered for the upper layer before readers wait (backpressure)
     inbox_bytes: int = 64 * 1024 * 1024  # ... and payload bytes buffered (one message is always let through)
     write_batch_bytes: int = 1024 * 1024  # frames joined into one write() up to about this many bytes
+    send_rate: int = 0  # bytes/s to each peer; 0 = unlimited (a LAN); CometBFT's default is 5 MB/s
+    recv_rate: int = 0  # bytes/s from each peer; 0 = unlimited
 
     def __post_init__(self) -> None:
         parse_host_port(self.listen)
@@ -136,6 +138,8 @@ class P2PConfig:
             raise ValueError("max_frame_bytes must be at least 1024")
         if self.idle_timeout <= self.keepalive_interval:
             raise ValueError("idle_timeout must exceed keepalive_interval")
+        if self.send_rate < 0 or self.recv_rate < 0:
+            raise ValueError("send_rate and recv_rate must be >= 0 (0 = unlimited)")
         if self.backoff_base <= 0 or self.backoff_max < self.backoff_base:
             raise ValueError("need 0 < backoff_base <= backoff_max")
 

@@ -51,6 +51,36 @@ ABORT_GRACE = 2.0  # seconds a closing connection may flush its last bytes befor
 Deliver = Callable[[str, int, bytes], Awaitable[None]]
 
 
+class Pacer:
+    """Token bucket: ``rate`` bytes/s with bursts of ``burst`` bytes; ``spend`` says how long to pause.
+
+    Why: operators of banks' WAN links cap what one peer may take (CometBFT's send_rate/recv_rate). The
+    writer pauses after a batch, the reader after a frame (TCP then slows the sender down).
+    """
+
+    __slots__ = ("_last", "_tokens", "burst", "rate")
+
+    def __init__(self, rate: int, burst: int) -> None:
+        if rate <= 0 or burst <= 0:
+            raise ValueError("rate and burst must be positive")
+        self.rate = rate
+        self.burst = burst
+        self._tokens = float(burst)
+        self._last: float | None = None
+
+    def spend(self, now: float, nbytes: int) -> float:
+        """Account ``nbytes`` sent (or received) at ``now``; seconds to wait before the next transfer."""
+        if self._last is not None:
+            self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        self._tokens -= nbytes
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+
+def make_pacer(rate: int) -> Pacer | None:
+    return Pacer(rate, max(rate // 4, 2 * MAX_PACKET_PLAINTEXT)) if rate > 0 else None
+
+
 class ProtocolError(P2PError):
     """A well-authenticated frame whose envelope breaks the rules (unknown channel, bad control message)."""
 
@@ -120,6 +150,8 @@ class Peer:
         self.finished = asyncio.Event()  # set by the service once this peer's PeerDown is out
         self.close_reason = ""
         self.faulty = False  # closed for breaking the protocol, silence or stalling (counted in stats)
+        self._send_pacer = make_pacer(config.send_rate)
+        self._recv_pacer = make_pacer(config.recv_rate)
         self._waiting_since: float | None = asyncio.get_running_loop().time()
         self.frames_sent = 0
         self.frames_received = 0
@@ -209,6 +241,10 @@ class Peer:
                 self._waiting_since = loop.time()
                 plaintext = await self.conn.read_frame()
                 self._waiting_since = None
+                if self._recv_pacer is not None:
+                    pause = self._recv_pacer.spend(loop.time(), len(plaintext) + FRAME_OVERHEAD)
+                    if pause > 0:
+                        await asyncio.sleep(pause)
                 if len(plaintext) < 2:
                     raise ProtocolError("short envelope")
                 self.frames_received += 1
@@ -249,6 +285,8 @@ class Peer:
 
     def _take_batch(self) -> list[bytes]:
         limit = self._config.write_batch_bytes
+        if self._send_pacer is not None:
+            limit = min(limit, self._send_pacer.burst)
         out: list[bytes] = []
         size = 0
         while self._queued_total and size < limit:
@@ -301,7 +339,12 @@ class Peer:
                         return
                 batch = self._take_batch()
                 if batch:
-                    self.conn.write(b"".join(batch))
+                    data = b"".join(batch)
+                    self.conn.write(data)
+                    if self._send_pacer is not None:
+                        pause = self._send_pacer.spend(loop.time(), len(data))
+                        if pause > 0:
+                            await asyncio.sleep(pause)
                 try:
                     async with asyncio.timeout(cfg.write_timeout):
                         await self.conn.drain()

@@ -131,7 +131,8 @@ class P2P:
 
     async def recv(self) -> Event:
         """The next event: PeerUp, Message or PeerDown, in order per peer (Up < its Messages < its Down)."""
-        ev = await self._inbox.get()
+        inbox = self._inbox
+        ev = inbox.get_nowait() if inbox.qsize() else await inbox.get()
         if isinstance(ev, Message):
             self._inbox_bytes -= len(ev.payload)
             self._inbox_space.set()
@@ -361,7 +362,10 @@ class P2P:
             self._inbox_space.clear()
             await self._inbox_space.wait()
         self._inbox_bytes += size
-        await self._emit(Message(peer_id, channel, payload))
+        if self._inbox.full() or self._stopping:
+            await self._emit(Message(peer_id, channel, payload))
+        else:
+            self._inbox.put_nowait(Message(peer_id, channel, payload))  # the common case, without a coroutine
 
     async def _emit(self, event: Event) -> None:
         if not self._stopping:

@@ -9,6 +9,8 @@ import struct
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from node.p2p import Message, P2PConfig, PeerAddress, PeerDown, PeerUp, backoff_delay
 from node.p2p.secret import NodeInfo, SecretConnection, handshake
@@ -475,3 +477,37 @@ def test_config_validation() -> None:
     cfg = P2PConfig(persistent_peers=peers, allowed_peer_ids=frozenset({"ee" * 20}))
     assert cfg.allow_set() == {"ab" * 20, "cd" * 20, "ee" * 20}
     assert isinstance(PeerDown("x", "y"), PeerDown)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1_000, 10_000_000), st.lists(st.tuples(st.integers(0, 200_000), st.floats(0, 0.5)), max_size=60))
+def test_pacer_never_lets_more_than_burst_plus_rate_times_elapsed(rate: int, steps: list[tuple[int, float]]) -> None:
+    from node.p2p.peer import make_pacer
+
+    pacer = make_pacer(rate)
+    assert pacer is not None
+    now, spent = 0.0, 0
+    for nbytes, idle in steps:
+        spent += nbytes
+        now += pacer.spend(now, nbytes)  # the caller waits as told ...
+        assert spent <= pacer.burst + rate * now + 1e-6 * rate
+        now += idle  # ... and may then stay idle
+    assert make_pacer(0) is None
+
+
+def test_rate_limited_peers_still_deliver_everything_in_order() -> None:
+    async def main() -> None:
+        b = await start_node(key(1), allowed=[key(0)], recv_rate=2_000_000)
+        a = await start_node(key(0), peers=[b.addr], send_rate=2_000_000)
+        try:
+            await a.wait_connected(b.id)
+            msgs = [os.urandom(100_000) for _ in range(8)]
+            for m in msgs:
+                assert a.p2p.send(b.id, CHAN_B, m)
+            await b.wait_for(lambda _: len(b.messages(a.id)) == 8)
+            assert [m.payload for m in b.messages(a.id)] == msgs
+        finally:
+            await a.stop()
+            await b.stop()
+
+    run(main())
