@@ -34,6 +34,7 @@ import aiohttp
 
 from devnet.bench import procstat
 from devnet.bench.run_network import WorkloadSpec
+from devnet.bench.sequencer import sequence
 from state.crypto import sha256
 from state.errors import TxError
 from state.txs import decode_tx
@@ -50,6 +51,7 @@ class LoadSettings:
     stop_when_saturated: bool = True
     events_node: int = 0
     progress_s: float = 2.0
+    causal_gap_s: float = 3.0  # see devnet/bench/sequencer.py; 0 = send in generation order
     workload: WorkloadSpec = field(default_factory=WorkloadSpec)
 
 
@@ -101,17 +103,20 @@ def prepare(settings: LoadSettings, n_nodes: int, say: Callable[[str], None]) ->
         if len(txs) % 20_000 < len(batch):
             say(f"  generated {len(txs):,}/{total:,} signed txs")
     txs = txs[:total]
-    lanes = n_nodes * settings.lanes_per_node
-    due: list[float] = []
-    steps: list[int] = []
+    nominal: list[float] = []
     starts: list[float] = []
     at = 0.0
-    for k, r in enumerate(settings.rates):
+    for r in settings.rates:
         starts.append(at)
-        m = int(r * settings.step_s)
-        due.extend(at + j / r for j in range(m))
-        steps.extend([k] * m)
+        nominal.extend(at + j / r for j in range(int(r * settings.step_s)))
         at += settings.step_s
+    if settings.causal_gap_s > 0:
+        say(f"  spacing causally dependent txs >= {settings.causal_gap_s} s apart and re-signing ...")
+        txs, due = sequence(txs, nominal, wl, settings.causal_gap_s)
+    else:
+        due = nominal
+    steps = [min(len(settings.rates) - 1, int(d // settings.step_s)) for d in due]
+    lanes = n_nodes * settings.lanes_per_node
     lane_of: list[int] = []
     payload: list[str] = []
     hashes: dict[bytes, int] = {}

@@ -18,6 +18,7 @@ from typing import Any
 from devnet.bench.loadgen import LoadSettings, Prepared, Records
 from node.genesis import parse_rfc3339_ns
 
+DISTURBED_CORES = 0.2  # other processes using more than this during a step: repeat it (docs/performance.md)
 TARGETS = {
     "sustained_tx_s": 2000,
     "p50_at_1000_s": 0.5,
@@ -99,6 +100,8 @@ def summarize(settings: LoadSettings, prep: Prepared, rec: Records, saturated_at
             "cpu": _cpu_between(rec.samples, lo, end),
             "saturated": saturated_at == k,
         })
+        other = steps[-1]["cpu"].get("other_cores")
+        steps[-1]["disturbed"] = other is not None and other > DISTURBED_CORES
     return {"steps": steps, "memory": memory(rec.samples), "blocks_total": len(rec.blocks),
             "saturated_at_tx_s": settings.rates[saturated_at] if saturated_at is not None else None,
             "prepare_s": round(prep.gen_s, 2), "targets": target_check(steps)}
@@ -153,7 +156,7 @@ def print_summary(summary: dict[str, Any], say: Any) -> None:
         say(f"{s['offered_tx_s']:>8.0f} {s['committed_tx_s']:>10.1f} {f(lat['p50']):>7} {f(lat['p95']):>7} "
             f"{f(lat['p99']):>7} {f(lat['max']):>7} {f(s['blocks']['interval_s_mean']):>6} {rej:>6} {nodes:>24} "
             f"{f(cpu.get('loadgen_cores')):>5} {f(cpu.get('other_cores')):>5}"
-            + ("  SATURATED" if s["saturated"] else ""))
+            + ("  SATURATED" if s["saturated"] else "") + ("  DISTURBED" if s.get("disturbed") else ""))
     for j, m in enumerate(summary["memory"]):
         if m:
             say(f"node{j}: peak RSS {m['peak_rss_mib']} MiB, RSS {m['rss_early_mib']} -> {m['rss_end_mib']} MiB")

@@ -60,6 +60,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--transport", choices=("ws", "http"), default="ws")
     ap.add_argument("--lanes", type=int, default=2, help="connections per node")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--causal-gap", type=float, default=3.0,
+                    help="seconds between a tx and a follow-up signed by someone else (0: generation order)")
     ap.add_argument("--validators", type=int, default=4, help="with --devnet")
     ap.add_argument("--timeout-commit-ms", type=int, default=1000, help="with --devnet (genesis consensus param)")
     ap.add_argument("--mempool-size", type=int, default=5000, help="with --devnet (config.toml [mempool] size)")
@@ -69,9 +71,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=Path("bench-results"), help="directory for JSON/PNG/profile")
     ap.add_argument("--label", default="", help="free text recorded in the JSON")
     ap.add_argument("--no-plot", action="store_true")
+    ap.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
+                    help="first wait up to SECONDS until other processes use < --quiet-cores")
+    ap.add_argument("--quiet-cores", type=float, default=0.25)
     a = ap.parse_args(argv)
-    if a.duration <= 0 or a.drain < 0 or a.lanes < 1:
-        ap.error("--duration must be > 0, --drain >= 0, --lanes >= 1")
+    if a.duration <= 0 or a.drain < 0 or a.lanes < 1 or a.causal_gap < 0:
+        ap.error("--duration must be > 0, --drain >= 0, --lanes >= 1, --causal-gap >= 0")
     if a.rates:
         try:
             a.rate_list = [float(x) for x in a.rates.split(",") if x.strip()]
@@ -119,18 +124,26 @@ def _start_profile(pid: int, seconds: float, out: Path) -> subprocess.Popen[byte
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _busy_cores(seconds: float) -> float | None:
+    b0, t0 = procstat.machine_busy_s(), time.monotonic()
+    time.sleep(seconds)
+    b1 = procstat.machine_busy_s()
+    return None if b0 is None or b1 is None else round((b1 - b0) / (time.monotonic() - t0), 3)
+
+
 def run(a: argparse.Namespace) -> int:
     spec = WorkloadSpec(seed=a.seed)
     settings = LoadSettings(rates=a.rate_list, step_s=a.duration, transport=a.transport, lanes_per_node=a.lanes,
-                            drain_s=a.drain, workload=spec)
+                            drain_s=a.drain, workload=spec, causal_gap_s=a.causal_gap)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     machine = procstat.machine_info()
     before: dict[str, Any] = {"loadavg": procstat.loadavg()}
-    busy0, t_idle = procstat.machine_busy_s(), time.monotonic()
-    time.sleep(1.0)
-    busy1 = procstat.machine_busy_s()
-    if busy0 is not None and busy1 is not None:
-        before["other_cores_1s_before"] = round((busy1 - busy0) / (time.monotonic() - t_idle), 3)
+    before["other_cores_1s_before"] = other = _busy_cores(1.0)
+    deadline = time.monotonic() + a.wait_quiet
+    while other is not None and other >= a.quiet_cores and time.monotonic() < deadline:
+        say(f"  other processes use {other:.2f} cores; waiting for < {a.quiet_cores} ...")
+        time.sleep(4.0)
+        before["other_cores_1s_before"] = other = _busy_cores(1.0)
     say(f"machine: {machine['cpu_model']}, {machine['cores']} cores, {machine['memory_gib']} GiB; "
         f"other load before the run: {before.get('other_cores_1s_before', '?')} cores")
     with _target(a, spec) as (urls, pids, where):
@@ -162,7 +175,8 @@ def run(a: argparse.Namespace) -> int:
         "kind": "egp-bench/load", "started": stamp, "label": a.label, "machine": machine,
         "git": procstat.git_commit(ROOT), "load_before": before,
         "settings": {"rates": a.rate_list, "step_s": a.duration, "drain_s": a.drain, "transport": a.transport,
-                     "lanes_per_node": a.lanes, "seed": a.seed, "nodes": len(urls), "network": where, "pids": pids,
+                     "lanes_per_node": a.lanes, "seed": a.seed, "causal_gap_s": a.causal_gap,
+                     "nodes": len(urls), "network": where, "pids": pids,
                      "devnet": bool(a.devnet), "timeout_commit_ms": a.timeout_commit_ms if a.devnet else None,
                      "mempool_size": a.mempool_size if a.devnet else None, "workload": vars(spec)},
         "results": summary,
