@@ -88,6 +88,7 @@ def build_network(
     chain_id: str = "egp-devnet",
     seed: str | None = None,
     params: ConsensusParams | None = None,
+    create_empty_blocks: bool = True,
 ) -> Network:
     """Write `validators` bank validator homes and `non_validators` registrar homes under `root`."""
     if not 1 <= validators <= len(BANKS):
@@ -113,6 +114,7 @@ def build_network(
     )
     for s in specs:
         cfg = Config()
+        cfg.consensus.create_empty_blocks = create_empty_blocks
         cfg.p2p.laddr = f"tcp://127.0.0.1:{s.p2p_port}"
         cfg.rpc.laddr = f"tcp://127.0.0.1:{s.rpc_port}"
         cfg.p2p.persistent_peers = [f"{o.node_id}@127.0.0.1:{o.p2p_port}" for o in specs if o is not s]

@@ -156,7 +156,7 @@ async def build(home: Path, *, unsafe_ignore_signer_state: bool = False) -> Runn
     node = Node(
         options=NodeOptions(genesis.chain_id, ConsensusParams(timeouts=params.timeout_params()),
                             params.block_max_bytes, cfg.blocksync.enable, cfg.blocksync.switch_threshold,
-                            cfg.consensus.create_empty_blocks),
+                            cfg.consensus.create_empty_blocks, cfg.consensus.create_empty_blocks_interval),
         state=st, app=app, applier=applier, mempool=mempool, signer=pv, address=address_, network=p2p,
         metrics=metrics, on_block=on_block, wal=ConsensusWAL(kv.prefixed(NS_WAL)),
     )

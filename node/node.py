@@ -28,6 +28,7 @@ from consensus.types import (
     ProposalReceived,
     Step,
     TimeoutFired,
+    TimeoutKind,
     ValueId,
     Vote,
     VoteReceived,
@@ -95,6 +96,7 @@ class NodeOptions:
     blocksync_enable: bool = True
     switch_threshold: int = 5  # fall back to block sync when this many blocks behind
     create_empty_blocks: bool = True
+    create_empty_blocks_interval_ms: int = 0
 
 
 class Node:
@@ -143,6 +145,7 @@ class Node:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
         self._replaying = False
+        self._held: TimeoutFired | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -414,6 +417,8 @@ class Node:
         """Keep a message of the next height (we are still in the commit timeout); True if handled so."""
         if height == self.core.height + 1 and len(self.future) < MAX_FUTURE_MSGS:
             self.future.append((peer_id, msg))
+            if self._held is not None:
+                asyncio.get_running_loop().call_soon(self._release_held)
             return True
         return False
 
@@ -480,16 +485,39 @@ class Node:
                     fresh.append((h, tx))
         if fresh:
             self.gossip.push_txs(fresh, lambda txs: TxsMsg(tuple(txs)))
+            if self._held is not None:
+                self._release_held()
 
     def add_local_tx(self, tx: bytes) -> object:
         """A tx from RPC: check, admit, gossip. Returns the app's verdict; raises MempoolError."""
         res = self.mempool.add(tx)
         if res.code == 0:
             self.gossip.push_txs([(sha256(tx), tx)], lambda txs: TxsMsg(tuple(txs)))
+            if self._held is not None:
+                self._release_held()
         self.metrics.mempool_size, self.metrics.mempool_bytes = len(self.mempool), self.mempool.size_bytes
         return res
 
-    def _on_timeout(self, ev: TimeoutFired) -> None:
+    def _needs_block_now(self) -> bool:
+        """With create_empty_blocks = false: a block is due when txs wait, or to prove a new app hash."""
+        if self.opt.create_empty_blocks or len(self.mempool) > 0 or self.state.last_height == 0:
+            return True
+        meta = self.store.load_block_meta(self.state.last_height)  # type: ignore[attr-defined]
+        return meta is None or meta.header.app_hash != self.state.app_hash
+
+    def _release_held(self) -> None:
+        ev, self._held = self._held, None
+        if ev is not None:
+            self._on_timeout(ev, hold=False)
+
+    def _on_timeout(self, ev: TimeoutFired, hold: bool = True) -> None:
+        if (hold and ev.timeout.kind == TimeoutKind.COMMIT and self.in_consensus
+                and not self._needs_block_now()):
+            self._held = ev  # CometBFT's "wait for txs": released by a tx, a peer's next height, or the interval
+            interval = self.opt.create_empty_blocks_interval_ms
+            if interval > 0:
+                asyncio.get_running_loop().call_later(interval / 1000, self._release_held)
+            return
         if self.in_consensus and not self._stopped.is_set():
             if log.is_debug():
                 log.debug("timeout", kind=ev.timeout.kind.name, height=ev.timeout.height, round=ev.timeout.round,

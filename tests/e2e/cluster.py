@@ -41,11 +41,12 @@ def _free(port: int) -> bool:
 
 class Cluster:
     def __init__(self, root: Path, name: str, *, validators: int = 4, non_validators: int = 1,
-                 commit_ms: int = 100) -> None:
+                 commit_ms: int = 100, create_empty_blocks: bool = True) -> None:
         base = free_base(name)
         self.net: Network = build_network(root, validators=validators, non_validators=non_validators,
                                           p2p_base=base, rpc_base=base + 1, step=10, seed=name,
-                                          params=fast_params(commit_ms=commit_ms, propose_ms=1500))
+                                          params=fast_params(commit_ms=commit_ms, propose_ms=1500),
+                                          create_empty_blocks=create_empty_blocks)
         self.procs: dict[int, Proc] = {}
         self.logs = root / "logs"
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from devnet.demo import run_demo
-from devnet.rpc import call
+from devnet.rpc import broadcast, call
+from state.txs import PublishRequirement, sign_tx
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("e2e")]
 SYNC_BLOCKS = int(os.environ.get("EGP_E2E_SYNC_BLOCKS", "150"))  # the 500: EGP_E2E_SYNC_BLOCKS=500
@@ -85,3 +86,18 @@ def test_node_started_late_block_syncs_then_follows_consensus(cluster_factory: A
     c.assert_same_chain([0, 4], later)
     log = (c.logs / "node4.log").read_text()
     assert "block sync done" in log
+
+
+def test_without_empty_blocks_the_chain_waits_for_transactions(cluster_factory: Any) -> None:
+    c = cluster_factory(non_validators=0, create_empty_blocks=False)
+    c.start_all()
+    c.wait_height(0, 1)
+    time.sleep(3.0)
+    idle = c.height(0)
+    time.sleep(3.0)
+    assert c.height(0) == idle  # no transactions: no blocks
+    tx = sign_tx(c.net.account("cgd").key, c.net.chain_id, 0,
+                 PublishRequirement("R-1", "P-1", "1", "PERF", 1000, int(time.time() * 1000) + 10**10, 0, "F"))
+    assert broadcast(c.url(1), tx)["code"] == 0
+    c.wait_height(0, idle + 2, 30)  # the block with the tx, then the proof block of its app hash
+    c.assert_same_chain([0, 1, 2, 3], idle + 2)
