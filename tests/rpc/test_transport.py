@@ -163,3 +163,28 @@ def test_open_connection_limit(chain: FixtureChain) -> None:
             held[1][1].close()
 
     run(go)
+
+
+def test_routes_added_by_the_node_win_over_the_uri_form(chain: FixtureChain) -> None:
+    """The node adds GET /metrics to the app after create_rpc_app; it must not be taken for a method."""
+    from aiohttp import web
+
+    from node.rpc.server import RpcServer
+
+    async def go() -> None:
+        import aiohttp
+
+        srv = RpcServer(chain, RpcConfig(laddr_port=0))
+
+        async def metrics(request: web.Request) -> web.Response:
+            return web.Response(text="egp_height 1\n")
+
+        srv.app.router.add_get("/metrics", metrics)
+        port = await srv.start()
+        try:
+            async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port}/metrics") as r:
+                assert r.status == 200 and await r.text() == "egp_height 1\n"
+        finally:
+            await srv.stop()
+
+    run(go)
