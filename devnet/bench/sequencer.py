@@ -97,9 +97,9 @@ def sequence(txs: list[bytes], nominal: list[float], wl: Workload, gap_s: float)
         if d is None or i in replay_of:
             continue
         s = keys[d.tx.signer]
-        k = nonce.get(d.tx.signer, 0)
-        nonce[d.tx.signer] = k + 1
-        final[i] = sign_tx(s.key, d.tx.chain_id, k, d.body)
+        seq = nonce.get(d.tx.signer, 0)
+        nonce[d.tx.signer] = seq + 1
+        final[i] = sign_tx(s.key, d.tx.chain_id, seq, d.body)
     for i, j in replay_of.items():
         final[i] = final[j]
     return [final[i] for i in order], [send[i] for i in order]
