@@ -31,11 +31,12 @@ from state.chain import (
     validators_hash,
 )
 from state.crypto import PUBKEY_TYPE, PrivateKey, sha256
+from state.kv import KV, MemoryKV
 from state.kv_level import LevelKV
 from state.light import LightCommit, LightValidator, sorted_valset
 from state.proofs import StateProof, TrieProof
 from state.records import Validator as Validator_
-from state.records import k_inst, k_lg, k_validator, lg_id_of
+from state.records import ValidatorProposal, k_inst, k_lg, k_proposal, k_validator, lg_id_of
 from state.registry import with_check_digit
 from state.store import NS_STATE, NS_TRIE
 from state.trie import Trie
@@ -64,7 +65,7 @@ def key(n: int) -> PrivateKey:
 
 @dataclass
 class MiniChain:
-    path: Path
+    path: Path | None  # None: an in-memory store (property tests that build many chains)
     validator_keys: list[PrivateKey] = field(default_factory=lambda: [key(i) for i in range(4)])
     power: int = 10
 
@@ -72,7 +73,7 @@ class MiniChain:
         self.registrar, self.bank_a, self.bank_b, self.agency, self.supplier = (key(100 + i) for i in range(5))
         self.keys = {k.address: k for k in self.validator_keys}
         self.nonces: dict[bytes, int] = {}
-        self.kv = LevelKV(self.path)
+        self.kv: KV = LevelKV(self.path) if self.path is not None else MemoryKV()
         self.app = Application(self.kv)
         self.app.init_chain(RequestInitChain(GENESIS_MS, CHAIN_ID, [AppValidatorUpdate(k.public_key.raw, self.power)
                                                                     for k in self.validator_keys],
@@ -211,15 +212,20 @@ class MiniChain:
         codes = self.block([self.tx(self.agency, Demand(lg_id, amount, sha256(b"statement"), 0))])
         assert codes == [0], codes
 
-    def change_validator(self, new: PrivateKey, power: int) -> None:
-        """Registrar proposes, both banks approve: the app returns the update, in force two heights later."""
+    def change_validator(self, new: PrivateKey, power: int, bank: str = "006") -> None:
+        """Registrar proposes, both banks approve: the app returns the update, in force two heights later.
+
+        When the first bank's validators alone hold more than 2/3, its approval applies the change and the
+        second approval is refused as too late; either way the proposal must end APPLIED."""
         self.keys[new.address] = new
-        codes = self.block([self.tx(self.registrar, ProposeValidator(new.public_key.raw, power, "006"))])
+        codes = self.block([self.tx(self.registrar, ProposeValidator(new.public_key.raw, power, bank))])
         assert codes == [0], codes
         self.proposals += 1
         n = self.proposals
         codes = self.block([self.tx(self.bank_a, ApproveValidator(n)), self.tx(self.bank_b, ApproveValidator(n))])
-        assert codes == [0, 0], codes
+        assert codes[0] == 0, codes
+        raw = self.kv.get(NS_STATE + k_proposal(n))
+        assert raw is not None and ValidatorProposal.decode(raw).status == "APPLIED", codes
 
 
 def sign_commit(header: Header, keys: list[PrivateKey], chain_id: str = CHAIN_ID) -> LightCommit:
