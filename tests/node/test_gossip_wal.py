@@ -1,0 +1,97 @@
+"""Gossip bookkeeping (one copy per link, catch-up of peers behind) and the consensus WAL on real LevelDB."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from node.gossip import Gossip
+from node.messages import BlockResponseMsg, ProposalMsg, StatusMsg, TxsMsg, VoteMsg
+from node.wal import ConsensusWAL
+from state.codec import Record
+from state.kv_level import LevelKV
+
+
+def vote(h: int, r: int, who: int, value: bytes | None = b"\x01" * 32) -> VoteMsg:
+    return VoteMsg(1, h, r, value, bytes([who]) * 20, 1000 + who, b"\x05" * 64)
+
+
+def prop(h: int, r: int) -> ProposalMsg:
+    return ProposalMsg(h, r, -1, b"\x01" * 32, b"\x02" * 20, 5, b"\x03" * 64, b"block")
+
+
+class Wire:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Record]] = []
+
+    def __call__(self, peer: str, msg: Record) -> None:
+        self.sent.append((peer, msg))
+
+    def to(self, peer: str) -> list[Record]:
+        return [m for p, m in self.sent if p == peer]
+
+
+def test_a_vote_goes_once_to_each_peer_and_never_back_to_its_sender() -> None:
+    w = Wire()
+    g = Gossip(w)
+    for p in ("a", "b", "c"):
+        g.add_peer(p)
+    v = vote(5, 0, 1)
+    g.mark_vote("a", v)  # received from a
+    g.push_vote(v)
+    g.push_vote(v)
+    assert w.to("a") == [] and w.to("b") == [v] and w.to("c") == [v]
+
+
+def test_txs_are_batched_per_peer_without_known_ones() -> None:
+    w = Wire()
+    g = Gossip(w)
+    g.add_peer("a")
+    g.add_peer("b")
+    g.mark_tx("a", b"h1")
+    g.push_txs([(b"h1", b"tx1"), (b"h2", b"tx2")], lambda txs: TxsMsg(tuple(txs)))
+    assert w.to("a") == [TxsMsg((b"tx2",))]
+    assert w.to("b") == [TxsMsg((b"tx1", b"tx2"))]
+
+
+def test_catch_up_sends_a_same_height_peer_what_it_lacks_and_a_lower_peer_the_block() -> None:
+    w = Wire()
+    g = Gossip(w)
+    g.on_status("same", StatusMsg(7, 0, 1, 1, 6))
+    g.on_status("behind", StatusMsg(5, 0, 0, 1, 4))
+    votes = [vote(7, 0, i) for i in range(3)]
+    g.mark_vote("same", votes[0])
+    resp = BlockResponseMsg(5, b"b", b"c")
+    g.catch_up(7, [prop(7, 0)], votes, lambda h: resp if h == 5 else None)
+    assert w.to("same") == [prop(7, 0), votes[1], votes[2]]
+    assert w.to("behind") == [resp]
+    g.catch_up(7, [prop(7, 0)], votes, lambda h: resp)
+    assert len(w.to("same")) == 3 and len(w.to("behind")) == 1  # nothing twice (block re-sent only later)
+
+
+def test_peers_with_block_and_max_height() -> None:
+    g = Gossip(Wire())
+    g.on_status("a", StatusMsg(11, 0, 0, 1, 10))
+    g.on_status("b", StatusMsg(4, 0, 0, 2, 3))
+    assert g.max_peer_store_height() == 10
+    assert g.peers_with_block(3) == ["a", "b"] and g.peers_with_block(8) == ["a"] and g.peers_with_block(1) == ["a"]
+
+
+def test_wal_replays_the_current_height_and_forgets_finished_ones(tmp_path: Path) -> None:
+    kv = LevelKV(tmp_path / "db")
+    wal = ConsensusWAL(kv.prefixed(b"wal/"))
+    wal.start_height(3)
+    wal.append(3, prop(3, 0), sync=True)
+    wal.append(3, vote(3, 0, 1), sync=False)
+    wal.append(4, vote(4, 0, 1), sync=False)  # not the current height: ignored
+    kv.close()
+    kv = LevelKV(tmp_path / "db")  # a restart
+    wal = ConsensusWAL(kv.prefixed(b"wal/"))
+    assert wal.replay(3) == [prop(3, 0), vote(3, 0, 1)]
+    wal.start_height(3)
+    wal.append(3, vote(3, 1, 2), sync=True)  # numbering continues after what is stored
+    assert wal.replay(3)[-1] == vote(3, 1, 2) and len(wal.replay(3)) == 3
+    kv.prefixed(b"wal/").put(b"\x00" * 7 + b"\x03" + b"\x00\x00\x00\x09", b"\xc1garbage")  # a torn record
+    assert len(wal.replay(3)) == 3  # skipped, not fatal
+    wal.start_height(4)
+    assert wal.replay(3) == []
+    kv.close()
