@@ -6,9 +6,9 @@ installed `egp` with `--wait`; every printed outcome is checked, then the final 
 with a plain JSON-RPC call (not the wallet's own client), and a refusal by the chain must come back as a
 sentence with its code and exit status 5.
 
-The network is the devnet's own builder (`devnet.network.build_network`: genesis with the registrar, banks,
-agencies and suppliers, and their key files) with one validator on free ports, so the test stays lean on
-two cores; the walkthrough does not depend on how many banks validate.
+The network is the devnet's (`tests/e2e/cluster.py` over `devnet.network.build_network`: four bank validators,
+the registrar's node, genesis with the demo accounts and their key files) on free ports, with blocks every
+200 ms to keep the test short.
 """
 
 from __future__ import annotations
@@ -17,11 +17,9 @@ import base64
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,8 +58,8 @@ def _query(url: str, path: str) -> Any:
 
 
 class Net:
-    def __init__(self, root: Path, url: str, accounts: Path, proc: subprocess.Popen[bytes]) -> None:
-        self.root, self.url, self.accounts, self.proc = root, url, accounts, proc
+    def __init__(self, root: Path, url: str, accounts: Path) -> None:
+        self.root, self.url, self.accounts = root, url, accounts
 
     def egp(self, *args: str, expect: int = 0) -> str:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.root), "EGP_NODE": self.url,
@@ -77,40 +75,19 @@ class Net:
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
-    from devnet.network import build_network  # the devnet's harness; only the e2e test needs node/
+    """The devnet's shape (four bank validators and the registrar's non-validating node) from the runtime
+    helper's harness; the wallet talks to the registrar's node, as an agency's back office would."""
+    from tests.e2e.cluster import Cluster
 
     root = tmp_path_factory.mktemp("walk")
-    p2p, rpc = _free_port(), _free_port()
-    network = build_network(root / "net", validators=1, non_validators=0, p2p_base=p2p, rpc_base=rpc,
-                            seed="walkthrough")
-    home = network.nodes[0].home
-    log = (root / "node.log").open("wb")
-    proc = subprocess.Popen([str(EGP), "start", "--home", str(home)], stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    url = network.nodes[0].rpc_url
+    cluster = Cluster(root / "net", "wallet-walkthrough", validators=4, non_validators=1, commit_ms=200)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.skip(f"the node cannot start yet (exit {proc.returncode}); see {root / 'node.log'}")
-            try:
-                if int(_rpc(url, "status")["sync_info"]["latest_block_height"]) >= 1:
-                    break
-            except (OSError, AssertionError, KeyError, ValueError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.skip("the node did not produce a block within 60 s")
-            time.sleep(0.3)
-        yield Net(root, url, root / "net" / "accounts", proc)
+        cluster.start_all()
+        registrar_node = len(cluster.net.nodes) - 1
+        cluster.wait_height(registrar_node, 2, timeout=120)
+        yield Net(root, cluster.url(registrar_node), cluster.net.root / "accounts")
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        log.close()
+        cluster.stop_all()
 
 
 def _field(out: str, pattern: str) -> str:
