@@ -112,7 +112,9 @@ def issue(ref: Annotated[str, typer.Option("--ref", help="The bank's own referen
           extend_or_pay: Annotated[bool, typer.Option("--extend-or-pay", help="Allow extend-or-pay.")] = False,
           reduction_clause: Annotated[bool, typer.Option("--reduction-clause", help="Has a reduction clause.")]
           = False,
-          doc: Doc = None, doc_hash_hex: DocHash = None, replaces: str = "") -> Deferred:
+          doc: Doc = None, doc_hash_hex: DocHash = None,
+          replaces: Annotated[str, typer.Option("--replaces", hidden=True, help="See `egp lg replace`.")] = "",
+          ) -> Deferred:
     """Bank: issue a guarantee (irrevocable from now on)."""
     return _issue_deferred(ref, request_id, applicant, requirement, type_, amount, expiry, req_version, partial,
                            multiple, extend_or_pay, reduction_clause, doc_hash(doc, doc_hash_hex), replaces)
