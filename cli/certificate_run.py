@@ -22,7 +22,7 @@ from cli.lg_cmds import lg_id
 from cli.parse import parse_duration_days
 from cli.rpc_client import RpcClient
 from state.calendar import fmt_time
-from state.certificate import Certificate, CertificateVerdict, Signer, verify_certificate
+from state.certificate import MAX_CERT_BYTES, Certificate, CertificateVerdict, Signer, verify_certificate
 from state.certificate_json import (
     CertificateDamaged,
     CertificateFormatError,
@@ -38,9 +38,10 @@ from state.certificate_json import (
 from state.errors import thb
 from state.light import TrustAnchor
 
-EXIT_GENUINE, EXIT_NOT_GENUINE, EXIT_USAGE = 0, 1, 2
+EXIT_GENUINE, EXIT_NOT_GENUINE = 0, 1  # usage and I/O errors: 2 (cli.errors.InputError)
 _ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 DAY_MS = 86_400_000
+MAX_TRUST_BYTES = 64 * 1024 * 1024  # a genesis with a large app_state
 
 
 def _write(path: Path, text: str) -> None:
@@ -50,9 +51,18 @@ def _write(path: Path, text: str) -> None:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+def _read(path: Path, limit: int) -> bytes:
+    """At most `limit` + 1 bytes (a bigger file is refused by the caller's parser, never read whole)."""
+    with path.open("rb") as f:
+        return f.read(limit + 1)
+
+
 def _read_json(path: Path, what: str) -> object:
     try:
-        return json.loads(path.read_bytes())
+        data = _read(path, MAX_TRUST_BYTES)
+        if len(data) > MAX_TRUST_BYTES:
+            raise InputError(f"{what} {path} is larger than {MAX_TRUST_BYTES} bytes")
+        return json.loads(data)
     except FileNotFoundError:
         raise InputError(f"{what} {path} does not exist") from None
     except OSError as exc:
@@ -91,7 +101,7 @@ def run_certificate(id_: str, out: Path | None, html_out: Path | None, node: str
 
 def _load_cert(path: Path) -> Certificate:
     try:
-        data = path.read_bytes()
+        data = _read(path, 2 * MAX_CERT_BYTES)
     except FileNotFoundError:
         raise InputError(f"certificate file {path} does not exist") from None
     except OSError as exc:
