@@ -34,10 +34,12 @@ import aiohttp
 
 from devnet.bench import procstat
 from devnet.bench.run_network import WorkloadSpec
-from devnet.bench.sequencer import sequence
+from devnet.bench.sequencer import sequence, signers_of
 from state.crypto import sha256
 from state.errors import TxError
-from state.txs import decode_tx
+from state.proofs import StateProof
+from state.records import lg_id_of
+from state.txs import IssueGuarantee, decode_tx
 
 
 @dataclass
@@ -51,6 +53,7 @@ class LoadSettings:
     stop_when_saturated: bool = True
     events_node: int = 0
     progress_s: float = 2.0
+    verifiers: int = 0  # concurrent proof-query clients on node `events_node` (0 = none)
     causal_gap_s: float = 3.0  # see devnet/bench/sequencer.py; 0 = send in generation order
     workload: WorkloadSpec = field(default_factory=WorkloadSpec)
 
@@ -66,6 +69,7 @@ class Prepared:
     hashes: dict[bytes, int]  # sha256(tx) -> first tx number with it (replays repeat a hash)
     step_starts: list[float]
     gen_s: float
+    lg_of: dict[int, str] = field(default_factory=dict)  # tx number -> guarantee id it issues
 
 
 @dataclass
@@ -79,6 +83,9 @@ class Records:
     deliver_code: list[int] = field(default_factory=list)
     blocks: list[dict[str, Any]] = field(default_factory=list)
     samples: list[dict[str, Any]] = field(default_factory=list)
+    queries: list[tuple[float, float, bool]] = field(default_factory=list)  # (sent, answered, served w/ proof)
+    proofs_checked: int = 0
+    proofs_failed: int = 0
 
     def __post_init__(self) -> None:
         self.sent = [0.0] * self.n
@@ -120,9 +127,14 @@ def prepare(settings: LoadSettings, n_nodes: int, say: Callable[[str], None]) ->
     lane_of: list[int] = []
     payload: list[str] = []
     hashes: dict[bytes, int] = {}
+    lg_of: dict[int, str] = {}
+    codes = {pub: sg.code for pub, sg in signers_of(wl).items()}
     for i, tx in enumerate(txs):
         try:
-            signer = decode_tx(tx).tx.signer
+            d = decode_tx(tx)
+            signer = d.tx.signer
+            if isinstance(d.body, IssueGuarantee) and signer in codes:
+                lg_of[i] = lg_id_of(codes[signer], d.body.ref)
         except TxError:
             signer = tx[:32]
         s = int.from_bytes(sha256(signer)[:4], "big")
@@ -131,7 +143,7 @@ def prepare(settings: LoadSettings, n_nodes: int, say: Callable[[str], None]) ->
                        f'"params":{{"tx":"{base64.b64encode(tx).decode()}"}}}}')
         hashes.setdefault(sha256(tx), i)
     assert max(lane_of, default=0) < lanes
-    return Prepared(due, steps, lane_of, payload, hashes, starts, time.perf_counter() - t)
+    return Prepared(due, steps, lane_of, payload, hashes, starts, time.perf_counter() - t, lg_of)
 
 
 class Run:
@@ -148,6 +160,9 @@ class Run:
         self.inflight = [0] * (len(urls) * settings.lanes_per_node)
         self.lane_free = [asyncio.Event() for _ in self.inflight]
         self.last_height = 0
+        self.live_lgs: list[str] = []  # guarantees seen committed (what the verifiers ask about)
+        self.app_hash: dict[int, bytes] = {}  # header height -> app hash (state after height - 1)
+        self.proof_samples: list[tuple[int, bytes]] = []  # (state height, encoded StateProof)
         self.accepted = 0  # check_tx code 0 answers
         self.committed_accepted = 0  # of those, seen committed
 
@@ -218,6 +233,44 @@ class Run:
 
         await self._paced(lane, items, post)
 
+    async def _verifier(self, session: aiohttp.ClientSession, k: int) -> None:
+        """Closed loop: ask node `events_node` for a committed guarantee with its proof, again and again."""
+        url = self.urls[self.s.events_node]
+        n = 0
+        while not self.sending_done:
+            if not self.live_lgs:
+                await asyncio.sleep(0.2)
+                continue
+            lg = self.live_lgs[(k * 7919 + n * 104729) % len(self.live_lgs)]
+            n += 1
+            body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "abci_query",
+                               "params": {"path": f"/lg/{lg}", "prove": True}})
+            t = self.now()
+            try:
+                async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as resp:
+                    doc = json.loads(await resp.read())
+            except (aiohttp.ClientError, ValueError):
+                self.r.queries.append((t, self.now(), False))
+                continue
+            res = (doc.get("result") or {}).get("response") or {}
+            ops = (res.get("proof_ops") or {}).get("ops") or []
+            ok = res.get("code") == 0 and bool(ops)
+            self.r.queries.append((t, self.now(), ok))
+            if ok and n % 25 == 1:  # check a sample once the next header (its app hash) is known
+                self.proof_samples.append((int(res["height"]), base64.b64decode(ops[0]["data"])))
+
+    def check_proofs(self) -> None:
+        for h, data in self.proof_samples:
+            app_hash = self.app_hash.get(h + 1)
+            if app_hash is None:
+                continue
+            self.r.proofs_checked += 1
+            try:
+                good = StateProof.decode(data).verify(app_hash)
+            except ValueError:
+                good = False
+            self.r.proofs_failed += 0 if good else 1
+
     def _deadline(self) -> float:
         return len(self.s.rates) * self.s.step_s + self.s.drain_s
 
@@ -253,9 +306,12 @@ class Run:
             ours += 1
             self.r.committed[i] = at
             self.r.deliver_code[i] = int(results[j].get("code", 0)) if j < len(results) else 0
+            if self.r.deliver_code[i] == 0 and i in self.p.lg_of:
+                self.live_lgs.append(self.p.lg_of[i])
             if self.r.check_code[i] == 0:
                 self.committed_accepted += 1
         h = int(block["header"]["height"])
+        self.app_hash[h] = bytes.fromhex(block["header"].get("app_hash") or "")
         self.last_height = h
         self.r.blocks.append({"height": h, "time": block["header"]["time"], "at": at, "txs": len(txs), "ours": ours})
 
@@ -317,17 +373,20 @@ class Run:
             lane_fn = self._ws_lane if self.s.transport == "ws" else self._http_lane
             per = self.s.lanes_per_node
             senders = [lane_fn(session, self.urls[lane // per], lane, items) for lane, items in lanes.items()]
+            verifiers = [asyncio.create_task(self._verifier(session, k)) for k in range(self.s.verifiers)]
             try:
                 await asyncio.gather(*senders)
                 self.sending_done = True
+                await asyncio.gather(*verifiers, return_exceptions=True)
                 last_sent = max(self.r.sent, default=0.0)
                 while self.now() < last_sent + self.s.drain_s and self._pending() and not observer.done():
                     await asyncio.sleep(0.25)
             finally:
                 self.sending_done = True
-                for t in (observer, sampler, watch):
+                for t in (observer, sampler, watch, *verifiers):
                     t.cancel()
-                await asyncio.gather(observer, sampler, watch, return_exceptions=True)
+                await asyncio.gather(observer, sampler, watch, *verifiers, return_exceptions=True)
+                self.check_proofs()
             if observer.done() and not observer.cancelled() and observer.exception():
                 print(f"  commit observer failed: {observer.exception()!r}", file=sys.stderr)
         return self.r

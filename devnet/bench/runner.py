@@ -60,6 +60,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--transport", choices=("ws", "http"), default="ws")
     ap.add_argument("--lanes", type=int, default=2, help="connections per node")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--verifiers", type=int, default=0,
+                    help="concurrent clients asking node 0 for committed guarantees with proofs during the load")
     ap.add_argument("--causal-gap", type=float, default=3.0,
                     help="seconds between a tx and a follow-up signed by someone else (0: generation order)")
     ap.add_argument("--validators", type=int, default=4, help="with --devnet")
@@ -75,7 +77,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="first wait up to SECONDS until other processes use < --quiet-cores")
     ap.add_argument("--quiet-cores", type=float, default=0.25)
     a = ap.parse_args(argv)
-    if a.duration <= 0 or a.drain < 0 or a.lanes < 1 or a.causal_gap < 0:
+    if a.duration <= 0 or a.drain < 0 or a.lanes < 1 or a.causal_gap < 0 or a.verifiers < 0:
         ap.error("--duration must be > 0, --drain >= 0, --lanes >= 1, --causal-gap >= 0")
     if a.rates:
         try:
@@ -134,7 +136,8 @@ def _busy_cores(seconds: float) -> float | None:
 def run(a: argparse.Namespace) -> int:
     spec = WorkloadSpec(seed=a.seed)
     settings = LoadSettings(rates=a.rate_list, step_s=a.duration, transport=a.transport, lanes_per_node=a.lanes,
-                            drain_s=a.drain, workload=spec, causal_gap_s=a.causal_gap)
+                            drain_s=a.drain, workload=spec, causal_gap_s=a.causal_gap,
+                            verifiers=a.verifiers)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     machine = procstat.machine_info()
     before: dict[str, Any] = {"loadavg": procstat.loadavg()}
@@ -175,7 +178,7 @@ def run(a: argparse.Namespace) -> int:
         "kind": "egp-bench/load", "started": stamp, "label": a.label, "machine": machine,
         "git": procstat.git_commit(ROOT), "load_before": before,
         "settings": {"rates": a.rate_list, "step_s": a.duration, "drain_s": a.drain, "transport": a.transport,
-                     "lanes_per_node": a.lanes, "seed": a.seed, "causal_gap_s": a.causal_gap,
+                     "lanes_per_node": a.lanes, "seed": a.seed, "causal_gap_s": a.causal_gap, "verifiers": a.verifiers,
                      "nodes": len(urls), "network": where, "pids": pids,
                      "devnet": bool(a.devnet), "timeout_commit_ms": a.timeout_commit_ms if a.devnet else None,
                      "mempool_size": a.mempool_size if a.devnet else None, "workload": vars(spec)},
