@@ -23,13 +23,37 @@ Determinism duties (every node must compute the same app hash from the same bloc
 
 from __future__ import annotations
 
-import enum
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from state import errors as E
-from state.codec import DecodeError, Record
+from state.abci_types import (
+    CheckTxType,
+    Event,
+    EventAttribute,
+    ExecTxResult,
+    Misbehavior,
+    ProofOp,
+    ProposalStatus,
+    RequestCheckTx,
+    RequestFinalizeBlock,
+    RequestInfo,
+    RequestInitChain,
+    RequestPrepareProposal,
+    RequestProcessProposal,
+    RequestQuery,
+    ResponseCheckTx,
+    ResponseCommit,
+    ResponseFinalizeBlock,
+    ResponseInfo,
+    ResponseInitChain,
+    ResponsePrepareProposal,
+    ResponseProcessProposal,
+    ResponseQuery,
+    ValidatorUpdate,
+    to_events,
+)
+from state.codec import DecodeError
 from state.crypto import sha256, verify
 from state.errors import CODESPACE, TxError
 from state.execute import begin_block, run_tx
@@ -38,211 +62,40 @@ from state.kv import KV, Batch
 from state.proofs import EMPTY
 from state.records import Account, Params, k_account, k_params
 from state.registry import load_genesis, parse_app_state
-from state.store import NS_META, NS_STATE, NS_TRIE, Ctx, EventOut, Overlay
+from state.store import NS_META, NS_STATE, NS_TRIE, Ctx, Overlay
 from state.trie import CachedNodes, Trie
 from state.txs import MAX_TX_BYTES, DecodedTx, decode_tx
 
+__all__ = [
+    "Application",
+    "CheckTxType",
+    "Event",
+    "EventAttribute",
+    "ExecTxResult",
+    "Misbehavior",
+    "ProofOp",
+    "ProposalStatus",
+    "RequestCheckTx",
+    "RequestFinalizeBlock",
+    "RequestInfo",
+    "RequestInitChain",
+    "RequestPrepareProposal",
+    "RequestProcessProposal",
+    "RequestQuery",
+    "ResponseCheckTx",
+    "ResponseCommit",
+    "ResponseFinalizeBlock",
+    "ResponseInfo",
+    "ResponseInitChain",
+    "ResponsePrepareProposal",
+    "ResponseProcessProposal",
+    "ResponseQuery",
+    "ValidatorUpdate",
+    "to_events",
+]
+
 APP_VERSION = 1
 VERSION = "egp-chain/0.1.0"
-
-
-# ----------------------------------------------------------------- ABCI types
-@dataclass(frozen=True)
-class EventAttribute(Record):
-    TAG = 80
-    key: str
-    value: str
-    index: bool
-
-
-@dataclass(frozen=True)
-class Event(Record):
-    TAG = 81
-    type: str
-    attributes: tuple[EventAttribute, ...]
-
-
-@dataclass(frozen=True)
-class ExecTxResult(Record):
-    TAG = 82
-    code: int
-    data: bytes
-    log: str
-    info: str
-    gas_wanted: int
-    gas_used: int
-    events: tuple[Event, ...]
-    codespace: str
-
-
-@dataclass(frozen=True)
-class ValidatorUpdate(Record):
-    TAG = 83
-    pub_key: bytes  # Ed25519, 32 bytes
-    power: int
-
-
-@dataclass(frozen=True)
-class ResponseFinalizeBlock(Record):
-    TAG = 84
-    events: tuple[Event, ...]
-    tx_results: tuple[ExecTxResult, ...]
-    validator_updates: tuple[ValidatorUpdate, ...]
-    app_hash: bytes
-
-
-@dataclass(frozen=True)
-class Misbehavior:
-    type: int  # 1 = DUPLICATE_VOTE, 2 = LIGHT_CLIENT_ATTACK
-    validator_address: bytes
-    validator_power: int
-    height: int
-    time_ms: int
-    total_voting_power: int
-
-
-class CheckTxType(enum.IntEnum):
-    NEW = 0
-    RECHECK = 1
-
-
-class ProposalStatus(enum.IntEnum):
-    UNKNOWN = 0
-    ACCEPT = 1
-    REJECT = 2
-
-
-@dataclass(frozen=True)
-class RequestInfo:
-    version: str = ""
-    block_version: int = 11
-    p2p_version: int = 8
-    abci_version: str = "2.0.0"
-
-
-@dataclass(frozen=True)
-class ResponseInfo:
-    data: str
-    version: str
-    app_version: int
-    last_block_height: int
-    last_block_app_hash: bytes
-
-
-@dataclass(frozen=True)
-class RequestInitChain:
-    time_ms: int
-    chain_id: str
-    validators: list[ValidatorUpdate]
-    app_state_bytes: bytes
-    initial_height: int = 1
-
-
-@dataclass(frozen=True)
-class ResponseInitChain:
-    validators: list[ValidatorUpdate]
-    app_hash: bytes
-
-
-@dataclass(frozen=True)
-class RequestCheckTx:
-    tx: bytes
-    type: CheckTxType = CheckTxType.NEW
-
-
-@dataclass(frozen=True)
-class ResponseCheckTx:
-    code: int = 0
-    data: bytes = b""
-    log: str = ""
-    info: str = ""
-    gas_wanted: int = 0
-    gas_used: int = 0
-    events: list[Event] = field(default_factory=list)
-    codespace: str = ""
-    sender: bytes = b""  # signer address (for the mempool's per-sender ordering)
-    nonce: int = 0
-
-
-@dataclass(frozen=True)
-class RequestPrepareProposal:
-    max_tx_bytes: int
-    txs: list[bytes]
-    height: int
-    time_ms: int
-    misbehavior: list[Misbehavior] = field(default_factory=list)
-    proposer_address: bytes = b""
-    next_validators_hash: bytes = b""
-
-
-@dataclass(frozen=True)
-class ResponsePrepareProposal:
-    txs: list[bytes]
-
-
-@dataclass(frozen=True)
-class RequestProcessProposal:
-    txs: list[bytes]
-    height: int
-    time_ms: int
-    misbehavior: list[Misbehavior] = field(default_factory=list)
-    hash: bytes = b""
-    proposer_address: bytes = b""
-    next_validators_hash: bytes = b""
-
-
-@dataclass(frozen=True)
-class ResponseProcessProposal:
-    status: ProposalStatus
-
-
-@dataclass(frozen=True)
-class RequestFinalizeBlock:
-    txs: list[bytes]
-    height: int
-    time_ms: int
-    misbehavior: list[Misbehavior] = field(default_factory=list)
-    hash: bytes = b""
-    proposer_address: bytes = b""
-    next_validators_hash: bytes = b""
-    decided_last_commit: Any = None
-
-
-@dataclass(frozen=True)
-class ResponseCommit:
-    retain_height: int = 0
-
-
-@dataclass(frozen=True)
-class RequestQuery:
-    path: str
-    data: bytes = b""
-    height: int = 0
-    prove: bool = False
-
-
-@dataclass(frozen=True)
-class ProofOp:
-    type: str  # "egp/trie"
-    key: bytes  # the state key proven
-    data: bytes  # encoded state.proofs.TrieProof
-
-
-@dataclass(frozen=True)
-class ResponseQuery:
-    code: int = 0
-    log: str = ""
-    info: str = ""
-    index: int = 0
-    key: bytes = b""
-    value: bytes = b""
-    proof_ops: list[ProofOp] = field(default_factory=list)
-    height: int = 0
-    codespace: str = ""
-
-
-def to_events(out: list[EventOut]) -> tuple[Event, ...]:
-    return tuple(Event(e.type, tuple(EventAttribute(k, v, i) for k, v, i in e.attributes)) for e in out)
 
 
 @dataclass

@@ -8,21 +8,19 @@ and answer `{"total", "page", "per_page", "items"}`. A single-record path with p
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
 from state import errors as E
-from state.calendar import DAY_MS, day_of, fmt_time, iso_from_day
-from state.codec import Record, decode
+from state.codec import decode
 from state.crypto import sha256
 from state.errors import CODESPACE, TxError
 from state.proofs import StateProof
+from state.query_ctx import Q, guarantee_view, plain
 from state.rating import compute_rating
 from state.records import (
-    LIVE,
     Account,
     CreditConfirmation,
     Guarantee,
@@ -43,86 +41,23 @@ from state.records import (
     k_supplier,
     lg_id_of,
 )
-from state.store import NS_HIST, NS_INDEX, NS_STATE
+from state.reports import (
+    q_coverage_gaps,
+    q_expiring,
+    q_exposure,
+    q_overdue_demands,
+    q_overdue_releases,
+    q_pending_amendments,
+    q_requirement_securities,
+    q_stats,
+)
+from state.store import NS_HIST, NS_STATE
 from state.trie import Trie
 
 if TYPE_CHECKING:
     from state.abci import Application, RequestQuery, ResponseQuery
 
-Params = dict[str, str]
-MAX_PER_PAGE = 100
-BUCKETS = ((30, "<=30d"), (90, "<=90d"), (180, "<=180d"), (365, "<=365d"))
 
-
-def plain(v: Any) -> Any:
-    """A record or value as JSON-ready data: bytes as hex, records as objects."""
-    if isinstance(v, Record):
-        return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}  # type: ignore[arg-type]
-    if isinstance(v, bytes):
-        return v.hex()
-    if isinstance(v, (list, tuple)):
-        return [plain(x) for x in v]
-    if isinstance(v, dict):
-        return {k: plain(x) for k, x in v.items()}
-    return v
-
-
-def guarantee_view(g: Guarantee) -> dict[str, Any]:
-    out: dict[str, Any] = plain(g)
-    out["available"] = g.available
-    out["pending_demand"] = g.pending
-    return out
-
-
-class Q:
-    """One query's context: the app, its parameters and the proof to attach."""
-
-    def __init__(self, app: Application, req: RequestQuery, params: Params) -> None:
-        self.app, self.req, self.params = app, req, params
-        self.kv = app.kv
-        self.now = app.last_time
-        self.proof_key: bytes | None = None
-        self.proof_value: bytes | None = None
-
-    def record(self, key: bytes, cls: type[Any], what: str, label: str) -> Any:
-        raw = self.kv.get(NS_STATE + key)
-        self.proof_key, self.proof_value = key, raw
-        if raw is None:
-            if self.req.prove:
-                return None  # a non-inclusion proof is the answer
-            raise TxError(E.NOT_FOUND, what=what, key=label)
-        return cls.decode(raw)
-
-    def int_param(self, name: str, default: int) -> int:
-        try:
-            return int(self.params.get(name, default))
-        except ValueError:
-            raise TxError(E.BAD_QUERY, reason=f"{name} must be an integer") from None
-
-    def page(self, items: Iterator[Any]) -> dict[str, Any]:
-        page = max(1, self.int_param("page", 1))
-        per = min(MAX_PER_PAGE, max(1, self.int_param("per_page", 30)))
-        lo = (page - 1) * per
-        out: list[Any] = []
-        total = 0
-        for item in items:
-            if lo <= total < lo + per:
-                out.append(item)
-            total += 1
-        return {"total": total, "page": page, "per_page": per, "items": out}
-
-    def index_ids(self, prefix: str) -> Iterator[str]:
-        for k, _ in self.kv.iterate(prefix=NS_INDEX + prefix.encode()):
-            yield k.decode().rsplit("/", 1)[1]
-
-    def lg(self, lg_id: str) -> Guarantee:
-        raw = self.kv.get(NS_STATE + k_lg(lg_id))
-        if raw is None:
-            raise TxError(E.NOT_FOUND, what="guarantee", key=lg_id)
-        return Guarantee.decode(raw)
-
-
-# ----------------------------------------------------------------- single records
 def q_lg(q: Q, lg_id: str) -> Any:
     g = q.record(k_lg(lg_id), Guarantee, "guarantee", lg_id)
     return None if g is None else guarantee_view(g)
@@ -186,110 +121,6 @@ def q_party(kind: str) -> Callable[[Q, str], Any]:
         gs = (q.lg(i) for i in q.index_ids(f"{kind}/{ident}/"))
         return q.page(guarantee_view(g) for g in gs if status is None or g.status == status)
     return run
-
-
-def q_requirement_securities(q: Q, req_id: str) -> Any:
-    """The securities lodged against a requirement; for a BID only once the bid deadline has passed."""
-    raw = q.kv.get(NS_STATE + k_req(req_id))
-    if raw is None:
-        raise TxError(E.NOT_FOUND, what="requirement", key=req_id)
-    req = Requirement.decode(raw)
-    if req.type == "BID" and q.now < req.bid_deadline:
-        raise TxError(E.BEFORE_REVEAL, req_id=req_id, deadline=fmt_time(req.bid_deadline))
-    return q.page(guarantee_view(q.lg(i)) for i in q.index_ids(f"lgr/{req_id}/"))
-
-
-def q_stats(q: Q) -> Any:
-    """Count and value by type and issue month (Bangkok), demands honoured, for a bank, an agency or all."""
-    bank, agency = q.params.get("bank"), q.params.get("agency")
-    if bank:
-        gs: Iterator[Guarantee] = (q.lg(i) for i in q.index_ids(f"lgb/{bank}/"))
-    elif agency:
-        gs = (q.lg(i) for i in q.index_ids(f"lga/{agency}/"))
-    else:
-        gs = (Guarantee.decode(v) for _, v in q.kv.iterate(prefix=NS_STATE + b"lg/"))
-    by_type: dict[str, dict[str, int]] = {}
-    by_month: dict[str, dict[str, int]] = {}
-    honoured = count = 0
-    for g in _filtered(q, gs):
-        count += 1
-        for table, key in ((by_type, g.type), (by_month, iso_from_day(day_of(g.issued_at))[:7])):
-            row = table.setdefault(key, {"count": 0, "issued_value": 0, "paid": 0})
-            row["count"] += 1
-            row["issued_value"] += g.issued_amount
-            row["paid"] += g.paid
-        honoured += g.paid > 0
-    return {"count": count, "with_payment": honoured, "by_type": dict(sorted(by_type.items())),
-            "by_month": dict(sorted(by_month.items()))}
-
-
-def _bucket(days_left: int) -> str:
-    for limit, name in BUCKETS:
-        if days_left <= limit:
-            return name
-    return ">365d"
-
-
-def q_exposure(q: Q, bank: str) -> Any:
-    """Sum of available amounts of a bank's live guarantees by type x maturity bucket, and by agency."""
-    by_type: dict[str, dict[str, int]] = {}
-    by_agency: dict[str, int] = {}
-    total = count = 0
-    for lg_id in q.index_ids(f"lgb/{bank}/"):
-        g = q.lg(lg_id)
-        if g.status not in LIVE:
-            continue
-        bucket = _bucket(max(0, (g.expiry - q.now) // DAY_MS))
-        row = by_type.setdefault(g.type, {})
-        row[bucket] = row.get(bucket, 0) + g.available
-        by_agency[g.beneficiary] = by_agency.get(g.beneficiary, 0) + g.available
-        total += g.available
-        count += 1
-    return {"bank": bank, "as_of": q.now, "live": count, "total_available": total,
-            "by_type_and_maturity": {t: dict(sorted(r.items())) for t, r in sorted(by_type.items())},
-            "by_agency": dict(sorted(by_agency.items()))}
-
-
-def _filtered(q: Q, gs: Iterator[Guarantee]) -> Iterator[Guarantee]:
-    for g in gs:
-        if all(q.params.get(f, v) == v for f, v in (("agency", g.beneficiary), ("bank", g.bank),
-                                                     ("type", g.type), ("supplier", g.applicant))):
-            yield g
-
-
-def q_expiring(q: Q) -> Any:
-    days = q.int_param("days", 30)
-    stop = f"exp/{q.now + days * DAY_MS:013d}".encode()
-    start = f"exp/{q.now:013d}".encode()
-    ids = (k.decode().rsplit("/", 1)[1]
-           for k, _ in q.kv.iterate(prefix=NS_INDEX + b"exp/", start=NS_INDEX + start, stop=NS_INDEX + stop))
-    return q.page(guarantee_view(g) for g in _filtered(q, (q.lg(i) for i in ids)))
-
-
-def q_coverage_gaps(q: Q) -> Any:
-    ids = q.index_ids("exp/")
-    gaps = (g for g in _filtered(q, (q.lg(i) for i in ids)) if g.coverage_gap_since)
-    return q.page(guarantee_view(g) for g in gaps)
-
-
-def q_overdue_releases(q: Q) -> Any:
-    days = q.int_param("days", 15)
-    due = (g for g in _filtered(q, (q.lg(i) for i in q.index_ids("obl/")))
-           if g.status in LIVE and g.obligation_end and q.now > g.obligation_end + days * DAY_MS)
-    return q.page({**guarantee_view(g), "days_overdue": (q.now - g.obligation_end) // DAY_MS} for g in due)
-
-
-def q_pending_amendments(q: Q) -> Any:
-    older = q.int_param("older_than_days", 0) * DAY_MS
-    gs = (g for g in _filtered(q, (q.lg(i) for i in q.index_ids("amd/")))
-          if g.amendment is not None and q.now - g.amendment.proposed_at >= older)
-    return q.page(guarantee_view(g) for g in gs)
-
-
-def q_overdue_demands(q: Q) -> Any:
-    gs = (g for g in _filtered(q, (q.lg(i) for i in q.index_ids("dem/")))
-          if g.demand is not None and q.now > g.demand.deadline)
-    return q.page(guarantee_view(g) for g in gs)
 
 
 def q_cc_check(q: Q, tax_id: str) -> Any:
