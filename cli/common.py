@@ -76,7 +76,7 @@ TX_PARAMS = [
     *WAIT_PARAMS,
     _opt("offline", bool, False, "--offline", panel=SIGNING,
          help="Sign without a node (needs --nonce and --chain-id) and print the signed tx."),
-    _opt("nonce", int | None, None, "--nonce", panel=SIGNING, min=0,
+    _opt("nonce", int | None, None, "--nonce", panel=SIGNING, min=0, max=2**63 - 1,
          help="Sequence number to sign with (default: asked from the node)."),
     _opt("chain_id", str | None, None, "--chain-id", panel=SIGNING, help="Chain id (default: asked from the node)."),
     _opt("encoding", str, "base64", "--encoding", panel=OUTPUT,

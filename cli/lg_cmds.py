@@ -104,7 +104,7 @@ def issue(ref: Annotated[str, typer.Option("--ref", help="The bank's own referen
           type_: Annotated[str | None, typer.Option("--type", help="Guarantee type.")] = None,
           amount: Annotated[str | None, typer.Option("--amount", help="THB.")] = None,
           expiry: Annotated[str | None, typer.Option("--expiry", help="YYYY-MM-DD.")] = None,
-          req_version: Annotated[int | None, typer.Option("--req-version", min=1,
+          req_version: Annotated[int | None, typer.Option("--req-version", min=1, max=2**32,
                                                          help="Requirement version (default: latest).")] = None,
           partial: Annotated[bool, typer.Option("--partial/--no-partial", help="Partial demands allowed.")] = True,
           multiple: Annotated[bool, typer.Option("--multiple/--single", help="More than one demand allowed.")]

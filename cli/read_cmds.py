@@ -227,8 +227,9 @@ def _report(kind: str) -> None:
     title, defaults = REPORTS[kind]
 
     def run(opts: Options,
-            days: Annotated[int | None, typer.Option("--days", min=0, help="Threshold in days (overdue-releases: "
-                                                     "15; pending-amendments: older than).")] = None,
+            days: Annotated[int | None, typer.Option(
+                "--days", min=0, max=100_000,
+                help="Threshold in days (overdue-releases: 15; pending-amendments: older than).")] = None,
             agency: Annotated[str | None, typer.Option("--agency", help="Only this agency's.")] = None,
             bank: Annotated[str | None, typer.Option("--bank", help="Only this bank's.")] = None) -> None:
         params: dict[str, object] = {"agency": parse_code(agency) if agency else None,

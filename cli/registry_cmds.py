@@ -227,7 +227,8 @@ def record_event(tax_id: Annotated[str, typer.Option("--supplier", help="Supplie
 @tx_command(validator_app, "propose")
 def propose(key: Annotated[str, typer.Option("--pubkey", help="Validator public key (hex/base64) or its "
                                              "priv_validator_key.json.")],
-            power: Annotated[int, typer.Option("--power", min=0, help="Voting power (0 removes the validator).")],
+            power: Annotated[int, typer.Option("--power", min=0, max=2**62,
+                                               help="Voting power (0 removes the validator).")],
             bank: Annotated[str, typer.Option("--bank", help="Operating bank code.")]) -> Deferred:
     """Registrar: propose adding, re-weighting (or, with power 0, removing) a validator."""
     code = parse_bank_code(bank)
@@ -247,7 +248,7 @@ def proposals(opts: Options) -> None:
 
 
 @tx_command(validator_app, "approve")
-def approve(proposal: Annotated[int, typer.Argument(help="Proposal number.")]) -> txs.Body:
+def approve(proposal: Annotated[int, typer.Argument(min=0, max=2**62, help="Proposal number.")]) -> txs.Body:
     """A validator's bank: approve a proposal; it applies at > 2/3 of the voting power."""
     return txs.ApproveValidator(proposal)
 
