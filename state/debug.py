@@ -14,11 +14,17 @@ Two nodes at the same height print the same list; the first differing line names
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 from state.crypto import sha256
 from state.kv import KV
 from state.merkle import merkle_root
 from state.store import NS_HIST, NS_INDEX, NS_META, NS_STATE, NS_TRIE
 from state.trie import Trie, node_hash, position
+
+if TYPE_CHECKING:
+    from state.abci_types import RequestFinalizeBlock, RequestInitChain
 
 
 def _kind_of(key: bytes) -> str:
@@ -72,3 +78,23 @@ def subtree_hashes(kv: KV) -> list[tuple[str, int, bytes]]:
 def render(rows: list[tuple[str, int, bytes]]) -> str:
     """Plain text lines: `name  count  hash`, for `egp debug app-hash`."""
     return "\n".join(f"{name:<28} {count:>10} {h.hex().upper()}" for name, count, h in rows)
+
+
+def subtree_hashes_at(genesis: RequestInitChain, blocks: Iterable[RequestFinalizeBlock], height: int,
+                      kv: KV | None = None) -> list[tuple[str, int, bytes]]:
+    """`subtree_hashes` of the state after block `height`, rebuilt by replaying the chain from genesis on a
+    fresh store (the application keeps only its latest state). `blocks` are the finalize requests of heights
+    initial_height, initial_height + 1, ... (from the block store); replay stops after `height`."""
+    from state.abci import Application
+    from state.kv import MemoryKV
+
+    app = Application(kv if kv is not None else MemoryKV())
+    app.init_chain(genesis)
+    for req in blocks:
+        if req.height > height:
+            break
+        app.finalize_block(req)
+        app.commit()
+    if app.height != height:
+        raise ValueError(f"replay reached height {app.height}, not {height}")
+    return subtree_hashes(app.kv)

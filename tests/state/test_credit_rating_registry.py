@@ -201,3 +201,21 @@ def test_workload_mix_and_invalid_share() -> None:
     assert 0.02 < rejected / total < 0.15, codes
     assert E.INTERNAL.code not in codes
     assert list(make_blocks(5, 3, 10)[1]) == list(make_blocks(5, 3, 10)[1])  # seeded: same traffic
+
+
+def test_debug_hashes_at_a_past_height() -> None:
+    from state.abci import Application, RequestFinalizeBlock, RequestInitChain, ValidatorUpdate
+    from state.debug import subtree_hashes_at
+    from tests.state.replay import make_blocks
+
+    wl, blocks = make_blocks(3, 12, 20)
+    genesis = RequestInitChain(wl.start_ms, wl.chain_id, [ValidatorUpdate(p, w) for p, w in wl.genesis_validators()],
+                               json.dumps(wl.genesis_app_state()).encode())
+    reqs = [RequestFinalizeBlock(txs, h, t) for h, (t, txs) in enumerate(blocks, start=1)]
+    app = Application(MemoryKV())
+    app.init_chain(genesis)
+    for r in reqs[:7]:
+        app.finalize_block(r)
+        app.commit()
+    at7 = subtree_hashes_at(genesis, reqs, 7)
+    assert at7 == subtree_hashes(app.kv) and at7[0] == ("height", 7, app.app_hash)
