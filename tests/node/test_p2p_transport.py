@@ -511,3 +511,47 @@ def test_rate_limited_peers_still_deliver_everything_in_order() -> None:
             await b.stop()
 
     run(main())
+
+
+def _reserve_ports(n: int) -> list[int]:
+    import socket
+
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [int(s.getsockname()[1]) for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_full_mesh_started_at_once_settles_on_one_connection_per_pair() -> None:
+    async def main() -> None:
+        ks = [key(i) for i in range(3)]
+        ports = _reserve_ports(3)
+        addrs = [f"{nid(k)}@127.0.0.1:{p}" for k, p in zip(ks, ports, strict=True)]
+        for _ in range(3):  # all dial each other at the same moment, three times over
+            nodes = await asyncio.gather(*(
+                start_node(k, peers=[a for a in addrs if a != addrs[i]], listen=f"127.0.0.1:{ports[i]}")
+                for i, k in enumerate(ks)))
+            try:
+                for x in nodes:
+                    for y in nodes:
+                        if x is not y:
+                            await x.wait_connected(y.id)
+                await asyncio.sleep(0.5)
+                ups = [len(x.events) for x in nodes]
+                await asyncio.sleep(0.5)
+                assert [len(x.events) for x in nodes] == ups  # settled: no more ups and downs
+                for x in nodes:
+                    mine = {p.node_id: p.outbound for p in x.p2p.peers()}
+                    assert len(mine) == 2
+                    for y in nodes:
+                        if x is not y:
+                            theirs = {p.node_id: p.outbound for p in y.p2p.peers()}
+                            assert mine[y.id] != theirs[x.id]  # the same connection seen from both ends
+            finally:
+                for n in nodes:
+                    await n.stop()
+
+    run(main())
