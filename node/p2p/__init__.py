@@ -12,7 +12,9 @@ The service (``P2P``, ``transport.py``) then admits the connection only if the I
 ``P2PConfig.allowed_peer_ids`` plus those of ``persistent_peers``: empty allow-list = persistent peers
 only; this is a permissioned network, there is no "allow all"), is not ourselves, is the ID we dialled,
 claims the same network (chain ID), and is not a duplicate. Persistent peers are redialled forever with
-capped exponential backoff and jitter.
+capped exponential backoff and jitter. Of two connections between the same two nodes (they dialled each
+other at once), both ends keep the one dialled by the lower node ID; of two in the same direction, the
+newer (the peer restarted). Logs go to the ``egp.p2p`` logger with key/values in ``record.kv``.
 
 Messages are multiplexed on channels 1..255 (0 is the transport's keepalive/goodbye channel), each
 declared up front with a ``ChannelSpec`` (priority, per-peer queue budget). Sending never blocks: ``send``
@@ -25,8 +27,8 @@ channels by weighted round robin, so a vote is never stuck behind a whole block;
 
 Strict decoding: a frame that fails authentication, exceeds one packet (checked from the header, before
 the body is read), a message that grows beyond ``max_frame_bytes``, a short envelope, unknown flags or an
-unknown channel drops that peer (logged with the reason, and
-a goodbye frame tells the peer why), never the node. Payloads are opaque bytes here; the upper layer
+unknown channel drops that peer (logged with the reason, and a goodbye frame tells the peer why), never the
+node. Payloads are opaque bytes here; the upper layer
 decodes them (``state.codec``) and calls ``disconnect(peer_id, reason)`` when a payload is garbage.
 
 Use::
@@ -48,10 +50,10 @@ Use::
     p2p.dial(PeerAddress.parse("id@host:port"))   # add a persistent peer at run time (RPC dial_peers)
     await p2p.stop()
 
-Limits (all in ``P2PConfig``): ``max_frame_bytes`` (default 4 MiB) bounds one payload and must be equal
-on all nodes (a larger frame drops the sender); ``send`` raises ValueError for a larger payload (split it
-above, e.g. block parts). Per peer and channel, ``ChannelSpec.send_queue_bytes`` bounds unsent bytes;
-``inbox_size`` / ``inbox_bytes`` bound what waits for ``recv``. A peer silent for ``idle_timeout`` (we send
+Limits (all in ``P2PConfig``): ``max_frame_bytes`` (default 4 MiB) bounds one message and should be equal
+on all nodes (a larger message drops the sender); ``send`` raises ValueError for a larger payload.
+Per peer and channel, ``ChannelSpec.send_queue_bytes`` bounds unsent bytes; ``inbox_size`` /
+``inbox_bytes`` bound what waits for ``recv``. A peer silent for ``idle_timeout`` (we send
 keepalives every ``keepalive_interval``) or whose socket does not drain for ``write_timeout`` is dropped.
 
 ``send_rate`` / ``recv_rate`` (bytes/s per peer, 0 = unlimited) pace a peer like CometBFT's flow rates.
