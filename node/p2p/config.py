@@ -110,7 +110,7 @@ class P2PConfig:
     moniker: str = ""
     version: str = "0.1.0"
     external_address: str = ""  # advertised in the handshake; defaults to the bound listen address
-    max_frame_bytes: int = DEFAULT_MAX_FRAME  # largest payload of one send() (plus the channel byte)
+    max_frame_bytes: int = DEFAULT_MAX_FRAME  # largest message (payload of one send); sent in 64 KiB packets
     handshake_timeout: float = 10.0
     dial_timeout: float = 3.0
     keepalive_interval: float = 5.0  # a keepalive frame when nothing was sent for this long
