@@ -144,7 +144,20 @@ def load_state(kv: KV) -> ChainState | None:
     return None if raw is None else ChainState.decode(raw)
 
 
+def _vals_key(height: int) -> bytes:
+    return b"vals/" + height.to_bytes(8, "big")
+
+
 def save_state_op(kv: KV, st: ChainState, sync: bool = True) -> None:
+    """The state, plus the validator sets of the next two heights (kept per height for RPC `validators`)."""
     b = kv.batch()
     b.put(STATE_KEY, st.encode())
+    b.put(_vals_key(st.height), st.validators.encode())
+    b.put(_vals_key(st.height + 1), st.next_validators.encode())
     b.commit(sync=sync)
+
+
+def load_validators(kv: KV, height: int) -> ValidatorSetInfo | None:
+    """The validator set of `height` (with the proposer priorities it started with), if known."""
+    raw = kv.get(_vals_key(height))
+    return None if raw is None else ValidatorSetInfo.decode(raw)

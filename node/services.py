@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from node.chainstate import valset_from_info
+from node.chainstate import load_validators, valset_from_info
 from node.events import EventBus
 from node.indexer import Indexer
 from node.mempool import MempoolError as PoolError
@@ -133,14 +133,8 @@ class NodeServices:
         return None if r is None else results_view(height, r)
 
     def validators(self, height: int) -> list[sv.ValidatorView] | None:
-        st = self.run.node.state
-        if height == st.height:
-            info = st.validators
-        elif height == st.last_height and st.last_validators is not None:
-            info = st.last_validators
-        elif height == st.height + 1:
-            info = st.next_validators
-        else:
+        info = load_validators(self.run.node.applier.meta, height)
+        if info is None:
             return None
         return [sv.ValidatorView(v.address, v.pub_key, v.power, v.proposer_priority) for v in info.validators]
 
@@ -159,7 +153,7 @@ class NodeServices:
         return self.run.node.mempool.txs(limit)
 
     async def check_tx(self, tx: bytes) -> sv.TxResultView:
-        r = self.run.app.app.check_tx(abci.RequestCheckTx(tx, abci.CheckTxType.RECHECK))
+        r = self.run.app.probe(tx)
         return sv.TxResultView(r.code, r.data, r.log, r.info, r.gas_wanted, r.gas_used, (), r.codespace)
 
     async def broadcast_tx(self, tx: bytes) -> sv.TxResultView:
