@@ -116,6 +116,16 @@ async def start_node(
     return node
 
 
+async def until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll ``cond`` until it holds (no fixed sleeps: a loaded CI machine only makes this slower)."""
+
+    async def loop() -> None:
+        while not cond():
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(loop(), timeout)
+
+
 async def rogue_session(host: str, port: int, k: PrivateKey, network: str = NETWORK) -> SecretConnection:
     """Connect as an allowed node and complete the handshake and admission, then hand over the raw session."""
     reader, writer = await asyncio.open_connection(host, port)

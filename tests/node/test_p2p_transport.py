@@ -22,6 +22,7 @@ from tests.node.p2p_harness import (
     nid,
     rogue_session,
     start_node,
+    until,
     wait_closed,
 )
 
@@ -151,7 +152,7 @@ def test_peer_not_on_the_allow_list_is_refused_and_others_keep_working(caplog: p
         a, b = await pair()
         stranger = await start_node(key(7), peers=[b.addr])
         try:
-            await asyncio.sleep(0.5)  # several dial attempts with the fast backoff
+            await until(lambda: min(n.p2p.stats().connections_refused for n in (b, stranger)) >= 2)
             assert not b.p2p.is_connected(stranger.id) and not b.ups(stranger.id)
             assert b.p2p.stats().connections_refused >= 1 and b.p2p.stats().peers_dropped == 0
             assert not stranger.ups(b.id) and not stranger.p2p.peers()
@@ -177,7 +178,7 @@ def test_wrong_key_at_the_dialled_address_is_refused(caplog: pytest.LogCaptureFi
         host, port = b.p2p.listen_address
         a = await start_node(a_key, peers=[f"{nid(expected)}@{host}:{port}"])
         try:
-            await asyncio.sleep(0.5)
+            await until(lambda: a.p2p.stats().connections_refused >= 2 and b.p2p.stats().connections_refused >= 2)
             assert not a.p2p.peers() and not b.p2p.peers()
             assert not a.events and not b.events
             # the handshake itself authenticated b's real key: a raw handshake says who is there
@@ -209,7 +210,7 @@ def test_network_mismatch_and_self_dial_are_refused(caplog: pytest.LogCaptureFix
         host, port = me.p2p.listen_address
         me2 = await start_node(key(2), peers=[f"{me.id}@{host}:{port}", f"{nid(key(8))}@{host}:{port}"])
         try:
-            await asyncio.sleep(0.5)
+            await until(lambda: all(n.p2p.stats().connections_refused >= 1 for n in (a, b, me, me2)))
             assert not a.p2p.peers() and not b.p2p.peers()
             assert not me.p2p.peers() and not me2.p2p.peers() and not me.events
         finally:
@@ -360,7 +361,7 @@ def test_allow_list_and_persistent_peers_can_change_at_run_time() -> None:
         try:
             host, port = b.p2p.listen_address
             a.p2p.dial(PeerAddress(b.id, host, port))
-            await asyncio.sleep(0.3)
+            await until(lambda: b.p2p.stats().connections_refused >= 1)
             assert not a.p2p.peers()  # b does not allow a yet
             b.p2p.set_allowed([a.id])
             await a.wait_connected(b.id)
@@ -368,7 +369,8 @@ def test_allow_list_and_persistent_peers_can_change_at_run_time() -> None:
             b.p2p.set_allowed([])
             await a.wait_for(lambda _: bool(a.downs(b.id)))
             assert a.downs(b.id)[0].reason == "peer hung up: removed from the allow-list"
-            await asyncio.sleep(0.3)
+            refused = b.p2p.stats().connections_refused
+            await until(lambda: b.p2p.stats().connections_refused > refused)  # a redials and is refused
             assert not a.p2p.is_connected(b.id) and len(a.ups(b.id)) == 1
         finally:
             await a.stop()
