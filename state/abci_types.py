@@ -12,25 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from state.codec import Record
-from state.store import EventOut
+from state.store import Event, EventAttribute
 
 
 # ----------------------------------------------------------------- ABCI types
-@dataclass(frozen=True)
-class EventAttribute(Record):
-    TAG = 80
-    key: str
-    value: str
-    index: bool
-
-
-@dataclass(frozen=True)
-class Event(Record):
-    TAG = 81
-    type: str
-    attributes: tuple[EventAttribute, ...]
-
-
 @dataclass(frozen=True)
 class ExecTxResult(Record):
     TAG = 82
@@ -210,5 +195,8 @@ class ResponseQuery:
     codespace: str = ""
 
 
-def to_events(out: list[EventOut]) -> tuple[Event, ...]:
-    return tuple(Event(e.type, tuple(EventAttribute(k, v, i) for k, v, i in e.attributes)) for e in out)
+def to_events(out: list[Event]) -> tuple[Event, ...]:
+    return tuple(out)
+
+
+__all__ = ["Event", "EventAttribute"]

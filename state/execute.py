@@ -17,7 +17,7 @@ from state import errors as E
 from state.crypto import verify
 from state.errors import TxError
 from state.records import Account, Params, k_account
-from state.store import Ctx, EventOut
+from state.store import Ctx, Event
 from state.txs import DecodedTx
 
 Handler = Callable[[Ctx, Any], None]
@@ -62,7 +62,7 @@ HANDLERS: dict[str, Handler] = {
 class TxOutcome:
     code: int
     log: str
-    events: list[EventOut] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
 
 
 def authenticate(ctx: Ctx, dtx: DecodedTx, params: Params, *, verified: bool) -> Account:

@@ -14,7 +14,6 @@ Indexes (namespace `i`, not hashed; rebuilt from records if ever needed):
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from state import errors as E
@@ -37,6 +36,16 @@ from state.records import (
     k_rating,
 )
 from state.store import Ctx
+
+
+def replace(g: Guarantee, **changes: Any) -> Guarantee:
+    """`dataclasses.replace` for the hot record, without re-running __init__ over 32 fields."""
+    if not changes.keys() <= g.__dict__.keys():
+        raise TypeError(f"unknown Guarantee fields {sorted(changes.keys() - g.__dict__.keys())}")
+    new = object.__new__(Guarantee)
+    new.__dict__.update(g.__dict__)
+    new.__dict__.update(changes)
+    return new
 
 
 def load(ctx: Ctx, lg_id: str) -> Guarantee:
@@ -87,9 +96,9 @@ def save(ctx: Ctx, old: Guarantee | None, new: Guarantee, kind: str, *, amount: 
     seq = new.events
     ev = LgEvent(new.id, seq, kind, new.version + 1 if old else new.version, new.status, ctx.signer_addr,
                  ctx.tx_hash, ctx.height, ctx.now, amount, doc_hash, new.last_event_hash)
-    stored = dataclasses.replace(new, version=ev.version, events=seq + 1, last_event_hash=ev.hash())
+    stored = replace(new, version=ev.version, events=seq + 1, last_event_hash=ev.hash())
     if new.status in TERMINAL:
-        stored = dataclasses.replace(stored, amendment=None, cancel_consent="")
+        stored = replace(stored, amendment=None, cancel_consent="")
         live_key = k_live(new.requirement, new.applicant, new.type)
         if ctx.get_str(live_key) == new.id:
             ctx.delete(live_key)
@@ -111,7 +120,7 @@ def transition(ctx: Ctx, g: Guarantee, kind: str, *, ev_amount: int = 0, ev_doc:
     """`save` a copy of `g` with `changes`; `status_since` moves when the status does."""
     if "status" in changes and changes["status"] != g.status:
         changes.setdefault("status_since", ctx.now)
-    return save(ctx, g, dataclasses.replace(g, **changes), kind, amount=ev_amount, doc_hash=ev_doc)
+    return save(ctx, g, replace(g, **changes), kind, amount=ev_amount, doc_hash=ev_doc)
 
 
 def settle_status(ctx: Ctx, g: Guarantee, paid: int) -> str:

@@ -111,12 +111,26 @@ def sorted_insert(items: list[bytes], key: bytes) -> None:
         items.insert(i, key)
 
 
-@dataclass
-class EventOut:
-    """An ABCI event in construction: type and (key, value, index) attributes."""
+@dataclass(frozen=True)
+class EventAttribute(Record):
+    """ABCI event attribute; `index` asks the node to index it for tx_search."""
 
+    TAG = 80
+    key: str
+    value: str
+    index: bool
+
+
+@dataclass(frozen=True)
+class Event(Record):
+    """ABCI event: a type and its attributes (re-exported by state.abci)."""
+
+    TAG = 81
     type: str
-    attributes: list[tuple[str, str, bool]] = field(default_factory=list)
+    attributes: tuple[EventAttribute, ...]
+
+
+EventOut = Event  # the name the domain used before events were built directly as records
 
 
 @dataclass
@@ -130,7 +144,7 @@ class Ctx:
     signer_addr: bytes = b""
     signer_kind: str = ""
     signer_id: str = ""
-    events: list[EventOut] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     validator_updates: dict[bytes, int] = field(default_factory=dict)  # pub key -> power
 
     # state records
@@ -186,7 +200,7 @@ class Ctx:
 
     def emit(self, type_: str, attrs: dict[str, str | int]) -> None:
         """An event; every attribute is flagged for indexing (so `lg.id='…'` finds a guarantee's history)."""
-        self.events.append(EventOut(type_, [(k, str(v), True) for k, v in attrs.items()]))
+        self.events.append(Event(type_, tuple(EventAttribute(k, str(v), True) for k, v in attrs.items())))
 
     def child(self) -> Ctx:
         return Ctx(Overlay(self.view), self.now, self.height, self.tx_hash, self.signer_addr,

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from state import records, txs
-from state.abci import ResponseFinalizeBlock
+from state.abci import ResponseFinalizeBlock, pack_response
 from state.codec import DecodeError, Record
 from state.fastrec import pack, strict, unpack
 from state.proofs import StateProof
@@ -29,7 +29,7 @@ def test_workload_records_round_trip() -> None:
 
     for h, (t, b) in enumerate(blocks, start=1):
         resp = app.finalize_block(RequestFinalizeBlock(b, h, t))
-        assert pack(resp) == resp.encode()
+        assert pack(resp) == resp.encode() == pack_response(resp)
         app.commit()
     by_prefix = {b"lg/": records.Guarantee, b"acct/": records.Account,
                  b"req/": records.Requirement, b"cc/": records.CreditConfirmation, b"val/": records.Validator,
