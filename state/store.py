@@ -130,6 +130,13 @@ class Event(Record):
     attributes: tuple[EventAttribute, ...]
 
 
+def _attr(key: str, value: str) -> EventAttribute:
+    """An indexed attribute, built without the frozen dataclass's per-field __setattr__ (hot path)."""
+    a = object.__new__(EventAttribute)
+    a.__dict__.update(key=key, value=value, index=True)
+    return a
+
+
 EventOut = Event  # the name the domain used before events were built directly as records
 
 
@@ -200,7 +207,7 @@ class Ctx:
 
     def emit(self, type_: str, attrs: dict[str, str | int]) -> None:
         """An event; every attribute is flagged for indexing (so `lg.id='…'` finds a guarantee's history)."""
-        self.events.append(Event(type_, tuple(EventAttribute(k, str(v), True) for k, v in attrs.items())))
+        self.events.append(Event(type_, tuple(_attr(k, str(v)) for k, v in attrs.items())))
 
     def child(self) -> Ctx:
         return Ctx(Overlay(self.view), self.now, self.height, self.tx_hash, self.signer_addr,
