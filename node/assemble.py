@@ -16,7 +16,7 @@ from pathlib import Path
 from aiohttp import web
 
 from consensus.validators import Validator
-from node import crashpoints
+from node import byzantine, crashpoints
 from node.applier import BlockApplier
 from node.blockstore import BlockStore
 from node.chainstate import ChainState, load_state, save_state_op
@@ -153,11 +153,12 @@ async def build(home: Path, *, unsafe_ignore_signer_state: bool = False) -> Runn
     def on_block(block: Block, result: FinalizeBlockResult) -> None:
         bus.publish_block(block_view(block), results_view(block.header.height, result))
 
+    signer, network = byzantine.install(pv, p2p)  # test-only seam, inert unless armed: see node/byzantine.py
     node = Node(
         options=NodeOptions(genesis.chain_id, ConsensusParams(timeouts=params.timeout_params()),
                             params.block_max_bytes, cfg.blocksync.enable, cfg.blocksync.switch_threshold,
                             cfg.consensus.create_empty_blocks, cfg.consensus.create_empty_blocks_interval),
-        state=st, app=app, applier=applier, mempool=mempool, signer=pv, address=address_, network=p2p,
+        state=st, app=app, applier=applier, mempool=mempool, signer=signer, address=address_, network=network,
         metrics=metrics, on_block=on_block, wal=ConsensusWAL(kv.prefixed(NS_WAL)),
     )
     run = Running(home, cfg, genesis, kv, app, store, p2p, pv, node, None, metrics)

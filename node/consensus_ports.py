@@ -12,11 +12,12 @@ import time
 from collections.abc import Callable
 
 from consensus.types import Timeout, TimeoutFired
+from node import byzantine
 
 
 class WallClock:
     def now_ms(self) -> int:
-        return int(time.time() * 1000)
+        return int(time.time() * 1000) + byzantine.clock_skew_ms()  # 0 unless armed (test-only, node/byzantine.py)
 
 
 class LoopTimers:
