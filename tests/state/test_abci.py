@@ -174,3 +174,24 @@ def test_stats_query() -> None:
     s = c.query("/stats?bank=006")["result"]
     assert s["count"] == 1 and s["by_type"]["PERF"]["issued_value"] == 500_000_00
     assert c.query("/stats")["result"]["count"] == 1 and c.query("/stats?bank=002")["result"]["count"] == 0
+
+
+def test_commit_into_callers_batch_and_initial_height() -> None:
+    import json
+
+    from state.abci import Application, RequestInitChain
+    from state.kv import MemoryKV
+
+    root = MemoryKV()
+    app = Application(root.prefixed(b"app/"))
+    state = {"registrar": {"code": "CGD", "keys": []}}
+    app.init_chain(RequestInitChain(1_000, "c", [], json.dumps(state).encode(), initial_height=5))
+    assert app.info().last_block_height == 4
+    app.finalize_block(RequestFinalizeBlock([], 5, 2_000))
+    batch = root.batch()
+    batch.put(b"node/block/5", b"...")
+    app.commit(batch.prefixed(b"app/"))
+    assert root.get(b"node/block/5") is None  # nothing written until the caller commits
+    batch.commit(sync=True)
+    again = Application(root.prefixed(b"app/"))
+    assert (again.height, again.app_hash) == (5, app.app_hash)
