@@ -192,6 +192,11 @@ def test_one_guarantee_and_one_credit_confirmation(net: Net, tmp_path: Path) -> 
     assert shown_tx["decoded"]["type"] == "lg.issue" and shown_tx["decoded"]["body"]["request_id"] == request_id
     assert json.loads(net.egp("status", "--json"))["node_info"]["network"] == "egp-devnet"
     assert "BANK 006: Krung Thai Bank" in net.egp("registry", "show", "bank", "006")
+    assert "Requirement CGD:R-2026-101 (version 1)" in net.egp("requirement", "show", "CGD:R-2026-101")
+    lodged = json.loads(net.egp("requirement", "securities", "CGD:R-2026-101", "--json"))
+    assert [x["id"] for x in lodged["items"]] == [lg]
+    st = json.loads(net.egp("lg", "stats", "--bank", "006", "--json"))
+    assert st["by_type"]["PERF"]["paid"] >= 25_000_000
 
 
 def test_refusals_through_the_cli_runner(net: Net) -> None:
