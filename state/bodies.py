@@ -286,6 +286,27 @@ class IssueCredit(Body):
 
 
 @dataclass(frozen=True)
+class RequestCredit(Body):
+    """A supplier asks a bank for a credit confirmation; the bank's next matching `cc.issue` fulfils it."""
+
+    TAG = 304
+    TYPE = "cc.request"
+    bank: str
+    purpose: str
+    addressee: str
+    project: str
+    threshold: int
+
+
+@dataclass(frozen=True)
+class DeclineCredit(Body):
+    TAG = 305
+    TYPE = "cc.decline"
+    request_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class ConsumeCredit(Body):
     TAG = 302
     TYPE = "cc.consume"
@@ -333,6 +354,7 @@ BODY_CLASSES: tuple[type[Body], ...] = (
     PublishRequirement, RequestGuarantee, DeclineRequest, IssueGuarantee, Acknowledge, Refuse, Cancel,
     ProposeAmendment, AcceptAmendment, RejectAmendment, Reduce, Demand, Honour, RejectDemand, SuspendDemand,
     Extend, WithdrawDemand, Release, Expire, RecordObligation, IssueCredit, ConsumeCredit, RevokeCredit,
+    RequestCredit, DeclineCredit,
     RecordPerformance, ProposeValidator, ApproveValidator,
 )
 BODY_TYPES: dict[str, type[Body]] = {c.TYPE: c for c in BODY_CLASSES}

@@ -1,4 +1,5 @@
-"""e-Credit Confirmations: ISSUED -> CONSUMED, ending EXPIRED | REVOKED (domain.md, research §4).
+"""e-Credit Confirmations: (REQUESTED ->) ISSUED -> CONSUMED, ending EXPIRED | REVOKED (domain.md,
+research §4).
 
 A bank confirms a supplier's credit line for a purpose, addressed to CGD or an agency, valid 90 days by
 default. The addressee (CGD for "CGD") consumes it once, binding it to one registration or bid; a letter
@@ -19,18 +20,31 @@ from state.errors import TxError, thb
 from state.records import (
     CC_PURPOSES,
     CONSUMED,
+    DECLINED,
     EXPIRED,
     ISSUED,
+    REQUESTED,
     REVOKED,
     CreditConfirmation,
+    CreditRequest,
     Institution,
     cc_id_of,
     k_cc,
+    k_cc_request,
     k_inst,
 )
-from state.registry import AGENCY, BANK, REGISTRAR, get_params, require_supplier, signer_is
+from state.registry import (
+    AGENCY,
+    BANK,
+    REGISTRAR,
+    SUPPLIER,
+    get_params,
+    require_institution,
+    require_supplier,
+    signer_is,
+)
 from state.store import Ctx
-from state.txs import ConsumeCredit, IssueCredit, RevokeCredit
+from state.txs import ConsumeCredit, DeclineCredit, IssueCredit, RequestCredit, RevokeCredit
 
 
 def _save(ctx: Ctx, old: CreditConfirmation | None, new: CreditConfirmation, action: str) -> None:
@@ -75,6 +89,54 @@ def issue_credit(ctx: Ctx, b: IssueCredit) -> None:
     cc = CreditConfirmation(cc_id, ctx.signer_id, b.ref, b.applicant, b.purpose, b.addressee, b.project,
                             b.amount, b.threshold, ctx.now, valid_until, b.doc_hash, ISSUED, "", ctx.now)
     _save(ctx, None, cc, "issue")
+    _fulfil_request(ctx, cc)
+
+
+def request_credit(ctx: Ctx, b: RequestCredit) -> None:
+    """A registered supplier asks a bank; the bank's next issue for the same purpose and addressee fulfils it."""
+    signer_is(ctx, SUPPLIER, "requesting a credit confirmation")
+    if b.purpose not in CC_PURPOSES:
+        raise TxError(E.BAD_PURPOSE, purpose=b.purpose)
+    require_institution(ctx, BANK, b.bank)
+    if b.threshold < 0:
+        raise TxError(E.BAD_AMOUNT, amount=b.threshold)
+    rid = ctx.tx_hash[:16].hex()
+    rq = CreditRequest(rid, ctx.signer_id, b.bank, b.purpose, b.addressee, b.project, b.threshold, REQUESTED, "",
+                       ctx.now)
+    ctx.put(k_cc_request(rid), rq)
+    ctx.index_put(_open_key(rq))
+    ctx.emit("ccrq", {"id": rid, "bank": b.bank, "supplier": ctx.signer_id, "type": b.purpose,
+                      "status": REQUESTED})
+
+
+def _open_key(rq: CreditRequest) -> bytes:
+    return f"ccrq/{rq.bank}/{rq.supplier}/{rq.at:013d}/{rq.id}".encode()
+
+
+def _close_request(ctx: Ctx, rq: CreditRequest, status: str, cc_id: str) -> None:
+    ctx.put(k_cc_request(rq.id), dataclasses.replace(rq, status=status, cc_id=cc_id, at=ctx.now))
+    ctx.index_delete(_open_key(rq))
+    ctx.emit("ccrq", {"id": rq.id, "bank": rq.bank, "supplier": rq.supplier, "type": rq.purpose,
+                      "status": status})
+
+
+def decline_credit(ctx: Ctx, b: DeclineCredit) -> None:
+    rq = ctx.get(k_cc_request(b.request_id), CreditRequest)
+    if rq is None:
+        raise TxError(E.UNKNOWN_REQUEST, id=b.request_id)
+    signer_is(ctx, BANK, "declining a credit request", rq.bank)
+    if rq.status != REQUESTED:
+        raise TxError(E.REQUEST_CLOSED, id=rq.id, status=rq.status)
+    _close_request(ctx, rq, DECLINED, "")
+
+
+def _fulfil_request(ctx: Ctx, cc: CreditConfirmation) -> None:
+    """The oldest open request of this supplier at this bank for the same purpose and addressee."""
+    for key, _ in ctx.index_scan(f"ccrq/{cc.bank}/{cc.applicant}/".encode()):
+        rq = ctx.get(k_cc_request(key.decode().rsplit("/", 1)[1]), CreditRequest)
+        if rq is not None and (rq.purpose, rq.addressee) == (cc.purpose, cc.addressee):
+            _close_request(ctx, rq, ISSUED, cc.id)
+            return
 
 
 def usable(cc: CreditConfirmation, now: int) -> bool:

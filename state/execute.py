@@ -52,6 +52,8 @@ HANDLERS: dict[str, Handler] = {
     "cc.issue": credit.issue_credit,
     "cc.consume": credit.consume_credit,
     "cc.revoke": credit.revoke_credit,
+    "cc.request": credit.request_credit,
+    "cc.decline": credit.decline_credit,
     "rt.record": rating.record_performance,
     "val.propose": validators.propose,
     "val.approve": validators.approve,

@@ -23,6 +23,7 @@ from state.rating import compute_rating
 from state.records import (
     Account,
     CreditConfirmation,
+    CreditRequest,
     Guarantee,
     GuaranteeRequest,
     Institution,
@@ -34,6 +35,7 @@ from state.records import (
     cc_id_of,
     k_account,
     k_cc,
+    k_cc_request,
     k_inst,
     k_lg,
     k_req,
@@ -191,6 +193,7 @@ ROUTES: list[tuple[tuple[str, ...], Callable[..., Any], bool]] = [
     (("requirement", "*", "securities"), q_requirement_securities, False),
     (("requirement", "*"), q_simple(Requirement, k_req, "requirement"), True),
     (("request", "*"), q_simple(GuaranteeRequest, k_request, "request"), True),
+    (("cc-request", "*"), q_simple(CreditRequest, k_cc_request, "credit request"), True),
     (("stats",), q_stats, False),
     (("validators",), q_validators, False),
     (("validators", "proposals"), q_proposals, False),

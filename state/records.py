@@ -15,7 +15,7 @@ Keys (UTF-8 text, `/`-separated; ids never contain `/`):
     lgev/<lg id>/<seq:08d>       LgEvent (hash-chained history; namespace `h`, see state/store.py)
     live/<requirement>/<tax id>/<type>   lg id of the one live guarantee (I5)
     cc/<cc id>                   CreditConfirmation
-    ccb/<bind_to>                cc id bound to a registration or bid
+    ccrq/<request id>            CreditRequest
     rt/<tax id>/<time:013d>/<event id>   RatingEvent
     val/<address hex>            Validator
     valp/<id:08d>                ValidatorProposal
@@ -224,6 +224,21 @@ class CreditConfirmation(Record):
 
 
 @dataclass(frozen=True)
+class CreditRequest(Record):
+    TAG = 76
+    id: str
+    supplier: str
+    bank: str
+    purpose: str
+    addressee: str
+    project: str
+    threshold: int
+    status: str  # REQUESTED | ISSUED | DECLINED
+    cc_id: str
+    at: int
+
+
+@dataclass(frozen=True)
 class RatingEvent(Record):
     TAG = 71
     id: str
@@ -279,7 +294,7 @@ class Counter(Record):
 
 RECORD_CLASSES: tuple[type[Record], ...] = (
     Params, Account, Institution, Supplier, Requirement, GuaranteeRequest, Guarantee, LgEvent,
-    CreditConfirmation, RatingEvent, Validator, ValidatorProposal, EvidenceRecord, Counter,
+    CreditConfirmation, CreditRequest, RatingEvent, Validator, ValidatorProposal, EvidenceRecord, Counter,
 )
 
 
@@ -324,8 +339,8 @@ def k_cc(cc_id: str) -> bytes:
     return f"cc/{cc_id}".encode()
 
 
-def k_cc_bind(bind_to: str) -> bytes:
-    return f"ccb/{bind_to}".encode()
+def k_cc_request(rid: str) -> bytes:
+    return f"ccrq/{rid}".encode()
 
 
 def k_rating(tax_id: str, time: int, event_id: str) -> bytes:

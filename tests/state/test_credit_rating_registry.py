@@ -219,3 +219,22 @@ def test_debug_hashes_at_a_past_height() -> None:
         app.commit()
     at7 = subtree_hashes_at(genesis, reqs, 7)
     assert at7 == subtree_hashes(app.kv) and at7[0] == ("height", 7, app.app_hash)
+
+
+def test_credit_request_fulfilled_or_declined(c: Chain) -> None:
+    from state.txs import DeclineCredit, RequestCredit
+
+    r = c.ok(c.sup, RequestCredit("006", "BID_QUALIFICATION", "AG1", "P1", 25_000_000))
+    rid = next(a.value for a in r.events[0].attributes if a.key == "id")
+    assert c.query(f"/cc-request/{rid}")["result"]["status"] == "REQUESTED"
+    assert c.do(c.bank, RequestCredit("006", "BID_QUALIFICATION", "AG1", "P1", 1)).code == E.NOT_AUTHORISED.code
+    assert c.do(c.sup, RequestCredit("006", "NOPE", "AG1", "", 1)).code == E.BAD_PURPOSE.code
+    cc_id = cc(c)
+    done = c.query(f"/cc-request/{rid}")["result"]
+    assert (done["status"], done["cc_id"]) == ("ISSUED", cc_id)
+    r2 = c.ok(c.sup, RequestCredit("006", "EGP_REGISTRATION", "CGD", "", 1))
+    rid2 = next(a.value for a in r2.events[0].attributes if a.key == "id")
+    assert c.do(c.bank2, DeclineCredit(rid2, "no")).code == E.NOT_AUTHORISED.code
+    c.ok(c.bank, DeclineCredit(rid2, "no facility"))
+    assert c.do(c.bank, DeclineCredit(rid2, "again")).code == E.REQUEST_CLOSED.code
+    assert c.query(f"/cc-request/{rid2}")["result"]["status"] == "DECLINED"
