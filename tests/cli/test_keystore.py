@@ -8,6 +8,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from nacl.pwhash import argon2id
 
 from cli.errors import InputError, KeystoreError
@@ -140,3 +142,18 @@ def test_cometbft_key_files_and_seed_text(tmp_path: Path) -> None:
     (tmp_path / "odd.json").write_text("[1, 2]")
     with pytest.raises(KeystoreError, match="neither"):
         read_key_file(tmp_path / "odd.json", None)
+
+
+@settings(max_examples=6, deadline=None)
+@given(password=st.text(min_size=1, max_size=40).filter(lambda p: "\x00" not in p))
+def test_any_password_round_trips_and_never_appears_in_the_file(tmp_path_factory: pytest.TempPathFactory,
+                                                              password: str) -> None:
+    key = PrivateKey.generate()
+    doc = seal(key, "k", password, "interactive")
+    text = json.dumps(doc, ensure_ascii=False)
+    assert password not in text or len(password) < 4  # short strings may occur by chance in hex/base64
+    assert key.seed.hex() not in text
+    path = tmp_path_factory.mktemp("k") / "k.json"
+    assert unseal(doc, path, password).seed == key.seed
+    with pytest.raises(KeystoreError, match="wrong password"):
+        unseal(doc, path, password + "x")

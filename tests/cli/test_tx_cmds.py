@@ -25,6 +25,7 @@ from tests.cli.conftest import Egp, assert_clean_failure, closed_port_url
 
 OFFLINE = ("--offline", "--nonce", "7", "--chain-id", "egp-test")
 TAX_ID = "0105550001232"
+THAI_REASON = "หลักประกันไม่ตรงตามแบบที่กำหนด"  # "the security does not follow the prescribed form"
 
 
 @pytest.fixture
@@ -54,6 +55,7 @@ CASES = [
     (("lg", "demand", "LGABC", "--amount", "250,000.00", "--statement-hash", "cd" * 32),
      txs.Demand("LGABC", 25_000_000, bytes.fromhex("cd" * 32), 0)),
     (("lg", "honour", "LGABC"), txs.Honour("LGABC")),
+    (("lg", "refuse", "LGABC", "--reason", THAI_REASON), txs.Refuse("LGABC", THAI_REASON)),
     (("lg", "release", "LGABC"), txs.Release("LGABC")),
     (("lg", "reject-demand", "LGABC", "--reason", "late", "--reason", "no statement"),
      txs.RejectDemand("LGABC", ("late", "no statement"))),
