@@ -203,6 +203,11 @@ class Trie:
 
 def _split(items: list[Item], depth: int) -> int:
     """Index of the first item whose bit `depth` is 1 (items share their first `depth` bits, sorted)."""
-    base = (items[0][0] >> (256 - depth)) << (256 - depth) if depth else 0
-    pivot = base | (1 << (255 - depth))
-    return bisect.bisect_left(items, pivot, key=lambda it: it[0])
+    shift = 255 - depth
+    if len(items) <= 8:  # most calls, deep in the trie: a scan beats bisect's key calls
+        for i, it in enumerate(items):
+            if (it[0] >> shift) & 1:
+                return i
+        return len(items)
+    base = (items[0][0] >> (shift + 1)) << (shift + 1)
+    return bisect.bisect_left(items, base | (1 << shift), key=lambda it: it[0])

@@ -67,3 +67,12 @@ def test_crash_replay_and_restart_are_idempotent(tmp_path: Path) -> None:
             assert app.info().last_block_height == h
         assert app.app_hash == reference[h]
     kv.close()
+
+
+GOLDEN = "41ef0f779af4d220cc4f4049d43482fd070e0506c3156df9014c33700714c353"
+
+
+def test_golden_app_hash() -> None:
+    """The state format is consensus: any change to records, keys, hashing or rules changes this value,
+    and must be deliberate (update it in the same commit, with the reason)."""
+    assert list(replay(MemoryKV(), SEED, 20, 20))[-1].hex() == GOLDEN
