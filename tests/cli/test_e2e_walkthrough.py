@@ -1,4 +1,4 @@
-"""docs/walkthrough.md, run for real: a node process, the demo accounts, and the `egp` command (subprocesses).
+"""The README walkthrough, run for real: a node process, the demo accounts, and the `egp` command (subprocesses).
 
 One guarantee's whole life (requirement → request → issue → acknowledge → partial demand → honour →
 release) and one credit confirmation (signed request → issue → check → consume), each step through the
