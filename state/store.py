@@ -46,6 +46,8 @@ class Overlay:
     def __init__(self, base: Reader) -> None:
         self.base = base
         self.writes: dict[bytes, bytes | None] = {}
+        self._sorted: list[bytes] = []  # keys of `writes`, sorted, as of the last iteration
+        self._new: list[bytes] = []  # keys written since
 
     def get(self, key: bytes) -> bytes | None:
         if key in self.writes:
@@ -53,13 +55,25 @@ class Overlay:
         return self.base.get(key)
 
     def put(self, key: bytes, value: bytes) -> None:
+        if key not in self.writes:
+            self._new.append(key)
         self.writes[key] = value
 
     def delete(self, key: bytes) -> None:
+        if key not in self.writes:
+            self._new.append(key)
         self.writes[key] = None
 
     def merge_into(self, parent: Overlay) -> None:
+        parent._new.extend(k for k in self.writes if k not in parent.writes)
         parent.writes.update(self.writes)
+
+    def _keys(self) -> list[bytes]:
+        if self._new:
+            self._new.sort()
+            self._sorted = sorted(self._sorted + self._new)  # two sorted runs: a linear merge
+            self._new = []
+        return self._sorted
 
     def iterate(
         self,
@@ -75,7 +89,8 @@ class Overlay:
             lo = start
         if stop is not None and (hi is None or stop < hi):
             hi = stop
-        mine = sorted(k for k in self.writes if k >= lo and (hi is None or k < hi))
+        keys = self._keys()
+        mine = keys[bisect.bisect_left(keys, lo):bisect.bisect_left(keys, hi) if hi is not None else len(keys)]
         if reverse:
             mine.reverse()
         base = self.base.iterate(prefix=prefix, start=start, stop=stop, reverse=reverse)
@@ -103,12 +118,6 @@ def _merge(
         w = writes[key]
         if w is not None:
             yield key, w
-
-
-def sorted_insert(items: list[bytes], key: bytes) -> None:
-    i = bisect.bisect_left(items, key)
-    if i == len(items) or items[i] != key:
-        items.insert(i, key)
 
 
 @dataclass(frozen=True)
