@@ -9,7 +9,7 @@ final (I6); cancellation needs the bank and the beneficiary (I4).
 from __future__ import annotations
 
 from state import errors as E
-from state.calendar import DAY_MS, fmt_time
+from state.calendar import fmt_time
 from state.errors import TxError, thb
 from state.lg_core import (
     doc_hash_ok,
@@ -240,6 +240,3 @@ def expire_due(ctx: Ctx, limit: int = 10_000) -> int:
             done += 1
     return done
 
-
-def days(n: int) -> int:
-    return n * DAY_MS

@@ -18,13 +18,11 @@ from typing import Any
 
 from state import errors as E
 from state.calendar import fmt_time
-from state.errors import TxError, thb
+from state.errors import TxError
 from state.records import (
     ACTIVE,
     DEMANDED,
-    ISSUED,
     LIVE,
-    RELEASED,
     SUSPENDED,
     TERMINAL,
     Guarantee,
@@ -153,9 +151,3 @@ def doc_hash_ok(h: bytes, field: str = "doc_hash") -> None:
     if len(h) not in (0, 32):
         raise TxError(E.BAD_FIELD, field=field, reason="a SHA-256 hash has 32 bytes")
 
-
-def available_text(g: Guarantee) -> str:
-    return thb(g.available)
-
-
-__all__ = ["ACTIVE", "DEMANDED", "ISSUED", "RELEASED", "SUSPENDED"]
