@@ -13,6 +13,7 @@ from node.chainstate import load_validators, valset_from_info
 from node.events import EventBus
 from node.indexer import Indexer
 from node.mempool import MempoolError as PoolError
+from node.rpc import adapt
 from node.rpc import services as sv
 from state import abci
 from state.chain import Block, BlockID, Commit, FinalizeBlockResult, Header
@@ -57,7 +58,8 @@ def result_view(r: ChainResult) -> sv.TxResultView:
 
 def block_view(block: Block) -> sv.BlockView:
     lc = None if block.last_commit.height == 0 else commit_view(block.last_commit)
-    return sv.BlockView(block_id_view(block.block_id()), header_view(block.header), block.txs, lc)
+    return sv.BlockView(block_id_view(block.block_id()), header_view(block.header), block.txs, lc,
+                        tuple(adapt.evidence_json(e) for e in block.evidence))
 
 
 def results_view(height: int, r: FinalizeBlockResult) -> sv.BlockResultsView:
