@@ -34,7 +34,7 @@ from node.nodeapp import NodeApp
 from node.p2p import P2P, Message, PeerDown, PeerUp
 from node.p2p.config import ChannelSpec, P2PConfig, parse_peers
 from node.privval import FilePV
-from node.rpc.config import RpcConfig
+from node.rpc.config import RpcConfig, from_config_section
 from node.rpc.server import RpcServer
 from node.services import NodeServices, block_view, results_view
 from node.wal import ConsensusWAL
@@ -92,9 +92,7 @@ def _rpc_config(cfg: Config) -> RpcConfig | None:
     if not cfg.rpc.laddr:
         return None
     host, port = parse_laddr(cfg.rpc.laddr)
-    return RpcConfig(laddr_host=host, laddr_port=port, max_body_bytes=cfg.rpc.max_body_bytes,
-                     cors_allowed_origins=tuple(cfg.rpc.cors_allowed_origins),
-                     timeout_broadcast_tx_commit_s=cfg.rpc.timeout_broadcast_tx_commit / 1000)
+    return from_config_section(cfg.rpc, host, port)  # every [rpc] limit of config.toml, not only some
 
 
 def genesis_state(genesis: Genesis, app_hash: bytes) -> ChainState:
