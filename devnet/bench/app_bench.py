@@ -41,7 +41,8 @@ DAY = 86_400_000
 
 
 class Timer:
-    """Wall time and this process's CPU time (the machine may be shared: CPU time gives per-core rates)."""
+    """Wall time and this process's CPU time. On a shared machine CPU time gives per-core rates; note that
+    it also counts LevelDB's background compaction threads (high right after the bulk load)."""
 
     def __enter__(self) -> Timer:
         self.w0, self.c0 = time.perf_counter(), time.process_time()
