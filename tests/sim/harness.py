@@ -83,6 +83,8 @@ class SimNode:
         self.certs: dict[int, tuple[Proposal, list[Vote]]] = {}
         self.decided: list[tuple[int, bytes]] = []
         self.evidence = 0
+        self.rounds_before = 0  # StartRound count at the previous decision (liveness in rounds)
+        self.last_decision_ms = 0
         self.evil: dict[tuple[int, int], bytes] = {}  # equivocator: its other proposal per (h, r)
         self.executor = Executor(
             core,

@@ -10,7 +10,8 @@ Checked after every event (a violation stops the run):
   no double    no correct node signs two different votes for one (height, round, type);
   monotonic    each correct node decides heights 1, 2, 3, ... in order.
 Liveness: at GST the run computes a deadline worth ``ROUNDS_BUDGET`` rounds per height (from the highest
-round any correct node reached); every correct node must decide ``target_height`` before it.
+round any correct node reached); every correct node must decide ``target_height`` before it.  A height
+that a correct node runs entirely after GST must take it through at most ``len(valset) + 1`` rounds.
 """
 
 from __future__ import annotations
@@ -189,6 +190,11 @@ class Simulation:
         verdict = verify_commit(CHAIN_ID, vs, height, value, commit, verify_sig)
         if not verdict:
             self.fail(f"node {node.idx} decided height {height} with a bad commit: {verdict.reason}")
+        started = node.core.lines_hit.get("L11", 0)  # StartRound calls so far
+        lived = started - node.rounds_before
+        if node.last_decision_ms >= self.scenario.net.gst_ms and lived > len(vs) + 1:
+            self.fail(f"liveness: node {node.idx} went through {lived} rounds at height {height} after GST")
+        node.rounds_before, node.last_decision_ms = started, self.clock.now
 
     def correct_nodes(self) -> list[SimNode]:
         return [n for n in self.nodes if n.correct]
