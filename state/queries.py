@@ -223,8 +223,7 @@ def run_query(app: Application, req: RequestQuery) -> ResponseQuery:
     if not (req.prove and provable and q.proof_key is not None):
         return ResponseQuery(code=0, value=value, height=app.height)
     op = ProofOp("egp/trie", q.proof_key, _state_proof(app, q.proof_key, q.proof_value).encode())
-    return ResponseQuery(code=0, key=q.proof_key, value=value, proof_ops=[op], height=app.height,
-                         codespace="" if result is not None else CODESPACE)
+    return ResponseQuery(code=0, key=q.proof_key, value=value, proof_ops=[op], height=app.height)
 
 
 def _state_proof(app: Application, key: bytes, value: bytes | None) -> StateProof:
