@@ -251,6 +251,9 @@ class Node:
             last_commit = seen
             assert st.last_validators is not None
             t = block_time_ms(to_core_commit(seen), valset_from_info(st.last_validators), st.last_block_time_ms)
+        for k, raw in list(self.pending_evidence.items()):  # never propose what our own check_block refuses
+            if self._evidence_reason(raw) is not None:  # (e.g. its validator was since removed: jailed)
+                del self.pending_evidence[k]
         evidence = list(self.pending_evidence.values())[:16]
         budget = self.opt.block_max_bytes - 64 * 1024 - sum(len(e) for e in evidence)
         txs = self.app.prepare(self.mempool.reap(budget, -1), budget, height, t, self.address)
@@ -287,6 +290,8 @@ class Node:
         self.gossip.push_all(msg)
 
     def _add_evidence(self, msg: EvidenceMsg) -> None:
+        if msg.vote_b.encode() < msg.vote_a.encode():  # one order, so every node's copy of a pair is one item
+            msg = EvidenceMsg(msg.vote_b, msg.vote_a)
         raw = msg.encode()
         self.pending_evidence.setdefault(sha256(raw), raw)
 
