@@ -26,6 +26,7 @@ VoteKey = tuple[int, int, int, bytes, bytes | None]  # type, height, round, vali
 ProposalKey = tuple[int, int, bytes]  # height, round, value
 KNOWN_TXS = 20000
 CATCHUP_RESEND_S = 2.0
+STUCK_RESEND_S = 3.0
 
 
 def vote_key(v: VoteMsg) -> VoteKey:
@@ -59,6 +60,8 @@ class PeerState:
     known_proposals: set[ProposalKey] = field(default_factory=set)
     known_txs: _KnownSet = field(default_factory=lambda: _KnownSet(KNOWN_TXS))
     sent_block_at: dict[int, float] = field(default_factory=dict)
+    progress_at: float = 0.0  # when its (height, round, step) last changed
+    resent_at: float = 0.0
 
     def prune(self, height: int) -> None:
         """Forget votes and proposals below `height` (memory stays bounded by one height's messages)."""
@@ -83,9 +86,13 @@ class Gossip:
 
     def on_status(self, peer_id: str, msg: StatusMsg) -> None:
         ps = self.add_peer(peer_id)
+        now = time.monotonic()
         if ps.status is not None and msg.height > ps.status.height:
             ps.prune(msg.height)
-        ps.status, ps.status_at = msg, time.monotonic()
+        if ps.status is None or (msg.height, msg.round, msg.step) != (ps.status.height, ps.status.round,
+                                                                       ps.status.step):
+            ps.progress_at = now
+        ps.status, ps.status_at = msg, now
 
     def max_peer_store_height(self) -> int:
         return max((p.status.store_height for p in self.peers.values() if p.status), default=0)
@@ -154,6 +161,12 @@ class Gossip:
             if st is None:
                 continue
             if st.height == height:
+                if now - ps.progress_at > STUCK_RESEND_S and now - ps.resent_at > STUCK_RESEND_S:
+                    # the peer has not moved for a while: whatever we marked as sent may have been lost
+                    # (e.g. it arrived while the peer was restarting); send the whole height again
+                    ps.known_votes.clear()
+                    ps.known_proposals.clear()
+                    ps.resent_at = now
                 sent = 0
                 for p in proposals:
                     k = proposal_key(p)

@@ -11,13 +11,13 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from consensus.bft_time import block_time_ms
 from consensus.commit import verify_commit
 from consensus.machine import ConsensusCore
-from consensus.sign_bytes import proposal_sign_bytes, vote_sign_bytes
+from consensus.sign_bytes import SignBytesError, decode_vote_sign_bytes, proposal_sign_bytes, vote_sign_bytes
 from consensus.types import (
     Commit as CoreCommit,
 )
@@ -132,6 +132,7 @@ class Node:
         self.blocksync = BlockSync(self)
         self.core = ConsensusCore(address, options.params)
         self.timers = LoopTimers(self._on_timeout)
+        self.signer = signer
         self.executor = Executor(self.core, signer=signer or _NoSigner(), transport=self, timers=self.timers,  # type: ignore[arg-type]
                                  values=self, decisions=self, evidence=self, clock=WallClock())
         self.in_consensus = False
@@ -182,11 +183,10 @@ class Node:
 
     def _start_height(self) -> None:
         self._reset_height()
+        replay = self.wal.replay(self.state.height) if self.wal is not None else []
         self.executor.start_height(self.state.height, valset_from_info(self.state.validators))
-        if self.wal is not None:
-            replay = self.wal.replay(self.state.height)
-            if replay:
-                log.info("replaying the consensus WAL", height=self.state.height, messages=len(replay))
+        if replay:
+            log.info("replaying the consensus WAL", height=self.state.height, messages=len(replay))
             self._replaying = True
             try:
                 for msg in replay:
@@ -194,8 +194,30 @@ class Node:
                         self.handle_message("", msg)
             finally:
                 self._replaying = False
+        self._recover_last_signed()
         self._broadcast_status()
         self._replay_future()
+
+    def _recover_last_signed(self) -> None:
+        """Re-send the vote the signer guard says we signed at this height (a kill between the guard's fsync
+        and the WAL write loses it from the WAL; without it the guard would refuse every other vote of that
+        round and a network short of validators could stall)."""
+        last = getattr(self.signer, "state", None)
+        if last is None or self.address is None or getattr(last, "height", 0) != self.state.height:
+            return
+        if getattr(last, "step", 0) not in (2, 3) or not last.signature:
+            return
+        try:
+            chain_id, v = decode_vote_sign_bytes(last.sign_bytes)
+        except SignBytesError:
+            return
+        if chain_id != self.chain_id:
+            return
+        msg = VoteMsg.of(replace(v, validator=self.address, signature=last.signature))
+        if vote_key(msg) not in self.votes:
+            log.info("re-sending the last signed vote", height=msg.height, round=msg.round, type=msg.type)
+            with contextlib.suppress(_BadPeer):
+                self._on_vote("", msg)
 
     def _reset_height(self) -> None:
         if self.wal is not None:
@@ -419,8 +441,11 @@ class Node:
             self._send(peer_id, self.status())
 
     def _defer(self, peer_id: str, msg: Record, height: int) -> bool:
-        """Keep a message of the next height (we are still in the commit timeout); True if handled so."""
-        if height == self.core.height + 1 and len(self.future) < MAX_FUTURE_MSGS:
+        """Keep a message of the height we start next (we are in the commit timeout, or still deciding at
+        start-up whether to block-sync); True if kept. Peers mark what they sent as known, so a message
+        dropped here would not come again until the stuck-peer resend."""
+        nxt = self.core.height + 1 if self.in_consensus else self.state.height
+        if height == nxt and len(self.future) < MAX_FUTURE_MSGS:
             self.future.append((peer_id, msg))
             if self._held is not None:
                 asyncio.get_running_loop().call_soon(self._release_held)
