@@ -30,6 +30,7 @@ from state.records import (
     REFUSED,
     RELEASED,
     SUPERSEDED,
+    TERMINAL,
     Amendment,
     Guarantee,
     Requirement,
@@ -74,7 +75,7 @@ def _unlink_replacement(ctx: Ctx, g: Guarantee) -> None:
     """A replacement that ends before acknowledgement frees the old guarantee for another replacement."""
     if g.replaces:
         old = load(ctx, g.replaces)
-        if old.replaced_by == g.id and old.status == ACTIVE:
+        if old.replaced_by == g.id and old.status not in TERMINAL:
             transition(ctx, old, "replacement_ended", replaced_by="")
 
 

@@ -351,3 +351,71 @@ def test_bid_securities_sealed_until_deadline(c: Chain) -> None:
     assert r.code == E.BEFORE_REVEAL.code
     c.block([], dt=2 * DAY)
     assert [g["id"] for g in c.query(f"/requirement/{req}/securities")["result"]["items"]] == [lg_id]
+
+
+# remaining preconditions, one assertion each
+def test_t3_more_preconditions(c: Chain) -> None:
+    from state.txs import RequestGuarantee
+
+    req = c.requirement()
+    assert c.issue(supplier=c.agency)[1].code == E.UNKNOWN_SUPPLIER.code  # applicant must be a supplier
+    assert c.issue(expiry=-DAY)[1].code == E.BAD_TIME.code
+    r = c.ok(c.sup2, RequestGuarantee("006", req, "PERF", 100, c.now + 200 * DAY))
+    rid = next(a.value for a in r.events[0].attributes if a.key == "id")
+    from state.records import lg_id_of
+    from state.txs import IssueGuarantee
+
+    body = IssueGuarantee("RQ1", rid, "PERF", c.sup.code, req, 1, 500_000_00, c.now + 200 * DAY, True, True, True,
+                          False, b"", "")
+    assert c.do(c.bank, body).code == E.BAD_FIELD.code  # the request is another supplier's
+    body2 = IssueGuarantee("RQ2", rid, "PERF", c.sup2.code, req, 1, 500_000_00, c.now + 200 * DAY, True, True,
+                           True, False, b"", "")
+    c.ok(c.bank, body2)
+    assert c.query(f"/request/{rid}")["result"]["lg_id"] == lg_id_of("006", "RQ2")
+
+
+def test_t6_t7_more_preconditions(c: Chain) -> None:
+    lg_id = c.active()
+    g = c.lg(lg_id)
+    c.ok(c.agency, Demand(lg_id, 300_000_00, H, 0))
+    assert c.do(c.bank, ProposeAmendment(lg_id, 200_000_00, g.expiry, b"")).code == E.DEMAND_PENDING.code
+    c.ok(c.bank, Honour(lg_id))
+    assert c.do(c.bank, ProposeAmendment(lg_id, 200_000_00, g.expiry, b"")).code == E.REDUCTION_TOO_LARGE.code
+    c.ok(c.bank, ProposeAmendment(lg_id, g.amount, c.now + 10 * DAY, b""))
+    c.block([], dt=11 * DAY)
+    assert c.do(c.agency, AcceptAmendment(lg_id)).code == E.BAD_TIME.code  # the amended expiry has passed
+    bid_req = c.requirement("B9", "BID", deadline=DAY, cover=90 * DAY)
+    bid, _ = c.issue("BID9", req=bid_req, type_="BID", expiry=100 * DAY)
+    assert c.do(c.bank, ProposeAmendment(bid, 500_000_00, c.now + 80 * DAY, b"")).code == E.EXPIRY_TOO_EARLY.code
+
+
+def test_t9_to_t14_more_preconditions(c: Chain) -> None:
+    lg_id = c.active()
+    g = c.lg(lg_id)
+    assert c.do(c.agency, Demand(lg_id, 100, H, g.expiry - DAY)).code == E.BAD_FIELD.code  # offer not later
+    assert c.do(c.bank, Honour(lg_id)).code == E.WRONG_STATUS.code  # nothing to honour
+    c.ok(c.agency, Demand(lg_id, 100, H, g.expiry + DAY))
+    assert c.do(c.bank, WithdrawDemand(lg_id)).code == E.NOT_AUTHORISED.code
+    assert c.do(c.agency2, Release(lg_id)).code == E.NOT_AUTHORISED.code
+    c.block([], dt=31 * DAY)
+    assert c.do(c.bank, SuspendDemand(lg_id)).code == E.WINDOW_CLOSED.code  # 30 days from presentation
+    c.ok(c.bank, Honour(lg_id))
+    assert c.do(c.agency, RecordObligation(lg_id, 0, 0)).code == 0
+
+
+def test_t15_t16_more_preconditions(c: Chain) -> None:
+    old = c.active()
+    new, r = c.issue("REF2", replaces=old)
+    assert r.code == 0
+    c.ok(c.agency, Demand(old, 100, H, 0))  # the old one is under demand: it cannot be superseded now
+    assert c.do(c.agency, Acknowledge(new)).code == E.REPLACE_MISMATCH.code
+    c.ok(c.agency, Refuse(new, "not needed"))
+    assert c.lg(old).replaced_by == ""  # free for another replacement, even while under demand
+    assert c.do(c.sup, Expire(new)).code == E.TERMINAL.code
+
+
+def test_obligation_preconditions(c: Chain) -> None:
+    req = c.requirement("B1", "BID", deadline=DAY, cover=90 * DAY)
+    lg_id, _ = c.issue(req=req, type_="BID", expiry=100 * DAY)
+    assert c.do(c.agency, RecordObligation(lg_id, 0, c.now + 400 * DAY)).code == E.BAD_FIELD.code
+    assert c.do(c.bank, RecordObligation(lg_id, c.now, 0)).code == E.NOT_AUTHORISED.code
