@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import signal
 import sys
@@ -21,7 +22,9 @@ from devnet.network import Network, build_network
 from devnet.procs import Proc, alive, is_ours, load_pids, save_pids, start_node, stop
 from devnet.rpc import RpcError, height
 
-DATA = Path(__file__).resolve().parent / ".data"
+# Overridable so the e2e test can run a devnet next to a developer's own (other directory, other ports).
+DATA = Path(os.environ.get("EGP_DEVNET_DATA", Path(__file__).resolve().parent / ".data"))
+BASE_PORT = int(os.environ.get("EGP_DEVNET_BASE_PORT", "26656"))
 PIDS = DATA / "pids.json"
 NET_FILE = DATA / "network.json"
 
@@ -51,7 +54,7 @@ def _network() -> tuple[Network, bool]:
         return _load_network(), False
     if DATA.exists():
         shutil.rmtree(DATA)
-    net = build_network(DATA)
+    net = build_network(DATA, p2p_base=BASE_PORT, rpc_base=BASE_PORT + 1)
     NET_FILE.write_text(json.dumps({"chain_id": net.chain_id, "accounts": [
         {"name": a.name, "role": a.role, "code": a.code} for a in net.accounts]}))
     return net, True
@@ -67,7 +70,7 @@ def _load_network() -> Network:
     while (DATA / f"node{i}").exists():
         h = Home(DATA / f"node{i}")
         cfg = h.load_config()
-        specs.append(NodeSpec(i, cfg.base.moniker, h.root, 26656 + 10 * i, 26657 + 10 * i,
+        specs.append(NodeSpec(i, cfg.base.moniker, h.root, BASE_PORT + 10 * i, BASE_PORT + 1 + 10 * i,
                               h.paths(cfg).priv_validator_key_file.exists(), node_id(h.node_key(cfg).public_key.raw)))
         i += 1
     from cli.keystore import read_key_file
@@ -179,7 +182,7 @@ def status() -> int:
         home = DATA / f"node{i}"
         if not home.exists():
             break
-        url = f"http://127.0.0.1:{26657 + 10 * i}"
+        url = f"http://127.0.0.1:{BASE_PORT + 1 + 10 * i}"
         try:
             _say(f"node{i} {url} height {height(url, 1.0)}")
         except RpcError:
