@@ -159,6 +159,8 @@ class Run:
         self.sending_done = False
         self.inflight = [0] * (len(urls) * settings.lanes_per_node)
         self.lane_free = [asyncio.Event() for _ in self.inflight]
+        self.lane_pos = [0] * len(self.inflight)  # next item of each lane to send
+        self.reconnects = 0
         self.last_height = 0
         self.live_lgs: list[str] = []  # guarantees seen committed (what the verifiers ask about)
         self.app_hash: dict[int, bytes] = {}  # header height -> app hash (state after height - 1)
@@ -171,7 +173,8 @@ class Run:
 
     # ------------------------------------------------------------------ senders
     async def _paced(self, lane: int, items: list[int], send: Callable[[int], Any]) -> None:
-        due, k = self.p.due, 0
+        """Send `items` at their due times, from `self.lane_pos[lane]` on (kept there if the connection drops)."""
+        due, k = self.p.due, self.lane_pos[lane]
         while k < len(items):
             off = self.now()
             while k < len(items) and due[items[k]] <= off:
@@ -183,8 +186,9 @@ class Run:
                     await self.lane_free[lane].wait()
                 self.r.sent[i] = self.now()
                 self.inflight[lane] += 1
-                await send(i)
                 k += 1
+                self.lane_pos[lane] = k
+                await send(i)
             if k < len(items):
                 await asyncio.sleep(max(0.001, due[items[k]] - self.now()))
 
@@ -208,6 +212,23 @@ class Run:
                     self.committed_accepted += 1
 
     async def _ws_lane(self, session: aiohttp.ClientSession, url: str, lane: int, items: list[int]) -> None:
+        """A pipelined WebSocket lane; a dropped connection loses its in-flight requests (reported as RPC
+        errors) and the lane reconnects and goes on from the next transaction."""
+        for attempt in range(20):
+            try:
+                await self._ws_lane_once(session, url, lane, items)
+                return
+            except (aiohttp.ClientError, ConnectionError, RuntimeError) as e:
+                if attempt == 0 and self.lane_pos[lane] == 0:
+                    raise  # never connected: the network does not answer
+                lost = [i for i in items[: self.lane_pos[lane]] if self.r.sent[i] and not self.r.answered[i]]
+                for i in lost:
+                    self._answer({"id": i, "error": {"message": f"connection lost ({type(e).__name__})"}}, lane)
+                self.reconnects += 1
+                self.say(f"  lane {lane} to {url}: connection lost ({e}); {len(lost)} requests lost, reconnecting")
+                await asyncio.sleep(0.5)
+
+    async def _ws_lane_once(self, session: aiohttp.ClientSession, url: str, lane: int, items: list[int]) -> None:
         async with session.ws_connect(url.rstrip("/") + "/websocket", max_msg_size=0, heartbeat=None) as ws:
             async def reader() -> None:
                 async for msg in ws:
@@ -216,10 +237,14 @@ class Run:
 
             rt = asyncio.create_task(reader())
             payload = self.p.payload
-            await self._paced(lane, items, lambda i: ws.send_str(payload[i]))
-            while self.inflight[lane] > 0 and self.now() < self._deadline():
-                await asyncio.sleep(0.05)
-            rt.cancel()
+            try:
+                await self._paced(lane, items, lambda i: ws.send_str(payload[i]))
+                while self.inflight[lane] > 0 and self.now() < min(self._deadline(), self.stop_off + self.s.drain_s):
+                    if rt.done():
+                        raise ConnectionError("closed by the node")
+                    await asyncio.sleep(0.05)
+            finally:
+                rt.cancel()
 
     async def _http_lane(self, session: aiohttp.ClientSession, url: str, lane: int, items: list[int]) -> None:
         payload = self.p.payload

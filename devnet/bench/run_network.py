@@ -110,21 +110,27 @@ def write_network(root: Path, spec: WorkloadSpec, *, validators: int = 4, timeou
     return [n.rpc_url for n in nodes]
 
 
+def start_node(root: Path, i: int, log_level: str = "info", env_extra: dict[str, str] | None = None
+               ) -> subprocess.Popen[bytes]:
+    """`egp start` for `<root>/node<i>` (its log appended to node<i>/node.log)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **(env_extra or {}))
+    home = root / f"node{i}"
+    with open(home / "node.log", "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "cli.main", "start", "--home", str(home), "--log-level",
+                                 log_level], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+                                start_new_session=True)
+
+
 def start_nodes(root: Path, urls: list[str], log_level: str = "info", env_extra: dict[str, str] | None = None,
                 ready_timeout: float = 90.0) -> BenchNetwork:
     """Start `egp start` for every node<i> under `root`; waits until each has committed block 1."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), **(env_extra or {}))
     net = BenchNetwork(root, urls, [])
     try:
         for i in range(len(urls)):
-            home = root / f"node{i}"
-            with open(home / "node.log", "ab") as log:
-                p = subprocess.Popen([sys.executable, "-m", "cli.main", "start", "--home", str(home),
-                                      "--log-level", log_level], stdout=log, stderr=subprocess.STDOUT, env=env,
-                                     cwd=ROOT, start_new_session=True)
+            p = start_node(root, i, log_level, env_extra)
             net.procs.append(p)
             net.pids.append(p.pid)
-        (root / PIDS_FILE).write_text(json.dumps({"pids": net.pids, "urls": urls}) + "\n")
+        write_pids(net)
         deadline = time.monotonic() + ready_timeout
         for i, url in enumerate(urls):
             while True:
@@ -142,6 +148,10 @@ def start_nodes(root: Path, urls: list[str], log_level: str = "info", env_extra:
         stop_nodes(net)
         raise
     return net
+
+
+def write_pids(net: BenchNetwork) -> None:
+    (net.root / PIDS_FILE).write_text(json.dumps({"pids": net.pids, "urls": net.urls}) + "\n")
 
 
 def stop_pids(pids: list[int], grace: float = 15.0) -> None:

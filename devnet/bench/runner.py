@@ -173,6 +173,7 @@ def run(a: argparse.Namespace) -> int:
                     spy.kill()
                     spy.wait()
     summary = summarize(settings, prep, records, runner.saturated_at)
+    summary["reconnects"] = runner.reconnects
     print_summary(summary, say)
     doc: dict[str, Any] = {
         "kind": "egp-bench/load", "started": stamp, "label": a.label, "machine": machine,
