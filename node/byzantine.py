@@ -128,8 +128,11 @@ class Liar:
         self.twin_proposals: dict[tuple[int, int], bytes] = {}
         self.address = signer.key.address
 
-    def __getattr__(self, name: str) -> Any:  # anything else of the transport (stats, peers, ...)
-        return getattr(self.net, name)
+    def __getattr__(self, name: str) -> Any:  # anything else of the signer (state, ...) or transport (stats, ...)
+        for inner in (self.__dict__.get("signer"), self.__dict__.get("net")):
+            if inner is not None and hasattr(inner, name):
+                return getattr(inner, name)
+        raise AttributeError(name)
 
     # ------------------------------------------------------------------ Signer port
     def sign_vote(self, vote: Vote) -> Vote | None:

@@ -1,0 +1,216 @@
+"""The network under test: N validator processes on 127.0.0.1 with the workload genesis, wired through proxies.
+
+Why not `devnet.bench.run_network` as is: the harness needs the same homes (`node.testnet.make_testnet`, the
+code behind `egp testnet`, with the benchmark's workload genesis) but every node's persistent peers rewritten
+to the proxy ports, nodes launched through `devnet/faults/entry.py` (the only way to arm the test seams), one
+node's data directory on a small tmpfs for the disk-full fault, and per-node start/kill/pause/restart by the
+Popen handle it holds (never by name). Ports: a free block in 61000-64999, above the devnet's 26656+, the
+e2e tests' 31000-60999 and the benchmark's random 20000-59999 blocks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devnet.bench.run_network import WorkloadSpec
+from node.config import Config, write_config
+from node.genesis import ConsensusParams
+from node.home import Home
+from node.testnet import TestnetNode, make_testnet
+
+ROOT = Path(__file__).resolve().parents[2]
+PORT_LO, PORT_HI = 61000, 64999
+TMPFS_SIZE = "1g"
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def pick_ports(n: int, rng: random.Random) -> int:
+    """A base port with n*10 node ports and n*n proxy ports above it all free."""
+    span = 10 * n + n * n + 10
+    for _ in range(200):
+        base = rng.randrange(PORT_LO, PORT_HI - span, 10)
+        if all(_free(base + k) for k in range(span)):
+            return base
+    raise RuntimeError("no free block of ports in 61000-64999")
+
+
+@dataclass
+class NodeProc:
+    index: int
+    home: Path
+    rpc_url: str
+    log: Path
+    popen: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    paused: bool = False
+    starts: int = 0
+
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+
+class Cluster:
+    """Homes, processes and the tmpfs of one run; `close()` stops exactly what it started."""
+
+    def __init__(self, root: Path, *, validators: int, seed: int, spec: WorkloadSpec, timeout_commit_ms: int = 500,
+                 tmpfs_node: int | None = None, broken_node: int | None = None) -> None:
+        self.root = root
+        self.n = validators
+        self.spec = spec
+        rng = random.Random(seed)
+        self.base = pick_ports(validators, rng)
+        self.proxy_base = self.base + 10 * validators + 10
+        cfg = Config()
+        cfg.mempool.size = 20_000
+        cfg.mempool.cache_size = 40_000
+        cfg.p2p.max_reconnect_backoff = 2000
+        cfg.p2p.dial_timeout = 1000
+        cfg.rpc.timeout_broadcast_tx_commit = 10_000
+        cfg.rpc.subscription_buffer_size = 20_000  # a block of 1,000+ txs is 1,000+ Tx events at once
+        params = ConsensusParams(timeout_commit_ms=timeout_commit_ms, timeout_propose_ms=2000)
+        self.testnet: list[TestnetNode] = make_testnet(
+            root, validators=validators, chain_id=spec.chain_id, app_state=spec.workload(0).genesis_app_state(),
+            starting_port=self.base, params=params, base_config=cfg)
+        for t in self.testnet:  # every peer through the proxy link (i -> j)
+            home = Home(t.home.root)
+            c = home.load_config()
+            c.p2p.persistent_peers = [f"{o.node_id}@127.0.0.1:{self.proxy_port(t.index, o.index)}"
+                                      for o in self.testnet if o.index != t.index]
+            write_config(home.config_file, c)
+        self.nodes = [NodeProc(t.index, t.home.root, t.rpc_url, root / "logs" / f"node{t.index}.log")
+                      for t in self.testnet]
+        self.p2p_ports = [t.p2p_port for t in self.testnet]
+        self.tmpfs: Path | None = None
+        self.tmpfs_note = ""
+        if tmpfs_node is not None:
+            self._mount_tmpfs(tmpfs_node)
+        if broken_node is not None:
+            self.nodes[broken_node].env["EGP_TEST_SIGNER"] = "amnesiac"
+
+    def proxy_port(self, i: int, j: int) -> int:
+        return self.proxy_base + i * self.n + j
+
+    # ------------------------------------------------------------------ disk
+    def _mount_tmpfs(self, i: int) -> None:
+        data = self.nodes[i].home / "data"
+        saved = Path(tempfile.mkdtemp(prefix="egp-faults-data-"))
+        shutil.copytree(data, saved, dirs_exist_ok=True)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE},mode=0700", "tmpfs", str(data)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            self.tmpfs_note = f"tmpfs mount failed ({r.stderr.strip()}); disk full fills the shared disk's quota file"
+        else:
+            self.tmpfs = data
+            self.tmpfs_note = f"node{i} data dir on a {TMPFS_SIZE} tmpfs"
+        shutil.copytree(saved, data, dirs_exist_ok=True)
+        shutil.rmtree(saved, ignore_errors=True)
+
+    def fill_disk(self) -> int:
+        """Fill the tmpfs to the last byte; returns the bytes written (0 without a tmpfs)."""
+        if self.tmpfs is None:
+            return 0
+        filler = self.tmpfs / "filler.bin"
+        written = 0
+        block = b"\0" * (1 << 20)
+        with contextlib.suppress(OSError), open(filler, "ab") as f:
+            while True:
+                f.write(block)
+                written += len(block)
+        with contextlib.suppress(OSError), open(self.tmpfs / "filler2.bin", "ab") as f:
+            while True:  # the last partial megabyte
+                f.write(b"\0" * 4096)
+                written += 4096
+        return written
+
+    def free_disk(self) -> None:
+        if self.tmpfs is not None:
+            for name in ("filler.bin", "filler2.bin"):
+                (self.tmpfs / name).unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ processes
+    def start(self, i: int, extra_env: dict[str, str] | None = None) -> None:
+        p = self.nodes[i]
+        if p.running:
+            return
+        p.log.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "PYTHONPATH": str(ROOT), **p.env, **(extra_env or {})}
+        with open(p.log, "ab") as log:
+            log.write(f"\n=== harness: start {time.strftime('%H:%M:%S')} env={sorted(extra_env or {})}\n".encode())
+            log.flush()
+            p.popen = subprocess.Popen(
+                [sys.executable, "-m", "devnet.faults.entry", "--home", str(p.home), "--log-level", "info"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=ROOT,
+                start_new_session=True)
+        p.paused = False
+        p.starts += 1
+
+    def kill9(self, i: int) -> None:
+        p = self.nodes[i]
+        if p.popen is not None and p.popen.poll() is None:
+            p.popen.send_signal(signal.SIGKILL)
+            p.popen.wait(10)
+        p.paused = False
+
+    def stop(self, i: int, timeout: float = 10.0) -> str:
+        """SIGTERM, then SIGKILL after `timeout`; returns what happened (a slow shutdown is a finding)."""
+        p = self.nodes[i]
+        if p.popen is None or p.popen.poll() is not None:
+            return "not running"
+        if p.paused:
+            p.popen.send_signal(signal.SIGCONT)
+            p.paused = False
+        t = time.monotonic()
+        p.popen.send_signal(signal.SIGTERM)
+        try:
+            p.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.popen.send_signal(signal.SIGKILL)
+            p.popen.wait(10)
+            return f"SIGTERM ignored for {timeout:g} s: SIGKILL"
+        return f"stopped in {time.monotonic() - t:.1f} s (exit {p.popen.returncode})"
+
+    def pause(self, i: int) -> None:
+        p = self.nodes[i]
+        if p.running:
+            assert p.popen is not None
+            p.popen.send_signal(signal.SIGSTOP)
+            p.paused = True
+
+    def resume(self, i: int) -> None:
+        p = self.nodes[i]
+        if p.running and p.paused:
+            assert p.popen is not None
+            p.popen.send_signal(signal.SIGCONT)
+        p.paused = False
+
+    def close(self) -> None:
+        for i in range(self.n):
+            with contextlib.suppress(Exception):
+                self.stop(i)
+        if self.tmpfs is not None:
+            subprocess.run(["umount", "-l", str(self.tmpfs)], capture_output=True)
+            self.tmpfs = None
+
+    def log_tail(self, i: int, chars: int = 3000) -> str:
+        p = self.nodes[i].log
+        return p.read_text(errors="replace")[-chars:] if p.exists() else ""
