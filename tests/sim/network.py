@@ -23,6 +23,9 @@ class NetRules:
     max_delay_ms: int  # before GST: uniform [0, max_delay_ms]
     # partition windows before GST: (end_ms, node groups); a message between groups is lost
     partitions: tuple[tuple[int, tuple[tuple[int, ...], ...]], ...] = ()
+    # before GST, messages to this node take ``slow_ms`` longer (late proposals -> split prevotes)
+    slow_node: int = -1
+    slow_ms: int = 0
 
 
 class Clock:
@@ -67,12 +70,12 @@ class Network:
                 return bool(group) and group.get(src, -1) != group.get(dst, -2)
         return False
 
-    def _delay(self) -> int:
+    def _delay(self, dst: int) -> int:
         r = self.rules
         if self.clock.now >= r.gst_ms:
             return self.rng.randint(1, r.delta_ms)
         # sent before GST: arrives by GST + delta at the latest (partial synchrony)
-        d = self.rng.randint(0, r.max_delay_ms)
+        d = self.rng.randint(0, r.max_delay_ms) + (r.slow_ms if dst == r.slow_node else 0)
         return min(d, r.gst_ms + r.delta_ms - self.clock.now)
 
     def send(self, src: int, dst: int, msg: Any) -> None:
@@ -88,4 +91,4 @@ class Network:
         self._schedule(src, dst, msg)
 
     def _schedule(self, src: int, dst: int, msg: Any) -> None:
-        self.clock.at(self.clock.now + self._delay(), lambda: self.deliver(dst, src, msg))
+        self.clock.at(self.clock.now + self._delay(dst), lambda: self.deliver(dst, src, msg))

@@ -101,6 +101,8 @@ def make_scenario(seed: int, rng: random.Random) -> Scenario:
         duplicate=rng.choice((0.0, 0.1)),
         max_delay_ms=rng.choice((50, 300, 1000)),
         partitions=tuple(partitions),
+        slow_node=rng.randrange(n) if rng.random() < 0.3 else -1,
+        slow_ms=rng.randint(100, 600),
     )
     set_change = rng.random() < 0.3
     return Scenario(
@@ -130,6 +132,8 @@ def _lock_attack(seed: int, rng: random.Random) -> Scenario:
         drop=rng.choice((0.0, 0.1)),
         duplicate=0.0,
         max_delay_ms=rng.choice((50, 150)),
+        slow_node=rng.randrange(n) if rng.random() < 0.5 else -1,
+        slow_ms=rng.randint(150, 400),
     )
     return Scenario(
         seed=seed,
