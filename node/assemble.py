@@ -15,11 +15,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from consensus.validators import Validator
+from consensus.validators import Validator, ValidatorSet
 from node import byzantine, crashpoints
 from node.applier import BlockApplier
 from node.blockstore import BlockStore
-from node.chainstate import ChainState, load_state, save_state_op
+from node.chainstate import ChainState, load_state, load_validators, save_state_op, valset_from_info
 from node.config import Config, parse_laddr
 from node.events import EventBus
 from node.genesis import Genesis, load_genesis
@@ -69,6 +69,7 @@ class Running:
     node: Node
     rpc: RpcServer | None
     metrics: Metrics
+    metrics_runner: web.AppRunner | None = None
 
 
 def _p2p_config(cfg: Config, genesis: Genesis) -> P2PConfig:
@@ -125,6 +126,12 @@ async def build(home: Path, *, unsafe_ignore_signer_state: bool = False) -> Runn
             indexer.index_block(batch, block, results_view(block.header.height, result))
 
     applier = BlockApplier(app, store, kv, meta, crash.hit, index)
+
+    def valset_of(height: int) -> ValidatorSet | None:
+        info = load_validators(meta, height)
+        return None if info is None else valset_from_info(info)
+
+    app.valset_of = valset_of
     report = handshake(applier, app, st)
     st = report.state
     log.info("handshake done", height=st.last_height, replayed=report.replayed, app_hash=st.app_hash)
@@ -164,9 +171,23 @@ async def build(home: Path, *, unsafe_ignore_signer_state: bool = False) -> Runn
     if rpc_cfg is not None:
         services = NodeServices(run, bus, indexer)
         run.rpc = RpcServer(services, rpc_cfg)
-        if cfg.instrumentation.prometheus:
+        if cfg.instrumentation.prometheus and not cfg.instrumentation.prometheus_listen_addr:
             run.rpc.app.router.add_get("/metrics", _metrics_handler(metrics))
     return run
+
+
+async def _start_metrics_server(run: Running) -> None:
+    """`/metrics` on its own address when `prometheus_listen_addr` is set (else it is on the RPC server)."""
+    inst = run.config.instrumentation
+    if not inst.prometheus or not inst.prometheus_listen_addr:
+        return
+    host, port = parse_laddr(inst.prometheus_listen_addr)
+    app = web.Application()
+    app.router.add_get("/metrics", _metrics_handler(run.metrics))
+    run.metrics_runner = web.AppRunner(app, access_log=None)
+    await run.metrics_runner.setup()
+    await web.TCPSite(run.metrics_runner, host, port).start()
+    log.info("metrics listening", addr=f"{host}:{port}")
 
 
 def _metrics_handler(metrics: Metrics):  # type: ignore[no-untyped-def]
@@ -206,6 +227,7 @@ async def run_node(home: Path, log_level: str | None = None, *, unsafe_ignore_si
     if run.rpc is not None:
         port = await run.rpc.start()
         log.info("rpc listening", port=port)
+    await _start_metrics_server(run)
     pump = asyncio.create_task(_pump(run))
     run.node.start()
     log.info("node started", moniker=run.config.base.moniker, node_id=run.p2p.node_id,
@@ -218,6 +240,8 @@ async def run_node(home: Path, log_level: str | None = None, *, unsafe_ignore_si
         await pump
     if run.rpc is not None:
         await run.rpc.stop()
+    if run.metrics_runner is not None:
+        await run.metrics_runner.cleanup()
     await run.p2p.stop()
     run.kv.close()
     log.info("stopped")

@@ -141,6 +141,7 @@ class Node:
         self.votes: dict[tuple[int, int, int, bytes, bytes | None], VoteMsg] = {}
         self.future: list[tuple[str, Record]] = []
         self.pending_evidence: dict[bytes, bytes] = {}
+        self.committed_evidence: dict[bytes, None] = {}  # insertion-ordered: oldest first
         self.last_block_at: float | None = None
         self.started_at = time.monotonic()
         self._tasks: list[asyncio.Task[None]] = []
@@ -328,6 +329,9 @@ class Node:
         self.applier.crash("after_mempool_update", h)
         for raw in block.evidence:
             self.pending_evidence.pop(sha256(raw), None)
+            self.committed_evidence[sha256(raw)] = None
+            if len(self.committed_evidence) > 10_000:
+                self.committed_evidence.pop(next(iter(self.committed_evidence)))
         now = time.monotonic()
         interval = None if self.last_block_at is None else now - self.last_block_at
         self.last_block_at = now

@@ -9,7 +9,7 @@ encoded `node.messages.EvidenceMsg`; they reach the application as ABCI `Misbeha
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from consensus.validators import ValidatorSet
 from node.genesis import Genesis
@@ -38,7 +38,7 @@ def _result(r: abci.ExecTxResult) -> ExecTxResult:
 class NodeApp:
     def __init__(self, app: abci.Application) -> None:
         self.app = app
-        self.valsets: dict[int, ValidatorSet] = {}
+        self.valset_of: Callable[[int], ValidatorSet | None] = lambda height: None  # set by the node
 
     def last_height_and_hash(self) -> tuple[int, bytes]:
         info = self.app.info()
@@ -91,7 +91,7 @@ class NodeApp:
                 continue
             if isinstance(ev, EvidenceMsg):
                 v = ev.vote_a
-                vs = self.valsets.get(v.height)
+                vs = self.valset_of(v.height)
                 power = vs.power_of(v.validator) if vs else 0
                 total = vs.total_power if vs else 0
                 out.append(abci.Misbehavior(1, v.validator, power, v.height, v.timestamp_ms, total))
