@@ -203,10 +203,27 @@ class Cluster:
             p.popen.send_signal(signal.SIGCONT)
         p.paused = False
 
+    def stop_all(self, timeout: float = 10.0) -> None:
+        """SIGTERM every running node at once, SIGKILL what is left after `timeout`."""
+        live = [p for p in self.nodes if p.running]
+        for p in live:
+            assert p.popen is not None
+            if p.paused:
+                p.popen.send_signal(signal.SIGCONT)
+                p.paused = False
+            p.popen.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for p in live:
+            assert p.popen is not None
+            try:
+                p.popen.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.popen.send_signal(signal.SIGKILL)
+                p.popen.wait(10)
+
     def close(self) -> None:
-        for i in range(self.n):
-            with contextlib.suppress(Exception):
-                self.stop(i)
+        with contextlib.suppress(Exception):
+            self.stop_all()
         if self.tmpfs is not None:
             subprocess.run(["umount", "-l", str(self.tmpfs)], capture_output=True)
             self.tmpfs = None

@@ -90,14 +90,16 @@ class Runner:
                 sender.stopped.set()
                 await asyncio.gather(load, return_exceptions=True)
                 await self._heal_all(cluster, proxy)
+                self.say(f"faults: t={self.now():6.1f} load stopped, all healed; waiting for every node to commit")
                 live = await self._liveness(rpc, cluster)
                 await self._drain_events(rpc, cluster, sender)
                 for t in tasks:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                self.say(f"faults: t={self.now():6.1f} checking the chains")
                 report = await self._check(rpc, cluster, sender, live, last_heal)
-            for i in range(cluster.n):  # stopped, not unmounted: the signer state files are read next
-                cluster.stop(i)
+                self.say(f"faults: t={self.now():6.1f} checked")
+            cluster.stop_all()  # stopped, not unmounted: the signer state files are read next
             checks.check_signers([n.home for n in cluster.nodes], report["_addrs"], self.byz, report.pop("_scan"),
                                  report["_verdict"])
         finally:
