@@ -95,6 +95,7 @@ def summarize(settings: LoadSettings, prep: Prepared, rec: Records, saturated_at
         steps.append({
             "offered_tx_s": rate,
             "sent": len(idx),
+            "sent_tx_s": round(sum(1 for i in idx if lo <= rec.sent[i] < end) / (end - lo), 1),
             "committed_tx_s": round(commits / (end - lo), 1),
             "latency_s": {"p50": _r(pct(lat, 50)), "p95": _r(pct(lat, 95)), "p99": _r(pct(lat, 99)),
                           "max": _r(max(lat, default=None)), "n": len(lat)},
