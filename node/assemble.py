@@ -29,13 +29,14 @@ from node.indexer import Indexer
 from node.logs import get_logger, setup_logging
 from node.mempool import Mempool
 from node.metrics import Metrics
-from node.node import CH_BLOCKSYNC, CH_DATA, CH_EVIDENCE, CH_MEMPOOL, CH_STATE, CH_VOTE, Node, NodeOptions
+from node.node import Node
 from node.nodeapp import NodeApp
 from node.p2p import P2P, Message, PeerDown, PeerUp
 from node.p2p.config import ChannelSpec, P2PConfig, parse_peers
 from node.privval import FilePV
 from node.rpc.config import RpcConfig, from_config_section
 from node.rpc.server import RpcServer
+from node.runtime import CH_BLOCKSYNC, CH_DATA, CH_EVIDENCE, CH_MEMPOOL, CH_STATE, CH_VOTE, NodeOptions
 from node.services import NodeServices, block_view, results_view
 from node.wal import ConsensusWAL
 from state.abci import Application
@@ -162,7 +163,8 @@ async def build(home: Path, *, unsafe_ignore_signer_state: bool = False) -> Runn
     node = Node(
         options=NodeOptions(genesis.chain_id, ConsensusParams(timeouts=params.timeout_params()),
                             params.block_max_bytes, cfg.blocksync.enable, cfg.blocksync.switch_threshold,
-                            cfg.consensus.create_empty_blocks, cfg.consensus.create_empty_blocks_interval),
+                            cfg.consensus.create_empty_blocks, cfg.consensus.create_empty_blocks_interval,
+                            cfg.mempool.broadcast),
         state=st, app=app, applier=applier, mempool=mempool, signer=signer, address=address_, network=network,
         metrics=metrics, on_block=on_block, wal=ConsensusWAL(kv.prefixed(NS_WAL)),
     )

@@ -11,18 +11,14 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Protocol
 
-from consensus.bft_time import block_time_ms
 from consensus.commit import verify_commit
 from consensus.machine import ConsensusCore
-from consensus.sign_bytes import SignBytesError, decode_vote_sign_bytes, proposal_sign_bytes, vote_sign_bytes
+from consensus.sign_bytes import proposal_sign_bytes, vote_sign_bytes
 from consensus.types import (
     Commit as CoreCommit,
 )
 from consensus.types import (
-    ConsensusParams,
     DuplicateVoteEvidence,
     Proposal,
     ProposalReceived,
@@ -34,6 +30,7 @@ from consensus.types import (
     VoteReceived,
 )
 from consensus.validators import ValidatorSet
+from node import blockrules
 from node.applier import BlockApplier
 from node.blocksync import BlockSync
 from node.chainstate import ChainState, to_chain_commit, to_core_commit, valset_from_info
@@ -56,47 +53,22 @@ from node.messages import (
 )
 from node.metrics import Metrics
 from node.nodeapp import NodeApp
+from node.runtime import (
+    BadPeer,
+    Network,
+    NodeOptions,
+    NoSigner,
+    channel_of,
+    last_signed_vote,
+)
 from node.wal import ConsensusWAL
-from state.chain import Block, Commit, FinalizeBlockResult, build_block, validate_block
+from state.chain import Block, Commit, FinalizeBlockResult
 from state.codec import DecodeError, Record
 from state.crypto import sha256, verify
 
 log = get_logger("node")
-CH_STATE, CH_DATA, CH_VOTE, CH_MEMPOOL, CH_EVIDENCE, CH_BLOCKSYNC = 0x20, 0x21, 0x22, 0x30, 0x38, 0x40
 TICK_S = 0.25
 MAX_FUTURE_MSGS = 2000
-
-
-def channel_of(msg: Record) -> int:
-    if isinstance(msg, VoteMsg):
-        return CH_VOTE
-    if isinstance(msg, ProposalMsg):
-        return CH_DATA
-    if isinstance(msg, TxsMsg):
-        return CH_MEMPOOL
-    if isinstance(msg, EvidenceMsg):
-        return CH_EVIDENCE
-    if isinstance(msg, StatusMsg | StatusRequestMsg):
-        return CH_STATE
-    return CH_BLOCKSYNC
-
-
-class Network(Protocol):
-    """What the node needs of the transport (`node.p2p.transport.P2P`)."""
-
-    def send(self, peer_id: str, channel: int, payload: bytes) -> bool: ...
-    def disconnect(self, peer_id: str, reason: str) -> None: ...
-
-
-@dataclass
-class NodeOptions:
-    chain_id: str
-    params: ConsensusParams
-    block_max_bytes: int
-    blocksync_enable: bool = True
-    switch_threshold: int = 5  # fall back to block sync when this many blocks behind
-    create_empty_blocks: bool = True
-    create_empty_blocks_interval_ms: int = 0
 
 
 class Node:
@@ -133,7 +105,7 @@ class Node:
         self.core = ConsensusCore(address, options.params)
         self.timers = LoopTimers(self._on_timeout)
         self.signer = signer
-        self.executor = Executor(self.core, signer=signer or _NoSigner(), transport=self, timers=self.timers,  # type: ignore[arg-type]
+        self.executor = Executor(self.core, signer=signer or NoSigner(), transport=self, timers=self.timers,  # type: ignore[arg-type]
                                  values=self, decisions=self, evidence=self, clock=WallClock())
         self.in_consensus = False
         self.blocks: dict[bytes, tuple[Block, bytes]] = {}  # candidate blocks of the current height
@@ -191,7 +163,7 @@ class Node:
             self._replaying = True
             try:
                 for msg in replay:
-                    with contextlib.suppress(_BadPeer):
+                    with contextlib.suppress(BadPeer):
                         self.handle_message("", msg)
             finally:
                 self._replaying = False
@@ -203,21 +175,10 @@ class Node:
         """Re-send the vote the signer guard says we signed at this height (a kill between the guard's fsync
         and the WAL write loses it from the WAL; without it the guard would refuse every other vote of that
         round and a network short of validators could stall)."""
-        last = getattr(self.signer, "state", None)
-        if last is None or self.address is None or getattr(last, "height", 0) != self.state.height:
-            return
-        if getattr(last, "step", 0) not in (2, 3) or not last.signature:
-            return
-        try:
-            chain_id, v = decode_vote_sign_bytes(last.sign_bytes)
-        except SignBytesError:
-            return
-        if chain_id != self.chain_id:
-            return
-        msg = VoteMsg.of(replace(v, validator=self.address, signature=last.signature))
-        if vote_key(msg) not in self.votes:
+        msg = last_signed_vote(self.signer, self.chain_id, self.state.height, self.address)
+        if msg is not None and vote_key(msg) not in self.votes:
             log.info("re-sending the last signed vote", height=msg.height, round=msg.round, type=msg.type)
-            with contextlib.suppress(_BadPeer):
+            with contextlib.suppress(BadPeer):
                 self._on_vote("", msg)
 
     def _reset_height(self) -> None:
@@ -233,12 +194,15 @@ class Node:
         for peer, msg in future:
             try:
                 self.handle_message(peer, msg)
-            except _BadPeer as exc:
+            except BadPeer as exc:
                 self.net.disconnect(peer, str(exc))
 
     # ------------------------------------------------------------------ transport port
     def _send(self, peer_id: str, msg: Record) -> None:
-        self.net.send(peer_id, channel_of(msg), msg.encode())
+        try:
+            self.net.send(peer_id, channel_of(msg), msg.encode())
+        except ValueError as exc:  # e.g. larger than the transport's frame limit: never into consensus
+            log.error("message not sent", peer=peer_id, type=type(msg).__name__, reason=str(exc))
 
     def broadcast_proposal(self, proposal: Proposal) -> None:
         entry = self.blocks.get(proposal.value_id)
@@ -263,29 +227,25 @@ class Node:
         st = self.state
         if height != st.height or self.address is None:
             return None
-        ctx = st.context(self.opt.block_max_bytes)
         if height == st.initial_height:
-            last_commit, t = Commit.empty(), st.last_block_time_ms
+            last_commit = Commit.empty()
         else:
             seen = self.store.load_seen_commit(height - 1)
             if seen is None:
                 log.error("no seen commit for the previous height", height=height - 1)
                 return None
             last_commit = seen
-            assert st.last_validators is not None
-            t = block_time_ms(to_core_commit(seen), valset_from_info(st.last_validators), st.last_block_time_ms)
+        t = blockrules.next_block_time(st, last_commit)
         for k, raw in list(self.pending_evidence.items()):  # never propose what our own check_block refuses
             if self._evidence_reason(raw) is not None:  # (e.g. its validator was since removed: jailed)
                 del self.pending_evidence[k]
-        evidence = list(self.pending_evidence.values())[:16]
-        budget = self.opt.block_max_bytes - 64 * 1024 - sum(len(e) for e in evidence)
+        evidence = list(self.pending_evidence.values())[: blockrules.MAX_EVIDENCE_PER_BLOCK]
+        budget = blockrules.tx_budget(self.opt.block_max_bytes, evidence)
         txs = self.app.prepare(self.mempool.reap(budget, -1), budget, height, t, self.address)
-        block = build_block(ctx, time_ms=t, proposer_address=self.address, txs=txs, last_commit=last_commit,
-                            evidence=evidence)
-        raw = block.encode()
+        block = blockrules.make_block(st, self.opt.block_max_bytes, self.address, last_commit, t, txs, evidence)
         h = block.hash()
         log.debug("proposing block", height=height, round=round_, txs=len(txs), mempool=len(self.mempool))
-        self.blocks[h] = (block, raw)
+        self.blocks[h] = (block, block.encode())
         return h
 
     # ------------------------------------------------------------------ decision sink
@@ -372,41 +332,11 @@ class Node:
 
     # ------------------------------------------------------------------ block validation
     def check_block(self, block: Block) -> str | None:
-        """Why `block` cannot be the next block, or None (structure, last commit, BFT time, evidence)."""
-        st = self.state
-        reason = validate_block(block, st.context(self.opt.block_max_bytes))
-        if reason is not None:
-            return reason
-        if block.header.height > st.initial_height:
-            assert st.last_validators is not None
-            last_vals = valset_from_info(st.last_validators)
-            core_lc = to_core_commit(block.last_commit)
-            v = verify_commit(self.chain_id, last_vals, st.last_height, st.last_block_id.hash, core_lc, verify)
-            if not v.ok:
-                return f"last commit does not verify: {v.reason}"
-            want = block_time_ms(core_lc, last_vals, st.last_block_time_ms)
-            if block.header.time_ms != want:
-                return f"block time {block.header.time_ms} is not the BFT time {want}"
-        for raw in block.evidence:
-            if self._evidence_reason(raw) is not None:
-                return "invalid evidence"
-        return None
+        """Why `block` cannot be the next block, or None (node/blockrules.py)."""
+        return blockrules.check_block(self.chain_id, self.state, self.opt.block_max_bytes, block)
 
     def _evidence_reason(self, raw: bytes) -> str | None:
-        try:
-            ev = decode_message(raw)
-        except DecodeError as exc:
-            return str(exc)
-        if not isinstance(ev, EvidenceMsg):
-            return "not evidence"
-        vals = valset_from_info(self.state.validators)
-        val = vals.get(ev.vote_a.validator)
-        if val is None:
-            return "evidence of an unknown validator"
-        for vm in (ev.vote_a, ev.vote_b):
-            if not verify(val.pub_key, vote_sign_bytes(self.chain_id, vm.vote()), vm.signature):
-                return "bad evidence signature"
-        return None
+        return blockrules.evidence_reason(self.chain_id, self.state, raw)
 
     # ------------------------------------------------------------------ inbound messages
     def handle_payload(self, peer_id: str, payload: bytes) -> None:
@@ -418,7 +348,7 @@ class Node:
             return
         try:
             self.handle_message(peer_id, msg)
-        except _BadPeer as exc:
+        except BadPeer as exc:
             self.metrics.bad_peer_messages += 1
             self.net.disconnect(peer_id, str(exc))
 
@@ -433,7 +363,7 @@ class Node:
             self._on_txs(peer_id, msg)
         elif isinstance(msg, EvidenceMsg):
             if self._evidence_reason(msg.encode()) is not None:
-                raise _BadPeer("invalid evidence")
+                raise BadPeer("invalid evidence")
             self._add_evidence(msg)
         elif isinstance(msg, BlockRequestMsg):
             self._send(peer_id, self.block_response(msg.height) or NoBlockResponseMsg(msg.height))
@@ -469,7 +399,7 @@ class Node:
             return
         vote = msg.vote()
         if not verify(val.pub_key, vote_sign_bytes(self.chain_id, vote), vote.signature):
-            raise _BadPeer("vote with a bad signature")
+            raise BadPeer("vote with a bad signature")
         self.votes[k] = msg
         if self.wal is not None and not self._replaying:
             self.wal.append(msg.height, msg, sync=False)
@@ -489,13 +419,13 @@ class Node:
         if val is None or p.proposer != self.core.proposer(p.round):
             return
         if not verify(val.pub_key, proposal_sign_bytes(self.chain_id, p), p.signature):
-            raise _BadPeer("proposal with a bad signature")
+            raise BadPeer("proposal with a bad signature")
         try:
             block = Block.decode_block(msg.block)
         except DecodeError as exc:
-            raise _BadPeer(f"proposal with an undecodable block: {exc}") from None
+            raise BadPeer(f"proposal with an undecodable block: {exc}") from None
         if block.hash() != p.value_id:
-            raise _BadPeer("proposal block does not hash to its value id")
+            raise BadPeer("proposal block does not hash to its value id")
         self.proposals[k] = msg
         reason = self.check_block(block)
         valid = reason is None and self.app.process(block)
@@ -517,18 +447,18 @@ class Node:
             with contextlib.suppress(Exception):
                 if self.mempool.add(tx).code == 0:
                     fresh.append((h, tx))
-        if fresh:
+        if fresh and self.opt.broadcast_txs:
             self.gossip.push_txs(fresh, lambda txs: TxsMsg(tuple(txs)))
-            if self._held is not None:
-                self._release_held()
+        if fresh and self._held is not None:
+            self._release_held()
 
     def add_local_tx(self, tx: bytes) -> object:
         """A tx from RPC: check, admit, gossip. Returns the app's verdict; raises MempoolError."""
         res = self.mempool.add(tx)
-        if res.code == 0:
+        if res.code == 0 and self.opt.broadcast_txs:
             self.gossip.push_txs([(sha256(tx), tx)], lambda txs: TxsMsg(tuple(txs)))
-            if self._held is not None:
-                self._release_held()
+        if res.code == 0 and self._held is not None:
+            self._release_held()
         self.metrics.mempool_size, self.metrics.mempool_bytes = len(self.mempool), self.mempool.size_bytes
         return res
 
@@ -598,15 +528,3 @@ class Node:
             self.gossip.catch_up(self.core.height, list(self.proposals.values()), list(self.votes.values()),
                                  self.block_response)
         self.metrics.peers = len(self.gossip.peers)
-
-
-class _BadPeer(Exception):
-    pass
-
-
-class _NoSigner:
-    def sign_vote(self, vote: Vote) -> Vote | None:
-        return None
-
-    def sign_proposal(self, proposal: Proposal) -> Proposal | None:
-        return None

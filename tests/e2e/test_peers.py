@@ -13,8 +13,8 @@ import pytest
 
 from devnet.rpc import call
 from node.assemble import CHANNELS
-from node.node import CH_STATE
 from node.p2p import P2P, P2PConfig, PeerAddress
+from node.runtime import CH_STATE
 from state.crypto import PrivateKey, save_node_key
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("e2e")]

@@ -1,0 +1,83 @@
+"""What makes a block the right next block: building the proposer's block and checking a received one.
+
+Why apart from `node/node.py`: these are the rules every bank must apply identically (a proposal one node
+accepts and another refuses costs a round), so they live in one small module a reviewer can read against
+CometBFT's `validateBlock`: the structural checks of `state.chain.validate_block`, then the last commit
+verified with `consensus.commit.verify_commit` (the function block sync uses too), the BFT time, and
+every evidence item (a duplicate vote of a validator of the current set, both signatures valid).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from consensus.bft_time import block_time_ms
+from consensus.commit import verify_commit
+from consensus.sign_bytes import vote_sign_bytes
+from node.chainstate import ChainState, to_core_commit, valset_from_info
+from node.messages import EvidenceMsg, decode_message
+from state.chain import Block, Commit, build_block, validate_block
+from state.codec import DecodeError
+from state.crypto import verify
+
+MAX_EVIDENCE_PER_BLOCK = 16
+TX_BUDGET_MARGIN = 64 * 1024  # header, last commit and evidence overhead kept out of the tx budget
+
+
+def evidence_reason(chain_id: str, state: ChainState, raw: bytes) -> str | None:
+    """Why `raw` is not valid evidence against the current validator set, or None."""
+    try:
+        ev = decode_message(raw)
+    except DecodeError as exc:
+        return str(exc)
+    if not isinstance(ev, EvidenceMsg):
+        return "not evidence"
+    val = valset_from_info(state.validators).get(ev.vote_a.validator)
+    if val is None:
+        return "evidence of an unknown validator"
+    for vm in (ev.vote_a, ev.vote_b):
+        if not verify(val.pub_key, vote_sign_bytes(chain_id, vm.vote()), vm.signature):
+            return "bad evidence signature"
+    return None
+
+
+def next_block_time(state: ChainState, last_commit: Commit) -> int:
+    """The BFT time of the block after `state` whose last commit is `last_commit`."""
+    if state.height == state.initial_height:
+        return state.last_block_time_ms
+    assert state.last_validators is not None
+    return block_time_ms(to_core_commit(last_commit), valset_from_info(state.last_validators),
+                         state.last_block_time_ms)
+
+
+def make_block(state: ChainState, max_bytes: int, proposer: bytes, last_commit: Commit, time_ms: int,
+               txs: Sequence[bytes], evidence: Sequence[bytes]) -> Block:
+    return build_block(state.context(max_bytes), time_ms=time_ms, proposer_address=proposer, txs=txs,
+                       last_commit=last_commit, evidence=evidence)
+
+
+def tx_budget(max_bytes: int, evidence: Sequence[bytes]) -> int:
+    return max_bytes - TX_BUDGET_MARGIN - sum(len(e) for e in evidence)
+
+
+def check_block(chain_id: str, state: ChainState, max_bytes: int, block: Block) -> str | None:
+    """Why `block` cannot be the next block after `state`, or None."""
+    reason = validate_block(block, state.context(max_bytes))
+    if reason is not None:
+        return reason
+    if block.header.height > state.initial_height:
+        assert state.last_validators is not None
+        last_vals = valset_from_info(state.last_validators)
+        core_lc = to_core_commit(block.last_commit)
+        v = verify_commit(chain_id, last_vals, state.last_height, state.last_block_id.hash, core_lc, verify)
+        if not v.ok:
+            return f"last commit does not verify: {v.reason}"
+        want = block_time_ms(core_lc, last_vals, state.last_block_time_ms)
+        if block.header.time_ms != want:
+            return f"block time {block.header.time_ms} is not the BFT time {want}"
+    if len(block.evidence) > MAX_EVIDENCE_PER_BLOCK:
+        return f"more than {MAX_EVIDENCE_PER_BLOCK} evidence items"
+    for raw in block.evidence:
+        if evidence_reason(chain_id, state, raw) is not None:
+            return "invalid evidence"
+    return None
