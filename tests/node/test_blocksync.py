@@ -1,0 +1,72 @@
+"""Block sync's verification: a block is applied only with a commit that `verify_commit` accepts against
+our own validator set; a forged or mismatched commit, or garbage, is refused and its sender dropped."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from consensus.types import ConsensusParams
+from node.mempool import Mempool
+from node.messages import BlockResponseMsg
+from node.metrics import Metrics
+from node.node import Node
+from node.runtime import NodeOptions
+from state import chain
+from state.crypto import PrivateKey
+from tests.node.test_handshake import CHAIN, Stack, next_block
+
+
+class Recorder:
+    """The transport, as far as the node is concerned: what it sent and whom it dropped."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, int, bytes]] = []
+        self.dropped: list[tuple[str, str]] = []
+
+    def send(self, peer_id: str, channel: int, payload: bytes) -> bool:
+        self.sent.append((peer_id, channel, payload))
+        return True
+
+    def disconnect(self, peer_id: str, reason: str) -> None:
+        self.dropped.append((peer_id, reason))
+
+
+def make_node(s: Stack, net: Recorder) -> Node:
+    return Node(options=NodeOptions(CHAIN, ConsensusParams(), 4 << 20), state=s.state, app=s.app,
+                applier=s.applier, mempool=Mempool(s.app.check), signer=None, address=None, network=net,
+                metrics=Metrics(CHAIN))
+
+
+def test_only_blocks_with_a_valid_commit_are_applied(tmp_path: Path) -> None:
+    s = Stack(tmp_path / "db")
+    net = Recorder()
+    node = make_node(s, net)
+    block, commit = next_block(s.state, s.store, 0)
+    forger = PrivateKey.generate()
+    sig = commit.signatures[0]
+    forged = replace(commit, signatures=(replace(sig, signature=forger.sign(b"x")),))
+    assert not node.apply_synced_block(block, forged)
+    other_block = replace(block, txs=())
+    assert not node.apply_synced_block(other_block, commit)  # commit for another block (and data hash)
+    assert node.state.last_height == 0 and s.store.height == 0
+    assert node.apply_synced_block(block, commit)
+    assert node.state.last_height == 1 and s.store.height == 1
+    assert s.app.last_height_and_hash() == (1, node.state.app_hash)
+    s.close()
+
+
+def test_block_responses_are_verified_in_order_and_bad_senders_dropped(tmp_path: Path) -> None:
+    s = Stack(tmp_path / "db")
+    net = Recorder()
+    node = make_node(s, net)
+    b1, c1 = next_block(s.state, s.store, 0)
+    node.blocksync.on_response("garbage", BlockResponseMsg(1, b"\x00junk", c1.encode()))
+    assert net.dropped and net.dropped[0][0] == "garbage"
+    bad = replace(c1, signatures=(chain.CommitSig.absent(),))
+    node.blocksync.on_response("liar", BlockResponseMsg(1, b1.encode(), bad.encode()))
+    assert ("liar", "sent an invalid block") in net.dropped
+    assert node.state.last_height == 0
+    node.blocksync.on_response("honest", BlockResponseMsg(1, b1.encode(), c1.encode()))
+    assert node.state.last_height == 1
+    s.close()
