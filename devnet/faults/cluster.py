@@ -72,22 +72,22 @@ class NodeProc:
 class Cluster:
     """Homes, processes and the tmpfs of one run; `close()` stops exactly what it started."""
 
-    def __init__(self, root: Path, *, validators: int, seed: int, spec: WorkloadSpec, timeout_commit_ms: int = 500,
-                 tmpfs_node: int | None = None, broken_node: int | None = None) -> None:
+    def __init__(self, root: Path, *, validators: int, seed: int, spec: WorkloadSpec,
+                 timeout_commit_ms: int | None = None, tmpfs_node: int | None = None,
+                 broken_node: int | None = None) -> None:
         self.root = root
         self.n = validators
         self.spec = spec
         rng = random.Random(seed)
         self.base = pick_ports(validators, rng)
         self.proxy_base = self.base + 10 * validators + 10
-        cfg = Config()
-        cfg.mempool.size = 20_000
-        cfg.mempool.cache_size = 40_000
+        cfg = Config()  # an operator's defaults (mempool 5,000 txs, ...) except for what a fault run needs:
         cfg.p2p.max_reconnect_backoff = 2000
         cfg.p2p.dial_timeout = 1000
         cfg.rpc.timeout_broadcast_tx_commit = 10_000
         cfg.rpc.subscription_buffer_size = 20_000  # a block of 1,000+ txs is 1,000+ Tx events at once
-        params = ConsensusParams(timeout_commit_ms=timeout_commit_ms, timeout_propose_ms=2000)
+        params = ConsensusParams() if timeout_commit_ms is None else ConsensusParams(
+            timeout_commit_ms=timeout_commit_ms)
         self.testnet: list[TestnetNode] = make_testnet(
             root, validators=validators, chain_id=spec.chain_id, app_state=spec.workload(0).genesis_app_state(),
             starting_port=self.base, params=params, base_config=cfg)
