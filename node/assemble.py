@@ -234,7 +234,11 @@ async def run_node(home: Path, log_level: str | None = None, *, unsafe_ignore_si
     run.node.start()
     log.info("node started", moniker=run.config.base.moniker, node_id=run.p2p.node_id,
              height=run.node.state.last_height)
-    await stop.wait()
+    failed = asyncio.create_task(run.node.failed.wait())
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait([failed, stopped], return_when=asyncio.FIRST_COMPLETED)
+    for t in (failed, stopped):
+        t.cancel()
     log.info("shutting down")
     await run.node.stop()
     pump.cancel()
@@ -246,5 +250,8 @@ async def run_node(home: Path, log_level: str | None = None, *, unsafe_ignore_si
         await run.metrics_runner.cleanup()
     await run.p2p.stop()
     run.kv.close()
+    if run.node.fatal:
+        log.error("stopped after a fatal error", reason=run.node.fatal)
+        return 1
     log.info("stopped")
     return 0

@@ -118,6 +118,8 @@ class Node:
         self.started_at = time.monotonic()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
+        self.failed = asyncio.Event()  # set when the node must stop (run_node exits non-zero)
+        self.fatal = ""
         self._replaying = False
         self._held: TimeoutFired | None = None
 
@@ -281,7 +283,17 @@ class Node:
     # ------------------------------------------------------------------ the commit path
     def _commit_block(self, block: Block, seen_commit: Commit, round_: int, save_block: bool = True) -> None:
         h = block.header.height
-        applied = self.applier.apply(self.state, block, seen_commit, save_block=save_block)
+        try:
+            applied = self.applier.apply(self.state, block, seen_commit, save_block=save_block)
+        except Exception as exc:
+            # A decided block that cannot be committed (an application bug, a full disk): continuing would
+            # fork this node from the others. Stop; the handshake resumes from the disk after the fix.
+            log.error("cannot commit a decided block; stopping the node", exc=True, height=h)
+            self.fatal = f"block {h} could not be committed: {exc}"
+            self.failed.set()
+            self.in_consensus = False
+            self.timers.cancel_all()
+            raise
         self.state = applied.state
         dropped = self.mempool.update(h, block.txs)  # step 6
         if dropped:
