@@ -68,14 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {"kind": "egp-bench/restart", "machine": procstat.machine_info(),
                               "git": procstat.git_commit(ROOT), "settings": vars(a) | {"out": str(a.out)}}
     try:
+        # the load is made before the network starts, so the chain's blocks carry it from the first one
+        horizon = max(60.0, 1.5 * a.blocks * (a.timeout_commit_ms / 1000 + 0.1)) + a.down + a.limit
+        settings = LoadSettings(rates=[a.rate], step_s=horizon, drain_s=2.0, workload=spec, progress_s=1e9,
+                                stop_when_saturated=False)
+        print(f"pre-generating {int(a.rate * horizon):,} txs (load for up to {horizon:.0f} s) ...", flush=True)
+        prep = prepare(settings, 3, lambda m: None)
         with bench_network(tmp, spec, timeout_commit_ms=a.timeout_commit_ms, log_level="warn") as net:
             url0, url3 = net.urls[0], net.urls[3]
             address = rpc(url3, "status")["validator_info"]["address"]
-            horizon = max(60.0, 1.5 * a.blocks * (a.timeout_commit_ms / 1000 + 0.1)) + a.down + a.limit
-            settings = LoadSettings(rates=[a.rate], step_s=horizon, drain_s=2.0, workload=spec, progress_s=1e9,
-                                    stop_when_saturated=False)
-            print(f"pre-generating {int(a.rate * horizon):,} txs (load for up to {horizon:.0f} s) ...", flush=True)
-            prep = prepare(settings, 3, lambda m: None)
             run = Run(settings, net.urls[:3], net.pids[:3], prep, lambda m: None)
             loader = threading.Thread(target=lambda: __import__("asyncio").run(run.run()), daemon=True)
             loader.start()
@@ -107,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.2)
             run.stop_off = 0.0
             loader.join(60)
+            committed = sum(1 for x in run.r.committed if x)
             result["results"] = {
+                "txs_committed_during_run": committed,
                 "height_at_stop": h_stop, "network_height_at_restart": h_restart, "blocks_behind": h_restart - h_stop,
                 "down_s": round(t_start - t_stop, 1), **{k: round(v, 2) for k, v in marks.items()},
                 "back_in_consensus": "signing_s" in marks, "target_s": 60,

@@ -149,11 +149,16 @@ def run(a: argparse.Namespace) -> int:
         before["other_cores_1s_before"] = other = _busy_cores(1.0)
     say(f"machine: {machine['cpu_model']}, {machine['cores']} cores, {machine['memory_gib']} GiB; "
         f"other load before the run: {before.get('other_cores_1s_before', '?')} cores")
+    try:
+        n_nodes = len(a.url) if a.url else len(read_pids(a.network)[1]) if a.network else a.validators
+    except (OSError, ValueError, KeyError) as e:
+        say(f"error: {a.network} is not a running bench network ({e})")
+        return 2
+    say(f"pre-generating and signing {sum(int(r * a.duration) for r in a.rate_list):,} txs ...")
+    prep = prepare(settings, n_nodes, say)  # before any network starts: its blocks carry the load from the first
+    say(f"  done in {prep.gen_s:.1f} s; load: {', '.join(f'{r:.0f}' for r in a.rate_list)} tx/s, "
+        f"{a.duration:.0f} s each, {a.transport} x{a.lanes} per node")
     with _target(a, spec) as (urls, pids, where):
-        say(f"pre-generating and signing {sum(int(r * a.duration) for r in a.rate_list):,} txs ...")
-        prep = prepare(settings, len(urls), say)
-        say(f"  done in {prep.gen_s:.1f} s; load: {', '.join(f'{r:.0f}' for r in a.rate_list)} tx/s, "
-            f"{a.duration:.0f} s each, {a.transport} x{a.lanes} per node")
         spy = None
         a.out.mkdir(parents=True, exist_ok=True)
         prof_path = a.out / f"bench-{stamp}.pyspy.txt"

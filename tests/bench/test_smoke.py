@@ -139,3 +139,18 @@ def test_proc_sampling_sees_this_process_and_its_children() -> None:
     assert procstat.sample(child.pid) is None
     info = procstat.machine_info()
     assert info["cores"] >= 1 and isinstance(info["cpu_model"], str)
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.xdist_group("e2e")
+def test_restart_benchmark_reports_a_validator_back_in_consensus(tmp_path: Path) -> None:
+    p = subprocess.run([sys.executable, "-m", "devnet.bench.restart_bench", "--blocks", "8", "--down", "2",
+                        "--rate", "20", "--timeout-commit-ms", "200", "--limit", "240", "--out", str(tmp_path)],
+                       cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    [path] = tmp_path.glob("restart-*.json")
+    doc = json.loads(path.read_text())
+    r = doc["results"]
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:] + r.get("node3_log_tail", "")
+    assert r["back_in_consensus"] is True and r["height_at_stop"] >= 1
+    assert 0 <= r["rpc_s"] <= r["caught_up_s"] <= r["signing_s"]
