@@ -24,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--faults", default=",".join(KINDS), help=f"comma-separated subset of {','.join(KINDS)}")
     ap.add_argument("--validators", type=int, default=4)
     ap.add_argument("--liveness", type=float, default=45.0, help="seconds allowed to commit after the last heal")
+    ap.add_argument("--recovery", type=float, default=None,
+                    help="seconds to wait for a disturbed node to catch up before the next fault "
+                         "(default 30 in runs of 120 s or more, else 0)")
     ap.add_argument("--out", type=Path, default=Path("faults-report"), help="report path without extension")
     ap.add_argument("--keep", action="store_true", help="keep the run's directory (logs, homes) even on PASS")
     ap.add_argument("--broken-signer", action="store_true",
@@ -38,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         opt = RunOptions(seed=a.seed, duration=a.duration, rate=a.rate, faults=kinds, validators=a.validators,
-                         liveness_s=a.liveness, keep=a.keep, broken_signer=a.broken_signer)
+                         liveness_s=a.liveness, keep=a.keep, broken_signer=a.broken_signer,
+                         recovery_s=a.recovery)
         report = run_sync(opt)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

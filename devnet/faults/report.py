@@ -60,9 +60,10 @@ def markdown(r: dict[str, Any]) -> str:
         lines.append(f"Evidence against the Byzantine validator: {facts.get('byzantine_evidence_count')} item(s), "
                      f"e.g. {facts.get('byzantine_evidence', [])[:1]}; its power afterwards: "
                      f"{facts.get('byzantine_power_after')}.")
-    lines += ["", "## Faults", "", "| # | kind | node | at (s) | healed (s) | detail | note |",
-              "|---:|---|---:|---:|---:|---|---|"]
+    lines += ["", "## Faults", "", "Times in seconds since the load started; recovery = from the heal until the node "
+              "was back at the network's height (long runs wait for it, up to a bound, before the next fault).", "",
+              "| # | kind | node | at | healed | recovery | detail | note |", "|---:|---|---:|---:|---:|---:|---|---|"]
     for k, f in enumerate(r.get("faults", []), 1):
         lines.append(f"| {k} | {f['kind']} | {f['node']} | {f.get('started')} | {f.get('healed')} | "
-                     f"{json.dumps(f['detail'])} | {f.get('note', '')} |")
+                     f"{f.get('recovered_s')} | {json.dumps(f['detail'])} | {f.get('note', '')} |")
     return "\n".join(lines) + "\n"

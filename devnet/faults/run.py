@@ -25,6 +25,9 @@ from devnet.faults.load import Sender, prepare
 from devnet.faults.proxy import ProxyNet
 from devnet.faults.schedule import KINDS, Fault, make_schedule
 
+RECOVERY_S = 30.0
+LONG_RUN_S = 120.0
+
 
 @dataclass
 class RunOptions:
@@ -37,6 +40,7 @@ class RunOptions:
     root: Path | None = None
     keep: bool = False
     broken_signer: bool = False  # the deliberately broken build on node 0 (tests/faults)
+    recovery_s: float | None = None  # wait for a disturbed node to catch up (None: 30 s in runs >= 120 s, else 0)
     out: Path | None = None
 
     def command(self) -> str:
@@ -44,6 +48,10 @@ class RunOptions:
                  f"--faults {','.join(self.faults) or 'none'}", f"--validators {self.validators}"]
         if self.broken_signer:
             parts.append("--broken-signer")
+        if self.recovery_s is not None:
+            parts.append(f"--recovery {self.recovery_s:g}")
+        if self.liveness_s != 45.0:
+            parts.append(f"--liveness {self.liveness_s:g}")
         return " ".join(parts)
 
 
@@ -84,7 +92,7 @@ class Runner:
                 tasks += [asyncio.create_task(sender.listen(i, session)) for i in range(opt.validators)]
                 load = asyncio.create_task(sender.run(items, session))
                 self.say(f"faults: load {opt.rate:g} tx/s for {opt.duration:g} s, {len(self.schedule)} faults")
-                await self._inject(cluster, proxy)
+                await self._inject(rpc, cluster, proxy)
                 last_heal = max((f.healed or 0.0 for f in self.schedule), default=0.0)
                 await asyncio.sleep(max(0.0, opt.duration - self.now()))
                 sender.stopped.set()
@@ -138,9 +146,19 @@ class Runner:
             await asyncio.sleep(1.0)
 
     # ------------------------------------------------------------------ faults
-    async def _inject(self, cluster: Cluster, proxy: ProxyNet) -> None:
+    async def _inject(self, rpc: checks.Rpc, cluster: Cluster, proxy: ProxyNet) -> None:
+        """Run the schedule. As in CometBFT's e2e perturbations, after each heal the harness waits (at most
+        `recovery_s`) for the disturbed node to be back at the network's height before the planned gap to the
+        next fault starts, so faults do not pile up into outages; faults that no longer fit are skipped."""
+        offset = 0.0
+        bound = self.opt.recovery_s
+        if bound is None:
+            bound = RECOVERY_S if self.opt.duration >= LONG_RUN_S else 0.0
         for f in self.schedule:
-            await asyncio.sleep(max(0.0, f.at_s - self.now()))
+            if f.at_s + offset + f.duration_s > self.opt.duration - 3.0:
+                f.note = "skipped: the run ended before its turn"
+                continue
+            await asyncio.sleep(max(0.0, f.at_s + offset - self.now()))
             f.started = self.now()
             try:
                 await self._begin(f, cluster, proxy)
@@ -150,6 +168,23 @@ class Runner:
             await asyncio.sleep(f.duration_s)
             await self._end(f, cluster, proxy)
             f.healed = self.now()
+            if bound > 0:
+                f.recovered_s = await self._recovery(rpc, cluster, f.node, bound)
+                if f.recovered_s is None:
+                    f.note = (f.note + f" node{f.node} not back at the network's height within {bound:g} s").strip()
+            offset = max(offset, self.now() - (f.at_s + f.duration_s))
+
+    async def _recovery(self, rpc: checks.Rpc, cluster: Cluster, i: int, bound: float) -> float | None:
+        """Seconds until node i has caught up with the best height at the heal and the network moved on."""
+        start = self.now()
+        hs = await asyncio.gather(*(rpc.height(n.rpc_url, 1.0) for n in cluster.nodes))
+        target = max((h for h in hs if h is not None), default=0) + 1
+        while self.now() - start < bound:
+            h = await rpc.height(cluster.nodes[i].rpc_url, 1.0)
+            if h is not None and h >= target:
+                return round(self.now() - start, 2)
+            await asyncio.sleep(0.5)
+        return None
 
     async def _begin(self, f: Fault, cluster: Cluster, proxy: ProxyNet) -> None:
         """Process and disk work runs in a thread: the proxies and the load share this loop."""
@@ -263,7 +298,8 @@ class Runner:
         return {
             "command": self.opt.command(), "seed": self.opt.seed, "duration_s": self.opt.duration,
             "rate": self.opt.rate, "validators": self.opt.validators, "byzantine_node": self.byz,
-            "faults": [f.to_json() for f in self.schedule], "fault_count": len(self.schedule),
+            "faults": [f.to_json() for f in self.schedule],
+            "fault_count": sum(1 for f in self.schedule if f.started is not None),
             "heights": {f"node{i}": max((h for _, h in self.heights[i] if h is not None), default=None)
                         for i in range(cluster.n)},
             "height_samples": {f"node{i}": self.heights[i][::5] for i in range(cluster.n)},

@@ -4,8 +4,9 @@ Why faults do not overlap: each one is bounded (kill -9 then restart, a pause, a
 a full disk, a lying validator), and the verdict must name the cause of every stall; overlapping faults would
 stack into outages a 4-validator network cannot survive by design (more than 1/3 of the power gone), which
 tests the arithmetic, not the node. Every kind is drawn once before any repeats, so a 60 s run covers all
-kinds. The Byzantine validator is the last node; its double-vote window is always the last Byzantine fault,
-because the evidence jails it (power 0) and later windows would test a non-validator.
+kinds. The times are plans: in long runs the runner also waits for each disturbed node to recover before the
+next gap. The Byzantine validator is the last node; its double-vote window is always the last Byzantine
+fault, because the evidence jails it (power 0) and later windows would test a non-validator.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class Fault:
     detail: dict[str, Any] = field(default_factory=dict)
     started: float | None = None  # run-relative times, filled in when injected / healed
     healed: float | None = None
+    recovered_s: float | None = None  # after the heal, until the node was back at the network's height
     note: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -52,7 +54,7 @@ def make_schedule(seed: int, duration_s: float, kinds: list[str], n: int, *, war
             bag = list(kinds)
             rng.shuffle(bag)
         kind = bag.pop()
-        dur = rng.uniform(2.5, 4.0) if short else rng.uniform(3.0, 9.0)
+        dur = rng.uniform(2.5, 4.0) if short else rng.uniform(3.0, 8.0)
         if t + dur > duration_s - tail_s:
             break
         node = rng.choice(honest)
@@ -77,7 +79,7 @@ def make_schedule(seed: int, duration_s: float, kinds: list[str], n: int, *, war
             node = byz
             detail = {"mode": rng.choice(("garbage", "double-propose"))}
         out.append(Fault(kind, round(t, 2), round(dur, 2), node, detail))
-        t += dur + (rng.uniform(1.5, 3.0) if short else rng.uniform(2.0, 6.0))
+        t += dur + (rng.uniform(1.5, 3.0) if short else rng.uniform(1.5, 4.0))
     byz_faults = [f for f in out if f.kind == "byzantine"]
     if byz_faults:
         byz_faults[-1].detail = {"mode": "double-vote"}
