@@ -32,6 +32,7 @@ WINDOW = 32
 REQUEST_TIMEOUT_S = 4.0
 STARTUP_WAIT_S = 3.0
 MAX_BUFFERED = 256
+MAX_STRIKES = 3
 
 
 class BlockSync:
@@ -42,6 +43,7 @@ class BlockSync:
         self._rr = itertools.count()
         self.started = time.monotonic()
         self.synced_blocks = 0
+        self.strikes: dict[str, int] = {}
 
     def gap(self) -> int:
         return self.node.gossip.max_peer_store_height() - self.node.state.last_height
@@ -68,12 +70,18 @@ class BlockSync:
     def _request_window(self, window: int) -> None:
         n = self.node
         now = time.monotonic()
+        struck: set[str] = set()  # one strike per peer per tick: a slow peer with many requests is not a liar
         for h in range(n.state.height, n.state.height + window):
             if h in self.received:
                 continue
             sent = self.pending.get(h)
             if sent is not None and now - sent[1] < REQUEST_TIMEOUT_S:
                 continue
+            if sent is not None:
+                del self.pending[h]
+                if sent[0] not in struck:
+                    struck.add(sent[0])
+                    self._strike(sent[0])
             peers = n.gossip.peers_with_block(h)
             if sent is not None and len(peers) > 1:
                 peers = [p for p in peers if p != sent[0]] or peers
@@ -82,6 +90,19 @@ class BlockSync:
             peer = peers[next(self._rr) % len(peers)]
             self.pending[h] = (peer, now)
             n._send(peer, BlockRequestMsg(h))
+
+    def _strike(self, peer_id: str) -> bool:
+        """A request to `peer_id` timed out. After MAX_STRIKES its height claims are no longer believed (a
+        peer that claims blocks it never serves must not keep us out of consensus); True if dropped."""
+        self.strikes[peer_id] = self.strikes.get(peer_id, 0) + 1
+        if self.strikes[peer_id] < MAX_STRIKES:
+            return False
+        self.strikes.pop(peer_id, None)
+        for h in [h for h, (p, _) in self.pending.items() if p == peer_id]:
+            del self.pending[h]
+        self.node.gossip.remove_peer(peer_id)
+        self.node.net.disconnect(peer_id, "does not serve the blocks it claims to have")
+        return True
 
     def on_no_block(self, peer_id: str, height: int) -> None:
         sent = self.pending.get(height)
@@ -102,6 +123,7 @@ class BlockSync:
             n.net.disconnect(peer_id, "block response for another height")
             return
         self.pending.pop(msg.height, None)
+        self.strikes.pop(peer_id, None)
         self.received.setdefault(msg.height, (peer_id, block, commit))
         self._apply_ready()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from consensus.types import ConsensusParams
 from node.mempool import Mempool
@@ -69,4 +70,20 @@ def test_block_responses_are_verified_in_order_and_bad_senders_dropped(tmp_path:
     assert node.state.last_height == 0
     node.blocksync.on_response("honest", BlockResponseMsg(1, b1.encode(), c1.encode()))
     assert node.state.last_height == 1
+    s.close()
+
+
+def test_a_peer_claiming_blocks_it_never_serves_is_dropped(tmp_path: Path, monkeypatch: Any) -> None:
+    from node import blocksync
+    from node.messages import StatusMsg
+
+    s = Stack(tmp_path / "db")
+    net = Recorder()
+    node = make_node(s, net)
+    node.gossip.on_status("liar", StatusMsg(1001, 0, 0, 1, 1000))
+    monkeypatch.setattr(blocksync, "REQUEST_TIMEOUT_S", 0.0)  # every request "times out" at once
+    for _ in range(blocksync.MAX_STRIKES + 2):
+        node.blocksync.tick()
+    assert ("liar", "does not serve the blocks it claims to have") in net.dropped
+    assert node.gossip.max_peer_store_height() == 0
     s.close()
