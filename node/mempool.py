@@ -8,17 +8,16 @@ Why this shape:
   next proposal never carries a tx that would now fail.
 - An LRU cache of seen hashes stops a tx from being re-checked or re-gossiped again and again (a tx that
   comes back from three peers costs one check). Rejected txs are forgotten, so they may be resubmitted.
-- `CommitWaiters` is the non-blocking per-tx waiter map behind `broadcast_tx_commit` (cometbft pain point
-  9): the commit path resolves futures by hash; nothing blocks the event bus or consensus.
+- `broadcast_tx_commit` waits on the event bus's per-tx waiter map (`node.events.EventBus.wait_for_tx`,
+  cometbft pain point 9), fed by the commit path's last step; the mempool keeps no waiters of its own.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from state.crypto import sha256
 
@@ -202,41 +201,3 @@ class Mempool:
     def flush(self) -> None:
         self._txs.clear()
         self._bytes = 0
-
-
-class CommitWaiters:
-    """tx hash -> futures resolved by the commit path with the tx's result (`broadcast_tx_commit`)."""
-
-    def __init__(self, limit: int = 10000) -> None:
-        self.limit = limit
-        self._waiters: dict[bytes, list[asyncio.Future[Any]]] = {}
-
-    def __len__(self) -> int:
-        return sum(len(v) for v in self._waiters.values())
-
-    def register(self, tx_hash: bytes) -> asyncio.Future[Any]:
-        if len(self) >= self.limit:
-            raise MempoolError(f"too many pending broadcast_tx_commit calls (max: {self.limit})")
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(tx_hash, []).append(fut)
-        return fut
-
-    def discard(self, tx_hash: bytes, fut: asyncio.Future[Any]) -> None:
-        lst = self._waiters.get(tx_hash)
-        if lst and fut in lst:
-            lst.remove(fut)
-            if not lst:
-                del self._waiters[tx_hash]
-
-    def resolve(self, tx_hash: bytes, result: Any) -> None:
-        for fut in self._waiters.pop(tx_hash, []):
-            if not fut.done():
-                fut.set_result(result)
-
-    async def wait(self, tx_hash: bytes, timeout: float) -> Any:
-        """The result of the tx once committed; raises TimeoutError after `timeout` seconds."""
-        fut = self.register(tx_hash)
-        try:
-            return await asyncio.wait_for(asyncio.shield(fut), timeout)
-        finally:
-            self.discard(tx_hash, fut)

@@ -38,7 +38,7 @@ from node.consensus_ports import LoopTimers, WallClock
 from node.executor import Executor
 from node.gossip import Gossip, proposal_key, vote_key
 from node.logs import get_logger
-from node.mempool import CommitWaiters, Mempool
+from node.mempool import Mempool
 from node.messages import (
     BlockRequestMsg,
     BlockResponseMsg,
@@ -95,7 +95,6 @@ class Node:
         self.applier = applier
         self.store = applier.store
         self.mempool = mempool
-        self.waiters = CommitWaiters()
         self.net = network
         self.metrics = metrics
         self.on_block = on_block
@@ -311,8 +310,7 @@ class Node:
         self.metrics.mempool_size, self.metrics.mempool_bytes = len(self.mempool), self.mempool.size_bytes
         log.info("committed block", height=h, round=round_, txs=len(block.txs), hash=block.hash(),
                  app_hash=applied.result.app_hash)
-        for i, tx in enumerate(block.txs):  # step 7: waiters and events
-            self.waiters.resolve(sha256(tx), (h, i, applied.result.tx_results[i]))
+        # step 7: events (the event bus also resolves broadcast_tx_commit waiters)
         if self.on_block is not None:
             try:
                 self.on_block(block, applied.result)

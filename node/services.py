@@ -94,9 +94,11 @@ class NodeServices:
     def peers(self) -> list[sv.PeerView]:
         out = []
         for p in self.run.p2p.peers():
-            info = sv.NodeInfoView(p.node_id, getattr(p, "listen_addr", ""), self.run.genesis.chain_id,
-                                   getattr(p, "moniker", ""))
-            out.append(sv.PeerView(info, bool(getattr(p, "outbound", False)), str(getattr(p, "remote_host", ""))))
+            ni = p.node_info
+            info = sv.NodeInfoView(p.node_id, ni.listen_addr, ni.network, ni.moniker)
+            status = {"duration": "0", "send_monitor": {"Bytes": str(p.bytes_sent)},
+                      "recv_monitor": {"Bytes": str(p.bytes_received)}}
+            out.append(sv.PeerView(info, p.outbound, p.remote_host, status))
         return out
 
     def listeners(self) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import time
 from typing import Any
@@ -37,6 +38,13 @@ def test_validators_commit_transactions_and_agree_on_every_height(cluster_factor
         res = call(url, "block_results", {"height": str(h)})
         codes += [int(r["code"]) for r in res["txs_results"] or []]
     assert codes.count(0) == 5, codes
+    # broadcast_tx_commit answers once the tx is in a block, and the tx is queryable at once
+    tx = sign_tx(c.net.account("cgd").key, c.net.chain_id, 3,
+                 PublishRequirement("R-9", "P-9", "1", "PERF", 1000, int(time.time() * 1000) + 10**10, 0, "F"))
+    res = call(c.url(2), "broadcast_tx_commit", {"tx": base64.b64encode(tx).decode()}, timeout=30)
+    assert res["check_tx"]["code"] == 0 and res["tx_result"]["code"] == 0, res
+    found = call(c.url(2), "tx", {"hash": "0x" + res["hash"]})
+    assert found["height"] == res["height"]
 
 
 def test_kill9_one_validator_others_continue_and_it_catches_up(cluster_factory: Any) -> None:

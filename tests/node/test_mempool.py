@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.mempool import Checked, CommitWaiters, Mempool, MempoolFullError, TxInCacheError, TxTooLargeError
+from node.mempool import Checked, Mempool, MempoolFullError, TxInCacheError, TxTooLargeError
 from state.crypto import sha256
 
 
@@ -105,17 +104,3 @@ def test_bounds_always_hold(txs: list[bytes], size: int, max_bytes: int) -> None
             mp.add(tx)
         assert len(mp) <= size and mp.size_bytes <= max_bytes
         assert mp.size_bytes == sum(len(t) for t in mp.txs())
-
-
-def test_commit_waiters_resolve_and_time_out() -> None:
-    async def main() -> None:
-        w = CommitWaiters()
-        task = asyncio.create_task(w.wait(b"h" * 32, timeout=30))
-        await asyncio.sleep(0)
-        w.resolve(b"h" * 32, {"height": 3})
-        assert await task == {"height": 3}
-        with pytest.raises(TimeoutError):
-            await w.wait(b"x" * 32, timeout=0.01)
-        assert len(w) == 0
-
-    asyncio.run(main())
