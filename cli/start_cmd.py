@@ -30,6 +30,7 @@ def start(
     from node.home import HomeError
     from node.logs import parse_level
     from node.privval import SignerStateError
+    from state.crypto import KeyFileError
 
     root = home or default_home()
     if log_level is not None:
@@ -39,7 +40,7 @@ def start(
             raise typer.BadParameter(str(exc), param_hint="--log-level") from None
     try:
         code = asyncio.run(run_node(root, log_level, unsafe_ignore_signer_state=unsafe_ignore_signer_state))
-    except (ConfigError, GenesisError, HandshakeError, HomeError, SignerStateError, OSError) as exc:
+    except (ConfigError, GenesisError, HandshakeError, HomeError, KeyFileError, SignerStateError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     raise typer.Exit(code)
