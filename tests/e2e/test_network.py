@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import signal
 import time
 from typing import Any
 
@@ -109,3 +110,24 @@ def test_without_empty_blocks_the_chain_waits_for_transactions(cluster_factory: 
     assert broadcast(c.url(1), tx)["code"] == 0
     c.wait_height(0, idle + 2, 30)  # the block with the tx, then the proof block of its app hash
     c.assert_same_chain([0, 1, 2, 3], idle + 2)
+
+
+def test_a_running_validator_that_falls_behind_switches_to_block_sync_and_back(cluster_factory: Any) -> None:
+    """cometbft#3372: a node paused while the others commit many blocks is behind *in consensus*; it must
+    notice, fall back to block sync, report catching_up honestly, and return to consensus."""
+    c = cluster_factory(non_validators=0, commit_ms=20)
+    c.start_all()
+    c.wait_height(0, 3)
+    p = c.procs[3]
+    os.kill(p.pid, signal.SIGSTOP)
+    try:
+        h = c.height(0)
+        c.wait_height(0, h + 30, 60)
+    finally:
+        os.kill(p.pid, signal.SIGCONT)
+    target = c.height(0)
+    c.wait_height(3, target, 60)
+    c.wait(lambda: not c.catching_up(3), 30, "catching_up to clear")
+    c.assert_same_chain([0, 3], target)
+    log = (c.logs / "node3.log").read_text()
+    assert "falling back to block sync" in log and log.count("switching to consensus") >= 2
