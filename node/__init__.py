@@ -13,12 +13,15 @@ Consensus: `consensus.ConsensusCore` driven by the shared `node/executor.py`; `n
 ports — transport (gossip), timers (`loop.call_later`), value source (mempool reap → app.prepare_proposal →
 `state.chain.build_block`), decision sink (the commit path), evidence sink — and the signer is `FilePV`.
 Timeouts and the block interval come from genesis consensus parameters, so every bank runs the same ones.
-Received proposals are checked (signature, block hash, `validate_block`, last commit with
-`consensus.commit.verify_commit`, BFT time, evidence, app.process_proposal) before the core sees them.
+Received proposals are checked (signature, block hash, then node/blockrules.py: `validate_block`, last
+commit with `consensus.commit.verify_commit`, BFT time, evidence; then app.process_proposal) before the
+core sees them. With `create_empty_blocks = false` the commit timeout is held until a tx arrives, a peer
+moves to the next height, or the interval elapses (a block that proves a new app hash is never held).
 
 Commit path (node/applier.py), CometBFT's order with crash points between the steps: save block + seen
 commit → finalize → save results + index entries (one batch) → app commit → `ChainState` → mempool update →
-events. At start `node/handshake.py` compares the app, block-store and state heights and replays what is
+events. A decided block that cannot be committed stops the node (exit 1) rather than letting it run on
+forked. At start `node/handshake.py` compares the app, block-store and state heights and replays what is
 missing, so a crash at any point loses no block and ends on the right app hash.
 
 Gossip (node/gossip.py): whole blocks in proposals (node/messages.py says why), votes, tx batches and
@@ -29,7 +32,8 @@ that arrive during our commit timeout are kept and replayed when it starts.
 Block sync (node/blocksync.py): at start, and whenever a running node falls more than
 `blocksync.switch_threshold` blocks behind its peers (cometbft#3372), consensus is suspended, blocks are
 fetched (pipelined, from the peers that have them), verified with `verify_commit` against our own
-validator set and applied through the same commit path; `catching_up` is true exactly then.
+validator set and applied through the same commit path; `catching_up` is true exactly then. A peer whose
+block requests keep timing out loses its height claim (no one keeps us out of consensus by lying).
 
 The consensus WAL (node/wal.py): yes, the node needs one. The core's lock (paper L36-L43) lives only in
 memory; a validator restarted mid-height without it could prevote against its lock, and the signer guard
@@ -37,7 +41,8 @@ memory; a validator restarted mid-height without it could prevote against its lo
 vote again in the round it crashed in — several validators restarting together could stall the network
 (we saw exactly that before the WAL). The WAL keeps the current height's proposals and votes (our own
 fsynced before they are broadcast) and replays them through the core at start; finished heights are
-deleted; a corrupt record is skipped, never fatal.
+deleted; a corrupt record is skipped, never fatal. The signer's own record of its last vote is re-sent
+too (a kill between the signer's fsync and the WAL write).
 
 Mempool (node/mempool.py): bounded by count and bytes, check_tx on entry, LRU of seen hashes, FIFO reap,
 re-check after each block, CometBFT's "mempool is full" wording. RPC (node/rpc, served with `/metrics`)
