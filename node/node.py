@@ -372,9 +372,11 @@ class Node:
         elif isinstance(msg, TxsMsg):
             self._on_txs(peer_id, msg)
         elif isinstance(msg, EvidenceMsg):
-            if self._evidence_reason(msg.encode()) is not None:
-                raise BadPeer("invalid evidence")
-            self._add_evidence(msg)
+            reason = self._evidence_reason(msg.encode())
+            if reason == "bad evidence signature":
+                raise BadPeer("evidence with a bad signature")
+            if reason is None:  # else stale (e.g. its validator was since jailed): ignore, the peer is honest
+                self._add_evidence(msg)
         elif isinstance(msg, BlockRequestMsg):
             self._send(peer_id, self.block_response(msg.height) or NoBlockResponseMsg(msg.height))
         elif isinstance(msg, BlockResponseMsg):
