@@ -14,23 +14,20 @@ from collections.abc import Callable
 
 from consensus.commit import verify_commit
 from consensus.machine import ConsensusCore
-from consensus.sign_bytes import proposal_sign_bytes, vote_sign_bytes
 from consensus.types import (
     Commit as CoreCommit,
 )
 from consensus.types import (
     DuplicateVoteEvidence,
     Proposal,
-    ProposalReceived,
     Step,
     TimeoutFired,
     TimeoutKind,
     ValueId,
     Vote,
-    VoteReceived,
 )
 from consensus.validators import ValidatorSet
-from node import blockrules
+from node import blockrules, inbound
 from node.applier import BlockApplier
 from node.blocksync import BlockSync
 from node.chainstate import ChainState, to_chain_commit, to_core_commit, valset_from_info
@@ -399,70 +396,13 @@ class Node:
         return False
 
     def _on_vote(self, peer_id: str, msg: VoteMsg) -> None:
-        self.gossip.mark_vote(peer_id, msg)
-        if not self.in_consensus or msg.height != self.core.height or self.core.valset is None:
-            self._defer(peer_id, msg, msg.height)
-            return
-        k = vote_key(msg)
-        if k in self.votes:
-            return
-        val = self.core.valset.get(msg.validator)
-        if val is None:
-            return
-        vote = msg.vote()
-        if not verify(val.pub_key, vote_sign_bytes(self.chain_id, vote), vote.signature):
-            raise BadPeer("vote with a bad signature")
-        self.votes[k] = msg
-        if self.wal is not None and not self._replaying:
-            self.wal.append(msg.height, msg, sync=False)
-        self.executor.handle(VoteReceived(vote))
-        self.gossip.push_vote(msg)
+        inbound.on_vote(self, peer_id, msg)
 
     def _on_proposal(self, peer_id: str, msg: ProposalMsg) -> None:
-        self.gossip.mark_proposal(peer_id, msg)
-        if not self.in_consensus or msg.height != self.core.height or self.core.valset is None:
-            self._defer(peer_id, msg, msg.height)
-            return
-        k = proposal_key(msg)
-        if k in self.proposals:
-            return
-        p = msg.proposal()
-        val = self.core.valset.get(p.proposer)
-        if val is None or p.proposer != self.core.proposer(p.round):
-            return
-        if not verify(val.pub_key, proposal_sign_bytes(self.chain_id, p), p.signature):
-            raise BadPeer("proposal with a bad signature")
-        try:
-            block = Block.decode_block(msg.block)
-        except DecodeError as exc:
-            raise BadPeer(f"proposal with an undecodable block: {exc}") from None
-        if block.hash() != p.value_id:
-            raise BadPeer("proposal block does not hash to its value id")
-        self.proposals[k] = msg
-        reason = self.check_block(block)
-        valid = reason is None and self.app.process(block)
-        if reason is not None:
-            log.warning("invalid proposal", height=p.height, round=p.round, reason=reason)
-        self.blocks.setdefault(p.value_id, (block, msg.block))
-        if self.wal is not None and not self._replaying:
-            self.wal.append(msg.height, msg, sync=False)
-        self.executor.handle(ProposalReceived(p, valid))
-        self.gossip.push_proposal(msg)
+        inbound.on_proposal(self, peer_id, msg)
 
     def _on_txs(self, peer_id: str, msg: TxsMsg) -> None:
-        fresh: list[tuple[bytes, bytes]] = []
-        for tx in msg.txs:
-            h = sha256(tx)
-            self.gossip.mark_tx(peer_id, h)
-            if self.mempool.seen(h):
-                continue
-            with contextlib.suppress(Exception):
-                if self.mempool.add(tx).code == 0:
-                    fresh.append((h, tx))
-        if fresh and self.opt.broadcast_txs:
-            self.gossip.push_txs(fresh, lambda txs: TxsMsg(tuple(txs)))
-        if fresh and self._held is not None:
-            self._release_held()
+        inbound.on_txs(self, peer_id, msg)
 
     def add_local_tx(self, tx: bytes) -> object:
         """A tx from RPC: check, admit, gossip. Returns the app's verdict; raises MempoolError."""

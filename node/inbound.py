@@ -1,0 +1,104 @@
+"""Inbound consensus messages and transactions: verified here, then handed to the core or the mempool.
+
+Why these checks before the core: the core trusts what it is given (ProposalReceived carries the shell's
+verdict, VoteReceived a checked signature). A vote or proposal with a bad signature, or a proposal whose block
+does not hash to its value id, is a peer's fault and drops the peer; a message of a height we are not at yet
+is kept for when we get there (`Node._defer`); anything from an unknown validator is ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+from consensus.sign_bytes import proposal_sign_bytes, vote_sign_bytes
+from consensus.types import ProposalReceived, VoteReceived
+from node.gossip import proposal_key, vote_key
+from node.logs import get_logger
+from node.messages import ProposalMsg, TxsMsg, VoteMsg
+from node.runtime import BadPeer
+from state.chain import Block
+from state.codec import DecodeError
+from state.crypto import sha256, verify
+
+if TYPE_CHECKING:
+    from node.node import Node
+
+log = get_logger("node")
+
+
+def _app_accepts(node: Node, block: Block) -> bool:
+    try:
+        return node.app.process(block)
+    except Exception:  # an application error on a proposal is a refusal, never a crash of the node
+        log.error("process_proposal failed", exc=True, height=block.header.height)
+        return False
+
+
+def on_vote(node: Node, peer_id: str, msg: VoteMsg) -> None:
+    node.gossip.mark_vote(peer_id, msg)
+    if not node.in_consensus or msg.height != node.core.height or node.core.valset is None:
+        node._defer(peer_id, msg, msg.height)
+        return
+    k = vote_key(msg)
+    if k in node.votes:
+        return
+    val = node.core.valset.get(msg.validator)
+    if val is None:
+        return
+    vote = msg.vote()
+    if not verify(val.pub_key, vote_sign_bytes(node.chain_id, vote), vote.signature):
+        raise BadPeer("vote with a bad signature")
+    node.votes[k] = msg
+    if node.wal is not None and not node._replaying:
+        node.wal.append(msg.height, msg, sync=False)
+    node.executor.handle(VoteReceived(vote))
+    node.gossip.push_vote(msg)
+
+
+def on_proposal(node: Node, peer_id: str, msg: ProposalMsg) -> None:
+    node.gossip.mark_proposal(peer_id, msg)
+    if not node.in_consensus or msg.height != node.core.height or node.core.valset is None:
+        node._defer(peer_id, msg, msg.height)
+        return
+    k = proposal_key(msg)
+    if k in node.proposals:
+        return
+    p = msg.proposal()
+    val = node.core.valset.get(p.proposer)
+    if val is None or p.proposer != node.core.proposer(p.round):
+        return
+    if not verify(val.pub_key, proposal_sign_bytes(node.chain_id, p), p.signature):
+        raise BadPeer("proposal with a bad signature")
+    try:
+        block = Block.decode_block(msg.block)
+    except DecodeError as exc:
+        raise BadPeer(f"proposal with an undecodable block: {exc}") from None
+    if block.hash() != p.value_id:
+        raise BadPeer("proposal block does not hash to its value id")
+    node.proposals[k] = msg
+    reason = node.check_block(block)
+    valid = reason is None and _app_accepts(node, block)
+    if reason is not None:
+        log.warning("invalid proposal", height=p.height, round=p.round, reason=reason)
+    node.blocks.setdefault(p.value_id, (block, msg.block))
+    if node.wal is not None and not node._replaying:
+        node.wal.append(msg.height, msg, sync=False)
+    node.executor.handle(ProposalReceived(p, valid))
+    node.gossip.push_proposal(msg)
+
+
+def on_txs(node: Node, peer_id: str, msg: TxsMsg) -> None:
+    fresh: list[tuple[bytes, bytes]] = []
+    for tx in msg.txs:
+        h = sha256(tx)
+        node.gossip.mark_tx(peer_id, h)
+        if node.mempool.seen(h):
+            continue
+        with contextlib.suppress(Exception):
+            if node.mempool.add(tx).code == 0:
+                fresh.append((h, tx))
+    if fresh and node.opt.broadcast_txs:
+        node.gossip.push_txs(fresh, lambda txs: TxsMsg(tuple(txs)))
+    if fresh and node._held is not None:
+        node._release_held()
