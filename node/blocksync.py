@@ -58,6 +58,8 @@ class BlockSync:
                 self._request_window(1)
             return
         have_status = any(p.status is not None for p in n.gossip.peers.values())
+        if n.state.last_height == 0 and time.time() * 1000 < n.state.last_block_time_ms:
+            return  # genesis time not reached: no block may be made before it (CometBFT waits too)
         if gap <= 0 and (have_status or time.monotonic() - self.started > STARTUP_WAIT_S):
             if self.synced_blocks:
                 log.info("block sync done", blocks=self.synced_blocks, height=n.state.last_height)
