@@ -76,6 +76,8 @@ def _queries(rec: Records, lo: float, hi: float) -> dict[str, Any] | None:
 def summarize(settings: LoadSettings, prep: Prepared, rec: Records, saturated_at: int | None) -> dict[str, Any]:
     steps: list[dict[str, Any]] = []
     for k, rate in enumerate(settings.rates):
+        if saturated_at is not None and k > saturated_at:
+            break  # the staircase stopped: the few txs already due in the next step are not a step
         start = prep.step_starts[k]
         end = start + settings.step_s
         idx = [i for i in range(rec.n) if prep.step[i] == k and rec.sent[i]]
