@@ -206,7 +206,7 @@ class Runner:
                         proxy.set_pair(i, j, how, delay_s=f.detail.get("delay_ms", 0) / 1000,
                                        drop_p=f.detail.get("drop_p", 0.0))
         elif f.kind == "skew":
-            f.detail["stop"] = await th(cluster.stop, i)
+            await th(cluster.kill9, i)  # (a graceful stop can take > 10 s while a big block executes)
             await th(cluster.start, i, {"EGP_TEST_CLOCK_SKEW_MS": str(f.detail["skew_ms"])})
         elif f.kind == "diskfull":
             f.detail["bytes_filled"] = await th(cluster.fill_disk)
@@ -226,7 +226,7 @@ class Runner:
         elif f.kind == "partition":
             proxy.heal()
         elif f.kind == "skew":
-            f.detail["stop_after"] = await th(cluster.stop, i)
+            await th(cluster.kill9, i)
             await th(cluster.start, i)
         elif f.kind == "diskfull":
             await th(cluster.free_disk)
@@ -234,7 +234,7 @@ class Runner:
                 f.note = (f.note + " node exited on the full disk; restarted").strip()
                 await th(cluster.start, i)
         elif f.kind == "byzantine" and f.detail["mode"] != "double-vote":  # the double-voter lies to the end
-            f.detail["stop_after"] = await th(cluster.stop, i)
+            await th(cluster.kill9, i)
             await th(cluster.start, i)
         for n in cluster.nodes:  # a node that died of something else is a finding: note and restart it
             if not n.running and not (f.kind == "kill" and n.index == i):
