@@ -1,9 +1,16 @@
-"""`egp`: the one command line of egp-chain, for operators and wallet users alike."""
+"""`egp`: the one command line of egp-chain, for operators and wallet users alike.
+
+Each group lives in its own module; this file only assembles them. Commands that need the node's code
+(`init`, `testnet`, `start`, …) import it in their own modules, which are the only cli modules allowed to
+(tests/test_architecture.py), so wallet commands stay quick to start.
+"""
 
 from __future__ import annotations
 
 import typer
 
+import cli.certificate_cmds  # noqa: F401  (adds `egp lg certificate` and `egp lg verify-certificate`)
+from cli import bench_cmd, node_cmds, start_cmd
 from cli.wallet import wallet_app
 
 app = typer.Typer(
@@ -13,6 +20,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(wallet_app)
+app.add_typer(node_cmds.app)  # init, testnet, show-node-id, show-validator, reset
+app.command("start")(start_cmd.start)
+bench_cmd.register(app)  # egp bench, egp bench micro
 
 
 @app.command()
@@ -22,11 +32,6 @@ def version() -> None:
 
     typer.echo(dist_version("egp-chain"))
 
-
-app.add_typer(__import__("cli.node_cmds", fromlist=["app"]).app)  # init, testnet, show-*, reset (storage helper)
-app.command("start")(__import__("cli.start_cmd", fromlist=["start"]).start)  # egp start (runtime helper)
-__import__("cli.bench_cmd", fromlist=["register"]).register(app)  # egp bench, egp bench micro (perf helper)
-__import__("cli.certificate_cmds")  # egp lg certificate / verify-certificate (certificates helper)
 
 if __name__ == "__main__":
     app()
