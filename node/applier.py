@@ -21,8 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from node.chainstate import ChainState, save_state_op, updates_to_core
-from state.chain import Block, Commit, FinalizeBlockResult, exec_results_hash
+from node.statestore import ChainState, StateStore, update_state
+from state.chain import Block, Commit, FinalizeBlockResult
 from state.kv import KV, Batch
 
 
@@ -70,13 +70,13 @@ class Applied:
 class BlockApplier:
     """Runs steps 1-5; the node runs 6-7 (they are in memory and need the asyncio loop)."""
 
-    def __init__(self, app: AppPort, store: StorePort, root: KV, meta: KV, crash: CrashHook = _no_crash,
+    def __init__(self, app: AppPort, store: StorePort, root: KV, states: StateStore, crash: CrashHook = _no_crash,
                  index: IndexHook | None = None) -> None:
         self.root = root
         self.index = index
         self.app = app
         self.store = store
-        self.meta = meta
+        self.states = states
         self.crash = crash
 
     def apply(self, state: ChainState, block: Block, seen_commit: Commit, *, save_block: bool = True) -> Applied:
@@ -96,15 +96,13 @@ class BlockApplier:
         self.app.commit()
         self.crash("after_app_commit", h)
         new_state = self.state_after(state, block, result)
-        save_state_op(self.meta, new_state)
+        self.states.save(new_state)
         self.crash("after_save_state", h)
         return Applied(block, result, new_state)
 
     @staticmethod
     def state_after(state: ChainState, block: Block, result: FinalizeBlockResult) -> ChainState:
-        updates = updates_to_core(tuple((u.pub_key, u.power) for u in result.validator_updates))
-        return state.advance(block.header.height, block.block_id(), block.header.time_ms, result.app_hash,
-                             exec_results_hash(result.tx_results), updates)
+        return update_state(state, block.block_id(), block.header, result)
 
 
 CRASH_POINTS = ("after_save_block", "after_finalize", "after_save_results", "after_app_commit", "after_save_state")

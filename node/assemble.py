@@ -15,12 +15,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from consensus.validators import Validator, ValidatorSet
+from consensus.validators import ValidatorSet
 from node import byzantine, crashpoints
 from node.applier import BlockApplier
 from node.blockstore import BlockStore
-from node.chainstate import ChainState, load_state, load_validators, save_state_op, valset_from_info
 from node.config import Config, parse_laddr
+from node.convert import valset_from_info
 from node.events import EventBus
 from node.genesis import Genesis, load_genesis
 from node.handshake import handshake
@@ -38,11 +38,12 @@ from node.rpc.config import RpcConfig, from_config_section
 from node.rpc.server import RpcServer
 from node.runtime import CH_BLOCKSYNC, CH_DATA, CH_EVIDENCE, CH_MEMPOOL, CH_STATE, CH_VOTE, NodeOptions
 from node.services import NodeServices, block_view, results_view
+from node.statestore import StateStore, state_from_genesis
 from node.wal import ConsensusWAL
 from state.abci import Application
 from state.chain import Block, FinalizeBlockResult
 from state.crypto import address, load_node_key
-from state.kv import KV, Batch
+from state.kv import Batch
 from state.kv_level import LevelKV
 
 log = get_logger("node")
@@ -97,12 +98,6 @@ def _rpc_config(cfg: Config) -> RpcConfig | None:
     return from_config_section(cfg.rpc, host, port)  # every [rpc] limit of config.toml, not only some
 
 
-def genesis_state(genesis: Genesis, app_hash: bytes) -> ChainState:
-    vals = [Validator(address(v.pub_key), v.pub_key, v.power) for v in genesis.validators]
-    return ChainState.genesis(genesis.chain_id, genesis.initial_height, genesis.genesis_time_ms, vals, app_hash,
-                              genesis.consensus_params.encode())
-
-
 async def build(home: Path, *, unsafe_ignore_signer_state: bool = False) -> Running:
     h = Home(home)
     cfg = h.load_config()
@@ -111,25 +106,25 @@ async def build(home: Path, *, unsafe_ignore_signer_state: bool = False) -> Runn
     kv = LevelKV(paths.db_path)
     app = NodeApp(Application(kv.prefixed(NS_APP)))
     store = BlockStore(kv)
-    meta: KV = kv.prefixed(NS_NODE)
+    states = StateStore(kv, NS_NODE)
     indexer = Indexer(kv, NS_INDEX)
     crash = crashpoints.from_environment()
-    st = load_state(meta)
+    st = states.load()
     if st is None:
         a_height, _ = app.last_height_and_hash()
         app_hash = app.init_chain(genesis) if a_height == 0 else app.last_height_and_hash()[1]
-        st = genesis_state(genesis, app_hash)
-        save_state_op(meta, st)
+        st = state_from_genesis(genesis, app_hash)
+        states.save(st)
     bus = EventBus()
 
     def index(batch: Batch, block: Block, result: FinalizeBlockResult) -> None:
         if cfg.tx_index.indexer == "kv":
             indexer.index_block(batch, block, results_view(block.header.height, result))
 
-    applier = BlockApplier(app, store, kv, meta, crash.hit, index)
+    applier = BlockApplier(app, store, kv, states, crash.hit, index)
 
     def valset_of(height: int) -> ValidatorSet | None:
-        info = load_validators(meta, height)
+        info = states.load_validators(height)
         return None if info is None else valset_from_info(info)
 
     app.valset_of = valset_of

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from consensus.bft_time import block_time_ms
 from consensus.commit import verify_commit
 from consensus.sign_bytes import vote_sign_bytes
-from node.chainstate import ChainState, to_core_commit, valset_from_info
+from node.convert import commit_to_consensus, valset_from_info
 from node.messages import EvidenceMsg, decode_message
+from node.statestore import ChainState
 from state.chain import Block, Commit, build_block, validate_block
 from state.codec import DecodeError
 from state.crypto import verify
@@ -46,13 +47,13 @@ def next_block_time(state: ChainState, last_commit: Commit) -> int:
     if state.height == state.initial_height:
         return state.last_block_time_ms
     assert state.last_validators is not None
-    return block_time_ms(to_core_commit(last_commit), valset_from_info(state.last_validators),
+    return block_time_ms(commit_to_consensus(last_commit), valset_from_info(state.last_validators),
                          state.last_block_time_ms)
 
 
-def make_block(state: ChainState, max_bytes: int, proposer: bytes, last_commit: Commit, time_ms: int,
+def make_block(state: ChainState, proposer: bytes, last_commit: Commit, time_ms: int,
                txs: Sequence[bytes], evidence: Sequence[bytes]) -> Block:
-    return build_block(state.context(max_bytes), time_ms=time_ms, proposer_address=proposer, txs=txs,
+    return build_block(state.block_context(), time_ms=time_ms, proposer_address=proposer, txs=txs,
                        last_commit=last_commit, evidence=evidence)
 
 
@@ -60,15 +61,15 @@ def tx_budget(max_bytes: int, evidence: Sequence[bytes]) -> int:
     return max_bytes - TX_BUDGET_MARGIN - sum(len(e) for e in evidence)
 
 
-def check_block(chain_id: str, state: ChainState, max_bytes: int, block: Block) -> str | None:
-    """Why `block` cannot be the next block after `state`, or None."""
-    reason = validate_block(block, state.context(max_bytes))
+def check_block(chain_id: str, state: ChainState, block: Block) -> str | None:
+    """Why `block` cannot be the next block after `state`, or None (sizes from the state's consensus params)."""
+    reason = validate_block(block, state.block_context())
     if reason is not None:
         return reason
     if block.header.height > state.initial_height:
         assert state.last_validators is not None
         last_vals = valset_from_info(state.last_validators)
-        core_lc = to_core_commit(block.last_commit)
+        core_lc = commit_to_consensus(block.last_commit)
         v = verify_commit(chain_id, last_vals, state.last_height, state.last_block_id.hash, core_lc, verify)
         if not v.ok:
             return f"last commit does not verify: {v.reason}"

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from node.applier import BlockApplier
-from node.chainstate import ChainState, save_state_op
 from node.logs import get_logger
+from node.statestore import ChainState
 from state.chain import Commit
 
 log = get_logger("handshake")
@@ -108,5 +108,5 @@ def handshake(applier: BlockApplier, app: InfoPort, state: ChainState) -> Handsh
     if result.app_hash != a_hash:
         raise HandshakeError(f"saved results of block {s} disagree with the app's hash")
     new_state = BlockApplier.state_after(state, block, result)
-    save_state_op(applier.meta, new_state)
+    applier.states.save(new_state)
     return HandshakeReport(a, s, t, replayed, new_state)

@@ -30,8 +30,8 @@ from consensus.validators import ValidatorSet
 from node import blockrules, inbound
 from node.applier import BlockApplier
 from node.blocksync import BlockSync
-from node.chainstate import ChainState, to_chain_commit, to_core_commit, valset_from_info
 from node.consensus_ports import LoopTimers, WallClock
+from node.convert import commit_from_consensus, commit_to_consensus, valset_from_info
 from node.executor import Executor
 from node.gossip import Gossip, proposal_key, vote_key
 from node.logs import get_logger
@@ -58,6 +58,7 @@ from node.runtime import (
     channel_of,
     last_signed_vote,
 )
+from node.statestore import ChainState
 from node.wal import ConsensusWAL
 from state.chain import Block, Commit, FinalizeBlockResult
 from state.codec import DecodeError, Record
@@ -238,9 +239,9 @@ class Node:
             if self._evidence_reason(raw) is not None:  # (e.g. its validator was since removed: jailed)
                 del self.pending_evidence[k]
         evidence = list(self.pending_evidence.values())[: blockrules.MAX_EVIDENCE_PER_BLOCK]
-        budget = blockrules.tx_budget(self.opt.block_max_bytes, evidence)
+        budget = blockrules.tx_budget(st.consensus_params.block_max_bytes, evidence)
         txs = self.app.prepare(self.mempool.reap(budget, -1), budget, height, t, self.address)
-        block = blockrules.make_block(st, self.opt.block_max_bytes, self.address, last_commit, t, txs, evidence)
+        block = blockrules.make_block(st, self.address, last_commit, t, txs, evidence)
         h = block.hash()
         log.debug("proposing block", height=height, round=round_, txs=len(txs), mempool=len(self.mempool))
         self.blocks[h] = (block, block.encode())
@@ -253,7 +254,7 @@ class Node:
             log.error("decided a block we do not have", height=height)
             return
         block = entry[0]
-        self._commit_block(block, to_chain_commit(commit, block.block_id()), round_)
+        self._commit_block(block, commit_from_consensus(commit, block.block_id()), round_)
 
     def validator_set(self, height: int) -> ValidatorSet:
         """Called by the executor right before it starts `height`: reset the per-height message log and
@@ -325,7 +326,7 @@ class Node:
             reason = "commit is for another block"
         if reason is None:
             v = verify_commit(self.chain_id, valset_from_info(st.validators), st.height, block.hash(),
-                              to_core_commit(commit), verify)
+                              commit_to_consensus(commit), verify)
             reason = None if v.ok else f"commit does not verify: {v.reason}"
         if reason is not None:
             log.warning("rejected synced block", height=block.header.height, reason=reason)
@@ -340,7 +341,7 @@ class Node:
     # ------------------------------------------------------------------ block validation
     def check_block(self, block: Block) -> str | None:
         """Why `block` cannot be the next block, or None (node/blockrules.py)."""
-        return blockrules.check_block(self.chain_id, self.state, self.opt.block_max_bytes, block)
+        return blockrules.check_block(self.chain_id, self.state, block)
 
     def _evidence_reason(self, raw: bytes) -> str | None:
         return blockrules.evidence_reason(self.chain_id, self.state, raw)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from node.chainstate import load_validators, valset_from_info
+from node.convert import valset_from_info
 from node.events import EventBus
 from node.indexer import Indexer
 from node.mempool import MempoolError as PoolError
@@ -137,13 +137,15 @@ class NodeServices:
         return None if r is None else results_view(height, r)
 
     def validators(self, height: int) -> list[sv.ValidatorView] | None:
-        info = load_validators(self.run.node.applier.meta, height)
+        info = self.run.node.applier.states.load_validators(height)
         if info is None:
             return None
         return [sv.ValidatorView(v.address, v.pub_key, v.power, v.proposer_priority) for v in info.validators]
 
     def consensus_params(self, height: int) -> sv.ConsensusParamsView | None:
-        p = self.run.genesis.consensus_params
+        p = self.run.node.applier.states.load_params(height)
+        if p is None:
+            return None
         return sv.ConsensusParamsView(p.block_max_bytes, p.block_max_gas, p.evidence_max_age_num_blocks,
                                       p.evidence_max_age_duration_ns, p.evidence_max_bytes, p.pub_key_types,
                                       p.app_version, p.vote_extensions_enable_height)

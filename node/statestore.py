@@ -6,9 +6,14 @@ consensus parameters; the last results hash and the app hash. `update_state` is 
 a pure function of (state, committed block, FinalizeBlock result). `ChainState.block_context()` gives
 `state.chain.validate_block` and `state.chain.build_block` what they need.
 
+Why a record of its own: the handshake compares three heights — the application's (`info`), the block
+store's and this state's — so the state is persisted separately, as the *last* durable step of the commit
+path (node/applier.py). It holds what the next block must carry, with the proposer priorities, so a restarted
+node proposes and validates exactly as it would have without the restart.
+
 The store keeps the latest state under one key and, per height, the validator set and parameters in force,
-so RPC `validators?height=` / `consensus_params?height=` and block sync can look back. Every save adds to
-a caller's `Batch` (or commits its own, synced), as the block store does.
+so RPC `validators?height=` / `consensus_params?height=`, evidence checks and block sync can look back. Every
+save adds to a caller's `Batch` (or commits its own, synced), as the block store does.
 """
 
 from __future__ import annotations
@@ -52,8 +57,16 @@ class ChainState(Record):
         """The height of the next block."""
         return self.last_block_height + 1
 
+    @property
+    def last_height(self) -> int:
+        """The height of the last committed block; 0 before the first one (whatever the initial height)."""
+        return self.last_block_height if self.last_block_height >= self.initial_height else 0
+
     def validator_set(self) -> ValidatorSet:
         return valset_from_info(self.validators)
+
+    def last_validator_set(self) -> ValidatorSet | None:
+        return None if self.last_validators is None else valset_from_info(self.last_validators)
 
     def block_context(self) -> BlockContext:
         return BlockContext(
@@ -75,8 +88,8 @@ class ChainState(Record):
         )
 
 
-def state_from_genesis(genesis: Genesis) -> ChainState:
-    """The state before the initial block (the app hash is genesis's until InitChain answers another)."""
+def state_from_genesis(genesis: Genesis, app_hash: bytes | None = None) -> ChainState:
+    """The state before the initial block; `app_hash` is InitChain's answer (genesis's when None)."""
     vals = [Validator(v.address, v.pub_key, v.power) for v in genesis.validators]
     pipe = ValidatorPipeline.genesis(genesis.initial_height, vals)
     return ChainState(
@@ -92,7 +105,7 @@ def state_from_genesis(genesis: Genesis) -> ChainState:
         consensus_params=genesis.consensus_params,
         last_height_params_changed=genesis.initial_height,
         last_results_hash=EMPTY_HASH,
-        app_hash=genesis.app_hash,
+        app_hash=genesis.app_hash if app_hash is None else app_hash,
     )
 
 
@@ -130,6 +143,8 @@ def exec_results_hash(results: Sequence[ExecTxResult]) -> bytes:
 
 
 class StateStore:
+    """The latest `ChainState` plus, per height, the validator set and consensus parameters in force."""
+
     def __init__(self, kv: KV, ns: bytes = NS) -> None:
         self._root = kv
         self._kv = kv.prefixed(ns)

@@ -16,12 +16,13 @@ from consensus.bft_time import block_time_ms
 from consensus.sign_bytes import vote_sign_bytes
 from consensus.types import Vote, VoteType
 from node.applier import CRASH_POINTS, BlockApplier
-from node.assemble import NS_APP, NS_NODE, genesis_state
+from node.assemble import NS_APP, NS_NODE
 from node.blockstore import BlockStore
-from node.chainstate import ChainState, load_state, save_state_op, to_core_commit, valset_from_info
+from node.convert import commit_to_consensus, valset_from_info
 from node.genesis import Genesis, GenesisValidator
 from node.handshake import HandshakeError, handshake
 from node.nodeapp import NodeApp
+from node.statestore import ChainState, StateStore, state_from_genesis
 from state import chain
 from state.abci import Application
 from state.crypto import PrivateKey, sha256
@@ -53,17 +54,17 @@ class Stack:
         self.kv = LevelKV(path)
         self.app = NodeApp(Application(self.kv.prefixed(NS_APP)))
         self.store = BlockStore(self.kv)
-        self.meta = self.kv.prefixed(NS_NODE)
+        self.states = StateStore(self.kv, NS_NODE)
 
         def hook(point: str, h: int) -> None:
             if point == crash_at and h == crash_height:
                 raise Crash(point)
 
-        self.applier = BlockApplier(self.app, self.store, self.kv, self.meta, hook)
-        st = load_state(self.meta)
+        self.applier = BlockApplier(self.app, self.store, self.kv, self.states, hook)
+        st = self.states.load()
         if st is None:
-            st = genesis_state(genesis(), self.app.init_chain(genesis()))
-            save_state_op(self.meta, st)
+            st = state_from_genesis(genesis(), self.app.init_chain(genesis()))
+            self.states.save(st)
         self.state: ChainState = st
 
     def close(self) -> None:
@@ -80,8 +81,8 @@ def next_block(st: ChainState, store: BlockStore, nonce: int) -> tuple[chain.Blo
         seen = store.load_seen_commit(h - 1)
         assert seen is not None and st.last_validators is not None
         last = seen
-        t = block_time_ms(to_core_commit(seen), valset_from_info(st.last_validators), st.last_block_time_ms)
-    block = chain.build_block(st.context(4 << 20), time_ms=t, proposer_address=VAL.address, txs=txs,
+        t = block_time_ms(commit_to_consensus(seen), valset_from_info(st.last_validators), st.last_block_time_ms)
+    block = chain.build_block(st.block_context(), time_ms=t, proposer_address=VAL.address, txs=txs,
                               last_commit=last)
     vote = Vote(VoteType.PRECOMMIT, h, 0, block.hash(), VAL.address, t + 500)
     sig = VAL.sign(vote_sign_bytes(CHAIN, vote))
@@ -141,7 +142,7 @@ def test_app_wiped_is_replayed_from_the_block_store(tmp_path: Path, reference: t
 def test_inconsistent_stores_refuse_to_start(tmp_path: Path) -> None:
     run(tmp_path / "db", 2)
     s = Stack(tmp_path / "db")
-    bad = replace(s.state, last_height=5)  # a state ahead of the block store: no crash can produce it
+    bad = replace(s.state, last_block_height=5)  # a state ahead of the block store: no crash can produce it
     with pytest.raises(HandshakeError, match="ahead of the block store"):
         handshake(s.applier, s.app, bad)
     s.close()
