@@ -15,8 +15,9 @@ Determinism duties (every node must compute the same app hash from the same bloc
     (same app hash) and writes nothing; running finalize_block again before commit discards the first run.
  4. process_proposal is deterministic and rejects only provably invalid blocks (undecodable or oversized
     txs); prepare_proposal may drop txs but never reorders a signer's sequence numbers.
- 5. check_tx runs on a separate check state (sequence numbers advance there) reset at every commit; it
-    never touches committed state. A signature verified by check_tx is remembered by tx hash (bounded
+ 5. check_tx runs the full rules (authentication, then the domain transition at the last block time) on a
+    separate check state (an overlay of the accepted mempool txs' writes) reset at every commit; it never
+    touches committed state. A signature verified by check_tx is remembered by tx hash (bounded
     cache) and not verified again by finalize_block on this node; a tx never seen is verified.
  6. app_hash = root of the Merkle trie over every state record (state/proofs.py), never empty.
 """
@@ -55,10 +56,10 @@ from state.abci_types import (
     to_events,
 )
 from state.codec import DecodeError
-from state.crypto import sha256, verify
+from state.crypto import sha256
 from state.errors import CODESPACE, TxError
 from state.execute import begin_block, run_tx
-from state.fastrec import pack, packb, unpack
+from state.fastrec import packb, unpack
 from state.kv import KV, Batch
 from state.proofs import EMPTY
 from state.records import Account, Params, k_account, k_params
@@ -176,31 +177,28 @@ class Application:
         return ResponseInitChain([], root)
 
     # ---------------------------------------------------------------- mempool
-    def check_tx(self, req: RequestCheckTx) -> ResponseCheckTx:
-        """Stateless checks plus signer, signature and sequence number against the check state."""
+    def check_tx(self, req: RequestCheckTx, *, dry_run: bool = False) -> ResponseCheckTx:
+        """The full rules against the check state: envelope, signer, sequence number, signature, then the
+        domain transition, on the last block's time. An accepted tx's writes (nonce and domain) stay in the
+        check state, so a dependent tx from the mempool's next arrival sees them; a refused one leaves no
+        trace. RECHECK after a commit runs the same path against the fresh check state. With `dry_run`
+        nothing is kept (neither writes nor the signature in the cache): the RPC `check_tx` method."""
         try:
             dtx = decode_tx(req.tx)
             params = self.params
-            if dtx.tx.chain_id != params.chain_id:
-                raise TxError(E.WRONG_CHAIN, got=dtx.tx.chain_id, want=params.chain_id)
-            addr = dtx.signer_address
-            raw = self._check.get(NS_STATE + k_account(addr))
-            if raw is None:
-                raise TxError(E.UNKNOWN_SIGNER, address=addr.hex())
-            acct = unpack(Account, raw)
-            if not acct.active:
-                raise TxError(E.KEY_REVOKED, address=addr.hex())
-            if dtx.tx.nonce != acct.nonce:
-                raise TxError(E.BAD_NONCE, got=dtx.tx.nonce, want=acct.nonce)
-            if dtx.hash not in self._sig_cache:
-                if not verify(dtx.tx.signer, dtx.tx.sign_bytes(), dtx.tx.signature):
-                    raise TxError(E.BAD_SIGNATURE)
-                self._remember_sig(dtx)
         except TxError as err:
             return ResponseCheckTx(code=err.code, log=err.log, codespace=CODESPACE)
-        self._check.put(NS_STATE + k_account(addr), pack(Account(acct.pub_key, acct.owner_kind, acct.owner_id,
-                                                                 acct.nonce + 1, acct.active)))
-        return ResponseCheckTx(code=0, sender=addr, nonce=dtx.tx.nonce)
+        cached = self._sig_cache.get(dtx.hash)
+        verified = cached is not None and cached.raw == dtx.raw
+        ctx = Ctx(Overlay(self._check), self.last_time, self.height + 1)
+        out = run_tx(ctx, dtx, params, verified=verified)
+        if out.code:
+            return ResponseCheckTx(code=out.code, log=out.log, codespace=CODESPACE)
+        if not dry_run:
+            ctx.view.merge_into(self._check)
+            if not verified:
+                self._remember_sig(dtx)
+        return ResponseCheckTx(code=0, sender=dtx.signer_address, nonce=dtx.tx.nonce)
 
     # ---------------------------------------------------------------- proposals
     def prepare_proposal(self, req: RequestPrepareProposal) -> ResponsePrepareProposal:

@@ -18,8 +18,21 @@ from state.abci import (
 )
 from state.crypto import address
 from state.proofs import StateProof
-from state.txs import ApproveValidator, ProposeValidator, PublishRequirement, Release, decode_tx, sign_tx
-from tests.state.harness import CHAIN, Chain
+from state.records import lg_id_of
+from state.txs import (
+    ApproveValidator,
+    Demand,
+    IssueGuarantee,
+    ProposeValidator,
+    PublishRequirement,
+    Release,
+    RequestGuarantee,
+    decode_tx,
+    sign_tx,
+)
+from tests.state.harness import CHAIN, DAY, Chain
+
+H = b"\x02" * 32
 
 
 def req_body(i: int) -> PublishRequirement:
@@ -54,6 +67,67 @@ def test_check_tx_rejections() -> None:
     assert c.app.check_tx(RequestCheckTx(b"\x00" * 70_000)).code == E.TX_TOO_LARGE.code
 
 
+def check(c: Chain, tx: bytes, *, recheck: bool = False, dry_run: bool = False) -> int:
+    kind = CheckTxType.RECHECK if recheck else CheckTxType.NEW
+    r = c.app.check_tx(RequestCheckTx(tx, kind), dry_run=dry_run)
+    assert r.code == 0 or (r.codespace == "egp" and r.log), r
+    return r.code
+
+
+def test_check_tx_runs_domain_rules() -> None:
+    """A bank officer learns of a refusal at broadcast, with the domain's code and sentence."""
+    c = Chain()
+    lg_id = c.active()
+    c.ok(c.agency, Release(lg_id))
+    r = c.app.check_tx(RequestCheckTx(c.tx(c.agency, Demand(lg_id, 1, H, 0))))
+    assert (r.code, r.codespace) == (E.TERMINAL.code, "egp")
+    assert "RELEASED" in r.log
+    c.agency.nonce -= 1  # refused at check_tx: the sequence number is not consumed in the check state
+    lg2 = c.active("REF2", "R2", partial=True)
+    assert check(c, c.tx(c.agency, Demand(lg2, 600_000_00, H, 0))) == E.DEMAND_EXCEEDS_AVAILABLE.code
+    c.agency.nonce -= 1
+    assert check(c, c.tx(c.bank, Demand(lg2, 100, H, 0))) == E.NOT_AUTHORISED.code  # wrong signer role
+    c.bank.nonce -= 1
+    assert check(c, c.tx(c.agency, Demand(lg2, 100, H, 0))) == 0
+    # the first demand is pending in the check state: a second one is refused before any block
+    assert check(c, c.tx(c.agency, Demand(lg2, 100, H, 0))) == E.DEMAND_PENDING.code
+
+
+def test_check_tx_dependent_txs_in_one_block() -> None:
+    """Request (supplier) then issue against it (bank): both accepted at check_tx and in one block."""
+    c = Chain()
+    req = c.requirement()
+    t_req = c.tx(c.sup, RequestGuarantee("006", req, "PERF", 500_000_00, c.now + 200 * DAY))
+    rid = decode_tx(t_req).hash[:16].hex()
+    t_issue = c.tx(c.bank, IssueGuarantee("REF9", rid, "PERF", c.sup.code, req, 1, 500_000_00, c.now + 200 * DAY,
+                                          True, True, True, False, b"\x01" * 32, ""))
+    # the issue alone (request not yet in the check state) is refused; after the request it is accepted
+    assert check(c, t_issue, dry_run=True) == E.UNKNOWN_REQUEST.code
+    assert check(c, t_req) == 0
+    assert check(c, t_issue, dry_run=True) == 0
+    assert check(c, t_issue) == 0
+    assert [r.code for r in c.block([t_req, t_issue])] == [0, 0]
+    assert c.lg(lg_id_of("006", "REF9")).status == "ISSUED"
+
+
+def test_check_tx_dry_run_keeps_nothing() -> None:
+    c = Chain()
+    t0 = c.tx(c.agency, req_body(0))
+    assert check(c, t0, dry_run=True) == 0
+    assert check(c, t0, dry_run=True) == 0  # no sequence number consumed
+    assert check(c, t0) == 0
+    assert check(c, t0, dry_run=True) == E.BAD_NONCE.code
+
+
+def test_recheck_drops_txs_invalidated_by_the_block() -> None:
+    c = Chain()
+    lg_id = c.active(expiry=120 * DAY)
+    demand = c.tx(c.agency, Demand(lg_id, 100, H, 0))
+    assert check(c, demand) == 0
+    c.block([], dt=121 * DAY)  # the guarantee expires at this block, before the demand was included
+    assert check(c, demand, recheck=True) == E.TERMINAL.code
+
+
 def test_signature_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     c = Chain()
     calls = []
@@ -66,6 +140,8 @@ def test_signature_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(execute, "verify", counting)
     seen, unseen = c.tx(c.agency, req_body(0)), c.tx(c.agency, req_body(1))
     assert c.app.check_tx(RequestCheckTx(seen)).code == 0
+    assert len(calls) == 1  # check_tx verified it
+    calls.clear()
     results = c.block([seen, unseen])
     assert [r.code for r in results] == [0, 0]
     assert len(calls) == 1  # only the tx this node never saw was verified in finalize_block
