@@ -6,8 +6,9 @@ One process, one asyncio loop, one thread. `node/assemble.py` builds everything 
 `egp start` runs it until SIGTERM/SIGINT (graceful: stop consensus and timers, RPC, P2P, close LevelDB).
 
 Storage: ONE LevelDB (`data/egp.db`) with namespaces `app/` (application state and trie), `blockstore/`,
-`node/` (`ChainState` and per-height validators/params, node/statestore.py), `wal/` (consensus WAL), `ix/` (tx/block index). The signer's
-last-signed state is the separate fsynced `priv_validator_state.json` (node/privval.py).
+`node/` (`ChainState` and the validators/params of every height, node/statestore.py), `wal/` (consensus WAL),
+`ix/` (tx/block index). The signer's last-signed state is the separate fsynced `priv_validator_state.json`
+(node/privval.py).
 
 Consensus: `consensus.ConsensusCore` driven by the shared `node/executor.py`; `node/node.py` implements its
 ports — transport (gossip), timers (`loop.call_later`), value source (mempool reap → app.prepare_proposal →

@@ -60,17 +60,9 @@ class NodeApp:
         return Checked(r.code, r.log, r.codespace, r.gas_wanted)
 
     def probe(self, tx: bytes) -> abci.ResponseCheckTx:
-        """check_tx without admitting the tx (RPC `check_tx`): it runs on a throw-away layer over the
-        check state, so the sender's pending sequence number does not move.
-        TODO(app): replace with a dry-run flag of `Application.check_tx` when it exists."""
-        from state.store import Overlay
-
-        saved = self.app._check
-        self.app._check = Overlay(saved)
-        try:
-            return self.app.check_tx(abci.RequestCheckTx(tx, abci.CheckTxType.NEW))
-        finally:
-            self.app._check = saved
+        """check_tx as a NEW tx without admitting it (RPC `check_tx`): the application's dry run works on a
+        throw-away layer over the check state, so the sender's pending sequence number does not move."""
+        return self.app.check_tx(abci.RequestCheckTx(tx, abci.CheckTxType.NEW), dry_run=True)
 
     def prepare(self, txs: list[bytes], max_bytes: int, height: int, time_ms: int, proposer: bytes) -> list[bytes]:
         req = abci.RequestPrepareProposal(max_bytes, txs, height, time_ms, [], proposer)

@@ -16,56 +16,13 @@ from node.mempool import MempoolError as PoolError
 from node.rpc import adapt
 from node.rpc import services as sv
 from state import abci
-from state.chain import Block, BlockID, Commit, FinalizeBlockResult, Header
-from state.chain import Event as ChainEvent
-from state.chain import ExecTxResult as ChainResult
 
 if TYPE_CHECKING:
     from node.assemble import Running
 
-NS_PER_MS = 1_000_000
-
-
-def block_id_view(b: BlockID) -> sv.BlockIDView:
-    return sv.BlockIDView(b.hash, b.parts.total, b.parts.hash)
-
-
-def header_view(h: Header) -> sv.HeaderView:
-    return sv.HeaderView(h.chain_id, h.height, h.time_ms * NS_PER_MS, block_id_view(h.last_block_id),
-                         h.last_commit_hash, h.data_hash, h.validators_hash, h.next_validators_hash,
-                         h.consensus_hash, h.app_hash, h.last_results_hash, h.evidence_hash, h.proposer_address,
-                         h.version_block, h.version_app)
-
-
-def commit_view(c: Commit) -> sv.CommitView:
-    sigs = tuple(
-        sv.CommitSigView(s.flag, s.validator_address, s.timestamp_ms * NS_PER_MS if s.flag != 1 else None,
-                         s.signature if s.flag != 1 else None)
-        for s in c.signatures
-    )
-    return sv.CommitView(c.height, c.round, block_id_view(c.block_id), sigs)
-
-
-def events_view(evs: tuple[ChainEvent, ...]) -> tuple[sv.EventView, ...]:
-    return tuple(sv.EventView(e.type, tuple(sv.EventAttribute(a.key, a.value, a.index) for a in e.attributes))
-                 for e in evs)
-
-
-def result_view(r: ChainResult) -> sv.TxResultView:
-    return sv.TxResultView(r.code, r.data, r.log, r.info, r.gas_wanted, r.gas_used, events_view(r.events),
-                           r.codespace)
-
-
-def block_view(block: Block) -> sv.BlockView:
-    lc = None if block.last_commit.height == 0 else commit_view(block.last_commit)
-    return sv.BlockView(block_id_view(block.block_id()), header_view(block.header), block.txs, lc,
-                        tuple(adapt.evidence_json(e) for e in block.evidence))
-
-
-def results_view(height: int, r: FinalizeBlockResult) -> sv.BlockResultsView:
-    return sv.BlockResultsView(height, tuple(result_view(x) for x in r.tx_results), events_view(r.events),
-                               tuple(sv.ValidatorUpdateView(u.pub_key, u.power) for u in r.validator_updates),
-                               None, r.app_hash)
+# The record → view conversions are node/rpc/adapt.py's (one set, shared with the indexer and the event bus).
+block_view = adapt.block
+results_view = adapt.block_results
 
 
 class NodeServices:
@@ -126,11 +83,12 @@ class NodeServices:
         m = self.run.store.load_block_meta(height)
         if m is None:
             return None
-        return sv.BlockMetaView(block_id_view(m.block_id), m.block_size, header_view(m.header), m.num_txs)
+        return sv.BlockMetaView(adapt.block_id(m.block_id), m.block_size, adapt.header(m.header), m.num_txs)
 
     def commit(self, height: int) -> tuple[sv.CommitView, bool] | None:
         c = self.run.store.load_commit(height)
-        return None if c is None else (commit_view(c[0]), c[1])
+        view = None if c is None else adapt.commit(c[0])
+        return None if c is None or view is None else (view, c[1])
 
     def block_results(self, height: int) -> sv.BlockResultsView | None:
         r = self.run.store.load_results(height)
@@ -140,7 +98,7 @@ class NodeServices:
         info = self.run.node.applier.states.load_validators(height)
         if info is None:
             return None
-        return [sv.ValidatorView(v.address, v.pub_key, v.power, v.proposer_priority) for v in info.validators]
+        return [adapt.validator(v) for v in info.validators]
 
     def consensus_params(self, height: int) -> sv.ConsensusParamsView | None:
         p = self.run.node.applier.states.load_params(height)

@@ -68,6 +68,7 @@ def test_cosmjs_comet38_client_against_a_running_node(tmp_path: Path) -> None:
         assert out["blockchain"]["metas"][0] == h and out["blockResults"]["height"] == h
         assert out["commit"]["height"] == h and out["commit"]["signatures"] >= 1
         assert out["validators"]["total"] == 1 and out["validators"]["power"] > 0
+        assert out["validators"]["latestTotal"] == 1
         assert out["genesis"]["chainId"] == node.chain_id
         assert out["broadcastTxSync"]["hash"] == sha256(tx_sync).hex().upper()
         commit_hash = sha256(tx_commit).hex().upper()

@@ -76,6 +76,9 @@ async def _check(c: Client, reg: PrivateKey) -> None:
         await ws.send_str(json.dumps({"jsonrpc": "2.0", "id": 9, "method": "subscribe",
                                       "params": {"query": f"tm.event='Tx' AND reg.supplier='{TAX_B}'"}}))
         assert json.loads((await ws.receive(timeout=10)).data)["result"] == {}
+        for _ in range(2):  # a dry run as a NEW tx: the registrar's sequence number does not move
+            ck = await c.result("check_tx", tx=base64.b64encode(tx_a).decode())
+            assert ck["code"] == 0, ck
         sync = await c.result("broadcast_tx_sync", tx=base64.b64encode(tx_a).decode())
         assert sync["code"] == 0, sync
         dup = await c.error("broadcast_tx_sync", tx=base64.b64encode(tx_a).decode())
@@ -111,6 +114,11 @@ async def _check(c: Client, reg: PrivateKey) -> None:
     assert cm["signed_header"]["header"]["height"] == done["height"]
     vals = await c.result("validators")
     assert vals["total"] == "1"
+    first = await c.result("validators", height="1")  # every stored height answers, not only the latest
+    assert first["block_height"] == "1" and first["total"] == "1"
+    assert first["validators"][0]["address"] == vals["validators"][0]["address"]
+    cp = await c.result("consensus_params", height="1")
+    assert cp["block_height"] == "1" and cp["consensus_params"]["block"]["max_bytes"] == "2097152"
     assert (await c.result("abci_info"))["response"]["last_block_height"] != "0"
     assert (await c.result("genesis"))["genesis"]["chain_id"] == "egp-inproc"
     assert (await c.result("num_unconfirmed_txs"))["total"] == "0"

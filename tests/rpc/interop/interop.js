@@ -45,10 +45,12 @@ async function main() {
   const commit = await client.commit(h);
   out.commit = { height: commit.header.height, signatures: commit.commit.signatures.length,
                  canonical: commit.canonical };
-  // No height: the node keeps the validator sets of the latest heights only (see the report).
-  const vals = await client.validatorsAll();
+  // An older height (the node keeps the validator set of every stored height) and the latest one.
+  const vals = await client.validatorsAll(1);
+  check(vals.blockHeight === 1, "validatorsAll(1) answers for height 1");
+  const latestVals = await client.validatorsAll();
   out.validators = { total: vals.total, first: toHex(vals.validators[0].address).toUpperCase(),
-                     power: Number(vals.validators[0].votingPower) };
+                     power: Number(vals.validators[0].votingPower), latestTotal: latestVals.total };
   const genesis = await client.genesis();
   out.genesis = { chainId: genesis.chainId, validators: (genesis.validators || []).length };
 
