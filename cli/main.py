@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 import cli.certificate_cmds  # noqa: F401  (adds `egp lg certificate` and `egp lg verify-certificate`)
-from cli import bench_cmd, node_cmds, start_cmd
+from cli import bench_cmd, debug_cmd, node_cmds, start_cmd
 from cli.wallet import wallet_app
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app.add_typer(wallet_app)
 app.add_typer(node_cmds.app)  # init, testnet, show-node-id, show-validator, reset
 app.command("start")(start_cmd.start)
 bench_cmd.register(app)  # egp bench, egp bench micro
+app.add_typer(debug_cmd.app, name="debug")  # egp debug app-hash
 
 
 @app.command()

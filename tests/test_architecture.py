@@ -20,7 +20,8 @@ ALLOWED = {
     "cli": {"cli", "consensus", "state"},
     "devnet": {"devnet", "node", "consensus", "state", "cli", "tests"},
 }
-OPERATOR_MODULES = {"node_cmds.py", "start_cmd.py"}  # cli modules allowed to import node/ (operator commands)
+# cli modules allowed to import node/ (operator commands)
+OPERATOR_MODULES = {"node_cmds.py", "start_cmd.py", "debug_cmd.py"}
 IO_MODULES = {"asyncio", "socket", "time", "random", "plyvel", "aiohttp", "threading", "subprocess"}
 # Modules of state/ allowed to do I/O: storage backends, key files, the workload generator, debug tools.
 STATE_IO_ALLOWED = {"kv_level.py", "crypto.py", "workload.py"}
