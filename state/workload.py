@@ -13,7 +13,8 @@ replayed tx, bad signature, accepting an amendment that does not exist.
 
 The generator keeps a shadow model to choose plausible operations; it is not consensus code (it uses
 `random.Random(seed)`), and when the model and the chain disagree the chain's answer is simply a
-rejection code: sequence numbers stay right because every well-signed tx consumes one.
+rejection code. Sequence numbers: a deliberately invalid tx does not advance its signer's number (a node
+refuses it at check_tx, so it never consumes one; `refused_at_check=False` for the finalize-only model).
 """
 
 from __future__ import annotations
@@ -99,6 +100,10 @@ class Workload:
     chain_id: str = "egp-workload"
     start_ms: int = 1_790_000_000_000
     invalid_share: float = 0.05
+    # An adversarial but well-signed tx is refused at check_tx (the node runs the domain rules there), so it
+    # never reaches a block and its sequence number stays free: the signer's next tx reuses it. False: every
+    # well-signed tx consumes a number, as when blocks are fed straight to finalize_block (golden replays).
+    refused_at_check: bool = True
     now: int = 0
     rng: random.Random = field(init=False)
 
@@ -154,6 +159,12 @@ class Workload:
         who.nonce += 1
         self.sent.append(tx)
         return tx
+
+    def _sign_refused(self, who: Actor, body: Body) -> bytes:
+        """An adversarial tx the chain must reject with a domain code (see `refused_at_check`)."""
+        if not self.refused_at_check:
+            return self._sign(who, body)
+        return sign_tx(who.key, self.chain_id, who.nonce, body)
 
     def _pick(self, actors: list[Actor], weights: list[float]) -> Actor:
         return self.rng.choices(actors, weights=weights, k=1)[0]
@@ -327,19 +338,19 @@ class Workload:
                 return [self.rng.choice(self.sent)]  # replayed transaction: stale sequence number
             return []
         if kind == 1:
-            return [self._sign(g.agency, Demand(g.id, g.amount * 2 + 1, sha256(b"x"), 0))]  # over-draw
+            return [self._sign_refused(g.agency, Demand(g.id, g.amount * 2 + 1, sha256(b"x"), 0))]  # over-draw
         if kind == 2:
-            return [self._sign(g.agency, Demand(g.id, 1, sha256(b"late"), 0))] if self.now > g.expiry else []
+            return [self._sign_refused(g.agency, Demand(g.id, 1, sha256(b"late"), 0))] if self.now > g.expiry else []
         if kind == 3:  # duplicate issue: same bank and reference
-            return [self._sign(g.bank, IssueGuarantee(g.ref, "", g.type, g.supplier, g.req, 1, g.amount, g.expiry,
-                                                      True, True, False, False, b"", ""))]
+            return [self._sign_refused(g.bank, IssueGuarantee(g.ref, "", g.type, g.supplier, g.req, 1, g.amount,
+                                                              g.expiry, True, True, False, False, b"", ""))]
         if kind == 4:  # wrong signer: a supplier tries to release
             sup = self._pick(self.suppliers, self._supplier_w)
-            return [self._sign(sup, Release(g.id))]
+            return [self._sign_refused(sup, Release(g.id))]
         if kind == 5:  # bad signature: not counted against the sequence
             good = sign_tx(g.agency.key, self.chain_id, g.agency.nonce, Release(g.id))
             return [good[:-3] + bytes(b ^ 0x55 for b in good[-3:])]
-        return [self._sign(g.agency, AcceptAmendment(g.id))] if not g.busy else []  # no amendment pending
+        return [self._sign_refused(g.agency, AcceptAmendment(g.id))] if not g.busy else []  # no amendment pending
 
     OPS: tuple[tuple[str, float], ...] = (
         ("_new_guarantee", 1.0), ("_acknowledge", 1.0), ("_release", 0.8), ("_amend", 0.15), ("_reduce", 0.1),

@@ -12,7 +12,7 @@ from state.workload import Workload
 
 
 def make_blocks(seed: int, n_blocks: int, per_block: int) -> tuple[Workload, list[tuple[int, list[bytes]]]]:
-    wl = Workload(seed=seed, n_agencies=40, n_suppliers=300)
+    wl = Workload(seed=seed, n_agencies=40, n_suppliers=300, refused_at_check=False)  # the golden model
     return wl, list(wl.blocks(n_blocks, per_block))
 
 
