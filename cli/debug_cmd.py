@@ -25,13 +25,11 @@ import typer
 from cli.errors import NodeError
 from cli.rpc_client import RpcClient
 from consensus.validators import ValidatorSet
-from node.assemble import NS_APP, NS_NODE
 from node.blockstore import BlockStore
 from node.config import ConfigError
 from node.convert import valset_from_info
 from node.genesis import GenesisError
 from node.home import Home, HomeError, default_home
-from node.nodeapp import NodeApp
 from node.statestore import StateStore
 from state.abci import Application
 from state.debug import render, subtree_hashes
@@ -62,6 +60,8 @@ def _open(home: Home) -> LevelKV:
 
 def stored_rows(home: Home) -> Rows:
     """The subtree hashes of a stopped node's committed state."""
+    from node.assemble import NS_APP  # the node's full assembly: imported only when needed
+
     kv = _open(home)
     try:
         return subtree_hashes(kv.prefixed(NS_APP))
@@ -71,6 +71,9 @@ def stored_rows(home: Home) -> Rows:
 
 def replayed_rows(home: Home, height: int) -> Rows:
     """Replay the home's stored blocks from genesis to `height` on a fresh in-memory application."""
+    from node.assemble import NS_NODE
+    from node.nodeapp import NodeApp
+
     cfg = home.load_config()
     genesis = home.genesis(cfg)
     if height < genesis.initial_height - 1:
