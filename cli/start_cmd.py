@@ -29,7 +29,7 @@ def start(
     from node.handshake import HandshakeError
     from node.home import HomeError
     from node.logs import parse_level
-    from node.privval import SignerStateError
+    from node.privval import DoubleSignError, SignerStateError
     from state.crypto import KeyFileError
 
     root = home or default_home()
@@ -40,7 +40,8 @@ def start(
             raise typer.BadParameter(str(exc), param_hint="--log-level") from None
     try:
         code = asyncio.run(run_node(root, log_level, unsafe_ignore_signer_state=unsafe_ignore_signer_state))
-    except (ConfigError, GenesisError, HandshakeError, HomeError, KeyFileError, SignerStateError, OSError) as exc:
+    except (ConfigError, DoubleSignError, GenesisError, HandshakeError, HomeError, KeyFileError, SignerStateError,
+            OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     raise typer.Exit(code)

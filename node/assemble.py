@@ -15,13 +15,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from consensus.validators import ValidatorSet
 from node import byzantine, crashpoints
 from node.applier import BlockApplier
 from node.blockstore import BlockStore
 from node.config import Config, parse_laddr
-from node.convert import valset_from_info
 from node.events import EventBus
+from node.evidence import StoredHistory
 from node.genesis import Genesis, load_genesis
 from node.handshake import handshake
 from node.home import Home
@@ -33,7 +32,7 @@ from node.node import Node
 from node.nodeapp import NodeApp
 from node.p2p import P2P, Message, PeerDown, PeerUp
 from node.p2p.config import ChannelSpec, P2PConfig, parse_peers
-from node.privval import FilePV
+from node.privval import DoubleSignError, FilePV, check_double_sign_risk
 from node.rpc.config import RpcConfig, from_config_section
 from node.rpc.server import RpcServer
 from node.runtime import CH_BLOCKSYNC, CH_DATA, CH_EVIDENCE, CH_MEMPOOL, CH_STATE, CH_VOTE, NodeOptions
@@ -123,11 +122,7 @@ async def build(home: Path, *, unsafe_ignore_signer_state: bool = False) -> Runn
 
     applier = BlockApplier(app, store, kv, states, crash.hit, index)
 
-    def valset_of(height: int) -> ValidatorSet | None:
-        info = states.load_validators(height)
-        return None if info is None else valset_from_info(info)
-
-    app.valset_of = valset_of
+    app.valset_of = StoredHistory(states, store).validators_at
     report = handshake(applier, app, st)
     st = report.state
     log.info("handshake done", height=st.last_height, replayed=report.replayed, app_hash=st.app_hash)
@@ -137,6 +132,13 @@ async def build(home: Path, *, unsafe_ignore_signer_state: bool = False) -> Runn
     if key_path.exists():
         pv = FilePV.load(key_path, paths.priv_validator_state_file, genesis.chain_id,
                          chain_height=st.last_height, force=unsafe_ignore_signer_state)
+        check = cfg.consensus.double_sign_check_height
+        if check > 0:  # the same key signing elsewhere: refuse before this node signs anything
+            try:
+                check_double_sign_risk(store, pv.address, st.last_height, check)
+            except DoubleSignError:
+                kv.close()
+                raise
     node_key = load_node_key(paths.node_key_file)
     p2p = P2P(node_key, _p2p_config(cfg, genesis), CHANNELS)
     params = genesis.consensus_params

@@ -4,7 +4,8 @@ Why apart from `node/node.py`: these are the rules every bank must apply identic
 accepts and another refuses costs a round), so they live in one small module a reviewer can read against
 CometBFT's `validateBlock`: the structural checks of `state.chain.validate_block`, then the last commit
 verified with `consensus.commit.verify_commit` (the function block sync uses too), the BFT time, and
-every evidence item (a duplicate vote of a validator of the current set, both signatures valid).
+every evidence item (node/evidence.py's rules: a duplicate vote of a validator of the set at its height,
+both signatures valid, not expired).
 """
 
 from __future__ import annotations
@@ -13,33 +14,14 @@ from collections.abc import Sequence
 
 from consensus.bft_time import block_time_ms
 from consensus.commit import verify_commit
-from consensus.sign_bytes import vote_sign_bytes
 from node.convert import commit_to_consensus, valset_from_info
-from node.messages import EvidenceMsg, decode_message
+from node.evidence import History, evidence_reason
 from node.statestore import ChainState
 from state.chain import Block, Commit, build_block, validate_block
-from state.codec import DecodeError
 from state.crypto import verify
 
 MAX_EVIDENCE_PER_BLOCK = 16
 TX_BUDGET_MARGIN = 64 * 1024  # header, last commit and evidence overhead kept out of the tx budget
-
-
-def evidence_reason(chain_id: str, state: ChainState, raw: bytes) -> str | None:
-    """Why `raw` is not valid evidence against the current validator set, or None."""
-    try:
-        ev = decode_message(raw)
-    except DecodeError as exc:
-        return str(exc)
-    if not isinstance(ev, EvidenceMsg):
-        return "not evidence"
-    val = valset_from_info(state.validators).get(ev.vote_a.validator)
-    if val is None:
-        return "evidence of an unknown validator"
-    for vm in (ev.vote_a, ev.vote_b):
-        if not verify(val.pub_key, vote_sign_bytes(chain_id, vm.vote()), vm.signature):
-            return "bad evidence signature"
-    return None
 
 
 def next_block_time(state: ChainState, last_commit: Commit) -> int:
@@ -61,7 +43,7 @@ def tx_budget(max_bytes: int, evidence: Sequence[bytes]) -> int:
     return max_bytes - TX_BUDGET_MARGIN - sum(len(e) for e in evidence)
 
 
-def check_block(chain_id: str, state: ChainState, block: Block) -> str | None:
+def check_block(chain_id: str, state: ChainState, block: Block, history: History) -> str | None:
     """Why `block` cannot be the next block after `state`, or None (sizes from the state's consensus params)."""
     reason = validate_block(block, state.block_context())
     if reason is not None:
@@ -78,7 +60,10 @@ def check_block(chain_id: str, state: ChainState, block: Block) -> str | None:
             return f"block time {block.header.time_ms} is not the BFT time {want}"
     if len(block.evidence) > MAX_EVIDENCE_PER_BLOCK:
         return f"more than {MAX_EVIDENCE_PER_BLOCK} evidence items"
+    if len(set(block.evidence)) != len(block.evidence):
+        return "the same evidence twice"
     for raw in block.evidence:
-        if evidence_reason(chain_id, state, raw) is not None:
-            return "invalid evidence"
+        reason = evidence_reason(chain_id, state, raw, history)
+        if reason is not None:
+            return f"invalid evidence: {reason}"
     return None

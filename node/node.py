@@ -32,6 +32,7 @@ from node.applier import BlockApplier
 from node.blocksync import BlockSync
 from node.consensus_ports import LoopTimers, WallClock
 from node.convert import commit_from_consensus, commit_to_consensus, valset_from_info
+from node.evidence import BAD_SIGNATURE, EvidencePool, StoredHistory, canonical
 from node.executor import Executor
 from node.gossip import Gossip, proposal_key, vote_key
 from node.logs import get_logger
@@ -109,8 +110,7 @@ class Node:
         self.proposals: dict[tuple[int, int, bytes], ProposalMsg] = {}
         self.votes: dict[tuple[int, int, int, bytes, bytes | None], VoteMsg] = {}
         self.future: list[tuple[str, Record]] = []
-        self.pending_evidence: dict[bytes, bytes] = {}
-        self.committed_evidence: dict[bytes, None] = {}  # insertion-ordered: oldest first
+        self.evidence = EvidencePool(self.chain_id, StoredHistory(applier.states, applier.store))
         self.last_block_at: float | None = None
         self.started_at = time.monotonic()
         self._tasks: list[asyncio.Task[None]] = []
@@ -235,10 +235,7 @@ class Node:
                 return None
             last_commit = seen
         t = blockrules.next_block_time(st, last_commit)
-        for k, raw in list(self.pending_evidence.items()):  # never propose what our own check_block refuses
-            if self._evidence_reason(raw) is not None:  # (e.g. its validator was since removed: jailed)
-                del self.pending_evidence[k]
-        evidence = list(self.pending_evidence.values())[: blockrules.MAX_EVIDENCE_PER_BLOCK]
+        evidence = self.evidence.for_proposal(st, blockrules.MAX_EVIDENCE_PER_BLOCK)  # what check_block accepts
         budget = blockrules.tx_budget(st.consensus_params.block_max_bytes, evidence)
         txs = self.app.prepare(self.mempool.reap(budget, -1), budget, height, t, self.address)
         block = blockrules.make_block(st, self.address, last_commit, t, txs, evidence)
@@ -267,15 +264,15 @@ class Node:
         a = evidence.vote_a
         log.warning("duplicate vote evidence", validator=a.validator, height=a.height, round=a.round,
                     type=int(a.type))
-        msg = EvidenceMsg(VoteMsg.of(evidence.vote_a), VoteMsg.of(evidence.vote_b))
-        self._add_evidence(msg)
-        self.gossip.push_all(msg)
+        self.add_evidence(EvidenceMsg(VoteMsg.of(evidence.vote_a), VoteMsg.of(evidence.vote_b)))
 
-    def _add_evidence(self, msg: EvidenceMsg) -> None:
-        if msg.vote_b.encode() < msg.vote_a.encode():  # one order, so every node's copy of a pair is one item
-            msg = EvidenceMsg(msg.vote_b, msg.vote_a)
-        raw = msg.encode()
-        self.pending_evidence.setdefault(sha256(raw), raw)
+    def add_evidence(self, msg: EvidenceMsg) -> tuple[bytes, str | None]:
+        """Our own, a peer's or a client's (RPC) evidence: into the pool and gossiped if valid and new.
+        Returns (hash, why refused or None)."""
+        key, reason, added = self.evidence.add(self.state, msg)
+        if added:
+            self.gossip.push_all(canonical(msg))
+        return key, reason
 
     # ------------------------------------------------------------------ the commit path
     def _commit_block(self, block: Block, seen_commit: Commit, round_: int, save_block: bool = True) -> None:
@@ -296,11 +293,7 @@ class Node:
         if dropped:
             log.info("re-check dropped txs from the mempool", height=h, dropped=len(dropped))
         self.applier.crash("after_mempool_update", h)
-        for raw in block.evidence:
-            self.pending_evidence.pop(sha256(raw), None)
-            self.committed_evidence[sha256(raw)] = None
-            if len(self.committed_evidence) > 10_000:
-                self.committed_evidence.pop(next(iter(self.committed_evidence)))
+        self.evidence.committed_block(block.evidence)
         now = time.monotonic()
         interval = None if self.last_block_at is None else now - self.last_block_at
         self.last_block_at = now
@@ -341,10 +334,7 @@ class Node:
     # ------------------------------------------------------------------ block validation
     def check_block(self, block: Block) -> str | None:
         """Why `block` cannot be the next block, or None (node/blockrules.py)."""
-        return blockrules.check_block(self.chain_id, self.state, block)
-
-    def _evidence_reason(self, raw: bytes) -> str | None:
-        return blockrules.evidence_reason(self.chain_id, self.state, raw)
+        return blockrules.check_block(self.chain_id, self.state, block, self.evidence.history)
 
     # ------------------------------------------------------------------ inbound messages
     def handle_payload(self, peer_id: str, payload: bytes) -> None:
@@ -370,11 +360,9 @@ class Node:
         elif isinstance(msg, TxsMsg):
             self._on_txs(peer_id, msg)
         elif isinstance(msg, EvidenceMsg):
-            reason = self._evidence_reason(msg.encode())
-            if reason == "bad evidence signature":
+            _, reason = self.add_evidence(msg)
+            if reason == BAD_SIGNATURE:  # else stale (e.g. its validator was since jailed): the peer is honest
                 raise BadPeer("evidence with a bad signature")
-            if reason is None:  # else stale (e.g. its validator was since jailed): ignore, the peer is honest
-                self._add_evidence(msg)
         elif isinstance(msg, BlockRequestMsg):
             self._send(peer_id, self.block_response(msg.height) or NoBlockResponseMsg(msg.height))
         elif isinstance(msg, BlockResponseMsg):

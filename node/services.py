@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from node.convert import valset_from_info
 from node.events import EventBus
+from node.evidence import parse_rpc_evidence
 from node.indexer import Indexer
 from node.mempool import MempoolError as PoolError
 from node.rpc import adapt
@@ -139,4 +140,12 @@ class NodeServices:
 
     # ---- evidence
     async def broadcast_evidence(self, evidence: dict[str, Any]) -> bytes:
-        raise sv.EvidenceError("submitting evidence over RPC is not supported; validators report it themselves")
+        """Verified against the chain (node/evidence.py), then pending, gossiped and proposed like our own."""
+        try:
+            msg = parse_rpc_evidence(evidence)
+        except ValueError as exc:
+            raise sv.EvidenceError(str(exc)) from None
+        key, reason = self.run.node.add_evidence(msg)
+        if reason is not None:
+            raise sv.EvidenceError(reason)
+        return key

@@ -10,15 +10,19 @@ import asyncio
 import base64
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from consensus.sign_bytes import vote_sign_bytes
+from consensus.types import Vote, VoteType
 from node.assemble import build
 from node.config import Config
 from node.home import init_home
+from node.messages import EvidenceMsg, VoteMsg
 from state.crypto import PrivateKey
 from state.proofs import StateProof
 from state.txs import RegisterSupplier, sign_tx
@@ -54,6 +58,8 @@ def test_rpc_over_the_real_node(tmp_path: Path) -> None:
             async with aiohttp.ClientSession() as session:
                 c = Client(session, f"http://127.0.0.1:{port}")
                 await _check(c, reg)
+                assert node.pv is not None
+                await _check_evidence(c, node.pv.key)
         finally:
             await node.node.stop()
             await node.rpc.stop()
@@ -122,3 +128,32 @@ async def _check(c: Client, reg: PrivateKey) -> None:
     assert (await c.result("abci_info"))["response"]["last_block_height"] != "0"
     assert (await c.result("genesis"))["genesis"]["chain_id"] == "egp-inproc"
     assert (await c.result("num_unconfirmed_txs"))["total"] == "0"
+
+
+async def _check_evidence(c: Client, key: PrivateKey) -> None:
+    """A client's duplicate-vote evidence is verified, proposed in a block and handed to the application."""
+    votes = []
+    for value in (b"\x01" * 32, b"\x02" * 32):
+        v = Vote(VoteType.PREVOTE, 1, 7, value, key.address, 1_767_225_600_000)
+        votes.append(VoteMsg.of(replace(v, signature=key.sign(vote_sign_bytes("egp-inproc", v)))))
+    ev = EvidenceMsg(votes[0], votes[1])
+    raw = base64.b64encode(ev.encode()).decode()
+    forged = EvidenceMsg(votes[0], replace(votes[1], signature=b"\0" * 64))
+    bad = await c.error("broadcast_evidence", evidence={"type": "egp/Evidence",
+                                                        "value": base64.b64encode(forged.encode()).decode()})
+    assert bad["data"] == "failed to add evidence: bad evidence signature"
+    ok = await c.result("broadcast_evidence", evidence={"type": "egp/Evidence", "value": raw})
+    start = int((await c.result("status"))["sync_info"]["latest_block_height"])
+    for h in range(start, start + 30):
+        await _wait_height(c, h)
+        blk = (await c.result("block", height=str(h)))["block"]
+        if blk["evidence"]["evidence"]:
+            assert len(blk["evidence"]["evidence"]) == 1
+            break
+    else:
+        raise AssertionError("the evidence was not proposed")
+    res = await c.result("block_results", height=str(h))
+    assert any(e["type"] == "evidence" for e in res["finalize_block_events"])  # the app received Misbehavior
+    again = await c.error("broadcast_evidence", evidence={"type": "egp/Evidence", "value": raw})
+    assert again["data"] == "failed to add evidence: evidence was already committed"
+    assert len(ok["hash"]) == 64
