@@ -8,7 +8,10 @@ processes it started (recorded PIDs).
 from __future__ import annotations
 
 import hashlib
+import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -57,6 +60,20 @@ class Cluster:
         p = start_node(self.net.nodes[i].home, self.logs / f"node{i}.log", env=env)
         self.procs[i] = p
         return p
+
+    def start_byzantine(self, i: int, mode: str) -> Proc:
+        """Node `i` through the fault harness's test-only entry (node/byzantine.py armed with `mode`)."""
+        log = self.logs / f"node{i}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as out:
+            p = subprocess.Popen(
+                [sys.executable, "-m", "devnet.faults.entry", "--home", str(self.net.nodes[i].home),
+                 "--log-level", "info"],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                env={**os.environ, "EGP_TEST_BYZANTINE": mode}, cwd=Path(__file__).resolve().parents[2],
+            )
+        self.procs[i] = Proc(p.pid, self.net.nodes[i].home, log, p)
+        return self.procs[i]
 
     def start_all(self, only: list[int] | None = None) -> None:
         for i in only if only is not None else range(len(self.net.nodes)):
