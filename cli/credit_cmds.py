@@ -1,25 +1,21 @@
-"""`egp credit request|issue|consume|revoke|show|check|list`: e-Credit Confirmations (domain research §4).
+"""`egp credit request|decline|issue|consume|revoke|show|check|list`: e-Credit Confirmations (research §4).
 
-`request` is deliberately off the ledger: the research (§4) keeps REQUESTED bank-private, because a
-request on a shared ledger would tell every bank who banks where, and the chain has no request
-transaction. So `credit request` writes a *signed request file* (the supplier's key signs the canonical
-bytes of the terms, domain-separated from transactions) that the supplier hands to its bank; `credit issue
---request FILE` checks the signature and that the key belongs to that supplier on the ledger, and takes
-the terms from it. The ledger sees only the bank's issue.
-
-`credit show` never prints a confirmed amount: the chain discloses only the attested threshold (§4).
+The lifecycle is on the ledger: `request` (supplier: bank, purpose, addressee, project, the line to attest)
+-> the bank's `issue` fulfils it (the chain closes the supplier's oldest open request at that bank for the
+same purpose and addressee) or `decline`s it -> `consume` by the addressee. `credit issue --request ID` reads
+the request from the chain and takes its terms as defaults. A request carries no amount, only the threshold
+the supplier needs attested; `credit show` never prints a confirmed amount either (§4).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from cli import chainq
-from cli.common import NODE_PARAMS, OUTPUT_PARAMS, SIGNER_PARAMS, Options, _opt, read_command, tx_command, with_params
+from cli.common import Options, read_command, tx_command
 from cli.errors import InputError
 from cli.parse import (
     doc_hash,
@@ -37,7 +33,6 @@ from cli.rpc_client import RpcClient
 from cli.txflow import Deferred, Session
 from state import txs
 from state.codec import encode
-from state.crypto import PublicKey, address
 from state.records import CC_PURPOSES, cc_id_of
 
 app = typer.Typer(name="credit", help="e-Credit Confirmations: a bank confirms a supplier's credit line.",
@@ -73,85 +68,30 @@ def request_sign_bytes(terms: dict[str, Any]) -> bytes:
     return encode([REQUEST_DOMAIN, *(terms[k] for k in _REQ_FIELDS)])
 
 
-# ----------------------------------------------------------------- request (off-ledger, signed)
-def _request(opts: Options, bank: str, purpose: str, addressee: str, amount: str, supplier: str | None,
-             threshold: str | None, project: str, output: Path | None) -> None:
-    terms: dict[str, Any] = {"bank": parse_bank_code(bank), "purpose": purpose_of(purpose),
-                             "addressee": addressee_of(addressee), "project": project,
-                             "amount": parse_thb(amount)}
-    terms["threshold"] = parse_thb(threshold, "threshold") if threshold else terms["amount"]
-    if terms["threshold"] > terms["amount"]:
-        raise InputError("the threshold cannot exceed the amount")
-    key = opts.signer()
-    if opts.offline:
-        if not supplier or not opts.chain_id:
-            raise InputError("--offline needs --supplier TAX_ID and --chain-id")
-        terms["supplier"], terms["chain_id"] = parse_tax_id(supplier), opts.chain_id
-    else:
-        client = RpcClient(opts.node)
-        acct = chainq.get(client, "account", key.address.hex())
-        if acct is None or acct.get("owner_kind") != "SUPPLIER":
-            raise InputError(f"key {key.address.hex().upper()} is not a supplier's key on the ledger")
-        terms["supplier"], terms["chain_id"] = acct["owner_id"], opts.chain_id or client.chain_id()
-    doc = {"type": REQUEST_DOMAIN, "terms": terms, "signer": key.public_key.raw.hex(),
-           "signature": key.sign(request_sign_bytes(terms)).hex()}
-    text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
-    if output is not None:
-        output.write_text(text, encoding="utf-8")
-        typer.echo(f"Wrote the signed request to {output}; send it to bank {terms['bank']}.", err=True)
-    else:
-        typer.echo(text, nl=False)
-
-
-def read_request(path: Path) -> tuple[dict[str, Any], bytes]:
-    """The terms of a signed request file and the signer's public key; InputError if anything is off."""
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        terms, signer, sig = doc["terms"], bytes.fromhex(doc["signer"]), bytes.fromhex(doc["signature"])
-        if doc.get("type") != REQUEST_DOMAIN or not isinstance(terms, dict):
-            raise ValueError("not a credit-confirmation request")
-        ok = PublicKey(signer).verify(request_sign_bytes(terms), sig)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{path} is not a valid signed credit request: {exc}") from None
-    if not ok:
-        raise InputError(f"the signature on {path} does not match its terms; do not act on it")
-    return terms, signer
-
-
-def _request_cmd(opts: Options,
-                 bank: Annotated[str, typer.Option("--bank", help="Bank code asked to confirm the line.")],
-                 purpose: Annotated[str, typer.Option("--purpose", help=", ".join(CC_PURPOSES))],
-                 addressee: Annotated[str, typer.Option("--addressee", help="CGD or an agency code.")],
-                 amount: Annotated[str, typer.Option("--amount", help="Credit line to confirm, THB.")],
-                 supplier: Annotated[str | None, typer.Option("--supplier", help="Your tax ID (only --offline).")]
-                 = None,
-                 threshold: Annotated[str | None, typer.Option("--threshold", help="Line >= this, THB "
-                                                               "(default: the amount).")] = None,
-                 project: Annotated[str, typer.Option("--project", help="Project number, for a bid.")] = "",
-                 output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the request here.")]
-                 = None) -> None:
-    """Supplier: sign a credit-confirmation request to hand to your bank (stays off the ledger)."""
-    _request(opts, bank, purpose, addressee, amount, supplier, threshold, project, output)
-
-
-_REQUEST_PARAMS = [
-    *SIGNER_PARAMS,
-    _opt("offline", bool, False, "--offline", panel="Signing", help="Sign without a node (needs --supplier "
-         "and --chain-id)."),
-    _opt("chain_id", str | None, None, "--chain-id", panel="Signing", help="Chain id (default: asked from the node)."),
-    *NODE_PARAMS,
-    *OUTPUT_PARAMS,
-]
-with_params(app, "request", _REQUEST_PARAMS, lambda f, kw, o: f(o, **kw))(_request_cmd)
-
-
 # ----------------------------------------------------------------- ledger transactions
+@tx_command(app, "request")
+def request(bank: Annotated[str, typer.Option("--bank", help="Bank code asked to confirm the line.")],
+            purpose: Annotated[str, typer.Option("--purpose", help=", ".join(CC_PURPOSES))],
+            addressee: Annotated[str, typer.Option("--addressee", help="CGD or an agency code.")],
+            threshold: Annotated[str, typer.Option("--threshold", help="The line to attest: 'line >= X', THB.")],
+            project: Annotated[str, typer.Option("--project", help="Project number, for a bid.")] = "",
+            ) -> txs.Body:
+    """Supplier: ask a bank for a credit confirmation (on the ledger; the bank issues or declines)."""
+    return txs.RequestCredit(parse_bank_code(bank), purpose_of(purpose), addressee_of(addressee), project,
+                             parse_thb(threshold, "threshold"))
+
+
+@tx_command(app, "decline")
+def decline(request_id: Annotated[str, typer.Argument(help="The credit request's id.")],
+            reason: Annotated[str, typer.Option("--reason", help="Why the bank declines.")]) -> txs.Body:
+    """Bank: decline a supplier's credit-confirmation request."""
+    return txs.DeclineCredit(request_id.strip().lower(), reason)
 
 
 @tx_command(app, "issue")
 def issue(ref: Annotated[str, typer.Option("--ref", help="The bank's reference.")],
-          request: Annotated[Path | None, typer.Option("--request", help="Signed request file from the "
-                                                       "supplier; its terms are the defaults.")] = None,
+          request: Annotated[str | None, typer.Option("--request", help="The supplier's credit request id; "
+                                                      "its terms are the defaults.")] = None,
           applicant: Annotated[str | None, typer.Option("--applicant", help="Supplier tax ID.")] = None,
           purpose: Annotated[str | None, typer.Option("--purpose", help=", ".join(CC_PURPOSES))] = None,
           addressee: Annotated[str | None, typer.Option("--addressee", help="CGD or agency code.")] = None,
@@ -162,38 +102,45 @@ def issue(ref: Annotated[str, typer.Option("--ref", help="The bank's reference."
                                                           "days).")] = None,
           doc: Annotated[Path | None, typer.Option("--doc", help="The signed letter.")] = None,
           doc_hash_hex: Annotated[str | None, typer.Option("--doc-hash", help="Its SHA-256 (hex).")] = None,
-          ) -> Deferred:
-    """Bank: issue a credit confirmation."""
-    t: dict[str, Any] = {}
-    signer = b""
-    if request is not None:
-        t, signer = read_request(request)
-    tax = parse_tax_id(applicant) if applicant else t.get("supplier")
-    purp = purpose_of(purpose) if purpose else t.get("purpose")
-    addr = addressee_of(addressee) if addressee else t.get("addressee")
-    amt = parse_thb(amount) if amount else t.get("amount")
-    thr = parse_thb(threshold, "threshold") if threshold else t.get("threshold", amt)
-    proj = project if project is not None else t.get("project", "")
+          ) -> txs.Body | Deferred:
+    """Bank: issue a credit confirmation (against the supplier's request: --request ID)."""
+    amt = parse_thb(amount) if amount else None
+    thr = parse_thb(threshold, "threshold") if threshold else None
     until = parse_date(valid_until, "valid-until") if valid_until else 0
     if until:
         require_future(until, "valid-until date")
-    missing = [n for n, v in (("--applicant", tax), ("--purpose", purp), ("--addressee", addr), ("--amount", amt))
-               if not v]
-    if missing:
-        raise InputError(f"missing {', '.join(missing)} (or give --request FILE)")
-    if thr is not None and amt is not None and int(thr) > int(amt):
+    if thr is not None and amt is not None and thr > amt:
         raise InputError("the attested threshold cannot exceed the confirmed amount")
     dh = doc_hash(doc, doc_hash_hex)
+    given: dict[str, Any] = {"supplier": parse_tax_id(applicant) if applicant else None,
+                             "purpose": purpose_of(purpose) if purpose else None,
+                             "addressee": addressee_of(addressee) if addressee else None, "project": project}
+
+    def body(t: dict[str, Any]) -> txs.Body:
+        terms = {k: v if v is not None else t.get(k) for k, v in given.items()}
+        line = thr if thr is not None else t.get("threshold")
+        confirmed = amt if amt is not None else line  # by default the bank confirms the line asked for
+        missing = [n for n, k in (("--applicant", "supplier"), ("--purpose", "purpose"),
+                                  ("--addressee", "addressee")) if not terms[k]] + ([] if confirmed else ["--amount"])
+        if missing:
+            raise InputError(f"missing {', '.join(missing)} (or give --request ID)")
+        if line is not None and int(line) > int(confirmed or 0):
+            raise InputError("the attested threshold cannot exceed the confirmed amount")
+        return txs.IssueCredit(ref, str(terms["supplier"]), str(terms["purpose"]), str(terms["addressee"]),
+                               str(terms["project"] or ""), int(confirmed or 0),
+                               int(line if line is not None else confirmed or 0), until, dh)
+
+    if request is None:
+        return body({})
 
     def build(s: Session) -> txs.Body:
-        if signer:
-            s.need_online("the owner of the request's key")
-            acct = chainq.get(s.client, "account", address(signer).hex())
-            if acct is None or acct.get("owner_id") != t.get("supplier"):
-                raise InputError("the request is not signed by a key of supplier "
-                                 f"{t.get('supplier')} on the ledger; do not act on it")
-        return txs.IssueCredit(ref, str(tax), str(purp), str(addr), str(proj), int(amt or 0), int(thr or 0), until,
-                               dh)
+        s.need_online(f"the terms of credit request {request}")
+        rq = chainq.get(s.client, "cc-request", request.strip().lower())
+        if rq is None:
+            raise InputError(f"credit request {request} does not exist on the ledger")
+        if rq.get("status") != "REQUESTED":
+            raise InputError(f"credit request {request} is {rq.get('status')}, not open")
+        return body(rq)
 
     return Deferred(build)
 

@@ -151,6 +151,8 @@ def summarise(events: list[tuple[str, dict[str, str]]]) -> list[str]:
                          f"version {a.get('version')})")
         elif typ == "lgrq":
             lines.append(f"guarantee request {a.get('id')}: {a.get('status')} (bank {a.get('bank')})")
+        elif typ == "ccrq":
+            lines.append(f"credit request {a.get('id')}: {a.get('status')} (bank {a.get('bank')})")
         elif typ == "cc":
             lines.append(f"credit confirmation {a.get('id')}: {a.get('status')} (after {a.get('action')})")
         elif typ == "req":

@@ -1,7 +1,7 @@
 """The README walkthrough, run for real: a node process, the demo accounts, and the `egp` command (subprocesses).
 
 One guarantee's whole life (requirement → request → issue → acknowledge → partial demand → honour →
-release) and one credit confirmation (signed request → issue → check → consume), each step through the
+release) and one credit confirmation (request → issue → check → consume, all on the ledger), each step through the
 installed `egp` with `--wait`; every printed outcome is checked, then the final state is read over RPC
 with a plain JSON-RPC call (not the wallet's own client), and a refusal by the chain must come back as a
 sentence with its code and exit status 5.
@@ -145,14 +145,15 @@ def test_one_guarantee_and_one_credit_confirmation(net: Net, tmp_path: Path) -> 
                       "--key-file", net.key("cgd"), "--wait", expect=5)
     assert f"Error: refused by the chain (code 403): guarantee {lg} is RELEASED, which is final" in refused
 
-    # the credit confirmation: signed request (off the ledger) -> issue -> check -> consume
-    req_file = tmp_path / "credit-request.json"
-    net.egp("credit", "request", "--bank", "006", "--purpose", "EGP_REGISTRATION", "--addressee", "CGD",
-            "--amount", "5,000,000.00", "--threshold", "2,500,000.00", "--key-file", net.key("supplier1"),
-            "-o", str(req_file))
-    out = step("credit", "issue", "--ref", "KTB-CC-0101", "--request", str(req_file), "--key-file", net.key("ktb"))
+    # the credit confirmation: request (supplier, on the ledger) -> issue against it -> check -> consume
+    out = step("credit", "request", "--bank", "006", "--purpose", "EGP_REGISTRATION", "--addressee", "CGD",
+               "--threshold", "2,500,000.00", "--key-file", net.key("supplier1"))
+    credit_rq = _field(out, r"credit request ([0-9a-f]{32}): REQUESTED \(bank 006\)")
+    out = step("credit", "issue", "--ref", "KTB-CC-0101", "--request", credit_rq, "--amount", "5,000,000.00",
+               "--key-file", net.key("ktb"))
     cc = cc_id_of("006", "KTB-CC-0101")
     assert f"credit confirmation {cc}: ISSUED (after issue)" in out
+    assert f"credit request {credit_rq}: ISSUED (bank 006)" in out
     assert f"YES: {cc}" in net.egp("credit", "check", tax_id, "--threshold", "2,000,000.00")
     out = step("credit", "consume", "006:KTB-CC-0101", "--bind-to", f"EGP-REG-{tax_id}", "--key-file",
                net.key("cgd"))
@@ -166,6 +167,7 @@ def test_one_guarantee_and_one_credit_confirmation(net: Net, tmp_path: Path) -> 
     c = _query(net.url, f"/cc/{cc}")
     assert (c["status"], c["bound_to"], c["threshold"]) == ("CONSUMED", f"EGP-REG-{tax_id}", 250_000_000)
     assert "amount" not in c  # never disclosed
+    assert _query(net.url, f"/cc-request/{credit_rq}")["cc_id"] == cc
     for h in hashes:
         res = _rpc(net.url, "tx", hash=base64.b64encode(bytes.fromhex(h)).decode())
         assert int(res["tx_result"].get("code", 0)) == 0 and int(res["height"]) > 0
