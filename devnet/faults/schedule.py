@@ -5,8 +5,9 @@ a full disk, a lying validator), and the verdict must name the cause of every st
 stack into outages a 4-validator network cannot survive by design (more than 1/3 of the power gone), which
 tests the arithmetic, not the node. Every kind is drawn once before any repeats, so a 60 s run covers all
 kinds. The times are plans: in long runs the runner also waits for each disturbed node to recover before the
-next gap. The Byzantine validator is the last node; its double-vote window is always the last Byzantine
-fault, because the evidence jails it (power 0) and later windows would test a non-validator.
+next gap. The Byzantine validator is the last node; the last Byzantine fault is planned as its double-vote
+window, because the evidence jails it (power 0) and later windows would test a non-validator; when recovery
+waits push that one past the end, the runner moves the double vote earlier (`lie_now` in run.py).
 """
 
 from __future__ import annotations
