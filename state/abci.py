@@ -112,6 +112,8 @@ class _Pending:
 
 _M_HEIGHT, _M_HASH, _M_RESP, _M_BLOCK = b"height", b"app_hash", b"last_response", b"last_block_hash"
 _M_TIME = b"time"
+# authentication refusals raised before (or by) the signature check: the signature was not verified
+_UNVERIFIED = frozenset(k.code for k in (E.WRONG_CHAIN, E.UNKNOWN_SIGNER, E.KEY_REVOKED, E.BAD_NONCE, E.BAD_SIGNATURE))
 
 
 class Application:
@@ -192,12 +194,13 @@ class Application:
         verified = cached is not None and cached.raw == dtx.raw
         ctx = Ctx(Overlay(self._check), self.last_time, self.height + 1)
         out = run_tx(ctx, dtx, params, verified=verified)
+        if not dry_run and not verified and out.code not in _UNVERIFIED:
+            self._remember_sig(dtx)  # the signature is good even if the rules refuse it here: another
+            # proposer, whose block runs later than our check state, may still include it
         if out.code:
             return ResponseCheckTx(code=out.code, log=out.log, codespace=CODESPACE)
         if not dry_run:
             ctx.view.merge_into(self._check)
-            if not verified:
-                self._remember_sig(dtx)
         return ResponseCheckTx(code=0, sender=dtx.signer_address, nonce=dtx.tx.nonce)
 
     # ---------------------------------------------------------------- proposals

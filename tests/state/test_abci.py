@@ -145,6 +145,11 @@ def test_signature_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     results = c.block([seen, unseen])
     assert [r.code for r in results] == [0, 0]
     assert len(calls) == 1  # only the tx this node never saw was verified in finalize_block
+    calls.clear()
+    refused = c.tx(c.agency, Release("LGNOPE"))  # well signed, refused by the rules at check_tx
+    assert check(c, refused) == E.UNKNOWN_GUARANTEE.code
+    assert [r.code for r in c.block([refused])] == [E.UNKNOWN_GUARANTEE.code]
+    assert len(calls) == 1  # verified once, at check_tx
     forged = c.tx(c.agency, req_body(2))
     forged = forged[:-1] + bytes([forged[-1] ^ 1])
     assert c.block([forged])[0].code == E.BAD_SIGNATURE.code
