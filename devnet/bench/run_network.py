@@ -47,7 +47,7 @@ class WorkloadSpec:
     n_agencies: int = 200
     n_suppliers: int = 2_000
     chain_id: str = "egp-bench"
-    invalid_share: float = 0.05
+    invalid_share: float = 0.0  # see `egp bench --invalid-share`
 
     def workload(self, start_ms: int | None = None) -> Workload:
         return Workload(seed=self.seed, n_banks=self.n_banks, n_agencies=self.n_agencies,

@@ -60,6 +60,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--transport", choices=("ws", "http"), default="ws")
     ap.add_argument("--lanes", type=int, default=2, help="connections per node")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--invalid-share", type=float, default=0.0,
+                    help="share of adversarial txs in the workload (default 0: since check_tx applies the domain "
+                         "rules, a pre-signed tx refused there leaves a gap in its signer's sequence numbers)")
     ap.add_argument("--verifiers", type=int, default=0,
                     help="concurrent clients asking node 0 for committed guarantees with proofs during the load")
     ap.add_argument("--causal-gap", type=float, default=3.0,
@@ -77,8 +80,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="first wait up to SECONDS until other processes use < --quiet-cores")
     ap.add_argument("--quiet-cores", type=float, default=0.25)
     a = ap.parse_args(argv)
-    if a.duration <= 0 or a.drain < 0 or a.lanes < 1 or a.causal_gap < 0 or a.verifiers < 0:
-        ap.error("--duration must be > 0, --drain >= 0, --lanes >= 1, --causal-gap >= 0")
+    if a.duration <= 0 or a.drain < 0 or a.lanes < 1 or a.causal_gap < 0 or a.verifiers < 0 \
+            or not 0 <= a.invalid_share < 1:
+        ap.error("--duration must be > 0, --drain >= 0, --lanes >= 1, --causal-gap >= 0, --verifiers >= 0, "
+                 "0 <= --invalid-share < 1")
     if a.rates:
         try:
             a.rate_list = [float(x) for x in a.rates.split(",") if x.strip()]
@@ -134,7 +139,7 @@ def _busy_cores(seconds: float) -> float | None:
 
 
 def run(a: argparse.Namespace) -> int:
-    spec = WorkloadSpec(seed=a.seed)
+    spec = WorkloadSpec(seed=a.seed, invalid_share=a.invalid_share)
     settings = LoadSettings(rates=a.rate_list, step_s=a.duration, transport=a.transport, lanes_per_node=a.lanes,
                             drain_s=a.drain, workload=spec, causal_gap_s=a.causal_gap,
                             verifiers=a.verifiers)
