@@ -86,9 +86,9 @@ def test_bad_arguments_are_a_usage_error_without_traceback() -> None:
     assert p.returncode == 2 and "nonsense" in p.stderr and "Traceback" not in p.stderr
 
 
-def test_unreachable_network_is_a_clear_error() -> None:
+def test_unreachable_network_is_a_clear_error(tmp_path: Path) -> None:
     p = subprocess.run([sys.executable, "-m", "devnet.bench.runner", "--url", "http://127.0.0.1:9", "--rate", "5",
-                        "--duration", "1", "--drain", "0", "--no-plot", "--out", "/tmp/egp-bench-unreachable"],
+                        "--duration", "1", "--drain", "0", "--no-plot", "--out", str(tmp_path)],
                        cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
     assert p.returncode == 1
     assert "did not answer" in p.stdout and "Traceback" not in p.stderr
