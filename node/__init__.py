@@ -25,6 +25,12 @@ events. A decided block that cannot be committed stops the node (exit 1) rather 
 forked. At start `node/handshake.py` compares the app, block-store and state heights and replays what is
 missing, so a crash at any point loses no block and ends on the right app hash.
 
+Evidence (node/evidence.py): duplicate votes found by our core, received from peers or submitted over RPC
+`broadcast_evidence` pass one rule set — the validator is in the set of the evidence height (the state store
+keeps every height's set and parameters), the votes are for different blocks, both signatures verify, and it
+is not older than the consensus params' max age (blocks and duration, judged on chain time) — then wait in
+one pool, are gossiped and proposed; the app receives them as Misbehavior and jails the validator.
+
 Gossip (node/gossip.py): whole blocks in proposals (node/messages.py says why), votes, tx batches and
 evidence pushed once per link (per-peer known sets); a periodic tick sends a peer at our height the votes
 and proposals it lacks and a peer at a lower height the stored block + commit. Messages of the next height

@@ -11,6 +11,7 @@ both signatures valid, not expired).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from consensus.bft_time import block_time_ms
 from consensus.commit import verify_commit
@@ -37,6 +38,14 @@ def make_block(state: ChainState, proposer: bytes, last_commit: Commit, time_ms:
                txs: Sequence[bytes], evidence: Sequence[bytes]) -> Block:
     return build_block(state.block_context(), time_ms=time_ms, proposer_address=proposer, txs=txs,
                        last_commit=last_commit, evidence=evidence)
+
+
+def block_due(state: ChainState, store: Any, mempool_txs: int, create_empty_blocks: bool) -> bool:
+    """With create_empty_blocks = false: a block is due when txs wait, or to prove a new app hash."""
+    if create_empty_blocks or mempool_txs > 0 or state.last_height == 0:
+        return True
+    meta = store.load_block_meta(state.last_height)
+    return meta is None or meta.header.app_hash != state.app_hash
 
 
 def tx_budget(max_bytes: int, evidence: Sequence[bytes]) -> int:

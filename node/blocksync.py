@@ -45,6 +45,17 @@ class BlockSync:
         self.synced_blocks = 0
         self.strikes: dict[str, int] = {}
 
+    def serve(self, height: int) -> BlockResponseMsg | None:
+        """A stored block with its seen commit for a peer (the server side of block sync), or None."""
+        store = self.node.store
+        if not 0 < height <= store.height:
+            return None
+        block = store.load_block(height)
+        commit = store.load_seen_commit(height)
+        if block is None or commit is None:
+            return None
+        return BlockResponseMsg(height, block.encode(), commit.encode())
+
     def gap(self) -> int:
         return self.node.gossip.max_peer_store_height() - self.node.state.last_height
 
@@ -91,7 +102,7 @@ class BlockSync:
                 break
             peer = peers[next(self._rr) % len(peers)]
             self.pending[h] = (peer, now)
-            n._send(peer, BlockRequestMsg(h))
+            n.send(peer, BlockRequestMsg(h))
 
     def _strike(self, peer_id: str) -> bool:
         """A request to `peer_id` timed out. After MAX_STRIKES its height claims are no longer believed (a

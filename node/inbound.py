@@ -3,7 +3,7 @@
 Why these checks before the core: the core trusts what it is given (ProposalReceived carries the shell's
 verdict, VoteReceived a checked signature). A vote or proposal with a bad signature, or a proposal whose block
 does not hash to its value id, is a peer's fault and drops the peer; a message of a height we are not at yet
-is kept for when we get there (`Node._defer`); anything from an unknown validator is ignored.
+is kept for when we get there (`Node.defer`); anything from an unknown validator is ignored.
 """
 
 from __future__ import annotations
@@ -13,12 +13,24 @@ from typing import TYPE_CHECKING
 
 from consensus.sign_bytes import proposal_sign_bytes, vote_sign_bytes
 from consensus.types import ProposalReceived, VoteReceived
+from node.evidence import BAD_SIGNATURE
 from node.gossip import proposal_key, vote_key
 from node.logs import get_logger
-from node.messages import ProposalMsg, TxsMsg, VoteMsg
+from node.messages import (
+    BlockRequestMsg,
+    BlockResponseMsg,
+    EvidenceMsg,
+    NoBlockResponseMsg,
+    ProposalMsg,
+    StatusMsg,
+    StatusRequestMsg,
+    TxsMsg,
+    VoteMsg,
+    decode_message,
+)
 from node.runtime import BadPeer
 from state.chain import Block
-from state.codec import DecodeError
+from state.codec import DecodeError, Record
 from state.crypto import sha256, verify
 
 if TYPE_CHECKING:
@@ -35,10 +47,49 @@ def _app_accepts(node: Node, block: Block) -> bool:
         return False
 
 
+def handle_payload(node: Node, peer_id: str, payload: bytes) -> None:
+    """A frame from a peer: an undecodable one, or a message that proves the peer faulty, drops the peer."""
+    try:
+        msg = decode_message(payload)
+    except DecodeError as exc:
+        node.metrics.bad_peer_messages += 1
+        node.net.disconnect(peer_id, f"undecodable message: {exc}")
+        return
+    try:
+        dispatch(node, peer_id, msg)
+    except BadPeer as exc:
+        node.metrics.bad_peer_messages += 1
+        node.net.disconnect(peer_id, str(exc))
+
+
+def dispatch(node: Node, peer_id: str, msg: Record) -> None:
+    """One decoded message (from a peer, or "" for our own WAL replay); raises BadPeer for a faulty peer."""
+    if isinstance(msg, StatusMsg):
+        node.gossip.on_status(peer_id, msg)
+    elif isinstance(msg, VoteMsg):
+        on_vote(node, peer_id, msg)
+    elif isinstance(msg, ProposalMsg):
+        on_proposal(node, peer_id, msg)
+    elif isinstance(msg, TxsMsg):
+        on_txs(node, peer_id, msg)
+    elif isinstance(msg, EvidenceMsg):
+        _, reason = node.add_evidence(msg)
+        if reason == BAD_SIGNATURE:  # else stale (e.g. its validator was since jailed): the peer is honest
+            raise BadPeer("evidence with a bad signature")
+    elif isinstance(msg, BlockRequestMsg):
+        node.send(peer_id, node.blocksync.serve(msg.height) or NoBlockResponseMsg(msg.height))
+    elif isinstance(msg, BlockResponseMsg):
+        node.blocksync.on_response(peer_id, msg)
+    elif isinstance(msg, NoBlockResponseMsg):
+        node.blocksync.on_no_block(peer_id, msg.height)
+    elif isinstance(msg, StatusRequestMsg):
+        node.send(peer_id, node.status())
+
+
 def on_vote(node: Node, peer_id: str, msg: VoteMsg) -> None:
     node.gossip.mark_vote(peer_id, msg)
     if not node.in_consensus or msg.height != node.core.height or node.core.valset is None:
-        node._defer(peer_id, msg, msg.height)
+        node.defer(peer_id, msg, msg.height)
         return
     k = vote_key(msg)
     if k in node.votes:
@@ -59,7 +110,7 @@ def on_vote(node: Node, peer_id: str, msg: VoteMsg) -> None:
 def on_proposal(node: Node, peer_id: str, msg: ProposalMsg) -> None:
     node.gossip.mark_proposal(peer_id, msg)
     if not node.in_consensus or msg.height != node.core.height or node.core.valset is None:
-        node._defer(peer_id, msg, msg.height)
+        node.defer(peer_id, msg, msg.height)
         return
     k = proposal_key(msg)
     if k in node.proposals:

@@ -2,7 +2,9 @@
 
 Everything runs on one thread (the loop); LevelDB writes and application calls are synchronous and short,
 so no lock is needed anywhere and the order of events is the order of the loop. See `node/__init__.py` for
-the theory of operation; `node/assemble.py` builds a `Node` from a home directory.
+the theory of operation; `node/assemble.py` builds a `Node` from a home directory. Around it: peers' messages
+are checked and dispatched in node/inbound.py, block rules in node/blockrules.py, evidence in node/evidence.py,
+the block sync client and server in node/blocksync.py, the durable commit steps in node/applier.py.
 """
 
 from __future__ import annotations
@@ -32,22 +34,17 @@ from node.applier import BlockApplier
 from node.blocksync import BlockSync
 from node.consensus_ports import LoopTimers, WallClock
 from node.convert import commit_from_consensus, commit_to_consensus, valset_from_info
-from node.evidence import BAD_SIGNATURE, EvidencePool, StoredHistory, canonical
+from node.evidence import EvidencePool, StoredHistory, canonical
 from node.executor import Executor
 from node.gossip import Gossip, proposal_key, vote_key
 from node.logs import get_logger
 from node.mempool import Mempool
 from node.messages import (
-    BlockRequestMsg,
-    BlockResponseMsg,
     EvidenceMsg,
-    NoBlockResponseMsg,
     ProposalMsg,
     StatusMsg,
-    StatusRequestMsg,
     TxsMsg,
     VoteMsg,
-    decode_message,
 )
 from node.metrics import Metrics
 from node.nodeapp import NodeApp
@@ -62,7 +59,7 @@ from node.runtime import (
 from node.statestore import ChainState
 from node.wal import ConsensusWAL
 from state.chain import Block, Commit, FinalizeBlockResult
-from state.codec import DecodeError, Record
+from state.codec import Record
 from state.crypto import sha256, verify
 
 log = get_logger("node")
@@ -98,7 +95,7 @@ class Node:
         self.metrics = metrics
         self.on_block = on_block
         self.address = address
-        self.gossip = Gossip(self._send)
+        self.gossip = Gossip(self.send)
         self.blocksync = BlockSync(self)
         self.core = ConsensusCore(address, options.params)
         self.timers = LoopTimers(self._on_timeout)
@@ -178,7 +175,7 @@ class Node:
         if msg is not None and vote_key(msg) not in self.votes:
             log.info("re-sending the last signed vote", height=msg.height, round=msg.round, type=msg.type)
             with contextlib.suppress(BadPeer):
-                self._on_vote("", msg)
+                inbound.on_vote(self, "", msg)
 
     def _reset_height(self) -> None:
         if self.wal is not None:
@@ -197,7 +194,7 @@ class Node:
                 self.net.disconnect(peer, str(exc))
 
     # ------------------------------------------------------------------ transport port
-    def _send(self, peer_id: str, msg: Record) -> None:
+    def send(self, peer_id: str, msg: Record) -> None:
         try:
             self.net.send(peer_id, channel_of(msg), msg.encode())
         except ValueError as exc:  # e.g. larger than the transport's frame limit: never into consensus
@@ -336,43 +333,14 @@ class Node:
         """Why `block` cannot be the next block, or None (node/blockrules.py)."""
         return blockrules.check_block(self.chain_id, self.state, block, self.evidence.history)
 
-    # ------------------------------------------------------------------ inbound messages
+    # ------------------------------------------------------------------ inbound messages (node/inbound.py)
     def handle_payload(self, peer_id: str, payload: bytes) -> None:
-        try:
-            msg = decode_message(payload)
-        except DecodeError as exc:
-            self.metrics.bad_peer_messages += 1
-            self.net.disconnect(peer_id, f"undecodable message: {exc}")
-            return
-        try:
-            self.handle_message(peer_id, msg)
-        except BadPeer as exc:
-            self.metrics.bad_peer_messages += 1
-            self.net.disconnect(peer_id, str(exc))
+        inbound.handle_payload(self, peer_id, payload)
 
     def handle_message(self, peer_id: str, msg: Record) -> None:
-        if isinstance(msg, StatusMsg):
-            self.gossip.on_status(peer_id, msg)
-        elif isinstance(msg, VoteMsg):
-            self._on_vote(peer_id, msg)
-        elif isinstance(msg, ProposalMsg):
-            self._on_proposal(peer_id, msg)
-        elif isinstance(msg, TxsMsg):
-            self._on_txs(peer_id, msg)
-        elif isinstance(msg, EvidenceMsg):
-            _, reason = self.add_evidence(msg)
-            if reason == BAD_SIGNATURE:  # else stale (e.g. its validator was since jailed): the peer is honest
-                raise BadPeer("evidence with a bad signature")
-        elif isinstance(msg, BlockRequestMsg):
-            self._send(peer_id, self.block_response(msg.height) or NoBlockResponseMsg(msg.height))
-        elif isinstance(msg, BlockResponseMsg):
-            self.blocksync.on_response(peer_id, msg)
-        elif isinstance(msg, NoBlockResponseMsg):
-            self.blocksync.on_no_block(peer_id, msg.height)
-        elif isinstance(msg, StatusRequestMsg):
-            self._send(peer_id, self.status())
+        inbound.dispatch(self, peer_id, msg)
 
-    def _defer(self, peer_id: str, msg: Record, height: int) -> bool:
+    def defer(self, peer_id: str, msg: Record, height: int) -> bool:
         """Keep a message of the height we start next (we are in the commit timeout, or still deciding at
         start-up whether to block-sync); True if kept. Peers mark what they sent as known, so a message
         dropped here would not come again until the stuck-peer resend."""
@@ -384,15 +352,6 @@ class Node:
             return True
         return False
 
-    def _on_vote(self, peer_id: str, msg: VoteMsg) -> None:
-        inbound.on_vote(self, peer_id, msg)
-
-    def _on_proposal(self, peer_id: str, msg: ProposalMsg) -> None:
-        inbound.on_proposal(self, peer_id, msg)
-
-    def _on_txs(self, peer_id: str, msg: TxsMsg) -> None:
-        inbound.on_txs(self, peer_id, msg)
-
     def add_local_tx(self, tx: bytes) -> object:
         """A tx from RPC: check, admit, gossip. Returns the app's verdict; raises MempoolError."""
         res = self.mempool.add(tx)
@@ -403,13 +362,6 @@ class Node:
         self.metrics.mempool_size, self.metrics.mempool_bytes = len(self.mempool), self.mempool.size_bytes
         return res
 
-    def _needs_block_now(self) -> bool:
-        """With create_empty_blocks = false: a block is due when txs wait, or to prove a new app hash."""
-        if self.opt.create_empty_blocks or len(self.mempool) > 0 or self.state.last_height == 0:
-            return True
-        meta = self.store.load_block_meta(self.state.last_height)  # type: ignore[attr-defined]
-        return meta is None or meta.header.app_hash != self.state.app_hash
-
     def _release_held(self) -> None:
         ev, self._held = self._held, None
         if ev is not None:
@@ -417,7 +369,7 @@ class Node:
 
     def _on_timeout(self, ev: TimeoutFired, hold: bool = True) -> None:
         if (hold and ev.timeout.kind == TimeoutKind.COMMIT and self.in_consensus
-                and not self._needs_block_now()):
+                and not blockrules.block_due(self.state, self.store, len(self.mempool), self.opt.create_empty_blocks)):
             self._held = ev  # CometBFT's "wait for txs": released by a tx, a peer's next height, or the interval
             interval = self.opt.create_empty_blocks_interval_ms
             if interval > 0:
@@ -445,15 +397,6 @@ class Node:
     def _broadcast_status(self) -> None:
         self.gossip.push_all(self.status())
 
-    def block_response(self, height: int) -> BlockResponseMsg | None:
-        if not 0 < height <= self.store.height:
-            return None
-        block = self.store.load_block(height)
-        commit = self.store.load_seen_commit(height)
-        if block is None or commit is None:
-            return None
-        return BlockResponseMsg(height, block.encode(), commit.encode())
-
     async def _tick_loop(self) -> None:
         while not self._stopped.is_set():
             await asyncio.sleep(TICK_S)
@@ -467,5 +410,5 @@ class Node:
         self.blocksync.tick()
         if self.in_consensus:
             self.gossip.catch_up(self.core.height, list(self.proposals.values()), list(self.votes.values()),
-                                 self.block_response)
+                                 self.blocksync.serve)
         self.metrics.peers = len(self.gossip.peers)
