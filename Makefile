@@ -39,7 +39,9 @@ devnet-stop: $(STAMP)
 devnet-reset: $(STAMP)
 	$(BIN)/python -m devnet reset
 
+# Micro-benchmarks (printed figures); installs the plotting/profiling extra first.
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m devnet.bench_all
 
 clean:
