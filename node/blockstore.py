@@ -34,6 +34,7 @@ from state.chain import (
     tx_hash,
 )
 from state.codec import Record
+from state.fastrec import pack
 from state.kv import KV, Batch
 
 NS = b"blockstore/"
@@ -139,7 +140,7 @@ class BlockStore:
 
     def save_results(self, height: int, result: FinalizeBlockResult, batch: Batch | None = None) -> None:
         b, own = self._batch(batch)
-        b.put(hkey(b"r", height), result.encode())
+        b.put(hkey(b"r", height), pack(result))  # the bytes of result.encode(), without the generic walk
         if own:
             b.commit(sync=True)
 
