@@ -5,8 +5,9 @@
 
 Why a separate bench: the network profile (docs/performance.md) put `BlockStore.save_results` and
 `Indexer.index_chain_block` at 12-18 % of a node's CPU, a cost hidden inside `app_bench`'s figures. Here the
-results are produced once by the real application (state/workload.py txs, in-memory KV), then only the two
-writers run, into batches that are built but not committed (the LevelDB write is measured elsewhere).
+results are produced once by the real application (state/workload.py txs, in-memory KV), then only the
+node's conversion of the app's response and the two writers run, into batches that are built but not
+committed (the LevelDB write is measured elsewhere).
 Figures are per CPU-second (`time.process_time`), since the machine is shared. Prints numbers, asserts
 nothing.
 """
@@ -32,7 +33,8 @@ from state.workload import Workload
 
 
 def make_results(n_blocks: int, n_txs: int, seed: int) -> list[tuple[SimpleNamespace, FinalizeBlockResult]]:
-    """(block stand-in with header.height and txs, the node's FinalizeBlockResult) for n realistic blocks."""
+    """(block stand-in with header.height, txs and the app's response, the node's FinalizeBlockResult) for n
+    realistic blocks."""
     wl = Workload(seed=seed)
     app = Application(MemoryKV())
     vals = [ValidatorUpdate(p, w) for p, w in wl.genesis_validators()]
@@ -42,7 +44,7 @@ def make_results(n_blocks: int, n_txs: int, seed: int) -> list[tuple[SimpleNames
         r = app.finalize_block(RequestFinalizeBlock(txs, h, t))
         app.commit()
         res = FinalizeBlockResult(_events(r.events), tuple(_result(x) for x in r.tx_results), (), b"", r.app_hash)
-        out.append((SimpleNamespace(header=SimpleNamespace(height=h), txs=list(txs)), res))
+        out.append((SimpleNamespace(header=SimpleNamespace(height=h), txs=list(txs), response=r), res))
     return out
 
 
@@ -89,12 +91,15 @@ def main(argv: list[str] | None = None) -> None:
     check_same_bytes(blocks)
     store = BlockStore(MemoryKV())
     indexer = Indexer(MemoryKV())
+    convert = cpu_rate(lambda b, blk, r: (_events(blk.response.events),
+                                          tuple(_result(x) for x in blk.response.tx_results)), blocks, args.repeat)
     save = cpu_rate(lambda b, blk, r: store.save_results(blk.header.height, r, b), blocks, args.repeat)
     index = cpu_rate(lambda b, blk, r: indexer.index_chain_block(b, blk, r), blocks, args.repeat)
     print(f"{n:,} txs in {len(blocks)} blocks, bytes identical to the generic codec's "
           f"(best of {args.repeat}, per CPU-second):")
-    print(f"  BlockStore.save_results:     {save:,.0f} tx/s ({1e6 / save:.1f} us/tx)")
-    print(f"  Indexer.index_chain_block:   {index:,.0f} tx/s ({1e6 / index:.1f} us/tx)")
+    print(f"  NodeApp event/result conversion: {convert:,.0f} tx/s ({1e6 / convert:.1f} us/tx)")
+    print(f"  BlockStore.save_results:         {save:,.0f} tx/s ({1e6 / save:.1f} us/tx)")
+    print(f"  Indexer.index_chain_block:       {index:,.0f} tx/s ({1e6 / index:.1f} us/tx)")
 
 
 if __name__ == "__main__":
