@@ -165,6 +165,7 @@ async def build(home: Path, *, unsafe_ignore_signer_state: bool = False) -> Runn
         state=st, app=app, applier=applier, mempool=mempool, signer=signer, address=address_, network=network,
         metrics=metrics, on_block=on_block, wal=ConsensusWAL(kv.prefixed(NS_WAL)),
     )
+    node.data_dir = str(paths.db_path)
     run = Running(home, cfg, genesis, kv, app, store, p2p, pv, node, None, metrics)
     rpc_cfg = _rpc_config(cfg)
     if rpc_cfg is not None:
@@ -208,8 +209,16 @@ async def _pump(run: Running) -> None:
                 node.net.send(ev.peer.node_id, CH_STATE, node.status().encode())
             elif isinstance(ev, PeerDown):
                 node.gossip.remove_peer(ev.peer_id)
-        except Exception:
-            log.error("failed to handle a peer event", exc=True)
+        except Exception as exc:
+            if not node.storage_failed(exc):
+                log.error("failed to handle a peer event", exc=True)
+
+
+def _loop_error(run: Running, ctx: dict[str, object]) -> None:
+    exc = ctx.get("exception")
+    if isinstance(exc, BaseException) and run.node.storage_failed(exc):
+        return
+    log.error("unhandled error in the event loop", detail=str(exc or ctx.get("message")))
 
 
 async def run_node(home: Path, log_level: str | None = None, *, unsafe_ignore_signer_state: bool = False) -> int:
@@ -218,8 +227,7 @@ async def run_node(home: Path, log_level: str | None = None, *, unsafe_ignore_si
     run = await build(home, unsafe_ignore_signer_state=unsafe_ignore_signer_state)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    loop.set_exception_handler(lambda _l, ctx: log.error("unhandled error in the event loop",
-                                                         detail=str(ctx.get("exception") or ctx.get("message"))))
+    loop.set_exception_handler(lambda _l, ctx: _loop_error(run, ctx))
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await run.p2p.start()
@@ -246,9 +254,15 @@ async def run_node(home: Path, log_level: str | None = None, *, unsafe_ignore_si
     if run.metrics_runner is not None:
         await run.metrics_runner.cleanup()
     await run.p2p.stop()
-    run.kv.close()
+    try:
+        run.kv.close()
+    except Exception as exc:  # a store that failed a write may fail its close too: still exit cleanly
+        log.warning("closing the database failed", reason=str(exc))
     if run.node.fatal:
-        log.error("stopped after a fatal error", reason=run.node.fatal)
+        if run.node.fatal_logged:
+            log.error("stopped after a fatal error")
+        else:
+            log.error("stopped after a fatal error", reason=run.node.fatal)
         return 1
     log.info("stopped")
     return 0

@@ -57,6 +57,7 @@ from node.runtime import (
     last_signed_vote,
 )
 from node.statestore import ChainState
+from node.storagefault import storage_failure
 from node.wal import ConsensusWAL
 from state.chain import Block, Commit, FinalizeBlockResult
 from state.codec import Record
@@ -114,6 +115,8 @@ class Node:
         self._stopped = asyncio.Event()
         self.failed = asyncio.Event()  # set when the node must stop (run_node exits non-zero)
         self.fatal = ""
+        self.fatal_logged = False  # the fatal line is already in the log (run_node need not repeat it)
+        self.data_dir = ""  # where storage errors without a file name are reported (set by node/assemble.py)
         self._replaying = False
         self._held: TimeoutFired | None = None
 
@@ -279,11 +282,9 @@ class Node:
         except Exception as exc:
             # A decided block that cannot be committed (an application bug, a full disk): continuing would
             # fork this node from the others. Stop; the handshake resumes from the disk after the fix.
-            log.error("cannot commit a decided block; stopping the node", exc=True, height=h)
-            self.fatal = f"block {h} could not be committed: {exc}"
-            self.failed.set()
-            self.in_consensus = False
-            self.timers.cancel_all()
+            if not self.storage_failed(exc):
+                log.error("cannot commit a decided block; stopping the node", exc=True, height=h)
+                self._halt(f"block {h} could not be committed: {exc}")
             raise
         self.state = applied.state
         dropped = self.mempool.update(h, block.txs)  # step 6
@@ -305,6 +306,27 @@ class Node:
             except Exception:
                 log.error("event publication failed", exc=True, height=h)
         self._broadcast_status()
+
+    def storage_failed(self, exc: BaseException) -> bool:
+        """If `exc` is a failed write to storage (or the node already stopped on one): stop the node with one
+        fatal line and return True, so callers skip their per-message traceback. Else False."""
+        if self.fatal:
+            return True
+        line = storage_failure(exc, self.data_dir)
+        if line is None:
+            return False
+        log.error(line)
+        self.fatal_logged = True
+        self._halt(line)
+        return True
+
+    def _halt(self, reason: str) -> None:
+        """The node's one fatal path: consensus stops here, `run_node` shuts down and exits 1."""
+        if not self.fatal:
+            self.fatal = reason
+        self.failed.set()
+        self.in_consensus = False
+        self.timers.cancel_all()
 
     def apply_synced_block(self, block: Block, commit: Commit) -> bool:
         """Verify and commit a block received from a peer (block sync or catch-up); False if invalid."""
@@ -335,6 +357,8 @@ class Node:
 
     # ------------------------------------------------------------------ inbound messages (node/inbound.py)
     def handle_payload(self, peer_id: str, payload: bytes) -> None:
+        if self.fatal:  # stopping: nothing more is handled (or written)
+            return
         inbound.handle_payload(self, peer_id, payload)
 
     def handle_message(self, peer_id: str, msg: Record) -> None:
@@ -375,14 +399,15 @@ class Node:
             if interval > 0:
                 asyncio.get_running_loop().call_later(interval / 1000, self._release_held)
             return
-        if self.in_consensus and not self._stopped.is_set():
+        if self.in_consensus and not self._stopped.is_set() and not self.fatal:
             if log.is_debug():
                 log.debug("timeout", kind=ev.timeout.kind.name, height=ev.timeout.height, round=ev.timeout.round,
                           core_round=self.core.round, step=self.core.step.name)
             try:
                 self.executor.handle(ev)
-            except Exception:
-                log.error("consensus step failed", exc=True, height=self.core.height, round=self.core.round)
+            except Exception as exc:
+                if not self.storage_failed(exc):
+                    log.error("consensus step failed", exc=True, height=self.core.height, round=self.core.round)
 
     # ------------------------------------------------------------------ status and ticks
     def status(self) -> StatusMsg:
@@ -402,8 +427,9 @@ class Node:
             await asyncio.sleep(TICK_S)
             try:
                 self.tick()
-            except Exception:
-                log.error("tick failed", exc=True)
+            except Exception as exc:
+                if not self.storage_failed(exc):
+                    log.error("tick failed", exc=True)
 
     def tick(self) -> None:
         self._broadcast_status()
