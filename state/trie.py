@@ -14,14 +14,16 @@ Hash rules and proof verification: state/proofs.py.
 from __future__ import annotations
 
 import bisect
+import hashlib
 from collections.abc import Mapping
 from typing import Protocol
 
-from state.proofs import EMPTY, TrieProof, inner_hash, leaf_hash
+from state.proofs import EMPTY, TrieProof
 
 Node = tuple[bytes, bytes, bytes]  # (b"L", key_hash, value_hash) | (b"I", left_hash, right_hash)
 Item = tuple[int, bytes, bytes | None]  # (key hash as int, key hash, value hash or None = delete)
 _UNCHANGED: Node = (b"U", b"", b"")
+_sha256 = hashlib.sha256
 
 
 class NodeReader(Protocol):
@@ -72,11 +74,11 @@ def position(depth: int, prefix: int) -> bytes:
 
 
 def node_hash(node: Node | None) -> bytes:
+    """`leaf_hash` / `inner_hash` of state/proofs.py (the rules proofs are checked against), inlined: this runs
+    once per level of every touched path (the golden app hashes and proof checks of tests/state hold it to them)."""
     if node is None:
         return EMPTY
-    if node[0] == b"L":
-        return leaf_hash(node[1], node[2])
-    return inner_hash(node[1], node[2])
+    return _sha256((b"\x00" if node[0] == b"L" else b"\x01") + node[1] + node[2]).digest()
 
 
 def _encode(node: Node) -> bytes:
@@ -97,7 +99,10 @@ class Trie:
     @property
     def writes(self) -> dict[bytes, bytes | None]:
         """The pending node changes as KV operations (position key -> encoded node, None = delete)."""
-        return {position(d, p): None if n is None else _encode(n) for (d, p), n in self.changes.items()}
+        # `position` and `_encode` inlined (one entry per touched level of every changed key, every block);
+        # (-d) % 8 == nbytes * 8 - d, and (0).to_bytes(0) == b"" covers the root
+        return {d.to_bytes(2, "big") + (p << (-d % 8)).to_bytes((d + 7) >> 3, "big"):
+                None if n is None else n[0] + n[1] + n[2] for (d, p), n in self.changes.items()}
 
     # ---------------------------------------------------------------- reading
     def _load(self, depth: int, prefix: int) -> Node | None:
@@ -151,10 +156,18 @@ class Trie:
             live = sorted(it for it in merged.values() if it[2] is not None)
             return self._build(depth, prefix, live)
         split = _split(items, depth)
-        left_items, right_items = items[:split], items[split:]
         lp, rp = prefix << 1, (prefix << 1) | 1
-        new_l = self._apply(depth + 1, lp, self._load(depth + 1, lp), left_items) if left_items else _UNCHANGED
-        new_r = self._apply(depth + 1, rp, self._load(depth + 1, rp), right_items) if right_items else _UNCHANGED
+        d1, changes, node_at = depth + 1, self.changes, self._src.node  # `_load` inlined: once per level per key
+        if split:
+            kl = (d1, lp)
+            new_l = self._apply(d1, lp, changes[kl] if kl in changes else node_at(d1, lp), items[:split])
+        else:
+            new_l = _UNCHANGED
+        if split < len(items):
+            kr = (d1, rp)
+            new_r = self._apply(d1, rp, changes[kr] if kr in changes else node_at(d1, rp), items[split:])
+        else:
+            new_r = _UNCHANGED
         lh = node[1] if new_l is _UNCHANGED else node_hash(new_l)
         rh = node[2] if new_r is _UNCHANGED else node_hash(new_r)
         if lh == EMPTY and rh == EMPTY:
@@ -173,9 +186,9 @@ class Trie:
                 self._store(depth + 1, other_p, None)
                 return other
         if new_l is not _UNCHANGED:
-            self._store(depth + 1, lp, new_l)
+            changes[(depth + 1, lp)] = new_l
         if new_r is not _UNCHANGED:
-            self._store(depth + 1, rp, new_r)
+            changes[(depth + 1, rp)] = new_r
         return (b"I", lh, rh)
 
     def _clear(self, depth: int, prefix: int, node: Node | None) -> None:
