@@ -26,26 +26,9 @@ from state.chain import (
 )
 from state.codec import DecodeError
 
-_new = object.__new__
-
 
 def _events(evs: Sequence[abci.Event]) -> tuple[Event, ...]:
-    """The app's events as chain records, built without the frozen dataclasses' `__init__` (one
-    `object.__setattr__` per field): the fields come from the application's records of the same shape,
-    already typed there. Hot path: every attribute of every event of every tx of a block passes here."""
-    out = []
-    for e in evs:
-        attrs = []
-        for a in e.attributes:
-            na = _new(EventAttribute)
-            d = na.__dict__
-            d["key"], d["value"], d["index"] = a.key, a.value, a.index
-            attrs.append(na)
-        ne = _new(Event)
-        d = ne.__dict__
-        d["type"], d["attributes"] = e.type, tuple(attrs)
-        out.append(ne)
-    return tuple(out)
+    return tuple(Event(e.type, tuple(EventAttribute(a.key, a.value, a.index) for a in e.attributes)) for e in evs)
 
 
 def _result(r: abci.ExecTxResult) -> ExecTxResult:
