@@ -145,6 +145,16 @@ class Application:
             self._params = Params.decode(raw)
         return self._params
 
+    def _decode(self, raw: bytes) -> DecodedTx:
+        """`decode_tx(raw)`, or the decoded tx the signature cache already holds for these exact bytes (the
+        cache only holds what `decode_tx` returned): a node sees each tx in check_tx, RECHECK after every
+        commit, prepare/process_proposal and finalize_block; it is decoded once. Raises TxError as decode_tx."""
+        if len(raw) <= MAX_TX_BYTES:  # an oversized tx is refused by decode_tx before anything is hashed
+            cached = self._sig_cache.get(sha256(raw))
+            if cached is not None and cached.raw == raw:
+                return cached
+        return decode_tx(raw)
+
     def _remember_sig(self, dtx: DecodedTx) -> None:
         self._sig_cache[dtx.hash] = dtx
         if len(self._sig_cache) > self._sig_cache_size:
@@ -186,7 +196,7 @@ class Application:
         trace. RECHECK after a commit runs the same path against the fresh check state. With `dry_run`
         nothing is kept (neither writes nor the signature in the cache): the RPC `check_tx` method."""
         try:
-            dtx = decode_tx(req.tx)
+            dtx = self._decode(req.tx)
             params = self.params
         except TxError as err:
             return ResponseCheckTx(code=err.code, log=err.log, codespace=CODESPACE)
@@ -213,7 +223,7 @@ class Application:
             if size + len(tx) > req.max_tx_bytes:
                 break
             try:
-                dtx = decode_tx(tx)
+                dtx = self._decode(tx)
             except TxError:
                 continue
             addr = dtx.signer_address
@@ -234,7 +244,7 @@ class Application:
             if len(tx) > MAX_TX_BYTES:
                 return ResponseProcessProposal(ProposalStatus.REJECT)
             try:
-                decode_tx(tx)
+                self._decode(tx)
             except TxError:
                 return ResponseProcessProposal(ProposalStatus.REJECT)
         return ResponseProcessProposal(ProposalStatus.ACCEPT)
