@@ -197,10 +197,35 @@ def _metrics_handler(metrics: Metrics):  # type: ignore[no-untyped-def]
     return handler
 
 
+def _handle_signals(run: Running, loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    """SIGTERM/SIGINT with a Python-level handler, not `loop.add_signal_handler`: the latter only runs once
+    the loop gets control back, so a signal during a long commit or a burst of queued peer messages waited
+    for all of them. This one runs between bytecodes: it marks the node stopping at once (no further message,
+    timeout or block is started; the block being committed completes, its batch is atomic) and wakes the loop."""
+
+    def on_signal(signum: int, _frame: object) -> None:
+        first = not run.node.stopping
+        run.node.stopping = True
+        loop.call_soon_threadsafe(stop.set)
+        if first:  # logged from the loop: a handler interrupting the logging module must not re-enter it
+            name = signal.Signals(signum).name
+            loop.call_soon_threadsafe(lambda: log.info("signal received; stopping", signal=name))
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+
+
+PUMP_YIELD_EVERY = 32  # p2p.recv() does not yield while its inbox holds events: give RPC and timers a turn
+
+
 async def _pump(run: Running) -> None:
     node = run.node
+    handled = 0
     while True:
         ev = await run.p2p.recv()
+        handled += 1
+        if handled % PUMP_YIELD_EVERY == 0:
+            await asyncio.sleep(0)
         try:
             if isinstance(ev, Message):
                 node.handle_payload(ev.peer_id, ev.payload)
@@ -228,8 +253,7 @@ async def run_node(home: Path, log_level: str | None = None, *, unsafe_ignore_si
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(lambda _l, ctx: _loop_error(run, ctx))
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    _handle_signals(run, loop, stop)
     await run.p2p.start()
     if run.rpc is not None:
         port = await run.rpc.start()

@@ -22,6 +22,10 @@ from state.chain import Block, Commit, build_block, validate_block
 from state.crypto import verify
 
 MAX_EVIDENCE_PER_BLOCK = 16
+# Most txs in one block, on top of the genesis `block.max_bytes`: the commit of a block runs on the node's one
+# event loop, so its size bounds how long the node cannot answer RPC, peers or a signal (5,000 txs took > 10 s
+# on a loaded 2-core machine). Like MAX_EVIDENCE_PER_BLOCK a protocol rule: every node must apply it alike.
+MAX_TXS_PER_BLOCK = 2000
 TX_BUDGET_MARGIN = 64 * 1024  # header, last commit and evidence overhead kept out of the tx budget
 
 
@@ -54,6 +58,8 @@ def tx_budget(max_bytes: int, evidence: Sequence[bytes]) -> int:
 
 def check_block(chain_id: str, state: ChainState, block: Block, history: History) -> str | None:
     """Why `block` cannot be the next block after `state`, or None (sizes from the state's consensus params)."""
+    if isinstance(block, Block) and len(block.txs) > MAX_TXS_PER_BLOCK:  # before hashing a giant block
+        return f"block of {len(block.txs)} txs exceeds the {MAX_TXS_PER_BLOCK} txs a block may carry"
     reason = validate_block(block, state.block_context())
     if reason is not None:
         return reason

@@ -8,7 +8,7 @@ them. `timeouts.commit` is the block interval (the wait after a commit before th
 Shape (ints as strings as CometBFT prints them; numbers are accepted on input)::
 
     {"genesis_time": "2026-01-01T00:00:00Z", "chain_id": "egp-devnet", "initial_height": "1",
-     "consensus_params": {"block": {"max_bytes": "2097152", "max_gas": "-1"},
+     "consensus_params": {"block": {"max_bytes": "1048576", "max_gas": "-1"},
                           "evidence": {"max_age_num_blocks": "100000", "max_age_duration": "172800000000000",
                                        "max_bytes": "1048576"},
                           "validator": {"pub_key_types": ["ed25519"]}, "version": {"app": "0"},
@@ -84,7 +84,9 @@ class ConsensusParams(Record):
 
     TAG = 0x50
     MAX_LEN = {"pub_key_types": 4}
-    block_max_bytes: int = 2 * 1024 * 1024
+    # 1 MiB (about 3,000 of our txs; node/blockrules.py also caps a block at MAX_TXS_PER_BLOCK): a block's
+    # commit holds the node's event loop, so the default keeps it to a few seconds on a loaded machine
+    block_max_bytes: int = 1024 * 1024
     block_max_gas: int = -1
     evidence_max_age_num_blocks: int = 100_000
     evidence_max_age_duration_ns: int = 172_800_000_000_000

@@ -115,6 +115,7 @@ class Node:
         self._stopped = asyncio.Event()
         self.failed = asyncio.Event()  # set when the node must stop (run_node exits non-zero)
         self.fatal = ""
+        self.stopping = False  # set by the signal handler, even mid-commit: nothing new is started after it
         self.fatal_logged = False  # the fatal line is already in the log (run_node need not repeat it)
         self.data_dir = ""  # where storage errors without a file name are reported (set by node/assemble.py)
         self._replaying = False
@@ -127,6 +128,7 @@ class Node:
             self.enter_consensus()
 
     async def stop(self) -> None:
+        self.stopping = True
         self._stopped.set()
         self.timers.cancel_all()
         for t in self._tasks:
@@ -237,7 +239,8 @@ class Node:
         t = blockrules.next_block_time(st, last_commit)
         evidence = self.evidence.for_proposal(st, blockrules.MAX_EVIDENCE_PER_BLOCK)  # what check_block accepts
         budget = blockrules.tx_budget(st.consensus_params.block_max_bytes, evidence)
-        txs = self.app.prepare(self.mempool.reap(budget, -1), budget, height, t, self.address)
+        reaped = self.mempool.reap(budget, blockrules.MAX_TXS_PER_BLOCK)
+        txs = self.app.prepare(reaped, budget, height, t, self.address)[:blockrules.MAX_TXS_PER_BLOCK]
         block = blockrules.make_block(st, self.address, last_commit, t, txs, evidence)
         h = block.hash()
         log.debug("proposing block", height=height, round=round_, txs=len(txs), mempool=len(self.mempool))
@@ -357,7 +360,7 @@ class Node:
 
     # ------------------------------------------------------------------ inbound messages (node/inbound.py)
     def handle_payload(self, peer_id: str, payload: bytes) -> None:
-        if self.fatal:  # stopping: nothing more is handled (or written)
+        if self.fatal or self.stopping:  # stopping: nothing more is handled (or written)
             return
         inbound.handle_payload(self, peer_id, payload)
 
@@ -399,7 +402,7 @@ class Node:
             if interval > 0:
                 asyncio.get_running_loop().call_later(interval / 1000, self._release_held)
             return
-        if self.in_consensus and not self._stopped.is_set() and not self.fatal:
+        if self.in_consensus and not self.stopping and not self.fatal:
             if log.is_debug():
                 log.debug("timeout", kind=ev.timeout.kind.name, height=ev.timeout.height, round=ev.timeout.round,
                           core_round=self.core.round, step=self.core.step.name)
@@ -425,6 +428,8 @@ class Node:
     async def _tick_loop(self) -> None:
         while not self._stopped.is_set():
             await asyncio.sleep(TICK_S)
+            if self.stopping or self.fatal:
+                continue
             try:
                 self.tick()
             except Exception as exc:

@@ -39,7 +39,8 @@ def storage_failure(exc: BaseException, default_path: str = "") -> str | None:
         if isinstance(e, OSError) and e.errno in STORAGE_ERRNOS:
             return fatal_line(os.strerror(e.errno), str(e.filename or default_path), e.errno)
         if isinstance(e, plyvel.Error):
-            text = str(e).strip()
+            arg = e.args[0] if e.args else ""
+            text = (arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)).strip()
             m = _LEVELDB_IO.search(text)
             if m is not None:
                 reason = m.group("reason").strip()

@@ -40,7 +40,7 @@ def test_shape_is_cometbft_and_round_trips(tmp_path: Path) -> None:
     doc = g.to_json()
     assert doc["genesis_time"] == "2026-01-01T00:00:00.123456789Z"
     assert doc["initial_height"] == "1" and doc["app_hash"] == ""
-    assert doc["consensus_params"]["block"] == {"max_bytes": "2097152", "max_gas": "-1"}
+    assert doc["consensus_params"]["block"] == {"max_bytes": "1048576", "max_gas": "-1"}
     assert doc["consensus_params"]["timeouts"]["commit"] == "2s"
     assert doc["consensus_params"]["timeouts"]["propose"] == "2500ms"
     v0 = doc["validators"][0]

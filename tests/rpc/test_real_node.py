@@ -124,7 +124,7 @@ async def _check(c: Client, reg: PrivateKey) -> None:
     assert first["block_height"] == "1" and first["total"] == "1"
     assert first["validators"][0]["address"] == vals["validators"][0]["address"]
     cp = await c.result("consensus_params", height="1")
-    assert cp["block_height"] == "1" and cp["consensus_params"]["block"]["max_bytes"] == "2097152"
+    assert cp["block_height"] == "1" and cp["consensus_params"]["block"]["max_bytes"] == "1048576"
     assert (await c.result("abci_info"))["response"]["last_block_height"] != "0"
     assert (await c.result("genesis"))["genesis"]["chain_id"] == "egp-inproc"
     assert (await c.result("num_unconfirmed_txs"))["total"] == "0"
