@@ -17,15 +17,12 @@ from consensus.bft_time import block_time_ms
 from consensus.commit import verify_commit
 from node.convert import commit_to_consensus, valset_from_info
 from node.evidence import History, evidence_reason
+from node.limits import MAX_TXS_PER_BLOCK  # re-exported: the block rules' tx cap
 from node.statestore import ChainState
 from state.chain import Block, Commit, build_block, validate_block
 from state.crypto import verify
 
 MAX_EVIDENCE_PER_BLOCK = 16
-# Most txs in one block, on top of the genesis `block.max_bytes`: the commit of a block runs on the node's one
-# event loop, so its size bounds how long the node cannot answer RPC, peers or a signal (5,000 txs took > 10 s
-# on a loaded 2-core machine). Like MAX_EVIDENCE_PER_BLOCK a protocol rule: every node must apply it alike.
-MAX_TXS_PER_BLOCK = 2000
 TX_BUDGET_MARGIN = 64 * 1024  # header, last commit and evidence overhead kept out of the tx budget
 
 

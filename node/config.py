@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from node.limits import SUBSCRIPTION_BUFFER_DEFAULT
+
 LOG_LEVELS = ("debug", "info", "warn", "error")
 LOG_FORMATS = ("plain", "json")
 _DURATION_UNITS_NS = {
@@ -143,7 +145,9 @@ class RPCConfig:
     max_subscription_clients: int = _f(100, "Most WebSocket clients with subscriptions.", minimum=0)
     max_subscriptions_per_client: int = _f(5, "Most subscriptions of one WebSocket client.", minimum=0)
     subscription_buffer_size: int = _f(
-        200, "Events buffered per subscription before a slow client is cut off.", minimum=1
+        SUBSCRIPTION_BUFFER_DEFAULT,
+        "Events buffered per subscription before a slow client is cut off (default: two maximal blocks' events).",
+        minimum=1,
     )
     timeout_broadcast_tx_commit: int = _f(
         10000, "How long broadcast_tx_commit waits for the block.", duration=True, minimum=1

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from node.limits import SUBSCRIPTION_BUFFER_DEFAULT
 from node.rpc import adapt, encode
 from node.rpc.query import Query, parse_query
 from node.rpc.services import BlockResultsView, BlockView, EventView, TxResultView
@@ -28,8 +29,8 @@ from state.chain import Block, FinalizeBlockResult
 from state.crypto import sha256
 
 OUT_OF_CAPACITY = "internal subscription event buffer is out of capacity"
-DEFAULT_BUFFER = 200
-MAX_PENDING_BYTES = 32 * 1024 * 1024  # per subscription: 200 big blocks would otherwise be ~1 GB
+DEFAULT_BUFFER = SUBSCRIPTION_BUFFER_DEFAULT  # node/limits.py: two maximal blocks' events
+MAX_PENDING_BYTES = 32 * 1024 * 1024  # per subscription: many big blocks would otherwise be ~1 GB
 MAX_TX_WAITERS = 10_000
 
 

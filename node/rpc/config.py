@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from node.limits import SUBSCRIPTION_BUFFER_DEFAULT
+
 
 @dataclass(frozen=True)
 class RpcConfig:
@@ -24,7 +26,7 @@ class RpcConfig:
     max_open_connections: int = 900
     max_subscription_clients: int = 100
     max_subscriptions_per_client: int = 5
-    subscription_buffer_size: int = 200
+    subscription_buffer_size: int = SUBSCRIPTION_BUFFER_DEFAULT  # a maximal block's events fit, twice
     timeout_broadcast_tx_commit_s: float = 10.0
     ws_ping_interval_s: float = 15.0
     ws_write_timeout_s: float = 10.0

@@ -217,3 +217,35 @@ def test_subscribe_with_a_catch_up_cursor(chain: FixtureChain) -> None:
             assert chain.event_bus.num_client_subscriptions(next(iter(chain.event_bus._subs))) == 1
 
     run(go)
+
+
+def test_default_buffer_carries_a_maximal_block_and_still_cuts_a_stalled_client(chain: FixtureChain) -> None:
+    """The default buffer is derived from the block limit: every Tx event of a block of MAX_TXS_PER_BLOCK txs,
+    published at once in the commit path, reaches the client (200 cut any block of more than 200 txs); a
+    subscription that drains nothing while three such blocks are published still gets CometBFT's error."""
+    from node.limits import MAX_TXS_PER_BLOCK, SUBSCRIPTION_BUFFER_DEFAULT
+
+    assert MAX_TXS_PER_BLOCK < SUBSCRIPTION_BUFFER_DEFAULT <= 4 * MAX_TXS_PER_BLOCK  # fits one block, bounded
+
+    async def go() -> None:
+        async with serve(chain, RpcConfig(laddr_port=0)) as c, c.session.ws_connect(c.base + "/websocket") as ws:
+            await _send(ws, 1, "subscribe", query="tm.event='Tx'")
+            assert (await _recv(ws))["result"] == {}
+            sub = chain.event_bus._all()[0]
+            assert sub.capacity == SUBSCRIPTION_BUFFER_DEFAULT
+            for b in range(2):  # each block's events are all queued before the sender runs
+                chain.make_block([f"b{b}/k{i}={i}".encode() for i in range(MAX_TXS_PER_BLOCK)])
+                assert sub.cancel_reason is None and sub.pending() == MAX_TXS_PER_BLOCK
+                got = [await _recv(ws) for _ in range(MAX_TXS_PER_BLOCK)]
+                assert all(m["id"] == 1 and "result" in m for m in got)
+                assert got[-1]["result"]["events"]["kv.key"] == [f"b{b}/k{MAX_TXS_PER_BLOCK - 1}"]
+            for b in range(2, 5):  # nothing drained between these three blocks
+                chain.make_block([f"b{b}/k{i}={i}".encode() for i in range(MAX_TXS_PER_BLOCK)])
+            assert sub.cancel_reason == "internal subscription event buffer is out of capacity"
+            last: dict[str, Any] = {}
+            while "error" not in last:
+                last = await _recv(ws)
+            assert last["id"] == 1 and last["error"]["data"] == (
+                "subscription was canceled (reason: internal subscription event buffer is out of capacity)")
+
+    run(go)
