@@ -206,10 +206,11 @@ def _handle_signals(run: Running, loop: asyncio.AbstractEventLoop, stop: asyncio
     def on_signal(signum: int, _frame: object) -> None:
         first = not run.node.stopping
         run.node.stopping = True
-        loop.call_soon_threadsafe(stop.set)
-        if first:  # logged from the loop: a handler interrupting the logging module must not re-enter it
-            name = signal.Signals(signum).name
-            loop.call_soon_threadsafe(lambda: log.info("signal received; stopping", signal=name))
+        with contextlib.suppress(RuntimeError):  # the loop is already closed: we are exiting anyway
+            loop.call_soon_threadsafe(stop.set)
+            if first:  # logged from the loop: a handler interrupting the logging module must not re-enter it
+                name = signal.Signals(signum).name
+                loop.call_soon_threadsafe(lambda: log.info("signal received; stopping", signal=name))
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)

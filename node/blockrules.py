@@ -17,7 +17,7 @@ from consensus.bft_time import block_time_ms
 from consensus.commit import verify_commit
 from node.convert import commit_to_consensus, valset_from_info
 from node.evidence import History, evidence_reason
-from node.limits import MAX_TXS_PER_BLOCK  # re-exported: the block rules' tx cap
+from node.limits import MAX_TXS_PER_BLOCK as MAX_TXS_PER_BLOCK  # re-exported: the block rules' tx cap
 from node.statestore import ChainState
 from state.chain import Block, Commit, build_block, validate_block
 from state.crypto import verify
