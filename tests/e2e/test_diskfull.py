@@ -60,8 +60,8 @@ def test_full_disk_stops_the_node_with_one_fatal_line_and_restart_loses_nothing(
         p = c.start(0)
         assert p.popen is not None
         c.wait_height(0, 3, 60)
+        known = {h: block_hashes(c.url(0), h) for h in range(1, 4)}  # height -> (block hash, app hash) served
         _fill(data)
-        known: dict[int, tuple[str, str]] = {}  # height -> (block hash, app hash) the node served while up
         deadline = time.monotonic() + 60
         while p.popen.poll() is None and time.monotonic() < deadline:
             for h in range(max(known, default=0) + 1, c.height(0) + 1):
