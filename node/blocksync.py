@@ -3,7 +3,8 @@
 It runs at start-up *and* whenever a running node falls more than `switch_threshold` blocks behind the
 highest block its peers report (cometbft#3372: CometBFT never goes back to block sync). `catching_up` is
 true exactly while consensus is suspended for block sync, so RPC `status` never says "caught up" while the
-node is hundreds of blocks behind.
+node is hundreds of blocks behind. "Caught up" is at most one block behind the highest peer, checked after
+every applied block as well as on each tick (the tip moves on while we fetch; consensus takes the last block).
 
 Every block is verified with `consensus.commit.verify_commit` — the function consensus itself uses — against
 the validator set of its height taken from our own state (never from the peer), then applied through the
@@ -33,6 +34,7 @@ REQUEST_TIMEOUT_S = 4.0
 STARTUP_WAIT_S = 3.0
 MAX_BUFFERED = 256
 MAX_STRIKES = 3
+CAUGHT_UP_GAP = 1  # blocks behind the highest peer at which block sync hands over to consensus
 
 
 class BlockSync:
@@ -68,19 +70,31 @@ class BlockSync:
             elif gap > 0:
                 self._request_window(1)
             return
+        if not self._switch_if_caught_up(gap):
+            self._request_window(WINDOW)
+
+    def _switch_if_caught_up(self, gap: int) -> bool:
+        """Enter consensus if we are caught up: at most CAUGHT_UP_GAP blocks behind the highest peer. Not
+        "exactly at the peers' height": while the peers commit a block faster than we can fetch one round
+        trip, a tip that moves on between our last applied block and the check would keep us out of
+        consensus indefinitely (CometBFT's IsCaughtUp also allows one block); consensus fetches that block
+        itself (the small-gap path in `tick`, the peers' catch-up gossip). True if switched."""
+        n = self.node
         have_status = any(p.status is not None for p in n.gossip.peers.values())
         if n.state.last_height == 0 and time.time() * 1000 < n.state.last_block_time_ms:
-            return  # genesis time not reached: no block may be made before it (CometBFT waits too)
-        if gap <= 0 and (have_status or time.monotonic() - self.started > STARTUP_WAIT_S):
-            if self.synced_blocks:
-                log.info("block sync done", blocks=self.synced_blocks, height=n.state.last_height)
-            self.pending.clear()
-            self.received.clear()
-            n.enter_consensus()
-            return
-        self._request_window(WINDOW)
+            return False  # genesis time not reached: no block may be made before it (CometBFT waits too)
+        if gap > CAUGHT_UP_GAP or not (have_status or time.monotonic() - self.started > STARTUP_WAIT_S):
+            return False
+        if self.synced_blocks:
+            log.info("block sync done", blocks=self.synced_blocks, height=n.state.last_height, behind=max(gap, 0))
+        self.pending.clear()
+        self.received.clear()
+        n.enter_consensus()
+        return True
 
-    def _request_window(self, window: int) -> None:
+    def _request_window(self, window: int, retry: bool = True) -> None:
+        """Request the heights of the window that are neither received nor in flight; with `retry`, also
+        re-send (and strike) the timed-out ones — that is the tick's job, so strikes stay one per tick."""
         n = self.node
         now = time.monotonic()
         struck: set[str] = set()  # one strike per peer per tick: a slow peer with many requests is not a liar
@@ -88,7 +102,7 @@ class BlockSync:
             if h in self.received:
                 continue
             sent = self.pending.get(h)
-            if sent is not None and now - sent[1] < REQUEST_TIMEOUT_S:
+            if sent is not None and (not retry or now - sent[1] < REQUEST_TIMEOUT_S):
                 continue
             if sent is not None:
                 del self.pending[h]
@@ -139,6 +153,12 @@ class BlockSync:
         self.strikes.pop(peer_id, None)
         self.received.setdefault(msg.height, (peer_id, block, commit))
         self._apply_ready()
+        if n.in_consensus or n.fatal or n.stopping:
+            return
+        # keep the pipeline full between ticks, and switch as soon as we reach the tip: a check only once
+        # per tick (0.25 s) almost never sees us at the tip when blocks come every few tens of ms
+        if not self._switch_if_caught_up(self.gap()):
+            self._request_window(WINDOW, retry=False)
 
     def _apply_ready(self) -> None:
         n = self.node

@@ -87,3 +87,69 @@ def test_a_peer_claiming_blocks_it_never_serves_is_dropped(tmp_path: Path, monke
     assert ("liar", "does not serve the blocks it claims to have") in net.dropped
     assert node.gossip.max_peer_store_height() == 0
     s.close()
+
+
+def _peer_chain(path: Path, blocks: int) -> list[tuple[chain.Block, chain.Commit]]:
+    """`blocks` committed blocks of a peer (its own stack), with their seen commits."""
+    p = Stack(path)
+    out = []
+    for nonce in range(blocks):
+        block, commit = next_block(p.state, p.store, nonce)
+        p.state = p.applier.apply(p.state, block, commit).state
+        out.append((block, commit))
+    p.close()
+    return out
+
+
+def _requested(net: Recorder) -> list[int]:
+    from node.messages import BlockRequestMsg, decode_message
+
+    msgs = [decode_message(payload) for _, _, payload in net.sent]
+    return [m.height for m in msgs if isinstance(m, BlockRequestMsg)]
+
+
+def test_responses_keep_the_window_full_between_ticks(tmp_path: Path) -> None:
+    from node import blocksync
+    from node.messages import StatusMsg
+
+    (b1, c1), = _peer_chain(tmp_path / "peer", 1)
+    s = Stack(tmp_path / "db")
+    net = Recorder()
+    node = make_node(s, net)
+    node.gossip.on_status("p", StatusMsg(41, 0, 0, 1, 40))
+    node.blocksync.tick()
+    assert _requested(net) == list(range(1, blocksync.WINDOW + 1))
+    net.sent.clear()
+    node.blocksync.on_response("p", BlockResponseMsg(1, b1.encode(), c1.encode()))
+    assert node.state.last_height == 1 and not node.in_consensus
+    assert _requested(net) == [blocksync.WINDOW + 1]  # the next height at once, not at the next tick
+    s.close()
+
+
+def test_block_sync_hands_over_when_the_moving_tip_is_one_block_ahead(tmp_path: Path) -> None:
+    """With blocks faster than a tick, the peers are nearly always a block ahead when we check: exactly-at-
+    the-tip would keep the node in block sync forever (and `catching_up` true)."""
+    import asyncio
+
+    from node.messages import StatusMsg
+
+    blocks = _peer_chain(tmp_path / "peer", 3)
+    s = Stack(tmp_path / "db")
+    net = Recorder()
+    node = make_node(s, net)
+
+    async def run() -> None:
+        node.gossip.on_status("p", StatusMsg(3, 0, 0, 1, 2))
+        node.blocksync.tick()
+        assert node.catching_up
+        b, c = blocks[0]
+        node.blocksync.on_response("p", BlockResponseMsg(1, b.encode(), c.encode()))
+        node.gossip.on_status("p", StatusMsg(4, 0, 0, 1, 3))  # the tip moved on meanwhile
+        b, c = blocks[1]
+        node.blocksync.on_response("p", BlockResponseMsg(2, b.encode(), c.encode()))
+        assert node.state.last_height == 2
+        assert node.in_consensus and not node.catching_up  # one behind: consensus fetches the last block
+        node.timers.cancel_all()
+
+    asyncio.run(run())
+    s.close()
