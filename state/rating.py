@@ -21,9 +21,10 @@ from typing import Any
 from state import errors as E
 from state.calendar import DAY_MS
 from state.errors import TxError
+from state.kv import Reader
 from state.records import Guarantee, RatingEvent, k_lg, k_rating
 from state.registry import REGISTRAR, require_supplier, signer_is
-from state.store import Ctx, Reader
+from state.store import Ctx
 from state.txs import RecordPerformance
 
 OFFICIAL_POINTS = (1, 5, 10, 20, 30, 60)

@@ -17,27 +17,15 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from state.codec import Record, decode, encode
 from state.fastrec import pack, unpack
-from state.kv import prefix_upper_bound
+from state.kv import Reader, prefix_upper_bound
 
 NS_STATE, NS_INDEX, NS_TRIE, NS_META, NS_HIST = b"s", b"i", b"t", b"m", b"h"
 
 R = TypeVar("R", bound=Record)
-
-
-class Reader(Protocol):
-    def get(self, key: bytes) -> bytes | None: ...
-    def iterate(
-        self,
-        *,
-        prefix: bytes | None = None,
-        start: bytes | None = None,
-        stop: bytes | None = None,
-        reverse: bool = False,
-    ) -> Iterator[tuple[bytes, bytes]]: ...
 
 
 class Overlay:
