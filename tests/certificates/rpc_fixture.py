@@ -9,7 +9,6 @@ produce blocks with `run_on_loop`.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -21,6 +20,7 @@ from node.rpc.services import BlockIDView, BlockMetaView, CommitSigView, CommitV
 from state.abci import RequestQuery
 from state.crypto import sha256
 from tests.certificates.harness import MiniChain
+from tests.rpc.threaded import server_thread
 
 NS = 1_000_000
 T = TypeVar("T")
@@ -91,23 +91,6 @@ class LoopServer:
 
 @contextmanager
 def rpc_server(chain: MiniChain) -> Iterator[LoopServer]:
-    loop = asyncio.new_event_loop()
     server = RpcServer(MiniChainServices(chain), RpcConfig(laddr_port=0))  # type: ignore[arg-type]
-    started = threading.Event()
-
-    def main() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(server.start())
-        started.set()
-        loop.run_forever()
-
-    t = threading.Thread(target=main, name="cert-rpc-server", daemon=True)
-    t.start()
-    assert started.wait(30), "the RPC server did not start"
-    try:
-        yield LoopServer(loop, f"http://127.0.0.1:{server.port}")
-    finally:
-        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        t.join(30)
-        loop.close()
+    with server_thread(server, "cert-rpc-server") as (loop, url):
+        yield LoopServer(loop, url)
