@@ -145,6 +145,10 @@ class RpcClient:
             raise NodeError(f"the node's abci_query answer has no response object (path {path})")
         return resp
 
+    def check_tx(self, tx: bytes) -> dict[str, Any]:
+        """The node's simulation of `tx` under the full rules (nothing is kept)."""
+        return dict(self.call("check_tx", tx=b64(tx)))
+
     def broadcast_sync(self, tx: bytes) -> dict[str, Any]:
         return dict(self.call("broadcast_tx_sync", tx=b64(tx)))
 

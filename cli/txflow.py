@@ -5,7 +5,9 @@
 2. sign it with `state.txs.sign_tx`, the function the node decodes with, so wallet and chain can never
    disagree on the bytes; the sequence number comes from the node (`/account` query) unless `--nonce`;
 3. `--offline`: print the signed tx (base64 or hex) and its hash, touching no network;
-4. otherwise `broadcast_tx_sync`; a CheckTx refusal is reported with its code and sentence;
+4. otherwise the node simulates it under the full domain rules (RPC `check_tx`: the mempool itself checks
+   only signer, sequence and signature, as CometBFT apps do) and a refusal is reported with its code and
+   sentence before anything is broadcast; then `broadcast_tx_sync`;
 5. `--wait`: poll `tx` by hash (the node indexes txs) behind a spinner until the tx is in a block or
    `--timeout` passes, then print the height, the hash and what changed, read from the tx's ABCI events
    (`lg`: guarantee id, status, version; `lgrq`: request id; `cc`: credit confirmation id; ...).
@@ -26,6 +28,7 @@ from cli import chainq
 from cli.common import Options
 from cli.errors import CommitTimeout, InputError, NodeError, RejectedError
 from cli.rpc_client import RpcClient, RpcError, b64, events_of, to_int
+from state import errors as E
 from state.crypto import PrivateKey
 from state.txs import Body, decode_tx, sign_tx, tx_hash
 
@@ -95,7 +98,9 @@ def submit(client: RpcClient, tx: bytes, opts: Options, label: str = "") -> dict
     label = label or decode_tx(tx).tx.type
     h = tx_hash(tx)
     try:
-        res = client.broadcast_sync(tx)
+        res = client.check_tx(tx)
+        if to_int(res.get("code")) in (0, E.BAD_NONCE.code):  # 108: maybe this very tx, already pending
+            res = client.broadcast_sync(tx)
     except RpcError as exc:
         if "already exists" in f"{exc.rpc_message} {exc.rpc_data}":
             raise NodeError(f"the node already holds this exact transaction ({h.hex().upper()}); follow it with "

@@ -15,9 +15,10 @@ Determinism duties (every node must compute the same app hash from the same bloc
     (same app hash) and writes nothing; running finalize_block again before commit discards the first run.
  4. process_proposal is deterministic and rejects only provably invalid blocks (undecodable or oversized
     txs); prepare_proposal may drop txs but never reorders a signer's sequence numbers.
- 5. check_tx runs the full rules (authentication, then the domain transition at the last block time) on a
-    separate check state (an overlay of the accepted mempool txs' writes) reset at every commit; it never
-    touches committed state. A signature verified by check_tx is remembered by tx hash (bounded
+ 5. check_tx (mempool admission) checks envelope, signer, sequence number, signature and an active owner
+    on a separate check state (an overlay of the accepted mempool txs' nonces) reset at every commit; it
+    never touches committed state. The domain rules run in the block; `check_tx(dry_run=True)` runs them
+    as a simulation for the RPC `check_tx` method. A signature verified by check_tx is remembered by tx hash (bounded
     cache) and not verified again by finalize_block on this node; a tx never seen is verified.
  6. app_hash = root of the Merkle trie over every state record (state/proofs.py), never empty.
 """
@@ -58,7 +59,7 @@ from state.abci_types import (
 from state.codec import DecodeError
 from state.crypto import sha256
 from state.errors import CODESPACE, TxError
-from state.execute import begin_block, run_tx
+from state.execute import ante_tx, begin_block, run_tx
 from state.fastrec import packb, unpack
 from state.kv import KV, Batch
 from state.proofs import EMPTY
@@ -190,11 +191,13 @@ class Application:
 
     # ---------------------------------------------------------------- mempool
     def check_tx(self, req: RequestCheckTx, *, dry_run: bool = False) -> ResponseCheckTx:
-        """The full rules against the check state: envelope, signer, sequence number, signature, then the
-        domain transition, on the last block's time. An accepted tx's writes (nonce and domain) stay in the
-        check state, so a dependent tx from the mempool's next arrival sees them; a refused one leaves no
-        trace. RECHECK after a commit runs the same path against the fresh check state. With `dry_run`
-        nothing is kept (neither writes nor the signature in the cache): the RPC `check_tx` method."""
+        """Mempool admission (NEW, and RECHECK after a commit against the fresh check state): envelope,
+        signer, sequence number, signature and an active owner (`ante_tx`), on the check state; an accepted
+        tx's sequence number stays taken there so the signer's next tx is judged after it. The domain rules
+        run once, in the block (as CometBFT apps built on the Cosmos SDK do): executing every tx twice on
+        every validator cost a fifth of a node's CPU, and a refusal here left a gap in the signer's sequence
+        that stranded every later tx of that signer. With `dry_run` (the RPC `check_tx` method, which the
+        wallet calls before it broadcasts) the full rules run as a simulation and nothing is kept."""
         try:
             dtx = self._decode(req.tx)
             params = self.params
@@ -203,9 +206,9 @@ class Application:
         cached = self._sig_cache.get(dtx.hash)
         verified = cached is not None and cached.raw == dtx.raw
         ctx = Ctx(Overlay(self._check), self.last_time, self.height + 1)
-        out = run_tx(ctx, dtx, params, verified=verified)
+        out = (run_tx if dry_run else ante_tx)(ctx, dtx, params, verified=verified)
         if not dry_run and not verified and out.code not in _UNVERIFIED:
-            self._remember_sig(dtx)  # the signature is good even if the rules refuse it here: another
+            self._remember_sig(dtx)  # the signature is good even if this check refuses the tx: another
             # proposer, whose block runs later than our check state, may still include it
         if out.code:
             return ResponseCheckTx(code=out.code, log=out.log, codespace=CODESPACE)

@@ -111,6 +111,21 @@ def run_tx(block: Ctx, dtx: DecodedTx, params: Params, *, verified: bool) -> TxO
     return TxOutcome(0, "", ctx.events)
 
 
+def ante_tx(block: Ctx, dtx: DecodedTx, params: Params, *, verified: bool) -> TxOutcome:
+    """What the mempool checks (CometBFT/Cosmos CheckTx: the ante handler, not the messages): envelope,
+    registered active key, sequence number, signature, and that the signer's institution or supplier is
+    active; the sequence number is taken. The domain rules run once, in the block: a tx refused by them
+    there is committed with its code and still takes its sequence number, so a signer's later txs are not
+    stranded behind it. `run_tx` with the full rules serves the RPC `check_tx` (a simulation)."""
+    try:
+        acct = authenticate(block, dtx, params, verified=verified)
+        registry.check_owner_active(block, acct.owner_kind, acct.owner_id)
+    except TxError as err:
+        return TxOutcome(err.code, err.log)
+    bump_nonce(block, dtx.signer_address, acct)
+    return TxOutcome(0, "")
+
+
 def begin_block(ctx: Ctx, misbehavior: list[tuple[int, bytes, int, int, int]]) -> None:
     """Evidence first, then automatic expiry of guarantees and credit confirmations due by block time."""
     for kind, addr, height, time, power in misbehavior:

@@ -74,23 +74,41 @@ def check(c: Chain, tx: bytes, *, recheck: bool = False, dry_run: bool = False) 
     return r.code
 
 
-def test_check_tx_runs_domain_rules() -> None:
-    """A bank officer learns of a refusal at broadcast, with the domain's code and sentence."""
+def test_check_tx_simulation_runs_domain_rules() -> None:
+    """The wallet asks for a simulation (RPC `check_tx`) before it broadcasts: a bank officer learns of a
+    refusal with the domain's code and sentence, and nothing is kept."""
     c = Chain()
     lg_id = c.active()
     c.ok(c.agency, Release(lg_id))
-    r = c.app.check_tx(RequestCheckTx(c.tx(c.agency, Demand(lg_id, 1, H, 0))))
+    demand = c.tx(c.agency, Demand(lg_id, 1, H, 0))
+    r = c.app.check_tx(RequestCheckTx(demand), dry_run=True)
     assert (r.code, r.codespace) == (E.TERMINAL.code, "egp")
     assert "RELEASED" in r.log
-    c.agency.nonce -= 1  # refused at check_tx: the sequence number is not consumed in the check state
+    c.agency.nonce -= 1  # a simulation takes no sequence number
     lg2 = c.active("REF2", "R2", partial=True)
-    assert check(c, c.tx(c.agency, Demand(lg2, 600_000_00, H, 0))) == E.DEMAND_EXCEEDS_AVAILABLE.code
+    assert check(c, c.tx(c.agency, Demand(lg2, 600_000_00, H, 0)), dry_run=True) == E.DEMAND_EXCEEDS_AVAILABLE.code
     c.agency.nonce -= 1
-    assert check(c, c.tx(c.bank, Demand(lg2, 100, H, 0))) == E.NOT_AUTHORISED.code  # wrong signer role
+    assert check(c, c.tx(c.bank, Demand(lg2, 100, H, 0)), dry_run=True) == E.NOT_AUTHORISED.code  # signer's role
     c.bank.nonce -= 1
-    assert check(c, c.tx(c.agency, Demand(lg2, 100, H, 0))) == 0
-    # the first demand is pending in the check state: a second one is refused before any block
-    assert check(c, c.tx(c.agency, Demand(lg2, 100, H, 0))) == E.DEMAND_PENDING.code
+    assert check(c, c.tx(c.agency, Demand(lg2, 100, H, 0)), dry_run=True) == 0
+
+
+def test_mempool_admission_checks_the_envelope_not_the_domain() -> None:
+    """Mempool admission is CometBFT's CheckTx as Cosmos apps run it: signer, sequence, signature, an
+    active owner. A tx the domain refuses is admitted, refused in the block with its code, and takes its
+    sequence number there, so the signer's next tx (already in the mempool) is not stranded."""
+    c = Chain()
+    lg_id = c.active()
+    c.ok(c.agency, Release(lg_id))
+    refused = c.tx(c.agency, Demand(lg_id, 1, H, 0))
+    after = c.tx(c.agency, req_body(7))
+    assert check(c, refused) == 0
+    assert check(c, after) == 0  # judged after `refused`: its sequence number is taken in the check state
+    assert check(c, c.tx(c.agency, req_body(8)), dry_run=True) == 0
+    c.agency.nonce -= 1
+    assert [r.code for r in c.block([refused, after])] == [E.TERMINAL.code, 0]
+    stale = sign_tx(c.agency.key, CHAIN, 0, req_body(9))
+    assert check(c, stale) == E.BAD_NONCE.code  # the envelope rules still refuse at admission
 
 
 def test_check_tx_dependent_txs_in_one_block() -> None:
@@ -101,10 +119,9 @@ def test_check_tx_dependent_txs_in_one_block() -> None:
     rid = decode_tx(t_req).hash[:16].hex()
     t_issue = c.tx(c.bank, IssueGuarantee("REF9", rid, "PERF", c.sup.code, req, 1, 500_000_00, c.now + 200 * DAY,
                                           True, True, True, False, b"\x01" * 32, ""))
-    # the issue alone (request not yet in the check state) is refused; after the request it is accepted
+    # simulated alone (the request not yet committed) the issue is refused; the mempool takes both
     assert check(c, t_issue, dry_run=True) == E.UNKNOWN_REQUEST.code
     assert check(c, t_req) == 0
-    assert check(c, t_issue, dry_run=True) == 0
     assert check(c, t_issue) == 0
     assert [r.code for r in c.block([t_req, t_issue])] == [0, 0]
     assert c.lg(lg_id_of("006", "REF9")).status == "ISSUED"
@@ -121,11 +138,11 @@ def test_check_tx_dry_run_keeps_nothing() -> None:
 
 def test_recheck_drops_txs_invalidated_by_the_block() -> None:
     c = Chain()
-    lg_id = c.active(expiry=120 * DAY)
-    demand = c.tx(c.agency, Demand(lg_id, 100, H, 0))
-    assert check(c, demand) == 0
-    c.block([], dt=121 * DAY)  # the guarantee expires at this block, before the demand was included
-    assert check(c, demand, recheck=True) == E.TERMINAL.code
+    pending = c.tx(c.agency, req_body(0))
+    assert check(c, pending) == 0
+    rival = sign_tx(c.agency.key, CHAIN, 0, req_body(1))  # same sequence number, included by another proposer
+    c.block([rival])
+    assert check(c, pending, recheck=True) == E.BAD_NONCE.code
 
 
 def test_signature_cache(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -146,8 +163,8 @@ def test_signature_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [r.code for r in results] == [0, 0]
     assert len(calls) == 1  # only the tx this node never saw was verified in finalize_block
     calls.clear()
-    refused = c.tx(c.agency, Release("LGNOPE"))  # well signed, refused by the rules at check_tx
-    assert check(c, refused) == E.UNKNOWN_GUARANTEE.code
+    refused = c.tx(c.agency, Release("LGNOPE"))  # well signed, refused by the rules in the block
+    assert check(c, refused) == 0
     assert [r.code for r in c.block([refused])] == [E.UNKNOWN_GUARANTEE.code]
     assert len(calls) == 1  # verified once, at check_tx
     forged = c.tx(c.agency, req_body(2))
