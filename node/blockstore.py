@@ -30,11 +30,12 @@ from state.chain import (
     Commit,
     FinalizeBlockResult,
     Header,
+    pack_results,
     part_set_header,
     tx_hash,
 )
 from state.codec import Record
-from state.fastrec import pack, packb
+from state.fastrec import pack, packb, unpack
 from state.kv import KV, Batch
 
 NS = b"blockstore/"
@@ -141,7 +142,8 @@ class BlockStore:
 
     def save_results(self, height: int, result: FinalizeBlockResult, batch: Batch | None = None) -> None:
         b, own = self._batch(batch)
-        b.put(hkey(b"r", height), pack(result))  # the bytes of result.encode(), without the generic walk
+        b.put(hkey(b"r", height), pack_results(result))  # = result.encode(), encoded once per block (the app's
+        # replay record is the same bytes)
         if own:
             b.commit(sync=True)
 
@@ -211,7 +213,7 @@ class BlockStore:
 
     def load_results(self, height: int) -> FinalizeBlockResult | None:
         raw = self._kv.get(hkey(b"r", height))
-        return None if raw is None else FinalizeBlockResult.decode(raw, max_size=MAX_BLOCK_BYTES)
+        return None if raw is None else unpack(FinalizeBlockResult, raw)  # our own bytes (written by save_results)
 
     def tx_location(self, txhash: bytes) -> TxLocation | None:
         raw = self._kv.get(b"t" + txhash)

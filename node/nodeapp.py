@@ -1,9 +1,10 @@
 """The node's view of the application: `state.abci.Application` adapted to the commit path's types.
 
-Why an adapter: the application speaks ABCI request/response records; the node speaks blocks and
-`state.chain.FinalizeBlockResult` (what the block store keeps for `block_results` and crash recovery).
-Converting in one place keeps both sides free of the other's vocabulary. Evidence items in a block are
-encoded `node.messages.EvidenceMsg`; they reach the application as ABCI `Misbehavior`.
+Why an adapter: the application speaks ABCI requests; the node speaks blocks. The results need no
+conversion: the application's FinalizeBlock response *is* a `state.chain.FinalizeBlockResult` (what the block
+store keeps for `block_results` and crash recovery), built once by the application and passed on untouched.
+Evidence items in a block are encoded `node.messages.EvidenceMsg`; they reach the application as ABCI
+`Misbehavior`.
 """
 
 from __future__ import annotations
@@ -16,23 +17,8 @@ from node.genesis import Genesis
 from node.mempool import Checked
 from node.messages import EvidenceMsg, decode_message
 from state import abci
-from state.chain import (
-    Block,
-    Event,
-    EventAttribute,
-    ExecTxResult,
-    FinalizeBlockResult,
-    ValidatorUpdate,
-)
+from state.chain import Block, FinalizeBlockResult
 from state.codec import DecodeError
-
-
-def _events(evs: Sequence[abci.Event]) -> tuple[Event, ...]:
-    return tuple(Event(e.type, tuple(EventAttribute(a.key, a.value, a.index) for a in e.attributes)) for e in evs)
-
-
-def _result(r: abci.ExecTxResult) -> ExecTxResult:
-    return ExecTxResult(r.code, r.data, r.log, r.info, r.gas_wanted, r.gas_used, _events(r.events), r.codespace)
 
 
 class NodeApp:
@@ -93,14 +79,7 @@ class NodeApp:
         h = block.header
         req = abci.RequestFinalizeBlock(list(block.txs), h.height, h.time_ms, self._misbehavior(misbehavior),
                                         block.hash(), h.proposer_address, h.next_validators_hash)
-        r = self.app.finalize_block(req)
-        return FinalizeBlockResult(
-            _events(r.events),
-            tuple(_result(x) for x in r.tx_results),
-            tuple(ValidatorUpdate(u.pub_key, u.power) for u in r.validator_updates),
-            b"",
-            r.app_hash,
-        )
+        return self.app.finalize_block(req)  # already the node's record (state.abci_types)
 
     def commit(self) -> None:
         self.app.commit()

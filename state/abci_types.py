@@ -1,8 +1,10 @@
 """ABCI++ (CometBFT 0.38) request and response types of the application, as in-process values.
 
 Times are block times in ms since the epoch (UTC). The types that are persisted or hashed (events, tx
-results, validator updates, the FinalizeBlock response) are canonical `Record`s. `state.abci` re-exports
-all of them.
+results, validator updates, the FinalizeBlock response) are `state.chain`'s records under their ABCI names:
+the application builds the records the node stores, indexes and serves, so nothing converts them on the way
+(`ResponseFinalizeBlock` is `state.chain.FinalizeBlockResult`; the application leaves its
+`consensus_param_updates` empty). `state.abci` re-exports all of them.
 """
 
 from __future__ import annotations
@@ -11,38 +13,9 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from state.codec import Record
-from state.store import Event, EventAttribute
+from state.chain import Event, EventAttribute, ExecTxResult, FinalizeBlockResult, ValidatorUpdate
 
-
-# ----------------------------------------------------------------- ABCI types
-@dataclass(frozen=True)
-class ExecTxResult(Record):
-    TAG = 82
-    code: int
-    data: bytes
-    log: str
-    info: str
-    gas_wanted: int
-    gas_used: int
-    events: tuple[Event, ...]
-    codespace: str
-
-
-@dataclass(frozen=True)
-class ValidatorUpdate(Record):
-    TAG = 83
-    pub_key: bytes  # Ed25519, 32 bytes
-    power: int
-
-
-@dataclass(frozen=True)
-class ResponseFinalizeBlock(Record):
-    TAG = 84
-    events: tuple[Event, ...]
-    tx_results: tuple[ExecTxResult, ...]
-    validator_updates: tuple[ValidatorUpdate, ...]
-    app_hash: bytes
+ResponseFinalizeBlock = FinalizeBlockResult
 
 
 @dataclass(frozen=True)
@@ -199,4 +172,4 @@ def to_events(out: list[Event]) -> tuple[Event, ...]:
     return tuple(out)
 
 
-__all__ = ["Event", "EventAttribute"]
+__all__ = ["Event", "EventAttribute", "ExecTxResult", "ResponseFinalizeBlock", "ValidatorUpdate"]

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from state.codec import MAX_SIZE, Record, encode
 from state.crypto import address, sha256
+from state.fastrec import packb
 from state.merkle import Proof, merkle_proof, merkle_root
 
 BLOCK_PROTOCOL = 11  # CometBFT's block protocol version, reported as header.version.block
@@ -209,10 +210,16 @@ class Block(Record):
 
 
 # --------------------------------------------------------------------------- results of FinalizeBlock
+# One shape from the application to the wire: the application builds these records (`state.store.Ctx.emit`,
+# `state.abci`, whose ABCI names are aliases of them), the node stores and indexes them as they are, and the
+# RPC encodes them as they are (its views of events and tx results are these classes). `pack_results` encodes
+# a block's results once, for the block store and the application's replay record alike.
 
 
 @dataclass(frozen=True)
 class EventAttribute(Record):
+    """ABCI event attribute; `index` asks the node to index it for tx_search."""
+
     TAG = 0x46
     key: str
     value: str
@@ -221,6 +228,8 @@ class EventAttribute(Record):
 
 @dataclass(frozen=True)
 class Event(Record):
+    """ABCI event: a type and its attributes."""
+
     TAG = 0x47
     MAX_LEN = {"attributes": 1024}
     type: str
@@ -292,6 +301,30 @@ class ValidatorSetInfo(Record):
 
     def hash(self) -> bytes:
         return validators_hash([(v.pub_key, v.power) for v in self.validators])
+
+
+_ATTR_TAG, _EVENT_TAG, _RESULT_TAG, _UPDATE_TAG, _RESULTS_TAG = 0x46, 0x47, 0x48, 0x49, 0x4A
+
+
+def pack_results(r: FinalizeBlockResult) -> bytes:
+    """`r.encode()`, built directly and computed once per result: the block store keeps these bytes and the
+    application the same bytes as its replay record. Canonical because every field is a primitive msgpack
+    packs in its smallest form (as `state.fastrec.pack`, which a test compares it with)."""
+    cached: bytes | None = r.__dict__.get("_packed")
+    if cached is not None:
+        return cached
+    raw = packb([
+        _RESULTS_TAG,
+        [[_EVENT_TAG, e.type, [[_ATTR_TAG, a.key, a.value, a.index] for a in e.attributes]] for e in r.events],
+        [[_RESULT_TAG, x.code, x.data, x.log, x.info, x.gas_wanted, x.gas_used,
+          [[_EVENT_TAG, e.type, [[_ATTR_TAG, a.key, a.value, a.index] for a in e.attributes]] for e in x.events],
+          x.codespace] for x in r.tx_results],
+        [[_UPDATE_TAG, u.pub_key, u.power] for u in r.validator_updates],
+        r.consensus_param_updates,
+        r.app_hash,
+    ])
+    r.__dict__["_packed"] = raw  # a frozen record's cache, not a field (equality, repr and encode ignore it)
+    return raw
 
 
 # --------------------------------------------------------------------------- hash helpers

@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from state.chain import Event as Event  # re-exported: the domain emits these
+from state.chain import EventAttribute as EventAttribute
 from state.codec import Record, decode, encode
 from state.fastrec import pack, unpack
 from state.kv import Reader, prefix_upper_bound
@@ -108,30 +110,11 @@ def _merge(
             yield key, w
 
 
-@dataclass(frozen=True)
-class EventAttribute(Record):
-    """ABCI event attribute; `index` asks the node to index it for tx_search."""
-
-    TAG = 80
-    key: str
-    value: str
-    index: bool
-
-
-@dataclass(frozen=True)
-class Event(Record):
-    """ABCI event: a type and its attributes (re-exported by state.abci)."""
-
-    TAG = 81
-    type: str
-    attributes: tuple[EventAttribute, ...]
-
-
+# Events are `state.chain`'s records (re-exported by state.abci): what the domain emits here is what the node
+# stores, indexes and the RPC serves, with no conversion on the way.
 def _attr(key: str, value: str) -> EventAttribute:
-    """An indexed attribute, built without the frozen dataclass's per-field __setattr__ (hot path)."""
-    a = object.__new__(EventAttribute)
-    a.__dict__.update(key=key, value=value, index=True)
-    return a
+    """An indexed attribute."""
+    return EventAttribute(key, value, True)
 
 
 EventOut = Event  # the name the domain used before events were built directly as records

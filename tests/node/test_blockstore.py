@@ -186,3 +186,30 @@ def test_store_matches_a_model_under_saves_prunes_and_reopens(script: list[tuple
                 assert (store.load_block_meta_by_hash(block.hash()) is not None) is present
                 assert (store.tx_location(tx_hash(block.txs[0])) is not None) is present
         kv.close()
+
+
+def test_results_bytes_are_the_records_encoding_and_shared_with_the_app_replay_record(tmp_path: Path) -> None:
+    """One encoding of a block's results: the block store keeps `FinalizeBlockResult.encode()` (every field
+    kind: events with attributes, failing and passing txs, validator and parameter updates), and the
+    application's replay record is the same bytes, computed once."""
+    from state.abci import pack_response
+    from state.chain import Event, EventAttribute, ExecTxResult, FinalizeBlockResult, ValidatorUpdate, pack_results
+
+    ev = Event("lg", (EventAttribute("id", "LG-1", True), EventAttribute("note", "ไทย", False)))
+    res = FinalizeBlockResult(
+        (Event("block", ()), ev),
+        (ExecTxResult(0, b"", "", "", 0, 0, (ev, ev), ""),
+         ExecTxResult(402, b"\x01", "over-draw", "i", 7, 2**40, (), "egp")),
+        (ValidatorUpdate(b"\x02" * 32, 0), ValidatorUpdate(b"\x03" * 32, 2**62)),
+        b"\x93\x01\x02\x03",
+        b"\xaa" * 32,
+    )
+    raw = pack_results(res)
+    assert raw == res.encode()
+    assert pack_response(res) is raw  # encoded once, whoever asks first
+    kv = LevelKV(tmp_path / "db")
+    store = BlockStore(kv)
+    store.save_results(7, res)
+    assert kv.get(b"blockstore/r" + (7).to_bytes(8, "big")) == raw
+    assert store.load_results(7) == res == FinalizeBlockResult.decode(raw)
+    kv.close()
