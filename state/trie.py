@@ -34,15 +34,27 @@ Pos = tuple[int, int]  # (depth, prefix)
 
 
 class CachedNodes:
-    """Committed trie nodes, decoded, with a bounded read cache keyed by (depth, prefix).
+    """Committed trie nodes, decoded, with a read cache keyed by (depth, prefix) and bounded in bytes.
 
     The application is the only writer of its trie: after a commit is durable it calls `apply` with the
-    block's node changes, so the cache never serves a stale node."""
+    block's node changes, so the cache never serves a stale node.
 
-    def __init__(self, nodes: NodeReader, max_entries: int = 2_000_000) -> None:
+    Bound: an entry (key tuple, prefix int, node tuple and its two hashes, dict slot) takes ~340 bytes
+    (tracemalloc), so `max_bytes` (64 MiB) holds ~200,000 nodes. When the cache is full it drops its
+    deepest levels and stops caching positions below them (`max_depth`): every block's update walks the top
+    of the trie for each changed key, while a node deep down is touched about once per block at most, so
+    the top levels are what is worth keeping, and the memory plateaus whatever the size of the state."""
+
+    ENTRY_BYTES = 340
+
+    def __init__(self, nodes: NodeReader, max_entries: int | None = None, *, max_bytes: int = 64 << 20) -> None:
         self._nodes = nodes
         self._cache: dict[Pos, Node | None] = {}
-        self._max = max_entries
+        self._max = max(1, max_bytes // self.ENTRY_BYTES) if max_entries is None else max_entries
+        self.max_depth = 256  # positions deeper than this are not cached (lowered when the cache fills up)
+
+    def __len__(self) -> int:
+        return len(self._cache)
 
     def node(self, depth: int, prefix: int) -> Node | None:
         key = (depth, prefix)
@@ -52,16 +64,40 @@ class CachedNodes:
             pass
         raw = self._nodes.get(position(depth, prefix))
         node = None if raw is None else _decode(raw)
-        if len(self._cache) >= self._max:
-            self._cache.clear()
-        self._cache[key] = node
+        if depth <= self.max_depth:
+            self._cache[key] = node
+            if len(self._cache) > self._max:
+                self._shrink()
         return node
 
     def apply(self, changes: Mapping[Pos, Node | None]) -> None:
         """Make committed node changes visible (call after they are durably written)."""
-        if len(self._cache) + len(changes) >= self._max:
-            self._cache.clear()
-        self._cache.update(changes)
+        cache, cut = self._cache, self.max_depth
+        if cut >= 256:
+            cache.update(changes)
+        else:
+            for key, node in changes.items():
+                if key[0] <= cut:
+                    cache[key] = node
+        if len(cache) > self._max:
+            self._shrink()
+
+    def _shrink(self) -> None:
+        """Keep the deepest levels that fit in 3/4 of the bound (whole levels, from the root down); the
+        entries below go and are not cached again. In place: an update in progress holds this dict."""
+        cache = self._cache
+        per_depth: dict[int, int] = {}
+        for d, _ in cache:
+            per_depth[d] = per_depth.get(d, 0) + 1
+        keep, total = -1, 0
+        for d in sorted(per_depth):
+            total += per_depth[d]
+            if total > self._max * 3 // 4:
+                break
+            keep = d
+        self.max_depth = min(self.max_depth, keep)
+        for key in [key for key in cache if key[0] > keep]:
+            del cache[key]
 
     def clear(self) -> None:
         self._cache.clear()
@@ -94,6 +130,7 @@ class Trie:
 
     def __init__(self, nodes: NodeReader | CachedNodes) -> None:
         self._src = nodes if isinstance(nodes, CachedNodes) else CachedNodes(nodes, max_entries=1 << 40)
+        # (a private unbounded cache: a Trie over a plain store lives for one update or one query)
         self.changes: dict[Pos, Node | None] = {}
 
     @property
@@ -147,6 +184,8 @@ class Trie:
         return node_hash(new)
 
     def _apply(self, depth: int, prefix: int, node: Node | None, items: list[Item]) -> Node | None:
+        if len(items) == 1 and items[0][2] is not None:
+            return self._upsert(depth, prefix, node, items[0])
         if node is None:
             return self._build(depth, prefix, [it for it in items if it[2] is not None])
         if node[0] == b"L":
@@ -190,6 +229,42 @@ class Trie:
         if new_r is not _UNCHANGED:
             changes[(depth + 1, rp)] = new_r
         return (b"I", lh, rh)
+
+    def _upsert(self, depth: int, prefix: int, node: Node | None, item: Item) -> Node:
+        """`_apply` of one item that sets a value, as one loop down and one up (no recursion, no splits): below
+        the first few levels of a block's update every touched path carries a single key, and most keys are
+        set, not deleted. Setting a value never empties a subtree, so no leaf is pulled up on the way back:
+        each inner node on the path gets the new hash on the key's side and keeps its other child. Returns
+        the new node at (depth, prefix), whose subtree's changed nodes are in `changes` (as `_apply`)."""
+        k, kh, vh = item
+        assert vh is not None
+        changes, cache, node_at = self.changes, self._src._cache, self._src.node
+        path: list[tuple[int, Node]] = []  # (bit, inner node) at depth, depth + 1, ...
+        d, p = depth, prefix
+        while node is not None and node[0] == b"I":
+            bit = (k >> (255 - d)) & 1
+            path.append((bit, node))
+            d += 1
+            p = (p << 1) | bit
+            key = (d, p)
+            node = changes.get(key, _UNCHANGED)
+            if node is _UNCHANGED:
+                node = cache.get(key, _UNCHANGED)
+                if node is _UNCHANGED:
+                    node = node_at(d, p)
+        if node is None or node[1] == kh:
+            new: Node = (b"L", kh, vh)
+        else:  # another key's leaf: both go below it
+            other = (int.from_bytes(node[1], "big"), node[1], node[2])
+            new = self._build(d, p, [item, other] if k < other[0] else [other, item])  # type: ignore[assignment]
+        sha = _sha256
+        for bit, inner in reversed(path):
+            changes[(d, p)] = new
+            h = sha((b"\x00" if new[0] == b"L" else b"\x01") + new[1] + new[2]).digest()
+            new = (b"I", inner[1], h) if bit else (b"I", h, inner[2])
+            d -= 1
+            p >>= 1
+        return new
 
     def _clear(self, depth: int, prefix: int, node: Node | None) -> None:
         if node is not _UNCHANGED:
