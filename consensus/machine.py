@@ -10,8 +10,17 @@ Mux (event -> rules)::
 
     ProposalReceived -> log -> L49 L55 L22 L28 L34 L36 L44 L47 (until quiescent)
     VoteReceived     -> log -> (same)            ; second different vote -> ReportEvidence
+                        after the decision: log only (late precommits fill ``decided_commit``)
     TimeoutFired     -> L57 / L61 / L65 (with staleness guards), COMMIT -> StartNextHeight
     ValueReady       -> L19 (the proposer's getValue() answered)
+
+The COMMIT step (between L51's decision and the next height's StartRound, L52-L54) is not in the paper:
+it is CometBFT's ``timeout_commit``, the wait that lets the late precommits in so the next block's
+LastCommit names every validator that voted.  With ``timeouts.skip_timeout_commit`` it ends (a COMMIT
+timeout rescheduled at 0 ms, so the shell's own gating of that timeout still applies) as soon as the
+decision round holds a precommit of every validator, as CometBFT's ``skip_timeout_commit`` does with
+``LastCommit.HasAll()``.  The decision is already final, so this touches no safety rule; a validator
+that never precommits keeps the full wait, so LastCommits are as full as without the option.
 
 The lock rules are the paper's (L22-L33): no CometBFT unlock-on-polka.  Round skip (L55) needs f+1 power of
 messages of one higher round.  Hooks prefixed ``_rule_`` exist only so that tests can build broken variants.
@@ -25,6 +34,8 @@ from consensus.types import (
     VALUE_ID_LEN,
     Action,
     Address,
+    BlockIDFlag,
+    Commit,
     ConsensusParams,
     Decide,
     Event,
@@ -78,6 +89,7 @@ class ConsensusCore:
         self._skip_rounds: set[int] = set()
         self._done: set[tuple[str, int]] = set()  # "for the first time" guards: (line, round)
         self._awaiting_value: tuple[int, int] | None = None
+        self._decision_round = NIL_ROUND
 
     # --- public API ----------------------------------------------------------------------------
     def start_height(self, height: int, valset: ValidatorSet) -> list[Action]:
@@ -88,6 +100,7 @@ class ConsensusCore:
         self.keeper = VoteKeeper(height, valset, self.params.round_window)
         self._proposals, self._proposers, self._skip_rounds, self._done = {}, {}, set(), set()
         self._awaiting_value = None
+        self._decision_round = NIL_ROUND
         out: list[Action] = []
         self._start_round(0, out)
         self._run_rules(out)
@@ -100,6 +113,8 @@ class ConsensusCore:
         if isinstance(event, TimeoutFired):
             self._on_timeout(event.timeout, out)
         elif self.step is Step.DECIDED:
+            if isinstance(event, VoteReceived) and self._on_vote(event.vote, out):
+                self._maybe_skip_commit_timeout(out)  # late precommits of the decision round
             return out
         elif isinstance(event, VoteReceived):
             if not self._on_vote(event.vote, out):
@@ -112,6 +127,21 @@ class ConsensusCore:
         if self.step is not Step.DECIDED:
             self._run_rules(out)
         return out
+
+    def decided_commit(self) -> Commit | None:
+        """The commit of this height's decision with every precommit of its round logged so far (the late
+        ones included), or None before the decision.  The shell reads it when the COMMIT step ends (right
+        before ``start_height`` of the next height) to keep the fullest LastCommit."""
+        if self.decision is None or self.keeper is None or self.valset is None:
+            return None
+        tally = self.keeper.tally(self._decision_round, VoteType.PRECOMMIT) or Tally()
+        return make_commit(self.valset, self.height, self._decision_round, self.decision, tally)
+
+    @property
+    def commit_skipped(self) -> bool:
+        """True once ``skip_timeout_commit`` ended this height's COMMIT step early (the 0 ms COMMIT timeout
+        is scheduled; the original ``commit_ms`` one still fires later and is then ignored)."""
+        return self.decision is not None and ("skip_commit", self._decision_round) in self._done
 
     def proposer(self, round_: int) -> Address:
         """``proposer(h_p, round)``."""
@@ -328,13 +358,38 @@ class ConsensusCore:
 
     def _decide(self, round_: int, value: ValueId, out: list[Action]) -> None:
         assert self.keeper is not None and self.valset is not None
-        self.decision = value  # L51; L52-L54 (next height) happen in start_height
+        self.decision, self._decision_round = value, round_  # L51; L52-L54 (next height) happen in start_height
         tally = self.keeper.tally(round_, VoteType.PRECOMMIT) or Tally()
         commit = make_commit(self.valset, self.height, round_, value, tally)
         out.append(Decide(self.height, round_, value, commit))
         self.step = Step.DECIDED
-        delay = self.params.timeouts.duration_ms(TimeoutKind.COMMIT, round_)
+        if self._rule_skip_commit_timeout(commit):
+            self._hit("skip_commit")
+            self._done.add(("skip_commit", round_))
+            delay = 0
+        else:
+            delay = self.params.timeouts.duration_ms(TimeoutKind.COMMIT, round_)
         out.append(ScheduleTimeout(Timeout(TimeoutKind.COMMIT, self.height, round_), delay))
+
+    def _rule_skip_commit_timeout(self, commit: Commit) -> bool:
+        """``skip_timeout_commit`` and the commit carries a precommit (COMMIT or NIL) of the whole power."""
+        if not self.params.timeouts.skip_timeout_commit:
+            return False
+        assert self.valset is not None
+        power = sum(v.power for v, s in zip(self.valset.validators, commit.signatures, strict=True)
+                    if s.flag != BlockIDFlag.ABSENT)
+        return power == self.valset.total_power
+
+    def _maybe_skip_commit_timeout(self, out: list[Action]) -> None:
+        """COMMIT step: a late precommit completed the decision round's commit -> end the wait now."""
+        r = self._decision_round
+        if ("skip_commit", r) in self._done or not self.params.timeouts.skip_timeout_commit:
+            return
+        commit = self.decided_commit()
+        if commit is not None and self._rule_skip_commit_timeout(commit):
+            self._hit("skip_commit")
+            self._done.add(("skip_commit", r))
+            out.append(ScheduleTimeout(Timeout(TimeoutKind.COMMIT, self.height, r), 0))
 
     def _l55(self, out: list[Action]) -> bool:
         higher = [r for r in self._skip_rounds if r > self.round]
@@ -351,7 +406,9 @@ class ConsensusCore:
 
     def _on_timeout(self, t: Timeout, out: list[Action]) -> None:
         if t.kind is TimeoutKind.COMMIT:
-            if t.height == self.height and self.step is Step.DECIDED:
+            # once per height: with skip_timeout_commit the rescheduled (0 ms) and the original timeout both fire
+            if t.height == self.height and self.step is Step.DECIDED and ("next", 0) not in self._done:
+                self._done.add(("next", 0))
                 out.append(StartNextHeight(self.height + 1))
             return
         if self.step is Step.DECIDED:

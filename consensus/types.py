@@ -73,7 +73,15 @@ class Timeout:
 
 @dataclass(frozen=True, slots=True)
 class TimeoutParams:
-    """Timeouts in milliseconds: ``timeout_X(r) = X_ms + r * X_delta_ms``; genesis-agreed."""
+    """Timeouts in milliseconds: ``timeout_X(r) = X_ms + r * X_delta_ms``; genesis-agreed.
+
+    ``commit_ms`` is the wait between a decision and round 0 of the next height (CometBFT's
+    ``timeout_commit``), which lets the late precommits in so the next block's LastCommit is complete.
+    ``skip_timeout_commit`` (CometBFT's option of that name; in CometBFT v1 ``next_block_delay`` = 0)
+    ends that wait as soon as the decision round holds a precommit (for the value or nil) of every
+    validator: nothing is left to wait for.  With a validator down it changes nothing (the full
+    ``commit_ms`` is waited), so LastCommits are never smaller than without it.
+    """
 
     propose_ms: int = 3000
     propose_delta_ms: int = 500
@@ -82,6 +90,7 @@ class TimeoutParams:
     precommit_ms: int = 1000
     precommit_delta_ms: int = 500
     commit_ms: int = 1000
+    skip_timeout_commit: bool = False
 
     def duration_ms(self, kind: TimeoutKind, round_: int) -> int:
         if kind is TimeoutKind.PROPOSE:

@@ -151,6 +151,7 @@ class SimNode:
 
     def validator_set(self, height: int) -> ValidatorSet:
         assert self.pipeline.height == height, (self.pipeline.height, height)
+        self.sim.on_next_height(self, height)
         return self.pipeline.current
 
     def report(self, evidence: DuplicateVoteEvidence) -> None:

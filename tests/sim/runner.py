@@ -8,7 +8,9 @@ Checked after every event (a violation stops the run):
   validity     a decided value was proposed at that height, is valid, and its commit verifies
                (``verify_commit``: every signature, > 2/3 power) against that height's validator set;
   no double    no correct node signs two different votes for one (height, round, type);
-  monotonic    each correct node decides heights 1, 2, 3, ... in order.
+  monotonic    each correct node decides heights 1, 2, 3, ... in order;
+  full commit  a correct node that ended the COMMIT step early (skip_timeout_commit, odd seeds) holds a
+               precommit of every validator of the decision round.
 Liveness: at GST the run computes a deadline worth ``ROUNDS_BUDGET`` rounds per height (from the highest
 round any correct node reached); every correct node must decide ``target_height`` before it.  A height
 that a correct node runs entirely after GST must take it through at most ``len(valset) + 1`` rounds.
@@ -20,12 +22,12 @@ import hashlib
 import random
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from consensus.commit import verify_commit
 from consensus.machine import ConsensusCore
-from consensus.types import Commit, ConsensusParams, Proposal, TimeoutParams, Vote
+from consensus.types import BlockIDFlag, Commit, ConsensusParams, Proposal, TimeoutParams, Vote
 from consensus.validators import Validator, ValidatorPipeline, ValidatorUpdate
 from tests.sim.harness import CHAIN_ID, GOSSIP_MS, SimNode, is_valid_value, verify_sig
 from tests.sim.network import Clock, Network
@@ -42,7 +44,9 @@ PARAMS = ConsensusParams(
         commit_ms=50,
     )
 )
+SKIP_PARAMS = ConsensusParams(replace(PARAMS.timeouts, skip_timeout_commit=True))
 ROUNDS_BUDGET = 8
+ABSENT = BlockIDFlag.ABSENT
 
 
 class LingeringCore(ConsensusCore):
@@ -115,9 +119,10 @@ class Simulation:
     ) -> SimNode:
         if role is not None:
             cls = ConsensusCore  # broken variants are for correct nodes only
-        core = cls(key[0], PARAMS)
+        params = SKIP_PARAMS if self.scenario.skip_commit else PARAMS
+        core = cls(key[0], params)
         if role == "equivocator" and self.scenario.cut_on_decide is not None:
-            core = LingeringCore(key[0], PARAMS)  # the adversary stays in the attacked height
+            core = LingeringCore(key[0], params)  # the adversary stays in the attacked height
             core.linger_height = self.scenario.cut_on_decide
         return SimNode(self, i, key[0], key[1], role, core, pl)
 
@@ -195,6 +200,18 @@ class Simulation:
         if node.last_decision_ms >= self.scenario.net.gst_ms and lived > len(vs) + 1:
             self.fail(f"liveness: node {node.idx} went through {lived} rounds at height {height} after GST")
         node.rounds_before, node.last_decision_ms = started, self.clock.now
+
+    def on_next_height(self, node: SimNode, height: int) -> None:
+        """A node's COMMIT step ended: skip_timeout_commit may end it early only with every precommit in."""
+        if not node.correct or not node.core.commit_skipped:
+            return
+        commit = node.core.decided_commit()
+        vs = node.core.valset
+        assert commit is not None and vs is not None
+        power = sum(v.power for v, s in zip(vs.validators, commit.signatures, strict=True) if s.flag != ABSENT)
+        if power != vs.total_power:
+            self.fail(f"node {node.idx} skipped the commit timeout of height {height - 1} with {power}/"
+                      f"{vs.total_power} of the precommits")
 
     def correct_nodes(self) -> list[SimNode]:
         return [n for n in self.nodes if n.correct]

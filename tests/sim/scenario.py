@@ -2,14 +2,14 @@
 
 A scenario fixes the validator set (4 or 7, equal or unequal power), the Byzantine roles (total faulty
 power < 1/3), the network (GST, drops, duplicates, delays, partitions), whether the set changes mid-run,
-and how many heights every correct node must decide after GST.
+how many heights every correct node must decide after GST, and whether genesis sets skip_timeout_commit.
 """
 
 from __future__ import annotations
 
 import json
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from tests.sim.network import NetRules
 
@@ -29,6 +29,9 @@ class Scenario:
     # adaptive adversary: the first correct node to decide this height before GST is cut off until
     # GST (its messages still in flight are lost too)
     cut_on_decide: int | None = None
+    # genesis skip_timeout_commit: on for odd seeds (not drawn from the rng, so every other draw of a seed
+    # is what it was before the option existed)
+    skip_commit: bool = False
 
     def role(self, i: int) -> str | None:
         for j, r in self.roles:
@@ -71,6 +74,11 @@ def _split(rng: random.Random, n: int, twin_of: int | None) -> tuple[tuple[int, 
 
 
 def make_scenario(seed: int, rng: random.Random) -> Scenario:
+    sc = _draw(seed, rng)
+    return replace(sc, skip_commit=seed % 2 == 1)
+
+
+def _draw(seed: int, rng: random.Random) -> Scenario:
     if rng.random() < 0.2:
         return _lock_attack(seed, rng)
     n = rng.choice((4, 4, 4, 7))

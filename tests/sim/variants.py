@@ -6,7 +6,7 @@ Each must be caught by the simulator's checks: the tests test the tester.
 from __future__ import annotations
 
 from consensus.machine import ConsensusCore
-from consensus.types import Step, Timeout, ValueId, VoteType
+from consensus.types import Commit, Step, Timeout, ValueId, VoteType
 
 
 class IgnoreLock(ConsensusCore):
@@ -38,9 +38,18 @@ class DecideWithoutPrecommits(ConsensusCore):
         return self._two_thirds(self._power(round_, VoteType.PREVOTE, value))
 
 
+class SkipCommitAtTwoThirds(ConsensusCore):
+    """skip_timeout_commit without waiting for every precommit: the commit timeout ends at the decision
+    (LastCommits would shrink to 2/3 systematically)."""
+
+    def _rule_skip_commit_timeout(self, commit: Commit) -> bool:
+        return self.params.timeouts.skip_timeout_commit
+
+
 VARIANTS: dict[str, type[ConsensusCore]] = {
     "ignore_lock": IgnoreLock,
     "precommit_f_plus_1": PrecommitQuorumFPlus1,
     "no_stale_timeout_guard": NoStaleTimeoutGuard,
     "decide_without_precommits": DecideWithoutPrecommits,
+    "skip_commit_at_two_thirds": SkipCommitAtTwoThirds,
 }
