@@ -3,7 +3,9 @@
 Why the timeouts are here and not in config.toml: in CometBFT they are local, and a validator that lowers
 `timeout_commit` or `timeout_propose` gains an edge or destabilises rounds (cometbft#2873). Here they are
 consensus parameters: every node runs the values of genesis, and `consensus_hash` in every header commits to
-them. `timeouts.commit` is the block interval (the wait after a commit before the next height starts).
+them. `timeouts.commit` is the block interval (the wait after a commit before the next height starts);
+`timeouts.skip_timeout_commit` (optional, default false) ends that wait as soon as every validator's precommit
+is in and transactions wait (CometBFT's option of that name; an idle chain keeps `commit` as its interval).
 
 Shape (ints as strings as CometBFT prints them; numbers are accepted on input)::
 
@@ -15,7 +17,7 @@ Shape (ints as strings as CometBFT prints them; numbers are accepted on input)::
                           "abci": {"vote_extensions_enable_height": "0"},
                           "timeouts": {"propose": "3s", "propose_delta": "500ms", "prevote": "1s",
                                        "prevote_delta": "500ms", "precommit": "1s", "precommit_delta": "500ms",
-                                       "commit": "1s"}},
+                                       "commit": "1s", "skip_timeout_commit": false}},
      "validators": [{"address": "HEX", "pub_key": {"type": "tendermint/PubKeyEd25519", "value": "b64"},
                      "power": "10", "name": "Bangkok Bank"}],
      "app_hash": "", "app_state": {...}}
@@ -101,6 +103,8 @@ class ConsensusParams(Record):
     timeout_precommit_ms: int = 1000
     timeout_precommit_delta_ms: int = 500
     timeout_commit_ms: int = 1000
+    # end the commit wait as soon as every validator's precommit is in (CometBFT's skip_timeout_commit)
+    skip_timeout_commit: bool = False
 
     def hash(self) -> bytes:
         return sha256(self.encode())
@@ -114,6 +118,7 @@ class ConsensusParams(Record):
             precommit_ms=self.timeout_precommit_ms,
             precommit_delta_ms=self.timeout_precommit_delta_ms,
             commit_ms=self.timeout_commit_ms,
+            skip_timeout_commit=self.skip_timeout_commit,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -136,6 +141,7 @@ class ConsensusParams(Record):
                 "precommit": d(self.timeout_precommit_ms),
                 "precommit_delta": d(self.timeout_precommit_delta_ms),
                 "commit": d(self.timeout_commit_ms),
+                "skip_timeout_commit": self.skip_timeout_commit,
             },
         }
 
@@ -162,6 +168,7 @@ class ConsensusParams(Record):
             timeout_precommit_ms=to.conv("precommit", dur, 1, MAX_TIMEOUT_MS),
             timeout_precommit_delta_ms=to.conv("precommit_delta", dur, 0, MAX_TIMEOUT_MS),
             timeout_commit_ms=to.conv("commit", dur, 0, MAX_TIMEOUT_MS),
+            skip_timeout_commit=to.flag("skip_timeout_commit") if "skip_timeout_commit" in to.obj else False,
         )
         for sub in (r, block, ev, val, ver, abci, to):
             sub.no_extra()
@@ -201,6 +208,12 @@ class _Reader:
             raise GenesisError(f"{self.where}.{key}: {exc}") from None
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             raise GenesisError(f"{self.where}.{key}: {value} is outside [{lo}, {hi if hi is not None else '∞'}]")
+        return value
+
+    def flag(self, key: str) -> bool:
+        value = self.get(key)
+        if not isinstance(value, bool):
+            raise GenesisError(f"{self.where}.{key}: expected true or false")
         return value
 
     def text(self, key: str) -> str:

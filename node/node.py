@@ -59,7 +59,7 @@ from node.runtime import (
 from node.statestore import ChainState
 from node.storagefault import storage_failure
 from node.wal import ConsensusWAL
-from state.chain import Block, Commit, FinalizeBlockResult
+from state.chain import FLAG_ABSENT, Block, Commit, FinalizeBlockResult
 from state.codec import Record
 from state.crypto import sha256, verify
 
@@ -120,6 +120,7 @@ class Node:
         self.data_dir = ""  # where storage errors without a file name are reported (set by node/assemble.py)
         self._replaying = False
         self._held: TimeoutFired | None = None
+        self._commit_fired: object = None  # the COMMIT timeout that fired last (its first fire is told apart)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -259,9 +260,24 @@ class Node:
     def validator_set(self, height: int) -> ValidatorSet:
         """Called by the executor right before it starts `height`: reset the per-height message log and
         replay what arrived early once the core is at the new height."""
+        self._keep_fuller_commit(height - 1)
         self._reset_height()
         asyncio.get_running_loop().call_soon(self._replay_future)
         return valset_from_info(self.state.validators)
+
+    def _keep_fuller_commit(self, height: int) -> None:
+        """The COMMIT step is over: if late precommits made the decided commit fuller than the seen commit
+        stored with the block, store it, so the next block's LastCommit names every validator that voted
+        (CometBFT's LastCommit; validators are not recorded absent just for being a little late)."""
+        commit = self.core.decided_commit()
+        if commit is None or commit.height != height or height != self.state.last_height:
+            return
+        seen = self.store.load_seen_commit(height)
+        if seen is None or seen.block_id.hash != commit.value_id:
+            return
+        if sum(s.flag != FLAG_ABSENT for s in seen.signatures) >= sum(s.flag != FLAG_ABSENT for s in commit.signatures):
+            return  # (the core's BlockIDFlag is an IntEnum with the chain's values)
+        self.store.save_seen_commit(height, commit_from_consensus(commit, seen.block_id))
 
     def report(self, evidence: DuplicateVoteEvidence) -> None:
         a = evidence.vote_a
@@ -395,13 +411,22 @@ class Node:
             self._on_timeout(ev, hold=False)
 
     def _on_timeout(self, ev: TimeoutFired, hold: bool = True) -> None:
-        if (hold and ev.timeout.kind == TimeoutKind.COMMIT and self.in_consensus
-                and not blockrules.block_due(self.state, self.store, len(self.mempool), self.opt.create_empty_blocks)):
-            self._held = ev  # CometBFT's "wait for txs": released by a tx, a peer's next height, or the interval
-            interval = self.opt.create_empty_blocks_interval_ms
-            if interval > 0:
-                asyncio.get_running_loop().call_later(interval / 1000, self._release_held)
-            return
+        if hold and ev.timeout.kind == TimeoutKind.COMMIT and self.in_consensus:
+            first, self._commit_fired = ev.timeout != self._commit_fired, ev.timeout
+            if not blockrules.block_due(self.state, self.store, len(self.mempool), self.opt.create_empty_blocks):
+                self._held = ev  # CometBFT's "wait for txs": released by a tx, a peer's next height, or the interval
+                interval = self.opt.create_empty_blocks_interval_ms
+                if interval > 0:
+                    asyncio.get_running_loop().call_later(interval / 1000, self._release_held)
+                return
+            if first and self.core.commit_skipped and len(self.mempool) == 0:
+                # skip_timeout_commit ended the wait early, but there is nothing to propose: an idle chain
+                # keeps timeout_commit as its block interval (the original timeout fires then), unless a tx
+                # or a peer's next-height message releases it first
+                self._held = ev
+                return
+            if self._held is not None and self._held.timeout == ev.timeout:
+                self._held = None
         if self.in_consensus and not self.stopping and not self.fatal:
             if log.is_debug():
                 log.debug("timeout", kind=ev.timeout.kind.name, height=ev.timeout.height, round=ev.timeout.round,

@@ -27,7 +27,16 @@ from typing import Any
 from devnet.bench import procstat
 from devnet.bench.loadgen import LoadSettings, Run, prepare
 from devnet.bench.report import write_json
-from devnet.bench.run_network import ROOT, WorkloadSpec, bench_network, height, start_node, stop_pids, write_pids
+from devnet.bench.run_network import (
+    ROOT,
+    SKIP_TIMEOUT_COMMIT,
+    WorkloadSpec,
+    bench_network,
+    height,
+    start_node,
+    stop_pids,
+    write_pids,
+)
 
 
 def rpc(url: str, method: str, params: dict[str, Any] | None = None, timeout: float = 3.0) -> Any:
@@ -58,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--down", type=float, default=10.0, help="seconds node 3 stays down")
     ap.add_argument("--rate", type=float, default=100.0, help="offered tx/s on nodes 0-2 throughout")
     ap.add_argument("--timeout-commit-ms", type=int, default=50)
+    ap.add_argument("--skip-timeout-commit", action=argparse.BooleanOptionalAction, default=SKIP_TIMEOUT_COMMIT,
+                    help="genesis skip_timeout_commit (the next height as soon as every precommit is in)")
     ap.add_argument("--limit", type=float, default=600.0, help="give up waiting for node 3 after this many s")
     ap.add_argument("--out", type=Path, default=Path("bench-results"))
     a = ap.parse_args(argv)
@@ -74,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
                                 stop_when_saturated=False)
         print(f"pre-generating {int(a.rate * horizon):,} txs (load for up to {horizon:.0f} s) ...", flush=True)
         prep = prepare(settings, 3, lambda m: None)
-        with bench_network(tmp, spec, timeout_commit_ms=a.timeout_commit_ms, log_level="warn") as net:
+        with bench_network(tmp, spec, timeout_commit_ms=a.timeout_commit_ms, skip_timeout_commit=a.skip_timeout_commit,
+                           log_level="warn") as net:
             url0, url3 = net.urls[0], net.urls[3]
             address = rpc(url3, "status")["validator_info"]["address"]
             run = Run(settings, net.urls[:3], net.pids[:3], prep, lambda m: None)

@@ -87,6 +87,12 @@ def _ports_free(base: int, n: int) -> bool:
     return True
 
 
+# the bench network's genesis cadence (docs/performance.md "Block cadence"); `egp bench --timeout-commit-ms
+# / --[no-]skip-timeout-commit` override them
+TIMEOUT_COMMIT_MS = 1000
+SKIP_TIMEOUT_COMMIT = False
+
+
 def pick_base_port(n: int) -> int:
     rng = random.Random()
     for _ in range(200):
@@ -96,13 +102,14 @@ def pick_base_port(n: int) -> int:
     raise RuntimeError("no free block of ports on 127.0.0.1")
 
 
-def write_network(root: Path, spec: WorkloadSpec, *, validators: int = 4, timeout_commit_ms: int = 1000,
-                  mempool_size: int = 5000, base_port: int | None = None) -> list[str]:
+def write_network(root: Path, spec: WorkloadSpec, *, validators: int = 4, timeout_commit_ms: int = TIMEOUT_COMMIT_MS,
+                  skip_timeout_commit: bool = SKIP_TIMEOUT_COMMIT, mempool_size: int = 5000,
+                  base_port: int | None = None) -> list[str]:
     """Write the homes under `root`; returns the RPC URLs."""
     cfg = Config()
     cfg.mempool.size = mempool_size
     cfg.mempool.cache_size = max(cfg.mempool.cache_size, 2 * mempool_size)
-    params = ConsensusParams(timeout_commit_ms=timeout_commit_ms)
+    params = ConsensusParams(timeout_commit_ms=timeout_commit_ms, skip_timeout_commit=skip_timeout_commit)
     app_state = spec.workload(0).genesis_app_state()
     base = base_port if base_port is not None else pick_base_port(validators)
     nodes = make_testnet(root, validators=validators, chain_id=spec.chain_id, app_state=app_state,
@@ -194,12 +201,12 @@ def read_pids(root: Path) -> tuple[list[int], list[str]]:
 
 
 @contextmanager
-def bench_network(root: Path, spec: WorkloadSpec, *, validators: int = 4, timeout_commit_ms: int = 1000,
-                  mempool_size: int = 5000, log_level: str = "info",
+def bench_network(root: Path, spec: WorkloadSpec, *, validators: int = 4, timeout_commit_ms: int = TIMEOUT_COMMIT_MS,
+                  skip_timeout_commit: bool = SKIP_TIMEOUT_COMMIT, mempool_size: int = 5000, log_level: str = "info",
                   env_extra: dict[str, str] | None = None) -> Iterator[BenchNetwork]:
     """A fresh network for the duration of the block; exactly its nodes are stopped at the end."""
     urls = write_network(root, spec, validators=validators, timeout_commit_ms=timeout_commit_ms,
-                         mempool_size=mempool_size)
+                         skip_timeout_commit=skip_timeout_commit, mempool_size=mempool_size)
     net = start_nodes(root, urls, log_level, env_extra)
     try:
         yield net
@@ -213,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--root", type=Path, required=True)
     ap.add_argument("--validators", type=int, default=4)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--timeout-commit-ms", type=int, default=1000)
+    ap.add_argument("--timeout-commit-ms", type=int, default=TIMEOUT_COMMIT_MS)
+    ap.add_argument("--skip-timeout-commit", action=argparse.BooleanOptionalAction, default=SKIP_TIMEOUT_COMMIT)
     ap.add_argument("--mempool-size", type=int, default=5000)
     a = ap.parse_args(argv)
     if a.action == "down":
@@ -225,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {a.root} is not empty; a bench network starts fresh", file=sys.stderr)
         return 2
     urls = write_network(a.root, WorkloadSpec(seed=a.seed), validators=a.validators,
-                         timeout_commit_ms=a.timeout_commit_ms, mempool_size=a.mempool_size)
+                         timeout_commit_ms=a.timeout_commit_ms, skip_timeout_commit=a.skip_timeout_commit,
+                         mempool_size=a.mempool_size)
     net = start_nodes(a.root, urls)
     print(json.dumps({"root": str(a.root), "urls": urls, "pids": net.pids}))
     return 0

@@ -34,7 +34,14 @@ from devnet.bench import procstat
 from devnet.bench.loadgen import LoadSettings, Run, prepare
 from devnet.bench.profile_tools import summarize_raw
 from devnet.bench.report import plot, print_summary, summarize, write_json
-from devnet.bench.run_network import ROOT, WorkloadSpec, bench_network, read_pids
+from devnet.bench.run_network import (
+    ROOT,
+    SKIP_TIMEOUT_COMMIT,
+    TIMEOUT_COMMIT_MS,
+    WorkloadSpec,
+    bench_network,
+    read_pids,
+)
 
 STAIRCASE = [250.0, 500.0, 1000.0, 1500.0, 2000.0, 3000.0, 4000.0, 6000.0]
 
@@ -68,7 +75,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--causal-gap", type=float, default=3.0,
                     help="seconds between a tx and a follow-up signed by someone else (0: generation order)")
     ap.add_argument("--validators", type=int, default=4, help="with --devnet")
-    ap.add_argument("--timeout-commit-ms", type=int, default=1000, help="with --devnet (genesis consensus param)")
+    ap.add_argument("--timeout-commit-ms", type=int, default=TIMEOUT_COMMIT_MS,
+                    help="with --devnet (genesis consensus param)")
+    ap.add_argument("--skip-timeout-commit", action=argparse.BooleanOptionalAction, default=SKIP_TIMEOUT_COMMIT,
+                    help="with --devnet (genesis consensus param: next height as soon as every precommit is in)")
     ap.add_argument("--mempool-size", type=int, default=5000, help="with --devnet (config.toml [mempool] size)")
     ap.add_argument("--log-level", default="info", help="with --devnet")
     ap.add_argument("--keep", action="store_true", help="with --devnet: keep the network's directory")
@@ -111,7 +121,8 @@ def _target(a: argparse.Namespace, spec: WorkloadSpec) -> Iterator[tuple[list[st
     try:
         say(f"starting a fresh {a.validators}-validator network in {tmp} ...")
         with bench_network(tmp, spec, validators=a.validators, timeout_commit_ms=a.timeout_commit_ms,
-                           mempool_size=a.mempool_size, log_level=a.log_level) as net:
+                           skip_timeout_commit=a.skip_timeout_commit, mempool_size=a.mempool_size,
+                           log_level=a.log_level) as net:
             say(f"  nodes up: {', '.join(net.urls)} (pids {net.pids})")
             yield net.urls, net.pids, str(tmp)
     finally:
@@ -192,6 +203,7 @@ def run(a: argparse.Namespace) -> int:
                      "lanes_per_node": a.lanes, "seed": a.seed, "causal_gap_s": a.causal_gap, "verifiers": a.verifiers,
                      "nodes": len(urls), "network": where, "pids": pids,
                      "devnet": bool(a.devnet), "timeout_commit_ms": a.timeout_commit_ms if a.devnet else None,
+                     "skip_timeout_commit": a.skip_timeout_commit if a.devnet else None,
                      "mempool_size": a.mempool_size if a.devnet else None, "workload": vars(spec)},
         "results": summary,
     }

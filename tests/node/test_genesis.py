@@ -52,6 +52,22 @@ def test_shape_is_cometbft_and_round_trips(tmp_path: Path) -> None:
     assert g.consensus_params.timeout_params().commit_ms == 2000
 
 
+def test_skip_timeout_commit_is_a_consensus_parameter(tmp_path: Path) -> None:
+    """Optional in the file (older genesis files load with false), committed to by consensus_hash."""
+    g = sample()
+    doc = g.to_json()
+    assert doc["consensus_params"]["timeouts"]["skip_timeout_commit"] is False
+    del doc["consensus_params"]["timeouts"]["skip_timeout_commit"]
+    assert Genesis.from_json(doc) == g
+    on = Genesis.from_json(_broken("consensus_params.timeouts.skip_timeout_commit", True))
+    assert on.consensus_params.skip_timeout_commit and on.consensus_params.timeout_params().skip_timeout_commit
+    assert not g.consensus_params.timeout_params().skip_timeout_commit
+    assert on.consensus_params.hash() != g.consensus_params.hash()
+    path = tmp_path / "genesis.json"
+    save_genesis(path, on)
+    assert load_genesis(path) == on
+
+
 def test_hash_is_canonical() -> None:
     g = sample()
     doc = g.to_json()
@@ -97,6 +113,8 @@ BREAKS = [
     ("consensus_params.timeouts.commit", "fast", "consensus_params.timeouts.commit"),
     ("consensus_params.timeouts.prevote", KeyError, "consensus_params.timeouts.prevote: missing"),
     ("consensus_params.timeouts.precommit_delta", "2h", "consensus_params.timeouts.precommit_delta"),
+    ("consensus_params.timeouts.skip_timeout_commit", "true", "timeouts.skip_timeout_commit: expected true or false"),
+    ("consensus_params.timeouts.skip_timeout_commit", 1, "timeouts.skip_timeout_commit: expected true or false"),
     ("validators", [], "genesis.validators"),
     ("validators.0.power", "0", "genesis.validators[0].power"),
     ("validators.0.power", "ten", "genesis.validators[0].power"),
