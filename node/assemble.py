@@ -36,7 +36,7 @@ from node.privval import DoubleSignError, FilePV, check_double_sign_risk
 from node.rpc.config import RpcConfig, from_config_section
 from node.rpc.server import RpcServer
 from node.runtime import CH_BLOCKSYNC, CH_DATA, CH_EVIDENCE, CH_MEMPOOL, CH_STATE, CH_VOTE, NodeOptions
-from node.services import NodeServices, block_view, results_view
+from node.services import NodeServices
 from node.statestore import StateStore, state_from_genesis
 from node.wal import ConsensusWAL
 from state.abci import Application
@@ -118,7 +118,7 @@ async def build(home: Path, *, unsafe_ignore_signer_state: bool = False) -> Runn
 
     def index(batch: Batch, block: Block, result: FinalizeBlockResult) -> None:
         if cfg.tx_index.indexer == "kv":
-            indexer.index_block(batch, block, results_view(block.header.height, result))
+            indexer.index_chain_block(batch, block, result)  # the app's records, as they are
 
     applier = BlockApplier(app, store, kv, states, crash.hit, index)
 
@@ -154,7 +154,7 @@ async def build(home: Path, *, unsafe_ignore_signer_state: bool = False) -> Runn
         log.info("this key is not in the genesis validator set; running as a non-validator")
 
     def on_block(block: Block, result: FinalizeBlockResult) -> None:
-        bus.publish_block(block_view(block), results_view(block.header.height, result))
+        bus.publish_chain_block(block, result)  # the block's view is made only if a block event is encoded
 
     signer, network = byzantine.install(pv, p2p)  # test-only seam, inert unless armed: see node/byzantine.py
     node = Node(

@@ -192,78 +192,110 @@ class EventBus:
     # ---------------------------------------------------------------- publishing
     def publish_block(self, block: BlockView, results: BlockResultsView) -> None:
         """Announce a committed block and its txs. Call on the loop, after the commit write."""
-        height = block.header.height
-        subs = self._all()
-        if subs:
-            self._publish_block_events(block, results, subs)
-        for i, tx in enumerate(block.txs):
-            h = sha256(tx)
-            result = results.tx_results[i] if i < len(results.tx_results) else TxResultView()
-            for fut in self._waiters.pop(h, []):
-                if not fut.done():
-                    fut.set_result(TxCommitted(height, i, result))
-            if subs:
-                self._publish_tx(subs, height, i, tx, h, result)
+        self._publish(block.header.height, block.txs, lambda: block, results, self._all(), waiters=True)
 
     def replay_block(self, sub: Subscription, block: BlockView, results: BlockResultsView) -> None:
         """Queue a past block's events for one subscription only (the catch-up cursor of `subscribe`)."""
-        self._publish_block_events(block, results, [sub])
-        for i, tx in enumerate(block.txs):
-            result = results.tx_results[i] if i < len(results.tx_results) else TxResultView()
-            self._publish_tx([sub], block.header.height, i, tx, sha256(tx), result)
+        self._publish(block.header.height, block.txs, lambda: block, results, [sub], waiters=False)
 
     def publish_chain_block(self, block: Block, result: FinalizeBlockResult) -> None:
-        """`publish_block` for the node's records (the node's `on_block` hook)."""
-        self.publish_block(adapt.block(block), adapt.block_results(block.header.height, result))
+        """`publish_block` for the node's records (the node's `on_block` hook): the results go on as the
+        application made them, and the block's view is only made if a block event is encoded."""
+        height = block.header.height
+        self._publish(height, block.txs, _once(lambda: adapt.block(block)), adapt.block_results(height, result),
+                      self._all(), waiters=True)
 
-    def _publish_block_events(self, block: BlockView, results: BlockResultsView, subs: list[Subscription]) -> None:
-        height = str(block.header.height)
-        base = event_attributes(results.finalize_block_events, {"block.height": [height]})
+    def _publish(self, height: int, txs: Sequence[bytes], block: Callable[[], BlockView], results: BlockResultsView,
+                 subs: list[Subscription], *, waiters: bool) -> None:
+        """Why per-block sharing: every event of a block, whoever receives it, takes its tx result JSON from one
+        per-block cache (`tx_json`), and the per-tx work (hash, attribute map, query match) is skipped when no
+        waiter and no subscription can take a Tx event (a NewBlock observer of a 1,000-tx block)."""
+        tx_results = results.tx_results
+        cache: list[dict[str, Any] | None] = [None] * len(tx_results)
+
+        def tx_json(i: int) -> dict[str, Any]:
+            j = cache[i]
+            if j is None:
+                j = cache[i] = encode.tx_result(tx_results[i])
+            return j
+
+        if subs:
+            self._publish_block_events(height, txs, block, results, tx_json, subs)
+        tx_subs = [s for s in subs if _may_match(s.query, "Tx")]
+        if not tx_subs and not (waiters and self._waiters):
+            return
+        n = len(tx_results)
+        for i, tx in enumerate(txs):
+            h = sha256(tx)
+            result = tx_results[i] if i < n else _EMPTY_RESULT
+            if waiters:
+                for fut in self._waiters.pop(h, []):
+                    if not fut.done():
+                        fut.set_result(TxCommitted(height, i, result))
+            if tx_subs:
+                self._publish_tx(tx_subs, height, i, tx, h, result, tx_json if i < n else None)
+
+    def _publish_block_events(self, height: int, txs: Sequence[bytes], block: Callable[[], BlockView],
+                              results: BlockResultsView, tx_json: Callable[[int], dict[str, Any]],
+                              subs: list[Subscription]) -> None:
+        base = event_attributes(results.finalize_block_events, {"block.height": [str(height)]})
         nb = dict(base, **{"tm.event": ["NewBlock"]})
         nbh = dict(base, **{"tm.event": ["NewBlockHeader"]})
         for attrs in (nb, nbh):
             matching = [s for s in subs if s.query.matches(attrs)]
             if matching:
                 if attrs is nb:
-                    size = 4096 + 2 * sum(len(t) for t in block.txs) + 1024 * len(block.txs)
-                    ev = BusEvent(lambda: _new_block(block, results), attrs, size)
+                    size = 4096 + 2 * sum(len(t) for t in txs) + 1024 * len(txs)
+                    ev = BusEvent(lambda: _new_block(block(), results, tx_json), attrs, size)
                 else:
-                    ev = BusEvent(lambda: _new_header(block), attrs, 4096)
+                    ev = BusEvent(lambda: _new_header(block()), attrs, 4096)
                 for s in matching:
                     s.push(ev)
 
-    def _publish_tx(
-        self, subs: list[Subscription], height: int, index: int, tx: bytes, h: bytes, result: TxResultView
-    ) -> None:
+    def _publish_tx(self, subs: list[Subscription], height: int, index: int, tx: bytes, h: bytes,
+                    result: TxResultView, tx_json: Callable[[int], dict[str, Any]] | None) -> None:
         attrs = {"tm.event": ["Tx"], "tx.hash": [encode.hex_upper(h)], "tx.height": [str(height)]}
         event_attributes(result.events, attrs)
         matching = [s for s in subs if s.query.matches(attrs)]
         if not matching:
             return
-        ev = BusEvent(lambda: _tx_event(height, index, tx, result), attrs, 2048 + 2 * len(tx))
+        ev = BusEvent(lambda: _tx_event(height, index, tx, tx_json(index) if tx_json else encode.tx_result(result)),
+                      attrs, 2048 + 2 * len(tx))
         for s in matching:
             s.push(ev)
 
 
-def _new_block(block: BlockView, results: BlockResultsView) -> dict[str, Any]:
-    r = encode.block_results(results)
+_EMPTY_RESULT = TxResultView()
+
+
+def _may_match(query: Query, event: str) -> bool:
+    """Whether `query` can hold for some event named `event` (its `tm.event` conditions allow the name)."""
+    return all(c.matches_value(event) for c in query.conditions if c.tag == "tm.event")
+
+
+def _once(make: Callable[[], BlockView]) -> Callable[[], BlockView]:
+    made: list[BlockView] = []
+
+    def get() -> BlockView:
+        if not made:
+            made.append(make())
+        return made[0]
+
+    return get
+
+
+def _new_block(block: BlockView, results: BlockResultsView, tx_json: Callable[[int], dict[str, Any]]) -> dict[str, Any]:
+    txs_results = [tx_json(i) for i in range(len(results.tx_results))]
     value = {
         "block": encode.block(block),
         "block_id": encode.block_id(block.block_id),
-        "result_finalize_block": {
-            "events": r["finalize_block_events"],
-            "tx_results": r["txs_results"],
-            "validator_updates": r["validator_updates"],
-            "consensus_param_updates": r["consensus_param_updates"],
-            "app_hash": r["app_hash"],
-        },
+        "result_finalize_block": encode.finalize_block_result(results, txs_results),
     }
     return {"type": "tendermint/event/NewBlock", "value": value}
 
 
-def _tx_event(height: int, index: int, tx: bytes, result: TxResultView) -> dict[str, Any]:
-    value = {"TxResult": {"height": str(height), "index": index, "tx": encode.b64(tx),
-                          "result": encode.tx_result(result)}}
+def _tx_event(height: int, index: int, tx: bytes, result: dict[str, Any]) -> dict[str, Any]:
+    value = {"TxResult": {"height": str(height), "index": index, "tx": encode.b64(tx), "result": result}}
     return {"type": "tendermint/event/Tx", "value": value}
 
 

@@ -85,8 +85,7 @@ def _result_view(p: Any) -> TxResultView:
     return TxResultView(code, data, log, info, gw, gu, evs, codespace)
 
 
-def _indexed(events: Sequence[Any]) -> Iterator[tuple[str, str]]:
-    """EventView or chain Event (same field names)."""
+def _indexed(events: Sequence[EventView]) -> Iterator[tuple[str, str]]:
     for ev in events:
         for a in ev.attributes:
             if a.index and ev.type and a.key:
@@ -105,12 +104,11 @@ class Indexer:
         """Add the index entries of one committed block to the caller's commit batch."""
         self._write(batch, results.height, block.txs, results.tx_results, results.finalize_block_events)
 
-    def _write(self, batch: Batch, height: int, txs: Sequence[bytes], tx_results: Sequence[Any],
-               block_events: Sequence[Any]) -> None:
-        """Why duck-typed results: the RPC views and the chain records (`ExecTxResult`, `Event`,
-        `EventAttribute`) have the same field names, so the node's records are indexed without first being
-        converted into views. Why `packb`: the record is a list of primitives, whose msgpack is already the
-        canonical `codec.encode` bytes; the generic walk cost more than the rest of the indexing."""
+    def _write(self, batch: Batch, height: int, txs: Sequence[bytes], tx_results: Sequence[TxResultView],
+               block_events: Sequence[EventView]) -> None:
+        """The results are the application's records as they are (the RPC views are those classes). Why
+        `packb`: the record is a list of primitives, whose msgpack is already the canonical `codec.encode`
+        bytes; the generic walk cost more than the rest of the indexing."""
         b = batch.prefixed(self.ns)
         put = b.put
         n = len(tx_results)

@@ -238,17 +238,18 @@ class Event(Record):
 
 @dataclass(frozen=True)
 class ExecTxResult(Record):
-    """A tx's result; only `(code, data)` enter `last_results_hash` (log and events are not consensus)."""
+    """A tx's result; only `(code, data)` enter `last_results_hash` (log and events are not consensus). The
+    defaults (an accepted, empty result) serve the RPC, whose tx result view this is (node/rpc/services.py)."""
 
     TAG = 0x48
-    code: int
-    data: bytes
-    log: str
-    info: str
-    gas_wanted: int
-    gas_used: int
-    events: tuple[Event, ...]
-    codespace: str
+    code: int = 0
+    data: bytes = b""
+    log: str = ""
+    info: str = ""
+    gas_wanted: int = 0
+    gas_used: int = 0
+    events: tuple[Event, ...] = ()
+    codespace: str = ""
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Why here: the node stores `state.chain.Block` / `Commit` / `FinalizeBlockResult` (times in milliseconds,
 evidence as opaque encoded items); the RPC speaks views with nanosecond times. Keeping the conversion next
-to the views means the node's adapter is a few one-line delegations.
+to the views means the node's adapter is a few one-line delegations. Events, tx results and validator
+updates need none: the views are those records (node/rpc/services.py), passed through as they are.
 """
 
 from __future__ import annotations
@@ -17,11 +18,9 @@ from node.rpc.services import (
     BlockView,
     CommitSigView,
     CommitView,
-    EventAttribute,
     EventView,
     HeaderView,
     TxResultView,
-    ValidatorUpdateView,
     ValidatorView,
 )
 from state.chain import (
@@ -82,24 +81,17 @@ def block_meta(b: Block, size: int | None = None) -> BlockMetaView:
 
 
 def events(evs: tuple[Event, ...]) -> tuple[EventView, ...]:
-    return tuple(EventView(e.type, tuple(EventAttribute(a.key, a.value, a.index) for a in e.attributes))
-                 for e in evs)
+    return evs  # the records are the views
 
 
 def tx_result(r: ExecTxResult) -> TxResultView:
-    return TxResultView(r.code, r.data, r.log, r.info, r.gas_wanted, r.gas_used, events(r.events), r.codespace)
+    return r  # the record is the view
 
 
 def block_results(height: int, r: FinalizeBlockResult) -> BlockResultsView:
+    """The results as they were stored: events, tx results and validator updates are passed on, not copied."""
     cpu = {"egp_params": base64.b64encode(r.consensus_param_updates).decode()} if r.consensus_param_updates else None
-    return BlockResultsView(
-        height=height,
-        tx_results=tuple(tx_result(t) for t in r.tx_results),
-        finalize_block_events=events(r.events),
-        validator_updates=tuple(ValidatorUpdateView(u.pub_key, u.power) for u in r.validator_updates),
-        consensus_param_updates=cpu,
-        app_hash=r.app_hash,
-    )
+    return BlockResultsView(height, r.tx_results, r.events, r.validator_updates, cpu, r.app_hash)
 
 
 def validator(v: ValidatorInfo) -> ValidatorView:

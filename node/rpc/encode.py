@@ -187,6 +187,17 @@ def block_results(v: BlockResultsView) -> JSON:
     }
 
 
+def finalize_block_result(v: BlockResultsView, txs_results: list[JSON] | None = None) -> JSON:
+    """ResponseFinalizeBlock as the NewBlock event carries it; `txs_results`: the tx results' JSON, if made."""
+    return {
+        "events": [event(e) for e in v.finalize_block_events],
+        "tx_results": [tx_result(r) for r in v.tx_results] if txs_results is None else txs_results,
+        "validator_updates": [validator_update(u) for u in v.validator_updates],
+        "consensus_param_updates": v.consensus_param_updates,
+        "app_hash": b64(v.app_hash),
+    }
+
+
 def consensus_params(v: ConsensusParamsView) -> JSON:
     return {
         "block": {"max_bytes": i64(v.block_max_bytes), "max_gas": i64(v.block_max_gas)},

@@ -6,7 +6,9 @@ evidence pool to the small *view* dataclasses below; the RPC turns views into Co
 (node/rpc/encode.py) and never touches the node's records itself.
 
 Conventions of the views: hashes and addresses are raw `bytes`; times are integer Unix nanoseconds (UTC);
-JSON-ready values (`genesis`, evidence) are plain dicts already in CometBFT's shape.
+JSON-ready values (`genesis`, evidence) are plain dicts already in CometBFT's shape. Events, tx results and
+validator updates are the chain's own records (`state.chain`, which the application builds): their fields
+are already the view's, so a block's results reach the indexer, the event bus and the JSON encoder untouched.
 
 Threading: every method is called on the node's asyncio loop. Synchronous methods must be fast reads (the
 block store); anything that may wait (the application, the mempool) is a coroutine.
@@ -16,6 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
+
+from state.chain import Event, ExecTxResult, ValidatorUpdate
+from state.chain import EventAttribute as EventAttribute
 
 if TYPE_CHECKING:
     from node.events import EventBus
@@ -93,31 +98,10 @@ class BlockMetaView:
     num_txs: int
 
 
-@dataclass(frozen=True)
-class EventAttribute:
-    key: str
-    value: str
-    index: bool = False
-
-
-@dataclass(frozen=True)
-class EventView:
-    type: str
-    attributes: tuple[EventAttribute, ...] = ()
-
-
-@dataclass(frozen=True)
-class TxResultView:
-    """ABCI CheckTx / ExecTxResult."""
-
-    code: int = 0
-    data: bytes = b""
-    log: str = ""
-    info: str = ""
-    gas_wanted: int = 0
-    gas_used: int = 0
-    events: tuple[EventView, ...] = ()
-    codespace: str = ""
+# The chain's records under their view names (one shape: see the module docstring).
+EventView = Event  # (type, attributes: tuple[EventAttribute(key, value, index), ...])
+TxResultView = ExecTxResult  # ABCI CheckTx / ExecTxResult; every field defaults (an accepted, empty result)
+ValidatorUpdateView = ValidatorUpdate  # (pub_key, power)
 
 
 @dataclass(frozen=True)
@@ -126,12 +110,6 @@ class ValidatorView:
     pub_key: bytes  # Ed25519, 32 bytes
     voting_power: int
     proposer_priority: int = 0
-
-
-@dataclass(frozen=True)
-class ValidatorUpdateView:
-    pub_key: bytes
-    power: int
 
 
 @dataclass(frozen=True)
