@@ -83,7 +83,8 @@ class BlockSync:
         have_status = any(p.status is not None for p in n.gossip.peers.values())
         if n.state.last_height == 0 and time.time() * 1000 < n.state.last_block_time_ms:
             return False  # genesis time not reached: no block may be made before it (CometBFT waits too)
-        if gap > CAUGHT_UP_GAP or not (have_status or time.monotonic() - self.started > STARTUP_WAIT_S):
+        waited = have_status or n.sole_validator or time.monotonic() - self.started > STARTUP_WAIT_S
+        if gap > CAUGHT_UP_GAP or not waited:
             return False
         if self.synced_blocks:
             log.info("block sync done", blocks=self.synced_blocks, height=n.state.last_height, behind=max(gap, 0))

@@ -137,6 +137,15 @@ class Node:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     @property
+    def sole_validator(self) -> bool:
+        """We hold more than 2/3 of the voting power (a one-validator chain): every block needs our signature,
+        so no peer can be ahead of us and block sync need not wait STARTUP_WAIT_S for a peer's status."""
+        if self.address is None:
+            return False
+        vs = valset_from_info(self.state.validators)
+        return vs.has_two_thirds(vs.power_of(self.address))
+
+    @property
     def catching_up(self) -> bool:
         return not self.in_consensus
 
