@@ -70,11 +70,11 @@ def _key(seed: str | None, label: str) -> PrivateKey:
     return PrivateKey.from_seed(hashlib.sha256(f"{seed}/{label}".encode()).digest())
 
 
-def fast_params(commit_ms: int = 1000, propose_ms: int = 3000) -> ConsensusParams:
+def fast_params(commit_ms: int = 1000, propose_ms: int = 3000, skip_timeout_commit: bool = False) -> ConsensusParams:
     """Devnet/test timeouts: what every node agrees on through genesis."""
     return ConsensusParams(timeout_propose_ms=propose_ms, timeout_propose_delta_ms=500, timeout_prevote_ms=1000,
                            timeout_prevote_delta_ms=500, timeout_precommit_ms=1000, timeout_precommit_delta_ms=500,
-                           timeout_commit_ms=commit_ms)
+                           timeout_commit_ms=commit_ms, skip_timeout_commit=skip_timeout_commit)
 
 
 def build_network(

@@ -1,0 +1,107 @@
+"""Block cadence on a real 4-validator devnet (genesis timeouts, docs/design.md "Timeouts").
+
+- Late precommits gathered during the commit wait fill the next block's LastCommit (before, the core
+  dropped every vote after its decision, so every LastCommit named exactly the 2/3+ it decided with).
+- With `skip_timeout_commit` the next height starts as soon as every precommit is in while txs wait, so a
+  stream of txs spreads over many blocks even with a long `timeout_commit`; an idle chain keeps
+  `timeout_commit` as its block interval (no spinning of empty blocks).
+
+Counts of blocks and signatures are asserted, never durations.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devnet.network import Network, build_network, fast_params
+from devnet.procs import Proc, start_node, stop
+from devnet.rpc import RpcError, broadcast, call, height
+from state.crypto import sha256
+from state.txs import PublishRequirement, sign_tx
+from tests.e2e.cluster import free_base
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+DAY = 86_400_000
+
+
+class Net:
+    def __init__(self, root: Path, name: str, *, commit_ms: int, skip: bool) -> None:
+        base = free_base(name, span=40)
+        self.net: Network = build_network(root, validators=4, non_validators=0, p2p_base=base, rpc_base=base + 1,
+                                          step=10, seed=name, params=fast_params(commit_ms=commit_ms, propose_ms=1500,
+                                                                                 skip_timeout_commit=skip))
+        self.procs: list[Proc] = [start_node(n.home, root / "logs" / f"node{n.index}.log") for n in self.net.nodes]
+        self.url = self.net.nodes[0].rpc_url
+
+    def height(self) -> int:
+        try:
+            return height(self.url)
+        except RpcError:
+            return -1
+
+    def wait(self, cond: object, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if callable(cond) and cond():
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def signatures(self, h: int) -> int:
+        sigs = call(self.url, "commit", {"height": str(h)})["signed_header"]["commit"]["signatures"]
+        return sum(1 for s in sigs if s.get("signature"))
+
+
+@pytest.fixture
+def nets(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[list[Net]]:
+    made: list[Net] = []
+    yield made
+    for n in made:
+        stop(n.procs)
+
+
+def test_late_precommits_fill_the_last_commit(tmp_path: Path, nets: list[Net]) -> None:
+    n = Net(tmp_path, "cadence-late-precommits", commit_ms=1000, skip=False)
+    nets.append(n)
+    n.wait(lambda: n.height() >= 9, 120, "height 9")
+    full = [h for h in range(2, 9) if n.signatures(h) == 4]
+    # the 4th precommit arrives within the 1 s wait nearly always; before, no LastCommit ever held it
+    assert len(full) >= 4, [n.signatures(h) for h in range(2, 9)]
+
+
+def test_skip_timeout_commit_follows_the_txs_and_idles_at_timeout_commit(tmp_path: Path, nets: list[Net]) -> None:
+    n = Net(tmp_path, "cadence-skip", commit_ms=4000, skip=True)
+    nets.append(n)
+    n.wait(lambda: n.height() >= 2, 120, "height 2")
+    cgd = n.net.account("cgd")
+    cover = int(time.time() * 1000) + 400 * DAY
+    hashes = []
+    for i in range(16):  # 4 s of txs, one every 0.25 s
+        tx = sign_tx(cgd.key, n.net.chain_id, i, PublishRequirement(f"R-CAD-{i:03d}", f"P-CAD-{i:03d}", "1", "PERF",
+                                                                   1_000_000, cover, 0, "CGD-LG-2566"))
+        assert int(broadcast(n.url, tx).get("code", 0)) == 0
+        hashes.append(sha256(tx).hex().upper())
+        time.sleep(0.25)
+
+    def committed() -> list[int] | None:
+        try:
+            return [int(call(n.url, "tx", {"hash": "0x" + h})["height"]) for h in hashes]
+        except RpcError:
+            return None
+
+    n.wait(lambda: committed() is not None, 60, "the txs to be committed")
+    heights = committed()
+    assert heights is not None
+    # with a 4 s commit wait and no skip, 4 s of txs fit in at most 2-3 blocks
+    assert len(set(heights)) >= 4, heights
+    # every block that carried them was started early: its predecessor's commit held all four precommits
+    assert all(n.signatures(h - 1) == 4 for h in sorted(set(heights))[1:]), heights
+    # idle: the chain keeps timeout_commit (4 s) as its interval instead of spinning empty blocks
+    h0 = n.height()
+    time.sleep(6.0)
+    assert n.height() - h0 <= 3
+
