@@ -26,7 +26,7 @@ from node.handshake import handshake
 from node.home import Home
 from node.indexer import Indexer
 from node.logs import get_logger, setup_logging
-from node.mempool import Mempool
+from node.mempool import Admission, Mempool
 from node.metrics import Metrics
 from node.node import Node
 from node.nodeapp import NodeApp
@@ -164,6 +164,7 @@ async def build(home: Path, *, unsafe_ignore_signer_state: bool = False) -> Runn
                             cfg.mempool.broadcast),
         state=st, app=app, applier=applier, mempool=mempool, signer=signer, address=address_, network=network,
         metrics=metrics, on_block=on_block, wal=ConsensusWAL(kv.prefixed(NS_WAL)),
+        admission=Admission(mempool, app.app.preverify, app.app.admit_verified),
     )
     node.data_dir = str(paths.db_path)
     run = Running(home, cfg, genesis, kv, app, store, p2p, pv, node, None, metrics)

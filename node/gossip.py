@@ -19,12 +19,13 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from node.messages import BlockResponseMsg, ProposalMsg, StatusMsg, VoteMsg
+from node.messages import MAX_BATCH_TXS, BlockResponseMsg, ProposalMsg, StatusMsg, VoteMsg
 from state.codec import Record
 
 VoteKey = tuple[int, int, int, bytes, bytes | None]  # type, height, round, validator, value
 ProposalKey = tuple[int, int, bytes]  # height, round, value
 KNOWN_TXS = 20000
+TX_FRAME_BYTES = 1024 * 1024  # txs per gossip frame, in bytes (the transport's frame limit is 4 MiB)
 CATCHUP_RESEND_S = 2.0
 STUCK_RESEND_S = 3.0
 
@@ -133,11 +134,21 @@ class Gossip:
                 self.send(ps.peer_id, p)
 
     def push_txs(self, txs: list[tuple[bytes, bytes]], make: Callable[[list[bytes]], Record]) -> None:
-        """`txs` = (hash, tx) pairs; each peer gets one batch of those it is not known to have."""
+        """`txs` = (hash, tx) pairs; each peer gets those it is not known to have, in frames of at most
+        `MAX_BATCH_TXS` txs and `TX_FRAME_BYTES` bytes (one frame for a usual batch)."""
         for ps in self.peers.values():
-            fresh = [tx for h, tx in txs if h not in ps.known_txs]
-            for h, _ in txs:
-                ps.known_txs.add(h)
+            known = ps.known_txs
+            fresh: list[bytes] = []
+            size = 0
+            for h, tx in txs:
+                if h in known:
+                    continue
+                known.add(h)
+                if fresh and (len(fresh) >= MAX_BATCH_TXS or size + len(tx) > TX_FRAME_BYTES):
+                    self.send(ps.peer_id, make(fresh))
+                    fresh, size = [], 0
+                fresh.append(tx)
+                size += len(tx)
             if fresh:
                 self.send(ps.peer_id, make(fresh))
 

@@ -16,6 +16,7 @@ from consensus.types import ProposalReceived, VoteReceived
 from node.evidence import BAD_SIGNATURE
 from node.gossip import proposal_key, vote_key
 from node.logs import get_logger
+from node.mempool import MempoolError
 from node.messages import (
     BlockRequestMsg,
     BlockResponseMsg,
@@ -140,16 +141,12 @@ def on_proposal(node: Node, peer_id: str, msg: ProposalMsg) -> None:
 
 
 def on_txs(node: Node, peer_id: str, msg: TxsMsg) -> None:
-    fresh: list[tuple[bytes, bytes]] = []
+    """Gossiped txs: each one the pool has not seen goes into the admission queue (signature checked in a
+    worker thread, then check_tx in arrival order); those admitted are gossiped on by `Node._on_admitted`."""
     for tx in msg.txs:
         h = sha256(tx)
         node.gossip.mark_tx(peer_id, h)
         if node.mempool.seen(h):
             continue
-        with contextlib.suppress(Exception):
-            if node.mempool.add(tx).code == 0:
-                fresh.append((h, tx))
-    if fresh and node.opt.broadcast_txs:
-        node.gossip.push_txs(fresh, lambda txs: TxsMsg(tuple(txs)))
-    if fresh and node._held is not None:
-        node._release_held()
+        with contextlib.suppress(MempoolError):  # full, too large, empty: a peer's tx is dropped quietly
+            node.admission.submit(tx)

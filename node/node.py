@@ -38,7 +38,7 @@ from node.evidence import EvidencePool, StoredHistory, canonical
 from node.executor import Executor
 from node.gossip import Gossip, proposal_key, vote_key
 from node.logs import get_logger
-from node.mempool import Mempool
+from node.mempool import Admission, Checked, Mempool
 from node.messages import (
     EvidenceMsg,
     ProposalMsg,
@@ -83,6 +83,7 @@ class Node:
         metrics: Metrics,
         on_block: Callable[[Block, FinalizeBlockResult], None] | None = None,
         wal: ConsensusWAL | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.wal = wal
         self.opt = options
@@ -92,6 +93,9 @@ class Node:
         self.applier = applier
         self.store = applier.store
         self.mempool = mempool
+        # txs from RPC and peers: signatures checked in a worker thread, then check_tx in arrival order
+        self.admission = admission if admission is not None else Admission(mempool)
+        self.admission.on_admitted = self._on_admitted
         self.net = network
         self.metrics = metrics
         self.on_block = on_block
@@ -135,6 +139,7 @@ class Node:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.admission.close()
 
     @property
     def sole_validator(self) -> bool:
@@ -405,14 +410,29 @@ class Node:
         return False
 
     def add_local_tx(self, tx: bytes) -> object:
-        """A tx from RPC: check, admit, gossip. Returns the app's verdict; raises MempoolError."""
+        """A tx from RPC, checked on the calling thread at once: check, admit, gossip. Returns the app's
+        verdict; raises MempoolError. (`submit_local_tx` is the node's way: signature in a worker thread.)"""
         res = self.mempool.add(tx)
-        if res.code == 0 and self.opt.broadcast_txs:
-            self.gossip.push_txs([(sha256(tx), tx)], lambda txs: TxsMsg(tuple(txs)))
-        if res.code == 0 and self._held is not None:
+        if res.code == 0:
+            self._on_admitted([(sha256(tx), tx)])
+        return res
+
+    async def submit_local_tx(self, tx: bytes) -> Checked:
+        """A tx from RPC through the admission queue (node/mempool.py `Admission`): the pool's own refusals
+        raise MempoolError at once; the app's verdict comes once its signature was verified off the loop and
+        check_tx ran, in arrival order. Admitted txs are gossiped by `_on_admitted`."""
+        fut = self.admission.submit(tx, want_result=True)
+        assert fut is not None
+        return await fut
+
+    def _on_admitted(self, txs: list[tuple[bytes, bytes]]) -> None:
+        """Txs just admitted to the mempool (one admission batch, RPC and peers mixed): gossip them, one
+        frame per peer (peers that sent us a tx are known to have it), and wake a held commit timeout."""
+        if self.opt.broadcast_txs:
+            self.gossip.push_txs(txs, lambda batch: TxsMsg(tuple(batch)))
+        if self._held is not None:
             self._release_held()
         self.metrics.mempool_size, self.metrics.mempool_bytes = len(self.mempool), self.mempool.size_bytes
-        return res
 
     def _release_held(self) -> None:
         ev, self._held = self._held, None

@@ -123,10 +123,10 @@ class NodeServices:
 
     async def broadcast_tx(self, tx: bytes) -> sv.TxResultView:
         try:
-            res = self.run.node.add_local_tx(tx)
+            res = await self.run.node.submit_local_tx(tx)  # signature verified off the loop
         except PoolError as exc:
             raise sv.MempoolError(str(exc)) from None
-        return sv.TxResultView(code=res.code, log=res.log, codespace=res.codespace)  # type: ignore[attr-defined]
+        return sv.TxResultView(code=res.code, log=res.log, codespace=res.codespace)
 
     # ---- application
     async def abci_info(self) -> sv.AppInfoView:

@@ -57,7 +57,7 @@ from state.abci_types import (
 )
 from state.chain import pack_results
 from state.codec import DecodeError
-from state.crypto import sha256
+from state.crypto import sha256, verify
 from state.errors import CODESPACE, TxError
 from state.execute import ante_tx, begin_block, run_tx
 from state.fastrec import unpack
@@ -215,6 +215,30 @@ class Application:
         if not dry_run:
             ctx.view.merge_into(self._check)
         return ResponseCheckTx(code=0, sender=dtx.signer_address, nonce=dtx.tx.nonce)
+
+    # ---------------------------------------------------------------- mempool: signatures checked off the loop
+    @staticmethod
+    def preverify(raws: list[bytes]) -> list[DecodedTx | None]:
+        """Decode and Ed25519-verify a batch of txs; None for a tx that does not decode or whose signature
+        fails. Thread-safe: it touches no state of the application (a pure function of the bytes), so the node
+        runs it in a worker thread (PyNaCl releases the GIL while it verifies). What it returns is handed to
+        `admit_verified` on the application's own thread; check_tx then finds those signatures verified."""
+        out: list[DecodedTx | None] = []
+        for raw in raws:
+            try:
+                dtx = decode_tx(raw)
+            except TxError:
+                out.append(None)
+                continue
+            tx = dtx.tx
+            out.append(dtx if verify(tx.signer, tx.sign_bytes(), tx.signature) else None)
+        return out
+
+    def admit_verified(self, dtx: DecodedTx) -> None:
+        """Remember `dtx` (from `preverify`: decoded and its signature verified) in the signature cache, so
+        check_tx, the proposals and finalize_block neither decode nor verify it again. Not thread-safe: call
+        it from the thread that calls check_tx."""
+        self._remember_sig(dtx)
 
     # ---------------------------------------------------------------- proposals
     def prepare_proposal(self, req: RequestPrepareProposal) -> ResponsePrepareProposal:

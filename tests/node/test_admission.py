@@ -1,0 +1,167 @@
+"""Mempool admission (node/mempool.py `Admission`): signatures verified in a worker thread, check_tx in order.
+
+Real node assembly (LevelDB in a tmp dir, the real application and its check_tx); txs of one signer with
+consecutive sequence numbers, so any reordering on the way into check_tx would refuse some of them (108).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from node.assemble import Running, build
+from node.config import Config
+from node.home import init_home
+from node.mempool import Admission, Checked, Mempool, MempoolFullError, TxInCacheError
+from node.messages import TxsMsg
+from state import errors as E
+from state.crypto import PrivateKey, sha256
+from state.registry import with_check_digit
+from state.txs import RegisterSupplier, sign_tx
+
+CHAIN = "egp-admission"
+REG = PrivateKey.from_seed(b"\x43" * 32)
+
+
+def _home(root: Path) -> Path:
+    cfg = Config()
+    cfg.p2p.laddr = "tcp://127.0.0.1:0"
+    cfg.rpc.laddr = ""
+    cfg.blocksync.enable = False
+    init_home(root, moniker="bank-a", chain_id=CHAIN, config=cfg, registrar_pub=REG.public_key.raw)
+    return root
+
+
+def _txs(n: int, start: int = 0) -> list[bytes]:
+    return [sign_tx(REG, CHAIN, i, RegisterSupplier(with_check_digit(f"0107{i:08d}"), f"Supplier {i}",
+                                                    (PrivateKey.from_seed(sha256(b"s" + i.to_bytes(4, "big")))
+                                                     .public_key.raw,)))
+            for i in range(start, start + n)]
+
+
+def _bad_signature(tx: bytes) -> bytes:
+    # the signature is the envelope's last field (64 bytes at the end of the encoding): flip one bit
+    return tx[:-1] + bytes([tx[-1] ^ 1])
+
+
+def _run(tmp_path: Path, body: Any) -> None:
+    async def main() -> None:
+        run = await build(_home(tmp_path / "h"))
+        try:
+            await body(run)
+        finally:
+            run.node.admission.close()
+            run.kv.close()
+
+    asyncio.run(main())
+
+
+def test_rpc_and_gossip_txs_are_verified_in_a_worker_thread_and_checked_in_arrival_order(tmp_path: Path) -> None:
+    async def body(run: Running) -> None:
+        node = run.node
+        app = run.app.app
+        threads: set[int] = set()
+        pre = app.preverify
+
+        def spy(raws: list[bytes]) -> Any:
+            threads.add(threading.get_ident())
+            return pre(raws)
+
+        node.admission._preverify = spy
+        txs = _txs(300)
+        # the first 100 by RPC, the next 150 from a peer in one frame, the last 50 by RPC again: one order
+        rpc1 = [asyncio.ensure_future(node.submit_local_tx(t)) for t in txs[:100]]
+        await asyncio.sleep(0)
+        node.handle_message("peer-1", TxsMsg(tuple(txs[100:250])))
+        rpc2 = [asyncio.ensure_future(node.submit_local_tx(t)) for t in txs[250:]]
+        verdicts = await asyncio.gather(*rpc1, *rpc2)
+        for _ in range(100):  # the gossiped ones resolve no future: wait for the queue to drain
+            if node.admission.pending == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert [v.code for v in verdicts] == [0] * 150
+        assert node.admission.pending == 0
+        assert node.mempool.txs() == txs  # every one admitted, in arrival order (sequence numbers 0..299)
+        assert threads and threading.get_ident() not in threads  # verified off the loop's thread
+        assert node.admission.batches >= 2
+        # the application found every signature verified: its cache holds the decoded txs
+        assert all(app._sig_cache[sha256(t)].raw == t for t in txs)
+
+    _run(tmp_path, body)
+
+
+def test_a_bad_signature_gets_check_tx_refusal_and_is_not_admitted(tmp_path: Path) -> None:
+    async def body(run: Running) -> None:
+        node = run.node
+        good = _txs(2)
+        bad = _bad_signature(good[0])
+        v_bad = await node.submit_local_tx(bad)
+        assert v_bad.code == E.BAD_SIGNATURE.code  # check_tx verified it on the loop and gave its exact code
+        assert sha256(bad) not in run.app.app._sig_cache
+        assert [(await node.submit_local_tx(t)).code for t in good] == [0, 0]
+        assert node.mempool.txs() == good
+        with pytest.raises(TxInCacheError):  # a duplicate is refused at once, by the pool
+            await node.submit_local_tx(good[0])
+        assert (await node.submit_local_tx(bad)).code == E.BAD_NONCE.code  # refused txs may come again (now late)
+
+    _run(tmp_path, body)
+
+
+def test_pause_holds_verified_txs_until_resume(tmp_path: Path) -> None:
+    async def body(run: Running) -> None:
+        node = run.node
+        txs = _txs(20)
+        node.admission.pause()
+        futs = [asyncio.ensure_future(node.submit_local_tx(t)) for t in txs]
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+        assert not any(f.done() for f in futs)  # verified maybe, but nothing reached check_tx
+        assert len(node.mempool) == 0 and node.admission.pending == 20
+        node.admission.resume()
+        assert [v.code for v in await asyncio.gather(*futs)] == [0] * 20
+        assert node.mempool.txs() == txs
+
+    _run(tmp_path, body)
+
+
+def test_the_pool_counts_txs_on_their_way_in_against_its_size() -> None:
+    def check(tx: bytes, recheck: bool) -> Checked:
+        return Checked(0)
+
+    async def main() -> None:
+        pool = Mempool(check, size=3)
+        adm = Admission(pool, lambda raws: [None] * len(raws), max_batch=2, inline_below=0)
+        futs = [adm.submit(bytes([i]), want_result=True) for i in range(3)]
+        with pytest.raises(MempoolFullError):
+            adm.submit(b"\x09")
+        with pytest.raises(TxInCacheError):
+            adm.submit(b"\x01")
+        assert [(await f).code for f in futs if f is not None] == [0, 0, 0]
+        assert pool.txs() == [b"\x00", b"\x01", b"\x02"]
+        adm.close()
+
+    asyncio.run(main())
+
+
+def test_a_failing_worker_falls_back_to_checking_on_the_loop() -> None:
+    seen: list[bytes] = []
+
+    def check(tx: bytes, recheck: bool) -> Checked:
+        seen.append(tx)
+        return Checked(0)
+
+    def broken(raws: list[bytes]) -> list[object]:
+        raise RuntimeError("worker bug")
+
+    async def main() -> None:
+        adm = Admission(Mempool(check), broken, inline_below=0)
+        futs = [adm.submit(bytes([i, 1]), want_result=True) for i in range(5)]
+        assert [(await f).code for f in futs if f is not None] == [0] * 5
+        assert seen == [bytes([i, 1]) for i in range(5)]
+        adm.close()
+
+    asyncio.run(main())
