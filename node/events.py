@@ -40,16 +40,19 @@ class SubscriptionError(Exception):
 
 class BusEvent:
     """One event shared by every matching subscription. Its JSON payload is built lazily, on first delivery,
-    so publishing (in the commit path) costs only the attribute maps, never the encoding of a whole block."""
+    so publishing (in the commit path) costs only the attribute maps, never the encoding of a whole block.
+    `text`, when given, renders the data's JSON text directly (node/rpc/encode.py `*_text`: the same bytes as
+    dumping `data`, several times cheaper for a block's results); the sender falls back to `data`."""
 
-    __slots__ = ("_data", "_make", "events", "json_text", "size")
+    __slots__ = ("_data", "_make", "events", "json_text", "size", "text")
 
     def __init__(self, data: dict[str, Any] | Callable[[], dict[str, Any]], events: dict[str, list[str]],
-                 size: int = 1024) -> None:
+                 size: int = 1024, text: Callable[[], str] | None = None) -> None:
         self._data = data if isinstance(data, dict) else None
         self._make = None if isinstance(data, dict) else data
         self.events = events
         self.size = size  # estimated encoded bytes (base64 txs and all), for the per-subscription budget
+        self.text = text
         self.json_text: str | None = None  # the encoded data and events, cached by the WebSocket sender
 
     @property
@@ -207,20 +210,20 @@ class EventBus:
 
     def _publish(self, height: int, txs: Sequence[bytes], block: Callable[[], BlockView], results: BlockResultsView,
                  subs: list[Subscription], *, waiters: bool) -> None:
-        """Why per-block sharing: every event of a block, whoever receives it, takes its tx result JSON from one
-        per-block cache (`tx_json`), and the per-tx work (hash, attribute map, query match) is skipped when no
-        waiter and no subscription can take a Tx event (a NewBlock observer of a 1,000-tx block)."""
+        """Why per-block sharing: every event of a block, whoever receives it, takes its tx result JSON text from
+        one per-block cache (`tx_text`), and the per-tx work (hash, attribute map, query match) is skipped when
+        no waiter and no subscription can take a Tx event (a NewBlock observer of a 1,000-tx block)."""
         tx_results = results.tx_results
-        cache: list[dict[str, Any] | None] = [None] * len(tx_results)
+        cache: list[str | None] = [None] * len(tx_results)
 
-        def tx_json(i: int) -> dict[str, Any]:
+        def tx_text(i: int) -> str:
             j = cache[i]
             if j is None:
-                j = cache[i] = encode.tx_result(tx_results[i])
+                j = cache[i] = encode.tx_result_text(tx_results[i])
             return j
 
         if subs:
-            self._publish_block_events(height, txs, block, results, tx_json, subs)
+            self._publish_block_events(height, txs, block, results, tx_text, subs)
         tx_subs = [s for s in subs if _may_match(s.query, "Tx")]
         if not tx_subs and not (waiters and self._waiters):
             return
@@ -233,10 +236,10 @@ class EventBus:
                     if not fut.done():
                         fut.set_result(TxCommitted(height, i, result))
             if tx_subs:
-                self._publish_tx(tx_subs, height, i, tx, h, result, tx_json if i < n else None)
+                self._publish_tx(tx_subs, height, i, tx, h, result, tx_text if i < n else None)
 
     def _publish_block_events(self, height: int, txs: Sequence[bytes], block: Callable[[], BlockView],
-                              results: BlockResultsView, tx_json: Callable[[int], dict[str, Any]],
+                              results: BlockResultsView, tx_text: Callable[[int], str],
                               subs: list[Subscription]) -> None:
         base = event_attributes(results.finalize_block_events, {"block.height": [str(height)]})
         nb = dict(base, **{"tm.event": ["NewBlock"]})
@@ -246,21 +249,23 @@ class EventBus:
             if matching:
                 if attrs is nb:
                     size = 4096 + 2 * sum(len(t) for t in txs) + 1024 * len(txs)
-                    ev = BusEvent(lambda: _new_block(block(), results, tx_json), attrs, size)
+                    ev = BusEvent(lambda: _new_block(block(), results), attrs, size,
+                                  lambda: _new_block_text(block(), results, tx_text))
                 else:
                     ev = BusEvent(lambda: _new_header(block()), attrs, 4096)
                 for s in matching:
                     s.push(ev)
 
     def _publish_tx(self, subs: list[Subscription], height: int, index: int, tx: bytes, h: bytes,
-                    result: TxResultView, tx_json: Callable[[int], dict[str, Any]] | None) -> None:
+                    result: TxResultView, tx_text: Callable[[int], str] | None) -> None:
         attrs = {"tm.event": ["Tx"], "tx.hash": [encode.hex_upper(h)], "tx.height": [str(height)]}
         event_attributes(result.events, attrs)
         matching = [s for s in subs if s.query.matches(attrs)]
         if not matching:
             return
-        ev = BusEvent(lambda: _tx_event(height, index, tx, tx_json(index) if tx_json else encode.tx_result(result)),
-                      attrs, 2048 + 2 * len(tx))
+        ev = BusEvent(lambda: _tx_event(height, index, tx, result), attrs, 2048 + 2 * len(tx),
+                      lambda: _tx_event_text(height, index, tx, tx_text(index) if tx_text else
+                                             encode.tx_result_text(result)))
         for s in matching:
             s.push(ev)
 
@@ -284,19 +289,32 @@ def _once(make: Callable[[], BlockView]) -> Callable[[], BlockView]:
     return get
 
 
-def _new_block(block: BlockView, results: BlockResultsView, tx_json: Callable[[int], dict[str, Any]]) -> dict[str, Any]:
-    txs_results = [tx_json(i) for i in range(len(results.tx_results))]
+def _new_block(block: BlockView, results: BlockResultsView) -> dict[str, Any]:
     value = {
         "block": encode.block(block),
         "block_id": encode.block_id(block.block_id),
-        "result_finalize_block": encode.finalize_block_result(results, txs_results),
+        "result_finalize_block": encode.finalize_block_result(results),
     }
     return {"type": "tendermint/event/NewBlock", "value": value}
 
 
-def _tx_event(height: int, index: int, tx: bytes, result: dict[str, Any]) -> dict[str, Any]:
-    value = {"TxResult": {"height": str(height), "index": index, "tx": encode.b64(tx), "result": result}}
+def _new_block_text(block: BlockView, results: BlockResultsView, tx_text: Callable[[int], str]) -> str:
+    """The JSON text of `_new_block(block, results)`, the tx results taken from the block's cache."""
+    rfb = encode.finalize_block_result_text(results, [tx_text(i) for i in range(len(results.tx_results))])
+    return (f'{{"type":"tendermint/event/NewBlock","value":{{"block":{encode.compact_json(encode.block(block))},'
+            f'"block_id":{encode.compact_json(encode.block_id(block.block_id))},"result_finalize_block":{rfb}}}}}')
+
+
+def _tx_event(height: int, index: int, tx: bytes, result: TxResultView) -> dict[str, Any]:
+    value = {"TxResult": {"height": str(height), "index": index, "tx": encode.b64(tx),
+                          "result": encode.tx_result(result)}}
     return {"type": "tendermint/event/Tx", "value": value}
+
+
+def _tx_event_text(height: int, index: int, tx: bytes, result: str) -> str:
+    """The JSON text of `_tx_event`, with the tx result's text."""
+    return (f'{{"type":"tendermint/event/Tx","value":{{"TxResult":{{"height":"{height:d}","index":{index:d},'
+            f'"tx":"{encode.b64(tx)}","result":{result}}}}}}}')
 
 
 def _new_header(block: BlockView) -> dict[str, Any]:

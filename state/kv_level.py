@@ -13,11 +13,20 @@ import plyvel
 
 from state.kv import Op, View
 
+# LevelDB's read options. Its default block cache is 8 MiB: with a state of a few hundred thousand
+# instruments most reads of trie nodes and records below the application's own caches missed it and paid a
+# read + decompression of a 4 KiB block (18 us per get measured, 9.5 us with 64 MiB). The cache is bounded,
+# so memory plateaus. The bloom filter (10 bits per key, ~1 % false positives) lets a get of an absent key
+# (new records, index probes) skip the tables that do not hold it; it does not change any stored value.
+BLOCK_CACHE_BYTES = 32 << 20
+BLOOM_BITS = 10
+
 
 class _LevelRoot:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, block_cache_bytes: int = BLOCK_CACHE_BYTES) -> None:
         path.mkdir(parents=True, exist_ok=True)
-        self.db = plyvel.DB(str(path), create_if_missing=True)
+        self.db = plyvel.DB(str(path), create_if_missing=True, lru_cache_size=block_cache_bytes,
+                            bloom_filter_bits=BLOOM_BITS)
 
     def get(self, key: bytes) -> bytes | None:
         value: bytes | None = self.db.get(key)
@@ -42,8 +51,8 @@ class _LevelRoot:
 class LevelKV(View):
     """A LevelDB database at `path` (created if missing)."""
 
-    def __init__(self, path: str | Path) -> None:
-        self._level = _LevelRoot(Path(path))
+    def __init__(self, path: str | Path, *, block_cache_bytes: int = BLOCK_CACHE_BYTES) -> None:
+        self._level = _LevelRoot(Path(path), block_cache_bytes)
         super().__init__(self._level)
 
     def close(self) -> None:

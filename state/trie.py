@@ -33,6 +33,9 @@ class NodeReader(Protocol):
 Pos = tuple[int, int]  # (depth, prefix)
 
 
+_MISS: Node = (b"M", b"", b"")
+
+
 class CachedNodes:
     """Committed trie nodes, decoded, with a read cache keyed by (depth, prefix) and bounded in bytes.
 
@@ -40,67 +43,54 @@ class CachedNodes:
     block's node changes, so the cache never serves a stale node.
 
     Bound: an entry (key tuple, prefix int, node tuple and its two hashes, dict slot) takes ~340 bytes
-    (tracemalloc), so `max_bytes` (64 MiB) holds ~200,000 nodes. When the cache is full it drops its
-    deepest levels and stops caching positions below them (`max_depth`): every block's update walks the top
-    of the trie for each changed key, while a node deep down is touched about once per block at most, so
-    the top levels are what is worth keeping, and the memory plateaus whatever the size of the state."""
+    (tracemalloc), so `max_bytes` (64 MiB) holds ~200,000 nodes. Eviction is by two generations (an LRU
+    approximation at dict speed): reads and writes go to the young dict; when it holds half the bound it
+    becomes the old one and the previous old one is dropped; a node found in the old generation moves back
+    to the young one. What every block touches (the top of the trie, the paths of busy keys such as a hot
+    signer's account) stays; a node deep down touched once goes after two generations, and the memory
+    plateaus whatever the size of the state."""
 
     ENTRY_BYTES = 340
 
     def __init__(self, nodes: NodeReader, max_entries: int | None = None, *, max_bytes: int = 64 << 20) -> None:
         self._nodes = nodes
-        self._cache: dict[Pos, Node | None] = {}
-        self._max = max(1, max_bytes // self.ENTRY_BYTES) if max_entries is None else max_entries
-        self.max_depth = 256  # positions deeper than this are not cached (lowered when the cache fills up)
+        self._cache: dict[Pos, Node | None] = {}  # the young generation (`Trie._upsert` reads it directly)
+        self._old: dict[Pos, Node | None] = {}
+        self._max = max(2, max_bytes // self.ENTRY_BYTES if max_entries is None else max_entries)
+        self._gen = self._max // 2
 
     def __len__(self) -> int:
-        return len(self._cache)
+        return len(self._cache) + len(self._old)
 
     def node(self, depth: int, prefix: int) -> Node | None:
         key = (depth, prefix)
-        try:
-            return self._cache[key]
-        except KeyError:
-            pass
-        raw = self._nodes.get(position(depth, prefix))
-        node = None if raw is None else _decode(raw)
-        if depth <= self.max_depth:
-            self._cache[key] = node
-            if len(self._cache) > self._max:
-                self._shrink()
+        node = self._cache.get(key, _MISS)
+        if node is not _MISS:
+            return node
+        node = self._old.pop(key, _MISS)
+        if node is _MISS:
+            raw = self._nodes.get(position(depth, prefix))
+            node = None if raw is None else _decode(raw)
+        self._cache[key] = node
+        if len(self._cache) >= self._gen:
+            self._old, self._cache = self._cache, {}
         return node
 
     def apply(self, changes: Mapping[Pos, Node | None]) -> None:
         """Make committed node changes visible (call after they are durably written)."""
-        cache, cut = self._cache, self.max_depth
-        if cut >= 256:
-            cache.update(changes)
-        else:
-            for key, node in changes.items():
-                if key[0] <= cut:
-                    cache[key] = node
-        if len(cache) > self._max:
-            self._shrink()
-
-    def _shrink(self) -> None:
-        """Keep the deepest levels that fit in 3/4 of the bound (whole levels, from the root down); the
-        entries below go and are not cached again. In place: an update in progress holds this dict."""
-        cache = self._cache
-        per_depth: dict[int, int] = {}
-        for d, _ in cache:
-            per_depth[d] = per_depth.get(d, 0) + 1
-        keep, total = -1, 0
-        for d in sorted(per_depth):
-            total += per_depth[d]
-            if total > self._max * 3 // 4:
-                break
-            keep = d
-        self.max_depth = min(self.max_depth, keep)
-        for key in [key for key in cache if key[0] > keep]:
-            del cache[key]
+        old = self._old
+        if old:
+            for key in changes:
+                old.pop(key, None)
+        self._cache.update(changes)
+        if len(self._cache) >= self._gen:
+            self._old, self._cache = self._cache, {}
+            if len(self._old) > self._gen:  # a block larger than a generation: keep what fits
+                self._old = dict(list(self._old.items())[-self._gen:])
 
     def clear(self) -> None:
         self._cache.clear()
+        self._old.clear()
 
 
 def position(depth: int, prefix: int) -> bytes:
@@ -247,10 +237,10 @@ class Trie:
             d += 1
             p = (p << 1) | bit
             key = (d, p)
-            node = changes.get(key, _UNCHANGED)
-            if node is _UNCHANGED:
-                node = cache.get(key, _UNCHANGED)
-                if node is _UNCHANGED:
+            node = changes.get(key, _MISS)
+            if node is _MISS:
+                node = cache.get(key, _MISS)
+                if node is _MISS:
                     node = node_at(d, p)
         if node is None or node[1] == kh:
             new: Node = (b"L", kh, vh)

@@ -80,10 +80,24 @@ class WsSession:
 
 
 def _event_json(ev: BusEvent) -> str:
-    """The event's `data` and `events` JSON, encoded once for all the subscriptions it goes to."""
+    """The event's `data` and `events` JSON, encoded once for all the subscriptions it goes to. Rendered text
+    (`ev.text`) is used unless it cannot be UTF-8 (a lone surrogate), where `_dumps` falls back to escapes."""
     if ev.json_text is None:
-        ev.json_text = _dumps(ev.data) + ',"events":' + _dumps(ev.events)
+        data = ev.text() if ev.text is not None else None
+        if data is None or not _utf8(data):
+            data = _dumps(ev.data)
+        ev.json_text = data + ',"events":' + _dumps(ev.events)
     return ev.json_text
+
+
+def _utf8(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class WsHub:

@@ -7,9 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from node.events import EventBus, _may_match
 from node.indexer import Indexer
 from node.rpc import adapt, encode
+from node.rpc.dispatch import dumps
 from node.rpc.query import parse_query
 from node.rpc.services import EventAttribute, EventView, TxResultView, ValidatorUpdateView
 from node.rpc.websocket import _event_json
@@ -67,16 +71,20 @@ def test_block_and_tx_events_share_one_tx_result_encoding_and_waiters_get_the_re
         bus.publish_chain_block(block, res)
         new_block = await nb.next()
         tx_events = [await txs.next() for _ in range(3)]
-        assert new_block is not None and all(e is not None for e in tx_events)
-        rfb = new_block.data["value"]["result_finalize_block"]
+        assert new_block is not None
+        # the rendered text is, byte for byte, the dict path's JSON; a Tx event carries the very text of its
+        # result that the block's event carries
+        text = _event_json(new_block)
+        assert text == dumps(new_block.data) + ',"events":' + dumps(new_block.events)
         for i, e in enumerate(tx_events):
             assert e is not None
+            assert _event_json(e) == dumps(e.data) + ',"events":' + dumps(e.events)
             tr = e.data["value"]["TxResult"]
-            assert tr["index"] == i and tr["result"] is rfb["tx_results"][i]  # one dict, encoded once per block
-            assert tr["result"] == encode.tx_result(res.tx_results[i])
+            assert tr["index"] == i and tr["result"] == encode.tx_result(res.tx_results[i])
+            assert encode.tx_result_text(res.tx_results[i]) in text and e.text is not None
             assert e.events.get("lg.id") == ([f"LG-{i}"] if i % 2 == 0 else None)
+        rfb = new_block.data["value"]["result_finalize_block"]
         assert rfb["tx_results"][0]["events"][0]["attributes"][1] == {"key": "note", "value": "ไทย", "index": False}
-        text = _event_json(new_block)
         assert json.loads(text.rsplit(',"events":', 1)[0])["value"]["block"]["header"]["height"] == "3"
 
     asyncio.run(go())
@@ -91,3 +99,36 @@ def test_the_indexer_takes_the_records_as_they_are() -> None:
     b.commit()
     rec = ix.get_tx(sha256(b"k1=v"))
     assert rec is not None and rec.result == res.tx_results[0] and type(rec.result) is ExecTxResult
+
+
+_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=12) | st.sampled_from(
+    ["", '"', "\\", "\n\t\x00\x1f\x7f", "ไทย", "\u2028", "💶"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_TEXT, st.lists(st.tuples(_TEXT, _TEXT, st.booleans()), max_size=4)), max_size=3),
+       st.integers(0, 2**32 - 1), st.binary(max_size=8), _TEXT, st.integers(0, 2**63 - 1))
+def test_rendered_json_text_is_the_dumped_dicts(events: list[tuple[str, list[tuple[str, str, bool]]]], code: int,
+                                                data: bytes, log: str, gas: int) -> None:
+    evs = tuple(Event(t, tuple(EventAttribute(k, v, i) for k, v, i in attrs)) for t, attrs in events)
+    r = ExecTxResult(code, data, log, log[::-1], gas, gas // 2, evs, log[:3])
+    assert encode.tx_result_text(r) == dumps(encode.tx_result(r))
+    res = FinalizeBlockResult(evs, (r, r), (chain.ValidatorUpdate(b"\x01" * 32, gas),), data, b"\xaa" * 32)
+    view = adapt.block_results(5, res)
+    text = encode.finalize_block_result_text(view, [encode.tx_result_text(x) for x in res.tx_results])
+    assert text == dumps(encode.finalize_block_result(view))
+
+
+def test_a_text_that_cannot_be_utf8_falls_back_to_escapes_as_dumps_does() -> None:
+    async def go() -> None:
+        bus = EventBus()
+        sub = bus.subscribe("a", "tm.event='Tx'")
+        block, _ = _block((b"k1=v",))
+        bad = ExecTxResult(0, b"", "\ud800", "", 0, 0, (), "")  # a lone surrogate (never from msgpack)
+        bus.publish_chain_block(block, FinalizeBlockResult((), (bad,), (), b"", Z))
+        ev = await sub.next()
+        assert ev is not None
+        text = _event_json(ev)
+        assert text.isascii() and "\\ud800" in text and text == dumps(ev.data) + ',"events":' + dumps(ev.events)
+
+    asyncio.run(go())
