@@ -176,7 +176,7 @@ class Application:
         trie = Trie(self.kv.prefixed(NS_TRIE))
         root = trie.update(_trie_changes(overlay))
         batch = self.kv.batch()
-        _write_overlay(batch, overlay, trie.writes)
+        _write_overlay(batch, overlay, trie.write_items())
         meta = batch.prefixed(NS_META)
         meta.put(_M_HEIGHT, (req.initial_height - 1).to_bytes(8, "big"))
         meta.put(_M_HASH, root)
@@ -328,7 +328,7 @@ class Application:
             return ResponseCommit(0)
         own = batch is None
         b = self.kv.batch() if batch is None else batch
-        _write_overlay(b, p.overlay, p.trie.writes)
+        _write_overlay(b, p.overlay, p.trie.write_items())
         meta = b.prefixed(NS_META)
         meta.put(_M_HEIGHT, p.height.to_bytes(8, "big"))
         meta.put(_M_HASH, p.response.app_hash)
@@ -372,15 +372,7 @@ def _trie_changes(overlay: Overlay) -> dict[bytes, bytes | None]:
             for k, v in overlay.writes.items() if k[:n] == NS_STATE}
 
 
-def _write_overlay(batch: Batch, overlay: Overlay, trie_writes: dict[bytes, bytes | None]) -> None:
-    for k, v in overlay.writes.items():
-        if v is None:
-            batch.delete(k)
-        else:
-            batch.put(k, v)
-    nodes = batch.prefixed(NS_TRIE)
-    for pos, raw in trie_writes.items():
-        if raw is None:
-            nodes.delete(pos)
-        else:
-            nodes.put(pos, raw)
+def _write_overlay(batch: Batch, overlay: Overlay, trie_writes: list[tuple[bytes, bytes | None]]) -> None:
+    """The block's records and trie nodes into `batch`, as two bulk extends (`Batch.extend`)."""
+    batch.extend(overlay.writes.items())
+    batch.prefixed(NS_TRIE).extend(trie_writes)

@@ -10,7 +10,7 @@ one write.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 Op = tuple[bytes, bytes | None]  # (full key, value or None for delete)
@@ -69,6 +69,15 @@ class Batch:
 
     def delete(self, key: bytes) -> None:
         self._ops.append((self._ns + key, None))
+
+    def extend(self, ops: Iterable[Op]) -> None:
+        """`put` (value) or `delete` (None) each (key, value) in order, without a Python call per operation
+        (a block's commit writes tens of thousands). Values must be `bytes` (`put` copies other buffers)."""
+        ns = self._ns
+        if ns:
+            self._ops.extend([(ns + k, v) for k, v in ops])
+        else:
+            self._ops.extend(ops)
 
     def prefixed(self, ns: bytes) -> Batch:
         return Batch(self._root, self._ns + ns, self._ops)

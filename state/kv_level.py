@@ -34,11 +34,12 @@ class _LevelRoot:
 
     def write(self, ops: list[Op], sync: bool) -> None:
         with self.db.write_batch(transaction=True, sync=sync) as wb:
+            put, delete = wb.put, wb.delete
             for key, value in ops:
                 if value is None:
-                    wb.delete(key)
+                    delete(key)
                 else:
-                    wb.put(key, value)
+                    put(key, value)
 
     def scan(self, start: bytes | None, stop: bytes | None, reverse: bool) -> Iterator[tuple[bytes, bytes]]:
         it = self.db.iterator(start=start, stop=stop, reverse=reverse)

@@ -93,6 +93,11 @@ class CachedNodes:
         self._old.clear()
 
 
+_POS_HEAD = [d.to_bytes(2, "big") for d in range(257)]
+_POS_SHIFT = [-d % 8 for d in range(257)]
+_POS_BYTES = [(d + 7) >> 3 for d in range(257)]
+
+
 def position(depth: int, prefix: int) -> bytes:
     nbytes = (depth + 7) // 8
     packed = (prefix << (nbytes * 8 - depth)).to_bytes(nbytes, "big") if nbytes else b""
@@ -123,13 +128,19 @@ class Trie:
         # (a private unbounded cache: a Trie over a plain store lives for one update or one query)
         self.changes: dict[Pos, Node | None] = {}
 
+    def write_items(self) -> list[tuple[bytes, bytes | None]]:
+        """The pending node changes as KV operations: (position key, encoded node or None = delete), in the
+        order they were made. `position` and `_encode` inlined with per-depth tables (one entry per touched
+        level of every changed key, every block): (-d) % 8 == nbytes * 8 - d, and (0).to_bytes(0) == b""
+        covers the root."""
+        head, shift, nbytes, join = _POS_HEAD, _POS_SHIFT, _POS_BYTES, b"".join
+        return [(head[d] + (p << shift[d]).to_bytes(nbytes[d], "big"), None if n is None else join(n))
+                for (d, p), n in self.changes.items()]
+
     @property
     def writes(self) -> dict[bytes, bytes | None]:
-        """The pending node changes as KV operations (position key -> encoded node, None = delete)."""
-        # `position` and `_encode` inlined (one entry per touched level of every changed key, every block);
-        # (-d) % 8 == nbytes * 8 - d, and (0).to_bytes(0) == b"" covers the root
-        return {d.to_bytes(2, "big") + (p << (-d % 8)).to_bytes((d + 7) >> 3, "big"):
-                None if n is None else n[0] + n[1] + n[2] for (d, p), n in self.changes.items()}
+        """The pending node changes as a map (position key -> encoded node, None = delete)."""
+        return dict(self.write_items())
 
     # ---------------------------------------------------------------- reading
     def _load(self, depth: int, prefix: int) -> Node | None:

@@ -90,3 +90,30 @@ def test_cache_bound_holds_and_keeps_answers() -> None:
 def test_default_bound_is_bytes() -> None:
     nodes = CachedNodes(MemoryKV(), max_bytes=64 << 20)
     assert nodes._max == (64 << 20) // CachedNodes.ENTRY_BYTES
+
+
+def test_batch_extend_is_put_and_delete_in_order() -> None:
+    ops: list[tuple[bytes, bytes | None]] = [(b"a", b"1"), (b"b", None), (b"a", b"2"), (b"c", b"")]
+    one, many = MemoryKV(), MemoryKV()
+    for kv in (one, many):
+        kv.put(b"nb", b"old")
+    b = one.prefixed(b"n").batch()
+    b.extend(ops)
+    b.prefixed(b"x").extend(ops[:1])
+    b.commit()
+    b = many.prefixed(b"n").batch()
+    for k, v in ops:
+        b.delete(k) if v is None else b.put(k, v)
+    b.prefixed(b"x").put(b"a", b"1")
+    b.commit()
+    assert list(one.iterate()) == list(many.iterate()) == [(b"na", b"2"), (b"nc", b""), (b"nxa", b"1")]
+
+
+def test_write_items_are_the_positions_and_encodings() -> None:
+    from state.trie import _encode, position
+
+    t = Trie(MemoryKV())
+    t.update({H(b"%d" % i): H(b"v") for i in range(300)})
+    t.update({H(b"%d" % i): None for i in range(0, 300, 3)})
+    items = t.write_items()
+    assert items == [(position(d, p), None if n is None else _encode(n)) for (d, p), n in t.changes.items()]
