@@ -77,6 +77,18 @@ def _split_posting(rest: bytes) -> tuple[str, bytes]:
 
 
 _EMPTY_RESULT = TxResultView()
+_U32 = struct.Struct(">I")
+_PREFIXES: dict[tuple[str, str], bytes] = {}
+
+
+def _posting_prefix(type_: str, key: str) -> bytes:
+    """`b"ta" + _lp(f"{type_}.{key}")`, remembered (a bounded handful: the application's event names)."""
+    pre = _PREFIXES.get((type_, key))
+    if pre is None:
+        pre = b"ta" + _lp(f"{type_}.{key}")
+        if len(_PREFIXES) < 4096:
+            _PREFIXES[(type_, key)] = pre
+    return pre
 
 
 def _result_view(p: Any) -> TxResultView:
@@ -108,7 +120,8 @@ class Indexer:
                block_events: Sequence[EventView]) -> None:
         """The results are the application's records as they are (the RPC views are those classes). Why
         `packb`: the record is a list of primitives, whose msgpack is already the canonical `codec.encode`
-        bytes; the generic walk cost more than the rest of the indexing."""
+        bytes; the generic walk cost more than the rest of the indexing. Why `_posting_prefix`: a block repeats
+        the same few `type.key` names thousands of times; their key bytes are made once."""
         b = batch.prefixed(self.ns)
         put = b.put
         n = len(tx_results)
@@ -116,13 +129,19 @@ class Indexer:
             raw = bytes(tx)
             h = sha256(raw)
             r = tx_results[i] if i < n else _EMPTY_RESULT
-            events = [[e.type, [[a.key, a.value, a.index] for a in e.attributes]] for e in r.events]
+            evs = r.events
+            events = [[e.type, [[a.key, a.value, a.index] for a in e.attributes]] for e in evs] if evs else []
             put(b"th" + h, packb([height, i, raw,
                                   [r.code, r.data, r.log, r.info, r.gas_wanted, r.gas_used, events, r.codespace]]))
             hi = _HI.pack(height, i)
             put(b"tH" + hi, h)
-            for key, value in _indexed(r.events):
-                put(b"ta" + _lp(key, value) + hi, h)
+            for e in evs:
+                if not e.type:
+                    continue
+                for a in e.attributes:
+                    if a.index and a.key:
+                        v = a.value.encode()
+                        put(_posting_prefix(e.type, a.key) + _U32.pack(len(v)) + v + hi, h)
         attrs = sorted(set(_indexed(block_events)))
         put(b"bh" + _U64.pack(height), packb([list(kv) for kv in attrs]))
         for key, value in attrs:
