@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,11 +168,12 @@ async def build(home: Path, *, unsafe_ignore_signer_state: bool = False) -> Runn
         admission=Admission(mempool, app.app.preverify, app.app.admit_verified),
     )
     node.data_dir = str(paths.db_path)
+    node.commit_worker = ThreadPoolExecutor(1, thread_name_prefix="egp-commit")  # Node._commit_in_worker
     run = Running(home, cfg, genesis, kv, app, store, p2p, pv, node, None, metrics)
     rpc_cfg = _rpc_config(cfg)
     if rpc_cfg is not None:
         services = NodeServices(run, bus, indexer)
-        run.rpc = RpcServer(services, rpc_cfg)
+        run.rpc = RpcServer(services, rpc_cfg, node.wait_idle)  # chain reads wait for a commit in progress
         if cfg.instrumentation.prometheus and not cfg.instrumentation.prometheus_listen_addr:
             run.rpc.app.router.add_get("/metrics", _metrics_handler(metrics))
     return run
@@ -225,6 +227,8 @@ async def _pump(run: Running) -> None:
     handled = 0
     while True:
         ev = await run.p2p.recv()
+        if node.committing:  # peers' messages wait in the p2p inbox (backpressure) while a block commits
+            await node.wait_idle()
         handled += 1
         if handled % PUMP_YIELD_EVERY == 0:
             await asyncio.sleep(0)

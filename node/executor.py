@@ -20,6 +20,11 @@ ReportEvidence      ``evidence.report(evidence)``
 The executor is synchronous, has no asyncio, and is not thread-safe: call it from one thread (the
 event loop).  The host drives it with ``start_height`` (first height after start-up or block sync) and
 ``handle(event)`` for every verified message, fired timer and late value.
+
+A port may ``suspend()`` the executor while it runs an action (the node's ``decide`` commits the block in a
+worker thread and must not see the next height start before the commit is done): the rest of the action
+list and every event fed meanwhile wait, in order, until ``resume()``, which runs them. Without a suspend
+the order of execution is exactly the unsuspended one (the simulator never suspends).
 """
 
 from __future__ import annotations
@@ -69,32 +74,59 @@ class Executor:
         self.clock = clock
         self.events_handled = 0
         self._pending: deque[Event] = deque()
+        self._actions: deque[Action] = deque()  # of the event being handled (run before the next event)
         self._busy = False
+        self._suspended = False
 
     def start_height(self, height: int, valset: ValidatorSet) -> None:
         """Start ``height`` with its validator set (start-up, or after block sync)."""
         self._run(self.core.start_height(height, valset))
 
     def handle(self, event: Event) -> None:
-        """Feed one event; returns when it and everything it caused (own messages) are processed."""
+        """Feed one event; returns when it and everything it caused (own messages) are processed, or, while
+        suspended, once it is queued."""
         self._pending.append(event)
         if not self._busy:
             self._run([])
 
+    @property
+    def suspended(self) -> bool:
+        return self._suspended
+
+    def suspend(self) -> None:
+        """Called by a port inside an action: stop after it; what remains waits for ``resume()``."""
+        self._suspended = True
+
+    def resume(self) -> None:
+        """Run what waited since ``suspend()``: the rest of the action list, then the queued events."""
+        self._suspended = False
+        if not self._busy:
+            self._run([])
+
     def _run(self, actions: list[Action]) -> None:
-        if self._busy:  # re-entrant start_height: queue its actions behind the current work
-            for a in actions:
-                self._execute(a)
+        if self._busy:  # re-entrant start_height: run its actions now, ahead of the current work
+            todo = deque(actions)
+            while todo:
+                if self._suspended:
+                    self._actions.extendleft(reversed(todo))
+                    return
+                self._execute(todo.popleft())
             return
         self._busy = True
         try:
-            for a in actions:
-                self._execute(a)
-            while self._pending:
-                ev = self._pending.popleft()
-                self.events_handled += 1
-                for a in self.core.handle(ev):
-                    self._execute(a)
+            self._actions.extend(actions)
+            while not self._suspended:
+                if self._actions:
+                    self._execute(self._actions.popleft())
+                elif self._pending:
+                    ev = self._pending.popleft()
+                    self.events_handled += 1
+                    self._actions.extend(self.core.handle(ev))
+                else:
+                    break
+        except BaseException:
+            self._actions.clear()  # as before: a failed action drops the rest of its list
+            raise
         finally:
             self._busy = False
 
@@ -119,8 +151,7 @@ class Executor:
                 self._pending.append(ValueReady(a.height, a.round, value))
         elif isinstance(a, Decide):
             self.decisions.decide(a.height, a.round, a.value_id, a.commit)
-        elif isinstance(a, StartNextHeight):
-            for b in self.core.start_height(a.height, self.decisions.validator_set(a.height)):
-                self._execute(b)
+        elif isinstance(a, StartNextHeight):  # its actions run next, ahead of the rest of the current list
+            self._actions.extendleft(reversed(self.core.start_height(a.height, self.decisions.validator_set(a.height))))
         elif isinstance(a, ReportEvidence):
             self.evidence.report(a.evidence)

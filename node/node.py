@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor as ThreadExecutor
 
 from consensus.commit import verify_commit
 from consensus.machine import ConsensusCore
@@ -30,7 +31,7 @@ from consensus.types import (
 )
 from consensus.validators import ValidatorSet
 from node import blockrules, inbound
-from node.applier import BlockApplier
+from node.applier import Applied, BlockApplier
 from node.blocksync import BlockSync
 from node.consensus_ports import LoopTimers, WallClock
 from node.convert import commit_from_consensus, commit_to_consensus, valset_from_info
@@ -96,6 +97,13 @@ class Node:
         # txs from RPC and peers: signatures checked in a worker thread, then check_tx in arrival order
         self.admission = admission if admission is not None else Admission(mempool)
         self.admission.on_admitted = self._on_admitted
+        # decided blocks are applied in this worker thread when set (node/assemble.py), else on the loop
+        self.commit_worker: ThreadExecutor | None = None
+        self.committing = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._commit_job: asyncio.Future[Applied] | None = None
+        self._after_commit: list[Callable[[], None]] = []
         self.net = network
         self.metrics = metrics
         self.on_block = on_block
@@ -139,7 +147,10 @@ class Node:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.wait_idle()  # the block being committed completes (its batches are atomic), nothing after it
         self.admission.close()
+        if self.commit_worker is not None:
+            self.commit_worker.shutdown(wait=True)
 
     @property
     def sole_validator(self) -> bool:
@@ -206,6 +217,9 @@ class Node:
 
     def _replay_future(self) -> None:
         """Messages of the height just started that arrived during our commit timeout."""
+        if self.committing:
+            self._after_commit.append(self._replay_future)
+            return
         future, self.future = self.future, []
         for peer, msg in future:
             try:
@@ -269,7 +283,11 @@ class Node:
             log.error("decided a block we do not have", height=height)
             return
         block = entry[0]
-        self._commit_block(block, commit_from_consensus(commit, block.block_id()), round_)
+        seen = commit_from_consensus(commit, block.block_id())
+        if self.commit_worker is not None:
+            self._commit_in_worker(block, seen, round_)
+        else:
+            self._commit_block(block, seen, round_)
 
     def validator_set(self, height: int) -> ValidatorSet:
         """Called by the executor right before it starts `height`: reset the per-height message log and
@@ -313,12 +331,79 @@ class Node:
         try:
             applied = self.applier.apply(self.state, block, seen_commit, save_block=save_block)
         except Exception as exc:
-            # A decided block that cannot be committed (an application bug, a full disk): continuing would
-            # fork this node from the others. Stop; the handshake resumes from the disk after the fix.
-            if not self.storage_failed(exc):
-                log.error("cannot commit a decided block; stopping the node", exc=True, height=h)
-                self._halt(f"block {h} could not be committed: {exc}")
+            self._commit_failed(h, exc)
             raise
+        self._after_apply(block, applied, round_)
+
+    def _commit_failed(self, h: int, exc: Exception) -> None:
+        # A decided block that cannot be committed (an application bug, a full disk): continuing would
+        # fork this node from the others. Stop; the handshake resumes from the disk after the fix.
+        if not self.storage_failed(exc):
+            log.error("cannot commit a decided block; stopping the node", exc=True, height=h)
+            self._halt(f"block {h} could not be committed: {exc}")
+
+    def _commit_in_worker(self, block: Block, seen_commit: Commit, round_: int) -> None:
+        """Steps 1-5 of a decided block (`BlockApplier.apply`: block store, finalize, results and index,
+        app commit, state) in the commit worker thread, so the loop keeps answering RPC, WebSocket pings and
+        peers' frames meanwhile; steps 6-7 (`_after_apply`) on the loop when it is done.
+
+        Who touches what while the worker commits: the worker owns the application, the block store's writes,
+        the results, the index and the state store. The loop touches none of them: the consensus executor is
+        suspended (timeouts and the rest of the action list wait), the admission queue is paused (verified txs
+        wait for check_tx), peers' messages wait in the p2p inbox (`node/assemble.py` `_pump` awaits
+        `wait_idle`), `_on_timeout`, `handle_payload` and `_replay_future` are deferred to the end of the
+        commit, the tick is skipped, and RPC methods that read chain state await `wait_idle` (node/rpc/server.py
+        `commit_gate`). `self.state` keeps the last committed state until the loop takes the new one."""
+        assert self.commit_worker is not None
+        self.committing = True
+        self._idle.clear()
+        self.executor.suspend()
+        self.admission.pause()
+        loop = asyncio.get_running_loop()
+        job = loop.run_in_executor(self.commit_worker, self.applier.apply, self.state, block, seen_commit)
+        self._commit_job = job
+        job.add_done_callback(lambda f: self._committed(f, block, round_))
+
+    def _committed(self, job: asyncio.Future[Applied], block: Block, round_: int) -> None:
+        """Back on the loop after the worker's steps 1-5 (or their failure)."""
+        self._commit_job = None
+        try:
+            if job.cancelled():
+                return
+            exc = job.exception()
+            if exc is not None:
+                try:
+                    raise exc
+                except Exception as e:  # logged with its traceback by _commit_failed
+                    self._commit_failed(block.header.height, e)
+                return
+            self._after_apply(block, job.result(), round_)
+        finally:
+            self._end_commit()
+
+    def _end_commit(self) -> None:
+        self.committing = False
+        self._idle.set()
+        if self.fatal or self.stopping:  # nothing new starts after the block in flight
+            return
+        self.admission.resume()
+        after, self._after_commit = self._after_commit, []
+        try:
+            self.executor.resume()
+        except Exception as exc:
+            if not self.storage_failed(exc):
+                log.error("consensus step failed", exc=True, height=self.core.height, round=self.core.round)
+        for fn in after:
+            fn()
+
+    async def wait_idle(self) -> None:
+        """Return when no block is being committed (at once when none is)."""
+        while self.committing:
+            await self._idle.wait()
+
+    def _after_apply(self, block: Block, applied: Applied, round_: int) -> None:
+        """Steps 6-7 of the commit path, on the loop."""
+        h = block.header.height
         self.state = applied.state
         dropped = self.mempool.update(h, block.txs)  # step 6
         if dropped:
@@ -392,6 +477,9 @@ class Node:
     def handle_payload(self, peer_id: str, payload: bytes) -> None:
         if self.fatal or self.stopping:  # stopping: nothing more is handled (or written)
             return
+        if self.committing:  # the pump waits for the commit; anyone else's message waits here
+            self._after_commit.append(lambda: self.handle_payload(peer_id, payload))
+            return
         inbound.handle_payload(self, peer_id, payload)
 
     def handle_message(self, peer_id: str, msg: Record) -> None:
@@ -440,6 +528,9 @@ class Node:
             self._on_timeout(ev, hold=False)
 
     def _on_timeout(self, ev: TimeoutFired, hold: bool = True) -> None:
+        if self.committing:  # handled, in order, once the commit in the worker thread is done
+            self._after_commit.append(lambda: self._on_timeout(ev, hold))
+            return
         if hold and ev.timeout.kind == TimeoutKind.COMMIT and self.in_consensus:
             first, self._commit_fired = ev.timeout != self._commit_fired, ev.timeout
             if not blockrules.block_due(self.state, self.store, len(self.mempool), self.opt.create_empty_blocks):
@@ -491,6 +582,8 @@ class Node:
                     log.error("tick failed", exc=True)
 
     def tick(self) -> None:
+        if self.committing:
+            return
         self._broadcast_status()
         self.blocksync.tick()
         if self.in_consensus:

@@ -40,6 +40,8 @@ async def call(ctx: Ctx, name: Any, params: Any, uri: bool = False) -> Any:
     if m.ws_only and ctx.session is None:
         raise RpcError(METHOD_NOT_FOUND, f"{m.name} is only available over WebSocket (/websocket)")
     kwargs = bind(m.params, params, uri)
+    if ctx.gate is not None:
+        await ctx.gate(m.name)
     try:
         return await m.fn(ctx, **kwargs)
     except RpcError:

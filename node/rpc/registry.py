@@ -53,6 +53,8 @@ class Ctx:
     services: RpcServices
     config: RpcConfig
     session: Any = None  # node.rpc.websocket.WsSession on WebSocket connections
+    # awaited before each method (by name) runs: the node holds calls that read chain state while it commits
+    gate: Callable[[str], Awaitable[None]] | None = None
     # bounded by count; blocks are big (up to block.max_bytes), so few of them are kept
     metas: HeightCache = field(default_factory=lambda: HeightCache(256))
     blocks: HeightCache = field(default_factory=lambda: HeightCache(8))

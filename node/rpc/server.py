@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -112,11 +113,31 @@ def _cors_middleware(config: RpcConfig) -> Any:
     return cors
 
 
-def create_rpc_app(services: RpcServices, config: RpcConfig | None = None) -> web.Application:
+# Methods that never wait for a commit in progress: they read no chain state (liveness, peers, the mempool's
+# size, the event bus), so a client can tell a committing node from a dead one.
+UNGATED_METHODS = frozenset({"health", "net_info", "num_unconfirmed_txs", "unconfirmed_txs", "subscribe",
+                             "unsubscribe", "unsubscribe_all"})
+
+Idle = Callable[[], Awaitable[None]]
+
+
+def commit_gate(idle: Idle) -> Callable[[str], Awaitable[None]]:
+    """The `Ctx.gate` of a node: every method but `UNGATED_METHODS` awaits `idle()` (the node's
+    `wait_idle`: no block being committed in its worker thread), so what it reads — block store, results,
+    index, application, state — is one committed height, never a commit half done."""
+
+    async def gate(name: str) -> None:
+        if name not in UNGATED_METHODS:
+            await idle()
+
+    return gate
+
+
+def create_rpc_app(services: RpcServices, config: RpcConfig | None = None, idle: Idle | None = None) -> web.Application:
     cfg = config or RpcConfig()
     middlewares = [_cors_middleware(cfg)] if cfg.cors_allowed_origins else []
     app = web.Application(client_max_size=cfg.max_body_bytes + 1, middlewares=middlewares)
-    ctx = Ctx(services, cfg)
+    ctx = Ctx(services, cfg, gate=None if idle is None else commit_gate(idle))
     app[CTX_KEY] = ctx
     app[websocket.HUB_KEY] = websocket.WsHub(ctx)
     app.on_shutdown.append(websocket.close_all)
@@ -172,9 +193,9 @@ class _Counted(asyncio.Protocol):
 class RpcServer:
     """Binds the app: `await start()` returns the bound port (0 in the config picks a free one)."""
 
-    def __init__(self, services: RpcServices, config: RpcConfig | None = None) -> None:
+    def __init__(self, services: RpcServices, config: RpcConfig | None = None, idle: Idle | None = None) -> None:
         self.config = config or RpcConfig()
-        self.app = create_rpc_app(services, self.config)
+        self.app = create_rpc_app(services, self.config, idle)
         self._runner: web.AppRunner | None = None
         self._server: asyncio.Server | None = None
         self.limit = _Limit(self.config.max_open_connections)
