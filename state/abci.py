@@ -136,7 +136,7 @@ class Application:
         raw_t = self._meta.get(_M_TIME)
         self.last_time = int.from_bytes(raw_t, "big") if raw_t else 0  # block time of `height`, ms
         self._params: Params | None = None
-        self._check = Overlay(kv)
+        self._check = Overlay(kv, cache_reads=True)
         self.nodes = CachedNodes(kv.prefixed(NS_TRIE))
 
     # ---------------------------------------------------------------- helpers
@@ -286,7 +286,7 @@ class Application:
         if req.height != self.height + 1:
             raise ValueError(f"finalize_block at height {req.height}, but the app is at {self.height}")
         params = self.params
-        overlay = Overlay(self.kv)
+        overlay = Overlay(self.kv, cache_reads=True)  # the committed KV does not change until commit
         ctx = Ctx(overlay, req.time_ms, req.height)
         begin_block(ctx, [(m.type, m.validator_address, m.height, m.time_ms, m.validator_power)
                           for m in req.misbehavior])
@@ -346,7 +346,7 @@ class Application:
             cache.pop(sha256(raw), None)
         self.height, self.app_hash, self.last_time = p.height, p.response.app_hash, p.time_ms
         self._pending = None
-        self._check = Overlay(self.kv)
+        self._check = Overlay(self.kv, cache_reads=own)  # a caller's batch may not be written yet
         return ResponseCommit(0)
 
     # ---------------------------------------------------------------- queries

@@ -28,3 +28,23 @@ def test_signature_cache_is_bounded() -> None:
     for i in range(6):
         assert c.app.check_tx(RequestCheckTx(c.tx(c.agency, req_body(i)))).code == 0
     assert len(c.app._sig_cache) == 3
+
+
+def test_block_overlay_caches_committed_reads_but_sees_its_writes() -> None:
+    from state.kv import MemoryKV
+    from state.store import Overlay
+
+    kv = MemoryKV()
+    kv.put(b"a", b"1")
+    o = Overlay(kv, cache_reads=True)
+    assert o.get(b"a") == b"1" and o.get(b"z") is None
+    kv.put(b"z", b"late")  # the base must not change under such an overlay; shown: the read is remembered
+    assert o.get(b"z") is None
+    o.put(b"a", b"2")
+    o.delete(b"z")
+    assert o.get(b"a") == b"2" and o.get(b"z") is None
+    child = Overlay(o)
+    child.put(b"b", b"3")
+    child.merge_into(o)
+    assert o.get(b"b") == b"3"
+    assert dict(o.iterate()) == {b"a": b"2", b"b": b"3"}
