@@ -132,3 +132,16 @@ def test_a_text_that_cannot_be_utf8_falls_back_to_escapes_as_dumps_does() -> Non
         assert text.isascii() and "\\ud800" in text and text == dumps(ev.data) + ',"events":' + dumps(ev.events)
 
     asyncio.run(go())
+
+
+def test_emitted_attributes_are_interned_and_the_table_stays_bounded() -> None:
+    ctx = store.Ctx(store.Overlay(MemoryKV()), 0, 1)
+    ctx.emit("lg", {"bank": "006", "version": 2})
+    ctx.emit("lg", {"bank": "006", "version": 2})
+    a, b = ctx.events
+    assert a == b == Event("lg", (EventAttribute("bank", "006", True), EventAttribute("version", "2", True)))
+    assert a.attributes[0] is b.attributes[0] and a.attributes[1] is b.attributes[1]
+    for i in range(store._ATTRS_MAX + 10):
+        ctx.emit("x", {"n": i})
+    assert len(store._ATTRS) <= store._ATTRS_MAX
+    assert ctx.events[-1].attributes == (EventAttribute("n", str(store._ATTRS_MAX + 9), True),)
