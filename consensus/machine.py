@@ -363,13 +363,10 @@ class ConsensusCore:
         commit = make_commit(self.valset, self.height, round_, value, tally)
         out.append(Decide(self.height, round_, value, commit))
         self.step = Step.DECIDED
-        if self._rule_skip_commit_timeout(commit):
-            self._hit("skip_commit")
-            self._done.add(("skip_commit", round_))
-            delay = 0
-        else:
-            delay = self.params.timeouts.duration_ms(TimeoutKind.COMMIT, round_)
+        delay = self.params.timeouts.duration_ms(TimeoutKind.COMMIT, round_)
         out.append(ScheduleTimeout(Timeout(TimeoutKind.COMMIT, self.height, round_), delay))
+        # the full-length timeout is always scheduled: a shell may hold the early one (an idle node does)
+        self._maybe_skip_commit_timeout(out)
 
     def _rule_skip_commit_timeout(self, commit: Commit) -> bool:
         """``skip_timeout_commit`` and the commit carries a precommit (COMMIT or NIL) of the whole power."""
@@ -381,7 +378,8 @@ class ConsensusCore:
         return power == self.valset.total_power
 
     def _maybe_skip_commit_timeout(self, out: list[Action]) -> None:
-        """COMMIT step: a late precommit completed the decision round's commit -> end the wait now."""
+        """COMMIT step: the decision's commit, or a late precommit completing it, holds every validator's
+        precommit -> end the wait now: a 0 ms COMMIT timeout next to the full one (once per height)."""
         r = self._decision_round
         if ("skip_commit", r) in self._done or not self.params.timeouts.skip_timeout_commit:
             return

@@ -531,8 +531,12 @@ class Node:
         if self.committing:  # handled, in order, once the commit in the worker thread is done
             self._after_commit.append(lambda: self._on_timeout(ev, hold))
             return
-        if hold and ev.timeout.kind == TimeoutKind.COMMIT and self.in_consensus:
-            first, self._commit_fired = ev.timeout != self._commit_fired, ev.timeout
+        t = ev.timeout
+        # only the commit wait the core is in may be held: with skip_timeout_commit a height has two COMMIT
+        # timeouts, and the late one of a height already left must not replace (and so lose) a held one
+        if (hold and t.kind == TimeoutKind.COMMIT and self.in_consensus and t.height == self.core.height
+                and self.core.step is Step.DECIDED):
+            first, self._commit_fired = t != self._commit_fired, t
             if not blockrules.block_due(self.state, self.store, len(self.mempool), self.opt.create_empty_blocks):
                 self._held = ev  # CometBFT's "wait for txs": released by a tx, a peer's next height, or the interval
                 interval = self.opt.create_empty_blocks_interval_ms
