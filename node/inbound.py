@@ -149,4 +149,4 @@ def on_txs(node: Node, peer_id: str, msg: TxsMsg) -> None:
         if node.mempool.seen(h):
             continue
         with contextlib.suppress(MempoolError):  # full, too large, empty: a peer's tx is dropped quietly
-            node.admission.submit(tx)
+            node.admission.submit(tx, h=h)

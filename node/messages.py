@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from consensus.types import Proposal, Vote, VoteType
 from state.codec import DecodeError, Record, decode_union
+from state.fastrec import strict
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # frames above this are refused by decode
 MAX_BATCH_TXS = 1000
@@ -158,8 +159,21 @@ def encode_message(msg: Record) -> bytes:
     return msg.encode()
 
 
+_BY_TAG: dict[int, type[Record]] = {c.TAG: c for c in MESSAGE_TYPES}
+
+
 def decode_message(data: bytes) -> Record:
-    """Strict: anything but one well-formed message raises DecodeError (the caller drops the peer)."""
+    """Strict: anything but one well-formed message raises DecodeError (the caller drops the peer).
+
+    Every message is an array `[tag, ...]` whose tag (1..9) msgpack writes as one byte after the array's
+    one-byte header (<= 15 fields), so the class is known from `data[1]` and `state.fastrec.strict` decodes it
+    (the same field checks and the same canonical-bytes rule as the generic `decode_union`, at a fraction of
+    the cost: one typed pass instead of four generic walks, which mattered for 500-tx gossip frames). Anything
+    else takes the generic path, which gives its own error."""
+    if isinstance(data, bytes) and len(data) >= 2 and 0x91 <= data[0] <= 0x9F:
+        cls = _BY_TAG.get(data[1])
+        if cls is not None:
+            return strict(cls, data, MAX_MESSAGE_BYTES)
     return decode_union(data, MESSAGE_TYPES, max_size=MAX_MESSAGE_BYTES)
 
 

@@ -67,3 +67,47 @@ def test_invalid_values_are_decode_errors(value: list[object]) -> None:
 def test_random_bytes_raise_only_decode_error(data: bytes) -> None:
     with contextlib.suppress(DecodeError):
         decode_message(data)
+
+
+def _generic(data: bytes) -> object:
+    from node.messages import MAX_MESSAGE_BYTES
+    from state.codec import decode_union
+    try:
+        return decode_union(data, MESSAGE_TYPES, max_size=MAX_MESSAGE_BYTES)
+    except DecodeError:
+        return DecodeError
+
+
+def _fast(data: bytes) -> object:
+    try:
+        return decode_message(data)
+    except DecodeError:
+        return DecodeError
+
+
+SAMPLES = [
+    StatusMsg(3, -1, 1, 1, 2), ProposalMsg(5, 1, 0, b"\x01" * 32, b"\x02" * 20, 9, b"s" * 64, b"block" * 100),
+    VOTE, VoteMsg(2, 5, 0, None, b"\x02" * 20, 2**40, b"\x03" * 64), TxsMsg(tuple(bytes([i]) * 300 for i in range(40))),
+    TxsMsg(()), EvidenceMsg(VOTE, VoteMsg(1, 5, 0, None, b"\x02" * 20, 1000, b"\x04" * 64)), BlockRequestMsg(7),
+    BlockResponseMsg(7, b"b", b"c"),
+]
+
+
+@given(st.sampled_from(SAMPLES), st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=3),
+       st.integers(0, 5))
+def test_the_fast_decoder_agrees_with_the_generic_one(msg: object, flips: list[tuple[int, int]], cut: int) -> None:
+    """decode_message (fastrec.strict by tag) gives what the generic decode_union gives: the same message or
+    a DecodeError, for valid frames and for mutated ones (changed bytes, truncated, extended)."""
+    raw = bytearray(msg.encode())  # type: ignore[attr-defined]
+    assert _fast(bytes(raw)) == msg == _generic(bytes(raw))
+    for pos, val in flips:
+        raw[pos % len(raw)] = val
+    for data in (bytes(raw), bytes(raw[: len(raw) - cut]), bytes(raw) + b"\x00" * cut):
+        assert _fast(data) == _generic(data)
+
+
+def test_the_fast_decoder_refuses_what_the_generic_one_refuses() -> None:
+    too_many = encode([4, [b"x"] * 1001])  # TxsMsg over MAX_BATCH_TXS
+    wide_int = encode([6, True])  # a bool where an int belongs
+    for data in (too_many, wide_int, encode([3, 1, 5, 0, b"\x01" * 33, b"\x02" * 20, 1, b""]), b"\x91\x04"):
+        assert _fast(data) is DecodeError and _generic(data) is DecodeError
