@@ -2,8 +2,10 @@
 
 Theory of operation
 -------------------
-One process, one asyncio loop, one thread. `node/assemble.py` builds everything from a home directory and
-`egp start` runs it until SIGTERM/SIGINT (graceful: stop consensus and timers, RPC, P2P, close LevelDB).
+One process, one asyncio loop; two worker threads take the loop's longest jobs (Ed25519 checks of incoming
+txs, the commit of a decided block; `node/node.py` says who touches what). `node/assemble.py` builds
+everything from a home directory and `egp start` runs it until SIGTERM/SIGINT (graceful: stop consensus and
+timers, RPC, P2P, close LevelDB).
 
 Storage: ONE LevelDB (`data/egp.db`) with namespaces `app/` (application state and trie), `blockstore/`,
 `node/` (`ChainState` and the validators/params of every height, node/statestore.py), `wal/` (consensus WAL),

@@ -1,7 +1,10 @@
 """The asyncio node: consensus, gossip, block sync and the commit path on one event loop.
 
-Everything runs on one thread (the loop); LevelDB writes and application calls are synchronous and short,
-so no lock is needed anywhere and the order of events is the order of the loop. See `node/__init__.py` for
+Everything runs on the loop's thread, in the loop's order, except two jobs handed to worker threads and
+awaited by the loop: the signature checks of incoming txs (node/mempool.py `Admission`: pure, on bytes) and
+the commit of a decided block (`Node._commit_in_worker`, which says what the loop leaves alone meanwhile: the
+application, the stores, consensus, the admission queue, peers' messages and chain-reading RPC wait for it).
+No lock is needed: nothing is touched by two threads at once. See `node/__init__.py` for
 the theory of operation; `node/assemble.py` builds a `Node` from a home directory. Around it: peers' messages
 are checked and dispatched in node/inbound.py, block rules in node/blockrules.py, evidence in node/evidence.py,
 the block sync client and server in node/blocksync.py, the durable commit steps in node/applier.py.
