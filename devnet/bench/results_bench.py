@@ -1,0 +1,140 @@
+"""Micro-benchmark of a block's events and results through the node, stage by stage, CPU per tx:
+
+    NodeApp.finalize -> BlockStore.save_results -> Indexer (as node/assemble.py wires it) -> app commit
+    -> EventBus.publish_chain_block + the NewBlock JSON one WebSocket subscriber receives
+
+    python -m devnet.bench.results_bench                      # 5 blocks x 1,000 txs of the realistic mix
+    python -m devnet.bench.results_bench --blocks 10 --txs 2000 --tx-subscriber
+
+Why: events and results used to be converted five or six times per tx on this path (app records -> node
+records -> RPC views, twice -> JSON); since they are one shape (docs/design.md §8) the stages after finalize
+are what is left of that cost. Real application (state/workload.py txs, from genesis), real LevelDB in a temp
+dir, the garbage collector on (as in a node); `finalize` includes the domain execution and the trie.
+For an A/B, copy this file and run it with an older tree as the working directory (`--wiring views` for
+trees before 8177667, whose node indexed and published RPC views). Best of `--repeat` per stage, CPU time
+(`time.process_time`): the machine is shared. Prints numbers, asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+from node.blockstore import BlockStore
+from node.events import EventBus
+from node.indexer import Indexer
+from node.nodeapp import NodeApp
+from node.rpc import adapt
+from node.rpc.websocket import _event_json
+from state.abci import Application, RequestInitChain, ValidatorUpdate
+from state.chain import Block, BlockID, Commit, FinalizeBlockResult, Header, PartSetHeader
+from state.crypto import sha256
+from state.kv import Batch
+from state.kv_level import LevelKV
+from state.workload import Workload
+
+STAGES = ("finalize", "save_results", "index", "app_commit", "newblock_json")
+
+
+def make_blocks(n_blocks: int, n_txs: int, seed: int) -> list[Block]:
+    """Blocks of workload txs (the header's hashes are placeholders: nothing here validates a block)."""
+    wl = Workload(seed=seed)
+    z = b"\x00" * 32
+    out = []
+    for h, (t, txs) in enumerate(wl.blocks(n_blocks, n_txs, block_ms=600_000), start=1):
+        hdr = Header(11, 1, wl.chain_id, h, t, BlockID(sha256(b"%d" % h), PartSetHeader(1, z)), z, z, z, z, z, b"",
+                     z, z, b"\x01" * 20)
+        out.append(Block(hdr, tuple(txs), (), Commit.empty()))
+    return out
+
+
+def run_once(seed: int, blocks: list[Block], wiring: str, tx_subscriber: bool) -> dict[str, float]:
+    """Seconds of CPU per stage over all blocks, from a fresh genesis."""
+    wl = Workload(seed=seed)
+    tmp = tempfile.mkdtemp(prefix="results-bench-")
+    root = LevelKV(tmp + "/db")
+    try:
+        app = Application(root.prefixed(b"app/"))
+        vals = [ValidatorUpdate(p, w) for p, w in wl.genesis_validators()]
+        app.init_chain(RequestInitChain(wl.start_ms, wl.chain_id, vals, json.dumps(wl.genesis_app_state()).encode()))
+        node_app = NodeApp(app)
+        store = BlockStore(root)
+        indexer = Indexer(root, b"ix/")
+        bus = EventBus()
+        sub = bus.subscribe("bench", "tm.event='NewBlock'")
+        txs_sub = bus.subscribe("bench", "tm.event='Tx'") if tx_subscriber else None
+        index: Callable[[Batch, Block, FinalizeBlockResult], None]
+        publish: Callable[[Block, FinalizeBlockResult], None]
+        if wiring == "views":
+            def index(batch: Batch, block: Block, result: FinalizeBlockResult) -> None:
+                indexer.index_block(batch, block, adapt.block_results(block.header.height, result))
+
+            def publish(block: Block, result: FinalizeBlockResult) -> None:
+                bus.publish_block(adapt.block(block), adapt.block_results(block.header.height, result))
+        else:
+            index, publish = indexer.index_chain_block, bus.publish_chain_block
+        acc = dict.fromkeys(STAGES, 0.0)
+        gc.collect()
+        pt = time.process_time
+        for block in blocks:
+            t0 = pt()
+            r = node_app.finalize(block, ())
+            t1 = pt()
+            batch = root.batch()
+            store.save_results(block.header.height, r, batch)
+            t2 = pt()
+            index(batch, block, r)
+            t3 = pt()
+            batch.commit(sync=True)
+            t4 = pt()
+            node_app.commit()
+            t5 = pt()
+            publish(block, r)
+            for s in (sub, txs_sub):
+                while s is not None and s.pending():
+                    ev = s._queue.popleft()
+                    s._bytes -= ev.size
+                    _event_json(ev)
+            t6 = pt()
+            for k, d in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t5 - t4, t6 - t5), strict=True):
+                acc[k] += d
+        return acc
+    finally:
+        root.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--blocks", type=int, default=5)
+    ap.add_argument("--txs", type=int, default=1_000, help="transactions per block")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--wiring", choices=("records", "views"), default="records",
+                    help="how the node hands results to the indexer and the event bus (views: before 8177667)")
+    ap.add_argument("--tx-subscriber", action="store_true", help="also a tm.event='Tx' subscriber")
+    args = ap.parse_args(argv)
+    blocks = make_blocks(args.blocks, args.txs, args.seed)
+    n = sum(len(b.txs) for b in blocks)
+    best = dict.fromkeys(STAGES, float("inf"))
+    for _ in range(args.repeat):
+        got = run_once(args.seed, blocks, args.wiring, args.tx_subscriber)
+        best = {k: min(best[k], got[k]) for k in STAGES}
+    us = {k: round(1e6 * best[k] / n, 2) for k in STAGES}
+    after = round(sum(us[k] for k in STAGES[1:]), 2)
+    print(f"{n:,} txs in {len(blocks)} blocks, CPU us per tx (best of {args.repeat}, LevelDB, gc on):")
+    for k in STAGES:
+        print(f"  {k:14s} {us[k]:8.2f}")
+    print(f"  {'after finalize':14s} {after:8.2f}")
+    return dict(us, after_finalize=after)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
