@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -19,7 +20,7 @@ import typer
 from cli.errors import KeystoreError
 from cli.keystore import Keystore
 from node.config import ConfigError, parse_duration_ms
-from node.genesis import ConsensusParams, GenesisError
+from node.genesis import GENERATED_PARAMS, GenesisError
 from node.home import Home, HomeError, default_home, init_home, reset_home, show_node_id
 from node.privval import SignerStateError, load_state
 from node.testnet import make_testnet
@@ -85,10 +86,10 @@ def testnet_cmd(
 ) -> None:
     """Write the homes of a local network sharing one genesis, with persistent peers between them."""
     names = [m.strip() for m in monikers.split(",")] if monikers else None
-    params = ConsensusParams()
+    params = GENERATED_PARAMS
     if timeout_commit is not None:
         try:
-            params = ConsensusParams(timeout_commit_ms=parse_duration_ms(timeout_commit))
+            params = replace(GENERATED_PARAMS, timeout_commit_ms=parse_duration_ms(timeout_commit))
         except ValueError as exc:
             typer.echo(f"Error: --timeout-commit: {exc}", err=True)
             raise typer.Exit(1) from None

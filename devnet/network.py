@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cli.keystore import seal
 from node.config import Config
-from node.genesis import ConsensusParams, Genesis, GenesisValidator, save_genesis
+from node.genesis import GENERATED_PARAMS, ConsensusParams, Genesis, GenesisValidator, save_genesis
 from node.home import init_home
 from state.crypto import PrivateKey, node_id, write_private_file
 from state.registry import with_check_digit
@@ -71,10 +71,15 @@ def _key(seed: str | None, label: str) -> PrivateKey:
 
 
 def fast_params(commit_ms: int = 1000, propose_ms: int = 3000, skip_timeout_commit: bool = False) -> ConsensusParams:
-    """Devnet/test timeouts: what every node agrees on through genesis."""
+    """Test timeouts: what every node agrees on through genesis (the devnet's are `DEVNET_PARAMS`)."""
     return ConsensusParams(timeout_propose_ms=propose_ms, timeout_propose_delta_ms=500, timeout_prevote_ms=1000,
                            timeout_prevote_delta_ms=500, timeout_precommit_ms=1000, timeout_precommit_delta_ms=500,
                            timeout_commit_ms=commit_ms, skip_timeout_commit=skip_timeout_commit)
+
+
+# `make devnet`: what `egp init` / `egp testnet` write (timeout_commit 1 s, skip_timeout_commit on; measured in
+# docs/design.md §9): blocks follow the load, an idle devnet makes one block a second
+DEVNET_PARAMS = GENERATED_PARAMS
 
 
 def build_network(
@@ -109,7 +114,7 @@ def build_network(
         chain_id=chain_id,
         genesis_time_ns=time.time_ns() // 1_000_000 * 1_000_000,
         validators=tuple(GenesisValidator(val_keys[i].public_key.raw, 10, BANKS[i][0]) for i in range(validators)),
-        consensus_params=params or fast_params(),
+        consensus_params=params or DEVNET_PARAMS,
         app_state=app_state,
     )
     for s in specs:

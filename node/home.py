@@ -26,6 +26,7 @@ from pathlib import Path
 
 from node.config import Config, load_config, write_config
 from node.genesis import (
+    GENERATED_PARAMS,
     Genesis,
     GenesisValidator,
     check_chain_id,
@@ -158,6 +159,7 @@ def init_home(
             chain_id=chain_id or random_chain_id(),
             genesis_time_ns=time.time_ns() // 1_000_000 * 1_000_000,
             validators=(GenesisValidator(vk.public_key.raw, DEFAULT_POWER, moniker),),
+            consensus_params=GENERATED_PARAMS,
             app_state=default_app_state(registrar_pub),
         )
         save_genesis(paths.genesis_file, genesis)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from node.config import Config
-from node.genesis import ConsensusParams, Genesis, GenesisValidator, default_app_state
+from node.genesis import GENERATED_PARAMS, ConsensusParams, Genesis, GenesisValidator, default_app_state
 from node.home import DEFAULT_POWER, Home, HomeError, init_home, random_chain_id
 from state.crypto import PrivateKey, node_id
 
@@ -112,7 +112,7 @@ def make_testnet(
         validators=tuple(
             GenesisValidator(val_keys[i].public_key.raw, DEFAULT_POWER, names[i]) for i in range(validators)
         ),
-        consensus_params=params if params is not None else ConsensusParams(),
+        consensus_params=params if params is not None else GENERATED_PARAMS,
         app_state=app_state
         if app_state is not None
         else default_app_state(

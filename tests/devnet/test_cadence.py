@@ -1,4 +1,4 @@
-"""Block cadence on a real 4-validator devnet (genesis timeouts, docs/design.md "Timeouts").
+"""Block cadence on a real 4-validator devnet (genesis timeouts, docs/design.md §9).
 
 - Late precommits gathered during the commit wait fill the next block's LastCommit (before, the core
   dropped every vote after its decision, so every LastCommit named exactly the 2/3+ it decided with).
@@ -20,6 +20,7 @@ import pytest
 from devnet.network import Network, build_network, fast_params
 from devnet.procs import Proc, start_node, stop
 from devnet.rpc import RpcError, broadcast, call, height
+from node.genesis import load_genesis
 from state.crypto import sha256
 from state.txs import PublishRequirement, sign_tx
 from tests.e2e.cluster import free_base
@@ -105,3 +106,11 @@ def test_skip_timeout_commit_follows_the_txs_and_idles_at_timeout_commit(tmp_pat
     time.sleep(6.0)
     assert n.height() - h0 <= 3
 
+
+
+def test_the_devnet_writes_the_generated_cadence(tmp_path: Path) -> None:
+    """`make devnet` starts from what `egp init` / `egp testnet` write: timeout_commit 1 s, skip on."""
+    net = build_network(tmp_path, validators=2, non_validators=0, seed="cadence-genesis")
+    params = load_genesis(net.root / "genesis.json").consensus_params
+    assert params.timeout_commit_ms == 1000 and params.skip_timeout_commit
+    assert not fast_params().skip_timeout_commit  # the e2e clusters keep their explicit timeouts
