@@ -18,7 +18,9 @@ from typing import Any
 
 from state import errors as E
 from state.calendar import fmt_time
+from state.crypto import sha256
 from state.errors import TxError
+from state.fastrec import packb
 from state.records import (
     ACTIVE,
     DEMANDED,
@@ -92,16 +94,21 @@ def save(ctx: Ctx, old: Guarantee | None, new: Guarantee, kind: str, *, amount: 
          doc_hash: bytes = b"") -> Guarantee:
     """Persist `new` as the next version with an event of `kind`; returns what was stored."""
     seq = new.events
-    ev = LgEvent(new.id, seq, kind, new.version + 1 if old else new.version, new.status, ctx.signer_addr,
-                 ctx.tx_hash, ctx.height, ctx.now, amount, doc_hash, new.last_event_hash)
-    stored = replace(new, version=ev.version, events=seq + 1, last_event_hash=ev.hash())
+    version = new.version + 1 if old else new.version
+    # the LgEvent record's bytes (`pack(LgEvent(...))`: [TAG, fields...], all primitives), built without the
+    # record: packed once for its hash (the chain head in the guarantee) and for the history
+    ev_raw = packb([LgEvent.TAG, new.id, seq, kind, version, new.status, ctx.signer_addr, ctx.tx_hash, ctx.height,
+                    ctx.now, amount, doc_hash, new.last_event_hash])
     if new.status in TERMINAL:
-        stored = replace(stored, amendment=None, cancel_consent="")
+        stored = replace(new, version=version, events=seq + 1, last_event_hash=sha256(ev_raw), amendment=None,
+                         cancel_consent="")
         live_key = k_live(new.requirement, new.applicant, new.type)
         if ctx.get_str(live_key) == new.id:
             ctx.delete(live_key)
+    else:
+        stored = replace(new, version=version, events=seq + 1, last_event_hash=sha256(ev_raw))
     ctx.put(k_lg(new.id), stored)
-    ctx.history_put(k_lg_event(new.id, seq), ev)
+    ctx.history_put_packed(k_lg_event(new.id, seq), ev_raw)
     before = set(index_keys(old)) if old is not None else set()
     after = set(index_keys(stored))
     for k in sorted(before - after):

@@ -193,6 +193,10 @@ class Ctx:
     def history_put(self, key: bytes, rec: Record) -> None:
         self.view.put(NS_HIST + key, pack(rec))
 
+    def history_put_packed(self, key: bytes, raw: bytes) -> None:
+        """`history_put` of a record already packed (`fastrec.pack` bytes)."""
+        self.view.put(NS_HIST + key, raw)
+
     # indexes (derived, outside the trie)
     def index_put(self, key: bytes, value: bytes = b"") -> None:
         self.view.put(NS_INDEX + key, value)
