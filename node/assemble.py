@@ -28,8 +28,9 @@ from node.home import Home
 from node.indexer import Indexer
 from node.logs import get_logger, setup_logging
 from node.mempool import Admission, Mempool
+from node.messages import is_txs_message
 from node.metrics import Metrics
-from node.node import Node
+from node.node import LockingAppPort, Node
 from node.nodeapp import NodeApp
 from node.p2p import P2P, Message, PeerDown, PeerUp
 from node.p2p.config import ChannelSpec, P2PConfig, parse_peers
@@ -121,7 +122,8 @@ async def build(home: Path, *, unsafe_ignore_signer_state: bool = False) -> Runn
         if cfg.tx_index.indexer == "kv":
             indexer.index_chain_block(batch, block, result)  # the app's records, as they are
 
-    applier = BlockApplier(app, store, kv, states, crash.hit, index)
+    app_port = LockingAppPort(app)  # app.commit locks the mempool when the node commits in its worker thread
+    applier = BlockApplier(app_port, store, kv, states, crash.hit, index)
 
     app.valset_of = StoredHistory(states, store).validators_at
     report = handshake(applier, app, st)
@@ -169,6 +171,7 @@ async def build(home: Path, *, unsafe_ignore_signer_state: bool = False) -> Runn
     )
     node.data_dir = str(paths.db_path)
     node.commit_worker = ThreadPoolExecutor(1, thread_name_prefix="egp-commit")  # Node._commit_in_worker
+    node.install_commit_lock(app_port)
     run = Running(home, cfg, genesis, kv, app, store, p2p, pv, node, None, metrics)
     rpc_cfg = _rpc_config(cfg)
     if rpc_cfg is not None:
@@ -227,8 +230,8 @@ async def _pump(run: Running) -> None:
     handled = 0
     while True:
         ev = await run.p2p.recv()
-        if node.committing:  # peers' messages wait in the p2p inbox (backpressure) while a block commits
-            await node.wait_idle()
+        if node.committing and not (isinstance(ev, Message) and is_txs_message(ev.payload)):
+            await node.wait_idle()  # peers' messages but txs wait in the p2p inbox while a block commits
         handled += 1
         if handled % PUMP_YIELD_EVERY == 0:
             await asyncio.sleep(0)

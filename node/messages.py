@@ -162,6 +162,12 @@ def encode_message(msg: Record) -> bytes:
 _BY_TAG: dict[int, type[Record]] = {c.TAG: c for c in MESSAGE_TYPES}
 
 
+def is_txs_message(data: bytes) -> bool:
+    """True when `data` looks like a `TxsMsg` (`[4, [...]]`), from its first two bytes, without decoding: the
+    node lets gossiped txs into its admission queue while it commits a block, and holds other messages."""
+    return len(data) >= 2 and data[0] == 0x92 and data[1] == TxsMsg.TAG
+
+
 def decode_message(data: bytes) -> Record:
     """Strict: anything but one well-formed message raises DecodeError (the caller drops the peer).
 

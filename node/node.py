@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor as ThreadExecutor
 
 from consensus.commit import verify_commit
@@ -34,7 +35,7 @@ from consensus.types import (
 )
 from consensus.validators import ValidatorSet
 from node import blockrules, inbound
-from node.applier import Applied, BlockApplier
+from node.applier import Applied, AppPort, BlockApplier
 from node.blocksync import BlockSync
 from node.consensus_ports import LoopTimers, WallClock
 from node.convert import commit_from_consensus, commit_to_consensus, valset_from_info
@@ -49,6 +50,7 @@ from node.messages import (
     StatusMsg,
     TxsMsg,
     VoteMsg,
+    is_txs_message,
 )
 from node.metrics import Metrics
 from node.nodeapp import NodeApp
@@ -70,6 +72,22 @@ from state.crypto import sha256, verify
 log = get_logger("node")
 TICK_S = 0.25
 MAX_FUTURE_MSGS = 2000
+
+
+class LockingAppPort:
+    """The applier's app port when blocks are committed in the worker thread: `commit()` first runs
+    `before_commit` (`Node._lock_mempool_for_commit`: the loop pauses check_tx), then the app's commit."""
+
+    def __init__(self, app: AppPort) -> None:
+        self.app = app
+        self.before_commit: Callable[[], None] = lambda: None
+
+    def finalize(self, block: Block, misbehavior: Sequence[bytes]) -> FinalizeBlockResult:
+        return self.app.finalize(block, misbehavior)
+
+    def commit(self) -> None:
+        self.before_commit()
+        self.app.commit()
 
 
 class Node:
@@ -106,6 +124,9 @@ class Node:
         self._idle = asyncio.Event()
         self._idle.set()
         self._commit_job: asyncio.Future[Applied] | None = None
+        self._commit_lock = False  # install_commit_lock: the mempool is locked for app.commit only
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
         self._after_commit: list[Callable[[], None]] = []
         self.net = network
         self.metrics = metrics
@@ -356,16 +377,48 @@ class Node:
         wait for check_tx), peers' messages wait in the p2p inbox (`node/assemble.py` `_pump` awaits
         `wait_idle`), `_on_timeout`, `handle_payload` and `_replay_future` are deferred to the end of the
         commit, the tick is skipped, and RPC methods that read chain state await `wait_idle` (node/rpc/server.py
-        `commit_gate`). `self.state` keeps the last committed state until the loop takes the new one."""
+        `commit_gate`). New txs keep being admitted (check_tx on the loop) while the worker finalizes; the
+        admission queue is paused from app.commit to the end (`_lock_mempool_for_commit`, through the applier's
+        `LockingAppPort`; without one, for the whole commit). `self.state` keeps the last committed state until
+        the loop takes the new one."""
         assert self.commit_worker is not None
         self.committing = True
         self._idle.clear()
         self.executor.suspend()
-        self.admission.pause()
         loop = asyncio.get_running_loop()
+        self._loop, self._loop_thread = loop, threading.get_ident()
+        if not self._commit_lock:  # no LockingAppPort: hold check_tx for the whole commit
+            self.admission.pause()
         job = loop.run_in_executor(self.commit_worker, self.applier.apply, self.state, block, seen_commit)
         self._commit_job = job
         job.add_done_callback(lambda f: self._committed(f, block, round_))
+
+    def install_commit_lock(self, port: LockingAppPort) -> None:
+        """`port` is the app port of this node's applier: its `commit()` will lock the mempool first."""
+        port.before_commit = self._lock_mempool_for_commit
+        self._commit_lock = True
+
+    def _lock_mempool_for_commit(self) -> None:
+        """In the commit worker, between finalize (+ results and index) and app.commit: ask the loop to pause
+        the admission queue and wait until it has (a check_tx runs within one loop callback, so none is half
+        done then). From here to the end of the commit nothing reaches check_tx (CometBFT locks the mempool
+        for Commit, not for FinalizeBlock): while the worker finalizes, new txs are checked on the loop against
+        the check state of the last height (the app's check state and finalize share nothing but the
+        signature cache, which finalize only reads); the re-check after the commit judges them again.
+        Elsewhere (the handshake, a commit on the loop) it does nothing."""
+        loop = self._loop
+        if loop is None or not self.committing or threading.get_ident() == self._loop_thread:
+            return
+        paused = threading.Event()
+
+        def pause() -> None:
+            self.admission.pause()
+            paused.set()
+
+        loop.call_soon_threadsafe(pause)
+        while not paused.wait(1.0):
+            if loop.is_closed():  # the node is gone: nothing can reach check_tx any more
+                return
 
     def _committed(self, job: asyncio.Future[Applied], block: Block, round_: int) -> None:
         """Back on the loop after the worker's steps 1-5 (or their failure)."""
@@ -480,8 +533,8 @@ class Node:
     def handle_payload(self, peer_id: str, payload: bytes) -> None:
         if self.fatal or self.stopping:  # stopping: nothing more is handled (or written)
             return
-        if self.committing:  # the pump waits for the commit; anyone else's message waits here
-            self._after_commit.append(lambda: self.handle_payload(peer_id, payload))
+        if self.committing and not is_txs_message(payload):  # txs go to the admission queue at once; the
+            self._after_commit.append(lambda: self.handle_payload(peer_id, payload))  # rest waits for the commit
             return
         inbound.handle_payload(self, peer_id, payload)
 

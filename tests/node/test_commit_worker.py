@@ -1,15 +1,17 @@
 """A decided block is committed in a worker thread: the node's loop answers RPC meanwhile.
 
 A real single-validator node (node.assemble.build: LevelDB in a tmp dir, the real application, RPC on
-127.0.0.1) commits a block of 1,500 txs. The commit is held inside the worker (a threading.Event in front of
-`BlockApplier.apply`) so that the test, not the machine's speed, decides how long it lasts: `health` over
-HTTP and over WebSocket is answered while it runs; `status`, which reads chain state, waits for the commit
-and then reports the new height; nothing of the commit is half visible.
+127.0.0.1) commits a block of 1,500 txs. The commit is held twice inside the worker (threading.Events in
+front of `BlockApplier.apply` and of the application's commit) so that the test, not the machine's speed,
+decides how long it lasts: `health` over HTTP and over WebSocket is answered while it runs; a new tx is
+admitted while the block is finalized but waits while the application commits (the mempool lock); `status`,
+which reads chain state, waits for the commit and then reports the new height; nothing is half visible.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
 from pathlib import Path
 from typing import Any
@@ -37,11 +39,11 @@ def _home(root: Path) -> Path:
     return root
 
 
-def _txs(n: int) -> list[bytes]:
+def _txs(n: int, start: int = 0) -> list[bytes]:
     return [sign_tx(REG, CHAIN, i, RegisterSupplier(with_check_digit(f"0108{i:08d}"), f"Supplier {i}",
                                                     (PrivateKey.from_seed(sha256(b"c" + i.to_bytes(4, "big")))
                                                      .public_key.raw,)))
-            for i in range(n)]
+            for i in range(start, start + n)]
 
 
 async def _rpc(session: aiohttp.ClientSession, url: str, method: str, **params: Any) -> Any:
@@ -49,6 +51,11 @@ async def _rpc(session: aiohttp.ClientSession, url: str, method: str, **params: 
         doc = await r.json()
     assert "error" not in doc, doc
     return doc["result"]
+
+
+def results_txs(node: Any, height: int) -> list[bytes]:
+    block = node.store.load_block(height)
+    return list(block.txs) if block is not None else []
 
 
 async def _until(cond: Any, what: str, timeout: float = 60.0) -> None:
@@ -78,6 +85,17 @@ def test_a_node_answers_health_while_it_commits_a_large_block(tmp_path: Path) ->
             return apply(*args, **kwargs)
 
         node.applier.apply = held_apply  # type: ignore[method-assign]
+        release2, entered2 = threading.Event(), threading.Event()
+        app_commit = run.app.commit
+
+        def held_app_commit() -> None:
+            if entered.is_set() and not entered2.is_set():
+                entered2.set()
+                release2.wait(60)
+            app_commit()
+
+        run.app.commit = held_app_commit  # type: ignore[method-assign]
+        late = _txs(2, start=N_TXS)
         await run.p2p.start()
         assert run.rpc is not None
         url = f"http://127.0.0.1:{await run.rpc.start()}"
@@ -93,20 +111,36 @@ def test_a_node_answers_health_while_it_commits_a_large_block(tmp_path: Path) ->
                     msg = await ws.receive_json(timeout=30)
                     assert msg["id"] == 7 and msg["result"] == {}
                     await ws.ping()  # the WebSocket control frames are served too
+                # while the block is being finalized a new tx goes through check_tx (mempool not locked)
+                b64 = base64.b64encode(late[0]).decode()
+                assert (await _rpc(s, url, "broadcast_tx_sync", tx=b64))["code"] == 0
+                assert node.committing and len(node.mempool) == N_TXS + 1
                 status = asyncio.ensure_future(_rpc(s, url, "status"))
                 await asyncio.sleep(0.2)
                 assert not status.done() and node.committing  # it reads chain state: it waits for the commit
                 assert before == N_TXS
                 release.set()
+                await _until(entered2.is_set, "the application's commit")
+                assert node.committing and node.admission.paused  # the mempool is locked for app.commit
+                b64 = base64.b64encode(late[1]).decode()
+                second = asyncio.ensure_future(_rpc(s, url, "broadcast_tx_sync", tx=b64))
+                await asyncio.sleep(0.2)
+                assert not second.done() and not status.done()
+                release2.set()
+                assert (await second)["code"] == 0  # checked after the commit, against the new height
                 st = await status
                 h = int(st["sync_info"]["latest_block_height"])
                 results = await _rpc(s, url, "block_results", height=str(h))
                 assert len(results["txs_results"]) == N_TXS  # the whole block is visible at once
                 assert all(r["code"] == 0 for r in results["txs_results"])
-                await _until(lambda: len(node.mempool) == 0, "the mempool update after the commit")
-                assert not node.committing and node.state.last_height == h
+                assert not any(t in late for t in results_txs(node, h))  # the late txs were not in it
+                await _until(lambda: len(node.mempool) == 0, "the late txs' block")
+                for t in late:  # admitted and then committed in a later block
+                    found = await _rpc(s, url, "tx", hash="0x" + sha256(t).hex())
+                    assert int(found["height"]) > h and found["tx_result"]["code"] == 0
         finally:
             release.set()
+            release2.set()
             await node.stop()
             await run.rpc.stop()
             await run.p2p.stop()

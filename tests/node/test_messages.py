@@ -111,3 +111,10 @@ def test_the_fast_decoder_refuses_what_the_generic_one_refuses() -> None:
     wide_int = encode([6, True])  # a bool where an int belongs
     for data in (too_many, wide_int, encode([3, 1, 5, 0, b"\x01" * 33, b"\x02" * 20, 1, b""]), b"\x91\x04"):
         assert _fast(data) is DecodeError and _generic(data) is DecodeError
+
+
+def test_is_txs_message_tells_a_txs_frame_from_the_others() -> None:
+    from node.messages import is_txs_message
+    assert is_txs_message(TxsMsg((b"a", b"b")).encode()) and is_txs_message(TxsMsg(()).encode())
+    assert not any(is_txs_message(m.encode()) for m in SAMPLES if not isinstance(m, TxsMsg))
+    assert not is_txs_message(b"") and not is_txs_message(b"\x92")
