@@ -75,8 +75,21 @@ def event_attributes(events: Sequence[EventView], into: dict[str, list[str]]) ->
     """`type.key` → values, as CometBFT flattens ABCI events for queries."""
     for ev in events:
         for a in ev.attributes:
-            into.setdefault(f"{ev.type}.{a.key}", []).append(a.value)
+            into.setdefault(_attr_name(ev.type, a.key), []).append(a.value)
     return into
+
+
+_NAMES: dict[tuple[str, str], str] = {}
+
+
+def _attr_name(type_: str, key: str) -> str:
+    """`f"{type_}.{key}"`, remembered: a block repeats the application's handful of names (bounded)."""
+    name = _NAMES.get((type_, key))
+    if name is None:
+        name = f"{type_}.{key}"
+        if len(_NAMES) < 4096:
+            _NAMES[(type_, key)] = name
+    return name
 
 
 class Subscription:
@@ -227,6 +240,7 @@ class EventBus:
         tx_subs = [s for s in subs if _may_match(s.query, "Tx")]
         if not tx_subs and not (waiters and self._waiters):
             return
+        router = _TxRouter(tx_subs) if tx_subs else None
         n = len(tx_results)
         for i, tx in enumerate(txs):
             h = sha256(tx)
@@ -235,8 +249,8 @@ class EventBus:
                 for fut in self._waiters.pop(h, []):
                     if not fut.done():
                         fut.set_result(TxCommitted(height, i, result))
-            if tx_subs:
-                self._publish_tx(tx_subs, height, i, tx, h, result, tx_text if i < n else None)
+            if router is not None:
+                self._publish_tx(router, height, i, tx, h, result, tx_text if i < n else None)
 
     def _publish_block_events(self, height: int, txs: Sequence[bytes], block: Callable[[], BlockView],
                               results: BlockResultsView, tx_text: Callable[[int], str],
@@ -256,9 +270,13 @@ class EventBus:
                 for s in matching:
                     s.push(ev)
 
-    def _publish_tx(self, subs: list[Subscription], height: int, index: int, tx: bytes, h: bytes,
+    def _publish_tx(self, router: _TxRouter, height: int, index: int, tx: bytes, h: bytes,
                     result: TxResultView, tx_text: Callable[[int], str] | None) -> None:
-        attrs = {"tm.event": ["Tx"], "tx.hash": [encode.hex_upper(h)], "tx.height": [str(height)]}
+        hash_hex = encode.hex_upper(h)
+        subs = router.candidates(hash_hex, height, result.events)
+        if not subs:
+            return
+        attrs = {"tm.event": ["Tx"], "tx.hash": [hash_hex], "tx.height": [str(height)]}
         event_attributes(result.events, attrs)
         matching = [s for s in subs if s.query.matches(attrs)]
         if not matching:
@@ -271,6 +289,53 @@ class EventBus:
 
 
 _EMPTY_RESULT = TxResultView()
+
+
+class _TxRouter:
+    """Which subscriptions a tx's event may go to, without trying every query on every tx. A query with an
+    exact string condition (`lg.id='LG-1'`, `tx.hash='AB…'`: every condition must hold) can only match a tx
+    carrying that value, so it is filed under (tag, value) and found by a lookup; the others (`tm.event='Tx'`
+    alone, ranges, CONTAINS, EXISTS) are candidates for every tx. The queries still decide (`Query.matches`):
+    this only skips those that cannot hold. Many wallets subscribed to their own guarantees then cost a few
+    lookups per tx, not a query each, and a tx nobody can receive costs no attribute map."""
+
+    def __init__(self, subs: list[Subscription]) -> None:
+        self.scan: list[Subscription] = []
+        self.keyed: dict[tuple[str, str], list[Subscription]] = {}
+        for s in subs:
+            key = _exact_key(s.query)
+            if key is None:
+                self.scan.append(s)
+            else:
+                self.keyed.setdefault(key, []).append(s)
+        self.tags = {tag for tag, _ in self.keyed}
+
+    def candidates(self, hash_hex: str, height: int, events: Sequence[EventView]) -> list[Subscription]:
+        if not self.keyed:
+            return self.scan
+        tags, keyed = self.tags, self.keyed
+        hits: list[Subscription] = []
+        found = [("tx.hash", hash_hex)] if "tx.hash" in tags else []
+        if "tx.height" in tags:
+            found.append(("tx.height", str(height)))
+        for e in events:
+            for a in e.attributes:
+                name = _attr_name(e.type, a.key)
+                if name in tags:
+                    found.append((name, a.value))
+        for key in found:
+            for s in keyed.get(key, ()):
+                if s not in hits:
+                    hits.append(s)
+        return self.scan + hits if hits else self.scan
+
+
+def _exact_key(query: Query) -> tuple[str, str] | None:
+    """A (tag, value) every event the query matches must carry (besides tm.event), if it has one."""
+    for c in query.conditions:
+        if c.op == "=" and isinstance(c.operand, str) and c.tag != "tm.event":
+            return c.tag, c.operand
+    return None
 
 
 def _may_match(query: Query, event: str) -> bool:

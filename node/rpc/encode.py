@@ -191,6 +191,12 @@ def finalize_block_result_text(v: BlockResultsView, txs_results: list[str]) -> s
             f'"consensus_param_updates":{compact_json(v.consensus_param_updates)},"app_hash":"{b64(v.app_hash)}"}}')
 
 
+def attribute_map_text(m: dict[str, list[str]]) -> str:
+    """The JSON text of an event's attribute map (`result.events` of a subscription message: name → values)."""
+    return "{" + ",".join([f'{_quote(k)}:[{",".join([_quote(v) if type(v) is str else compact_json(v) for v in vs])}]'
+                           for k, vs in m.items()]) + "}"
+
+
 def compact_json(obj: Any) -> str:
     """`dispatch.dumps` without its fallback: compact, non-ASCII literal."""
     out: str = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)

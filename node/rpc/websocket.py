@@ -19,6 +19,7 @@ from aiohttp import WSMsgType, web
 
 from node.events import BusEvent, Subscription, SubscriptionError
 from node.rpc.dispatch import dumps, handle_request, parse_body
+from node.rpc.encode import attribute_map_text
 from node.rpc.errors import INVALID_REQUEST, SERVER_ERROR, RpcError, internal, response
 from node.rpc.params import P
 from node.rpc.query import QueryError
@@ -81,12 +82,15 @@ class WsSession:
 
 def _event_json(ev: BusEvent) -> str:
     """The event's `data` and `events` JSON, encoded once for all the subscriptions it goes to. Rendered text
-    (`ev.text`) is used unless it cannot be UTF-8 (a lone surrogate), where `_dumps` falls back to escapes."""
+    (`ev.text` and the attribute map's) is used unless it cannot be UTF-8 (a lone surrogate): then `_dumps`,
+    which falls back to escapes."""
     if ev.json_text is None:
-        data = ev.text() if ev.text is not None else None
-        if data is None or not _utf8(data):
-            data = _dumps(ev.data)
-        ev.json_text = data + ',"events":' + _dumps(ev.events)
+        text = None
+        if ev.text is not None:
+            text = ev.text() + ',"events":' + attribute_map_text(ev.events)
+            if not _utf8(text):
+                text = None
+        ev.json_text = text or _dumps(ev.data) + ',"events":' + _dumps(ev.events)
     return ev.json_text
 
 

@@ -117,6 +117,10 @@ def test_rendered_json_text_is_the_dumped_dicts(events: list[tuple[str, list[tup
     view = adapt.block_results(5, res)
     text = encode.finalize_block_result_text(view, [encode.tx_result_text(x) for x in res.tx_results])
     assert text == dumps(encode.finalize_block_result(view))
+    from node.events import event_attributes
+
+    amap = event_attributes(evs, {"tm.event": ["Tx"], "tx.height": [str(gas)]})
+    assert encode.attribute_map_text(amap) == dumps(amap)
 
 
 def test_a_text_that_cannot_be_utf8_falls_back_to_escapes_as_dumps_does() -> None:
@@ -145,3 +149,51 @@ def test_emitted_attributes_are_interned_and_the_table_stays_bounded() -> None:
         ctx.emit("x", {"n": i})
     assert len(store._ATTRS) <= store._ATTRS_MAX
     assert ctx.events[-1].attributes == (EventAttribute("n", str(store._ATTRS_MAX + 9), True),)
+
+
+def test_tx_events_reach_exactly_the_subscriptions_whose_queries_hold() -> None:
+    """The router files exact-value queries under their (tag, value) and tries the rest on every tx; what each
+    subscription receives must be what trying every query on every tx gives (the previous publisher)."""
+    from node.events import event_attributes
+
+    txs = tuple(b"k%d=v" % i for i in range(6))
+    hdr = Header(11, 1, "egp-test", 3, 1_736_935_200_000, BlockID(sha256(b"2"), PartSetHeader(1, Z)), Z, Z, Z, Z, Z,
+                 b"", Z, Z, b"\x01" * 20)
+    block = Block(hdr, txs, (), Commit.empty())
+
+    def lg(id_: str, status: str) -> Event:
+        return Event("lg", (EventAttribute("id", id_, True), EventAttribute("status", status, True)))
+
+    results = (ExecTxResult(events=(lg("LG-1", "ACTIVE"),)),
+               ExecTxResult(events=(lg("LG-2", "ACTIVE"), lg("LG-2", "X"))),  # a value twice: received once
+               ExecTxResult(402, log="over-draw"), ExecTxResult(events=(lg("LG-1", "RELEASED"),)),
+               ExecTxResult(events=(Event("cc", (EventAttribute("id", "LG-1", True),)),)))  # 5 results, 6 txs
+    res = FinalizeBlockResult((Event("blk", (EventAttribute("n", "3", True),)),), results, (), b"", Z)
+    queries = ["tm.event='Tx'", "tm.event='Tx' AND lg.id='LG-1'", "lg.id='LG-2'", "lg.id='LG-9'",
+               "lg.id='LG-1' AND lg.status='RELEASED'", "lg.status='ACTIVE' AND tx.height >= 3",
+               f"tx.hash='{sha256(txs[2]).hex().upper()}'", "tx.height='3' AND cc.id='LG-1'", "tx.height = 3",
+               "lg.id CONTAINS 'LG'", "lg.status EXISTS", "blk.n='3'", "tm.event='NewBlock'", "cc.id='LG-1'"]
+
+    async def go() -> None:
+        bus = EventBus()
+        subs = [bus.subscribe(f"c{i}", q) for i, q in enumerate(queries)]
+        bus.publish_chain_block(block, res)
+        seen: list[int] = []
+        for q, s in zip(queries, subs, strict=True):
+            want = []
+            for i, tx in enumerate(txs):
+                r = results[i] if i < len(results) else ExecTxResult()
+                attrs = {"tm.event": ["Tx"], "tx.hash": [sha256(tx).hex().upper()], "tx.height": ["3"]}
+                if parse_query(q).matches(event_attributes(r.events, attrs)):
+                    want.append(i)
+            got = []
+            while s.pending():
+                ev = await s.next()
+                assert ev is not None
+                if ev.events["tm.event"] == ["Tx"]:
+                    got.append(ev.data["value"]["TxResult"]["index"])
+            assert got == want, q
+            seen.append(len(want))
+        assert seen[:3] == [6, 2, 1] and sum(seen) > 12  # the expectations are not all empty
+
+    asyncio.run(go())
