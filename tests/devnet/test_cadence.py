@@ -30,13 +30,29 @@ DAY = 86_400_000
 
 
 class Net:
-    def __init__(self, root: Path, name: str, *, commit_ms: int, skip: bool) -> None:
+    def __init__(self, root: Path, name: str, *, commit_ms: int, skip: bool, validators: int = 4) -> None:
         base = free_base(name, span=40)
-        self.net: Network = build_network(root, validators=4, non_validators=0, p2p_base=base, rpc_base=base + 1,
+        self.net: Network = build_network(root, validators=validators, non_validators=0, p2p_base=base,
+                                          rpc_base=base + 1,
                                           step=10, seed=name, params=fast_params(commit_ms=commit_ms, propose_ms=1500,
                                                                                  skip_timeout_commit=skip))
         self.procs: list[Proc] = [start_node(n.home, root / "logs" / f"node{n.index}.log") for n in self.net.nodes]
         self.url = self.net.nodes[0].rpc_url
+
+    def publish(self, i: int) -> str:
+        """A valid tx (the agency publishes requirement i; its nonce is i); returns its hash."""
+        cgd = self.net.account("cgd")
+        cover = int(time.time() * 1000) + 400 * DAY
+        tx = sign_tx(cgd.key, self.net.chain_id, i, PublishRequirement(f"R-CAD-{i:03d}", f"P-CAD-{i:03d}", "1",
+                                                                      "PERF", 1_000_000, cover, 0, "CGD-LG-2566"))
+        assert int(broadcast(self.url, tx).get("code", 0)) == 0
+        return sha256(tx).hex().upper()
+
+    def tx_height(self, h: str) -> int | None:
+        try:
+            return int(call(self.url, "tx", {"hash": "0x" + h})["height"])
+        except RpcError:
+            return None
 
     def height(self) -> int:
         try:
@@ -78,25 +94,12 @@ def test_skip_timeout_commit_follows_the_txs_and_idles_at_timeout_commit(tmp_pat
     n = Net(tmp_path, "cadence-skip", commit_ms=4000, skip=True)
     nets.append(n)
     n.wait(lambda: n.height() >= 2, 120, "height 2")
-    cgd = n.net.account("cgd")
-    cover = int(time.time() * 1000) + 400 * DAY
     hashes = []
     for i in range(16):  # 4 s of txs, one every 0.25 s
-        tx = sign_tx(cgd.key, n.net.chain_id, i, PublishRequirement(f"R-CAD-{i:03d}", f"P-CAD-{i:03d}", "1", "PERF",
-                                                                   1_000_000, cover, 0, "CGD-LG-2566"))
-        assert int(broadcast(n.url, tx).get("code", 0)) == 0
-        hashes.append(sha256(tx).hex().upper())
+        hashes.append(n.publish(i))
         time.sleep(0.25)
-
-    def committed() -> list[int] | None:
-        try:
-            return [int(call(n.url, "tx", {"hash": "0x" + h})["height"]) for h in hashes]
-        except RpcError:
-            return None
-
-    n.wait(lambda: committed() is not None, 60, "the txs to be committed")
-    heights = committed()
-    assert heights is not None
+    n.wait(lambda: all(n.tx_height(h) is not None for h in hashes), 60, "the txs to be committed")
+    heights = [n.tx_height(h) or 0 for h in hashes]
     # with a 4 s commit wait and no skip, 4 s of txs fit in at most 2-3 blocks
     assert len(set(heights)) >= 4, heights
     # every block that carried them was started early: its predecessor's commit held all four precommits
@@ -106,6 +109,19 @@ def test_skip_timeout_commit_follows_the_txs_and_idles_at_timeout_commit(tmp_pat
     time.sleep(6.0)
     assert n.height() - h0 <= 3
 
+
+
+def test_a_one_validator_chain_with_skip_goes_on_after_each_tx(tmp_path: Path, nets: list[Net]) -> None:
+    """One validator: every commit is full at the decision. After each tx the chain must go on at the idle
+    pace (a held early timeout once replaced by the previous height's late one stalled it for good)."""
+    n = Net(tmp_path, "cadence-solo", commit_ms=1000, skip=True, validators=1)
+    nets.append(n)
+    n.wait(lambda: n.height() >= 1, 60, "height 1")
+    for i in range(4):
+        h = n.publish(i)
+        n.wait(lambda h=h: n.tx_height(h) is not None, 30, f"tx {i} to be committed")  # type: ignore[misc]
+        at = n.tx_height(h) or 0
+        n.wait(lambda at=at: n.height() >= at + 2, 30, f"the chain to go on after tx {i}")  # type: ignore[misc]
 
 
 def test_the_devnet_writes_the_generated_cadence(tmp_path: Path) -> None:
