@@ -272,6 +272,7 @@ class Admission:
         self._inflight = False
         self._scheduled = False
         self._paused = False
+        self._closed = False
         self.pending = 0  # submitted, not yet through check_tx (counted against the pool's limits)
         self.pending_bytes = 0
         self.batches = 0  # worker jobs run (metrics and tests)
@@ -303,7 +304,11 @@ class Admission:
             self._kick(asyncio.get_running_loop())
 
     def close(self) -> None:
-        """Stop the worker thread this admission started (the node stops); queued txs are dropped."""
+        """Stop the worker thread this admission started (the node stops); queued txs are dropped, and a job
+        still in the worker is ignored when it comes back (the store may be closed by then)."""
+        self._closed = True
+        self._queue.clear()
+        self._ready.clear()
         if self._own_workers and self._workers is not None:
             self._workers.shutdown(wait=False, cancel_futures=True)
             self._workers = None
@@ -316,7 +321,7 @@ class Admission:
 
     def _start(self) -> None:
         self._scheduled = False
-        if self._inflight or not self._queue:
+        if self._inflight or not self._queue or self._closed:
             return
         n = min(self.max_batch, len(self._queue))
         batch = [self._queue.popleft() for _ in range(n)]
@@ -340,6 +345,8 @@ class Admission:
 
     def _verified(self, batch: list[_Item], f: asyncio.Future[Sequence[object | None]]) -> None:
         self._inflight = False
+        if self._closed:
+            return
         results: Sequence[object | None]
         if f.cancelled() or f.exception() is not None or len(f.result()) != len(batch):
             results = [None] * len(batch)  # checked on the loop instead; never lost
@@ -355,7 +362,7 @@ class Admission:
 
     def _apply_ready(self) -> None:
         accepted: list[tuple[bytes, bytes]] = []
-        while self._ready and not self._paused:
+        while self._ready and not self._paused and not self._closed:
             batch, results = self._ready.popleft()
             for it, dtx in zip(batch, results, strict=True):
                 self.pending -= 1

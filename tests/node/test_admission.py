@@ -165,3 +165,29 @@ def test_a_failing_worker_falls_back_to_checking_on_the_loop() -> None:
         adm.close()
 
     asyncio.run(main())
+
+
+def test_after_close_nothing_reaches_check_tx() -> None:
+    seen: list[bytes] = []
+
+    def check(tx: bytes, recheck: bool) -> Checked:
+        seen.append(tx)
+        return Checked(0)
+
+    async def main() -> None:
+        release = threading.Event()
+
+        def slow(raws: list[bytes]) -> list[object]:
+            release.wait(10)
+            return [None] * len(raws)
+
+        adm = Admission(Mempool(check), slow, inline_below=0)
+        adm.submit(b"\x01\x02")
+        await asyncio.sleep(0.05)  # the job is in the worker
+        adm.submit(b"\x03\x04")  # queued behind it
+        adm.close()
+        release.set()
+        await asyncio.sleep(0.1)
+        assert seen == []
+
+    asyncio.run(main())
