@@ -41,19 +41,23 @@ DAY = 86_400_000
 
 
 class Timer:
-    """Wall time and this process's CPU time. On a shared machine CPU time gives per-core rates; note that
-    it also counts LevelDB's background compaction threads (high right after the bulk load)."""
+    """Wall time, this process's CPU time and the calling thread's. On a shared machine CPU time gives
+    per-core rates. The process figure also counts LevelDB's background compaction threads (high right after
+    the bulk load, and half of the process CPU in a short run on a freshly copied state); the thread figure
+    is the application's own work (its LevelDB reads and writes included), and steadier run to run."""
 
     def __enter__(self) -> Timer:
-        self.w0, self.c0 = time.perf_counter(), time.process_time()
+        self.w0, self.c0, self.t0 = time.perf_counter(), time.process_time(), time.thread_time()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.wall = time.perf_counter() - self.w0
         self.cpu = time.process_time() - self.c0
+        self.thread = time.thread_time() - self.t0
 
     def rate(self, n: int) -> str:
-        return f"{n / self.wall:,.0f}/s wall, {n / max(self.cpu, 1e-9):,.0f}/s per CPU-second"
+        return (f"{n / self.wall:,.0f}/s wall, {n / max(self.cpu, 1e-9):,.0f}/s per CPU-second "
+                f"({1e6 * self.cpu / max(n, 1):,.0f} us), app thread {1e6 * self.thread / max(n, 1):,.0f} us each")
 
 
 def bulk_load(app: Application, wl: Workload, n: int, chunk: int = 20_000) -> list[str]:
@@ -103,18 +107,34 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--queries", type=int, default=5_000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--dir", type=Path, default=None, help="LevelDB directory (default: a temp dir)")
+    ap.add_argument("--template", type=Path, default=None,
+                    help="a directory to keep the bulk-loaded state in: built there once (with --instruments), "
+                         "then copied for each run, so repeated runs (A/B of two trees) start from the same state")
     args = ap.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="egp-app-bench-")) if args.dir is None else args.dir
+    wl = Workload(seed=args.seed, n_agencies=2_000, n_suppliers=20_000)
+    vals = [ValidatorUpdate(p, w) for p, w in wl.genesis_validators()]
+    genesis = RequestInitChain(wl.start_ms, wl.chain_id, vals, json.dumps(wl.genesis_app_state()).encode())
+    if args.template is not None and not (args.template / "ids.json").exists():
+        kv = LevelKV(args.template / "db")
+        Application(kv).init_chain(genesis)
+        print(f"bulk-loading {args.instruments:,} instruments into the template at {args.template}")
+        (args.template / "ids.json").write_text(json.dumps(bulk_load(Application(kv), wl, args.instruments)))
+        kv.close()
+    if args.template is not None:
+        shutil.copytree(args.template / "db", tmp / "db", dirs_exist_ok=True)
     kv = LevelKV(tmp / "db")
     try:
-        wl = Workload(seed=args.seed, n_agencies=2_000, n_suppliers=20_000)
         app = Application(kv)
-        vals = [ValidatorUpdate(p, w) for p, w in wl.genesis_validators()]
-        app.init_chain(RequestInitChain(wl.start_ms, wl.chain_id, vals, json.dumps(wl.genesis_app_state()).encode()))
-        print(f"bulk-loading {args.instruments:,} instruments into LevelDB at {tmp}")
-        ids = bulk_load(app, wl, args.instruments)
-        app = Application(kv)
+        if args.template is not None:
+            ids = json.loads((args.template / "ids.json").read_text())
+            print(f"state: a copy of {args.template} ({len(ids):,} instruments)")
+        else:
+            app.init_chain(genesis)
+            print(f"bulk-loading {args.instruments:,} instruments into LevelDB at {tmp}")
+            ids = bulk_load(app, wl, args.instruments)
+            app = Application(kv)
 
         print(f"generating {args.blocks} blocks x ~{args.txs} txs of the realistic mix (+3 warm-up blocks)")
         for i, (t, txs) in enumerate(wl.blocks(3, args.txs, block_ms=600_000), start=app.height + 1):
