@@ -126,8 +126,8 @@ class BlockStore:
         if block.last_commit.height > 0:
             b.put(hkey(b"c", h - 1), pack(block.last_commit))
         loc_tag = TxLocation.TAG
-        for i, tx in enumerate(block.txs):
-            b.put(b"t" + tx_hash(tx), packb([loc_tag, h, i]))  # = TxLocation(h, i).encode()
+        for i, txh in enumerate(block.tx_hashes()):
+            b.put(b"t" + txh, packb([loc_tag, h, i]))  # = TxLocation(h, i).encode()
         b.put(b"R", pack(StoreRange(rng.base or h, h)))
         if own:
             b.commit(sync=True)

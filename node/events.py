@@ -219,10 +219,10 @@ class EventBus:
         application made them, and the block's view is only made if a block event is encoded."""
         height = block.header.height
         self._publish(height, block.txs, _once(lambda: adapt.block(block)), adapt.block_results(height, result),
-                      self._all(), waiters=True)
+                      self._all(), waiters=True, hashes=block.tx_hashes())
 
     def _publish(self, height: int, txs: Sequence[bytes], block: Callable[[], BlockView], results: BlockResultsView,
-                 subs: list[Subscription], *, waiters: bool) -> None:
+                 subs: list[Subscription], *, waiters: bool, hashes: Sequence[bytes] | None = None) -> None:
         """Why per-block sharing: every event of a block, whoever receives it, takes its tx result JSON text from
         one per-block cache (`tx_text`), and the per-tx work (hash, attribute map, query match) is skipped when
         no waiter and no subscription can take a Tx event (a NewBlock observer of a 1,000-tx block)."""
@@ -243,7 +243,7 @@ class EventBus:
         router = _TxRouter(tx_subs) if tx_subs else None
         n = len(tx_results)
         for i, tx in enumerate(txs):
-            h = sha256(tx)
+            h = sha256(tx) if hashes is None else hashes[i]
             result = tx_results[i] if i < n else _EMPTY_RESULT
             if waiters:
                 for fut in self._waiters.pop(h, []):

@@ -213,3 +213,15 @@ def test_results_bytes_are_the_records_encoding_and_shared_with_the_app_replay_r
     assert kv.get(b"blockstore/r" + (7).to_bytes(8, "big")) == raw
     assert store.load_results(7) == res == FinalizeBlockResult.decode(raw)
     kv.close()
+
+
+def test_block_id_and_tx_hashes_are_made_once_per_block_and_are_the_codecs(chain5: Chain) -> None:
+    from state.chain import Block, BlockID, part_set_header, txs_hash
+    from state.merkle import merkle_root
+
+    for block in chain5.blocks:
+        fresh = Block.decode(block.encode())
+        assert fresh.block_id() == BlockID(block.header.hash(), part_set_header(block.encode()))
+        assert fresh.block_id() is fresh.block_id() and fresh.tx_hashes() is fresh.tx_hashes()
+        assert fresh.tx_hashes() == tuple(tx_hash(tx) for tx in block.txs)
+        assert merkle_root(list(fresh.tx_hashes())) == txs_hash(block.txs) == block.header.data_hash
