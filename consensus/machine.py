@@ -16,11 +16,12 @@ Mux (event -> rules)::
 
 The COMMIT step (between L51's decision and the next height's StartRound, L52-L54) is not in the paper:
 it is CometBFT's ``timeout_commit``, the wait that lets the late precommits in so the next block's
-LastCommit names every validator that voted.  With ``timeouts.skip_timeout_commit`` it ends (a COMMIT
-timeout rescheduled at 0 ms, so the shell's own gating of that timeout still applies) as soon as the
-decision round holds a precommit of every validator, as CometBFT's ``skip_timeout_commit`` does with
-``LastCommit.HasAll()``.  The decision is already final, so this touches no safety rule; a validator
-that never precommits keeps the full wait, so LastCommits are as full as without the option.
+LastCommit names every validator that voted.  With ``timeouts.skip_timeout_commit`` it ends as soon as
+the decision round holds a precommit of every validator, as CometBFT's ``skip_timeout_commit`` does with
+``LastCommit.HasAll()``: a 0 ms COMMIT timeout is scheduled next to the full one, so a shell may still
+hold the early one (the node does while its mempool is empty) and the full one ends the wait anyway.
+The decision is already final, so this touches no safety rule; a validator that never precommits keeps
+the full wait, so LastCommits are as full as without the option.
 
 The lock rules are the paper's (L22-L33): no CometBFT unlock-on-polka.  Round skip (L55) needs f+1 power of
 messages of one higher round.  Hooks prefixed ``_rule_`` exist only so that tests can build broken variants.
@@ -139,8 +140,8 @@ class ConsensusCore:
 
     @property
     def commit_skipped(self) -> bool:
-        """True once ``skip_timeout_commit`` ended this height's COMMIT step early (the 0 ms COMMIT timeout
-        is scheduled; the original ``commit_ms`` one still fires later and is then ignored)."""
+        """True once ``skip_timeout_commit`` scheduled this height's early (0 ms) COMMIT timeout; the full
+        ``commit_ms`` one still fires later (StartNextHeight is emitted for the first that reaches the core)."""
         return self.decision is not None and ("skip_commit", self._decision_round) in self._done
 
     def proposer(self, round_: int) -> Address:
