@@ -197,3 +197,23 @@ def test_tx_events_reach_exactly_the_subscriptions_whose_queries_hold() -> None:
         assert seen[:3] == [6, 2, 1] and sum(seen) > 12  # the expectations are not all empty
 
     asyncio.run(go())
+
+
+def test_a_corrupt_index_record_is_a_search_error() -> None:
+    import pytest
+
+    from node.indexer import SearchError
+
+    block, res = _block((b"k1=v",))
+    kv = MemoryKV()
+    ix = Indexer(kv)
+    b = kv.batch()
+    ix.index_chain_block(b, block, res)
+    b.commit()
+    h = sha256(b"k1=v")
+    good = kv.get(b"ix/th" + h)
+    assert good is not None
+    for bad in (b"", b"\xc1", good[:-3], good + b"\x00", b"\x93\x01\x02\x03", b"\x94\x01\x02\xa1x\x92\x01\x02"):
+        kv.put(b"ix/th" + h, bad)
+        with pytest.raises(SearchError):
+            ix.get_tx(h)
