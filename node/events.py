@@ -1,16 +1,19 @@
 """The event bus: NewBlock, NewBlockHeader and Tx events for WebSocket subscribers and tx waiters.
 
-The node calls `EventBus.publish_block(block, results)` on its asyncio loop once a block is committed (after
-the atomic write, so everything an event announces can already be read over RPC). Each subscriber holds a
+The node calls `EventBus.publish_chain_block(block, result)` on its asyncio loop once a block is committed
+(after the atomic write, so everything an event announces can already be read over RPC), with the
+application's own result records (views of a stored block go through `publish_block`). Each subscriber holds a
 CometBFT query (node/rpc/query.py) and a *bounded* queue. Why bounded and cut off rather than blocking or
 growing: a subscriber that does not read must never stall consensus (tendermint#2826) nor grow the node's
 memory; it is cancelled with CometBFT's reason and may resubscribe (and catch up with `block_search` /
 `tx_search`, since the index is written in the commit batch).
 
 `wait_for_tx(hash)` is the non-blocking waiter map behind `broadcast_tx_commit` (pain point 9): one future
-per pending tx, resolved by `publish_block`, no subscription machinery per call.
+per pending tx, resolved by `publish_chain_block`, no subscription machinery per call.
 
-JSON payloads are encoded once per event and only when someone listens.
+JSON payloads are encoded once per event and only when someone listens; a block's tx results are rendered
+as JSON text once and shared by its NewBlock and Tx events, and a Tx event is only prepared for the
+subscriptions whose query can hold for it (`_TxRouter`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Tx and block event index, written in the same atomic batch as the block commit.
 
 Why in the commit batch: CometBFT indexes asynchronously, so `tx` says "not found" right after a commit
-(cometbft#4236). Here the node calls `Indexer.index_block(batch, block, results)` with the batch that also
-writes the block, so a committed tx is findable at once, and a crash leaves both or neither.
+(cometbft#4236). Here the node calls `Indexer.index_chain_block(batch, block, result)` (the application's
+result records as they are) with the batch that also writes the block's results, so a committed tx is
+findable at once, and a crash leaves both or neither.
 
 Why exact: CometBFT's kv indexer has silently dropped conditions (cometbft#2101). `search_txs` /
 `search_blocks` evaluate every condition through the index and intersect; a query that cannot be answered
