@@ -72,6 +72,7 @@ from state.crypto import sha256, verify
 log = get_logger("node")
 TICK_S = 0.25
 MAX_FUTURE_MSGS = 2000
+BACKLOG_TXS = 200  # txs waiting for admission that make a backlog (`Node._wait_for_txs`): a tenth of a full block
 
 
 class LockingAppPort:
@@ -156,6 +157,7 @@ class Node:
         self.data_dir = ""  # where storage errors without a file name are reported (set by node/assemble.py)
         self._replaying = False
         self._held: TimeoutFired | None = None
+        self._held_early = False  # `_held` is an early (skip_timeout_commit) commit timeout held for txs
         self._commit_fired: object = None  # the COMMIT timeout that fired last (its first fire is told apart)
 
     # ------------------------------------------------------------------ lifecycle
@@ -575,13 +577,27 @@ class Node:
         if self.opt.broadcast_txs:
             self.gossip.push_txs(txs, lambda batch: TxsMsg(tuple(batch)))
         if self._held is not None:
-            self._release_held()
+            self._release_held(force=False)
         self.metrics.mempool_size, self.metrics.mempool_bytes = len(self.mempool), self.mempool.size_bytes
 
-    def _release_held(self) -> None:
+    def _release_held(self, force: bool = True) -> None:
+        """Start the next height held by `_on_timeout`; an admitted tx (`force=False`) releases an early
+        (skip_timeout_commit) hold only once `_wait_for_txs` no longer holds."""
+        if not force and self._held_early and self._wait_for_txs():
+            return
         ev, self._held = self._held, None
         if ev is not None:
             self._on_timeout(ev, hold=False)
+
+    def _wait_for_txs(self) -> bool:
+        """skip_timeout_commit would start the next height now: hold it while that only makes a smaller
+        block. With nothing to propose, an idle chain keeps timeout_commit as its block interval; with more
+        txs still in the admission queue than in the mempool (a backlog), the wait lets them in, so the block
+        is as big as without skip instead of many small blocks each paying the per-block work (consensus,
+        fsyncs, the re-check of the whole mempool); a few queued txs at low load do not hold it. Either way
+        the full timeout ends the hold."""
+        n = len(self.mempool)
+        return n == 0 or (n < blockrules.MAX_TXS_PER_BLOCK and self.admission.pending >= max(n, BACKLOG_TXS))
 
     def _on_timeout(self, ev: TimeoutFired, hold: bool = True) -> None:
         if self.committing:  # handled, in order, once the commit in the worker thread is done
@@ -593,17 +609,18 @@ class Node:
         if (hold and t.kind == TimeoutKind.COMMIT and self.in_consensus and t.height == self.core.height
                 and self.core.step is Step.DECIDED):
             first, self._commit_fired = t != self._commit_fired, t
+            self._held_early = False
             if not blockrules.block_due(self.state, self.store, len(self.mempool), self.opt.create_empty_blocks):
                 self._held = ev  # CometBFT's "wait for txs": released by a tx, a peer's next height, or the interval
                 interval = self.opt.create_empty_blocks_interval_ms
                 if interval > 0:
                     asyncio.get_running_loop().call_later(interval / 1000, self._release_held)
                 return
-            if first and self.core.commit_skipped and len(self.mempool) == 0:
-                # skip_timeout_commit ended the wait early, but there is nothing to propose: an idle chain
-                # keeps timeout_commit as its block interval (the original timeout fires then), unless a tx
-                # or a peer's next-height message releases it first
-                self._held = ev
+            if first and self.core.commit_skipped and self._wait_for_txs():
+                # skip_timeout_commit ended the wait early, but starting now would only make a smaller block
+                # (see _wait_for_txs): held until admitted txs change that, a peer's next-height message, or
+                # the original timeout
+                self._held, self._held_early = ev, True
                 return
             if self._held is not None and self._held.timeout == ev.timeout:
                 self._held = None
