@@ -151,7 +151,7 @@ async def build(home: Path, *, unsafe_ignore_signer_state: bool = False) -> Runn
     metrics.validators = len(genesis.validators)
     mempool = Mempool(app.check, size=cfg.mempool.size, max_txs_bytes=cfg.mempool.max_txs_bytes,
                       max_tx_bytes=cfg.mempool.max_tx_bytes, cache_size=cfg.mempool.cache_size,
-                      recheck=cfg.mempool.recheck)
+                      recheck=cfg.mempool.recheck, recheck_many=app.app.recheck_txs)
     address_ = pv.address if pv is not None else None
     if address_ is not None and address_ not in validator_addrs:
         log.info("this key is not in the genesis validator set; running as a non-validator")

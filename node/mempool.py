@@ -40,6 +40,7 @@ class Checked:
 
 
 CheckFn = Callable[[bytes, bool], Checked]  # (tx, recheck) -> verdict
+RecheckFn = Callable[[list[bytes]], list[bool]]  # the RECHECK of all pending txs in order -> still valid?
 
 
 class MempoolError(Exception):
@@ -93,6 +94,7 @@ class Mempool:
         max_tx_bytes: int = 1024 * 1024,
         cache_size: int = 10000,
         recheck: bool = True,
+        recheck_many: RecheckFn | None = None,
     ) -> None:
         if size <= 0 or max_txs_bytes <= 0 or max_tx_bytes <= 0:
             raise ValueError("mempool limits must be positive")
@@ -101,6 +103,7 @@ class Mempool:
         self.max_txs_bytes = max_txs_bytes
         self.max_tx_bytes = max_tx_bytes
         self.recheck_enabled = recheck
+        self._recheck_many = recheck_many  # e.g. state.abci.Application.recheck_txs: one pass, same verdicts
         self._txs: OrderedDict[bytes, bytes] = OrderedDict()  # hash -> tx, in arrival order
         self._bytes = 0
         self._cache = _LRU(cache_size)
@@ -200,6 +203,20 @@ class Mempool:
         dropped: list[bytes] = []
         if not self.recheck_enabled:
             return dropped
+        if self._recheck_many is not None and self._txs:
+            items = list(self._txs.items())
+            try:
+                verdicts = self._recheck_many([tx for _, tx in items])
+            except Exception:
+                verdicts = []
+            if len(verdicts) == len(items):
+                for (h, tx), ok in zip(items, verdicts, strict=True):
+                    if not ok:
+                        del self._txs[h]
+                        self._bytes -= len(tx)
+                        self._cache.remove(h)
+                        dropped.append(h)
+                return dropped
         for h, tx in list(self._txs.items()):
             try:
                 ok = self._check(tx, True).code == 0
