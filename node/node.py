@@ -335,7 +335,9 @@ class Node:
             return
         if sum(s.flag != FLAG_ABSENT for s in seen.signatures) >= sum(s.flag != FLAG_ABSENT for s in commit.signatures):
             return  # (the core's BlockIDFlag is an IntEnum with the chain's values)
-        self.store.save_seen_commit(height, commit_from_consensus(commit, seen.block_id))
+        batch = self.applier.root.batch()  # not synced: after a crash the smaller commit stored is as valid
+        self.store.save_seen_commit(height, commit_from_consensus(commit, seen.block_id), batch)
+        batch.commit(sync=False)
 
     def report(self, evidence: DuplicateVoteEvidence) -> None:
         a = evidence.vote_a
