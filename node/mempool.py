@@ -212,10 +212,7 @@ class Mempool:
             if len(verdicts) == len(items):
                 for (h, tx), ok in zip(items, verdicts, strict=True):
                     if not ok:
-                        del self._txs[h]
-                        self._bytes -= len(tx)
-                        self._cache.remove(h)
-                        dropped.append(h)
+                        self._drop(h, tx, dropped)
                 return dropped
         for h, tx in list(self._txs.items()):
             try:
@@ -223,11 +220,15 @@ class Mempool:
             except Exception:
                 ok = False
             if not ok:
-                del self._txs[h]
-                self._bytes -= len(tx)
-                self._cache.remove(h)
-                dropped.append(h)
+                self._drop(h, tx, dropped)
         return dropped
+
+    def _drop(self, h: bytes, tx: bytes, dropped: list[bytes]) -> None:
+        """Forget a tx the re-check refused (and its hash, so a peer may offer it again later)."""
+        del self._txs[h]
+        self._bytes -= len(tx)
+        self._cache.remove(h)
+        dropped.append(h)
 
     def flush(self) -> None:
         self._txs.clear()
