@@ -14,33 +14,22 @@ from typing import Any
 import pytest
 
 from node.assemble import Running, build
-from node.config import Config
-from node.home import init_home
 from node.mempool import Admission, Checked, Mempool, MempoolFullError, TxInCacheError
 from node.messages import TxsMsg
 from state import errors as E
 from state.crypto import PrivateKey, sha256
-from state.registry import with_check_digit
-from state.txs import RegisterSupplier, sign_tx
+from tests.node.solo import solo_home, supplier_txs
 
 CHAIN = "egp-admission"
 REG = PrivateKey.from_seed(b"\x43" * 32)
 
 
 def _home(root: Path) -> Path:
-    cfg = Config()
-    cfg.p2p.laddr = "tcp://127.0.0.1:0"
-    cfg.rpc.laddr = ""
-    cfg.blocksync.enable = False
-    init_home(root, moniker="bank-a", chain_id=CHAIN, config=cfg, registrar_pub=REG.public_key.raw)
-    return root
+    return solo_home(root, CHAIN, REG, rpc=False)
 
 
 def _txs(n: int, start: int = 0) -> list[bytes]:
-    return [sign_tx(REG, CHAIN, i, RegisterSupplier(with_check_digit(f"0107{i:08d}"), f"Supplier {i}",
-                                                    (PrivateKey.from_seed(sha256(b"s" + i.to_bytes(4, "big")))
-                                                     .public_key.raw,)))
-            for i in range(start, start + n)]
+    return supplier_txs(REG, CHAIN, n, start, tax_prefix="0107", key_seed=b"s")
 
 
 def _bad_signature(tx: bytes) -> bytes:

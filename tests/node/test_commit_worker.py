@@ -19,11 +19,8 @@ from typing import Any
 import aiohttp
 
 from node.assemble import Running, build
-from node.config import Config
-from node.home import init_home
 from state.crypto import PrivateKey, sha256
-from state.registry import with_check_digit
-from state.txs import RegisterSupplier, sign_tx
+from tests.node.solo import solo_home, supplier_txs
 
 CHAIN = "egp-commit-worker"
 REG = PrivateKey.from_seed(b"\x44" * 32)
@@ -31,19 +28,11 @@ N_TXS = 1500
 
 
 def _home(root: Path) -> Path:
-    cfg = Config()
-    cfg.p2p.laddr = "tcp://127.0.0.1:0"
-    cfg.rpc.laddr = "tcp://127.0.0.1:0"
-    cfg.blocksync.enable = False
-    init_home(root, moniker="bank-a", chain_id=CHAIN, config=cfg, registrar_pub=REG.public_key.raw)
-    return root
+    return solo_home(root, CHAIN, REG, rpc=True)
 
 
 def _txs(n: int, start: int = 0) -> list[bytes]:
-    return [sign_tx(REG, CHAIN, i, RegisterSupplier(with_check_digit(f"0108{i:08d}"), f"Supplier {i}",
-                                                    (PrivateKey.from_seed(sha256(b"c" + i.to_bytes(4, "big")))
-                                                     .public_key.raw,)))
-            for i in range(start, start + n)]
+    return supplier_txs(REG, CHAIN, n, start, tax_prefix="0108", key_seed=b"c")
 
 
 async def _rpc(session: aiohttp.ClientSession, url: str, method: str, **params: Any) -> Any:
