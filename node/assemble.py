@@ -241,6 +241,7 @@ async def _pump(run: Running) -> None:
             elif isinstance(ev, PeerUp):
                 node.gossip.add_peer(ev.peer.node_id)
                 node.net.send(ev.peer.node_id, CH_STATE, node.status().encode())
+                node.send_mempool_to(ev.peer.node_id)
             elif isinstance(ev, PeerDown):
                 node.gossip.remove_peer(ev.peer_id)
         except Exception as exc:

@@ -136,21 +136,30 @@ class Gossip:
     def push_txs(self, txs: list[tuple[bytes, bytes]], make: Callable[[list[bytes]], Record]) -> None:
         """`txs` = (hash, tx) pairs; each peer gets those it is not known to have, in frames of at most
         `MAX_BATCH_TXS` txs and `TX_FRAME_BYTES` bytes (one frame for a usual batch)."""
-        for ps in self.peers.values():
-            known = ps.known_txs
-            fresh: list[bytes] = []
-            size = 0
-            for h, tx in txs:
-                if h in known:
-                    continue
-                known.add(h)
-                if fresh and (len(fresh) >= MAX_BATCH_TXS or size + len(tx) > TX_FRAME_BYTES):
-                    self.send(ps.peer_id, make(fresh))
-                    fresh, size = [], 0
-                fresh.append(tx)
-                size += len(tx)
-            if fresh:
+        for peer_id in list(self.peers):
+            self.push_txs_to(peer_id, txs, make)
+
+    def push_txs_to(self, peer_id: str, txs: list[tuple[bytes, bytes]], make: Callable[[list[bytes]], Record]) -> None:
+        """One peer's share of `push_txs`; also what a peer gets of our whole mempool when it connects (as
+        CometBFT's mempool reactor walks the pool for each new peer): a tx admitted while we had no
+        connection to anyone would otherwise never leave this node."""
+        ps = self.peers.get(peer_id)
+        if ps is None:
+            return
+        known = ps.known_txs
+        fresh: list[bytes] = []
+        size = 0
+        for h, tx in txs:
+            if h in known:
+                continue
+            known.add(h)
+            if fresh and (len(fresh) >= MAX_BATCH_TXS or size + len(tx) > TX_FRAME_BYTES):
                 self.send(ps.peer_id, make(fresh))
+                fresh, size = [], 0
+            fresh.append(tx)
+            size += len(tx)
+        if fresh:
+            self.send(ps.peer_id, make(fresh))
 
     def push_all(self, msg: Record) -> None:
         for pid in list(self.peers):

@@ -127,6 +127,10 @@ class Mempool:
     def get(self, tx_hash: bytes) -> bytes | None:
         return self._txs.get(tx_hash)
 
+    def items(self) -> list[tuple[bytes, bytes]]:
+        """(hash, tx) of every pending tx, in arrival order."""
+        return list(self._txs.items())
+
     def txs(self, limit: int | None = None) -> list[bytes]:
         out = list(self._txs.values())
         return out if limit is None else out[: max(0, limit)]

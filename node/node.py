@@ -573,6 +573,11 @@ class Node:
         assert fut is not None
         return await fut
 
+    def send_mempool_to(self, peer_id: str) -> None:
+        """A peer just connected: offer it every pending tx it is not known to have."""
+        if self.opt.broadcast_txs and len(self.mempool):
+            self.gossip.push_txs_to(peer_id, self.mempool.items(), lambda batch: TxsMsg(tuple(batch)))
+
     def _on_admitted(self, txs: list[tuple[bytes, bytes]]) -> None:
         """Txs just admitted to the mempool (one admission batch, RPC and peers mixed): gossip them, one
         frame per peer (peers that sent us a tx are known to have it), and wake a held commit timeout."""

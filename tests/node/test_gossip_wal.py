@@ -95,3 +95,18 @@ def test_wal_replays_the_current_height_and_forgets_finished_ones(tmp_path: Path
     wal.start_height(4)
     assert wal.replay(3) == []
     kv.close()
+
+
+def test_a_peer_that_connects_later_gets_the_pending_txs_once() -> None:
+    """A tx admitted while a node had no peers (a non-validator whose links were down) must still reach
+    the validators: the mempool is offered to each peer as it connects, without what it already has."""
+    w = Wire()
+    g = Gossip(w)
+    txs = [(bytes([i]) * 32, b"tx%d" % i) for i in range(3)]
+    g.push_txs(txs[:2], lambda batch: TxsMsg(tuple(batch)))  # nobody connected: nothing sent
+    assert w.sent == []
+    g.add_peer("v1")
+    g.push_txs_to("v1", txs, lambda batch: TxsMsg(tuple(batch)))
+    g.push_txs_to("v1", txs, lambda batch: TxsMsg(tuple(batch)))
+    g.push_txs_to("gone", txs, lambda batch: TxsMsg(tuple(batch)))
+    assert w.to("v1") == [TxsMsg((b"tx0", b"tx1", b"tx2"))] and w.to("gone") == []
