@@ -72,6 +72,10 @@ from state.crypto import sha256, verify
 log = get_logger("node")
 TICK_S = 0.25
 MAX_FUTURE_MSGS = 2000
+# with skip_timeout_commit, how long after the decision the next height starts at the earliest: at 100 tx/s
+# the chain otherwise made a block every ~32 ms with ~3 txs and spent 16 ms of node CPU per tx on per-block
+# work (docs/performance.md, "The cost of a fast cadence"); a protocol constant, the same for every bank
+EARLY_START_DELAY_MS = 100
 BACKLOG_TXS = 200  # txs waiting for admission that make a backlog (`Node._wait_for_txs`): a tenth of a full block
 
 
@@ -628,6 +632,14 @@ class Node:
                 # (see _wait_for_txs): held until admitted txs change that, a peer's next-height message, or
                 # the original timeout
                 self._held, self._held_early = ev, True
+                return
+            if first and self.core.commit_skipped and EARLY_START_DELAY_MS > 0:
+                # skip_timeout_commit ended the wait the moment every precommit was in; start the next height
+                # a little later so that at low load a block carries a few txs instead of one or two, each
+                # block paying its fixed work (signatures, fsyncs, re-check) again: re-entered as a plain
+                # timeout (no longer `first`), so the holds above do not apply twice
+                asyncio.get_running_loop().call_later(EARLY_START_DELAY_MS / 1000,
+                                                      lambda: self._on_timeout(ev, hold))
                 return
             if self._held is not None and self._held.timeout == ev.timeout:
                 self._held = None
