@@ -87,16 +87,21 @@ class Row:
     state: dict[str, Any] = field(default_factory=dict)
 
 
+def handle_with_own_votes(core: ConsensusCore, event: Any) -> list[Any]:
+    """`core.handle(event)`, our own signed votes fed back as the executor does (FIFO); every action in order."""
+    got = core.handle(event)
+    j = 0
+    while j < len(got):
+        a = got[j]
+        if isinstance(a, SignVote):
+            got.extend(core.handle(VoteReceived(a.vote)))
+        j += 1
+    return got
+
+
 def run_table(core: ConsensusCore, rows: list[Row]) -> None:
     for i, row in enumerate(rows):
-        got = core.handle(row.event)
-        # own votes come back through the executor; the table feeds them back the same way (FIFO)
-        j = 0
-        while j < len(got):
-            a = got[j]
-            if isinstance(a, SignVote):
-                got.extend(core.handle(VoteReceived(a.vote)))
-            j += 1
+        got = handle_with_own_votes(core, row.event)
         where = f"row {i} ({row.desc})"
         if row.actions is not None:
             assert got == row.actions, f"{where}: actions {got}"

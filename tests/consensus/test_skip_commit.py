@@ -19,7 +19,21 @@ from consensus.types import (
     Timeout,
     TimeoutKind,
 )
-from tests.consensus.helpers import ADDR, ME, PARAMS, VS, A, B, H, pc, prop, pv, run_table, timeout
+from tests.consensus.helpers import (
+    ADDR,
+    ME,
+    PARAMS,
+    VS,
+    A,
+    B,
+    H,
+    handle_with_own_votes,
+    pc,
+    prop,
+    pv,
+    run_table,
+    timeout,
+)
 
 COMMIT = TimeoutKind.COMMIT
 SKIP = ConsensusParams(replace(PARAMS.timeouts, skip_timeout_commit=True))
@@ -33,18 +47,9 @@ def _core(skip: bool) -> ConsensusCore:
 
 def _feed(core: ConsensusCore, *events: object) -> list[object]:
     """Feed events, feeding our own signed votes back as the executor does; all actions in order."""
-    from consensus.types import SignVote, VoteReceived
-
     out: list[object] = []
     for ev in events:
-        got = core.handle(ev)  # type: ignore[arg-type]
-        j = 0
-        while j < len(got):
-            a = got[j]
-            if isinstance(a, SignVote):
-                got.extend(core.handle(VoteReceived(a.vote)))
-            j += 1
-        out += got
+        out += handle_with_own_votes(core, ev)
     return out
 
 
