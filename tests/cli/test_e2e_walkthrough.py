@@ -58,14 +58,21 @@ def _query(url: str, path: str) -> Any:
 
 
 class Net:
-    def __init__(self, root: Path, url: str, accounts: Path) -> None:
-        self.root, self.url, self.accounts = root, url, accounts
+    def __init__(self, root: Path, url: str, accounts: Path, log: Path) -> None:
+        self.root, self.url, self.accounts, self.log = root, url, accounts, log
+
+    def log_tail(self) -> str:
+        """The end of the wallet's node's log, so a failure says what the node was doing."""
+        try:
+            return "\n--- node log (tail) ---\n" + self.log.read_text(errors="replace")[-4000:]
+        except OSError as e:
+            return f"\n(no node log: {e})"
 
     def egp(self, *args: str, expect: int = 0) -> str:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.root), "EGP_NODE": self.url,
                "EGP_HOME": str(self.root / "wallet"), "COLUMNS": "200"}
         r = subprocess.run([str(EGP), *args], capture_output=True, text=True, env=env, timeout=90)
-        assert r.returncode == expect, f"egp {' '.join(args)} -> {r.returncode}\n{r.stdout}\n{r.stderr}"
+        assert r.returncode == expect, f"egp {' '.join(args)} -> {r.returncode}\n{r.stdout}\n{r.stderr}{self.log_tail()}"
         assert "Traceback" not in r.stdout + r.stderr
         return r.stdout + r.stderr
 
@@ -85,7 +92,8 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
         cluster.start_all()
         registrar_node = len(cluster.net.nodes) - 1
         cluster.wait_height(registrar_node, 2, timeout=120)
-        yield Net(root, cluster.url(registrar_node), cluster.net.root / "accounts")
+        yield Net(root, cluster.url(registrar_node), cluster.net.root / "accounts",
+                  cluster.logs / f"node{registrar_node}.log")
     finally:
         cluster.stop_all()
 
