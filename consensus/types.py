@@ -81,6 +81,11 @@ class TimeoutParams:
     ends that wait as soon as the decision round holds a precommit (for the value or nil) of every
     validator: nothing is left to wait for.  With a validator down it changes nothing (the full
     ``commit_ms`` is waited), so LastCommits are never smaller than without it.
+    ``next_block_delay_ms`` (CometBFT v1's ``next_block_delay``, which there replaces ``timeout_commit``):
+    with ``skip_timeout_commit``, the next height starts no earlier than this after the decision round held
+    every precommit, so that at low load a block carries a few txs instead of one or two.  The core does not
+    read it (it schedules the early COMMIT timeout at 0 ms); the node's shell delays that timeout.  Above
+    ``commit_ms`` it changes nothing: the full wait comes first.
     """
 
     propose_ms: int = 3000
@@ -91,6 +96,7 @@ class TimeoutParams:
     precommit_delta_ms: int = 500
     commit_ms: int = 1000
     skip_timeout_commit: bool = False
+    next_block_delay_ms: int = 100
 
     def duration_ms(self, kind: TimeoutKind, round_: int) -> int:
         if kind is TimeoutKind.PROPOSE:

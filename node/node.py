@@ -72,10 +72,6 @@ from state.crypto import sha256, verify
 log = get_logger("node")
 TICK_S = 0.25
 MAX_FUTURE_MSGS = 2000
-# with skip_timeout_commit, how long after the decision the next height starts at the earliest: at 100 tx/s
-# the chain otherwise made a block every ~32 ms with ~3 txs and spent 16 ms of node CPU per tx on per-block
-# work (docs/performance.md, "The cost of a fast cadence"); a protocol constant, the same for every bank
-EARLY_START_DELAY_MS = 100
 BACKLOG_TXS = 200  # txs waiting for admission that make a backlog (`Node._wait_for_txs`): a tenth of a full block
 
 
@@ -162,6 +158,10 @@ class Node:
         self._replaying = False
         self._held: TimeoutFired | None = None
         self._held_early = False  # `_held` is an early (skip_timeout_commit) commit timeout held for txs
+        # loop time at which skip_timeout_commit ended the current commit wait: the next height starts
+        # `timeouts.next_block_delay_ms` after it at the earliest (genesis; CometBFT v1's next_block_delay)
+        self._skipped_at = 0.0
+        self._delayed_release: TimeoutFired | None = None  # the early hold a release timer is set for
         self._commit_fired: object = None  # the COMMIT timeout that fired last (its first fire is told apart)
 
     # ------------------------------------------------------------------ lifecycle
@@ -593,12 +593,28 @@ class Node:
 
     def _release_held(self, force: bool = True) -> None:
         """Start the next height held by `_on_timeout`; an admitted tx (`force=False`) releases an early
-        (skip_timeout_commit) hold only once `_wait_for_txs` no longer holds."""
-        if not force and self._held_early and self._wait_for_txs():
-            return
+        (skip_timeout_commit) hold only once `_wait_for_txs` no longer holds, and not before
+        `next_block_delay` after the precommits were in (a peer's next-height message, `force`, does)."""
+        if not force and self._held_early:
+            if self._wait_for_txs():
+                return
+            wait = self._skipped_at + self._next_block_delay_s() - asyncio.get_running_loop().time()
+            if wait > 0:
+                if self._delayed_release is not self._held:  # one timer per hold, however many txs come
+                    self._delayed_release = self._held
+                    asyncio.get_running_loop().call_later(wait, self._release_if_held, self._held)
+                return
         ev, self._held = self._held, None
         if ev is not None:
             self._on_timeout(ev, hold=False)
+
+    def _release_if_held(self, ev: TimeoutFired | None) -> None:
+        """A delayed release of `ev` (see `_release_held`): only if it is still the one held."""
+        if ev is not None and self._held is ev:
+            self._release_held()
+
+    def _next_block_delay_s(self) -> float:
+        return self.opt.params.timeouts.next_block_delay_ms / 1000
 
     def _wait_for_txs(self) -> bool:
         """skip_timeout_commit would start the next height now: hold it while that only makes a smaller
@@ -627,18 +643,21 @@ class Node:
                 if interval > 0:
                     asyncio.get_running_loop().call_later(interval / 1000, self._release_held)
                 return
+            if first and self.core.commit_skipped:
+                self._skipped_at = asyncio.get_running_loop().time()
             if first and self.core.commit_skipped and self._wait_for_txs():
                 # skip_timeout_commit ended the wait early, but starting now would only make a smaller block
-                # (see _wait_for_txs): held until admitted txs change that, a peer's next-height message, or
-                # the original timeout
+                # (see _wait_for_txs): held until admitted txs change that (and next_block_delay has passed),
+                # a peer's next-height message, or the original timeout
                 self._held, self._held_early = ev, True
                 return
-            if first and self.core.commit_skipped and EARLY_START_DELAY_MS > 0:
+            if first and self.core.commit_skipped and self.opt.params.timeouts.next_block_delay_ms > 0:
                 # skip_timeout_commit ended the wait the moment every precommit was in; start the next height
-                # a little later so that at low load a block carries a few txs instead of one or two, each
-                # block paying its fixed work (signatures, fsyncs, re-check) again: re-entered as a plain
-                # timeout (no longer `first`), so the holds above do not apply twice
-                asyncio.get_running_loop().call_later(EARLY_START_DELAY_MS / 1000,
+                # `timeouts.next_block_delay` later (genesis, 100 ms as generated) so that at low load a block
+                # carries a few txs instead of one or two, each block paying its fixed work (signatures,
+                # fsyncs, re-check) again: re-entered as a plain timeout (no longer `first`), so the holds
+                # above do not apply twice
+                asyncio.get_running_loop().call_later(self._next_block_delay_s(),
                                                       lambda: self._on_timeout(ev, hold))
                 return
             if self._held is not None and self._held.timeout == ev.timeout:

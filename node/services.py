@@ -107,7 +107,7 @@ class NodeServices:
             return None
         return sv.ConsensusParamsView(p.block_max_bytes, p.block_max_gas, p.evidence_max_age_num_blocks,
                                       p.evidence_max_age_duration_ns, p.evidence_max_bytes, p.pub_key_types,
-                                      p.app_version, p.vote_extensions_enable_height)
+                                      p.app_version, p.vote_extensions_enable_height, p.to_json()["timeouts"])
 
     # ---- mempool
     def mempool_size(self) -> tuple[int, int]:

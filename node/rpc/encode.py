@@ -253,7 +253,7 @@ def consensus_params(v: ConsensusParamsView) -> JSON:
         "validator": {"pub_key_types": list(v.validator_pub_key_types)},
         "version": {"app": i64(v.version_app)},
         "abci": {"vote_extensions_enable_height": i64(v.vote_extensions_enable_height)},
-    }
+    } | ({"timeouts": dict(v.timeouts)} if v.timeouts is not None else {})
 
 
 def node_info(v: NodeInfoView) -> JSON:

@@ -132,6 +132,9 @@ class ConsensusParamsView:
     validator_pub_key_types: tuple[str, ...] = ("ed25519",)
     version_app: int = 0
     vote_extensions_enable_height: int = 0
+    # the agreed timeouts as genesis.json writes them (`consensus_params.timeouts`: commit,
+    # skip_timeout_commit, next_block_delay, ...); not in CometBFT's view, which has no such section
+    timeouts: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

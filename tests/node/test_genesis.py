@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from node.genesis import (
+    GENERATED_PARAMS,
     ConsensusParams,
     Genesis,
     GenesisError,
@@ -68,6 +69,28 @@ def test_skip_timeout_commit_is_a_consensus_parameter(tmp_path: Path) -> None:
     assert load_genesis(path) == on
 
 
+def test_next_block_delay_is_a_consensus_parameter(tmp_path: Path) -> None:
+    """`timeouts.next_block_delay` (CometBFT v1's name): optional in the file (100ms, what the node applied
+    as a constant before), written by `egp init` / `egp testnet`, handed to the node, committed to by
+    consensus_hash."""
+    g = sample()
+    doc = g.to_json()
+    assert doc["consensus_params"]["timeouts"]["next_block_delay"] == "100ms"
+    del doc["consensus_params"]["timeouts"]["next_block_delay"]
+    assert Genesis.from_json(doc) == g and g.consensus_params.next_block_delay_ms == 100
+    assert GENERATED_PARAMS.next_block_delay_ms == 100 and GENERATED_PARAMS.skip_timeout_commit
+    zero = Genesis.from_json(_broken("consensus_params.timeouts.next_block_delay", "0s"))
+    assert zero.consensus_params.next_block_delay_ms == 0
+    assert zero.consensus_params.timeout_params().next_block_delay_ms == 0
+    assert g.consensus_params.timeout_params().next_block_delay_ms == 100
+    assert zero.consensus_params.hash() != g.consensus_params.hash()
+    longest = Genesis.from_json(_broken("consensus_params.timeouts.next_block_delay", "1m"))
+    assert longest.consensus_params.next_block_delay_ms == 60_000
+    path = tmp_path / "genesis.json"
+    save_genesis(path, zero)
+    assert load_genesis(path) == zero
+
+
 def test_hash_is_canonical() -> None:
     g = sample()
     doc = g.to_json()
@@ -115,6 +138,10 @@ BREAKS = [
     ("consensus_params.timeouts.precommit_delta", "2h", "consensus_params.timeouts.precommit_delta"),
     ("consensus_params.timeouts.skip_timeout_commit", "true", "timeouts.skip_timeout_commit: expected true or false"),
     ("consensus_params.timeouts.skip_timeout_commit", 1, "timeouts.skip_timeout_commit: expected true or false"),
+    ("consensus_params.timeouts.next_block_delay", "-100ms", "timeouts.next_block_delay: '-100ms' is negative"),
+    ("consensus_params.timeouts.next_block_delay", "2m", "timeouts.next_block_delay: 120s is more than 60s"),
+    ("consensus_params.timeouts.next_block_delay", "soon", "timeouts.next_block_delay: bad duration"),
+    ("consensus_params.timeouts.next_block_delay", 100, "timeouts.next_block_delay: a duration is a string"),
     ("validators", [], "genesis.validators"),
     ("validators.0.power", "0", "genesis.validators[0].power"),
     ("validators.0.power", "ten", "genesis.validators[0].power"),

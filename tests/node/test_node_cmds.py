@@ -46,6 +46,9 @@ def test_init_creates_a_cometbft_like_home(tmp_path: Path) -> None:
     assert g.validators[0].name == "Kasikornbank"
     # the generated cadence (docs/design.md §9): 1 s commit wait, skipped once all precommits are in
     assert g.consensus_params.timeout_commit_ms == 1000 and g.consensus_params.skip_timeout_commit
+    assert g.consensus_params.next_block_delay_ms == 100  # ... and the next height 100 ms after, at the earliest
+    assert json.loads((home / "config/genesis.json").read_text())["consensus_params"]["timeouts"][
+        "next_block_delay"] == "100ms"
     nid = node_id(load_node_key(home / "config/node_key.json").public_key.raw)
     assert nid in out
     assert run("show-node-id", "--home", str(home)).strip() == nid
@@ -109,6 +112,7 @@ def test_testnet_writes_a_connected_network(tmp_path: Path) -> None:
     g = geneses[0]
     assert g.chain_id == "egp-devnet" and len(g.validators) == 4 and g.consensus_params.timeout_commit_ms == 500
     assert g.consensus_params.skip_timeout_commit  # --timeout-commit keeps the generated skip_timeout_commit
+    assert g.consensus_params.next_block_delay_ms == 100  # ... and next_block_delay
     assert [v.name for v in g.validators] == [c.base.moniker for c in cfgs[:4]]
     assert cfgs[0].base.moniker == "Bangkok Bank" and cfgs[4].base.moniker == "registrar"
     ids = [node_id(h.node_key(c).public_key.raw) for h, c in zip(homes, cfgs, strict=True)]

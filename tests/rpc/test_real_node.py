@@ -125,8 +125,12 @@ async def _check(c: Client, reg: PrivateKey) -> None:
     assert first["validators"][0]["address"] == vals["validators"][0]["address"]
     cp = await c.result("consensus_params", height="1")
     assert cp["block_height"] == "1" and cp["consensus_params"]["block"]["max_bytes"] == "1048576"
+    # the agreed timeouts, next_block_delay among them, as genesis.json writes them
+    gen = (await c.result("genesis"))["genesis"]
+    assert cp["consensus_params"]["timeouts"] == gen["consensus_params"]["timeouts"]
+    assert cp["consensus_params"]["timeouts"]["next_block_delay"] == "100ms"
     assert (await c.result("abci_info"))["response"]["last_block_height"] != "0"
-    assert (await c.result("genesis"))["genesis"]["chain_id"] == "egp-inproc"
+    assert gen["chain_id"] == "egp-inproc"
     assert (await c.result("num_unconfirmed_txs"))["total"] == "0"
 
 
