@@ -72,7 +72,8 @@ class Net:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.root), "EGP_NODE": self.url,
                "EGP_HOME": str(self.root / "wallet"), "COLUMNS": "200"}
         r = subprocess.run([str(EGP), *args], capture_output=True, text=True, env=env, timeout=90)
-        assert r.returncode == expect, f"egp {' '.join(args)} -> {r.returncode}\n{r.stdout}\n{r.stderr}{self.log_tail()}"
+        said = f"{r.stdout}\n{r.stderr}"
+        assert r.returncode == expect, f"egp {' '.join(args)} -> {r.returncode}\n{said}{self.log_tail()}"
         assert "Traceback" not in r.stdout + r.stderr
         return r.stdout + r.stderr
 

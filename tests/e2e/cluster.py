@@ -18,7 +18,8 @@ from pathlib import Path
 
 from devnet.network import Network, build_network, fast_params
 from devnet.procs import Proc, kill9, start_node, stop
-from devnet.rpc import RpcError, block_hashes, call, height
+from devnet.rpc import RpcError, block_hashes, call
+from state.crypto import load_node_key, node_id
 
 FAST = fast_params(commit_ms=100, propose_ms=1500)
 
@@ -61,6 +62,11 @@ class Cluster:
         self.procs[i] = p
         return p
 
+    def node_id(self, i: int) -> str:
+        """The id node `i` runs with: from its key file now (a test may have given it another key)."""
+        key = load_node_key(self.net.nodes[i].home / "config" / "node_key.json")
+        return node_id(key.public_key.raw)
+
     def start_byzantine(self, i: int, mode: str) -> Proc:
         """Node `i` through the fault harness's test-only entry (node/byzantine.py armed with `mode`)."""
         log = self.logs / f"node{i}.log"
@@ -87,10 +93,28 @@ class Cluster:
         self.procs.clear()
 
     def height(self, i: int) -> int:
+        """Node `i`'s height (-1 while it does not answer). Fails at once if another program answers on its
+        port (a port taken between `free_base`'s check and the node's bind: the node itself then exits)."""
         try:
-            return height(self.url(i), 2.0)
+            doc = call(self.url(i), "status", timeout=2.0)
         except RpcError:
             return -1
+        got = str(doc["node_info"]["id"])
+        if got != self.node_id(i):
+            raise AssertionError(f"node {i}'s RPC port {self.url(i)} is answered by another node ({got}); "
+                                 f"logs in {self.logs}")
+        return int(doc["sync_info"]["latest_block_height"])
+
+    def exited(self, i: int) -> int | None:
+        """The exit status of node `i`'s process if it has ended, else None (also None if not started here)."""
+        p = self.procs.get(i)
+        return None if p is None or p.popen is None else p.popen.poll()
+
+    def log_tail(self, i: int, chars: int = 3000) -> str:
+        try:
+            return (self.logs / f"node{i}.log").read_text(errors="replace")[-chars:]
+        except OSError as exc:
+            return f"(no log: {exc})"
 
     def wait(self, cond: Callable[[], bool], timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
@@ -101,7 +125,13 @@ class Cluster:
         raise AssertionError(f"timed out waiting for {what}; logs in {self.logs}")
 
     def wait_height(self, i: int, h: int, timeout: float = 60) -> None:
-        self.wait(lambda: self.height(i) >= h, timeout, f"node {i} to reach height {h}")
+        def reached() -> bool:
+            code = self.exited(i)
+            if code is not None:
+                raise AssertionError(f"node {i} exited with status {code} before height {h}:\n{self.log_tail(i)}")
+            return self.height(i) >= h
+
+        self.wait(reached, timeout, f"node {i} to reach height {h}")
 
     def hashes(self, i: int, upto: int) -> list[tuple[str, str]]:
         return [block_hashes(self.url(i), h) for h in range(1, upto + 1)]
