@@ -28,7 +28,7 @@ from node.home import Home
 from node.indexer import Indexer
 from node.logs import get_logger, setup_logging
 from node.mempool import Admission, Mempool
-from node.messages import is_txs_message
+from node.messages import ProposalMsg, VoteMsg, is_txs_message
 from node.metrics import Metrics
 from node.node import LockingAppPort, Node
 from node.nodeapp import NodeApp
@@ -135,6 +135,14 @@ async def build(home: Path, *, unsafe_ignore_signer_state: bool = False) -> Runn
     if key_path.exists():
         pv = FilePV.load(key_path, paths.priv_validator_state_file, genesis.chain_id,
                          chain_height=st.last_height, force=unsafe_ignore_signer_state)
+        # what we signed and the WAL kept (synced before it left the node) but the state file lost with its
+        # last rename (one atomic write per signature, node/privval.py): the guard takes it back first
+        wal_msgs = ConsensusWAL(kv.prefixed(NS_WAL)).replay(st.height)
+        back = pv.recover(m.vote() if isinstance(m, VoteMsg) else m.proposal()
+                          for m in wal_msgs if isinstance(m, (VoteMsg, ProposalMsg)))
+        if back is not None:
+            log.warning("signer state taken back from the consensus WAL", height=back.height, round=back.round,
+                        step=back.step)
         check = cfg.consensus.double_sign_check_height
         if check > 0:  # the same key signing elsewhere: refuse before this node signs anything
             try:

@@ -1,10 +1,18 @@
 """The signer guard (CometBFT's FilePV): a validator never signs two different messages for one height/round/step.
 
-Why a file and two fsyncs: a validator that signs, crashes and restarts must remember what it signed, or it
-may sign a conflicting vote and be a Byzantine double-signer through no fault of the bank. So the last signed
-(height, round, step, sign bytes, signature) is written to `data/priv_validator_state.json` — a temporary
-file, fsync, rename, fsync of the directory (cometbft#6031: without the directory fsync the rename can be lost
-on power failure) — *before* the signature is returned to anyone.
+Why a file: a validator that signs, crashes and restarts must remember what it signed, or it may sign a
+conflicting vote and be a Byzantine double-signer through no fault of the bank. So the last signed (height,
+round, step, sign bytes, signature) is written to `data/priv_validator_state.json` *before* the signature is
+returned to anyone, with one atomic write as CometBFT's FilePV does (`tempfile.WriteFileAtomic`): a temporary
+file, fsync, rename. A crash leaves the old file or the new one, never a torn one.
+
+Why no fsync of the directory per signature (it was a second fsync, ~3 ms under load, twice or three times a
+height): without it a power failure can lose the rename itself (cometbft#6031), leaving the previous state.
+The node closes that gap with its consensus WAL (node/wal.py): every proposal and vote we sign is appended to
+it with a synced write *before* it leaves the node, and on start `FilePV.recover` takes back from the WAL's
+current height whatever we signed above the file's state. A signature that never reached the WAL never left
+the node, so forgetting it is safe. Writes outside signing (`egp init`, `egp reset`, a fresh state) still fsync
+the directory (`save_state`).
 
 Rules (`privval/file.go`), with step 1 = proposal, 2 = prevote, 3 = precommit:
 - a request below the last (height, round, step) is refused;
@@ -27,6 +35,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
@@ -94,6 +104,19 @@ class LastSignState:
 def save_state(path: Path, state: LastSignState) -> None:
     """Durably replace the state file (temp file, fsync, rename, directory fsync)."""
     write_private_file(path, json.dumps(state.to_json(), indent=2) + "\n")
+
+
+def save_signed_state(path: Path, state: LastSignState) -> None:
+    """Replace the state file in one atomic write, as CometBFT's FilePV: temp file, fsync, rename (one fsync;
+    the rename's own durability comes from the WAL, see the module docstring). The file exists already."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, (json.dumps(state.to_json(), indent=2) + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
 
 
 def load_state(path: Path) -> LastSignState:
@@ -207,9 +230,41 @@ class FilePV:
             raise DoubleSignError(f"conflicting data at height/round/step {hrs}: already signed something else")
         signature = self.key.sign(sign_bytes)
         new = LastSignState(height, round_, step, signature, sign_bytes)
-        save_state(self.state_path, new)  # durable before the signature leaves this function
+        save_signed_state(self.state_path, new)  # on disk before the signature leaves this function
         self.state = new
         return signature, timestamp_ms
+
+    def recover(self, signed: Iterable[Vote | Proposal]) -> LastSignState | None:
+        """Take back what this key signed that the state file does not hold (its last rename lost in a power
+        failure): `signed` is what the node's consensus WAL kept of the current height (node/assemble.py).
+        The highest (height, round, step) signed by this key above the file's becomes the state, written
+        durably; others' messages, bad signatures and anything at or below the file's are ignored. Returns
+        the new state, or None when the file already held it all."""
+        best: LastSignState | None = None
+        for m in signed:
+            try:
+                if isinstance(m, Vote):
+                    step = _VOTE_STEP.get(m.type)
+                    if step is None or m.validator != self.address:
+                        continue
+                    sign_bytes = vote_sign_bytes(self.chain_id, m)
+                else:
+                    step = STEP_PROPOSE
+                    if m.proposer != self.address:
+                        continue
+                    sign_bytes = proposal_sign_bytes(self.chain_id, m)
+            except SignBytesError:
+                continue
+            if not self.key.public_key.verify(sign_bytes, m.signature):
+                continue
+            cand = LastSignState(m.height, m.round, step, m.signature, sign_bytes)
+            top = best or self.state
+            if (cand.height, cand.round, cand.step) > (top.height, top.round, top.step):
+                best = cand
+        if best is not None:
+            save_state(self.state_path, best)
+            self.state = best
+        return best
 
 
 def _timestamp_only_difference(stored: bytes, requested: bytes) -> int | None:

@@ -11,10 +11,15 @@ lock, the valid value and the step; our own earlier votes go out again (the guar
 signature for the same vote).
 
 Records are the wire messages (`ProposalMsg` with its block, `VoteMsg`), keyed by height and sequence in
-the node's LevelDB namespace. Our own messages are written with `sync=True` before they are broadcast;
-peers' messages without fsync (losing a tail of them costs nothing: peers resend). A record is only ever
-read back through `decode_message`, so a torn or corrupt value is skipped, never fatal (pain point 6).
-Entries of finished heights are deleted when the next height starts.
+the node's LevelDB namespace. CometBFT's contract: our own messages are written with `sync=True` before they
+are broadcast (its `WriteSync`); peers' messages without fsync (its `Write`: losing a tail of them costs
+nothing, peers resend). LevelDB has one log, so a synced append also makes every earlier unsynced record
+durable: whatever peers' messages we acted on before signing survive with our vote, as CometBFT's WriteSync
+flushes the buffered Writes before it. Two things rely on our own records being there once a message left
+the node: the lock rebuilt by replay, and the signer guard (`FilePV.recover` at start takes back a
+signature whose state-file rename a power failure lost, node/privval.py). A record is only ever read back
+through `decode_message`, so a torn or corrupt value is skipped, never fatal (pain point 6). Entries of
+finished heights are deleted when the next height starts.
 """
 
 from __future__ import annotations

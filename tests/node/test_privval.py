@@ -106,6 +106,50 @@ def test_state_survives_a_reload(files: tuple[Path, Path]) -> None:
     assert pv2.sign_vote(vote(9, 0, A, VoteType.PRECOMMIT)) == first
 
 
+def test_one_atomic_write_per_signature(files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """As CometBFT's FilePV: temp file, fsync, rename; no second fsync of the directory (the WAL covers a lost
+    rename, see test_lost_rename_is_taken_back_from_what_the_wal_kept)."""
+    pv = FilePV.load(*files, CHAIN)
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    assert pv.sign_vote(vote(2, 0, A)) is not None
+    assert len(synced) == 1 and not list(files[1].parent.glob("*.tmp"))
+    assert load_state(files[1]).height == 2
+    assert pv.sign_vote(vote(2, 0, A)) is not None and len(synced) == 1  # the same vote again: no write
+
+
+def test_lost_rename_is_taken_back_from_what_the_wal_kept(files: tuple[Path, Path]) -> None:
+    """A power failure lost the state file's last rename: the file says prevote, the WAL holds the precommit
+    we signed and broadcast. `recover` (node/assemble.py calls it at start) takes it back, durably; a vote
+    of another key, a bad signature, a lower step and a proposal of another proposer change nothing."""
+    key_path, state_path = files
+    pv = FilePV.load(key_path, state_path, CHAIN)
+    prevote = pv.sign_vote(vote(5, 1, A))
+    kept = state_path.read_bytes()
+    precommit = pv.sign_vote(vote(5, 1, A, VoteType.PRECOMMIT))
+    assert prevote is not None and precommit is not None
+    state_path.write_bytes(kept)  # the rename of the precommit's state never reached the disk
+    pv = FilePV.load(key_path, state_path, CHAIN, chain_height=4)
+    assert pv.sign_vote(vote(5, 1, B, VoteType.PRECOMMIT)) is not None  # the double sign recovery prevents
+    state_path.write_bytes(kept)
+    pv = FilePV.load(key_path, state_path, CHAIN, chain_height=4)
+    other = PrivateKey.from_seed(sha256(b"other bank"))
+    theirs = Vote(VoteType.PRECOMMIT, 5, 3, A, other.address, 1000)
+    theirs = replace(theirs, signature=other.sign(vote_sign_bytes(CHAIN, theirs)))
+    forged = replace(precommit, round=4)
+    their_prop = Proposal(5, 2, A, -1, other.address, 1000)
+    their_prop = replace(their_prop, signature=other.sign(proposal_sign_bytes(CHAIN, their_prop)))
+    assert pv.recover([prevote, theirs, forged, their_prop]) is None
+    back = pv.recover([prevote, precommit, theirs, forged])
+    assert back is not None and (back.height, back.round, back.step) == (5, 1, 3)
+    assert load_state(state_path) == back == pv.state
+    assert pv.sign_vote(vote(5, 1, B, VoteType.PRECOMMIT)) is None
+    again = pv.sign_vote(vote(5, 1, A, VoteType.PRECOMMIT, ts=777))
+    assert again is not None and again.signature == precommit.signature and again.timestamp_ms == 1000
+    assert pv.recover([precommit]) is None  # already held
+
+
 def test_missing_state_file_with_a_running_chain(files: tuple[Path, Path]) -> None:
     key_path, state_path = files
     with pytest.raises(SignerStateError, match="missing but the chain is at height 12"):
