@@ -28,6 +28,11 @@ class ProcSample:
     cpu_s: float  # user + system seconds, this process and its live descendants
     rss_kb: int  # current resident set, this process only
     hwm_kb: int  # peak resident set (VmHWM), this process only
+    # RSS = anonymous (the process's own heap: Python objects, malloc, LevelDB's caches) + file-backed pages
+    # (shared libraries and LevelDB's table files, which it maps to read them: pages of the OS file cache,
+    # clean and dropped by the kernel under pressure, and the same memory a read() would have cached)
+    rss_anon_kb: int = 0
+    rss_file_kb: int = 0
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -43,14 +48,17 @@ def _cpu_ticks(fields: list[str]) -> int:
     return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
 
 
-def _status_kb(pid: int, key: str) -> int:
+def status_kb(pid: int | str, keys: tuple[str, ...] = ("VmRSS", "VmHWM", "RssAnon", "RssFile")) -> dict[str, int]:
+    """Those `keys` of /proc/<pid>/status (kB); the ones missing are left out."""
+    out: dict[str, int] = {}
     try:
         for line in (PROC / str(pid) / "status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
+            key, _, rest = line.partition(":")
+            if key in keys:
+                out[key] = int(rest.split()[0])
     except (OSError, ValueError, IndexError):
         pass
-    return 0
+    return out
 
 
 def parents() -> dict[int, int]:
@@ -91,7 +99,9 @@ def sample(pid: int, tree: dict[int, int] | None = None, children: bool = True) 
         cf = _stat_fields(child)
         if cf is not None:
             ticks += _cpu_ticks(cf)
-    return ProcSample(pid, ticks / TICK, _status_kb(pid, "VmRSS"), _status_kb(pid, "VmHWM"))
+    st = status_kb(pid)
+    return ProcSample(pid, ticks / TICK, st.get("VmRSS", 0), st.get("VmHWM", 0), st.get("RssAnon", 0),
+                      st.get("RssFile", 0))
 
 
 def machine_busy_s() -> float | None:
