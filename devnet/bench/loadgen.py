@@ -7,6 +7,11 @@ Method (docs/performance.md):
 - Open loop: transaction i has a due time fixed by the offered rate (or the staircase of rates); it is sent
   at that time whatever happened to earlier ones, so a slow node shows up as latency and backlog, not as a
   politely lower offered load. How far the generator itself fell behind its schedule is reported ("lag").
+  One bound, as a bank's gateway would keep: a lane holds at most `outstanding` txs sent and not yet seen
+  committed (or refused); beyond, its next tx waits in the generator. The node reads pipelined requests
+  ahead, so without the bound an overloaded network fills its mempool, refuses a tx as full and then every
+  later tx of that signer for its sequence number (108). The wait counts in the latency, which is measured
+  from the tx's due time, and in the lag.
 - A signer's transactions must reach a node in sequence order (check_tx wants nonce == account nonce), so
   every signer is pinned to one node and one connection ("lane"). The default transport pipelines
   `broadcast_tx_sync` over WebSocket lanes: the server handles a connection's messages in order, so order
@@ -23,9 +28,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +56,10 @@ class LoadSettings:
     transport: str = "ws"  # ws | http
     lanes_per_node: int = 2
     window: int = 20_000  # most requests in flight on one lane before the sender waits
+    # most of a lane's txs sent and neither committed nor refused before the sender waits: 4 nodes x 2 lanes
+    # x 500 stays below the node's mempool (5,000), which every node fills with all the lanes' txs
+    outstanding: int = 500
+    stale_s: float = 20.0  # an accepted tx not seen committed after this long stops counting as outstanding
     drain_s: float = 20.0  # after the last send, how long to wait for commits
     stop_when_saturated: bool = True
     events_node: int = 0
@@ -158,6 +169,8 @@ class Run:
         self.saturated_at: int | None = None
         self.sending_done = False
         self.inflight = [0] * (len(urls) * settings.lanes_per_node)
+        self.open_txs: list[deque[int]] = [deque() for _ in self.inflight]  # sent, not settled, in send order
+        self.settled = bytearray(len(prep.due))  # committed, refused, or stale: no longer outstanding
         self.lane_free = [asyncio.Event() for _ in self.inflight]
         self.lane_pos = [0] * len(self.inflight)  # next item of each lane to send
         self.reconnects = 0
@@ -181,16 +194,31 @@ class Run:
                 i = items[k]
                 if due[i] >= self.stop_off:
                     return
-                while self.inflight[lane] >= self.s.window:
+                while self.inflight[lane] >= self.s.window or self._outstanding(lane) >= self.s.outstanding:
                     self.lane_free[lane].clear()
-                    await self.lane_free[lane].wait()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.lane_free[lane].wait(), 1.0)
                 self.r.sent[i] = self.now()
                 self.inflight[lane] += 1
+                self.open_txs[lane].append(i)
                 k += 1
                 self.lane_pos[lane] = k
                 await send(i)
             if k < len(items):
                 await asyncio.sleep(max(0.001, due[items[k]] - self.now()))
+
+    def _outstanding(self, lane: int) -> int:
+        """The lane's txs sent and not settled; forgets settled ones, and accepted ones not seen committed
+        for `stale_s` (e.g. dropped by a node's re-check), at the head of the lane's queue."""
+        q, now = self.open_txs[lane], self.now()
+        while q and (self.settled[q[0]] or (self.r.answered[q[0]] and now - self.r.answered[q[0]] > self.s.stale_s)):
+            self.settled[q.popleft()] = 1
+        return len(q)
+
+    def _settle(self, i: int) -> None:
+        if not self.settled[i]:
+            self.settled[i] = 1
+            self.lane_free[self.p.lane[i]].set()
 
     def _answer(self, doc: dict[str, Any], lane: int) -> None:
         i = doc.get("id")
@@ -201,11 +229,14 @@ class Run:
         self.lane_free[lane].set()
         if "error" in doc:
             self.r.check_code[i] = -2
+            self._settle(i)
             err = doc["error"]
             self.r.rpc_error[i] = str(err.get("data") or err.get("message") if isinstance(err, dict) else err)[:80]
         else:
             code = int(doc.get("result", {}).get("code", 0))
             self.r.check_code[i] = code
+            if code != 0:
+                self._settle(i)
             if code == 0:
                 self.accepted += 1
                 if self.r.committed[i]:
@@ -330,6 +361,7 @@ class Run:
                 continue
             ours += 1
             self.r.committed[i] = at
+            self._settle(i)
             self.r.deliver_code[i] = int(results[j].get("code", 0)) if j < len(results) else 0
             if self.r.deliver_code[i] == 0 and i in self.p.lg_of:
                 self.live_lgs.append(self.p.lg_of[i])

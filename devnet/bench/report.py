@@ -86,7 +86,8 @@ def summarize(settings: LoadSettings, prep: Prepared, rec: Records, saturated_at
         lo = start + min(2.0, settings.step_s / 4)
         in_window = [b for b in rec.blocks if lo <= b["at"] < end]
         commits = sum(b["ours"] for b in in_window)
-        lat = [rec.committed[i] - rec.sent[i] for i in idx if rec.committed[i]]
+        # from the due time: a tx the generator held back (its lane's `outstanding` bound) waited too
+        lat = [rec.committed[i] - prep.due[i] for i in idx if rec.committed[i]]
         lag = [rec.sent[i] - prep.due[i] for i in idx]
         check = Counter(rec.check_code[i] for i in idx)
         errors = Counter(rec.rpc_error[i] for i in idx if i in rec.rpc_error)

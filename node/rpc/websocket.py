@@ -1,5 +1,13 @@
 """WebSocket at /websocket: every JSON-RPC method plus subscribe / unsubscribe / unsubscribe_all.
 
+Requests on one connection are taken in order. A broadcast (`PIPELINED`: its tx enters the node's admission
+queue synchronously, at the start of its handling) does not hold the next message back: the connection reads
+on while up to `MAX_PIPELINED` broadcasts wait for their check_tx verdict, so a client that pipelines txs gets
+them checked in batches (one worker hop, one gossip frame per peer for many txs) instead of one per round
+trip; their answers are written in request order. Any other request first waits until every earlier
+broadcast of the connection is answered, then runs alone, as before (e.g. `check_tx` after a broadcast sees
+that broadcast's effect; `subscribe` answers before its first event).
+
 Events go out with the subscribe request's id and `result.query` (cosmjs drops anything else). Each
 subscription has a bounded queue in the event bus and one forwarding task; a client that does not read
 makes the socket write block, its queue fills, and the subscription is cancelled with CometBFT's -32000
@@ -12,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections import deque
 from dataclasses import replace
 from typing import Any
 
@@ -27,6 +36,13 @@ from node.rpc.registry import Ctx, current_request_id, method
 
 log = logging.getLogger("egp.rpc.ws")
 _ids = itertools.count(1)
+# Methods whose effect happens synchronously when their handling starts (the tx goes into the admission
+# queue before the coroutine first waits): several can be in flight on one connection without changing the
+# order in which their txs reach the mempool (tasks start in creation order; `handle_request`, the method
+# and `NodeServices.broadcast_tx` do not suspend before `Admission.submit`).
+PIPELINED = frozenset({"broadcast_tx_sync", "broadcast_tx_async", "broadcast_tx_commit"})
+MAX_PIPELINED = 512  # broadcasts in flight on one connection; beyond, the reader waits (TCP back-pressure)
+_orphans: set[asyncio.Task[Any]] = set()  # pipelined requests of closed connections, kept until they finish
 
 
 _dumps = dumps
@@ -41,10 +57,13 @@ class WsSession:
         self.forwarders: dict[str, asyncio.Task[None]] = {}
         self.to_start: list[tuple[Subscription, Any]] = []
         self._send_lock = asyncio.Lock()
+        self._inflight: deque[asyncio.Task[dict[str, Any] | None]] = deque()  # pipelined, in request order
+        self._answering: asyncio.Task[None] | None = None
+        self._answered = asyncio.Event()  # set each time a pipelined request is answered
 
     async def send(self, text: str) -> None:
-        async with self._send_lock:
-            await asyncio.wait_for(self.ws.send_str(text), self.hub.ctx.config.ws_write_timeout_s)
+        async with self._send_lock, asyncio.timeout(self.hub.ctx.config.ws_write_timeout_s):  # no task per send
+            await self.ws.send_str(text)
 
     def start_pending(self) -> None:
         for sub, req_id in self.to_start:
@@ -73,11 +92,61 @@ class WsSession:
             except (ConnectionError, TimeoutError, RuntimeError):
                 await self.ws.close()
 
+    # ------------------------------------------------------------------ pipelined broadcasts
+    def pipeline(self, req: dict[str, Any]) -> None:
+        """Start a `PIPELINED` request now (its tx is queued before any later message is handled); its
+        answer is written by `_answer_in_order` after the answers of the requests before it."""
+        loop = asyncio.get_running_loop()
+        self._inflight.append(loop.create_task(handle_request(self.ctx, req)))
+        if self._answering is None:
+            self._answering = loop.create_task(self._answer_in_order())
+
+    async def make_room(self) -> None:
+        """Wait while `MAX_PIPELINED` broadcasts of this connection are unanswered."""
+        while len(self._inflight) >= MAX_PIPELINED:
+            self._answered.clear()
+            await self._answered.wait()
+
+    async def settle(self) -> None:
+        """Wait until every pipelined request of this connection is answered (or dropped with it)."""
+        while self._inflight:
+            self._answered.clear()
+            await self._answered.wait()
+
+    async def _answer_in_order(self) -> None:
+        try:
+            while self._inflight:
+                out = await self._inflight[0]
+                if out is not None:
+                    await self.send(_dumps(out))
+                self._inflight.popleft()
+                self._answered.set()
+        except (ConnectionError, TimeoutError, RuntimeError) as e:
+            log.info("websocket %s: dropping slow or gone client: %s", self.id, type(e).__name__)
+            self._drop_inflight()
+            await self.ws.close()
+        finally:
+            self._answering = None
+            self._answered.set()
+
+    def _drop_inflight(self) -> None:
+        """The connection is gone: the pipelined requests run to the end (a tx read from the socket is
+        submitted, as if it had been handled one at a time), their answers are dropped."""
+        for task in self._inflight:
+            if not task.done():
+                _orphans.add(task)
+                task.add_done_callback(_orphans.discard)
+        self._inflight.clear()
+        self._answered.set()
+
     def close(self) -> None:
         self.hub.ctx.services.event_bus.unsubscribe_all(self.id)
         for task in self.forwarders.values():
             task.cancel()
         self.forwarders.clear()
+        self._drop_inflight()
+        if self._answering is not None:
+            self._answering.cancel()
 
 
 def _event_json(ev: BusEvent) -> str:
@@ -126,6 +195,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 if msg.type == WSMsgType.BINARY:
+                    await session.settle()
                     await session.send(_dumps(response(None, error=RpcError(INVALID_REQUEST, "send text frames"))))
                 continue
             await _handle_text(session, msg.data)
@@ -141,8 +211,14 @@ async def _handle_text(session: WsSession, text: str) -> None:
     try:
         data = parse_body(text.encode())
     except RpcError as e:
+        await session.settle()
         await session.send(_dumps(response(None, error=e)))
         return
+    if isinstance(data, dict) and data.get("method") in PIPELINED:
+        await session.make_room()
+        session.pipeline(data)
+        return
+    await session.settle()  # anything else runs after the broadcasts before it are answered, alone
     if isinstance(data, list):  # a batch: one array of answers, as over HTTP
         limit = session.ctx.config.max_request_batch_size
         if not data or len(data) > limit:

@@ -1,0 +1,205 @@
+"""The node's ingest path, CPU per tx: WebSocket broadcast_tx_sync -> admission -> mempool -> gossip to a
+peer -> the peer's inbound path -> the proposer's request_value (print only; nothing asserts a duration).
+
+Two real nodes are assembled in this process (`node.assemble.build`, LevelDB in a temp dir, one-validator
+homes of the same chain and registrar), their consensus not started, so nothing but ingest runs:
+
+1. `rpc`: a client pipelines `--txs` signed txs (one signer, consecutive sequence numbers) over one
+   WebSocket to node A and reads every answer. A's gossip has one fake peer whose frames are kept.
+2. `gossip`: those frames are handed to node B (`Node.handle_payload`, as its P2P pump does), which
+   decodes, dedupes, verifies, checks and gossips them on (to one fake peer).
+3. `propose`: A's `request_value` (reap, prepare_proposal, block hashing and encoding) on the full mempool.
+
+The nodes' loop runs in its own thread; the client in the main thread. CPU = process CPU (every thread: the
+loop, the verify worker, LevelDB) less the client thread's own CPU, per tx. The machine is shared: compare
+runs interleaved (old tree vs new: `PYTHONPATH=<tree> python -m devnet.bench.ingest_bench`).
+
+    .venv/bin/python -m devnet.bench.ingest_bench [--txs 4000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+
+from node.assemble import Running, build
+from node.config import Config
+from node.home import init_home
+from state.crypto import PrivateKey, sha256
+from state.registry import with_check_digit
+from state.txs import RegisterSupplier, sign_tx
+
+CHAIN = "egp-ingest"
+REG = PrivateKey.from_seed(b"\x61" * 32)
+T = TypeVar("T")
+
+
+class _Capture:
+    """A stand-in for the P2P service: what the node sends is kept (frames for the fake peer)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, int, bytes]] = []
+
+    def send(self, peer_id: str, channel: int, payload: bytes) -> bool:
+        self.sent.append((peer_id, channel, payload))
+        return True
+
+    def disconnect(self, peer_id: str, reason: str) -> None:
+        raise RuntimeError(f"the node dropped {peer_id}: {reason}")
+
+
+def _home(root: Path, name: str, size: int, rpc: bool) -> Path:
+    cfg = Config()
+    cfg.p2p.laddr = "tcp://127.0.0.1:0"
+    cfg.rpc.laddr = "tcp://127.0.0.1:0" if rpc else ""
+    cfg.blocksync.enable = False
+    cfg.mempool.size = size
+    cfg.mempool.cache_size = 2 * size
+    init_home(root / name, moniker=name, chain_id=CHAIN, config=cfg, registrar_pub=REG.public_key.raw)
+    return root / name
+
+
+def make_txs(n: int) -> list[bytes]:
+    key = PrivateKey.from_seed(b"\x62" * 32).public_key.raw
+    return [sign_tx(REG, CHAIN, i, RegisterSupplier(with_check_digit(f"77{i:010d}"), f"Supplier {i}", (key,)))
+            for i in range(n)]
+
+
+class LoopThread:
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="nodes", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 600) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+async def _pipeline(url: str, payloads: list[str]) -> int:
+    """Send every request without waiting, read every answer; the number of non-zero codes and errors."""
+    bad = 0
+    async with aiohttp.ClientSession() as s, s.ws_connect(url, max_msg_size=0) as ws:
+        async def reader() -> None:
+            nonlocal bad
+            for _ in payloads:
+                doc = json.loads((await ws.receive(timeout=300)).data)
+                if "error" in doc or doc["result"]["code"] != 0:
+                    bad += 1
+
+        rt = asyncio.create_task(reader())
+        for p in payloads:
+            await ws.send_str(p)
+        await rt
+    return bad
+
+
+def one_round(n: int, txs: list[bytes]) -> dict[str, float]:
+    payloads = [json.dumps({"jsonrpc": "2.0", "id": i, "method": "broadcast_tx_sync",
+                            "params": {"tx": base64.b64encode(t).decode()}}) for i, t in enumerate(txs)]
+    lt = LoopThread()
+    with tempfile.TemporaryDirectory(prefix="egp-ingest-") as d:
+        root = Path(d)
+        home_a, home_b = _home(root, "a", 2 * n, True), _home(root, "b", 2 * n, False)
+
+        async def setup() -> tuple[Running, Running, _Capture, _Capture, int]:
+            a, b = await build(home_a), await build(home_b)
+            ca, cb = _Capture(), _Capture()
+            a.node.net, b.node.net = ca, cb
+            a.node.gossip.add_peer("peer-b")
+            b.node.gossip.add_peer("peer-a")
+            b.node.gossip.add_peer("peer-c")  # B gossips on to a third node
+            assert a.rpc is not None
+            port = await a.rpc.start()
+            return a, b, ca, cb, port
+
+        a, b, ca, cb, port = lt.run(setup())
+        out: dict[str, float] = {}
+        try:
+            # 1. RPC ingest on A
+            c0, p0 = time.thread_time(), time.process_time()
+            bad = asyncio.run(_pipeline(f"http://127.0.0.1:{port}/websocket", payloads))
+            client = time.thread_time() - c0
+            out["rpc_us"] = (time.process_time() - p0 - client) / n * 1e6
+            out["client_us"] = client / n * 1e6
+            out["rejected"] = bad
+            out["a_mempool"] = len(a.node.mempool)
+            frames = [p for peer, _, p in ca.sent if peer == "peer-b"]
+            out["frames_to_peer"] = len(frames)
+
+            # 2. the same txs gossiped into B
+            async def gossip_in() -> None:
+                for f in frames:
+                    b.node.handle_payload("peer-a", f)
+                while b.node.admission.pending:
+                    await asyncio.sleep(0.001)
+
+            p0 = time.process_time()
+            lt.run(gossip_in())
+            out["gossip_in_us"] = (time.process_time() - p0) / n * 1e6
+            out["b_mempool"] = len(b.node.mempool)
+            out["frames_b_to_c"] = sum(1 for peer, _, _ in cb.sent if peer == "peer-c")
+
+            # 3. A proposes
+            async def propose() -> int:
+                vid = a.node.request_value(a.node.state.height, 0)
+                if vid is None:  # the value may come later (built off the loop)
+                    for _ in range(10_000):
+                        await asyncio.sleep(0.001)
+                        if a.node.blocks:
+                            break
+                return sum(len(blk.txs) for blk, _ in a.node.blocks.values())
+
+            p0 = time.process_time()
+            in_block = lt.run(propose())
+            out["propose_ms"] = (time.process_time() - p0) * 1e3
+            out["block_txs"] = in_block
+        finally:
+            async def close() -> None:
+                assert a.rpc is not None
+                await a.rpc.stop()
+                for r in (a, b):
+                    await r.node.stop()
+                    r.kv.close()
+
+            lt.run(close())
+            lt.stop()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--txs", type=int, default=4000)
+    p.add_argument("--repeat", type=int, default=3)
+    a = p.parse_args(argv)
+    txs = make_txs(a.txs)
+    print(f"ingest bench: {a.txs} txs, load {os.getloadavg()[0]:.2f}, tx {len(txs[0])} B, "
+          f"hash of the first {sha256(txs[0]).hex()[:12]}")
+    rows = []
+    for _ in range(a.repeat):
+        r = one_round(a.txs, txs)
+        rows.append(r)
+        print("  " + "  ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()))
+    best = {k: min(r[k] for r in rows) for k in ("rpc_us", "gossip_in_us", "propose_ms")}
+    print(f"best of {a.repeat}: RPC ingest {best['rpc_us']:.1f} us/tx (node CPU), gossip ingest "
+          f"{best['gossip_in_us']:.1f} us/tx, request_value {best['propose_ms']:.1f} ms "
+          f"({rows[0]['block_txs']} txs)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
