@@ -49,14 +49,19 @@ def _key(i: int) -> bytes:
     return PrivateKey.from_seed(sha256(b"supplier" + i.to_bytes(4, "big"))).public_key.raw
 
 
-def _propose(run: Running, txs: list[bytes]) -> tuple[int, int]:
-    """Fill the real mempool through check_tx, let the node make its proposal; (txs in it, its bytes)."""
+async def _propose(run: Running, txs: list[bytes]) -> tuple[int, int]:
+    """Fill the real mempool through check_tx, let the node make its proposal; (txs in it, its bytes). The
+    node builds it in its commit worker thread (`Node._build_value`), so the value comes later."""
     for tx in txs:
         assert run.node.mempool.add(tx).code == 0
     st = run.node.state
-    value = run.node.request_value(st.height, 0)
-    assert value is not None
-    block, raw = run.node.blocks[value]
+    assert run.node.request_value(st.height, 0) is None  # built off the loop
+    for _ in range(6000):
+        if run.node.blocks:
+            break
+        await asyncio.sleep(0.01)
+    assert len(run.node.blocks) == 1
+    block, raw = next(iter(run.node.blocks.values()))
     assert run.node.check_block(block) is None  # our own proposal passes our own validation
     return len(block.txs), len(raw)
 
@@ -64,8 +69,10 @@ def _propose(run: Running, txs: list[bytes]) -> tuple[int, int]:
 async def _with_node(home: Path, body) -> None:  # type: ignore[no-untyped-def]
     run = await build(home)
     try:
-        body(run)
+        await body(run)
     finally:
+        assert run.node.commit_worker is not None
+        run.node.commit_worker.shutdown(wait=True)
         run.kv.close()
 
 
@@ -74,8 +81,8 @@ def test_default_genesis_block_limit_is_one_mib() -> None:
 
 
 def test_a_backlog_over_the_tx_cap_makes_a_block_of_at_most_the_cap(tmp_path: Path) -> None:
-    def body(run: Running) -> None:
-        n_txs, size = _propose(run, _txs(blockrules.MAX_TXS_PER_BLOCK + 150))
+    async def body(run: Running) -> None:
+        n_txs, size = await _propose(run, _txs(blockrules.MAX_TXS_PER_BLOCK + 150))
         assert n_txs == blockrules.MAX_TXS_PER_BLOCK
         assert size <= run.node.state.consensus_params.block_max_bytes
         assert len(run.node.mempool) == blockrules.MAX_TXS_PER_BLOCK + 150  # the rest waits for the next block
@@ -88,15 +95,15 @@ def test_a_backlog_over_max_bytes_makes_a_block_within_max_bytes(tmp_path: Path)
     txs = _txs(600, name_len=250)
     assert sum(map(len, txs)) > limit
 
-    def body(run: Running) -> None:
-        n_txs, size = _propose(run, txs)
+    async def body(run: Running) -> None:
+        n_txs, size = await _propose(run, txs)
         assert 0 < n_txs < len(txs) and size <= limit
 
     asyncio.run(_with_node(_home(tmp_path / "h", block_max_bytes=limit), body))
 
 
 def test_blocks_over_the_limits_are_refused(tmp_path: Path) -> None:
-    def body(run: Running) -> None:
+    async def body(run: Running) -> None:
         node, st = run.node, run.node.state
         assert node.address is not None
         many = [sha256(i.to_bytes(4, "big")) for i in range(blockrules.MAX_TXS_PER_BLOCK + 1)]
