@@ -9,8 +9,8 @@ timers, RPC, P2P, close LevelDB).
 
 Storage: ONE LevelDB (`data/egp.db`) with namespaces `app/` (application state and trie), `blockstore/`,
 `node/` (`ChainState` and the validators/params of every height, node/statestore.py), `wal/` (consensus WAL),
-`ix/` (tx/block index). The signer's last-signed state is the separate fsynced `priv_validator_state.json`
-(node/privval.py).
+`ix/` (tx/block index). The signer's last-signed state is the separate `priv_validator_state.json`
+(node/privval.py), one atomic write per signature (temp file, fsync, rename, as CometBFT's FilePV).
 
 Consensus: `consensus.ConsensusCore` driven by the shared `node/executor.py`; `node/node.py` implements its
 ports — transport (gossip), timers (`loop.call_later`), value source (mempool reap → app.prepare_proposal →
@@ -22,10 +22,10 @@ core sees them. With `create_empty_blocks = false` the commit timeout is held un
 moves to the next height, or the interval elapses (a block that proves a new app hash is never held).
 
 Commit path (node/applier.py), CometBFT's order with crash points between the steps: save block + seen
-commit → finalize → save results + index entries (one batch) → app commit → `ChainState` → mempool update →
-events. A decided block that cannot be committed stops the node (exit 1) rather than letting it run on
-forked. At start `node/handshake.py` compares the app, block-store and state heights and replays what is
-missing, so a crash at any point loses no block and ends on the right app hash.
+commit (synced) → finalize → results + index entries + the app's commit + `ChainState` (one synced batch)
+→ mempool update → events. A decided block that cannot be committed stops the node (exit 1) rather than
+letting it run on forked. At start `node/handshake.py` compares the app, block-store and state heights and
+replays what is missing, so a crash at any point loses no block and ends on the right app hash.
 
 Evidence (node/evidence.py): duplicate votes found by our core, received from peers or submitted over RPC
 `broadcast_evidence` pass one rule set — the validator is in the set of the evidence height (the state store
@@ -51,7 +51,8 @@ vote again in the round it crashed in — several validators restarting together
 (we saw exactly that before the WAL). The WAL keeps the current height's proposals and votes (our own
 fsynced before they are broadcast) and replays them through the core at start; finished heights are
 deleted; a corrupt record is skipped, never fatal. The signer's own record of its last vote is re-sent
-too (a kill between the signer's fsync and the WAL write).
+too (a kill between the signer's fsync and the WAL write), and at start the signer takes back from the WAL
+what it signed if its state file lost its last rename (`FilePV.recover`).
 
 Mempool (node/mempool.py): bounded by count and bytes, check_tx on entry, LRU of seen hashes, FIFO reap,
 re-check after each block, CometBFT's "mempool is full" wording. RPC (node/rpc, served with `/metrics`)

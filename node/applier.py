@@ -2,17 +2,22 @@
 
     1. save block + seen commit (block store, fsynced)          crash point "after_save_block"
     2. app.finalize_block (runs on an overlay, persists nothing) crash point "after_finalize"
-    3. save the FinalizeBlock results (+ index entries, one batch) crash point "after_save_results"
-    4. app.commit (the application's one atomic batch)           crash point "after_app_commit"
-    5. state/meta (`ChainState` of the new height)              crash point "after_save_state"
-    6. mempool update (remove committed txs, re-check the rest)
-    7. events (NewBlock, Tx; broadcast_tx_commit waiters)
+    3. one atomic batch, fsynced: the FinalizeBlock results +    crash points "after_save_results",
+       index entries, app.commit, and the `ChainState` of the    "after_app_commit", "after_save_state"
+       new height                                                (one state now)
+    4. mempool update (remove committed txs, re-check the rest)
+    5. events (NewBlock, Tx; broadcast_tx_commit waiters)
 
 Why this order: after every step the three heights (app, block store, state) are in one of the cases the
-handshake (`node/handshake.py`) knows how to finish: a crash between 1 and 4 leaves the block saved but
-neither the app nor the state moved (replay the block); between 4 and 5 the app moved but the state did
-not (rebuild the state from the saved results of step 3, without re-executing). Nothing is lost, and the
-app hash is checked against the next header.
+handshake (`node/handshake.py`) knows how to finish: a crash between 1 and 3 leaves the block saved but
+neither the app nor the state moved (replay the block); after 3 everything moved together. Nothing is
+lost, and the app hash is checked against the next header.
+
+Two synced writes per block. There were four (results, app commit, state), as in CometBFT, whose app is
+another process with its own database; here the app, the block store and the state share one LevelDB, so
+step 3 can be one atomic batch (`Application.commit(batch)` adds the app's writes to it). The handshake's
+case "the app moved but the state did not" (rebuild the state from the saved results) can no longer be
+produced by this path; it stays for homes written before.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ class AppPort(Protocol):
 
     def finalize(self, block: Block, misbehavior: Sequence[bytes]) -> FinalizeBlockResult: ...
 
-    def commit(self) -> None: ...
+    def commit(self, batch: Batch | None = None) -> None:
+        """With `batch`, add the app's writes to it; the applier commits it before anything reads the app."""
 
 
 class StorePort(Protocol):
@@ -93,12 +99,12 @@ class BlockApplier:
         self.store.save_results(h, result, batch)
         if self.index is not None:
             self.index(batch, block, result)
-        batch.commit(sync=True)
-        self.crash("after_save_results", h)
-        self.app.commit()
-        self.crash("after_app_commit", h)
+        self.app.commit(batch)
         new_state = self.state_after(state, block, result)
-        self.states.save(new_state)
+        self.states.save(new_state, batch)
+        batch.commit(sync=True)  # results, index, the app's state and ours: one atomic, durable write
+        self.crash("after_save_results", h)
+        self.crash("after_app_commit", h)
         self.crash("after_save_state", h)
         return Applied(block, result, new_state)
 

@@ -9,8 +9,9 @@ ever leaves these cases behind:
   (finalize + commit), checking each resulting app hash against the next header / the state.
 - S == T+1 (a crash after saving block S, before the state): replay A+1..T into the app, then
   - A <= T: apply block S through the full commit path (finalize, results, app commit, state);
-  - A == S: the app committed S but the state was not saved: rebuild the state from the results saved in
-    step 3, without executing the block again (CometBFT's "mock app" case).
+  - A == S: the app committed S but the state was not saved: rebuild the state from the results saved
+    with it, without executing the block again (CometBFT's "mock app" case; the commit path now writes the
+    app's commit and the state in one batch, so only homes written before that leave this case).
 - A > S, S > T+1, or T > S: the stores disagree in a way no crash can produce: refuse to start with a
   clear error (an operator restored one directory from another backup).
 """

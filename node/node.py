@@ -69,6 +69,7 @@ from node.wal import ConsensusWAL
 from state.chain import FLAG_ABSENT, Block, Commit, FinalizeBlockResult
 from state.codec import Record
 from state.crypto import sha256, verify
+from state.kv import Batch
 
 log = get_logger("node")
 TICK_S = 0.25
@@ -87,9 +88,9 @@ class LockingAppPort:
     def finalize(self, block: Block, misbehavior: Sequence[bytes]) -> FinalizeBlockResult:
         return self.app.finalize(block, misbehavior)
 
-    def commit(self) -> None:
+    def commit(self, batch: Batch | None = None) -> None:
         self.before_commit()
-        self.app.commit()
+        self.app.commit(batch)
 
 
 class Node:

@@ -19,6 +19,7 @@ from node.messages import EvidenceMsg, decode_message
 from state import abci
 from state.chain import Block, FinalizeBlockResult
 from state.codec import DecodeError
+from state.kv import Batch, View
 
 
 class NodeApp:
@@ -81,5 +82,13 @@ class NodeApp:
                                         block.hash(), h.proposer_address, h.next_validators_hash)
         return self.app.finalize_block(req)  # already the node's record (state.abci_types)
 
-    def commit(self) -> None:
-        self.app.commit()
+    def commit(self, batch: Batch | None = None) -> None:
+        """With `batch` (the applier's per-block batch over the node's whole KV), the app's writes join it;
+        the applier commits it before anything reads the app again (node/applier.py)."""
+        if batch is None:
+            self.app.commit()
+            return
+        kv = self.app.kv
+        if not isinstance(kv, View):
+            raise TypeError("the application's store is not a namespace of the node's store")
+        self.app.commit(kv.join(batch), written_before_reads=True)

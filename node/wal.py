@@ -15,7 +15,10 @@ the node's LevelDB namespace. CometBFT's contract: our own messages are written 
 are broadcast (its `WriteSync`); peers' messages without fsync (its `Write`: losing a tail of them costs
 nothing, peers resend). LevelDB has one log, so a synced append also makes every earlier unsynced record
 durable: whatever peers' messages we acted on before signing survive with our vote, as CometBFT's WriteSync
-flushes the buffered Writes before it. Two things rely on our own records being there once a message left
+flushes the buffered Writes before it (one caveat: when LevelDB flushes its memtable it starts a new log
+without syncing the old one, whose records are durable only once the flushed table is written, a fraction
+of a second later; a power failure in that window can lose peers' records older than our synced one; our
+own records are never lost). Two things rely on our own records being there once a message left
 the node: the lock rebuilt by replay, and the signer guard (`FilePV.recover` at start takes back a
 signature whose state-file rename a power failure lost, node/privval.py). A record is only ever read back
 through `decode_message`, so a torn or corrupt value is skipped, never fatal (pain point 6). Entries of

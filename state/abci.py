@@ -353,9 +353,11 @@ class Application:
             raise ValueError(f"a different block was committed at height {req.height}")
         return unpack(ResponseFinalizeBlock, raw)
 
-    def commit(self, batch: Batch | None = None) -> ResponseCommit:
+    def commit(self, batch: Batch | None = None, *, written_before_reads: bool = False) -> ResponseCommit:
         """Persist the finalized block in one atomic batch (sync). With `batch` (a batch over this app's
-        namespace), the ops are added to it and the caller commits them with its own writes."""
+        namespace), the ops are added to it and the caller commits them with its own writes;
+        `written_before_reads`: the caller writes it before anything reads this app again (the node's commit
+        path), so the next check state may remember what the store answers."""
         p = self._pending
         if p is None:
             return ResponseCommit(0)
@@ -376,7 +378,8 @@ class Application:
             cache.pop(sha256(raw), None)
         self.height, self.app_hash, self.last_time = p.height, p.response.app_hash, p.time_ms
         self._pending = None
-        self._check = Overlay(self.kv, cache_reads=own)  # a caller's batch may not be written yet
+        # a caller's batch may not be written yet, unless the caller says it is written before any read
+        self._check = Overlay(self.kv, cache_reads=own or written_before_reads)
         return ResponseCommit(0)
 
     # ---------------------------------------------------------------- queries

@@ -134,6 +134,13 @@ class View:
     def batch(self) -> Batch:
         return Batch(self._root, self._ns)
 
+    def join(self, batch: Batch) -> Batch:
+        """`batch` (of this view's root store) seen from this namespace: what is put through the result lands
+        in the same atomic write (the node's per-block batch carries the application's commit)."""
+        if batch._root is not self._root:
+            raise ValueError("the batch belongs to another store")
+        return Batch(self._root, self._ns, batch._ops)
+
 
 class _MemoryRoot:
     def __init__(self) -> None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from state.kv import KV, MemoryKV
+from state.kv import KV, MemoryKV, View
 from state.kv_level import LevelKV
 
 
@@ -70,6 +70,21 @@ def test_batch_is_atomic_across_namespaces(kv: KV) -> None:
     vb.put(b"z", b"3")  # last write wins
     vb.commit()
     assert view.get(b"z") == b"3"
+
+
+def test_a_view_joins_a_batch_of_its_root(kv: KV) -> None:
+    """`View.join`: a namespace's writes go into a batch made elsewhere from the same root, in one write (the
+    node's per-block batch carries the application's commit); another store's batch is refused."""
+    assert isinstance(kv, View)
+    app = kv.prefixed(b"app/").prefixed(b"m/")
+    batch = kv.prefixed(b"blk/").batch()
+    batch.put(b"h1", b"block")
+    app.join(batch).put(b"height", b"1")
+    assert app.get(b"height") is None  # nothing visible before commit
+    batch.commit(sync=True)
+    assert app.get(b"height") == b"1" and kv.get(b"app/m/height") == b"1" and kv.get(b"blk/h1") == b"block"
+    with pytest.raises(ValueError, match="another store"):
+        app.join(MemoryKV().batch())
 
 
 @settings(max_examples=40, deadline=None)

@@ -20,6 +20,7 @@ import aiohttp
 
 from node.assemble import Running, build
 from state.crypto import PrivateKey, sha256
+from state.kv import Batch
 from tests.node.solo import solo_home, supplier_txs
 
 CHAIN = "egp-commit-worker"
@@ -77,11 +78,11 @@ def test_a_node_answers_health_while_it_commits_a_large_block(tmp_path: Path) ->
         release2, entered2 = threading.Event(), threading.Event()
         app_commit = run.app.commit
 
-        def held_app_commit() -> None:
+        def held_app_commit(batch: Batch | None = None) -> None:  # the applier's per-block batch
             if entered.is_set() and not entered2.is_set():
                 entered2.set()
                 release2.wait(60)
-            app_commit()
+            app_commit(batch)
 
         run.app.commit = held_app_commit  # type: ignore[method-assign]
         late = _txs(2, start=N_TXS)

@@ -146,3 +146,30 @@ def test_inconsistent_stores_refuse_to_start(tmp_path: Path) -> None:
     with pytest.raises(HandshakeError, match="ahead of the block store"):
         handshake(s.applier, s.app, bad)
     s.close()
+
+
+def test_a_block_costs_two_synced_writes_and_results_and_app_land_together(
+    tmp_path: Path, reference: tuple[int, bytes]
+) -> None:
+    """The commit path's writes per block: the block (synced), then results + index + the app's commit + the
+    state in one synced batch (before, results, app and state were three synced writes)."""
+    s = Stack(tmp_path / "db")
+    writes: list[tuple[bool, set[bytes]]] = []
+    root = s.kv._level
+    real_write = root.write
+
+    def write(ops: list[tuple[bytes, bytes | None]], sync: bool) -> None:
+        writes.append((sync, {k.split(b"/")[0] + b"/" for k, _ in ops}))
+        real_write(ops, sync)
+
+    root.write = write  # type: ignore[method-assign]
+    nonce = 0
+    while s.state.last_height < 4:
+        writes.clear()
+        block, commit = next_block(s.state, s.store, nonce)
+        s.state = s.applier.apply(s.state, block, commit).state
+        nonce += 1
+        assert [sync for sync, _ in writes] == [True, True], writes
+        assert writes[1][1] == {NS_APP, NS_NODE, b"blockstore/"}  # results, the app's state and ours: one batch
+    assert (s.state.last_height, s.state.app_hash) == reference
+    s.close()
