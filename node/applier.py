@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from node import memtrim
 from node.statestore import ChainState, StateStore, update_state
 from state.chain import Block, Commit, FinalizeBlockResult
 from state.kv import KV, Batch
@@ -106,6 +107,7 @@ class BlockApplier:
         self.crash("after_save_results", h)
         self.crash("after_app_commit", h)
         self.crash("after_save_state", h)
+        memtrim.after_commit(h)  # the C heap's free pages back to the kernel every few heights (node/memtrim.py)
         return Applied(block, result, new_state)
 
     @staticmethod
