@@ -20,7 +20,8 @@ node started through it (never through `egp start` or any config: a node only ca
     python -m devnet.bench.memprobe report --root /tmp/m1              # RSS slope and what grew, per node
     python -m devnet.bench.run_network down --root /tmp/m1
 
-`report` says "flat" when RSS grew less than `FLAT_MIB` over the last half of the samples.
+`report` says "flat" when RSS grew less than `FLAT_MIB` over the last half of the samples (least-squares line);
+`--since`/`--until` cut the series to the load's window (the probe's clock starts with the node).
 """
 
 from __future__ import annotations
@@ -314,15 +315,21 @@ def load(path: Path) -> list[dict[str, Any]]:
 
 
 def slope_mib(series: list[tuple[float, float]]) -> dict[str, float]:
-    """Growth of (t seconds, MiB) samples: over the whole run, over its last half, and that half's rate."""
+    """Growth of (t seconds, MiB) samples: over the whole run and over its last half. The last half's growth is
+    the least-squares line's rise across it, not last minus first sample: a single sample moves by several MiB
+    with the block being committed or a cache generation being dropped."""
     if len(series) < 2:
         return {}
     half = series[len(series) // 2:]
     span = half[-1][0] - half[0][0]
-    last = half[-1][1] - half[0][1]
+    rate = 0.0
+    if len(half) >= 2 and span > 0:
+        mt = sum(t for t, _ in half) / len(half)
+        mv = sum(v for _, v in half) / len(half)
+        var = sum((t - mt) ** 2 for t, _ in half)
+        rate = sum((t - mt) * (v - mv) for t, v in half) / var if var else 0.0  # MiB per second
     return {"first_mib": series[0][1], "last_mib": series[-1][1], "grown_mib": round(series[-1][1] - series[0][1], 1),
-            "last_half_grown_mib": round(last, 1),
-            "last_half_mib_per_min": round(60 * last / span, 2) if span > 0 else 0.0}
+            "last_half_grown_mib": round(rate * span, 1), "last_half_mib_per_min": round(60 * rate, 2)}
 
 
 def summarize(recs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -374,8 +381,8 @@ def _report(a: argparse.Namespace) -> int:
     else:
         for f in sorted(a.root.glob("node*/memprobe.jsonl")):
             series[f.parent.name] = load(f)
-    if a.until:
-        series = {k: [r for r in v if r["t"] <= a.until] for k, v in series.items()}
+    if a.since or a.until:
+        series = {k: [r for r in v if (a.since or 0) <= r["t"] <= (a.until or 1e18)] for k, v in series.items()}
     if not series:
         print(f"no records ({a.watch or a.root})", file=sys.stderr)
         return 1
@@ -422,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     rep = sub.add_parser("report", help="per node: RSS and its parts, first -> last, growth over the last half")
     rep.add_argument("--root", type=Path, help="a network started by `up` (node*/memprobe.jsonl)")
     rep.add_argument("--watch", type=Path, help="a file written by `watch`")
+    rep.add_argument("--since", type=float, help="only samples from this many seconds (e.g. the start of the load)")
     rep.add_argument("--until", type=float, help="only samples up to this many seconds (e.g. the end of the load)")
     rep.add_argument("--json", type=Path)
     rep.add_argument("-v", "--verbose", action="store_true")
