@@ -383,7 +383,8 @@ class Run:
             own = procstat.sample(own_pid, tree, children=False)  # the nodes may be our children
             rec: dict[str, Any] = {
                 "t": self.now(), "busy_s": procstat.machine_busy_s(), "own_cpu_s": own.cpu_s if own else None,
-                "nodes": [None if n is None else {"cpu_s": n.cpu_s, "rss_kb": n.rss_kb, "hwm_kb": n.hwm_kb}
+                "nodes": [None if n is None else {"cpu_s": n.cpu_s, "rss_kb": n.rss_kb, "hwm_kb": n.hwm_kb,
+                                                  "anon_kb": n.rss_anon_kb, "file_kb": n.rss_file_kb}
                              for n in nodes]}
             self.r.samples.append(rec)
             t = float(rec["t"])

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from devnet.bench.loadgen import LoadSettings, Prepared, Records
+from devnet.bench.memprobe import slope_mib
 from node.genesis import parse_rfc3339_ns
 
 DISTURBED_CORES = 0.2  # other processes using more than this during a step: repeat it (docs/performance.md)
@@ -133,7 +134,10 @@ def summarize(settings: LoadSettings, prep: Prepared, rec: Records, saturated_at
 
 
 def memory(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per node: peak RSS, RSS after the first tenth of the run and at the end (growth = end - early)."""
+    """Per node: peak RSS, RSS after the first tenth of the run and at the end (growth = end - early), and the
+    growth over the run's last half (least-squares line, `devnet.bench.memprobe.slope_mib`) of the RSS and of
+    its anonymous part: the node's own memory, without the file-backed pages (shared libraries and the
+    LevelDB tables it reads through mmap, which follow the database's size on disk; state/kv_level.py)."""
     out: list[dict[str, Any]] = []
     if not samples:
         return out
@@ -144,9 +148,17 @@ def memory(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
             out.append({})
             continue
         e = early["nodes"][j] or series[0]
-        out.append({"peak_rss_mib": round(max(n["hwm_kb"] for n in series) / 1024, 1),
-                    "rss_early_mib": round(e["rss_kb"] / 1024, 1), "rss_end_mib": round(series[-1]["rss_kb"] / 1024, 1),
-                    "rss_series_mib": [round(n["rss_kb"] / 1024, 1) for n in series[:: max(1, len(series) // 60)]]})
+        m = {"peak_rss_mib": round(max(n["hwm_kb"] for n in series) / 1024, 1),
+             "rss_early_mib": round(e["rss_kb"] / 1024, 1), "rss_end_mib": round(series[-1]["rss_kb"] / 1024, 1),
+             "rss_series_mib": [round(n["rss_kb"] / 1024, 1) for n in series[:: max(1, len(series) // 60)]]}
+        timed = [(float(s["t"]), s["nodes"][j]) for s in samples if s["nodes"][j] is not None]
+        m["rss_last_half_mib"] = slope_mib([(t, n["rss_kb"] / 1024) for t, n in timed]).get("last_half_grown_mib")
+        if series[-1].get("anon_kb"):
+            m["anon_early_mib"] = round(e.get("anon_kb", 0) / 1024, 1)
+            m["anon_end_mib"] = round(series[-1]["anon_kb"] / 1024, 1)
+            m["anon_last_half_mib"] = slope_mib([(t, n["anon_kb"] / 1024) for t, n in timed]).get("last_half_grown_mib")
+            m["anon_series_mib"] = [round(n["anon_kb"] / 1024, 1) for n in series[:: max(1, len(series) // 60)]]
+        out.append(m)
     return out
 
 
@@ -191,7 +203,10 @@ def print_summary(summary: dict[str, Any], say: Any) -> None:
                 f"(all cores of this machine for the nodes alone: ~{c['idle_machine_projection_tx_s']:.0f} tx/s)")
     for j, m in enumerate(summary["memory"]):
         if m:
-            say(f"node{j}: peak RSS {m['peak_rss_mib']} MiB, RSS {m['rss_early_mib']} -> {m['rss_end_mib']} MiB")
+            say(f"node{j}: peak RSS {m['peak_rss_mib']} MiB, RSS {m['rss_early_mib']} -> {m['rss_end_mib']} MiB"
+                + (f" (anonymous {m['anon_early_mib']} -> {m['anon_end_mib']}); last half: RSS "
+                   f"{m['rss_last_half_mib']:+} MiB, anonymous {m['anon_last_half_mib']:+} MiB"
+                   if m.get("anon_last_half_mib") is not None else ""))
     t = summary["targets"]
     say(f"best committed: {t['best_committed_tx_s']:.0f} tx/s (target >= {t['target_sustained_tx_s']} sustained 5 min)")
     if t["at_1000"]:

@@ -71,3 +71,17 @@ def test_summary_reports_growth_over_the_last_half() -> None:
     # one sample off by 20 MiB at the very end moves the fitted growth by far less than the difference would
     noisy = [(10.0 * i, 100.0 + (20.0 if i == 39 else 0.0)) for i in range(40)]
     assert memprobe.slope_mib(noisy)["last_half_grown_mib"] < 8.0
+
+
+def test_bench_memory_summary_splits_anonymous_from_file_backed() -> None:
+    from devnet.bench.report import memory
+
+    # file-backed pages (mapped LevelDB tables) grow 100 KiB a second; the anonymous part stays
+    samples = [{"t": float(i), "nodes": [{"cpu_s": 0.0, "rss_kb": 100_000 + 100 * i, "hwm_kb": 120_000,
+                                          "anon_kb": 80_000, "file_kb": 20_000 + 100 * i}]} for i in range(100)]
+    m = memory(samples)[0]
+    assert m["anon_last_half_mib"] == 0.0 and m["anon_end_mib"] == round(80_000 / 1024, 1)
+    assert m["rss_last_half_mib"] == round(49 * 100 / 1024, 1)
+    # records written before RssAnon was sampled still summarize
+    old = memory([{"t": 0.0, "nodes": [{"cpu_s": 0.0, "rss_kb": 1, "hwm_kb": 1}]}])[0]
+    assert "anon_last_half_mib" not in old and old["peak_rss_mib"] == 0.0
