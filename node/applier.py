@@ -107,7 +107,7 @@ class BlockApplier:
         self.crash("after_save_results", h)
         self.crash("after_app_commit", h)
         self.crash("after_save_state", h)
-        memtrim.after_commit(h)  # the C heap's free pages back to the kernel every few heights (node/memtrim.py)
+        memtrim.after_commit(len(block.txs))  # the C heap's free pages back to the kernel (node/memtrim.py)
         return Applied(block, result, new_state)
 
     @staticmethod

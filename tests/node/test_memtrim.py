@@ -14,13 +14,20 @@ from node import memtrim
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_trims_on_multiples_of_the_period_only(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_trims_after_so_many_txs_or_heights_whichever_first(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
     monkeypatch.setattr(memtrim, "_malloc_trim", lambda pad: calls.append(pad) or 1)
-    done = [h for h in range(1, 200) if memtrim.after_commit(h)]
-    assert done == [32, 64, 96, 128, 160, 192] and calls == [0] * 6
-    assert not memtrim.after_commit(5, every=0)
-    assert memtrim.after_commit(5, every=5)
+    monkeypatch.setattr(memtrim._Pace, "heights", 0)
+    monkeypatch.setattr(memtrim._Pace, "txs", 0)
+    # an idle chain: empty blocks, a trim every TRIM_EVERY_HEIGHTS heights
+    idle = [h for h in range(1, 100) if memtrim.after_commit(0)]
+    assert idle == [32, 64, 96] and calls == [0, 0, 0]
+    memtrim._Pace.heights = memtrim._Pace.txs = 0
+    # under load: blocks of 700 txs, a trim as soon as 2,000 txs were committed since the last one
+    busy = [h for h in range(1, 10) if memtrim.after_commit(700)]
+    assert busy == [3, 6, 9]
+    assert memtrim.after_commit(5_000, every_heights=1_000, every_txs=5_000)
+    assert not memtrim.after_commit(1, every_heights=1_000, every_txs=5_000)
 
 
 @pytest.mark.skipif(not memtrim.available(), reason="no glibc malloc_trim here")
