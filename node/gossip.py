@@ -9,7 +9,8 @@ link (cometbft pain point 3 without have/want). Loss is repaired by the periodic
   known to have, so a restarted validator, or one that missed messages, converges (the core's round skip
   takes it to the others' round);
 - a peer at a lower height is sent the stored block and commit of its height (`BlockResponseMsg`), which it
-  verifies and applies through its commit path, as block sync does.
+  verifies and applies through its commit path, as block sync does; one height behind, only once its
+  status has not moved for `STUCK_RESEND_S` (until then it is most likely committing that block).
 """
 
 from __future__ import annotations
@@ -202,6 +203,11 @@ class Gossip:
                         self.send(ps.peer_id, v)
                         sent += 1
             elif 0 < st.height < height:
+                if st.height == height - 1 and now - ps.progress_at < STUCK_RESEND_S:
+                    # one height behind and moving: most likely committing that very block (its status
+                    # pauses meanwhile); sending it the block then cost a load and encode here and a decode
+                    # there for nothing (~1 % of a node's CPU under load). Stuck that long, it gets it.
+                    continue
                 last = ps.sent_block_at.get(st.height, 0.0)
                 if now - last >= CATCHUP_RESEND_S:
                     resp = load_block(st.height)

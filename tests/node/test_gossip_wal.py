@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import pytest
+
+from node import gossip
 from node.gossip import Gossip
 from node.messages import BlockResponseMsg, ProposalMsg, StatusMsg, TxsMsg, VoteMsg
 from node.wal import ConsensusWAL
@@ -66,6 +70,26 @@ def test_catch_up_sends_a_same_height_peer_what_it_lacks_and_a_lower_peer_the_bl
     assert w.to("behind") == [resp]
     g.catch_up(7, [prop(7, 0)], votes, lambda h: resp)
     assert len(w.to("same")) == 3 and len(w.to("behind")) == 1  # nothing twice (block re-sent only later)
+
+
+def test_a_peer_one_height_behind_gets_the_block_only_once_it_stopped_moving(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One height behind is what a peer looks like while it commits that block (it sends no status meanwhile):
+    the block goes to it only when its status has not moved for STUCK_RESEND_S."""
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])  # the clock node/gossip.py reads
+    w = Wire()
+    g = Gossip(w)
+    g.on_status("late", StatusMsg(6, 0, 3, 1, 5))
+    resp = BlockResponseMsg(6, b"b", b"c")
+    g.catch_up(7, [], [], lambda h: resp)
+    assert w.to("late") == []
+    now[0] += gossip.STUCK_RESEND_S - 0.1
+    g.on_status("late", StatusMsg(6, 0, 3, 1, 5))  # the same status again: no progress
+    g.catch_up(7, [], [], lambda h: resp)
+    assert w.to("late") == []
+    now[0] += 0.2
+    g.catch_up(7, [], [], lambda h: resp)
+    assert w.to("late") == [resp]
 
 
 def test_peers_with_block_and_max_height() -> None:
