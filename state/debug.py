@@ -21,7 +21,7 @@ from state.crypto import sha256
 from state.kv import KV
 from state.merkle import merkle_root
 from state.store import NS_HIST, NS_INDEX, NS_META, NS_STATE, NS_TRIE
-from state.trie import Trie, node_hash, position
+from state.trie import Trie, node_hash
 
 if TYPE_CHECKING:
     from state.abci_types import RequestFinalizeBlock, RequestInitChain
@@ -51,15 +51,13 @@ def _trie_hashes(kv: KV, max_depth: int = 4) -> list[tuple[str, int, bytes]]:
     frontier = [(0, 0)]
     while frontier:
         depth, prefix = frontier.pop(0)
-        raw = kv.get(NS_TRIE + position(depth, prefix))
-        if raw is None:
+        node = trie.node(depth, prefix)
+        if node is None:
             continue
-        node = (raw[:1], raw[1:33], raw[33:65])
         bits = format(prefix, f"0{depth}b") if depth else ""
         out.append((f"trie/{bits}", depth, node_hash(node)))
         if node[0] == b"I" and depth < max_depth:
             frontier += [(depth + 1, prefix << 1), (depth + 1, (prefix << 1) | 1)]
-    del trie
     return out
 
 

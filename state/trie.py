@@ -1,14 +1,32 @@
-"""A path-compressed binary Merkle trie over sha256(key), stored node by node in the KV.
+"""A path-compressed binary Merkle trie over sha256(key), stored a page of levels per KV entry.
 
-Nodes live at positions (depth, prefix of the key hash): the key of a position is `depth byte ‖ prefix
-bits packed into bytes`. A position holds a leaf `L ‖ key_hash ‖ value_hash` or an inner node
-`I ‖ left_hash ‖ right_hash`; an empty subtree has no entry. Only the latest version is kept (queries and
-proofs are served at the latest committed height), so the trie costs one node per level per touched key.
+The trie (hash rules, proofs: state/proofs.py) is that of the positions (depth, prefix of the key hash):
+a position holds a leaf (the only key below it), an inner node (two or more keys below) or nothing. Its
+root depends only on the set of (key hash, value hash) pairs.
+
+Storage: a *page* is the part of the trie in the `PAGE_LEVELS` (k) levels below a position at a depth that
+is a multiple of k, plus its frontier k levels down: slots 1 .. 2^(k+1) - 1 in heap order (slot s has
+children 2s and 2s + 1; slots 2^k .. 2^(k+1) - 1 are the frontier). A page exists iff its top slot holds a
+node; below the root page, only an inner node there makes a page (a leaf at a page's frontier is kept in
+its parent page, as its slot). A frontier slot holding an inner node stores only that node's hash: the
+node is the top of the child page at (depth + k, prefix ‖ the slot's k bits). One KV entry per page, under
+the key `depth (2 bytes) ‖ prefix bits packed into bytes` of its top position; its value lists the occupied
+slots in slot order, each as a token byte (slot number, 0x80 for a leaf) followed by the leaf's
+`key_hash ‖ value_hash` (leaf), the 32-byte hash (inner node at the frontier) or nothing (inner node inside
+the page: its hash is recomputed from its children when the page is read). The layout is canonical (a
+function of the key set), so no stale entry is ever left where a later walk could read it. Only the latest
+version is kept: queries and proofs are served at the latest committed height.
+
+A decoded page is a flat list (W = 2^(k+1)): `page[s]` the hash of slot s (the `EMPTY` object when the
+slot is empty), `page[W + s]` the slot's stored record (token, then the leaf's hashes or the frontier inner
+node's hash) or None, `page[0]` its memory estimate. Encoding a page is one `b"".join` of its records. A
+changed key costs one dict lookup per page (k levels) and, per level, a few list reads on the way down and
+one sha256 on the way up; a block writes one KV entry per touched page instead of one per touched node.
 
 `Trie.update(changes)` applies a whole block's changes at once: the changed key hashes are sorted and the
-trie is walked once, each touched path hashed once, subtrees without changes left alone. Node writes go to
-an in-memory `writes` map; the application persists them in the same atomic batch as the records.
-Hash rules and proof verification: state/proofs.py.
+trie is walked once, each touched path hashed once, subtrees without changes left alone. Touched pages are
+copied (the committed pages in `CachedNodes` are shared with queries) into `changes`; the application
+persists `write_items()` in the same atomic batch as the records, then makes them the cache's pages.
 """
 
 from __future__ import annotations
@@ -16,81 +34,27 @@ from __future__ import annotations
 import bisect
 import hashlib
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from state.proofs import EMPTY, TrieProof
 
-Node = tuple[bytes, bytes, bytes]  # (b"L", key_hash, value_hash) | (b"I", left_hash, right_hash)
+PAGE_LEVELS = 4  # levels per stored page: changing it changes the stored layout (not the hashes)
+
+Node = tuple[bytes, bytes, bytes]  # logical view: (b"L", key_hash, value_hash) | (b"I", left_hash, right_hash)
 Item = tuple[int, bytes, bytes | None]  # (key hash as int, key hash, value hash or None = delete)
-_UNCHANGED: Node = (b"U", b"", b"")
+Page = list[Any]  # a page being changed (a `Trie`'s own copy)
+Frozen = tuple[Any, ...]  # a committed page, as the cache holds it: immutable, so off the garbage collector
+Pos = tuple[int, int]  # (depth, prefix) of a page's top position
 _sha256 = hashlib.sha256
+_MISS: Any = object()
 
 
 class NodeReader(Protocol):
     def get(self, key: bytes) -> bytes | None: ...
 
 
-Pos = tuple[int, int]  # (depth, prefix)
-
-
-_MISS: Node = (b"M", b"", b"")
-
-
-class CachedNodes:
-    """Committed trie nodes, decoded, with a read cache keyed by (depth, prefix) and bounded in bytes.
-
-    The application is the only writer of its trie: after a commit is durable it calls `apply` with the
-    block's node changes, so the cache never serves a stale node.
-
-    Bound: an entry (key tuple, prefix int, node tuple and its two hashes, dict slot) takes ~340 bytes
-    (tracemalloc), so `max_bytes` (64 MiB) holds ~200,000 nodes. Eviction is by two generations (an LRU
-    approximation at dict speed): reads and writes go to the young dict; when it holds half the bound it
-    becomes the old one and the previous old one is dropped; a node found in the old generation moves back
-    to the young one. What every block touches (the top of the trie, the paths of busy keys such as a hot
-    signer's account) stays; a node deep down touched once goes after two generations, and the memory
-    plateaus whatever the size of the state."""
-
-    ENTRY_BYTES = 340
-
-    def __init__(self, nodes: NodeReader, max_entries: int | None = None, *, max_bytes: int = 64 << 20) -> None:
-        self._nodes = nodes
-        self._cache: dict[Pos, Node | None] = {}  # the young generation (`Trie._upsert` reads it directly)
-        self._old: dict[Pos, Node | None] = {}
-        self._max = max(2, max_bytes // self.ENTRY_BYTES if max_entries is None else max_entries)
-        self._gen = self._max // 2
-
-    def __len__(self) -> int:
-        return len(self._cache) + len(self._old)
-
-    def node(self, depth: int, prefix: int) -> Node | None:
-        key = (depth, prefix)
-        node = self._cache.get(key, _MISS)
-        if node is not _MISS:
-            return node
-        node = self._old.pop(key, _MISS)
-        if node is _MISS:
-            raw = self._nodes.get(position(depth, prefix))
-            node = None if raw is None else _decode(raw)
-        self._cache[key] = node
-        if len(self._cache) >= self._gen:
-            self._old, self._cache = self._cache, {}
-        return node
-
-    def apply(self, changes: Mapping[Pos, Node | None]) -> None:
-        """Make committed node changes visible (call after they are durably written)."""
-        old = self._old
-        if old:
-            for key in changes:
-                old.pop(key, None)
-        self._cache.update(changes)
-        if len(self._cache) >= self._gen:
-            self._old, self._cache = self._cache, {}
-            if len(self._old) > self._gen:  # a block larger than a generation: keep what fits
-                self._old = dict(list(self._old.items())[-self._gen:])
-
-    def clear(self) -> None:
-        self._cache.clear()
-        self._old.clear()
+class TrieLayoutError(ValueError):
+    """A stored trie entry is not a page of this layout (e.g. a home written before pages: reset it)."""
 
 
 _POS_HEAD = [d.to_bytes(2, "big") for d in range(257)]
@@ -99,80 +63,311 @@ _POS_BYTES = [(d + 7) >> 3 for d in range(257)]
 
 
 def position(depth: int, prefix: int) -> bytes:
+    """The KV key of a position (used for pages' top positions)."""
     nbytes = (depth + 7) // 8
     packed = (prefix << (nbytes * 8 - depth)).to_bytes(nbytes, "big") if nbytes else b""
     return depth.to_bytes(2, "big") + packed
 
 
 def node_hash(node: Node | None) -> bytes:
-    """`leaf_hash` / `inner_hash` of state/proofs.py (the rules proofs are checked against), inlined: this runs
-    once per level of every touched path (the golden app hashes and proof checks of tests/state hold it to them)."""
+    """`leaf_hash` / `inner_hash` of state/proofs.py for a logical node."""
     if node is None:
         return EMPTY
     return _sha256((b"\x00" if node[0] == b"L" else b"\x01") + node[1] + node[2]).digest()
 
 
-def _encode(node: Node) -> bytes:
-    return node[0] + node[1] + node[2]
+# ---------------------------------------------------------------- pages
+_LEAF_FLAG = 0x80
+_BAD_BITS = 0x40  # never set in a token: the first byte of a node of the old layout (b"L", b"I") has it
+_TOKENS = [bytes([s]) for s in range(64)]
+_LEAF_TOKENS = [bytes([s | _LEAF_FLAG]) for s in range(64)]
+_LEAF_REC = 65  # token + key hash + value hash; an inner node's record is its token (+ its hash at the frontier)
 
 
-def _decode(raw: bytes) -> Node:
-    return (raw[:1], raw[1:33], raw[33:65])
+def page_base_bytes(levels: int) -> int:
+    """Memory of an empty cached page: the list of 2W slots, its generation-dict entry and (depth, prefix) key
+    (tracemalloc; tests/state/test_trie_pages.py holds the estimate to the measured memory)."""
+    return 56 + 8 * (4 << levels) + 200
+
+
+_EMPTY_PAGES: dict[int, Page] = {lv: [None] + [EMPTY] * ((2 << lv) - 1) + [None] * (2 << lv) for lv in range(1, 6)}
+
+
+def new_page(levels: int) -> Page:
+    return _EMPTY_PAGES[levels].copy()
+
+
+def _size(levels: int, records: list[Any], stored: int) -> int:
+    # per occupied slot: its hash (65 B) and its record (a leaf's 98 B, a frontier inner node's 66 B, a shared
+    # token): 65 + 2 * len(record) bounds each from above
+    return page_base_bytes(levels) + 65 * (len(records) - records.count(None)) + 2 * stored
+
+
+def page_bytes(page: Page, levels: int) -> int:
+    """Estimated memory of a decoded page (bytes), cached in `page[0]`."""
+    size = page[0]
+    if size is None:
+        records = page[2 << levels:]
+        size = page[0] = _size(levels, records, sum(map(len, filter(None, records))))
+    return int(size)
+
+
+def encode_page(page: Page, levels: int) -> bytes:
+    """The stored form of a page: its slots' records in slot order (every slot below an empty slot or a leaf
+    is empty, so the form is canonical)."""
+    records = page[2 << levels:]
+    raw = b"".join(filter(None, records))
+    if page[0] is None:
+        page[0] = _size(levels, records, len(raw))
+    return raw
+
+
+def decode_page(raw: bytes, levels: int) -> Frozen:
+    n = 1 << levels
+    w = n << 1
+    page = _EMPTY_PAGES[levels].copy()
+    inner: list[int] = []
+    i, end, count = 0, len(raw), 0
+    sha, tokens = _sha256, _TOKENS
+    while i < end:
+        t = raw[i]
+        s = t & 0x3F
+        if t & _BAD_BITS or not 0 < s < w:
+            raise TrieLayoutError(f"not a trie page (token {t:#x} at byte {i}): a home written with another "
+                                  "trie layout must be reset")
+        count += 1
+        if t & _LEAF_FLAG:
+            j = i + _LEAF_REC
+            page[w + s] = rec = raw[i:j]
+            page[s] = sha(b"\x00" + rec[1:]).digest()
+        elif s >= n:
+            j = i + 33
+            page[w + s] = rec = raw[i:j]
+            page[s] = rec[1:]
+        else:
+            j = i + 1
+            page[w + s] = tokens[s]
+            inner.append(s)
+        i = j
+    if i != end:
+        raise TrieLayoutError("truncated trie page")
+    for s in reversed(inner):  # children (2s, 2s + 1) have larger slot numbers: done first
+        page[s] = sha(b"\x01" + page[2 * s] + page[2 * s + 1]).digest()
+    page[0] = page_base_bytes(levels) + 65 * count + 2 * end  # as `_size`
+    return tuple(page)
+
+
+class CachedNodes:
+    """Committed trie pages, decoded, with a read cache keyed by (depth, prefix) and bounded in bytes.
+
+    The application is the only writer of its trie: after a commit is durable it calls `apply` with the
+    block's page changes, so the cache never serves a stale page.
+
+    Pages are held as tuples: immutable (queries and the next block's `Trie` share them; a `Trie` changes
+    its own list copies) and, holding only bytes, ints and None, untracked by the garbage collector.
+
+    Bound: each page counts its estimated memory (`page_bytes`: the slot tuple, its dict entry and key, its
+    distinct hashes and records; measured with tracemalloc), so `max_bytes` (64 MiB) is what the cache holds
+    at most (plus one page). With `max_entries`, each page counts 1 instead (tests). Eviction is by two
+    generations (an LRU approximation at dict speed): reads and writes go to the young dict; when it holds
+    7/16 of the bound it becomes the old one and the previous old one is dropped (the old one keeps at most
+    9/16: a block larger than that keeps its newest pages); a page found in the old generation moves back to
+    the young one. What every block touches (the top of the trie, the paths of busy keys such as a hot
+    signer's account) stays; a page deep down touched once goes after two generations, and the memory
+    plateaus whatever the size of the state."""
+
+    def __init__(self, nodes: NodeReader, max_entries: int | None = None, *, max_bytes: int = 64 << 20,
+                 levels: int = PAGE_LEVELS) -> None:
+        if not 1 <= levels <= 5:
+            raise ValueError("levels per page must be 1..5")
+        self._nodes = nodes
+        self.levels = levels
+        self._cache: dict[Pos, Frozen | None] = {}  # the young generation
+        self._old: dict[Pos, Frozen | None] = {}
+        self._by_count = max_entries is not None
+        self._max = max(2, max_entries if max_entries is not None else max_bytes)
+        self._gen = max(1, self._max * 7 // 16)  # the young generation's size when it becomes the old one
+        self._keep = self._max - self._gen  # what the old generation may hold
+        self._young = 0  # weight of the young generation
+        self._none = page_base_bytes(levels)
+
+    def __len__(self) -> int:
+        return len(self._cache) + len(self._old)
+
+    def _weight(self, page: Frozen | None) -> int:
+        if self._by_count:
+            return 1
+        return self._none if page is None else int(page[0])
+
+    @property
+    def weight(self) -> int:
+        """What the cache holds now, in its unit (bytes, or pages with `max_entries`); at most the bound."""
+        return sum(self._weight(p) for p in self._cache.values()) + sum(self._weight(p) for p in self._old.values())
+
+    def page(self, depth: int, prefix: int) -> Frozen | None:
+        """The committed page at (depth, prefix), None if there is none. Shared: never modify it."""
+        key = (depth, prefix)
+        page = self._cache.get(key, _MISS)
+        if page is not _MISS:
+            return page  # type: ignore[no-any-return]
+        page = self._old.pop(key, _MISS)
+        if page is _MISS:
+            raw = self._nodes.get(_POS_HEAD[depth] + (prefix << _POS_SHIFT[depth]).to_bytes(_POS_BYTES[depth], "big"))
+            page = None if raw is None else decode_page(raw, self.levels)
+        self._cache[key] = page
+        self._young += 1 if self._by_count else self._none if page is None else page[0]
+        if self._young >= self._gen:
+            self._rotate()
+        return page  # type: ignore[no-any-return]
+
+    def _rotate(self) -> None:
+        held = self._young
+        self._old, self._cache, self._young = self._cache, {}, 0
+        if held <= self._keep:
+            return
+        total, keep = 0, 0
+        for p in reversed(self._old.values()):  # a block larger than a generation: keep the newest that fit
+            total += self._weight(p)
+            if total > self._keep:
+                break
+            keep += 1
+        self._old = dict(list(self._old.items())[len(self._old) - keep:]) if keep else {}
+
+    def apply(self, changes: Mapping[Pos, Page | None]) -> None:
+        """Make committed page changes visible (call after they are durably written); the cache keeps
+        immutable copies."""
+        old, young, by_count, none, lv = self._old, self._cache, self._by_count, self._none, self.levels
+        w = 0
+        for key, page in changes.items():
+            if old:
+                old.pop(key, None)
+            prev = young.get(key, _MISS)
+            if prev is not _MISS:  # read this block (to be copied): replaced, not added
+                w -= 1 if by_count else none if prev is None else prev[0]
+            if page is None:
+                young[key] = None
+                w += 1 if by_count else none
+            else:
+                if page[0] is None:
+                    page_bytes(page, lv)
+                young[key] = tuple(page)
+                w += 1 if by_count else page[0]
+        self._young += w
+        if self._young >= self._gen:
+            self._rotate()
+
+    def clear(self) -> None:
+        self._cache.clear()
+        self._old.clear()
+        self._young = 0
 
 
 class Trie:
-    """The trie over a node store (a KV of positions, or `CachedNodes`); pending changes kept in memory."""
+    """The trie over a page store (a KV of positions, or `CachedNodes`); pending changes kept in memory.
+
+    A `Trie` serves one block's update (or reads)."""
 
     def __init__(self, nodes: NodeReader | CachedNodes) -> None:
         self._src = nodes if isinstance(nodes, CachedNodes) else CachedNodes(nodes, max_entries=1 << 40)
         # (a private unbounded cache: a Trie over a plain store lives for one update or one query)
-        self.changes: dict[Pos, Node | None] = {}
+        k = self._k = self._src.levels
+        self._n = 1 << k  # the first frontier slot
+        self._w = 2 << k  # slots; page[W + s] is slot s's leaf
+        self.changes: dict[Pos, Page | None] = {}  # pages written (None: deleted), in the order made
 
     def write_items(self) -> list[tuple[bytes, bytes | None]]:
-        """The pending node changes as KV operations: (position key, encoded node or None = delete), in the
-        order they were made. `position` and `_encode` inlined with per-depth tables (one entry per touched
-        level of every changed key, every block): (-d) % 8 == nbytes * 8 - d, and (0).to_bytes(0) == b""
-        covers the root."""
-        head, shift, nbytes, join = _POS_HEAD, _POS_SHIFT, _POS_BYTES, b"".join
-        return [(head[d] + (p << shift[d]).to_bytes(nbytes[d], "big"), None if n is None else join(n))
-                for (d, p), n in self.changes.items()]
+        """The pending page changes as KV operations: (position key, encoded page or None = delete), in the
+        order they were made."""
+        head, shift, nbytes, k = _POS_HEAD, _POS_SHIFT, _POS_BYTES, self._k
+        return [(head[d] + (p << shift[d]).to_bytes(nbytes[d], "big"), None if pg is None else encode_page(pg, k))
+                for (d, p), pg in self.changes.items()]
 
     @property
     def writes(self) -> dict[bytes, bytes | None]:
-        """The pending node changes as a map (position key -> encoded node, None = delete)."""
+        """The pending page changes as a map (position key -> encoded page, None = delete)."""
         return dict(self.write_items())
 
     # ---------------------------------------------------------------- reading
-    def _load(self, depth: int, prefix: int) -> Node | None:
-        key = (depth, prefix)
-        if key in self.changes:
-            return self.changes[key]
-        return self._src.node(depth, prefix)
+    def _page(self, depth: int, prefix: int) -> Page | Frozen | None:
+        page = self.changes.get((depth, prefix), _MISS)
+        if page is _MISS:
+            return self._src.page(depth, prefix)
+        return page  # type: ignore[no-any-return]
 
-    def _store(self, depth: int, prefix: int, node: Node | None) -> None:
-        self.changes[(depth, prefix)] = node
+    def _writable(self, depth: int, prefix: int) -> Page:
+        """The page at (depth, prefix) to modify: this update's copy (made on first use)."""
+        key = (depth, prefix)
+        changes = self.changes
+        page = changes.get(key, _MISS)
+        if page is _MISS or page is None:
+            src = self._src.page(depth, prefix) if page is _MISS else None
+            if src is None:
+                if depth:
+                    raise TrieLayoutError(f"trie page ({depth}, {prefix}) is missing under an inner node")
+                page = new_page(self._k)  # the root of an empty trie
+            else:
+                page = list(src)
+                page[0] = None
+            changes[key] = page
+        return page  # type: ignore[no-any-return]
 
     def root(self) -> bytes:
-        return node_hash(self._load(0, 0))
+        page = self._page(0, 0)
+        return EMPTY if page is None else page[1]
 
     def prove(self, key_hash: bytes) -> TrieProof:
         k = int.from_bytes(key_hash, "big")
+        n, w, lv = self._n, self._w, self._k
         siblings: list[bytes] = []
-        node = self._load(0, 0)
-        depth, prefix = 0, 0
-        while node is not None and node[0] == b"I":
-            bit = (k >> (255 - depth)) & 1
-            siblings.append(node[1] if bit else node[2])
-            prefix = (prefix << 1) | bit
-            depth += 1
-            node = self._load(depth, prefix)
-        if node is None:
-            return TrieProof(tuple(siblings), b"", b"")
-        return TrieProof(tuple(siblings), node[1], node[2])
+        page = self._page(0, 0)
+        if page is None:
+            return TrieProof((), b"", b"")
+        d = p = g = 0
+        s = 1
+        while True:
+            rec = page[w + s]
+            if rec is None:
+                return TrieProof(tuple(siblings), b"", b"")
+            if rec[0] & _LEAF_FLAG:
+                return TrieProof(tuple(siblings), rec[1:33], rec[33:])
+            if s >= n:
+                d, p = d + lv, (p << lv) | (s - n)
+                page = self._page(d, p)
+                if page is None:
+                    raise TrieLayoutError(f"trie page ({d}, {p}) is missing under an inner node")
+                s = 1
+            c = 2 * s + ((k >> (255 - g)) & 1)
+            siblings.append(page[c ^ 1])
+            s = c
+            g += 1
 
     def get_value_hash(self, key_hash: bytes) -> bytes | None:
         proof = self.prove(key_hash)
         return proof.leaf_value_hash if proof.leaf_key == key_hash else None
+
+    def node(self, depth: int, prefix: int) -> Node | None:
+        """The logical node at a position (None: empty, or below a leaf), for tools and tests."""
+        n, w, lv = self._n, self._w, self._k
+        page = self._page(0, 0)
+        d = p = g = 0
+        s = 1
+        while page is not None:
+            rec = page[w + s]
+            if rec is None:
+                return None
+            leaf = rec[0] & _LEAF_FLAG
+            if s >= n and not leaf:
+                d, p = d + lv, (p << lv) | (s - n)
+                page = self._page(d, p)
+                s = 1
+                continue
+            if g == depth:
+                return (b"L", rec[1:33], rec[33:]) if leaf else (b"I", page[2 * s], page[2 * s + 1])
+            if leaf:
+                return None
+            s = 2 * s + ((prefix >> (depth - 1 - g)) & 1)
+            g += 1
+        return None
 
     # ---------------------------------------------------------------- writing
     def update(self, changes: Mapping[bytes, bytes | None]) -> bytes:
@@ -180,114 +375,137 @@ class Trie:
         items: list[Item] = sorted((int.from_bytes(kh, "big"), kh, vh) for kh, vh in changes.items())
         if not items:
             return self.root()
-        new = self._apply(0, 0, self._load(0, 0), items)
-        self._store(0, 0, new)
-        return node_hash(new)
+        page = self._writable(0, 0)
+        self._apply(page, 0, 0, 1, 0, items)
+        if page[1] is EMPTY:
+            self.changes[(0, 0)] = None
+        return page[1]  # type: ignore[no-any-return]
 
-    def _apply(self, depth: int, prefix: int, node: Node | None, items: list[Item]) -> Node | None:
+    def _apply(self, page: Page, d: int, p: int, s: int, g: int, items: list[Item]) -> None:
+        """Set slot s (global depth g) of `page` (this update's copy, at (d, p)) to its subtree with `items`
+        applied; pages below are copied, made or deleted in `changes`."""
+        n, w = self._n, self._w
+        rec = page[w + s]
+        leaf = rec is not None and rec[0] & _LEAF_FLAG
+        if s >= n and rec is not None and not leaf:  # an inner node at the frontier: into its page
+            cd, cp = d + self._k, (p << self._k) | (s - n)
+            child = self._writable(cd, cp)
+            self._apply(child, cd, cp, 1, g, items)
+            self._settle(page, s, child, cd, cp)
+            return
         if len(items) == 1 and items[0][2] is not None:
-            return self._upsert(depth, prefix, node, items[0])
-        if node is None:
-            return self._build(depth, prefix, [it for it in items if it[2] is not None])
-        if node[0] == b"L":
+            self._upsert(page, d, p, s, g, items[0])
+            return
+        if rec is None:
+            self._build(page, d, p, s, g, [it for it in items if it[2] is not None])
+            return
+        if leaf:
             merged = {it[1]: it for it in items}
-            if node[1] not in merged:
-                merged[node[1]] = (int.from_bytes(node[1], "big"), node[1], node[2])
-            live = sorted(it for it in merged.values() if it[2] is not None)
-            return self._build(depth, prefix, live)
-        split = _split(items, depth)
-        lp, rp = prefix << 1, (prefix << 1) | 1
-        d1, changes, node_at = depth + 1, self.changes, self._src.node  # `_load` inlined: once per level per key
+            lk = rec[1:33]
+            if lk not in merged:
+                merged[lk] = (int.from_bytes(lk, "big"), lk, rec[33:])
+            self._build(page, d, p, s, g, sorted(it for it in merged.values() if it[2] is not None))
+            return
+        split = _split(items, g)
+        left, right = 2 * s, 2 * s + 1
         if split:
-            kl = (d1, lp)
-            new_l = self._apply(d1, lp, changes[kl] if kl in changes else node_at(d1, lp), items[:split])
-        else:
-            new_l = _UNCHANGED
+            self._apply(page, d, p, left, g + 1, items[:split])
         if split < len(items):
-            kr = (d1, rp)
-            new_r = self._apply(d1, rp, changes[kr] if kr in changes else node_at(d1, rp), items[split:])
-        else:
-            new_r = _UNCHANGED
-        lh = node[1] if new_l is _UNCHANGED else node_hash(new_l)
-        rh = node[2] if new_r is _UNCHANGED else node_hash(new_r)
-        if lh == EMPTY and rh == EMPTY:
-            self._clear(depth + 1, lp, new_l)
-            self._clear(depth + 1, rp, new_r)
-            return None
-        if lh == EMPTY or rh == EMPTY:
-            only_l = rh == EMPTY
-            other = new_l if only_l else new_r
-            other_p = lp if only_l else rp
-            if other is _UNCHANGED:
-                other = self._load(depth + 1, other_p)
-            if other is not None and other[0] == b"L":
-                self._clear(depth + 1, lp, new_l)
-                self._clear(depth + 1, rp, new_r)
-                self._store(depth + 1, other_p, None)
-                return other
-        if new_l is not _UNCHANGED:
-            changes[(depth + 1, lp)] = new_l
-        if new_r is not _UNCHANGED:
-            changes[(depth + 1, rp)] = new_r
-        return (b"I", lh, rh)
+            self._apply(page, d, p, right, g + 1, items[split:])
+        lh, rh = page[left], page[right]
+        if lh is EMPTY or rh is EMPTY:
+            if lh is EMPTY and rh is EMPTY:
+                page[s], page[w + s] = EMPTY, None
+                return
+            c = right if lh is EMPTY else left
+            crec = page[w + c]
+            if crec[0] & _LEAF_FLAG:  # one leaf left below: it moves up (path compression)
+                page[s], page[w + s] = page[c], _LEAF_TOKENS[s] + crec[1:]
+                page[c], page[w + c] = EMPTY, None
+                return
+        page[s] = _sha256(b"\x01" + lh + rh).digest()
 
-    def _upsert(self, depth: int, prefix: int, node: Node | None, item: Item) -> Node:
+    def _settle(self, page: Page, s: int, child: Page, cd: int, cp: int) -> None:
+        """After an update of the child page under frontier slot s: an emptied child page goes, a child
+        reduced to a leaf goes and its leaf moves up into slot s, an inner node's new hash is recorded."""
+        h = child[1]
+        rec = child[self._w + 1]
+        if rec is None:
+            page[s], page[self._w + s] = EMPTY, None
+            self.changes[(cd, cp)] = None
+        elif rec[0] & _LEAF_FLAG:
+            page[s], page[self._w + s] = h, _LEAF_TOKENS[s] + rec[1:]
+            self.changes[(cd, cp)] = None
+        else:
+            page[s], page[self._w + s] = h, _TOKENS[s] + h
+
+    def _upsert(self, page: Page, d: int, p: int, s: int, g: int, item: Item) -> None:
         """`_apply` of one item that sets a value, as one loop down and one up (no recursion, no splits): below
         the first few levels of a block's update every touched path carries a single key, and most keys are
-        set, not deleted. Setting a value never empties a subtree, so no leaf is pulled up on the way back:
-        each inner node on the path gets the new hash on the key's side and keeps its other child. Returns
-        the new node at (depth, prefix), whose subtree's changed nodes are in `changes` (as `_apply`)."""
+        set, not deleted. Setting a value never empties a subtree, so no leaf moves up on the way back: each
+        inner node on the path gets the new hash of its child on the key's side."""
         k, kh, vh = item
         assert vh is not None
-        changes, cache, node_at = self.changes, self._src._cache, self._src.node
-        path: list[tuple[int, Node]] = []  # (bit, inner node) at depth, depth + 1, ...
-        d, p = depth, prefix
-        while node is not None and node[0] == b"I":
-            bit = (k >> (255 - d)) & 1
-            path.append((bit, node))
-            d += 1
-            p = (p << 1) | bit
-            key = (d, p)
-            node = changes.get(key, _MISS)
-            if node is _MISS:
-                node = cache.get(key, _MISS)
-                if node is _MISS:
-                    node = node_at(d, p)
-        if node is None or node[1] == kh:
-            new: Node = (b"L", kh, vh)
+        n, w = self._n, self._w
+        crossed: list[tuple[Page, int, int]] = []  # (parent page, its start slot, its frontier slot)
+        s0 = s
+        while True:
+            rec = page[w + s]
+            if rec is None or rec[0] & _LEAF_FLAG:
+                break
+            if s >= n:  # an inner node at the frontier: continue in its page
+                lv = self._k
+                crossed.append((page, s0, s))
+                d, p = d + lv, (p << lv) | (s - n)
+                page = self._writable(d, p)
+                s = s0 = 1
+                continue
+            s = 2 * s + ((k >> (255 - g)) & 1)
+            g += 1
+        if rec is None or rec.startswith(kh, 1):
+            payload = kh + vh
+            page[w + s] = _LEAF_TOKENS[s] + payload
+            page[s] = _sha256(b"\x00" + payload).digest()
         else:  # another key's leaf: both go below it
-            other = (int.from_bytes(node[1], "big"), node[1], node[2])
-            new = self._build(d, p, [item, other] if k < other[0] else [other, item])  # type: ignore[assignment]
-        sha = _sha256
-        for bit, inner in reversed(path):
-            changes[(d, p)] = new
-            h = sha((b"\x00" if new[0] == b"L" else b"\x01") + new[1] + new[2]).digest()
-            new = (b"I", inner[1], h) if bit else (b"I", h, inner[2])
-            d -= 1
-            p >>= 1
-        return new
+            lk = rec[1:33]
+            other = (int.from_bytes(lk, "big"), lk, rec[33:])
+            self._build(page, d, p, s, g, [item, other] if k < other[0] else [other, item])
+        sha, tokens = _sha256, _TOKENS
+        while True:
+            while s > s0:
+                s >>= 1
+                page[s] = sha(b"\x01" + page[2 * s] + page[2 * s + 1]).digest()
+            if not crossed:
+                return
+            parent, s0, s = crossed.pop()
+            h = parent[s] = page[1]
+            parent[w + s] = tokens[s] + h
+            page = parent
 
-    def _clear(self, depth: int, prefix: int, node: Node | None) -> None:
-        if node is not _UNCHANGED:
-            self._store(depth, prefix, None)
-
-    def _build(self, depth: int, prefix: int, live: list[Item]) -> Node | None:
-        """The subtree for `live` items at an empty position (positions below are empty)."""
-        if not live:
-            return None
-        if len(live) == 1:
-            vh = live[0][2]
-            assert vh is not None
-            return (b"L", live[0][1], vh)
-        split = _split(live, depth)
-        lp, rp = prefix << 1, (prefix << 1) | 1
-        left = self._build(depth + 1, lp, live[:split])
-        right = self._build(depth + 1, rp, live[split:])
-        if left is not None:
-            self._store(depth + 1, lp, left)
-        if right is not None:
-            self._store(depth + 1, rp, right)
-        return (b"I", node_hash(left), node_hash(right))
+    def _build(self, page: Page, d: int, p: int, s: int, g: int, live: list[Item]) -> None:
+        """Slot s (global depth g, empty below) set to the subtree of `live` items; new pages as needed."""
+        w = self._w
+        if len(live) < 2:
+            if live:
+                payload = live[0][1] + live[0][2]  # type: ignore[operator]
+                page[w + s] = _LEAF_TOKENS[s] + payload
+                page[s] = _sha256(b"\x00" + payload).digest()
+            else:
+                page[s], page[w + s] = EMPTY, None
+            return
+        if s >= self._n:  # two keys or more at the frontier: an inner node, the top of a new page
+            cd, cp = d + self._k, (p << self._k) | (s - self._n)
+            child = new_page(self._k)
+            self.changes[(cd, cp)] = child
+            self._build(child, cd, cp, 1, g, live)
+            h = page[s] = child[1]
+            page[w + s] = _TOKENS[s] + h
+            return
+        split = _split(live, g)
+        self._build(page, d, p, 2 * s, g + 1, live[:split])
+        self._build(page, d, p, 2 * s + 1, g + 1, live[split:])
+        page[s] = _sha256(b"\x01" + page[2 * s] + page[2 * s + 1]).digest()
+        page[w + s] = _TOKENS[s]
 
 
 def _split(items: list[Item], depth: int) -> int:

@@ -2,6 +2,10 @@
 
     python -m devnet.bench.app_bench                      # small: 20,000 instruments
     python -m devnet.bench.app_bench --instruments 1000000 --blocks 20 --txs 2000   # the full run
+    python -m devnet.bench.app_bench --trie-keys 200000   # the state trie alone, on LevelDB
+
+The finalize_block+commit figure is followed by its trie part (Trie.update, the encoding of its writes and
+the cache update: CPU of this thread per changed key, LevelDB entries and bytes written per block).
 
 Prints numbers, asserts nothing. The background state is bulk-loaded through the real issue handler
 (without signatures, in chunks, each chunk committed with its trie update), then the realistic mix of
@@ -33,7 +37,7 @@ from state.kv_level import LevelKV
 from state.proofs import StateProof
 from state.records import lg_id_of
 from state.store import NS_STATE, NS_TRIE, Ctx, Overlay
-from state.trie import Trie
+from state.trie import CachedNodes, Trie
 from state.txs import IssueGuarantee, PublishRequirement
 from state.workload import Workload
 
@@ -58,6 +62,147 @@ class Timer:
     def rate(self, n: int) -> str:
         return (f"{n / self.wall:,.0f}/s wall, {n / max(self.cpu, 1e-9):,.0f}/s per CPU-second "
                 f"({1e6 * self.cpu / max(n, 1):,.0f} us), app thread {1e6 * self.thread / max(n, 1):,.0f} us each")
+
+
+class TrieMeter:
+    """Thread CPU spent in the trie (update, write_items, the cache's apply), changed keys, and the LevelDB
+    entries and bytes its writes make; installed by wrapping the methods (the measured code is unchanged)."""
+
+    def __init__(self) -> None:
+        self.cpu = 0.0
+        self.keys = self.entries = self.bytes = self.blocks = 0
+        self._saved: list[tuple[type, str, object]] = []
+
+    def install(self) -> TrieMeter:
+        meter = self
+
+        def timed(cls: type, name: str, count: object) -> None:
+            orig = getattr(cls, name)
+            self._saved.append((cls, name, orig))
+
+            def wrapper(obj: object, *a: object) -> object:
+                t0 = time.thread_time()
+                try:
+                    out = orig(obj, *a)
+                finally:
+                    meter.cpu += time.thread_time() - t0
+                count(a, out)  # type: ignore[operator]
+                return out
+
+            setattr(cls, name, wrapper)
+
+        def on_update(a: tuple[dict[bytes, bytes | None]], out: object) -> None:
+            meter.keys += len(a[0])
+            meter.blocks += 1
+
+        def on_items(a: object, out: list[tuple[bytes, bytes | None]]) -> None:
+            meter.entries += len(out)
+            meter.bytes += sum(len(k) + len(v or b"") for k, v in out)
+
+        timed(Trie, "update", on_update)
+        timed(Trie, "write_items", on_items)
+        timed(CachedNodes, "apply", lambda a, out: None)
+        return self
+
+    def uninstall(self) -> None:
+        for cls, name, orig in self._saved:
+            setattr(cls, name, orig)
+        self._saved.clear()
+
+    def report(self) -> str:
+        k, b = max(self.keys, 1), max(self.blocks, 1)
+        return (f"trie: {1e6 * self.cpu / k:,.1f} us CPU per changed key ({self.keys / b:,.0f} keys per block), "
+                f"{self.entries / b:,.0f} LevelDB entries ({self.entries / k:.2f} per key) and "
+                f"{self.bytes / b / 1024:,.0f} KiB per block")
+
+
+def trie_bench(args: argparse.Namespace, tmp: Path) -> None:
+    """The state trie alone on LevelDB, used as the application uses it: one `Trie` per block over the
+    shared `CachedNodes` (default bound), its writes in one batch, then applied to the cache. Blocks of
+    `--trie-changes` key hashes: 80 % updates of present keys, 15 % new keys, 5 % deletes (seeded)."""
+    rng = random.Random(args.seed)
+    kv = LevelKV(tmp / "trie")
+    try:
+        reads = [0]
+
+        class CountingReader:
+            def get(self, key: bytes) -> bytes | None:
+                reads[0] += 1
+                return kv.get(key)
+
+        # --trie-levels: levels per stored page (state/trie.py PAGE_LEVELS by default)
+        nodes = CachedNodes(CountingReader(), **({"levels": args.trie_levels} if args.trie_levels else {}))
+        present: list[int] = []
+        nxt = 0
+
+        def kh(i: int) -> bytes:
+            return sha256(b"key%d" % i)
+
+        def block(changes: dict[bytes, bytes | None]) -> tuple[float, float, float, float, int, int]:
+            t0 = time.thread_time()
+            trie = Trie(nodes)
+            trie.update(changes)
+            t1 = time.thread_time()
+            items = trie.write_items()
+            t2 = time.thread_time()
+            b = kv.batch()
+            b.extend(items)
+            b.commit(sync=False)
+            t3 = time.thread_time()
+            nodes.apply(trie.changes)
+            t4 = time.thread_time()
+            return t1 - t0, t2 - t1, t3 - t2, t4 - t3, len(items), sum(len(k) + len(v or b"") for k, v in items)
+
+        t0 = time.process_time()
+        while nxt < args.trie_keys:
+            n = min(20_000, args.trie_keys - nxt)
+            block({kh(i): sha256(b"v%d" % i) for i in range(nxt, nxt + n)})
+            present += range(nxt, nxt + n)
+            nxt += n
+        print(f"trie: loaded {args.trie_keys:,} keys ({time.process_time() - t0:.1f} s CPU)")
+
+        def changes_for(r: int) -> dict[bytes, bytes | None]:
+            nonlocal nxt
+            out: dict[bytes, bytes | None] = {}
+            for _ in range(args.trie_changes):
+                x = rng.random()
+                if x < 0.80:
+                    out[kh(present[rng.randrange(len(present))])] = sha256(b"u%d/%f" % (r, x))
+                elif x < 0.95:
+                    out[kh(nxt)] = sha256(b"n%d" % nxt)
+                    present.append(nxt)
+                    nxt += 1
+                else:
+                    j = rng.randrange(len(present))
+                    present[j], present[-1] = present[-1], present[j]
+                    out[kh(present.pop())] = None
+            return out
+
+        for r in range(3):  # warm the cache, as a running node has it
+            block(changes_for(r))
+        sums = [0.0] * 4
+        entries = size = keys = 0
+        reads[0] = 0
+        p0 = time.process_time()
+        for r in range(3, 3 + args.trie_blocks):
+            ch = changes_for(r)
+            keys += len(ch)
+            up, enc, wr, ap, ne, nb = block(ch)
+            for i, v in enumerate((up, enc, wr, ap)):
+                sums[i] += v
+            entries += ne
+            size += nb
+        proc = time.process_time() - p0
+        us = [1e6 * v / keys for v in sums]
+        print(f"trie: {args.trie_blocks} blocks x {args.trie_changes:,} changed keys on {args.trie_keys:,} keys: "
+              f"{sum(us):.1f} us CPU per changed key (update {us[0]:.1f}, encode writes {us[1]:.1f}, LevelDB "
+              f"write {us[2]:.1f}, cache apply {us[3]:.1f}; process {1e6 * proc / keys:.1f} with LevelDB's "
+              f"threads); {entries / args.trie_blocks:,.0f} entries ({entries / keys:.2f} per key), "
+              f"{size / args.trie_blocks / 1024:,.0f} KiB per block; {reads[0] / keys:.2f} LevelDB reads per key, "
+              f"{len(nodes):,} entries cached")
+        print(f"trie: root {Trie(nodes).root().hex().upper()}")
+    finally:
+        kv.close()
 
 
 def bulk_load(app: Application, wl: Workload, n: int, chunk: int = 20_000) -> list[str]:
@@ -110,9 +255,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--template", type=Path, default=None,
                     help="a directory to keep the bulk-loaded state in: built there once (with --instruments), "
                          "then copied for each run, so repeated runs (A/B of two trees) start from the same state")
+    ap.add_argument("--trie-keys", type=int, default=0, help="run the trie-only benchmark on this many keys instead")
+    ap.add_argument("--trie-blocks", type=int, default=10)
+    ap.add_argument("--trie-changes", type=int, default=3_000, help="changed keys per block (trie-only)")
+    ap.add_argument("--trie-levels", type=int, default=0, help="levels per stored trie page (trie-only)")
     args = ap.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="egp-app-bench-")) if args.dir is None else args.dir
+    if args.trie_keys:
+        try:
+            trie_bench(args, tmp)
+        finally:
+            if args.dir is None:
+                shutil.rmtree(tmp, ignore_errors=True)
+        return
     wl = Workload(seed=args.seed, n_agencies=2_000, n_suppliers=20_000)
     vals = [ValidatorUpdate(p, w) for p, w in wl.genesis_validators()]
     genesis = RequestInitChain(wl.start_ms, wl.chain_id, vals, json.dumps(wl.genesis_app_state()).encode())
@@ -150,12 +306,17 @@ def main(argv: list[str] | None = None) -> None:
         print(f"check_tx: {tm.rate(n)} ({n:,} txs, Ed25519 verified once each)")
 
         ok = 0
-        with Timer() as tm:
-            for i, (t, txs) in enumerate(blocks, start=app.height + 1):
-                resp = app.finalize_block(RequestFinalizeBlock(txs, i, t))
-                app.commit()
-                ok += sum(1 for r in resp.tx_results if r.code == 0)
+        meter = TrieMeter().install()
+        try:
+            with Timer() as tm:
+                for i, (t, txs) in enumerate(blocks, start=app.height + 1):
+                    resp = app.finalize_block(RequestFinalizeBlock(txs, i, t))
+                    app.commit()
+                    ok += sum(1 for r in resp.tx_results if r.code == 0)
+        finally:
+            meter.uninstall()
         print(f"finalize_block+commit: {tm.rate(n)} ({ok:,} of {n:,} accepted; signatures cached by check_tx)")
+        print(f"  of which {meter.report()}; {1e6 * meter.cpu / max(n, 1):,.1f} us per tx")
 
         fresh = list(wl.blocks(max(1, args.blocks // 2), args.txs, block_ms=600_000))
         m = sum(len(t) for _, t in fresh)

@@ -89,7 +89,7 @@ def test_cache_bound_holds_and_keeps_answers() -> None:
 
 def test_default_bound_is_bytes() -> None:
     nodes = CachedNodes(MemoryKV(), max_bytes=64 << 20)
-    assert nodes._max == (64 << 20) // CachedNodes.ENTRY_BYTES
+    assert not nodes._by_count and nodes._max == 64 << 20
 
 
 def test_batch_extend_is_put_and_delete_in_order() -> None:
@@ -110,10 +110,12 @@ def test_batch_extend_is_put_and_delete_in_order() -> None:
 
 
 def test_write_items_are_the_positions_and_encodings() -> None:
-    from state.trie import _encode, position
+    from state.trie import encode_page, position
 
     t = Trie(MemoryKV())
     t.update({H(b"%d" % i): H(b"v") for i in range(300)})
     t.update({H(b"%d" % i): None for i in range(0, 300, 3)})
     items = t.write_items()
-    assert items == [(position(d, p), None if n is None else _encode(n)) for (d, p), n in t.changes.items()]
+    assert items == [(position(d, p), None if pg is None else encode_page(pg, t._k))
+                     for (d, p), pg in t.changes.items()]
+    assert all(d % t._k == 0 for d, _ in t.changes)
