@@ -644,7 +644,7 @@ class Node:
                 return
             wait = self._skipped_at + self._next_block_delay_s() - asyncio.get_running_loop().time()
             if wait > 0:
-                if self._delayed_release is not self._held:  # one timer per hold, however many txs come
+                if self._delayed_release != self._held:  # one timer per hold, however many txs come
                     self._delayed_release = self._held
                     asyncio.get_running_loop().call_later(wait, self._release_if_held, self._held)
                 return
@@ -653,8 +653,9 @@ class Node:
             self._on_timeout(ev, hold=False)
 
     def _release_if_held(self, ev: TimeoutFired | None) -> None:
-        """A delayed release of `ev` (see `_release_held`): only if it is still the one held."""
-        if ev is not None and self._held is ev:
+        """A delayed release of `ev` (see `_release_held`): only if it (the same timeout: height, round,
+        kind) is still what is held, never a later hold."""
+        if ev is not None and self._held == ev:
             self._release_held()
 
     def _next_block_delay_s(self) -> float:
@@ -685,7 +686,8 @@ class Node:
                 self._held = ev  # CometBFT's "wait for txs": released by a tx, a peer's next height, or the interval
                 interval = self.opt.create_empty_blocks_interval_ms
                 if interval > 0:
-                    asyncio.get_running_loop().call_later(interval / 1000, self._release_held)
+                    # bound to this hold: a timer of an earlier hold must not release a later one early
+                    asyncio.get_running_loop().call_later(interval / 1000, self._release_if_held, ev)
                 return
             if first and self.core.commit_skipped:
                 self._skipped_at = asyncio.get_running_loop().time()
