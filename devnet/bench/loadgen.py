@@ -408,9 +408,11 @@ class Run:
             await asyncio.sleep(max(0.0, end - self.now()))
             lo = self.p.step_starts[k] + min(2.0, self.s.step_s / 4)
             commits = sum(b["ours"] for b in self.r.blocks if lo <= b["at"] < end) / (end - lo)
-            # against what was really sent in the window (causal spacing moves a few txs to later steps)
+            # against this step's txs due in the window (causal spacing moves a few to later steps), not those
+            # really sent: a lane held back by its `outstanding` bound sends only what the network commits
             sent = sum(1 for i in range(self.r.n) if self.p.step[i] == k and lo <= self.r.sent[i] < end) / (end - lo)
-            if commits < 0.85 * min(rate, sent or rate):
+            due = sum(1 for i in range(self.r.n) if self.p.step[i] == k and lo <= self.p.due[i] < end) / (end - lo)
+            if commits < 0.85 * min(rate, due or rate):
                 self.saturated_at = k
                 self.stop_off = end
                 self.say(f"  saturated at {rate:.0f} tx/s offered ({sent:.0f}/s sent, {commits:.0f}/s committed): "
