@@ -112,14 +112,10 @@ def page_bytes(page: Page, levels: int) -> int:
     return int(size)
 
 
-def encode_page(page: Page, levels: int) -> bytes:
+def encode_page(page: Page | Frozen, levels: int) -> bytes:
     """The stored form of a page: its slots' records in slot order (every slot below an empty slot or a leaf
     is empty, so the form is canonical)."""
-    records = page[2 << levels:]
-    raw = b"".join(filter(None, records))
-    if page[0] is None:
-        page[0] = _size(levels, records, len(raw))
-    return raw
+    return b"".join(filter(None, page[2 << levels:]))
 
 
 def decode_page(raw: bytes, levels: int) -> Frozen:
@@ -233,7 +229,7 @@ class CachedNodes:
             keep += 1
         self._old = dict(list(self._old.items())[len(self._old) - keep:]) if keep else {}
 
-    def apply(self, changes: Mapping[Pos, Page | None]) -> None:
+    def apply(self, changes: Mapping[Pos, Page | Frozen | None]) -> None:
         """Make committed page changes visible (call after they are durably written); the cache keeps
         immutable copies."""
         old, young, by_count, none, lv = self._old, self._cache, self._by_count, self._none, self.levels
@@ -248,9 +244,11 @@ class CachedNodes:
                 young[key] = None
                 w += 1 if by_count else none
             else:
-                if page[0] is None:
-                    page_bytes(page, lv)
-                young[key] = tuple(page)
+                if page.__class__ is not tuple:
+                    if page[0] is None:
+                        page_bytes(page, lv)  # type: ignore[arg-type]
+                    page = tuple(page)
+                young[key] = page
                 w += 1 if by_count else page[0]
         self._young += w
         if self._young >= self._gen:
@@ -273,7 +271,8 @@ class Trie:
         k = self._k = self._src.levels
         self._n = 1 << k  # the first frontier slot
         self._w = 2 << k  # slots; page[W + s] is slot s's leaf
-        self.changes: dict[Pos, Page | None] = {}  # pages written (None: deleted), in the order made
+        # pages written (None: deleted), in the order made: lists while `update` runs, then tuples
+        self.changes: dict[Pos, Page | Frozen | None] = {}
 
     def write_items(self) -> list[tuple[bytes, bytes | None]]:
         """The pending page changes as KV operations: (position key, encoded page or None = delete), in the
@@ -299,7 +298,10 @@ class Trie:
         key = (depth, prefix)
         changes = self.changes
         page = changes.get(key, _MISS)
-        if page is _MISS or page is None:
+        if page.__class__ is tuple:  # frozen by an earlier `update` of this Trie
+            page = changes[key] = list(page)
+            page[0] = None
+        elif page is _MISS or page is None:
             src = self._src.page(depth, prefix) if page is _MISS else None
             if src is None:
                 if depth:
@@ -377,9 +379,16 @@ class Trie:
             return self.root()
         page = self._writable(0, 0)
         self._apply(page, 0, 0, 1, 0, items)
-        if page[1] is EMPTY:
-            self.changes[(0, 0)] = None
-        return page[1]  # type: ignore[no-any-return]
+        root = page[1]
+        made, lv = self.changes, self._k
+        if root is EMPTY:
+            made[(0, 0)] = None
+        for key, pg in made.items():  # freeze: tuples of bytes leave the garbage collector's lists
+            if pg.__class__ is list:
+                if pg[0] is None:
+                    page_bytes(pg, lv)
+                made[key] = tuple(pg)
+        return root  # type: ignore[no-any-return]
 
     def _apply(self, page: Page, d: int, p: int, s: int, g: int, items: list[Item]) -> None:
         """Set slot s (global depth g) of `page` (this update's copy, at (d, p)) to its subtree with `items`
