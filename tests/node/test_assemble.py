@@ -31,6 +31,24 @@ def _config(check: int) -> Config:
     return cfg
 
 
+async def _run_until_height(home: Path, height: int) -> int:
+    """Build the node of `home`, run it (alone) until its store holds `height` (at most 30 s), stop it;
+    returns the stored height."""
+    node = await build(home)
+    await node.p2p.start()
+    node.node.start()
+    try:
+        for _ in range(600):
+            if node.store.height >= height:
+                break
+            await asyncio.sleep(0.05)
+        return node.store.height
+    finally:
+        await node.node.stop()
+        await node.p2p.stop()
+        node.kv.close()
+
+
 @pytest.mark.e2e
 def test_a_recent_signature_of_our_key_refuses_the_start(tmp_path: Path) -> None:
     home = tmp_path / "home"
@@ -38,19 +56,7 @@ def test_a_recent_signature_of_our_key_refuses_the_start(tmp_path: Path) -> None
               registrar_pub=PrivateKey.from_seed(b"\x42" * 32).public_key.raw)
 
     async def go() -> None:
-        node = await build(home)  # an empty store: nothing signed yet, the check passes
-        await node.p2p.start()
-        node.node.start()
-        try:
-            for _ in range(600):
-                if node.store.height >= 2:
-                    break
-                await asyncio.sleep(0.05)
-            assert node.store.height >= 2
-        finally:
-            await node.node.stop()
-            await node.p2p.stop()
-            node.kv.close()
+        assert await _run_until_height(home, 2) >= 2  # an empty store: nothing signed yet, the check passes
         with pytest.raises(DoubleSignError, match="double_sign_check_height"):
             await build(home)
         h = Home(home)
@@ -72,18 +78,7 @@ def test_a_signature_the_state_file_lost_is_taken_back_from_the_wal(tmp_path: Pa
               registrar_pub=PrivateKey.from_seed(b"\x42" * 32).public_key.raw)
 
     async def go() -> None:
-        node = await build(home)
-        await node.p2p.start()
-        node.node.start()
-        try:
-            for _ in range(600):
-                if node.store.height >= 2:
-                    break
-                await asyncio.sleep(0.05)
-        finally:
-            await node.node.stop()
-            await node.p2p.stop()
-            node.kv.close()
+        await _run_until_height(home, 2)
         paths = Home(home).paths(Home(home).load_config())
         before = load_state(paths.priv_validator_state_file)  # what survived (the later rename "lost")
         first = await build(home)  # read the height the node starts at, sign nothing
