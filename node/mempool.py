@@ -194,12 +194,14 @@ class Mempool:
         return out
 
     # --- after a block -------------------------------------------------------------------------------
-    def update(self, height: int, committed: Iterable[bytes]) -> list[bytes]:
+    def update(self, height: int, committed: Iterable[bytes], hashes: Sequence[bytes] | None = None) -> list[bytes]:
         """Remove committed txs (remembered in the cache), then re-check the rest; returns hashes dropped
-        by the re-check."""
+        by the re-check. `hashes`: the committed txs' SHA-256 in the same order, when the caller has them
+        (a block computes them once: `Block.tx_hashes`)."""
         self.height = height
-        for tx in committed:
-            h = sha256(tx)
+        if hashes is None:
+            hashes = [sha256(tx) for tx in committed]
+        for h in hashes:
             self._cache.push(h)
             old = self._txs.pop(h, None)
             if old is not None:

@@ -513,7 +513,7 @@ class Node:
         """Steps 6-7 of the commit path, on the loop."""
         h = block.header.height
         self.state = applied.state
-        dropped = self.mempool.update(h, block.txs)  # step 6
+        dropped = self.mempool.update(h, block.txs, block.tx_hashes())  # step 6 (hashes computed once per block)
         if dropped:
             log.info("re-check dropped txs from the mempool", height=h, dropped=len(dropped))
         self.applier.crash("after_mempool_update", h)
