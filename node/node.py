@@ -691,21 +691,21 @@ class Node:
                 return
             if first and self.core.commit_skipped:
                 self._skipped_at = asyncio.get_running_loop().time()
-            if first and self.core.commit_skipped and self._wait_for_txs():
-                # skip_timeout_commit ended the wait early, but starting now would only make a smaller block
-                # (see _wait_for_txs): held until admitted txs change that (and next_block_delay has passed),
-                # a peer's next-height message, or the original timeout
-                self._held, self._held_early = ev, True
-                return
-            if first and self.core.commit_skipped and self.opt.params.timeouts.next_block_delay_ms > 0:
-                # skip_timeout_commit ended the wait the moment every precommit was in; start the next height
-                # `timeouts.next_block_delay` later (genesis, 100 ms as generated) so that at low load a block
-                # carries a few txs instead of one or two, each block paying its fixed work (signatures,
-                # fsyncs, re-check) again: re-entered as a plain timeout (no longer `first`), so the holds
-                # above do not apply twice
-                asyncio.get_running_loop().call_later(self._next_block_delay_s(),
-                                                      lambda: self._on_timeout(ev, hold))
-                return
+                if self._wait_for_txs():
+                    # skip_timeout_commit ended the wait early, but starting now would only make a smaller
+                    # block (see _wait_for_txs): held until admitted txs change that (and next_block_delay has
+                    # passed), a peer's next-height message, or the original timeout
+                    self._held, self._held_early = ev, True
+                    return
+                if self.opt.params.timeouts.next_block_delay_ms > 0:
+                    # skip_timeout_commit ended the wait the moment every precommit was in; start the next
+                    # height `timeouts.next_block_delay` later (genesis, 100 ms as generated) so that at low
+                    # load a block carries a few txs instead of one or two, each block paying its fixed work
+                    # (signatures, fsyncs, re-check) again: re-entered as a plain timeout (no longer `first`),
+                    # so the holds above do not apply twice
+                    asyncio.get_running_loop().call_later(self._next_block_delay_s(),
+                                                          lambda: self._on_timeout(ev, hold))
+                    return
             if self._held is not None and self._held.timeout == ev.timeout:
                 self._held = None
         if self.in_consensus and not self.stopping and not self.fatal:

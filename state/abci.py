@@ -206,8 +206,7 @@ class Application:
             params = self.params
         except TxError as err:
             return ResponseCheckTx(code=err.code, log=err.log, codespace=CODESPACE)
-        cached = self._sig_cache.get(dtx.hash)
-        verified = cached is not None and cached.raw == dtx.raw
+        verified = self._signature_known(dtx)
         ctx = Ctx(Overlay(self._check), self.last_time, self.height + 1)
         out = (run_tx if dry_run else ante_tx)(ctx, dtx, params, verified=verified)
         if not dry_run and not verified and out.code not in _UNVERIFIED:
@@ -218,6 +217,11 @@ class Application:
         if not dry_run:
             ctx.view.merge_into(self._check)
         return ResponseCheckTx(code=0, sender=dtx.signer_address, nonce=dtx.tx.nonce)
+
+    def _signature_known(self, dtx: DecodedTx) -> bool:
+        """This very tx (same bytes) had its signature verified already (the signature cache)."""
+        cached = self._sig_cache.get(dtx.hash)
+        return cached is not None and cached.raw == dtx.raw
 
     def recheck_txs(self, raws: list[bytes]) -> list[bool]:
         """The RECHECK of every tx still in the mempool after a commit, in one pass: True where
@@ -237,8 +241,7 @@ class Application:
             except TxError:
                 out.append(False)
                 continue
-            cached = self._sig_cache.get(dtx.hash)
-            verified = cached is not None and cached.raw == dtx.raw
+            verified = self._signature_known(dtx)
             try:
                 code = ante_tx(ctx, dtx, params, verified=verified).code
             except Exception:  # as the mempool treats a check_tx that raises: refused
