@@ -63,10 +63,9 @@ _POS_BYTES = [(d + 7) >> 3 for d in range(257)]
 
 
 def position(depth: int, prefix: int) -> bytes:
-    """The KV key of a position (used for pages' top positions)."""
-    nbytes = (depth + 7) // 8
-    packed = (prefix << (nbytes * 8 - depth)).to_bytes(nbytes, "big") if nbytes else b""
-    return depth.to_bytes(2, "big") + packed
+    """The KV key of a position (used for pages' top positions): `depth` (2 bytes) ‖ the prefix's bits packed
+    from the most significant end. `Trie.write_items` inlines the same tables in its loop."""
+    return _POS_HEAD[depth] + (prefix << _POS_SHIFT[depth]).to_bytes(_POS_BYTES[depth], "big")
 
 
 def node_hash(node: Node | None) -> bytes:
@@ -208,7 +207,7 @@ class CachedNodes:
             return page  # type: ignore[no-any-return]
         page = self._old.pop(key, _MISS)
         if page is _MISS:
-            raw = self._nodes.get(_POS_HEAD[depth] + (prefix << _POS_SHIFT[depth]).to_bytes(_POS_BYTES[depth], "big"))
+            raw = self._nodes.get(position(depth, prefix))
             page = None if raw is None else decode_page(raw, self.levels)
         self._cache[key] = page
         self._young += 1 if self._by_count else self._none if page is None else page[0]
