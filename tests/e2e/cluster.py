@@ -7,9 +7,7 @@ processes it started (recorded PIDs).
 
 from __future__ import annotations
 
-import hashlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,27 +18,14 @@ from devnet.network import Network, build_network, fast_params
 from devnet.procs import Proc, kill9, start_node, stop
 from devnet.rpc import RpcError, block_hashes, call
 from state.crypto import load_node_key, node_id
+from tests.ports import reserve_span
 
 FAST = fast_params(commit_ms=100, propose_ms=1500)
 
 
 def free_base(name: str, span: int = 60) -> int:
-    """A base port from the test name; the whole span must be free."""
-    h = int(hashlib.sha256(name.encode()).hexdigest(), 16)
-    for attempt in range(50):
-        base = 20000 + ((h + attempt * 7919) % 120) * 100  # below the ephemeral range (32768+)
-        if all(_free(base + i) for i in range(span)):
-            return base
-    raise RuntimeError("no free port range")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+    """A base port from the test name; the whole span free and reserved to this worker (tests/ports.py)."""
+    return reserve_span(name, span)
 
 
 class Cluster:

@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +24,7 @@ import pytest
 from node.p2p import P2P, ChannelSpec, P2PConfig, PeerAddress
 from state.crypto import PrivateKey, load_node_key, node_id
 from tests.node.p2p_harness import rogue_session, wait_closed
+from tests.ports import reserve_span
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,23 +33,8 @@ N = 4
 
 
 def _free_base() -> int:
-    """A base port with base + 10·i and base + 10·i + 1 free for every node (checked by binding)."""
-    for _ in range(200):
-        base = random.randrange(30000, 60000, 10)
-        socks = []
-        try:
-            for i in range(N):
-                for off in (0, 1):
-                    s = socket.socket()
-                    socks.append(s)
-                    s.bind(("127.0.0.1", base + 10 * i + off))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port range")
+    """A base port with base + 10·i and base + 10·i + 1 free for every node, reserved (tests/ports.py)."""
+    return reserve_span("p2p-node-e2e", 10 * N)
 
 
 class Net:
