@@ -149,12 +149,36 @@ def _busy_cores(seconds: float) -> float | None:
     return None if b0 is None or b1 is None else round((b1 - b0) / (time.monotonic() - t0), 3)
 
 
+def claim_stamp(out: Path, prefix: str) -> str:
+    """This run's UTC stamp, made unique in `out` by claiming `<prefix>-<stamp>.json` (exclusive create):
+    two runs started in the same second get `...Z` and `...Z-2` instead of overwriting one file."""
+    out.mkdir(parents=True, exist_ok=True)
+    base = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    for n in range(1, 1000):
+        stamp = base if n == 1 else f"{base}-{n}"
+        try:
+            (out / f"{prefix}-{stamp}.json").open("x").close()
+        except FileExistsError:
+            continue
+        return stamp
+    raise RuntimeError(f"no free result name for {base} in {out}")
+
+
 def run(a: argparse.Namespace) -> int:
+    stamp = claim_stamp(a.out, "bench")
+    claimed = a.out / f"bench-{stamp}.json"
+    try:
+        return _run(a, stamp)
+    finally:
+        if claimed.exists() and claimed.stat().st_size == 0:  # the run ended before it wrote its result
+            claimed.unlink()
+
+
+def _run(a: argparse.Namespace, stamp: str) -> int:
     spec = WorkloadSpec(seed=a.seed, invalid_share=a.invalid_share)
     settings = LoadSettings(rates=a.rate_list, step_s=a.duration, transport=a.transport, lanes_per_node=a.lanes,
                             drain_s=a.drain, workload=spec, causal_gap_s=a.causal_gap,
                             verifiers=a.verifiers)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     machine = procstat.machine_info()
     before: dict[str, Any] = {"loadavg": procstat.loadavg()}
     before["other_cores_1s_before"] = other = _busy_cores(1.0)
