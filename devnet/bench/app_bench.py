@@ -5,7 +5,10 @@
     python -m devnet.bench.app_bench --trie-keys 200000   # the state trie alone, on LevelDB
 
 The finalize_block+commit figure is followed by its trie part (Trie.update, the encoding of its writes and
-the cache update: CPU of this thread per changed key, LevelDB entries and bytes written per block).
+the cache update: CPU of this thread per changed key, LevelDB entries and bytes written per block), then by
+the split of the app thread's CPU per tx: finalize_block (execution, i.e. everything but Trie.update, and
+Trie.update) and commit. `--gc node` measures with the collector settings of a running node, `--profile F`
+adds a cProfile of that phase, `--no-fresh` stops after it (A/B runs of two trees: `--template DIR`).
 
 Prints numbers, asserts nothing. The background state is bulk-loaded through the real issue handler
 (without signatures, in chunks, each chunk committed with its trie update), then the realistic mix of
@@ -70,6 +73,7 @@ class TrieMeter:
 
     def __init__(self) -> None:
         self.cpu = 0.0
+        self.by_method: dict[str, float] = {}  # thread CPU per wrapped method (update, write_items, apply)
         self.keys = self.entries = self.bytes = self.blocks = 0
         self._saved: list[tuple[type, str, object]] = []
 
@@ -85,7 +89,9 @@ class TrieMeter:
                 try:
                     out = orig(obj, *a)
                 finally:
-                    meter.cpu += time.thread_time() - t0
+                    dt = time.thread_time() - t0
+                    meter.cpu += dt
+                    meter.by_method[name] = meter.by_method.get(name, 0.0) + dt
                 count(a, out)  # type: ignore[operator]
                 return out
 
@@ -259,6 +265,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--trie-blocks", type=int, default=10)
     ap.add_argument("--trie-changes", type=int, default=3_000, help="changed keys per block (trie-only)")
     ap.add_argument("--trie-levels", type=int, default=0, help="levels per stored trie page (trie-only)")
+    ap.add_argument("--gc", choices=("default", "node"), default="default",
+                    help="'node': the collector settings of `egp start` (node/gctune.py) before the measured blocks")
+    ap.add_argument("--profile", type=Path, default=None,
+                    help="cProfile the finalize_block+commit phase into this file (and print its top 25)")
+    ap.add_argument("--no-fresh", action="store_true",
+                    help="stop after finalize_block+commit (no never-seen blocks, no queries): quick A/B runs")
     args = ap.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="egp-app-bench-")) if args.dir is None else args.dir
@@ -305,18 +317,51 @@ def main(argv: list[str] | None = None) -> None:
                     app.check_tx(RequestCheckTx(tx))
         print(f"check_tx: {tm.rate(n)} ({n:,} txs, Ed25519 verified once each)")
 
+        if args.gc == "node":  # as `egp start` sets the collector (node/gctune.py) after start-up
+            from node.gctune import tune_for_node
+
+            tune_for_node()
         ok = 0
+        fin = com = 0.0  # app-thread CPU in finalize_block and in commit
+        prof = None
+        if args.profile is not None:
+            import cProfile
+
+            prof = cProfile.Profile()
         meter = TrieMeter().install()
         try:
             with Timer() as tm:
+                if prof is not None:
+                    prof.enable()
                 for i, (t, txs) in enumerate(blocks, start=app.height + 1):
+                    t0 = time.thread_time()
                     resp = app.finalize_block(RequestFinalizeBlock(txs, i, t))
+                    t1 = time.thread_time()
                     app.commit()
+                    t2 = time.thread_time()
+                    fin += t1 - t0
+                    com += t2 - t1
                     ok += sum(1 for r in resp.tx_results if r.code == 0)
+                if prof is not None:
+                    prof.disable()
         finally:
             meter.uninstall()
         print(f"finalize_block+commit: {tm.rate(n)} ({ok:,} of {n:,} accepted; signatures cached by check_tx)")
         print(f"  of which {meter.report()}; {1e6 * meter.cpu / max(n, 1):,.1f} us per tx")
+        upd = meter.by_method.get("update", 0.0)
+        print(f"  app thread per tx: finalize_block {1e6 * fin / n:,.1f} us (execution {1e6 * (fin - upd) / n:,.1f}, "
+              f"Trie.update {1e6 * upd / n:,.1f}), commit {1e6 * com / n:,.1f} us (trie writes and cache "
+              f"{1e6 * (meter.cpu - upd) / n:,.1f})")
+        if prof is not None:
+            import pstats
+
+            prof.dump_stats(str(args.profile))
+            pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+            print(f"  cProfile of finalize_block+commit written to {args.profile} (its overhead inflates the "
+                  f"times above)")
+        if args.no_fresh:
+            print(f"app hash {app.app_hash.hex().upper()} at height {app.height}")
+            return
 
         fresh = list(wl.blocks(max(1, args.blocks // 2), args.txs, block_ms=600_000))
         m = sum(len(t) for _, t in fresh)
