@@ -144,6 +144,10 @@ class ConsensusCore:
         ``commit_ms`` one still fires later (StartNextHeight is emitted for the first that reaches the core)."""
         return self.decision is not None and ("skip_commit", self._decision_round) in self._done
 
+    def proposed_values(self, round_: int) -> list[ValueId]:
+        """The values proposed at ``round_`` of this height, in arrival order (read-only, for RPC views)."""
+        return list(self._proposals.get(round_, {}))
+
     def proposer(self, round_: int) -> Address:
         """``proposer(h_p, round)``."""
         p = self._proposers.get(round_)

@@ -73,6 +73,9 @@ class Executor:
         self.evidence = evidence
         self.clock = clock
         self.events_handled = 0
+        # when the core entered its current (height, round), by `clock` (RPC consensus_state's start_time)
+        self.round_started_ms: int | None = None
+        self._round_seen: tuple[int, int] = (0, -1)
         self._pending: deque[Event] = deque()
         self._actions: deque[Action] = deque()  # of the event being handled (run before the next event)
         self._busy = False
@@ -80,7 +83,9 @@ class Executor:
 
     def start_height(self, height: int, valset: ValidatorSet) -> None:
         """Start ``height`` with its validator set (start-up, or after block sync)."""
-        self._run(self.core.start_height(height, valset))
+        actions = self.core.start_height(height, valset)
+        self._note_round()
+        self._run(actions)
 
     def handle(self, event: Event) -> None:
         """Feed one event; returns when it and everything it caused (own messages) are processed, or, while
@@ -122,6 +127,7 @@ class Executor:
                     ev = self._pending.popleft()
                     self.events_handled += 1
                     self._actions.extend(self.core.handle(ev))
+                    self._note_round()
                 else:
                     break
         except BaseException:
@@ -129,6 +135,12 @@ class Executor:
             raise
         finally:
             self._busy = False
+
+    def _note_round(self) -> None:
+        seen = (self.core.height, self.core.round)
+        if seen != self._round_seen:
+            self._round_seen = seen
+            self.round_started_ms = self.clock.now_ms()
 
     def _execute(self, a: Action) -> None:
         if isinstance(a, SignVote):

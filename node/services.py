@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from node import round_view
 from node.convert import valset_from_info
 from node.events import EventBus
 from node.evidence import parse_rpc_evidence
@@ -65,6 +66,15 @@ class NodeServices:
 
     def genesis(self) -> dict[str, Any]:
         return self.run.genesis.to_json()
+
+    def round_state(self) -> sv.RoundStateView:
+        n = self.run.node
+        return round_view.round_state(n.core, in_consensus=n.in_consensus, next_height=n.state.height,
+                                      next_valset=valset_from_info(n.state.validators),
+                                      round_started_ms=n.executor.round_started_ms)
+
+    def peer_round_states(self) -> list[sv.PeerRoundView]:
+        return round_view.peer_rounds(self.run.node.gossip, self.run.p2p)
 
     # ---- block store
     def base_height(self) -> int:

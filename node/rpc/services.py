@@ -182,6 +182,62 @@ class PeerView:
     connection_status: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class VoteView:
+    type: int  # 1 prevote, 2 precommit (CometBFT's SignedMsgType)
+    height: int
+    round: int
+    block_hash: bytes | None  # None: a vote for nil
+    timestamp_ms: int
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class VoteSlotView:
+    """One validator's place in a round's vote set: its vote, or None (CometBFT prints "nil-Vote")."""
+
+    index: int
+    address: bytes
+    vote: VoteView | None
+
+
+@dataclass(frozen=True)
+class RoundVotesView:
+    round: int
+    prevotes: tuple[VoteSlotView, ...]
+    precommits: tuple[VoteSlotView, ...]
+    total_power: int
+    prevote_power: int
+    precommit_power: int
+
+
+@dataclass(frozen=True)
+class RoundStateView:
+    """The consensus core's position, for `consensus_state` / `dump_consensus_state` (operators' debugging)."""
+
+    height: int
+    round: int
+    step: int  # CometBFT's RoundStepType: 1 NewHeight, 3 Propose, 4 Prevote, 6 Precommit, 8 Commit
+    start_time_ns: int | None
+    proposal_block_hash: bytes | None
+    locked_block_hash: bytes | None
+    locked_round: int
+    valid_block_hash: bytes | None
+    valid_round: int
+    validators: tuple[ValidatorView, ...]
+    proposer_index: int  # -1 when there is no validator set yet
+    votes: tuple[RoundVotesView, ...]
+
+
+@dataclass(frozen=True)
+class PeerRoundView:
+    node_id: str
+    address: str  # id@host:port
+    height: int | None  # from the peer's last status (None: no status yet)
+    round: int | None
+    step: int | None
+
+
 class RpcServices(Protocol):
     """What the RPC needs from a node. Heights are ints; a missing item is None (never an exception)."""
 
@@ -195,6 +251,8 @@ class RpcServices(Protocol):
     def peers(self) -> list[PeerView]: ...
     def listeners(self) -> list[str]: ...
     def genesis(self) -> dict[str, Any]: ...
+    def round_state(self) -> RoundStateView: ...
+    def peer_round_states(self) -> list[PeerRoundView]: ...
 
     # ---- block store
     def base_height(self) -> int: ...

@@ -27,10 +27,15 @@ from node.rpc.services import (
     ConsensusParamsView,
     EvidenceError,
     NodeInfoView,
+    PeerRoundView,
     PeerView,
     QueryResultView,
+    RoundStateView,
+    RoundVotesView,
     TxResultView,
     ValidatorView,
+    VoteSlotView,
+    VoteView,
 )
 from state.chain import (
     BlockContext,
@@ -151,6 +156,19 @@ class FixtureChain:
                             "power": "10", "name": f"bank-{i}"} for i, k in enumerate(self.keys)],
             "app_hash": "", "app_state": {},
         }
+
+    def round_state(self) -> RoundStateView:
+        """Height tip + 1, round 0, prevote step: validator 0 prevoted the tip's hash, the others not yet."""
+        h = self.store.height + 1
+        vals = tuple(ValidatorView(k.public_key.address, k.public_key.raw, 10) for k in self.keys)
+        mine = VoteView(1, h, 0, b"\xab" * 32, 1_736_935_200_000, b"\x01" * 64)
+        prevotes = tuple(VoteSlotView(i, v.address, mine if i == 0 else None) for i, v in enumerate(vals))
+        precommits = tuple(VoteSlotView(i, v.address, None) for i, v in enumerate(vals))
+        votes = (RoundVotesView(0, prevotes, precommits, 10 * len(vals), 10, 0),)
+        return RoundStateView(h, 0, 4, 1_736_935_200_000_000_000, b"\xab" * 32, None, -1, None, -1, vals, 0, votes)
+
+    def peer_round_states(self) -> list[PeerRoundView]:
+        return [PeerRoundView("ab" * 20, f"{'ab' * 20}@127.0.0.1:26666", self.store.height + 1, 0, 3)]
 
     def base_height(self) -> int:
         return self.store.base
