@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from state.codec import Record
+from state.fastrec import fast_init
 
 _S = 128  # default limit for ids, codes, names
 _LIMITS: dict[str, int] = {
@@ -360,3 +361,4 @@ BODY_CLASSES: tuple[type[Body], ...] = (
 BODY_TYPES: dict[str, type[Body]] = {c.TYPE: c for c in BODY_CLASSES}
 assert len(BODY_TYPES) == len(BODY_CLASSES)
 assert len({c.TAG for c in BODY_CLASSES}) == len(BODY_CLASSES)
+fast_init(*BODY_CLASSES)  # plain __init__s (state.fastrec.fast_init): every tx a node sees builds one

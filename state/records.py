@@ -30,6 +30,7 @@ from typing import ClassVar
 
 from state.codec import Record
 from state.crypto import sha256
+from state.fastrec import fast_init
 
 LG_TYPES = ("BID", "PERF", "ADV", "RET", "WARR")
 CC_PURPOSES = ("EGP_REGISTRATION", "CONTRACTOR_CLASS", "BID_QUALIFICATION")
@@ -296,6 +297,7 @@ RECORD_CLASSES: tuple[type[Record], ...] = (
     Params, Account, Institution, Supplier, Requirement, GuaranteeRequest, Guarantee, LgEvent,
     CreditConfirmation, CreditRequest, RatingEvent, Validator, ValidatorProposal, EvidenceRecord, Counter,
 )
+fast_init(*RECORD_CLASSES, PendingDemand, Amendment)  # plain __init__s: decoding a record is 2x cheaper
 
 
 # ----------------------------------------------------------------- keys

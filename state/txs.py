@@ -59,8 +59,8 @@ from state.bodies import (
 from state.codec import DecodeError, Record, encode
 from state.crypto import PrivateKey, address, sha256
 from state.errors import MALFORMED_BODY, MALFORMED_TX, TX_TOO_LARGE, UNKNOWN_TX_TYPE, TxError
+from state.fastrec import fast_init, strict
 from state.fastrec import packb as fast_packb
-from state.fastrec import strict
 
 __all__ = [
     "BODY_CLASSES",
@@ -140,6 +140,9 @@ class DecodedTx:
     hash: bytes
     raw: bytes
     signer_address: bytes
+
+
+fast_init(Tx, DecodedTx)  # plain __init__s (state.fastrec.fast_init): built for every tx a node decodes
 
 
 def sign_bytes(chain_id: str, type_: str, signer: bytes, nonce: int, body: bytes) -> bytes:
