@@ -4,9 +4,10 @@ Requests on one connection are taken in order. A broadcast (`PIPELINED`: its tx 
 queue synchronously, at the start of its handling) does not hold the next message back: the connection reads
 on while up to `MAX_PIPELINED` broadcasts wait for their check_tx verdict, so a client that pipelines txs gets
 them checked in batches (one worker hop, one gossip frame per peer for many txs) instead of one per round
-trip; their answers are written in request order. Any other request first waits until every earlier
-broadcast of the connection is answered, then runs alone, as before (e.g. `check_tx` after a broadcast sees
-that broadcast's effect; `subscribe` answers before its first event).
+trip; their answers are written in request order, those ready together as one socket write (`send_many`: one
+frame each, joined; a write per answer cost a send() system call and a pass of the TCP stack each). Any other
+request first waits until every earlier broadcast of the connection is answered, then runs alone, as before
+(e.g. `check_tx` after a broadcast sees that broadcast's effect; `subscribe` answers before its first event).
 
 Events go out with the subscribe request's id and `result.query` (cosmjs drops anything else). Each
 subscription has a bounded queue in the event bus and one forwarding task; a client that does not read
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import struct
 from collections import deque
 from dataclasses import replace
 from typing import Any
@@ -48,10 +50,30 @@ _orphans: set[asyncio.Task[Any]] = set()  # pipelined requests of closed connect
 _dumps = dumps
 
 
+# Our write buffer beyond which a batch of answers waits for the socket to drain (TCP back-pressure from a
+# client that does not read; the write timeout then drops it). aiohttp's own writer checks every 64 KiB.
+DRAIN_ABOVE = 64 * 1024
+
+
+def _text_frame(data: bytes) -> bytes:
+    """One unmasked, uncompressed, final WebSocket text frame (RFC 6455 §5.2, as a server sends it)."""
+    n = len(data)
+    if n < 126:
+        return bytes((0x81, n)) + data
+    if n < 65536:
+        return struct.pack("!BBH", 0x81, 126, n) + data
+    return struct.pack("!BBQ", 0x81, 127, n) + data
+
+
 class WsSession:
-    def __init__(self, hub: WsHub, ws: web.WebSocketResponse, remote: str) -> None:
+    def __init__(self, hub: WsHub, ws: web.WebSocketResponse, remote: str,
+                 request: web.BaseRequest | None = None) -> None:
         self.hub = hub
         self.ws = ws
+        # the connection's transport and HTTP writer (public `Request` attributes): answers ready together are
+        # written as one buffer of frames; None (or a compressed connection) writes frame by frame via aiohttp
+        self._transport = request.transport if request is not None else None
+        self._writer = request.writer if request is not None else None
         self.id = f"ws-{next(_ids)}-{remote}"
         self.ctx = replace(hub.ctx, session=self)
         self.forwarders: dict[str, asyncio.Task[None]] = {}
@@ -64,6 +86,20 @@ class WsSession:
     async def send(self, text: str) -> None:
         async with self._send_lock, asyncio.timeout(self.hub.ctx.config.ws_write_timeout_s):  # no task per send
             await self.ws.send_str(text)
+
+    async def send_many(self, texts: list[str]) -> None:
+        """Send `texts` as consecutive text messages (one frame each), written to the socket at once."""
+        transport, writer = self._transport, self._writer
+        if len(texts) == 1 or transport is None or writer is None or self.ws.compress:
+            for text in texts:
+                await self.send(text)
+            return
+        async with self._send_lock, asyncio.timeout(self.hub.ctx.config.ws_write_timeout_s):
+            if self.ws.closed or transport.is_closing():
+                raise ConnectionResetError("Cannot write to closing transport")
+            transport.write(b"".join([_text_frame(t.encode("utf-8")) for t in texts]))
+            if transport.get_write_buffer_size() > DRAIN_ABOVE:
+                await writer.drain()
 
     def start_pending(self) -> None:
         for sub, req_id in self.to_start:
@@ -114,12 +150,21 @@ class WsSession:
             await self._answered.wait()
 
     async def _answer_in_order(self) -> None:
+        inflight = self._inflight
         try:
-            while self._inflight:
-                out = await self._inflight[0]
-                if out is not None:
-                    await self.send(_dumps(out))
-                self._inflight.popleft()
+            while inflight:
+                out = await inflight[0]
+                texts = [] if out is None else [_dumps(out)]
+                n = 1  # the head and the answers already done behind it go out as one write
+                while n < len(inflight) and inflight[n].done():
+                    out = inflight[n].result()
+                    if out is not None:
+                        texts.append(_dumps(out))
+                    n += 1
+                if texts:
+                    await self.send_many(texts)
+                for _ in range(min(n, len(inflight))):  # `_drop_inflight` may have emptied it meanwhile
+                    inflight.popleft()
                 self._answered.set()
         except (ConnectionError, TimeoutError, RuntimeError) as e:
             log.info("websocket %s: dropping slow or gone client: %s", self.id, type(e).__name__)
@@ -189,7 +234,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
         return web.json_response({"error": "too many WebSocket connections"}, status=503)
     ws = web.WebSocketResponse(heartbeat=cfg.ws_ping_interval_s, max_msg_size=cfg.max_body_bytes)
     await ws.prepare(request)
-    session = WsSession(hub, ws, request.remote or "?")
+    session = WsSession(hub, ws, request.remote or "?", request)
     hub.sessions.add(session)
     try:
         async for msg in ws:

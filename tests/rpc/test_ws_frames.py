@@ -1,0 +1,76 @@
+"""The WebSocket answers written together (node/rpc/websocket.py `WsSession.send_many`): several text
+messages as one socket write, framed by hand. An aiohttp client must read exactly the texts, in order, for
+every length encoding of RFC 6455 (7-bit, 16-bit, 64-bit), Thai text included; a client that does not read
+makes the writer wait for the socket (back-pressure) and the write timeout end it, as for one message."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from node.rpc.config import RpcConfig
+from node.rpc.server import RpcServer
+from node.rpc.websocket import DRAIN_ABOVE, HUB_KEY, WsSession, _text_frame
+from tests.rpc.chain_fixture import FixtureChain
+from tests.rpc.conftest import run
+
+
+@pytest.mark.parametrize("n", [0, 1, 125, 126, 127, 65535, 65536, 70000])
+def test_text_frame_header_follows_rfc6455(n: int) -> None:
+    data = b"x" * n
+    frame = _text_frame(data)
+    assert frame[0] == 0x81 and frame.endswith(data)  # FIN, text opcode
+    if n < 126:
+        assert frame[1] == n and len(frame) == n + 2
+    elif n < 65536:
+        assert frame[1] == 126 and int.from_bytes(frame[2:4], "big") == n and len(frame) == n + 4
+    else:
+        assert frame[1] == 127 and int.from_bytes(frame[2:10], "big") == n and len(frame) == n + 10
+
+
+async def _session(server: RpcServer, ws: aiohttp.ClientWebSocketResponse) -> WsSession:
+    await ws.send_str('{"jsonrpc":"2.0","id":1,"method":"health"}')
+    assert (await ws.receive(timeout=10)).type == aiohttp.WSMsgType.TEXT
+    (session,) = server.app[HUB_KEY].sessions
+    return session
+
+
+def test_send_many_delivers_every_text_in_order(chain: FixtureChain) -> None:
+    texts = ["", "a", "ก" * 41, "b" * 125, "c" * 126, "d" * 65535, "e" * 65536, '{"jsonrpc":"2.0"}' * 5000, "z"]
+
+    async def go() -> None:
+        server = RpcServer(chain, RpcConfig(laddr_port=0))
+        port = await server.start()
+        try:
+            async with aiohttp.ClientSession() as s, s.ws_connect(f"http://127.0.0.1:{port}/websocket") as ws:
+                session = await _session(server, ws)
+                await session.send_many(texts)
+                await session.send_many(texts[:1])
+                await session.send("after")
+                got = [(await ws.receive(timeout=10)).data for _ in range(len(texts) + 2)]
+                assert got == [*texts, texts[0], "after"]
+        finally:
+            await server.stop()
+
+    run(go)
+
+
+def test_send_many_waits_for_a_client_that_does_not_read(chain: FixtureChain) -> None:
+    async def go() -> None:
+        server = RpcServer(chain, RpcConfig(laddr_port=0, ws_write_timeout_s=0.5))
+        port = await server.start()
+        try:
+            async with aiohttp.ClientSession() as s, s.ws_connect(f"http://127.0.0.1:{port}/websocket") as ws:
+                session = await _session(server, ws)
+                batch = ["x" * 1000] * 64
+                with pytest.raises(TimeoutError):
+                    for _ in range(100_000):  # never read: the kernel buffers fill, then ours
+                        await session.send_many(batch)
+                transport = session._transport
+                assert transport is not None
+                # bounded by the drain threshold plus one batch, not by what we tried to send
+                assert transport.get_write_buffer_size() <= DRAIN_ABOVE + len(batch) * 1010
+        finally:
+            await server.stop()
+
+    run(go)
