@@ -113,3 +113,34 @@ def test_leveldb_survives_reopen(tmp_path: Path) -> None:
     again = LevelKV(tmp_path / "db")
     assert again.get(b"k") == b"v"
     again.close()
+
+
+def _table_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.iterdir() if f.suffix in (".ldb", ".sst"))
+
+
+def test_leveldb_writes_uncompressed_tables_and_reads_snappy_ones(tmp_path: Path) -> None:
+    """state/kv_level.py turns LevelDB's Snappy off (our values are mostly hashes; compaction paid for it);
+    a database whose tables were written with Snappy (homes from before) is read as it is."""
+    import plyvel
+
+    values = {b"k%05d" % i: b"a" * 200 for i in range(2_000)}  # very compressible: 400 KB of values
+    old = plyvel.DB(str(tmp_path / "db"), create_if_missing=True, compression="snappy")
+    with old.write_batch() as wb:
+        for k, v in values.items():
+            wb.put(k, v)
+    old.compact_range()
+    old.close()
+    assert _table_bytes(tmp_path / "db") < 100_000  # Snappy did shrink them
+
+    db = LevelKV(tmp_path / "db")
+    assert dict(db.iterate()) == values
+    b = db.batch()
+    for k, v in values.items():
+        b.put(b"n" + k, v)
+    b.commit(sync=True)
+    db._level.db.compact_range()
+    assert _table_bytes(tmp_path / "db") > 400_000  # the new set, written uncompressed (the old table may be moved
+    # down as it is: a compaction without overlap does not rewrite it)
+    assert db.get(b"k00000") == b"a" * 200 and db.get(b"nk01999") == b"a" * 200
+    db.close()
