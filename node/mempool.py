@@ -39,6 +39,7 @@ class Checked:
     gas_wanted: int = 0
 
 
+ACCEPTED = Checked(0)  # the verdict of every accepted tx (immutable, shared: one object, not one per tx)
 CheckFn = Callable[[bytes, bool], Checked]  # (tx, recheck) -> verdict
 RecheckFn = Callable[[list[bytes]], list[bool]]  # the RECHECK of all pending txs in order -> still valid?
 

@@ -14,11 +14,12 @@ from collections.abc import Callable, Sequence
 
 from consensus.validators import ValidatorSet
 from node.genesis import Genesis
-from node.mempool import Checked
+from node.mempool import ACCEPTED, Checked
 from node.messages import EvidenceMsg, decode_message
 from state import abci
 from state.chain import Block, FinalizeBlockResult
 from state.codec import DecodeError
+from state.errors import CODESPACE
 from state.kv import Batch, View
 
 
@@ -42,9 +43,10 @@ class NodeApp:
         return self.app.init_chain(req).app_hash
 
     def check(self, tx: bytes, recheck: bool) -> Checked:
-        kind = abci.CheckTxType.RECHECK if recheck else abci.CheckTxType.NEW
-        r = self.app.check_tx(abci.RequestCheckTx(tx, kind))
-        return Checked(r.code, r.log, r.codespace, r.gas_wanted)
+        """check_tx (NEW or RECHECK: the application checks both alike) for the mempool: one shared
+        `ACCEPTED`, or the refusal's code and log."""
+        code, log = self.app.check_code(tx)
+        return ACCEPTED if code == 0 else Checked(code, log, CODESPACE)
 
     def probe(self, tx: bytes) -> abci.ResponseCheckTx:
         """check_tx as a NEW tx without admitting it (RPC `check_tx`): the application's dry run works on a

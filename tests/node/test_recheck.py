@@ -85,3 +85,75 @@ def test_the_mempool_drops_what_the_one_pass_recheck_refuses(tmp_path: Path) -> 
             run.kv.close()
 
     asyncio.run(main())
+
+
+def _reference_check(app: abci.Application, raw: bytes) -> int:
+    """check_tx as it was before `Application._check_new`: a child layer, a context and a merge per tx."""
+    from state.errors import TxError
+    from state.execute import ante_tx
+    from state.store import Ctx
+
+    try:
+        dtx = app._decode(raw)
+    except TxError as err:
+        return err.code
+    verified = app._signature_known(dtx)
+    ctx = Ctx(Overlay(app._check), app.last_time, app.height + 1)
+    out = ante_tx(ctx, dtx, app.params, verified=verified)
+    if out.code == 0:
+        ctx.view.merge_into(app._check)
+    return out.code
+
+
+def test_check_on_one_context_gives_the_child_layer_verdicts_and_check_state(tmp_path: Path) -> None:
+    """`check_code` / `check_tx` run `ante_tx` straight on the check state through one reused context; the
+    verdicts and the check state are those of a child layer merged per accepted tx, and a new check state
+    (what a commit leaves) gets a new context: its verdicts follow the new state, not the old one."""
+
+    async def main() -> None:
+        run = await build(_home(tmp_path / "h"))
+        app = run.app.app
+        try:
+            for t in _txs(40):
+                app.admit_verified(app.preverify([t])[0])  # type: ignore[arg-type]
+            for seed in range(8):
+                txs = _mix(seed)
+                app._check = Overlay(app.kv, cache_reads=True)
+                ref = [_reference_check(app, t) for t in txs]
+                writes_ref = dict(app._check.writes)
+                app._check = Overlay(app.kv, cache_reads=True)
+                fast = [app.check_code(t)[0] for t in txs]
+                assert fast == ref
+                assert dict(app._check.writes) == writes_ref
+                assert 0 < ref.count(0) < len(txs)
+                # the same txs again on the same check state: every accepted one is now a replayed nonce
+                assert all(app.check_code(t)[0] != 0 for t, code in zip(txs, ref, strict=True) if code == 0)
+                # the ABCI entry point agrees (and names the sender of an accepted tx)
+                app._check = Overlay(app.kv, cache_reads=True)
+                full = [app.check_tx(abci.RequestCheckTx(t)) for t in txs]
+                assert [r.code for r in full] == ref
+                assert all(r.sender and r.nonce >= 0 for r in full if r.code == 0)
+        finally:
+            run.node.admission.close()
+            run.kv.close()
+
+    asyncio.run(main())
+
+
+def test_the_node_gets_one_shared_accepted_verdict_and_the_refusals_codes(tmp_path: Path) -> None:
+    from node.mempool import ACCEPTED
+    from state.errors import CODESPACE
+
+    async def main() -> None:
+        run = await build(_home(tmp_path / "h"))
+        try:
+            txs = _txs(3)
+            assert run.app.check(txs[0], False) is ACCEPTED
+            refused = run.app.check(txs[0], True)  # its sequence number is taken now
+            assert refused.code != 0 and refused.log and refused.codespace == CODESPACE
+            assert run.app.check(b"\x00garbage", False).code != 0
+        finally:
+            run.node.admission.close()
+            run.kv.close()
+
+    asyncio.run(main())
