@@ -106,6 +106,8 @@ def state_path(args: argparse.Namespace) -> None:
 
     if args.compression != "default":
         kv_level.COMPRESSION = None if args.compression == "none" else args.compression
+    if args.write_buffer_mib:
+        kv_level.WRITE_BUFFER_BYTES = args.write_buffer_mib << 20
     wl = Workload(seed=args.seed, n_agencies=2_000, n_suppliers=20_000)
     vals = [ValidatorUpdate(p, w) for p, w in wl.genesis_validators()]
     genesis = RequestInitChain(wl.start_ms, wl.chain_id, vals, json.dumps(wl.genesis_app_state()).encode())
@@ -183,7 +185,7 @@ def state_path(args: argparse.Namespace) -> None:
         us = {k: 1e6 * v / n for k, v in acc.items()}
         after = sum(us[k] for k in STAGES[1:])
         print(f"{n:,} txs in {args.blocks} blocks on {args.state:,} instruments, LevelDB compression "
-              f"{kv_level.COMPRESSION}; CPU us per tx (this thread):")
+              f"{kv_level.COMPRESSION}, memtable {kv_level.WRITE_BUFFER_BYTES >> 20} MiB; CPU us per tx (this thread):")
         for k in STAGES:
             extra = f"   (Trie.update {1e6 * trie_cpu[0] / n:.1f})" if k == "finalize" else ""
             print(f"  {k:16s} {us[k]:8.1f}{extra}")
@@ -211,6 +213,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--template", type=Path, default=None, help="with --state: keep the bulk-loaded state here")
     ap.add_argument("--compression", choices=("default", "none", "snappy"), default="default",
                     help="with --state: LevelDB block compression (default: the node's, state/kv_level.py)")
+    ap.add_argument("--write-buffer-mib", type=int, default=0,
+                    help="with --state: LevelDB's memtable size (default: the node's, state/kv_level.py)")
     args = ap.parse_args(argv)
     if args.state:
         state_path(args)

@@ -144,3 +144,20 @@ def test_leveldb_writes_uncompressed_tables_and_reads_snappy_ones(tmp_path: Path
     # down as it is: a compaction without overlap does not rewrite it)
     assert db.get(b"k00000") == b"a" * 200 and db.get(b"nk01999") == b"a" * 200
     db.close()
+
+
+def test_leveldb_memtable_holds_a_few_blocks_of_writes(tmp_path: Path) -> None:
+    """state/kv_level.py WRITE_BUFFER_BYTES (16 MiB): ~8 MB of writes (a few blocks' commits) stay in the
+    memtable and its log; LevelDB's default 4 MiB would have flushed level-0 tables already."""
+    from state.kv_level import WRITE_BUFFER_BYTES
+
+    db = LevelKV(tmp_path / "db")
+    for j in range(8):
+        b = db.batch()
+        for i in range(1_000):
+            b.put(b"%d/%04d" % (j, i), bytes([i & 0xFF]) * 1_000)
+        b.commit(sync=True)
+    assert WRITE_BUFFER_BYTES >= 8_000_000 + (1 << 20)
+    assert _table_bytes(tmp_path / "db") == 0
+    assert db.get(b"7/0999") == bytes([999 & 0xFF]) * 1_000
+    db.close()
