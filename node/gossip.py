@@ -119,6 +119,11 @@ class Gossip:
         if ps is not None:
             ps.known_txs.add(tx_hash)
 
+    def known_txs_of(self, peer_id: str) -> _KnownSet | None:
+        """The set of tx hashes `peer_id` is known to have (`add` marks one), None for an unknown peer."""
+        ps = self.peers.get(peer_id)
+        return None if ps is None else ps.known_txs
+
     # --- push ----------------------------------------------------------------------------------------
     def push_vote(self, v: VoteMsg) -> None:
         k = vote_key(v)

@@ -8,7 +8,6 @@ is kept for when we get there (`Node.defer`); anything from an unknown validator
 
 from __future__ import annotations
 
-import contextlib
 from typing import TYPE_CHECKING
 
 from consensus.sign_bytes import proposal_sign_bytes, vote_sign_bytes
@@ -16,7 +15,6 @@ from consensus.types import ProposalReceived, VoteReceived
 from node.evidence import BAD_SIGNATURE
 from node.gossip import proposal_key, vote_key
 from node.logs import get_logger
-from node.mempool import MempoolError
 from node.messages import (
     BlockRequestMsg,
     BlockResponseMsg,
@@ -99,7 +97,7 @@ def on_vote(node: Node, peer_id: str, msg: VoteMsg) -> None:
     if val is None:
         return
     vote = msg.vote()
-    if not verify(val.pub_key, vote_sign_bytes(node.chain_id, vote), vote.signature):
+    if not node.verified.verify(val.pub_key, vote_sign_bytes(node.chain_id, vote), vote.signature):
         raise BadPeer("vote with a bad signature")
     node.votes[k] = msg
     if node.wal is not None and not node._replaying:
@@ -141,12 +139,18 @@ def on_proposal(node: Node, peer_id: str, msg: ProposalMsg) -> None:
 
 
 def on_txs(node: Node, peer_id: str, msg: TxsMsg) -> None:
-    """Gossiped txs: each one the pool has not seen goes into the admission queue (signature checked in a
-    worker thread, then check_tx in arrival order); those admitted are gossiped on by `Node._on_admitted`."""
+    """Gossiped txs: the peer is marked as having each (we never send it back), and each one the pool has not
+    seen goes into the admission queue (signature checked in a worker thread, then check_tx in arrival
+    order; full, too large, empty: dropped quietly); those admitted are gossiped on by `Node._on_admitted`.
+    A duplicate (most of what a full mesh delivers) costs a hash and two look-ups."""
+    known = node.gossip.known_txs_of(peer_id)
+    seen = node.mempool.seen
+    fresh: list[tuple[bytes, bytes]] = []
     for tx in msg.txs:
         h = sha256(tx)
-        node.gossip.mark_tx(peer_id, h)
-        if node.mempool.seen(h):
-            continue
-        with contextlib.suppress(MempoolError):  # full, too large, empty: a peer's tx is dropped quietly
-            node.admission.submit(tx, h=h)
+        if known is not None:
+            known.add(h)
+        if not seen(h):
+            fresh.append((h, tx))
+    if fresh:
+        node.admission.submit_many(fresh)

@@ -180,3 +180,68 @@ def test_after_close_nothing_reaches_check_tx() -> None:
         assert seen == []
 
     asyncio.run(main())
+
+
+def test_a_gossiped_frame_is_queued_at_once_and_what_the_pool_refuses_is_dropped_quietly() -> None:
+    """`Admission.submit_many` (one frame of a peer's txs): in order, with `submit`'s refusals skipped (a
+    known tx, a twin inside the frame, an empty or too large one, the pool's size counting what is on its
+    way in) and nothing raised."""
+    seen: list[bytes] = []
+
+    def check(tx: bytes, recheck: bool) -> Checked:
+        seen.append(tx)
+        return Checked(0)
+
+    async def main() -> None:
+        pool = Mempool(check, size=4, max_tx_bytes=10)
+        admitted: list[list[tuple[bytes, bytes]]] = []
+        adm = Admission(pool, lambda raws: [None] * len(raws), on_admitted=admitted.append, inline_below=0)
+        assert adm.submit(b"old", want_result=True) is not None
+        frame = [b"a", b"old", b"b", b"a", b"", b"x" * 11, b"c", b"d", b"e"]
+        assert adm.submit_many([(sha256(t), t) for t in frame]) == 3  # a, b, c: then the pool is full
+        assert adm.pending == 4
+        while adm.pending:
+            await asyncio.sleep(0.001)
+        assert seen == [b"old", b"a", b"b", b"c"] and pool.txs() == seen
+        assert [t for batch in admitted for _, t in batch] == seen
+        assert adm.submit_many([]) == 0
+        adm.close()
+
+    asyncio.run(main())
+
+
+def test_a_peers_txs_mark_it_as_having_them_duplicates_included(tmp_path: Path) -> None:
+    """node/inbound.py `on_txs`: every tx of a peer's frame marks that peer (so it is never sent back to it),
+    fresh or already known; only the fresh ones reach admission, and they are gossiped to the other peers."""
+
+    async def body(run: Running) -> None:
+        node = run.node
+        sent: list[tuple[str, bytes]] = []
+
+        class Net:
+            def send(self, peer_id: str, channel: int, payload: bytes) -> bool:
+                sent.append((peer_id, payload))
+                return True
+
+            def disconnect(self, peer_id: str, reason: str) -> None:
+                raise AssertionError(reason)
+
+        node.net = Net()  # type: ignore[assignment]
+        for p in ("a", "b", "c"):
+            node.gossip.add_peer(p)
+        txs = _txs(6)
+        node.handle_payload("a", TxsMsg(tuple(txs[:4])).encode())
+        node.handle_payload("b", TxsMsg(tuple(txs[2:])).encode())  # 2 duplicates, 2 fresh
+        while node.admission.pending:
+            await asyncio.sleep(0.001)
+        assert node.mempool.txs() == txs
+        for p, have in (("a", txs[:4]), ("b", txs[2:])):
+            known = node.gossip.known_txs_of(p)
+            assert known is not None and all(sha256(t) in known for t in have)
+        got: dict[str, list[bytes]] = {}
+        for peer, payload in sent:
+            got.setdefault(peer, []).extend(TxsMsg.decode(payload).txs)
+        assert got["a"] == txs[4:] and got["b"] == txs[:2] and got["c"] == txs  # never back to a sender
+        assert node.gossip.known_txs_of("nobody") is None
+
+    _run(tmp_path, body)
