@@ -65,7 +65,7 @@ from state.kv import KV, Batch
 from state.proofs import EMPTY
 from state.records import Account, Params, k_account, k_params
 from state.registry import load_genesis, parse_app_state
-from state.store import NS_META, NS_STATE, NS_TRIE, Ctx, Overlay
+from state.store import NS_META, NS_STATE, NS_TRIE, Ctx, Overlay, StateCache
 from state.trie import CachedNodes, Trie
 from state.txs import MAX_TX_BYTES, DecodedTx, decode_tx
 
@@ -121,7 +121,7 @@ _UNVERIFIED = frozenset(k.code for k in (E.WRONG_CHAIN, E.UNKNOWN_SIGNER, E.KEY_
 class Application:
     """The e-GP application. `kv` is the app's own namespace of the node's store (a `KV`)."""
 
-    def __init__(self, kv: KV, *, sig_cache_size: int = 10_000) -> None:
+    def __init__(self, kv: KV, *, sig_cache_size: int = 10_000, state_cache_size: int = 65_536) -> None:
         self.kv = kv
         self._meta = kv.prefixed(NS_META)
         # tx hash -> the decoded tx whose signature check_tx verified (bounded, oldest evicted; a committed tx
@@ -136,7 +136,9 @@ class Application:
         raw_t = self._meta.get(_M_TIME)
         self.last_time = int.from_bytes(raw_t, "big") if raw_t else 0  # block time of `height`, ms
         self._params: Params | None = None
-        self._check = Overlay(kv, cache_reads=True)
+        # committed state records (bytes and decoded) across blocks, updated at commit (state/store.py)
+        self.cache: StateCache | None = StateCache(state_cache_size) if state_cache_size > 0 else None
+        self._check = Overlay(kv, cache_reads=True, shared=self.cache)
         self.nodes = CachedNodes(kv.prefixed(NS_TRIE))
 
     # ---------------------------------------------------------------- helpers
@@ -190,6 +192,8 @@ class Application:
         self._params = None
         self._check = Overlay(self.kv)
         self.nodes.clear()
+        if self.cache is not None:
+            self.cache.clear()
         return ResponseInitChain([], root)
 
     # ---------------------------------------------------------------- mempool
@@ -249,25 +253,61 @@ class Application:
         cached = self._sig_cache.get(dtx.hash)
         return cached is not None and cached.raw == dtx.raw
 
-    def recheck_txs(self, raws: list[bytes]) -> list[bool]:
+    def recheck_txs(self, raws: list[bytes], hashes: list[bytes] | None = None) -> list[bool]:
         """The RECHECK of every tx still in the mempool after a commit, in one pass: True where
         `check_tx(RECHECK)` of that tx, called for each in turn, would accept it (and it leaves the same check
-        state). Cheaper per tx (7 against 12 us measured on 3,000 txs) because the accepted txs' sequence numbers
-        go straight into the check state instead of through a child layer and a merge per tx: `ante_tx`
-        writes only when it accepts, so a refused tx leaves nothing either way."""
+        state). `hashes`: the txs' SHA-256 when the caller has them (the mempool does).
+
+        Cheaper per tx than check_tx one by one: the accepted txs' sequence numbers go straight into the check
+        state (`ante_tx` writes only when it accepts), and a signer's txs after one `ante_tx` accepted in this
+        pass are judged without it: `ante_tx` of an accepted tx changes nothing but its signer's sequence
+        number (its account's `nonce`: tests/node/test_recheck.py holds it to that), so the next tx of that
+        signer, of this chain, with a verified signature (in the cache) and the next number, is accepted; its
+        account is written once with the final number. Anything else goes through `ante_tx` (after that
+        write). After a block the mempool holds a few hot signers' runs of txs (a bank's), so most txs take
+        the short way: 1-2 instead of 4-6 us a tx."""
+        from dataclasses import replace
+
         try:
             params = self.params
         except TxError:
             return [False] * len(raws)
         ctx = Ctx(self._check, self.last_time, self.height + 1)
+        cache, chain_id = self._sig_cache, params.chain_id
+        runs: dict[bytes, list[int]] = {}  # signer -> [next sequence number, accepted since its account was written]
+
+        def settle(addr: bytes, run: list[int]) -> None:
+            """Write the sequence numbers `run` took the short way (what as many `ante_tx` would write)."""
+            if run[1]:
+                key = k_account(addr)
+                acct = ctx.get(key, Account)
+                if acct is not None:  # always: `ante_tx` accepted this signer's tx just before
+                    ctx.put(key, replace(acct, nonce=acct.nonce + run[1]))
+                run[1] = 0
+
         out: list[bool] = []
-        for raw in raws:
-            try:
-                dtx = self._decode(raw)
-            except TxError:
-                out.append(False)
+        for i, raw in enumerate(raws):
+            h = sha256(raw) if hashes is None else hashes[i]
+            cached = cache.get(h)
+            if cached is not None and cached.raw == raw:
+                dtx, verified = cached, True
+            else:
+                try:
+                    dtx, verified = decode_tx(raw), False
+                except TxError:
+                    out.append(False)
+                    continue
+            addr = dtx.signer_address
+            run = runs.get(addr)
+            tx = dtx.tx
+            if run is not None and verified and tx.nonce == run[0] and tx.chain_id == chain_id:
+                run[0] += 1
+                run[1] += 1
+                out.append(True)
                 continue
-            verified = self._signature_known(dtx)
+            if run is not None:
+                settle(addr, run)
+                del runs[addr]
             try:
                 code = ante_tx(ctx, dtx, params, verified=verified).code
             except Exception:  # as the mempool treats a check_tx that raises: refused
@@ -275,7 +315,11 @@ class Application:
                 continue
             if not verified and code not in _UNVERIFIED:
                 self._remember_sig(dtx)
+            if code == 0:
+                runs[addr] = [tx.nonce + 1, 0]
             out.append(code == 0)
+        for addr, run in runs.items():
+            settle(addr, run)
         return out
 
     # ---------------------------------------------------------------- mempool: signatures checked off the loop
@@ -345,7 +389,8 @@ class Application:
         if req.height != self.height + 1:
             raise ValueError(f"finalize_block at height {req.height}, but the app is at {self.height}")
         params = self.params
-        overlay = Overlay(self.kv, cache_reads=True)  # the committed KV does not change until commit
+        # the committed KV does not change until commit; the state cache holds committed values
+        overlay = Overlay(self.kv, cache_reads=True, shared=self.cache)
         ctx = Ctx(overlay, req.time_ms, req.height)
         begin_block(ctx, [(m.type, m.validator_address, m.height, m.time_ms, m.validator_power)
                           for m in req.misbehavior])
@@ -402,13 +447,15 @@ class Application:
         if own:
             b.commit(sync=True)
         self.nodes.apply(p.trie.changes)  # with a caller's batch: it must be committed before the next block
+        if self.cache is not None:
+            self.cache.update(_committed_entries(p.overlay))
         cache = self._sig_cache
         for raw in p.txs:  # committed: never checked or executed again (a replay is refused by its nonce)
             cache.pop(sha256(raw), None)
         self.height, self.app_hash, self.last_time = p.height, p.response.app_hash, p.time_ms
         self._pending = None
         # a caller's batch may not be written yet, unless the caller says it is written before any read
-        self._check = Overlay(self.kv, cache_reads=own or written_before_reads)
+        self._check = Overlay(self.kv, cache_reads=own or written_before_reads, shared=self.cache)
         return ResponseCommit(0)
 
     # ---------------------------------------------------------------- queries
@@ -438,6 +485,16 @@ def _trie_changes(overlay: Overlay) -> dict[bytes, bytes | None]:
     n = len(NS_STATE)
     return {sha256(k[n:]): (None if v is None else sha256(v))
             for k, v in overlay.writes.items() if k[:n] == NS_STATE}
+
+
+def _committed_entries(overlay: Overlay) -> dict[bytes, tuple[bytes | None, object]]:
+    """What the block read from the committed state and what it wrote there, with the decoded records the
+    overlay holds for them: the entries of `StateCache` after this block's commit."""
+    writes, get = overlay.writes, overlay.objs.get
+    s = NS_STATE[0]
+    out = {k: (v, get(k)) for k, v in (overlay._reads or {}).items() if k[0] == s and k not in writes}
+    out.update({k: (v, get(k)) for k, v in writes.items() if k[0] == s})
+    return out
 
 
 def _write_overlay(batch: Batch, overlay: Overlay, trie_writes: list[tuple[bytes, bytes | None]]) -> None:

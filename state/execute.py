@@ -90,25 +90,39 @@ def bump_nonce(ctx: Ctx, addr: bytes, acct: Account) -> None:
 
 
 def run_tx(block: Ctx, dtx: DecodedTx, params: Params, *, verified: bool) -> TxOutcome:
-    """Execute one decoded transaction inside the block context; returns its code, log and events."""
+    """Execute one decoded transaction inside the block context; returns its code, log and events.
+
+    The domain writes straight into the block's overlay between `begin()` and `keep()`; a refusal (or a bug)
+    rolls them back (`Overlay.rollback`), with the events and validator updates of the tx, so only the
+    sequence number stays taken, as when each tx ran in a child overlay merged on success."""
     block.tx_hash = dtx.hash
     try:
         acct = authenticate(block, dtx, params, verified=verified)
     except TxError as err:
         return TxOutcome(err.code, err.log)
     bump_nonce(block, dtx.signer_address, acct)
-    ctx = block.child()
-    ctx.signer_addr, ctx.signer_kind, ctx.signer_id = dtx.signer_address, acct.owner_kind, acct.owner_id
+    view = block.view
+    events: list[Event] = []
+    block.events = events
+    vu = block.validator_updates
+    saved_vu = dict(vu) if vu else None
+    block.signer_addr, block.signer_kind, block.signer_id = dtx.signer_address, acct.owner_kind, acct.owner_id
+    view.begin()
     try:
-        registry.check_owner_active(ctx, acct.owner_kind, acct.owner_id)
-        HANDLERS[dtx.tx.type](ctx, dtx.body)
-    except TxError as err:
-        return TxOutcome(err.code, err.log)
-    except Exception as exc:  # a bug must still give every node the same answer
+        registry.check_owner_active(block, acct.owner_kind, acct.owner_id)
+        HANDLERS[dtx.tx.type](block, dtx.body)
+    except Exception as exc:
+        view.rollback()
+        vu.clear()
+        if saved_vu:
+            vu.update(saved_vu)
+        block.events = []
+        if isinstance(exc, TxError):
+            return TxOutcome(exc.code, exc.log)
+        # a bug must still give every node the same answer
         return TxOutcome(E.INTERNAL.code, E.INTERNAL.template.format(kind=type(exc).__name__))
-    ctx.view.merge_into(block.view)
-    block.validator_updates.update(ctx.validator_updates)
-    return TxOutcome(0, "", ctx.events)
+    view.keep()
+    return TxOutcome(0, "", events)
 
 
 def ante_tx(block: Ctx, dtx: DecodedTx, params: Params, *, verified: bool) -> TxOutcome:

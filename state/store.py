@@ -8,8 +8,17 @@ Layout of the application's KV namespace (the node hands the app a prefixed view
     t<pos>   trie nodes
     m<name>  metadata: height, app hash, last FinalizeBlock response
 
-`Overlay` buffers writes over a reader; a block runs in one overlay over the committed KV, and each tx in a
-child overlay merged into it only when the tx succeeds. Nothing touches the KV before `commit`.
+`Overlay` buffers writes over a reader; a block runs in one overlay over the committed KV. Each tx writes into
+it directly inside `begin()` ... `keep()` / `rollback()`: an undo log of the first write of each key, rolled
+back when the tx fails, so its writes count only when it succeeds (a child overlay merged on success did the
+same with a second layer to read through and a merge per tx). Nothing touches the KV before `commit`.
+
+Decoded records: `Overlay.objs` holds, for some keys, the record whose bytes are the overlay's current value
+(`Ctx.put` puts both; `Ctx.get` decodes once and keeps it), so a record read again in the block (an
+account, an institution, a guarantee a later tx touches) is not decoded again. Records are frozen, so
+sharing one is safe. `StateCache` keeps the committed records (bytes and decoded) across blocks: the
+application updates it at commit from the block's reads and writes, and the block overlay and the check
+state read through it before the KV.
 """
 
 from __future__ import annotations
@@ -30,12 +39,58 @@ NS_STATE, NS_INDEX, NS_TRIE, NS_META, NS_HIST = b"s", b"i", b"t", b"m", b"h"
 R = TypeVar("R", bound=Record)
 
 
+class _Absent:
+    """The undo log's mark for a key the overlay had not written."""
+
+
+_ABSENT = _Absent()
+
+
+class StateCache:
+    """Committed state entries across blocks: full key (`NS_STATE` + key) -> (its stored bytes or None if absent,
+    the decoded record or None). Owned by the application, which updates it at commit from the block's reads
+    (values of the committed state) and writes (so every entry is the committed value: nothing is invalidated
+    by guessing), and only there. Bounded by two generations: `update` adds to the young one; when it holds
+    `generation` entries it becomes the old one and the previous old one is dropped. A key read in a block is
+    added again at its commit, so what blocks keep using stays.
+
+    Threads: read by finalize_block (the node's commit thread) and check_tx (the loop), written only by commit,
+    while the node holds check_tx (node/node.py `_lock_mempool_for_commit`); a plain dict read or update is
+    atomic under the GIL."""
+
+    def __init__(self, max_entries: int = 65_536) -> None:
+        self.generation = max(1, max_entries // 2)
+        self.young: dict[bytes, tuple[bytes | None, object]] = {}
+        self.old: dict[bytes, tuple[bytes | None, object]] = {}
+
+    def get(self, key: bytes) -> tuple[bytes | None, object] | None:
+        e = self.young.get(key)
+        return self.old.get(key) if e is None else e
+
+    def update(self, entries: dict[bytes, tuple[bytes | None, object]]) -> None:
+        young = self.young
+        young.update(entries)
+        if len(young) >= self.generation:
+            self.old, self.young = young, {}
+
+    def clear(self) -> None:
+        self.young, self.old = {}, {}
+
+    def __len__(self) -> int:
+        return len(self.young) + len(self.old)
+
+
 class Overlay:
     """Pending writes over a reader; reads see them. Iteration merges both in key order."""
 
-    def __init__(self, base: Reader, *, cache_reads: bool = False) -> None:
+    def __init__(self, base: Reader, *, cache_reads: bool = False, shared: StateCache | None = None) -> None:
         self.base = base
         self.writes: dict[bytes, bytes | None] = {}
+        # key -> the decoded record of this overlay's current value of the key (see the module's docstring)
+        self.objs: dict[bytes, object] = {}
+        # the undo log of the tx in progress (`begin`): key -> (the write it replaced or _ABSENT, its record)
+        self._undo: dict[bytes, tuple[bytes | _Absent | None, object]] | None = None
+        self._dropped: set[bytes] = set()  # keys a rollback removed from `writes`, still listed for iteration
         self._sorted: list[bytes] = []  # keys of `writes`, sorted, as of the last iteration
         self._new: list[bytes] = []  # keys written since
         # with `cache_reads`, what `base` answered (None too) is remembered: only for an overlay whose base
@@ -43,6 +98,8 @@ class Overlay:
         # KV (both dropped at commit). A block reads the signer's institution, the params and other shared
         # records again and again: ~0.9 of ~10 LevelDB gets per tx were repeats, ~0.75 per tx in check_tx
         self._reads: dict[bytes, bytes | None] | None = {} if cache_reads else None
+        # with `cache_reads`: committed entries consulted before `base` (the same values: see StateCache)
+        self._shared = shared if cache_reads else None
 
     def get(self, key: bytes) -> bytes | None:
         writes = self.writes
@@ -54,24 +111,101 @@ class Overlay:
         try:
             return reads[key]
         except KeyError:
-            value = reads[key] = self.base.get(key)
-            return value
+            pass
+        shared = self._shared
+        if shared is not None:
+            e = shared.get(key)
+            if e is not None:
+                value = reads[key] = e[0]
+                if e[1] is not None:
+                    self.objs[key] = e[1]
+                return value
+        value = reads[key] = self.base.get(key)
+        return value
 
-    def put(self, key: bytes, value: bytes) -> None:
-        if key not in self.writes:
-            self._new.append(key)
-        self.writes[key] = value
+    def get_rec(self, key: bytes, cls: type[R]) -> R | None:
+        """`unpack(cls, self.get(key))`, or the record already decoded for the current value of `key`."""
+        objs = self.objs
+        rec = objs.get(key)
+        if rec is not None and rec.__class__ is cls:
+            return rec
+        raw = self.get(key)
+        if raw is None:
+            return None
+        rec = objs.get(key)  # `get` may have found it decoded in the shared cache
+        if rec is not None and rec.__class__ is cls:
+            return rec
+        out = objs[key] = unpack(cls, raw)
+        return out
+
+    def put(self, key: bytes, value: bytes | None, rec: object = None) -> None:
+        """Write `value` (None: delete); `rec`, if given, is the record whose packed bytes `value` is."""
+        writes = self.writes
+        undo = self._undo
+        if key in writes:
+            if undo is not None and key not in undo:
+                undo[key] = (writes[key], self.objs.get(key))
+        else:
+            if undo is not None and key not in undo:
+                undo[key] = (_ABSENT, self.objs.get(key))
+            if self._dropped and key in self._dropped:
+                self._dropped.discard(key)  # still listed in `_sorted` or `_new`
+            else:
+                self._new.append(key)
+        writes[key] = value
+        if rec is not None:
+            self.objs[key] = rec
+        elif key in self.objs:
+            del self.objs[key]
 
     def delete(self, key: bytes) -> None:
-        if key not in self.writes:
-            self._new.append(key)
-        self.writes[key] = None
+        self.put(key, None)
+
+    # ---- a tx's writes: kept or rolled back as one
+    def begin(self) -> None:
+        """Start logging what the following writes replace, for `rollback`."""
+        self._undo = {}
+
+    def keep(self) -> None:
+        """The writes since `begin` stay."""
+        self._undo = None
+
+    def rollback(self) -> None:
+        """Undo every write since `begin`: reads, records and iteration as before it."""
+        undo, self._undo = self._undo, None
+        if not undo:
+            return
+        writes, objs = self.writes, self.objs
+        for key, (old, rec) in undo.items():
+            if isinstance(old, _Absent):
+                del writes[key]
+                self._dropped.add(key)
+            else:
+                writes[key] = old
+            if rec is None:
+                objs.pop(key, None)
+            else:
+                objs[key] = rec
 
     def merge_into(self, parent: Overlay) -> None:
-        parent._new.extend(k for k in self.writes if k not in parent.writes)
-        parent.writes.update(self.writes)
+        if parent._undo is not None or parent._dropped:
+            for k, v in self.writes.items():
+                parent.put(k, v)
+        else:
+            parent._new.extend(k for k in self.writes if k not in parent.writes)
+            parent.writes.update(self.writes)
+            pobjs = parent.objs
+            for k in self.writes:
+                if k in pobjs:
+                    del pobjs[k]
+        # what this overlay decoded is its view of each key, which is now the parent's too
+        parent.objs.update(self.objs)
 
     def _keys(self) -> list[bytes]:
+        if self._dropped:
+            dropped, self._dropped = self._dropped, set()
+            self._sorted = [k for k in self._sorted if k not in dropped]
+            self._new = [k for k in self._new if k not in dropped]
         if self._new:
             self._new.sort()
             self._sorted = sorted(self._sorted + self._new)  # two sorted runs: a linear merge
@@ -160,11 +294,10 @@ class Ctx:
 
     # state records
     def get(self, key: bytes, cls: type[R]) -> R | None:
-        raw = self.view.get(NS_STATE + key)
-        return None if raw is None else unpack(cls, raw)
+        return self.view.get_rec(NS_STATE + key, cls)
 
     def put(self, key: bytes, rec: Record) -> None:
-        self.view.put(NS_STATE + key, pack(rec))
+        self.view.put(NS_STATE + key, pack(rec), rec)
 
     def delete(self, key: bytes) -> None:
         self.view.delete(NS_STATE + key)

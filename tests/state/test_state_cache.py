@@ -1,0 +1,216 @@
+"""The execution caches change no answer: the state cache across blocks (`StateCache`), the decoded records
+of the overlay (`Overlay.objs`) and the per-tx undo log (`Overlay.begin/keep/rollback`) give the same results,
+app hashes and stored bytes as the reference: every record decoded from its bytes at every read, no cache
+across blocks, and each tx in a child overlay merged on success (the execution before these caches)."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from state import errors as E
+from state import execute
+from state.abci import Application, RequestCheckTx, RequestFinalizeBlock, RequestInitChain, ValidatorUpdate
+from state.errors import TxError
+from state.fastrec import pack, unpack
+from state.kv import MemoryKV
+from state.records import Account, Params
+from state.store import NS_STATE, Ctx, Overlay, StateCache
+from state.txs import DecodedTx
+from state.workload import Workload
+
+
+def _reference_run_tx(block: Ctx, dtx: DecodedTx, params: Params, *, verified: bool) -> execute.TxOutcome:
+    """`run_tx` as it was before the undo log: the domain runs in a child overlay merged on success."""
+    block.tx_hash = dtx.hash
+    try:
+        acct = execute.authenticate(block, dtx, params, verified=verified)
+    except TxError as err:
+        return execute.TxOutcome(err.code, err.log)
+    execute.bump_nonce(block, dtx.signer_address, acct)
+    ctx = block.child()
+    ctx.signer_addr, ctx.signer_kind, ctx.signer_id = dtx.signer_address, acct.owner_kind, acct.owner_id
+    try:
+        execute.registry.check_owner_active(ctx, acct.owner_kind, acct.owner_id)
+        execute.HANDLERS[dtx.tx.type](ctx, dtx.body)
+    except TxError as err:
+        return execute.TxOutcome(err.code, err.log)
+    except Exception as exc:
+        return execute.TxOutcome(E.INTERNAL.code, E.INTERNAL.template.format(kind=type(exc).__name__))
+    ctx.view.merge_into(block.view)
+    block.validator_updates.update(ctx.validator_updates)
+    return execute.TxOutcome(0, "", ctx.events)
+
+
+def _decode_every_read(self: Overlay, key: bytes, cls: Any) -> Any:
+    raw = self.get(key)
+    return None if raw is None else unpack(cls, raw)
+
+
+@contextmanager
+def reference_execution() -> Iterator[None]:
+    """Within: the reference execution (no decoded records reused, child overlays per tx)."""
+    import state.abci
+
+    saved = (Overlay.get_rec, state.abci.run_tx)
+    Overlay.get_rec = _decode_every_read  # type: ignore[method-assign]
+    state.abci.run_tx = _reference_run_tx  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        Overlay.get_rec, state.abci.run_tx = saved  # type: ignore[method-assign,assignment]
+
+
+@contextmanager
+def failing_after_writes(share: int) -> Iterator[None]:
+    """Every domain handler, after it ran (its writes, events and validator updates made), then fails for about
+    `share` in 8 txs (chosen by the tx hash, the same in both runs): a refusal or a bug, so the rollback of
+    writes already made is exercised (the real rules mostly refuse before writing)."""
+    saved = dict(execute.HANDLERS)
+
+    def wrap(handler: execute.Handler) -> execute.Handler:
+        def failing(ctx: Ctx, body: Any) -> None:
+            handler(ctx, body)
+            ctx.emit("doomed", {"n": 1})
+            ctx.validator_updates[b"v" * 32] = 5
+            if ctx.tx_hash[0] % 8 < share:
+                if ctx.tx_hash[1] % 2:
+                    raise TxError(E.BAD_FIELD, field="x", reason="made to fail after its writes")
+                raise RuntimeError("a bug after the writes")
+        return failing
+
+    for name, handler in saved.items():
+        execute.HANDLERS[name] = wrap(handler)
+    try:
+        yield
+    finally:
+        execute.HANDLERS.update(saved)
+
+
+def _genesis(wl: Workload) -> RequestInitChain:
+    vals = [ValidatorUpdate(p, w) for p, w in wl.genesis_validators()]
+    return RequestInitChain(wl.start_ms, wl.chain_id, vals, json.dumps(wl.genesis_app_state()).encode())
+
+
+def _blocks(seed: int, n_blocks: int, per_block: int, invalid: float, shuffle: bool) -> tuple[
+        Workload, list[tuple[int, list[bytes]]]]:
+    wl = Workload(seed=seed, n_banks=4, n_agencies=6, n_suppliers=30, invalid_share=invalid, refused_at_check=False)
+    blocks = list(wl.blocks(n_blocks, per_block, block_ms=3_600_000 * (1 + seed % 48)))
+    if shuffle:  # out of order: bad sequence numbers, unknown instruments, refusals after writes (rollbacks)
+        rng = random.Random(seed)
+        for _, txs in blocks:
+            rng.shuffle(txs)
+    return wl, blocks
+
+
+def _check_cache_is_committed_state(app: Application, kv: MemoryKV) -> None:
+    cache = app.cache
+    assert cache is not None
+    for k in {*cache.young, *cache.old}:
+        e = cache.get(k)
+        assert e is not None
+        raw, rec = e
+        assert k[:1] == NS_STATE and kv.get(k) == raw, k
+        assert rec is None or (raw is not None and pack(rec) == raw), k  # type: ignore[arg-type]
+
+
+def _run(blocks: list[tuple[int, list[bytes]]], wl: Workload, *, reference: bool, cache_size: int,
+         check_first: bool) -> tuple[list[Any], dict[bytes, bytes]]:
+    kv = MemoryKV()
+    out: list[Any] = []
+    app = Application(kv, state_cache_size=0 if reference else cache_size)
+    app.init_chain(_genesis(wl))
+    for h, (t, txs) in enumerate(blocks, start=1):
+        if check_first:  # check_tx reads through the same cache (the check state)
+            out.append([app.check_tx(RequestCheckTx(raw)).code for raw in txs])
+        resp = app.finalize_block(RequestFinalizeBlock(txs, h, t))
+        out.append(resp)
+        app.commit()
+        out.append(app.app_hash)
+        if not reference:
+            _check_cache_is_committed_state(app, kv)
+    return out, dict(kv._root.data)  # type: ignore[attr-defined]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), n_blocks=st.integers(1, 5), per_block=st.integers(1, 40),
+       invalid=st.sampled_from([0.0, 0.1, 0.3]), shuffle=st.sampled_from([False, False, True]),
+       cache_size=st.sampled_from([2, 7, 64, 65_536]), check_first=st.booleans(), fail=st.integers(0, 3))
+def test_caches_give_the_reference_results_hashes_and_bytes(seed: int, n_blocks: int, per_block: int,
+                                                            invalid: float, shuffle: bool, cache_size: int,
+                                                            check_first: bool, fail: int) -> None:
+    wl, blocks = _blocks(seed, n_blocks, per_block, invalid, shuffle)
+    with failing_after_writes(fail):
+        with reference_execution():
+            ref, ref_kv = _run(blocks, wl, reference=True, cache_size=0, check_first=check_first)
+        wl2, _ = _blocks(seed, n_blocks, per_block, invalid, shuffle)
+        got, got_kv = _run(blocks, wl2, reference=False, cache_size=cache_size, check_first=check_first)
+    assert got == ref
+    assert got_kv == ref_kv
+
+
+def test_recorded_records_round_trip_through_their_bytes() -> None:
+    """The premise of reusing the record a tx put: decoding its bytes gives an equal record (no list where the
+    record declares a tuple, no int where it declares a bool...). Every `Ctx.put` of a workload run."""
+    puts = 0
+    orig = Ctx.put
+
+    def checked(self: Ctx, key: bytes, rec: Any) -> None:
+        nonlocal puts
+        assert unpack(type(rec), pack(rec)) == rec and type(unpack(type(rec), pack(rec))) is type(rec)
+        for name, value in vars(rec).items():
+            again = getattr(unpack(type(rec), pack(rec)), name)
+            assert type(again) is type(value), (type(rec).__name__, name)
+        puts += 1
+        orig(self, key, rec)
+
+    Ctx.put = checked  # type: ignore[method-assign]
+    try:
+        wl, blocks = _blocks(3, 12, 60, 0.1, False)
+        _run(blocks, wl, reference=False, cache_size=65_536, check_first=True)
+    finally:
+        Ctx.put = orig  # type: ignore[method-assign]
+    assert puts > 500
+
+
+def test_rollback_restores_reads_records_and_iteration() -> None:
+    kv = MemoryKV()
+    kv.put(b"sa", b"1")
+    kv.put(b"sc", b"3")
+    o = Overlay(kv, cache_reads=True, shared=StateCache(4))
+    acct = Account(b"k" * 32, "BANK", "006", 1, True)
+    o.put(b"sb", pack(acct), acct)
+    before = (dict(o.writes), dict(o.objs), list(o.iterate()))
+    o.begin()
+    o.put(b"sb", b"x")
+    o.put(b"sd", b"4")
+    o.delete(b"sa")
+    assert list(o.iterate()) == [(b"sb", b"x"), (b"sc", b"3"), (b"sd", b"4")]
+    o.rollback()
+    assert (dict(o.writes), dict(o.objs), list(o.iterate())) == before
+    assert o.get_rec(b"sb", Account) is acct and o.get(b"sd") is None
+    o.begin()
+    o.put(b"sd", b"5")  # a key a rollback dropped, written again and kept: listed once
+    o.keep()
+    assert list(o.iterate()) == [(b"sa", b"1"), (b"sb", pack(acct)), (b"sc", b"3"), (b"sd", b"5")]
+    other = Account(b"k" * 32, "BANK", "006", 2, True)
+    o.put(b"sb", pack(other))  # bytes without their record: the old record is not served for them
+    assert o.get_rec(b"sb", Account) == other
+    o.delete(b"sb")
+    assert o.get_rec(b"sb", Account) is None and o.get(b"sb") is None
+
+
+def test_state_cache_is_bounded_and_the_young_generation_wins() -> None:
+    c = StateCache(4)
+    c.update({b"s1": (b"a", None), b"s2": (b"b", None)})  # young full: it becomes the old generation
+    c.update({b"s1": (b"c", None)})
+    assert c.get(b"s1") == (b"c", None) and c.get(b"s2") == (b"b", None)
+    c.update({b"s3": (None, None)})
+    assert c.get(b"s2") is None and c.get(b"s1") == (b"c", None) and c.get(b"s3") == (None, None)
+    assert len(c) <= 4
