@@ -80,11 +80,31 @@ class BlockStore:
         self._root = kv
         self._kv = kv.prefixed(ns)
         self._ns = ns
+        # the stored range as this object last wrote or read it: `height`/`base` are asked for every status
+        # message (4 a second and one per block, to each peer) and by RPC; a LevelDB read and a decode each
+        # time before. Only this object writes the range (one store per database in a node); a write in a
+        # caller's batch turns the cache off for good, since that batch may commit later or never (the node
+        # writes it in its own batches). The commit worker writes, the loop reads: a read that raced a write
+        # (`_writes` moved meanwhile) is not kept.
+        self._rng: StoreRange | None = None
+        self._writes = 0
+        self._cached = True
 
     # --- range ---------------------------------------------------------------------------------
     def _range(self) -> StoreRange:
-        raw = self._kv.get(b"R")
-        return StoreRange(0, 0) if raw is None else StoreRange.decode(raw)
+        rng = self._rng
+        if rng is None:
+            writes = self._writes
+            raw = self._kv.get(b"R")
+            rng = StoreRange(0, 0) if raw is None else StoreRange.decode(raw)
+            if writes == self._writes and self._cached:
+                self._rng = rng
+        return rng
+
+    def _writing_range(self, own: bool) -> None:
+        self._writes += 1
+        self._rng = None
+        self._cached = self._cached and own
 
     @property
     def base(self) -> int:
@@ -128,9 +148,12 @@ class BlockStore:
         loc_tag = TxLocation.TAG
         for i, txh in enumerate(block.tx_hashes()):
             b.put(b"t" + txh, packb([loc_tag, h, i]))  # = TxLocation(h, i).encode()
-        b.put(b"R", pack(StoreRange(rng.base or h, h)))
+        new_rng = StoreRange(rng.base or h, h)
+        b.put(b"R", pack(new_rng))
+        self._writing_range(own)
         if own:
             b.commit(sync=True)
+            self._rng = new_rng if self._cached else None
         return meta
 
     def save_seen_commit(self, height: int, commit: Commit, batch: Batch | None = None) -> None:
@@ -165,9 +188,12 @@ class BlockStore:
                 b.delete(b"#" + block.hash())
             for prefix in (b"b", b"m", b"c", b"s", b"r"):
                 b.delete(hkey(prefix, h))
-        b.put(b"R", StoreRange(retain_height, rng.height).encode())
+        new_rng = StoreRange(retain_height, rng.height)
+        b.put(b"R", new_rng.encode())
+        self._writing_range(own)
         if own:
             b.commit(sync=True)
+            self._rng = new_rng if self._cached else None
         return retain_height - rng.base
 
     # --- reads ---------------------------------------------------------------------------------

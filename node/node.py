@@ -21,6 +21,7 @@ from concurrent.futures import Executor as ThreadExecutor
 
 from consensus.commit import verify_commit
 from consensus.machine import ConsensusCore
+from consensus.sign_bytes import SignBytesError, vote_sign_bytes
 from consensus.types import (
     Commit as CoreCommit,
 )
@@ -33,6 +34,7 @@ from consensus.types import (
     ValueId,
     ValueReady,
     Vote,
+    VoteType,
 )
 from consensus.validators import ValidatorSet
 from node import blockrules, inbound
@@ -68,11 +70,12 @@ from node.storagefault import storage_failure
 from node.wal import ConsensusWAL
 from state.chain import FLAG_ABSENT, Block, Commit, FinalizeBlockResult
 from state.codec import Record
-from state.crypto import sha256, verify
+from state.crypto import sha256
 from state.kv import Batch
 
 log = get_logger("node")
 TICK_S = 0.25
+STATUS_REFRESH_S = 1.0  # an unchanged status is sent again this often (`_broadcast_status`)
 MAX_FUTURE_MSGS = 2000
 BACKLOG_TXS = 200  # txs waiting for admission that make a backlog (`Node._wait_for_txs`): a tenth of a full block
 
@@ -145,9 +148,12 @@ class Node:
         self.in_consensus = False
         self.blocks: dict[bytes, tuple[Block, bytes]] = {}  # candidate blocks of the current height
         self.proposals: dict[tuple[int, int, bytes], ProposalMsg] = {}
+        self.validating: set[tuple[int, int, bytes]] = set()  # proposals whose block the worker is checking
         self.votes: dict[tuple[int, int, int, bytes, bytes | None], VoteMsg] = {}
         self.future: list[tuple[str, Record]] = []
         self.evidence = EvidencePool(self.chain_id, StoredHistory(applier.states, applier.store))
+        # votes' signatures checked on arrival (node/inbound.py) and our own: a block's LastCommit holds them
+        self.verified = blockrules.VerifiedSignatures()
         self.last_block_at: float | None = None
         self.started_at = time.monotonic()
         self._tasks: list[asyncio.Task[None]] = []
@@ -165,6 +171,9 @@ class Node:
         self._skipped_at = 0.0
         self._delayed_release: TimeoutFired | None = None  # the early hold a release timer is set for
         self._commit_fired: object = None  # the COMMIT timeout that fired last (its first fire is told apart)
+        self._seen_commit: Commit | None = None  # the seen commit of the block decided last (`decide`)
+        self._status_sent: StatusMsg | None = None  # what `_broadcast_status` last sent, and when
+        self._status_sent_at = 0.0
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -245,6 +254,7 @@ class Node:
             self.wal.start_height(self.state.height)
         self.blocks.clear()
         self.proposals.clear()
+        self.validating.clear()
         self.votes.clear()
 
     def _replay_future(self) -> None:
@@ -278,11 +288,76 @@ class Node:
         self.gossip.push_proposal(msg)
 
     def broadcast_vote(self, vote: Vote) -> None:
+        val = self.core.valset.get(vote.validator) if self.core.valset is not None else None
+        if val is not None and vote.type == VoteType.PRECOMMIT:  # the next block's LastCommit holds it
+            with contextlib.suppress(SignBytesError):
+                self.verified.add(val.pub_key, vote_sign_bytes(self.chain_id, vote), vote.signature)
         msg = VoteMsg.of(vote)
         self.votes[vote_key(msg)] = msg
         if self.wal is not None:
             self.wal.append(vote.height, msg, sync=True)
         self.gossip.push_vote(msg)
+
+    # ------------------------------------------------------------------ proposals from peers
+    def take_proposal(self, peer_id: str, msg: ProposalMsg, p: Proposal) -> None:
+        """A peer's proposal for our height whose signature checked (node/inbound.py `on_proposal`): its block
+        is decoded and validated (`inbound.validate_proposal`: decode, hash, `check_block`, process_proposal;
+        tens of ms for a block of 1,000-2,000 txs) in the commit worker thread when there is one, as the
+        proposer builds its block there (`_build_value`), so the loop keeps serving votes, peers and RPC
+        meanwhile; the core gets it back on the loop (`_proposal_validated`). Without a worker (tests, tools)
+        or while replaying the WAL (which must keep its order), on the spot.
+
+        Who touches what: the worker decodes the block and reads `st` (the state snapshot of the height the
+        proposal is for), the block and state stores (`check_block`'s evidence history, read only), the
+        verified-signature cache (`VerifiedSignatures`: single-call operations) and, in process_proposal,
+        the application's committed state and signature cache, as `_build_value` does; it is the single
+        commit thread, so never beside a block's finalize or commit. The loop keeps the proposal's key in
+        `validating` (a duplicate waits for nothing) and takes the verdict only if the node is still at that
+        height with that state; the core, the WAL, `proposals`, `blocks` and gossip are touched on the loop."""
+        if self.commit_worker is None or self._replaying:
+            verdict = inbound.validate_proposal(self, self.state, msg, p.value_id)
+            if verdict.bad_peer is not None:
+                raise BadPeer(verdict.bad_peer)
+            inbound.accept_proposal(self, msg, p, verdict)
+            return
+        k = proposal_key(msg)
+        self.validating.add(k)
+        st = self.state
+        job = asyncio.get_running_loop().run_in_executor(self.commit_worker, inbound.validate_proposal, self, st,
+                                                         msg, p.value_id)
+        job.add_done_callback(lambda f: self._proposal_validated(f, peer_id, msg, p, st))
+
+    def _proposal_validated(self, job: asyncio.Future[inbound.ProposalVerdict], peer_id: str, msg: ProposalMsg,
+                            p: Proposal, st: ChainState) -> None:
+        """On the loop, `take_proposal`'s verdict: dropped if the node left that height meanwhile; waits for a
+        commit in progress, as peers' messages do."""
+        if self.committing:
+            self._after_commit.append(lambda: self._proposal_validated(job, peer_id, msg, p, st))
+            return
+        k = proposal_key(msg)
+        if k not in self.validating:  # the height was left (and the set cleared) meanwhile
+            return
+        self.validating.discard(k)
+        if job.cancelled() or self.stopping or self.fatal:
+            return
+        exc = job.exception()
+        if exc is not None:
+            if not self.storage_failed(exc):
+                log.error("validating a proposal failed", height=p.height, round=p.round,
+                          reason=f"{type(exc).__name__}: {exc}")
+            return
+        verdict = job.result()
+        if verdict.bad_peer is not None:
+            self.metrics.bad_peer_messages += 1
+            self.net.disconnect(peer_id, verdict.bad_peer)
+            return
+        if self.state is not st or not self.in_consensus or self.core.height != p.height or k in self.proposals:
+            return
+        try:
+            inbound.accept_proposal(self, msg, p, verdict)
+        except Exception as e:
+            if not self.storage_failed(e):
+                log.error("consensus step failed", exc=True, height=self.core.height, round=self.core.round)
 
     # ------------------------------------------------------------------ value source
     def request_value(self, height: int, round_: int) -> ValueId | None:
@@ -292,7 +367,9 @@ class Node:
         if height == st.initial_height:
             last_commit = Commit.empty()
         else:
-            seen = self.store.load_seen_commit(height - 1)
+            seen = self._seen_commit
+            if seen is None or seen.height != height - 1:
+                seen = self.store.load_seen_commit(height - 1)
             if seen is None:
                 log.error("no seen commit for the previous height", height=height - 1)
                 return None
@@ -358,6 +435,7 @@ class Node:
             return
         block = entry[0]
         seen = commit_from_consensus(commit, block.block_id())
+        self._seen_commit = seen  # what the block store gets with the block (read back by _keep_fuller_commit)
         if self.commit_worker is not None:
             self._commit_in_worker(block, seen, round_)
         else:
@@ -378,14 +456,18 @@ class Node:
         commit = self.core.decided_commit()
         if commit is None or commit.height != height or height != self.state.last_height:
             return
-        seen = self.store.load_seen_commit(height)
+        seen = self._seen_commit  # the one `decide` stored with the block: no read and decode of it per height
+        if seen is None or seen.height != height:
+            seen = self.store.load_seen_commit(height)
         if seen is None or seen.block_id.hash != commit.value_id:
             return
         if sum(s.flag != FLAG_ABSENT for s in seen.signatures) >= sum(s.flag != FLAG_ABSENT for s in commit.signatures):
             return  # (the core's BlockIDFlag is an IntEnum with the chain's values)
+        fuller = commit_from_consensus(commit, seen.block_id)
         batch = self.applier.root.batch()  # not synced: after a crash the smaller commit stored is as valid
-        self.store.save_seen_commit(height, commit_from_consensus(commit, seen.block_id), batch)
+        self.store.save_seen_commit(height, fuller, batch)
         batch.commit(sync=False)
+        self._seen_commit = fuller
 
     def report(self, evidence: DuplicateVoteEvidence) -> None:
         a = evidence.vote_a
@@ -564,13 +646,14 @@ class Node:
             reason = "commit is for another block"
         if reason is None:
             v = verify_commit(self.chain_id, valset_from_info(st.validators), st.height, block.hash(),
-                              commit_to_consensus(commit), verify)
+                              commit_to_consensus(commit), self.verified.verify)
             reason = None if v.ok else f"commit does not verify: {v.reason}"
         if reason is not None:
             log.warning("rejected synced block", height=block.header.height, reason=reason)
             return False
         if self.in_consensus:
             self.timers.cancel_all()
+        self._seen_commit = commit
         self._commit_block(block, commit, commit.round)
         if self.in_consensus:
             self._start_height()
@@ -579,7 +662,7 @@ class Node:
     # ------------------------------------------------------------------ block validation
     def check_block(self, block: Block) -> str | None:
         """Why `block` cannot be the next block, or None (node/blockrules.py)."""
-        return blockrules.check_block(self.chain_id, self.state, block, self.evidence.history)
+        return blockrules.check_block(self.chain_id, self.state, block, self.evidence.history, self.verified.verify)
 
     # ------------------------------------------------------------------ inbound messages (node/inbound.py)
     def handle_payload(self, peer_id: str, payload: bytes) -> None:
@@ -728,8 +811,17 @@ class Node:
             rnd, step = 0, 0
         return StatusMsg(self.state.height, rnd, step, base, store_h)
 
-    def _broadcast_status(self) -> None:
-        self.gossip.push_all(self.status())
+    def _broadcast_status(self, changed_only: bool = False) -> None:
+        """Our status to every peer; with `changed_only` (the tick) only if it changed since we last sent it
+        or `STATUS_REFRESH_S` passed. Peers get it at connection (node/assemble.py `_pump`), after every block
+        and at every new height anyway; the tick adds round and step changes. Before, the tick sent it 4 times
+        a second whatever happened: 12 frames out and 12 in a second per node on an idle 4-node network."""
+        st = self.status()
+        now = time.monotonic()
+        if changed_only and st == self._status_sent and now - self._status_sent_at < STATUS_REFRESH_S:
+            return
+        self._status_sent, self._status_sent_at = st, now
+        self.gossip.push_all(st)
 
     async def _tick_loop(self) -> None:
         while not self._stopped.is_set():
@@ -745,7 +837,7 @@ class Node:
     def tick(self) -> None:
         if self.committing:
             return
-        self._broadcast_status()
+        self._broadcast_status(changed_only=True)
         self.blocksync.tick()
         if self.in_consensus:
             self.gossip.catch_up(self.core.height, list(self.proposals.values()), list(self.votes.values()),

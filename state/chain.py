@@ -132,8 +132,12 @@ class Header(Record):
             raise ValueError("proposer_address must be 20 bytes")
 
     def hash(self) -> bytes:
-        """The block hash: Merkle root of the encoded fields (the tag is not a field)."""
-        return merkle_root([encode(v) for v in self.to_value()[1:]])
+        """The block hash: Merkle root of the encoded fields (the tag is not a field). Computed once per header
+        object (a node asks for it on the proposal, in process_proposal, at decision and at commit)."""
+        cached: bytes | None = self.__dict__.get("_hash")
+        if cached is None:
+            cached = self.__dict__["_hash"] = merkle_root([encode(v) for v in self.to_value()[1:]])
+        return cached
 
 
 @dataclass(frozen=True)

@@ -179,6 +179,8 @@ def test_store_matches_a_model_under_saves_prunes_and_reopens(script: list[tuple
                 kv = LevelKV(Path(d) / "db")
                 store = BlockStore(kv)
             assert (store.base, store.height) == (base, top)
+            fresh = BlockStore(kv)  # the range cached by `store` is what the database holds
+            assert (fresh.base, fresh.height) == (base, top)
             for h in range(1, len(c.blocks) + 1):
                 present = base <= h <= top and top > 0
                 block = c.blocks[h - 1]
@@ -225,3 +227,20 @@ def test_block_id_and_tx_hashes_are_made_once_per_block_and_are_the_codecs(chain
         assert fresh.block_id() is fresh.block_id() and fresh.tx_hashes() is fresh.tx_hashes()
         assert fresh.tx_hashes() == tuple(tx_hash(tx) for tx in block.txs)
         assert merkle_root(list(fresh.tx_hashes())) == txs_hash(block.txs) == block.header.data_hash
+
+
+def test_range_written_in_a_callers_batch_is_read_from_the_database(tmp_path: Path, chain5: Chain) -> None:
+    """The block store keeps its range in memory, except after a write in a caller's batch: that batch may be
+    committed later (or never), so the range is read from the database from then on."""
+    kv = LevelKV(tmp_path / "db")
+    store = BlockStore(kv)
+    store.save_block(chain5.blocks[0], chain5.seen_commits[0])
+    assert store.height == 1
+    batch = kv.batch()
+    store.save_block(chain5.blocks[1], chain5.seen_commits[1], batch)
+    assert (store.base, store.height) == (1, 1)  # not committed yet
+    batch.commit(sync=True)
+    assert (store.base, store.height) == (1, 2)
+    store.save_block(chain5.blocks[2], chain5.seen_commits[2])
+    assert store.height == 3 == BlockStore(kv).height
+    kv.close()

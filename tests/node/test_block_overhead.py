@@ -1,0 +1,118 @@
+"""The per-block work a node no longer repeats: signatures verified once, the block store's range kept in
+memory, status sent when it changed (devnet/bench/block_overhead.py measures what these save)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from consensus.commit import verify_commit
+from consensus.sign_bytes import vote_sign_bytes
+from consensus.types import BlockIDFlag, VoteType
+from consensus.types import Vote as CoreVote
+from node.blockrules import VerifiedSignatures, check_block
+from node.convert import commit_to_consensus, valset_from_info
+from state.crypto import PrivateKey, verify
+from tests.node.chainkit import Chain
+
+_CHAIN = Chain.start(4)
+_CHAIN.grow(6, txs_per_block=1)
+_KEYS = [PrivateKey.generate() for _ in range(3)]
+
+
+class _NoHistory:
+    def validators_at(self, height: int) -> None:
+        return None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.binary(max_size=40), st.integers(-1, 70)), max_size=25))
+def test_the_signature_cache_gives_the_verdicts_of_verify(ops: list[tuple[int, bytes, int]]) -> None:
+    """With the cache and without it, the same verdict for every (key, message, signature), valid or not,
+    asked once or again; only valid ones are remembered."""
+    cache = VerifiedSignatures(limit=8)
+    for k, msg, flip in ops:
+        key = _KEYS[k]
+        sig = bytearray(key.sign(msg))
+        if 0 <= flip < 64:
+            sig[flip] ^= 0x01
+        pub = key.public_key.raw if flip != 70 else _KEYS[(k + 1) % 3].public_key.raw
+        want = verify(pub, msg, bytes(sig))
+        assert cache.verify(pub, msg, bytes(sig)) is want
+        assert cache.verify(pub, msg, bytes(sig)) is want  # a second time: from the cache when valid
+    assert len(cache._ok) <= 8
+
+
+def test_a_blocks_last_commit_is_not_verified_again_after_its_votes() -> None:
+    """The precommits of height h, verified as votes (on_vote) or signed here (broadcast_vote), are the
+    signatures of block h+1's LastCommit: check_block finds them all in the cache; its verdicts are those of
+    the plain verification, for the block as made and with one of its LastCommit signatures broken."""
+    c = _CHAIN
+    h = 4  # block h+1 = blocks[h] carries the commit of blocks[h-1]
+    block, state = c.blocks[h], c.states[h]
+    cache = VerifiedSignatures()
+    vals = valset_from_info(state.last_validators)  # type: ignore[arg-type]
+    lc = commit_to_consensus(block.last_commit)
+    for val, sig in zip(vals.validators, lc.signatures, strict=True):
+        if sig.flag == BlockIDFlag.ABSENT:
+            continue
+        vote = CoreVote(VoteType.PRECOMMIT, lc.height, lc.round, lc.value_id, val.address, sig.timestamp_ms,
+                        sig.signature)
+        assert cache.verify(val.pub_key, vote_sign_bytes(state.chain_id, vote), sig.signature)
+    hits = cache.hits
+    assert check_block(state.chain_id, state, block, _NoHistory(), cache.verify) is None  # type: ignore[arg-type]
+    assert cache.hits - hits == sum(s.flag != BlockIDFlag.ABSENT for s in lc.signatures) > 0
+    assert check_block(state.chain_id, state, block, _NoHistory()) is None  # type: ignore[arg-type]
+
+    bad_sigs = list(block.last_commit.signatures)
+    bad_sigs[0] = replace(bad_sigs[0], signature=bytes(64))
+    bad = replace(block, last_commit=replace(block.last_commit, signatures=tuple(bad_sigs)))
+    plain = check_block(state.chain_id, state, bad, _NoHistory())  # type: ignore[arg-type]
+    cached = check_block(state.chain_id, state, bad, _NoHistory(), cache.verify)  # type: ignore[arg-type]
+    assert plain is not None and cached == plain
+    assert verify_commit(state.chain_id, vals, lc.height, lc.value_id, lc, cache.verify).ok
+    broken = replace(lc, signatures=(replace(lc.signatures[0], signature=bytes(64)), *lc.signatures[1:]))
+    got = verify_commit(state.chain_id, vals, lc.height, lc.value_id, broken, cache.verify)
+    assert not got.ok and got == verify_commit(state.chain_id, vals, lc.height, lc.value_id, broken, verify)
+
+
+def test_the_tick_sends_the_status_only_when_it_changed_or_a_second_passed(tmp_path: Path) -> None:
+    """A real node (LevelDB home) with a fake peer: the tick's status goes out when it differs from the last
+    one sent or STATUS_REFRESH_S after it, never 4 times a second unchanged; a block's status always goes."""
+    import asyncio
+
+    from node import node as node_mod
+    from node.assemble import build
+    from node.messages import StatusMsg
+    from tests.node.solo import solo_home
+
+    home = solo_home(tmp_path / "h", "egp-status", PrivateKey.from_seed(b"\x44" * 32), rpc=False)
+
+    async def go() -> None:
+        run = await build(home)
+        try:
+            node = run.node
+            sent: list[StatusMsg] = []
+            node.gossip.send = lambda peer, msg: sent.append(msg) if isinstance(msg, StatusMsg) else None
+            node.gossip.add_peer("peer")
+            node.blocksync.tick = lambda: None  # type: ignore[method-assign]  # (it would start consensus)
+            node._broadcast_status()  # as after a block: always
+            assert len(sent) == 1
+            for _ in range(5):
+                node.tick()
+            assert len(sent) == 1  # unchanged: not again within a second
+            node._status_sent_at -= node_mod.STATUS_REFRESH_S
+            node.tick()
+            assert len(sent) == 2 and sent[1] == sent[0]
+            node._status_sent = StatusMsg(99, 0, 0, 0, 0)  # what peers were told last differs from now
+            node.tick()
+            assert len(sent) == 3 and sent[2] == sent[0]
+        finally:
+            if run.node.commit_worker is not None:
+                run.node.commit_worker.shutdown(wait=True)
+            run.kv.close()
+
+    asyncio.run(go())
