@@ -8,10 +8,12 @@ is kept for when we get there (`Node.defer`); anything from an unknown validator
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from consensus.sign_bytes import proposal_sign_bytes, vote_sign_bytes
-from consensus.types import ProposalReceived, VoteReceived
+from consensus.types import Proposal, ProposalReceived, VoteReceived
+from node import blockrules
 from node.evidence import BAD_SIGNATURE
 from node.gossip import proposal_key, vote_key
 from node.logs import get_logger
@@ -34,8 +36,20 @@ from state.crypto import sha256, verify
 
 if TYPE_CHECKING:
     from node.node import Node
+    from node.statestore import ChainState
 
 log = get_logger("node")
+
+
+@dataclass(frozen=True)
+class ProposalVerdict:
+    """What `validate_proposal` found: the decoded block (None when the peer is at fault, `bad_peer` says
+    why), whether the core may prevote for it, and why not (`reason`, from check_block)."""
+
+    block: Block | None
+    valid: bool
+    reason: str | None
+    bad_peer: str | None
 
 
 def _app_accepts(node: Node, block: Block) -> bool:
@@ -112,7 +126,7 @@ def on_proposal(node: Node, peer_id: str, msg: ProposalMsg) -> None:
         node.defer(peer_id, msg, msg.height)
         return
     k = proposal_key(msg)
-    if k in node.proposals:
+    if k in node.proposals or k in node.validating:
         return
     p = msg.proposal()
     val = node.core.valset.get(p.proposer)
@@ -120,21 +134,34 @@ def on_proposal(node: Node, peer_id: str, msg: ProposalMsg) -> None:
         return
     if not verify(val.pub_key, proposal_sign_bytes(node.chain_id, p), p.signature):
         raise BadPeer("proposal with a bad signature")
+    node.take_proposal(peer_id, msg, p)  # its block validated (validate_proposal), then accept_proposal
+
+
+def validate_proposal(node: Node, st: ChainState, msg: ProposalMsg, value_id: bytes) -> ProposalVerdict:
+    """The block of a signed proposal for the height after `st`: decoded, its hash checked against the value
+    id (a peer's fault: `bad_peer` says why), then `check_block` and the application's process_proposal.
+    Touches no state of the loop's: in the commit worker thread when the node has one (`Node.take_proposal`)."""
     try:
         block = Block.decode_block(msg.block)
     except DecodeError as exc:
-        raise BadPeer(f"proposal with an undecodable block: {exc}") from None
-    if block.hash() != p.value_id:
-        raise BadPeer("proposal block does not hash to its value id")
-    node.proposals[k] = msg
-    reason = node.check_block(block)
+        return ProposalVerdict(None, False, None, f"proposal with an undecodable block: {exc}")
+    if block.hash() != value_id:
+        return ProposalVerdict(None, False, None, "proposal block does not hash to its value id")
+    reason = blockrules.check_block(node.chain_id, st, block, node.evidence.history, node.verified.verify)
     valid = reason is None and _app_accepts(node, block)
-    if reason is not None:
-        log.warning("invalid proposal", height=p.height, round=p.round, reason=reason)
-    node.blocks.setdefault(p.value_id, (block, msg.block))
+    return ProposalVerdict(block, valid, reason, None)
+
+
+def accept_proposal(node: Node, msg: ProposalMsg, p: Proposal, verdict: ProposalVerdict) -> None:
+    """On the loop, the proposal validated: to the WAL and the core, and on to the peers."""
+    assert verdict.block is not None
+    node.proposals[proposal_key(msg)] = msg
+    if verdict.reason is not None:
+        log.warning("invalid proposal", height=p.height, round=p.round, reason=verdict.reason)
+    node.blocks.setdefault(p.value_id, (verdict.block, msg.block))
     if node.wal is not None and not node._replaying:
         node.wal.append(msg.height, msg, sync=False)
-    node.executor.handle(ProposalReceived(p, valid))
+    node.executor.handle(ProposalReceived(p, verdict.valid))
     node.gossip.push_proposal(msg)
 
 

@@ -116,3 +116,79 @@ def test_the_tick_sends_the_status_only_when_it_changed_or_a_second_passed(tmp_p
             run.kv.close()
 
     asyncio.run(go())
+
+
+def test_a_peers_proposal_is_validated_in_the_commit_worker_and_taken_on_the_loop(tmp_path: Path) -> None:
+    """`Node.take_proposal`: the block is decoded and checked (`inbound.validate_proposal`) in the commit
+    worker thread, the verdict reaches the core on the loop; an undecodable block disconnects the peer; a
+    verdict that comes back after the node left the height is dropped."""
+    import asyncio
+    import threading
+
+    from consensus.types import Proposal
+    from node import blockrules, inbound
+    from node.assemble import build
+    from node.convert import valset_from_info
+    from node.messages import ProposalMsg
+    from state.chain import Commit
+    from tests.node.solo import solo_home
+
+    home = solo_home(tmp_path / "h", "egp-offloop", PrivateKey.from_seed(b"\x45" * 32), rpc=False)
+
+    async def go() -> None:
+        run = await build(home)
+        node = run.node
+        try:
+            assert node.commit_worker is not None and node.address is not None
+            st = node.state
+            node.in_consensus = True
+            node.core.start_height(st.height, valset_from_info(st.validators))  # (its actions are not run)
+            block = blockrules.make_block(st, node.address, Commit.empty(), st.last_block_time_ms, [], [])
+            threads: list[int] = []
+            accepted: list[tuple[ProposalMsg, inbound.ProposalVerdict]] = []
+            real_validate, real_accept = inbound.validate_proposal, inbound.accept_proposal
+
+            def validate(*a: object) -> inbound.ProposalVerdict:
+                threads.append(threading.get_ident())
+                return real_validate(*a)  # type: ignore[arg-type]
+
+            inbound.validate_proposal = validate  # type: ignore[assignment]
+            inbound.accept_proposal = lambda n, m, p, v: accepted.append((m, v))  # type: ignore[assignment]
+            disconnected: list[str] = []
+            node.net.disconnect = lambda peer_id, reason: disconnected.append(reason)  # type: ignore[method-assign]
+            try:
+                def proposal(round_: int, raw: bytes) -> tuple[ProposalMsg, Proposal]:
+                    p = Proposal(st.height, round_, block.hash(), -1, node.address, 1, b"\x00" * 64)  # type: ignore[arg-type]
+                    return ProposalMsg.of(p, raw), p
+
+                msg, p = proposal(0, block.encode())
+                node.take_proposal("peer", msg, p)
+                assert not accepted and node.validating  # nothing done on the loop yet
+                for _ in range(200):
+                    await asyncio.sleep(0.01)
+                    if accepted:
+                        break
+                assert threads and threads[0] != threading.get_ident()  # checked in the worker thread
+                assert accepted[0][0] is msg and accepted[0][1].valid and accepted[0][1].block == block
+                assert not node.validating
+
+                bad, p1 = proposal(1, b"\x01\x02")
+                node.take_proposal("peer", bad, p1)
+                for _ in range(200):
+                    await asyncio.sleep(0.01)
+                    if disconnected:
+                        break
+                assert disconnected and "undecodable" in disconnected[0] and len(accepted) == 1
+
+                late, p2 = proposal(2, block.encode())
+                node.take_proposal("peer", late, p2)
+                node._reset_height()  # the node moves on before the verdict is back
+                await asyncio.sleep(0.3)
+                assert len(accepted) == 1
+            finally:
+                inbound.validate_proposal, inbound.accept_proposal = real_validate, real_accept
+        finally:
+            node.commit_worker.shutdown(wait=True)  # type: ignore[union-attr]
+            run.kv.close()
+
+    asyncio.run(go())
