@@ -41,7 +41,7 @@ class Checked:
 
 ACCEPTED = Checked(0)  # the verdict of every accepted tx (immutable, shared: one object, not one per tx)
 CheckFn = Callable[[bytes, bool], Checked]  # (tx, recheck) -> verdict
-RecheckFn = Callable[[list[bytes]], list[bool]]  # the RECHECK of all pending txs in order -> still valid?
+RecheckFn = Callable[[list[bytes], list[bytes]], list[bool]]  # RECHECK of all pending (txs, hashes) -> valid?
 
 
 class MempoolError(Exception):
@@ -213,7 +213,7 @@ class Mempool:
         if self._recheck_many is not None and self._txs:
             items = list(self._txs.items())
             try:
-                verdicts = self._recheck_many([tx for _, tx in items])
+                verdicts = self._recheck_many([tx for _, tx in items], [h for h, _ in items])
             except Exception:
                 verdicts = []
             if len(verdicts) == len(items):
