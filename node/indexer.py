@@ -16,10 +16,20 @@ attribute the application marked `index=true` (lg.id, bank, agency, supplier, ty
 Keys, under the namespace `ns` of the store (big-endian integers, length-prefixed strings so any byte may
 appear in a value):
     th <hash32>                                  → [height, index, tx, result]   the tx record
-    tH <height u64> <index u32>                  → hash32                         order by height
-    ta <klen u16> key <vlen u32> value <height u64> <index u32> → hash32          attribute postings
+    tB <height u64>                              → hash32 of each tx, in order    the block's txs
+    tP <klen u16> key <vlen u32> value <height u64> → index u32, ascending       attribute postings, per block
     bh <height u64>                              → [[key, value], ...]            indexed block attributes
     ba <klen u16> key <vlen u32> value <height u64>             → b""             attribute postings
+
+Why a posting per (attribute, value, block) and not per tx: a block of 1,000 txs repeats the same few values
+(lg.type, lg.status, lg.bank …) hundreds of times, and each LevelDB entry costs the commit a put and
+LevelDB's compaction thread its share again and again. Per tx there were 8.1 entries and 866 bytes; now ~2.8
+and ~520 (the realistic mix). Searches read the same (height, index) rows; a row's hash comes from the
+block's `tB` entry.
+
+Homes indexed before that layout hold `tH <height u64> <index u32> → hash32` and
+`ta <klen u16> key <vlen u32> value <height u64> <index u32> → hash32` instead of `tB` / `tP`: they are
+read (and pruned) as they are, next to the new entries, so such a home needs no reset.
 """
 
 from __future__ import annotations
@@ -85,10 +95,10 @@ _PREFIXES: dict[tuple[str, str], bytes] = {}
 
 
 def _posting_prefix(type_: str, key: str) -> bytes:
-    """`b"ta" + _lp(f"{type_}.{key}")`, remembered (a bounded handful: the application's event names)."""
+    """`b"tP" + _lp(f"{type_}.{key}")`, remembered (a bounded handful: the application's event names)."""
     pre = _PREFIXES.get((type_, key))
     if pre is None:
-        pre = b"ta" + _lp(f"{type_}.{key}")
+        pre = b"tP" + _lp(f"{type_}.{key}")
         if len(_PREFIXES) < 4096:
             _PREFIXES[(type_, key)] = pre
     return pre
@@ -128,23 +138,34 @@ class Indexer:
         b = batch.prefixed(self.ns)
         put = b.put
         n = len(tx_results)
+        hs: list[bytes] = []
+        postings: dict[bytes, list[int]] = {}  # posting key without the height -> tx indexes, ascending
         for i, tx in enumerate(txs):
             raw = bytes(tx)
             h = sha256(raw) if hashes is None else hashes[i]
+            hs.append(h)
             r = tx_results[i] if i < n else _EMPTY_RESULT
             evs = r.events
             events = [[e.type, [[a.key, a.value, a.index] for a in e.attributes]] for e in evs] if evs else []
             put(b"th" + h, packb([height, i, raw,
                                   [r.code, r.data, r.log, r.info, r.gas_wanted, r.gas_used, events, r.codespace]]))
-            hi = _HI.pack(height, i)
-            put(b"tH" + hi, h)
             for e in evs:
                 if not e.type:
                     continue
                 for a in e.attributes:
                     if a.index and a.key:
                         v = a.value.encode()
-                        put(_posting_prefix(e.type, a.key) + _U32.pack(len(v)) + v + hi, h)
+                        k = _posting_prefix(e.type, a.key) + _U32.pack(len(v)) + v
+                        got = postings.get(k)
+                        if got is None:
+                            postings[k] = [i]
+                        elif got[-1] != i:  # the same attribute twice in one tx: one row
+                            got.append(i)
+        hb = _U64.pack(height)
+        if hs:
+            put(b"tB" + hb, b"".join(hs))
+        for k, idx in postings.items():
+            put(k + hb, struct.pack(f">{len(idx)}I", *idx))
         attrs = sorted(set(_indexed(block_events)))
         put(b"bh" + _U64.pack(height), packb([list(kv) for kv in attrs]))
         for key, value in attrs:
@@ -155,7 +176,19 @@ class Indexer:
         that prunes the blocks, so the index never points at a pruned block); returns txs pruned."""
         b = batch.prefixed(self.ns)
         n = 0
-        for k, h in self.view.iterate(prefix=b"tH", stop=b"tH" + _HI.pack(retain_height, 0)):
+        for k, hs in self.view.iterate(prefix=b"tB", stop=b"tB" + _U64.pack(retain_height)):
+            height = _U64.unpack(k[2:])[0]
+            hb = _U64.pack(height)
+            b.delete(k)
+            for j in range(0, len(hs), 32):
+                h = hs[j : j + 32]
+                rec = self.get_tx(h)
+                if rec is not None and rec.height == height:  # (a tx committed again later keeps its record)
+                    b.delete(b"th" + h)
+                    for key, value in _indexed(rec.result.events):
+                        b.delete(b"tP" + _lp(key, value) + hb)
+                n += 1
+        for k, h in self.view.iterate(prefix=b"tH", stop=b"tH" + _HI.pack(retain_height, 0)):  # older layout
             rec = self.get_tx(h)
             b.delete(k)
             b.delete(b"th" + h)
@@ -193,19 +226,56 @@ class Indexer:
 
     def search_txs(self, query: Query) -> list[tuple[int, int, bytes]]:
         """Every (height, index, hash) matching all conditions, ascending."""
-        found: set[tuple[int, int, bytes]] | None = None
+        known: dict[tuple[int, int], bytes] = {}  # the hashes the scans came across
+        found: set[tuple[int, int]] | None = None
         for cond in query.conditions:
-            got = self._tx_condition(cond)
+            got = self._tx_condition(cond, known)
             if got is None:
                 continue
             found = got if found is None else found & got
             if not found:
                 return []
         if found is None:
-            found = {(*_HI.unpack(k[2:]), v) for k, v in self._scan(b"tH")}
-        return sorted(found)
+            found = self._tx_rows(None, None, known, lambda h: True)
+        blocks: dict[int, bytes | None] = {}
+        out = []
+        for h, i in sorted(found):
+            th = known.get((h, i))
+            if th is None:
+                th = self._hash_at(h, i, blocks)
+            out.append((h, i, th))
+        return out
 
-    def _tx_condition(self, c: Condition) -> set[tuple[int, int, bytes]] | None:
+    def _hash_at(self, height: int, index: int, blocks: dict[int, bytes | None]) -> bytes:
+        """The hash of tx (height, index): from the block's `tB` entry (read once per search), or the older
+        layout's `tH` entry."""
+        if height not in blocks:
+            blocks[height] = self.view.get(b"tB" + _U64.pack(height))
+        hs = blocks[height]
+        h = hs[32 * index : 32 * index + 32] if hs is not None else self.view.get(b"tH" + _HI.pack(height, index))
+        if not h or len(h) != 32:
+            raise SearchError(f"the index has no tx {index} at height {height}")
+        return h
+
+    def _tx_rows(self, lo: int | None, hi: int | None, known: dict[tuple[int, int], bytes],
+                 keep: Callable[[int], bool]) -> set[tuple[int, int]]:
+        """(height, index) of every tx at heights lo..hi that `keep(height)` accepts; their hashes into `known`."""
+        out: set[tuple[int, int]] = set()
+        for k, hs in self._scan(b"tB", lo, hi):
+            h = _U64.unpack(k[2:])[0]
+            if keep(h):
+                for i in range(len(hs) // 32):
+                    out.add((h, i))
+                    known[(h, i)] = hs[32 * i : 32 * i + 32]
+                _limit(len(out))
+        for k, v in self._scan(b"tH", lo, hi):  # older layout
+            h, i = _HI.unpack(k[2:])
+            if keep(h):
+                out.add((h, i))
+                known[(h, i)] = v
+        return out
+
+    def _tx_condition(self, c: Condition, known: dict[tuple[int, int], bytes]) -> set[tuple[int, int]] | None:
         if c.tag == "tm.event":
             return None if c.matches_value("Tx") else set()
         if c.tag == "tx.hash":
@@ -215,17 +285,42 @@ class Indexer:
                 return set()
             if wanted is not None:
                 rec = self.get_tx(wanted)
-                return set() if rec is None else {(rec.height, rec.index, rec.hash)}
-            return {(*_HI.unpack(k[2:]), v) for k, v in self._scan(b"tH") if c.matches_value(v.hex().upper())}
+                if rec is None:
+                    return set()
+                known[(rec.height, rec.index)] = rec.hash
+                return {(rec.height, rec.index)}
+            rows = self._tx_rows(None, None, known, lambda h: True)
+            return {r for r in rows if c.matches_value(known[r].hex().upper())}
         if c.tag == "tx.height":
             lo, hi = _height_bounds(c)
-            out = set()
-            for k, v in self._scan(b"tH", lo, hi):
-                h, i = _HI.unpack(k[2:])
-                if c.matches_value(str(h)):
-                    out.add((h, i, v))
-            return out
-        return self._postings(b"ta", c, lambda tail, v: (*_HI.unpack(tail), v))
+            return self._tx_rows(lo, hi, known, lambda h: c.matches_value(str(h)))
+        return self._tx_postings(c, known)
+
+    def _tx_postings(self, c: Condition, known: dict[tuple[int, int], bytes]) -> set[tuple[int, int]]:
+        """The (height, index) rows of an attribute condition: `tP` entries (a block's tx indexes) and the
+        older layout's `ta` entries (one tx each, with its hash)."""
+        exact = c.op == "=" and isinstance(c.operand, str)
+        key = _lp(c.tag, c.operand) if exact else _lp(c.tag)  # type: ignore[arg-type]
+        out: set[tuple[int, int]] = set()
+        for k, v in self._scan(b"tP" + key):
+            tail = k[2 + len(key) :]
+            if not exact:
+                value, tail = _split_posting(tail)
+                if not c.matches_value(value):
+                    continue
+            h = _U64.unpack(tail)[0]
+            out.update((h, i) for i in struct.unpack(f">{len(v) // 4}I", v))
+            _limit(len(out))
+        for k, v in self._scan(b"ta" + key):  # older layout
+            tail = k[2 + len(key) :]
+            if not exact:
+                value, tail = _split_posting(tail)
+                if not c.matches_value(value):
+                    continue
+            h, i = _HI.unpack(tail)
+            out.add((h, i))
+            known[(h, i)] = v
+        return out
 
     def _postings(self, kind: bytes, c: Condition, row: Callable[[bytes, bytes], Any]) -> set[Any]:
         exact = c.op == "=" and isinstance(c.operand, str)
@@ -271,6 +366,11 @@ class Indexer:
             if n >= MAX_RESULTS:
                 raise SearchError(f"query scans more than {MAX_RESULTS} index entries; add a narrower condition")
             yield item
+
+
+def _limit(rows: int) -> None:
+    if rows > MAX_RESULTS:
+        raise SearchError(f"query matches more than {MAX_RESULTS} index entries; add a narrower condition")
 
 
 def _height_bounds(c: Condition) -> tuple[int | None, int | None]:

@@ -130,3 +130,75 @@ def test_prune_removes_every_entry_below_the_retain_height() -> None:
     assert [h for h, _, _ in ix.search_txs(parse_query("lg.bank='KBANK'"))] == [3]
     assert ix.search_blocks(parse_query("blk.n EXISTS")) == [3]
     assert len(list(kv.iterate())) == before // 3  # nothing of heights 1 and 2 is left behind
+
+
+def _index_legacy(kv: MemoryKV, height: int, txs: list[tuple[bytes, TxResultView]]) -> None:
+    """What `Indexer._write` wrote before the per-block postings (a `tH` and a `ta` entry per tx, with the
+    hash), for homes indexed then; the tx record `th` is unchanged."""
+    import struct
+
+    from state.fastrec import packb
+
+    b = kv.batch().prefixed(b"ix/")
+    for i, (tx, r) in enumerate(txs):
+        h = sha256(tx)
+        events = [[e.type, [[a.key, a.value, a.index] for a in e.attributes]] for e in r.events]
+        b.put(b"th" + h, packb([height, i, tx, [r.code, r.data, r.log, r.info, r.gas_wanted, r.gas_used, events,
+                                               r.codespace]]))
+        hi = struct.pack(">QI", height, i)
+        b.put(b"tH" + hi, h)
+        for e in r.events:
+            for a in e.attributes:
+                if a.index:
+                    key, v = f"{e.type}.{a.key}".encode(), a.value.encode()
+                    b.put(b"ta" + struct.pack(">H", len(key)) + key + struct.pack(">I", len(v)) + v + hi, h)
+    b.put(b"bh" + struct.pack(">Q", height), packb([]))
+    b.commit()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(ATTRS, min_size=0, max_size=3), min_size=2, max_size=4), st.integers(1, 3), QUERIES)
+def test_a_home_indexed_with_the_older_layout_is_searched_and_pruned_whole(
+        blocks: list[list[list[tuple[str, str, bool]]]], legacy_upto: int, q: str) -> None:
+    """Heights indexed with the older layout (`tH`/`ta` per tx) and later ones with the per-block postings
+    (`tB`/`tP`) answer one search together, as one layout would, and prune together."""
+    legacy_upto = min(legacy_upto, len(blocks) - 1)  # the last height is indexed with the new layout
+    kv = MemoryKV()
+    ix = Indexer(kv)
+    model = []
+    n = 0
+    for height, txs in enumerate(blocks, start=1):
+        items = []
+        for i, attrs in enumerate(txs):
+            n += 1
+            tx = f"tx{n}".encode()
+            items.append((tx, _result(attrs)))
+            ev: dict[str, list[str]] = {"tm.event": ["Tx"], "tx.height": [str(height)],
+                                        "tx.hash": [sha256(tx).hex().upper()]}
+            for k, v, indexed in attrs:
+                if indexed:
+                    ev.setdefault(f"lg.{k}", []).append(v)
+            model.append((height, i, sha256(tx), ev))
+        if height <= legacy_upto:
+            _index_legacy(kv, height, items)
+        else:
+            _index(ix, kv, height, items)
+    query = parse_query(q)
+    assert ix.search_txs(query) == [(h, i, th) for h, i, th, ev in model if query.matches(ev)]
+    batch = kv.batch()
+    ix.prune(batch, len(blocks))
+    batch.commit()
+    assert ix.search_txs(query) == [(h, i, th) for h, i, th, ev in model if h == len(blocks) and query.matches(ev)]
+    assert all(k[3:5] not in (b"tH", b"ta") for k, _ in kv.iterate())  # the older entries went with their heights
+
+
+def test_a_block_writes_one_posting_per_attribute_value() -> None:
+    """Postings are per (attribute, value, block): three txs of one bank make one entry, not three."""
+    kv = MemoryKV()
+    ix = Indexer(kv)
+    _index(ix, kv, 7, [(b"a", _result([("bank", "KBANK", True), ("id", "1", True)])),
+                       (b"b", _result([("bank", "KBANK", True), ("id", "2", True), ("bank", "KBANK", True)])),
+                       (b"c", _result([("bank", "SCB", True), ("id", "3", True)]))])
+    kinds = [k[3:5] for k, _ in kv.iterate()]
+    assert kinds.count(b"tP") == 2 + 3 and kinds.count(b"tB") == 1 and kinds.count(b"th") == 3
+    assert [(h, i) for h, i, _ in ix.search_txs(parse_query("lg.bank='KBANK'"))] == [(7, 0), (7, 1)]
