@@ -39,6 +39,9 @@ NS_STATE, NS_INDEX, NS_TRIE, NS_META, NS_HIST = b"s", b"i", b"t", b"m", b"h"
 R = TypeVar("R", bound=Record)
 
 
+_FOLD = 1024  # keys written since the last fold that make `Overlay._in_range` fold them into the sorted list
+
+
 class _Absent:
     """The undo log's mark for a key the overlay had not written."""
 
@@ -201,16 +204,27 @@ class Overlay:
         # what this overlay decoded is its view of each key, which is now the parent's too
         parent.objs.update(self.objs)
 
-    def _keys(self) -> list[bytes]:
+    def _in_range(self, lo: bytes, hi: bytes | None) -> list[bytes]:
+        """The written keys in [lo, hi), sorted. Keys written since the last fold (`_new`, unsorted) are
+        filtered by range here and folded into `_sorted` only once there are `_FOLD` of them: a block iterates
+        a few dozen times (index scans of the credit and expiry rules) over a few thousand writes per 1,000
+        txs, and a merge of every written key per iteration was ~4 us per tx."""
         if self._dropped:
             dropped, self._dropped = self._dropped, set()
             self._sorted = [k for k in self._sorted if k not in dropped]
             self._new = [k for k in self._new if k not in dropped]
-        if self._new:
-            self._new.sort()
-            self._sorted = sorted(self._sorted + self._new)  # two sorted runs: a linear merge
-            self._new = []
-        return self._sorted
+        new = self._new
+        if len(new) >= _FOLD:
+            new.sort()
+            self._sorted = sorted(self._sorted + new)  # two sorted runs: a linear merge
+            new = self._new = []
+        keys = self._sorted
+        mine = keys[bisect.bisect_left(keys, lo):bisect.bisect_left(keys, hi) if hi is not None else len(keys)]
+        if new:  # disjoint from `_sorted`: a key is listed once, when first written
+            extra = [k for k in new if lo <= k and (hi is None or k < hi)]
+            if extra:
+                mine = sorted(mine + extra)
+        return mine
 
     def iterate(
         self,
@@ -226,8 +240,7 @@ class Overlay:
             lo = start
         if stop is not None and (hi is None or stop < hi):
             hi = stop
-        keys = self._keys()
-        mine = keys[bisect.bisect_left(keys, lo):bisect.bisect_left(keys, hi) if hi is not None else len(keys)]
+        mine = self._in_range(lo, hi)
         if reverse:
             mine.reverse()
         base = self.base.iterate(prefix=prefix, start=start, stop=stop, reverse=reverse)

@@ -293,8 +293,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.template is not None:
         shutil.copytree(args.template / "db", tmp / "db", dirs_exist_ok=True)
     kv = LevelKV(tmp / "db")
+    # the signature cache holds every measured tx that check_tx verified (a node's spans its mempool, 10,000
+    # by default): otherwise a run of more than ~10 blocks verifies the oldest signatures again in finalize
+    sig_cache = max(10_000, args.blocks * args.txs * 2)
     try:
-        app = Application(kv)
+        app = Application(kv, sig_cache_size=sig_cache)
         if args.template is not None:
             ids = json.loads((args.template / "ids.json").read_text())
             print(f"state: a copy of {args.template} ({len(ids):,} instruments)")
@@ -302,7 +305,7 @@ def main(argv: list[str] | None = None) -> None:
             app.init_chain(genesis)
             print(f"bulk-loading {args.instruments:,} instruments into LevelDB at {tmp}")
             ids = bulk_load(app, wl, args.instruments)
-            app = Application(kv)
+            app = Application(kv, sig_cache_size=sig_cache)
 
         print(f"generating {args.blocks} blocks x ~{args.txs} txs of the realistic mix (+3 warm-up blocks)")
         for i, (t, txs) in enumerate(wl.blocks(3, args.txs, block_ms=600_000), start=app.height + 1):

@@ -214,3 +214,52 @@ def test_state_cache_is_bounded_and_the_young_generation_wins() -> None:
     c.update({b"s3": (None, None)})
     assert c.get(b"s2") is None and c.get(b"s1") == (b"c", None) and c.get(b"s3") == (None, None)
     assert len(c) <= 4
+
+
+_KEYS = [bytes([a, b]) for a in b"abc" for b in b"xyz"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(base=st.dictionaries(st.sampled_from(_KEYS), st.binary(min_size=1, max_size=2), max_size=6),
+       ops=st.lists(st.tuples(st.sampled_from(["put", "del", "begin", "keep", "rollback", "iter"]),
+                              st.sampled_from(_KEYS), st.binary(min_size=1, max_size=2),
+                              st.sampled_from([b"", b"a", b"b", b"c", b"ax", b"cz"])), max_size=60),
+       fold=st.sampled_from([1, 3, 2048]))
+def test_overlay_reads_and_iteration_follow_a_model(base: dict[bytes, bytes], ops: list[tuple[str, bytes, bytes,
+                                                                                            bytes]],
+                                                    fold: int) -> None:
+    """Writes, deletes, kept and rolled-back txs, and range iteration at any point (whatever `_FOLD`), against a
+    plain dict with copies for the txs."""
+    import state.store as store
+
+    kv = MemoryKV()
+    for k, v in base.items():
+        kv.put(k, v)
+    saved_fold, store._FOLD = store._FOLD, fold
+    try:
+        o = Overlay(kv, cache_reads=True)
+        model, snapshot = dict(base), None
+        for op, key, value, prefix in ops:
+            if op == "put":
+                o.put(key, value)
+                model[key] = value
+            elif op == "del":
+                o.delete(key)
+                model.pop(key, None)
+            elif op == "begin" and snapshot is None:
+                o.begin()
+                snapshot = dict(model)
+            elif op == "keep" and snapshot is not None:
+                o.keep()
+                snapshot = None
+            elif op == "rollback" and snapshot is not None:
+                o.rollback()
+                model, snapshot = snapshot, None
+            elif op == "iter":
+                want = sorted((k, v) for k, v in model.items() if k.startswith(prefix))
+                assert list(o.iterate(prefix=prefix or None)) == want
+                assert list(o.iterate(prefix=prefix or None, reverse=True)) == want[::-1]
+            assert all(o.get(k) == model.get(k) for k in _KEYS)
+        assert list(o.iterate()) == sorted(model.items())
+    finally:
+        store._FOLD = saved_fold
