@@ -272,12 +272,14 @@ class Trie:
         self._w = 2 << k  # slots; page[W + s] is slot s's leaf
         # pages written (None: deleted), in the order made: lists while `update` runs, then tuples
         self.changes: dict[Pos, Page | Frozen | None] = {}
+        self._encoded: dict[Pos, bytes] = {}  # a changed page's stored form, made when `update` freezes it
 
     def write_items(self) -> list[tuple[bytes, bytes | None]]:
         """The pending page changes as KV operations: (position key, encoded page or None = delete), in the
         order they were made."""
-        head, shift, nbytes, k = _POS_HEAD, _POS_SHIFT, _POS_BYTES, self._k
-        return [(head[d] + (p << shift[d]).to_bytes(nbytes[d], "big"), None if pg is None else encode_page(pg, k))
+        head, shift, nbytes, k, enc = _POS_HEAD, _POS_SHIFT, _POS_BYTES, self._k, self._encoded
+        return [(head[d] + (p << shift[d]).to_bytes(nbytes[d], "big"),
+                 None if pg is None else enc.get((d, p)) or encode_page(pg, k))
                 for (d, p), pg in self.changes.items()]
 
     @property
@@ -379,13 +381,16 @@ class Trie:
         page = self._writable(0, 0)
         self._apply(page, 0, 0, 1, 0, items)
         root = page[1]
-        made, lv = self.changes, self._k
+        made, w, enc = self.changes, self._w, self._encoded
         if root is EMPTY:
             made[(0, 0)] = None
+        base = page_base_bytes(self._k)
         for key, pg in made.items():  # freeze: tuples of bytes leave the garbage collector's lists
             if pg.__class__ is list:
-                if pg[0] is None:
-                    page_bytes(pg, lv)
+                if pg[0] is None:  # changed by this update: its stored form and memory estimate (`_size`) at once
+                    records = list(filter(None, pg[w:]))
+                    raw = enc[key] = b"".join(records)
+                    pg[0] = base + 65 * len(records) + 2 * len(raw)
                 made[key] = tuple(pg)
         return root  # type: ignore[no-any-return]
 

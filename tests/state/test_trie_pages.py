@@ -206,3 +206,32 @@ def test_cache_bound_in_bytes_is_honest() -> None:
     for kh in keys[:3_000]:
         assert reader.get_value_hash(kh) == H(kh)
         assert small.weight <= 200_000 + 4_000
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(block_ops, min_size=1, max_size=4), st.integers(1, 5))
+def test_one_trie_updated_again_writes_what_its_pages_encode_to(blocks: list[dict[int, int | None]],
+                                                                 levels: int) -> None:
+    """`update` makes a changed page's stored form and memory estimate while it freezes it; a page changed
+    again by a later `update` of the same Trie is made again: `write_items` is each final page's encoding,
+    and the entries are a fresh build's."""
+    from state.trie import encode_page, page_bytes
+
+    kv = MemoryKV()
+    t = Trie(CachedNodes(kv, levels=levels))
+    state: dict[bytes, bytes] = {}
+    for ops in blocks:
+        changes = {POOL[i]: None if v is None else H(b"v%d" % v) for i, v in ops.items()}
+        t.update(changes)
+        for kh, vh in changes.items():
+            if vh is None:
+                state.pop(kh, None)
+            else:
+                state[kh] = vh
+    items = t.write_items()
+    assert [raw for _, raw in items] == [None if pg is None else encode_page(pg, levels) for pg in t.changes.values()]
+    for pg in t.changes.values():
+        if pg is not None:
+            assert pg[0] == page_bytes([None, *pg[1:]], levels)  # the estimate from scratch
+    persist(kv, None, t)
+    assert list(kv.iterate()) == fresh_entries(state, levels)
