@@ -79,6 +79,14 @@ def signer_beneficiary(ctx: Ctx, g: Guarantee, action: str) -> None:
 def index_keys(g: Guarantee) -> list[bytes]:
     keys = [f"lgs/{g.applicant}/{g.id}".encode(), f"lga/{g.beneficiary}/{g.id}".encode(),
             f"lgb/{g.bank}/{g.id}".encode(), f"lgr/{g.requirement}/{g.id}".encode()]
+    keys += _state_index_keys(g)
+    return keys
+
+
+def _state_index_keys(g: Guarantee) -> list[bytes]:
+    """The index keys that follow the guarantee's status, expiry, amendment, demand and obligation (those of
+    its parties and requirement, the first four of `index_keys`, never change)."""
+    keys = []
     if g.status in LIVE:
         keys.append(f"exp/{g.expiry:013d}/{g.id}".encode())
     if g.amendment is not None and g.status in LIVE:
@@ -109,12 +117,18 @@ def save(ctx: Ctx, old: Guarantee | None, new: Guarantee, kind: str, *, amount: 
         stored = replace(new, version=version, events=seq + 1, last_event_hash=sha256(ev_raw))
     ctx.put(k_lg(new.id), stored)
     ctx.history_put_packed(k_lg_event(new.id, seq), ev_raw)
-    before = set(index_keys(old)) if old is not None else set()
-    after = set(index_keys(stored))
-    for k in sorted(before - after):
-        ctx.index_delete(k)
-    for k in sorted(after - before):
-        ctx.index_put(k)
+    if old is None:
+        before, after = set(), set(index_keys(stored))
+    elif (old.id, old.applicant, old.beneficiary, old.bank, old.requirement) == (
+            stored.id, stored.applicant, stored.beneficiary, stored.bank, stored.requirement):
+        before, after = set(_state_index_keys(old)), set(_state_index_keys(stored))  # the parties' keys stay
+    else:
+        before, after = set(index_keys(old)), set(index_keys(stored))
+    if before != after:
+        for k in sorted(before - after):
+            ctx.index_delete(k)
+        for k in sorted(after - before):
+            ctx.index_put(k)
     ctx.emit("lg", {"id": new.id, "bank": new.bank, "agency": new.beneficiary, "supplier": new.applicant,
                     "type": new.type, "status": stored.status, "action": kind, "version": stored.version})
     return stored
