@@ -15,6 +15,7 @@ link (cometbft pain point 3 without have/want). Loss is repaired by the periodic
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -29,6 +30,12 @@ KNOWN_TXS = 20000
 TX_FRAME_BYTES = 1024 * 1024  # txs per gossip frame, in bytes (the transport's frame limit is 4 MiB)
 CATCHUP_RESEND_S = 2.0
 STUCK_RESEND_S = 3.0
+# How long admitted txs wait to be gossiped (`Gossip.queue_txs`), so that one frame per peer carries many:
+# a frame alone costs its sender and receiver ~50-125 us of CPU each (the loops' wake-ups; devnet/bench/
+# p2p_bench.py, paced round), against ~1 us a tx in a frame. Txs that came from a peer (a relay, pure
+# redundancy in a full mesh, where their origin sent them to everyone) wait longer than our own.
+LOCAL_TXS_DELAY_S = 0.01
+RELAYED_TXS_DELAY_S = 0.05
 
 
 def vote_key(v: VoteMsg) -> VoteKey:
@@ -74,10 +81,16 @@ class PeerState:
 Send = Callable[[str, Record], None]
 
 
+MakeTxs = Callable[[list[bytes]], Record]
+
+
 class Gossip:
     def __init__(self, send: Send) -> None:
         self.send = send
         self.peers: dict[str, PeerState] = {}
+        self._queued: dict[bool, list[tuple[bytes, bytes]]] = {False: [], True: []}  # relayed? -> (hash, tx)
+        self._flush_at: dict[bool, asyncio.TimerHandle | None] = {False: None, True: None}
+        self._make: MakeTxs | None = None
 
     # --- peers -------------------------------------------------------------------------------------
     def add_peer(self, peer_id: str) -> PeerState:
@@ -138,6 +151,44 @@ class Gossip:
             if k not in ps.known_proposals:
                 ps.known_proposals.add(k)
                 self.send(ps.peer_id, p)
+
+    def queue_txs(self, txs: list[tuple[bytes, bytes]], make: MakeTxs) -> None:
+        """`push_txs`, a little later: our own txs (no peer is known to have them: they came by RPC) after
+        `LOCAL_TXS_DELAY_S`, the others (relayed: a peer sent them to us) after `RELAYED_TXS_DELAY_S`, each
+        kind gathered meanwhile into one push (one frame per peer). A peer that sends us one of them in the
+        meantime is not sent it back. Without a running event loop (tools, tests), at once."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.push_txs(txs, make)
+            return
+        self._make = make
+        peers = [ps.known_txs for ps in self.peers.values()]
+        for item in txs:
+            h = item[0]
+            relayed = any(h in known for known in peers)
+            self._queued[relayed].append(item)
+        for relayed in (False, True):
+            if self._queued[relayed] and self._flush_at[relayed] is None:
+                delay = RELAYED_TXS_DELAY_S if relayed else LOCAL_TXS_DELAY_S
+                self._flush_at[relayed] = loop.call_later(delay, self._flush, relayed)
+
+    def _flush(self, relayed: bool) -> None:
+        self._flush_at[relayed] = None
+        txs, self._queued[relayed] = self._queued[relayed], []
+        if txs and self._make is not None:
+            self.push_txs(txs, self._make)
+
+    def flush_txs(self) -> None:
+        """Push what `queue_txs` holds now (tests, benchmarks)."""
+        for relayed in (False, True):
+            handle = self._flush_at[relayed]
+            if handle is not None:
+                handle.cancel()
+            self._flush(relayed)
+
+    def queued_txs(self) -> int:
+        return len(self._queued[False]) + len(self._queued[True])
 
     def push_txs(self, txs: list[tuple[bytes, bytes]], make: Callable[[list[bytes]], Record]) -> None:
         """`txs` = (hash, tx) pairs; each peer gets those it is not known to have, in frames of at most

@@ -710,10 +710,11 @@ class Node:
             self.gossip.push_txs_to(peer_id, self.mempool.items(), lambda batch: TxsMsg(tuple(batch)))
 
     def _on_admitted(self, txs: list[tuple[bytes, bytes]]) -> None:
-        """Txs just admitted to the mempool (one admission batch, RPC and peers mixed): gossip them, one
-        frame per peer (peers that sent us a tx are known to have it), and wake a held commit timeout."""
+        """Txs just admitted to the mempool (one admission batch, RPC and peers mixed): gossip them a little
+        later in one frame per peer with the next batches' (`Gossip.queue_txs`; peers that sent us a tx are
+        known to have it), and wake a held commit timeout."""
         if self.opt.broadcast_txs:
-            self.gossip.push_txs(txs, lambda batch: TxsMsg(tuple(batch)))
+            self.gossip.queue_txs(txs, lambda batch: TxsMsg(tuple(batch)))
         if self._held is not None:
             self._release_held(force=False)
         self.metrics.mempool_size, self.metrics.mempool_bytes = len(self.mempool), self.mempool.size_bytes

@@ -4,7 +4,12 @@ Two processes (one per core, as two validators would be): a receiver node and a 
 connected through the real handshake, AEAD and coalescing writer. The sender keeps its channel queue full
 (``send`` refusing is the backpressure signal) and the receiver counts frames until it has them all.
 
+A third round is paced (``--paced-frames`` frames, one every ``--gap-ms``): each frame then wakes the
+sender's writer and the receiver's reader and consumer on its own, as a gossip frame does in a network at
+~1,000 tx/s, so its CPU per frame is what a frame costs there (the first round's is the streaming floor).
+
     .venv/bin/python -m devnet.bench.p2p_bench [--frames 200000] [--size 300] [--big-frames 2000]
+                                               [--paced-frames 2000] [--gap-ms 2]
 """
 
 from __future__ import annotations
@@ -49,19 +54,22 @@ async def _receiver(pipe: Connection, rounds: list[tuple[int, int]]) -> None:
     await p2p.stop()
 
 
-async def _sender(port: int, rounds: list[tuple[int, int]], pipe: Connection) -> None:
+async def _sender(port: int, rounds: list[tuple[int, int]], pipe: Connection, gap_s: float = 0.0,
+                  paced: int = -1) -> None:
     peer = PeerAddress(node_id(RECV_KEY.public_key.raw), "127.0.0.1", port)
     p2p = P2P(SEND_KEY, _config(persistent_peers=(peer,)), CHANNELS)
     await p2p.start()
     while not p2p.is_connected(peer.node_id):
         await asyncio.sleep(0.01)
-    for count, size in rounds:
+    for i, (count, size) in enumerate(rounds):
         payload = os.urandom(size)
         c0 = time.process_time()
         sent = 0
         while sent < count:
             if p2p.send(peer.node_id, CH, payload):
                 sent += 1
+                if i == paced:
+                    await asyncio.sleep(gap_s)  # one frame per wake-up
             else:
                 await asyncio.sleep(0.0005)  # queue full: let the writer drain
         await asyncio.to_thread(pipe.recv)  # the receiver's report; the loop keeps draining meanwhile
@@ -78,8 +86,12 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=200_000, help="small frames in the first round")
     ap.add_argument("--size", type=int, default=300, help="payload bytes of a small frame")
     ap.add_argument("--big-frames", type=int, default=2_000, help="frames of 64 KiB in the second round")
+    ap.add_argument("--paced-frames", type=int, default=2_000, help="small frames sent one by one (third round)")
+    ap.add_argument("--gap-ms", type=float, default=2.0, help="pause between two paced frames")
     args = ap.parse_args()
     rounds = [(args.frames, args.size), (args.big_frames, 64 * 1024)]
+    if args.paced_frames > 0:
+        rounds.append((args.paced_frames, args.size))
     ctx = mp.get_context("fork")
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=_run_receiver, args=(child, rounds), daemon=True)
@@ -99,7 +111,7 @@ def main() -> None:
                 def send(self, cpu: float) -> None:
                     sender_cpu.append(cpu)
 
-            await _sender(port, rounds, Relay())  # type: ignore[arg-type]
+            await _sender(port, rounds, Relay(), args.gap_ms / 1000, 2)  # type: ignore[arg-type]
 
         asyncio.run(drive())
     finally:
@@ -107,9 +119,10 @@ def main() -> None:
         if proc.is_alive():
             proc.kill()
     print(f"{'payload':>10} {'frames':>8} {'frames/s':>10} {'MB/s':>8} {'recv µs/frame':>14} {'send µs/frame':>14}")
-    for (count, size), (wall, rcpu, nbytes), scpu in zip(rounds, results, sender_cpu, strict=True):
+    for i, ((count, size), (wall, rcpu, nbytes), scpu) in enumerate(zip(rounds, results, sender_cpu, strict=True)):
         print(f"{size:>10} {count:>8} {count / wall:>10.0f} {nbytes / wall / 1e6:>8.1f} "
-              f"{rcpu / count * 1e6:>14.2f} {scpu / count * 1e6:>14.2f}")
+              f"{rcpu / count * 1e6:>14.2f} {scpu / count * 1e6:>14.2f}" + (f"  paced, {args.gap_ms:g} ms apart"
+                                                                           if i == 2 else ""))
 
 
 if __name__ == "__main__":

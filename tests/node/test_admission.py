@@ -234,6 +234,7 @@ def test_a_peers_txs_mark_it_as_having_them_duplicates_included(tmp_path: Path) 
         node.handle_payload("b", TxsMsg(tuple(txs[2:])).encode())  # 2 duplicates, 2 fresh
         while node.admission.pending:
             await asyncio.sleep(0.001)
+        node.gossip.flush_txs()
         assert node.mempool.txs() == txs
         for p, have in (("a", txs[:4]), ("b", txs[2:])):
             known = node.gossip.known_txs_of(p)

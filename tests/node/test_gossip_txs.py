@@ -1,0 +1,143 @@
+"""Tx gossip with a short wait (node/gossip.py `Gossip.queue_txs`): admitted txs are pushed a little later, in
+one frame per peer for many txs; ours (from RPC) after `LOCAL_TXS_DELAY_S`, relayed ones (a peer sent them)
+after `RELAYED_TXS_DELAY_S`; never back to a peer known to have them, including one that sent a tx during the
+wait. Whatever the topology (a line, a node with one peer, a full mesh), every node gets every tx."""
+
+from __future__ import annotations
+
+import asyncio
+
+from node.gossip import LOCAL_TXS_DELAY_S, RELAYED_TXS_DELAY_S, Gossip
+from node.messages import TxsMsg
+from state.codec import Record
+from state.crypto import sha256
+
+
+def _make(batch: list[bytes]) -> Record:
+    return TxsMsg(tuple(batch))
+
+
+def _items(*txs: bytes) -> list[tuple[bytes, bytes]]:
+    return [(sha256(t), t) for t in txs]
+
+
+def test_own_txs_wait_a_little_and_go_as_one_frame_per_peer() -> None:
+    async def main() -> None:
+        sent: list[tuple[str, tuple[bytes, ...]]] = []
+        g = Gossip(lambda peer, msg: sent.append((peer, msg.txs)))  # type: ignore[attr-defined]
+        g.add_peer("a")
+        g.add_peer("b")
+        g.queue_txs(_items(b"t1", b"t2"), _make)
+        g.queue_txs(_items(b"t3"), _make)
+        assert sent == [] and g.queued_txs() == 3
+        await asyncio.sleep(LOCAL_TXS_DELAY_S * 3)
+        assert sorted(sent) == [("a", (b"t1", b"t2", b"t3")), ("b", (b"t1", b"t2", b"t3"))]
+        assert g.queued_txs() == 0
+
+    asyncio.run(main())
+
+
+def test_relayed_txs_wait_longer_and_skip_whoever_has_them() -> None:
+    async def main() -> None:
+        sent: list[tuple[str, tuple[bytes, ...]]] = []
+        g = Gossip(lambda peer, msg: sent.append((peer, msg.txs)))  # type: ignore[attr-defined]
+        for p in ("a", "b", "c"):
+            g.add_peer(p)
+        g.mark_tx("a", sha256(b"r1"))
+        g.mark_tx("a", sha256(b"r2"))
+        g.queue_txs(_items(b"r1", b"r2", b"own"), _make)  # r1, r2 came from a; `own` from RPC
+        await asyncio.sleep(LOCAL_TXS_DELAY_S * 2)
+        assert sorted(sent) == [("a", (b"own",)), ("b", (b"own",)), ("c", (b"own",))]
+        sent.clear()
+        g.mark_tx("b", sha256(b"r2"))  # b relays r2 to us meanwhile
+        await asyncio.sleep(RELAYED_TXS_DELAY_S * 2)
+        assert sorted(sent) == [("b", (b"r1",)), ("c", (b"r1", b"r2"))]  # never back to a; r2 not to b
+
+    asyncio.run(main())
+
+
+def test_flush_pushes_at_once_and_without_a_loop_it_is_immediate() -> None:
+    sent: list[tuple[str, tuple[bytes, ...]]] = []
+    g = Gossip(lambda peer, msg: sent.append((peer, msg.txs)))  # type: ignore[attr-defined]
+    g.add_peer("a")
+    g.queue_txs(_items(b"x"), _make)  # no running loop: pushed now
+    assert sent == [("a", (b"x",))]
+
+    async def main() -> None:
+        g.queue_txs(_items(b"y"), _make)
+        g.mark_tx("a", sha256(b"z"))
+        g.queue_txs(_items(b"z"), _make)
+        assert sent == [("a", (b"x",))]
+        g.flush_txs()
+        assert sent == [("a", (b"x",)), ("a", (b"y",))] and g.queued_txs() == 0
+        await asyncio.sleep(RELAYED_TXS_DELAY_S * 2)  # the cancelled timers push nothing more
+        assert len(sent) == 2
+
+    asyncio.run(main())
+
+
+class _Net:
+    """Nodes wired by `links`: a node that receives a frame marks the sender, keeps the fresh txs and queues
+    them for gossip (as node/inbound.py `on_txs` and the admission's `on_admitted` do)."""
+
+    def __init__(self, n: int, links: list[tuple[int, int]]) -> None:
+        self.have: list[set[bytes]] = [set() for _ in range(n)]
+        self.frames = 0
+        self.back_to_sender = 0
+        self.got_from: list[dict[bytes, int]] = [{} for _ in range(n)]
+        self.gossip = [Gossip(self._sender(i)) for i in range(n)]
+        for a, b in links:
+            self.gossip[a].add_peer(str(b))
+            self.gossip[b].add_peer(str(a))
+
+    def _sender(self, i: int):  # type: ignore[no-untyped-def]
+        def send(peer: str, msg: Record) -> None:
+            self.frames += 1
+            asyncio.get_running_loop().call_soon(self.receive, int(peer), i, msg.txs)  # type: ignore[attr-defined]
+        return send
+
+    def receive(self, me: int, frm: int, txs: tuple[bytes, ...]) -> None:
+        fresh = []
+        for tx in txs:
+            h = sha256(tx)
+            if self.got_from[frm].get(h) == me:
+                self.back_to_sender += 1
+            self.gossip[me].mark_tx(str(frm), h)
+            if tx not in self.have[me]:
+                self.have[me].add(tx)
+                self.got_from[me][h] = frm
+                fresh.append((h, tx))
+        if fresh:
+            self.gossip[me].queue_txs(fresh, _make)
+
+    def rpc(self, node: int, txs: list[bytes]) -> None:
+        self.have[node].update(txs)
+        self.gossip[node].queue_txs(_items(*txs), _make)
+
+
+def _spread(n: int, links: list[tuple[int, int]], origins: list[int]) -> _Net:
+    async def main() -> _Net:
+        net = _Net(n, links)
+        for k, node in enumerate(origins):
+            net.rpc(node, [f"tx{k}-{j}".encode() for j in range(5)])
+            await asyncio.sleep(0.003)
+        await asyncio.sleep((LOCAL_TXS_DELAY_S + RELAYED_TXS_DELAY_S * n) * 2)
+        return net
+
+    return asyncio.run(main())
+
+
+def test_every_node_gets_every_tx_in_a_line_and_on_a_single_link() -> None:
+    every = {f"tx{k}-{j}".encode() for k in range(3) for j in range(5)}
+    line = _spread(4, [(0, 1), (1, 2), (2, 3)], [0, 3, 1])
+    assert all(have == every for have in line.have) and line.back_to_sender == 0
+    star = _spread(4, [(0, 1), (0, 2), (0, 3)], [1, 2, 0])  # leaves with one peer each
+    assert all(have == every for have in star.have) and star.back_to_sender == 0
+
+
+def test_a_full_mesh_sends_each_tx_batch_in_few_frames() -> None:
+    every = {f"tx{k}-{j}".encode() for k in range(4) for j in range(5)}
+    mesh = _spread(4, [(a, b) for a in range(4) for b in range(a + 1, 4)], [0, 1, 2, 3])
+    assert all(have == every for have in mesh.have) and mesh.back_to_sender == 0
+    # each origin: 3 frames of its own txs; each of the 3 others relays them to at most 2 peers
+    assert mesh.frames <= 4 * (3 + 3 * 2)
