@@ -159,7 +159,7 @@ class BlockStore:
     def save_seen_commit(self, height: int, commit: Commit, batch: Batch | None = None) -> None:
         """Replace the seen commit of `height` (late precommits make a fuller one)."""
         b, own = self._batch(batch)
-        b.put(hkey(b"s", height), commit.encode())
+        b.put(hkey(b"s", height), pack(commit))
         if own:
             b.commit(sync=True)
 

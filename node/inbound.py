@@ -114,6 +114,7 @@ def on_vote(node: Node, peer_id: str, msg: VoteMsg) -> None:
     if not node.verified.verify(val.pub_key, vote_sign_bytes(node.chain_id, vote), vote.signature):
         raise BadPeer("vote with a bad signature")
     node.votes[k] = msg
+    node.vote_frames[msg.encode()] = msg  # (the frame it came in: no encoding)
     if node.wal is not None and not node._replaying:
         node.wal.append(msg.height, msg, sync=False)
     node.executor.handle(VoteReceived(vote))

@@ -77,6 +77,7 @@ log = get_logger("node")
 TICK_S = 0.25
 STATUS_REFRESH_S = 1.0  # an unchanged status is sent again this often (`_broadcast_status`)
 MAX_FUTURE_MSGS = 2000
+_VOTE_FRAME = b"\x98\x03"  # how a VoteMsg frame starts: an array of 8 (tag + 7 fields), tag 3
 BACKLOG_TXS = 200  # txs waiting for admission that make a backlog (`Node._wait_for_txs`): a tenth of a full block
 
 
@@ -149,6 +150,8 @@ class Node:
         self.blocks: dict[bytes, tuple[Block, bytes]] = {}  # candidate blocks of the current height
         self.proposals: dict[tuple[int, int, bytes], ProposalMsg] = {}
         self.validating: set[tuple[int, int, bytes]] = set()  # proposals whose block the worker is checking
+        # the frames of the votes in `votes`: a copy relayed by another peer is recognised without decoding
+        self.vote_frames: dict[bytes, VoteMsg] = {}
         self.votes: dict[tuple[int, int, int, bytes, bytes | None], VoteMsg] = {}
         self.future: list[tuple[str, Record]] = []
         self.evidence = EvidencePool(self.chain_id, StoredHistory(applier.states, applier.store))
@@ -256,6 +259,7 @@ class Node:
         self.proposals.clear()
         self.validating.clear()
         self.votes.clear()
+        self.vote_frames.clear()
 
     def _replay_future(self) -> None:
         """Messages of the height just started that arrived during our commit timeout."""
@@ -294,6 +298,7 @@ class Node:
                 self.verified.add(val.pub_key, vote_sign_bytes(self.chain_id, vote), vote.signature)
         msg = VoteMsg.of(vote)
         self.votes[vote_key(msg)] = msg
+        self.vote_frames[msg.encode()] = msg
         if self.wal is not None:
             self.wal.append(vote.height, msg, sync=True)
         self.gossip.push_vote(msg)
@@ -668,6 +673,11 @@ class Node:
     def handle_payload(self, peer_id: str, payload: bytes) -> None:
         if self.fatal or self.stopping:  # stopping: nothing more is handled (or written)
             return
+        if payload[:2] == _VOTE_FRAME:
+            known = self.vote_frames.get(payload)
+            if known is not None:  # a vote we hold, byte for byte: another peer's relay (each foreign vote comes
+                self.gossip.mark_vote(peer_id, known)  # ~3 times in a full mesh); on_vote would only mark it
+                return
         if self.committing and not is_txs_message(payload):  # txs go to the admission queue at once; the
             self._after_commit.append(lambda: self.handle_payload(peer_id, payload))  # rest waits for the commit
             return

@@ -28,6 +28,7 @@ from node.genesis import ConsensusParams, Genesis
 from state.chain import BlockContext, BlockID, ExecTxResult, FinalizeBlockResult, Header, ValidatorSetInfo
 from state.chain import exec_results_hash as _results_hash
 from state.codec import Record
+from state.fastrec import pack
 from state.kv import KV, Batch
 from state.merkle import EMPTY_HASH
 
@@ -69,6 +70,15 @@ class ChainState(Record):
         return None if self.last_validators is None else valset_from_info(self.last_validators)
 
     def block_context(self) -> BlockContext:
+        """What a block after this state must carry (`state.chain.validate_block`, `build_block`); made once per
+        state object (the validator sets' and parameters' hashes: ~65 us), asked by every check_block and
+        make_block of the height."""
+        cached: BlockContext | None = self.__dict__.get("_block_context")
+        if cached is None:
+            cached = self.__dict__["_block_context"] = self._make_block_context()
+        return cached
+
+    def _make_block_context(self) -> BlockContext:
         return BlockContext(
             chain_id=self.chain_id,
             initial_height=self.initial_height,
@@ -158,11 +168,13 @@ class StateStore:
         """The state, plus the validator sets of heights h+1, h+2 and the parameters of h+1."""
         own = batch is None
         b = (self._root.batch() if batch is None else batch).prefixed(self._ns)
-        b.put(b"S", state.encode())
+        # fastrec.pack: the bytes of .encode() (tests/node/test_block_overhead.py), ~15x cheaper for the state
+        # (188 -> 13 us on a loaded machine), in the commit worker once per block
+        b.put(b"S", pack(state))
         h = state.height
-        b.put(b"v" + _H.pack(h), state.validators.encode())
-        b.put(b"v" + _H.pack(h + 1), state.next_validators.encode())
-        b.put(b"p" + _H.pack(h), state.consensus_params.encode())
+        b.put(b"v" + _H.pack(h), pack(state.validators))
+        b.put(b"v" + _H.pack(h + 1), pack(state.next_validators))
+        b.put(b"p" + _H.pack(h), pack(state.consensus_params))
         if own:
             b.commit(sync=True)
 

@@ -192,3 +192,60 @@ def test_a_peers_proposal_is_validated_in_the_commit_worker_and_taken_on_the_loo
             run.kv.close()
 
     asyncio.run(go())
+
+
+def test_the_state_store_writes_the_records_encoding_and_the_block_context_is_made_once() -> None:
+    """StateStore.save and BlockStore.save_seen_commit write with fastrec.pack: the very bytes of .encode();
+    ChainState.block_context() is computed once per state object and equals a fresh one."""
+    from state.fastrec import pack
+
+    for state in [*_CHAIN.states, _CHAIN.state]:
+        for rec in (state, state.validators, state.next_validators, state.consensus_params):
+            assert pack(rec) == rec.encode()
+        ctx = state.block_context()
+        assert state.block_context() is ctx and ctx == state._make_block_context()
+    for seen in _CHAIN.seen_commits:
+        assert pack(seen) == seen.encode()
+
+
+def test_a_relayed_copy_of_a_vote_we_hold_is_only_marked_for_its_sender(tmp_path: Path) -> None:
+    """Node.handle_payload: a frame byte-equal to a vote the node holds (`vote_frames`, filled with `votes`)
+    marks the peer as having it and goes no further (on_vote would do only that, after decoding it); any
+    other frame goes to node/inbound.py as before; a new height forgets the frames with the votes."""
+    import asyncio
+
+    from node import inbound
+    from node.assemble import build
+    from node.gossip import vote_key
+    from node.messages import VoteMsg
+    from tests.node.solo import solo_home
+
+    home = solo_home(tmp_path / "h", "egp-frames", PrivateKey.from_seed(b"\x47" * 32), rpc=False)
+
+    async def go() -> None:
+        run = await build(home)
+        node = run.node
+        real = inbound.handle_payload
+        seen: list[bytes] = []
+        inbound.handle_payload = lambda n, peer, payload: seen.append(payload)  # type: ignore[assignment]
+        try:
+            held = VoteMsg(1, 1, 0, b"\x01" * 32, b"\x02" * 20, 1000, b"\x03" * 64)
+            other = replace(held, round=1)
+            node.votes[vote_key(held)] = held
+            node.vote_frames[held.encode()] = held
+            node.gossip.add_peer("peer")
+            node.handle_payload("peer", bytes(held.encode()))  # an equal frame, another bytes object
+            assert not seen and vote_key(held) in node.gossip.peers["peer"].known_votes
+            node.handle_payload("peer", other.encode())
+            assert seen == [other.encode()]
+            node._reset_height()
+            assert not node.vote_frames
+            node.handle_payload("peer", held.encode())
+            assert len(seen) == 2
+        finally:
+            inbound.handle_payload = real
+            if node.commit_worker is not None:
+                node.commit_worker.shutdown(wait=True)
+            run.kv.close()
+
+    asyncio.run(go())
