@@ -23,9 +23,9 @@ appear in a value):
 
 Why a posting per (attribute, value, block) and not per tx: a block of 1,000 txs repeats the same few values
 (lg.type, lg.status, lg.bank …) hundreds of times, and each LevelDB entry costs the commit a put and
-LevelDB's compaction thread its share again and again. Per tx there were 8.1 entries and 866 bytes; now ~2.8
-and ~520 (the realistic mix). Searches read the same (height, index) rows; a row's hash comes from the
-block's `tB` entry.
+LevelDB's compaction thread its share again and again. Per tx there were 8.0 entries and 856 bytes; now 2.3
+and 483 (the realistic mix, devnet/bench/commit_bench.py). Searches read the same (height, index) rows; a
+row's hash comes from the block's `tB` entry.
 
 Homes indexed before that layout hold `tH <height u64> <index u32> → hash32` and
 `ta <klen u16> key <vlen u32> value <height u64> <index u32> → hash32` instead of `tB` / `tP`: they are
@@ -104,6 +104,27 @@ def _posting_prefix(type_: str, key: str) -> bytes:
     return pre
 
 
+# event type -> id(attribute) -> (the attribute, its row in the tx record, its posting key without the height or
+# None): the application interns its indexed attributes (state/store.py `_attr`, per (key, value): ~87 % of a
+# block's pairs repeat, and one attribute may serve events of several types), so most attributes of a block
+# were seen before. An entry holds its attribute, so the id is not reused while the entry lives; bounded
+# (a type's map is emptied when full).
+_ATTR_KEYS: dict[str, dict[int, tuple[Any, list[Any], bytes | None]]] = {}
+_ATTR_KEYS_MAX = 16_384
+
+
+def _attr_entry(seen: dict[int, tuple[Any, list[Any], bytes | None]], type_: str,
+                a: EventAttribute) -> tuple[Any, list[Any], bytes | None]:
+    key = None
+    if a.index and a.key and type_:
+        v = a.value.encode()
+        key = _posting_prefix(type_, a.key) + _U32.pack(len(v)) + v
+    if len(seen) >= _ATTR_KEYS_MAX:
+        seen.clear()
+    ent = seen[id(a)] = (a, [a.key, a.value, a.index], key)
+    return ent
+
+
 def _result_view(p: Any) -> TxResultView:
     code, data, log, info, gw, gu, events, codespace = p
     evs = tuple(EventView(t, tuple(EventAttribute(k, v, bool(i)) for k, v, i in attrs)) for t, attrs in events)
@@ -140,27 +161,36 @@ class Indexer:
         n = len(tx_results)
         hs: list[bytes] = []
         postings: dict[bytes, list[int]] = {}  # posting key without the height -> tx indexes, ascending
+        attr_keys = _ATTR_KEYS
         for i, tx in enumerate(txs):
             raw = bytes(tx)
             h = sha256(raw) if hashes is None else hashes[i]
             hs.append(h)
             r = tx_results[i] if i < n else _EMPTY_RESULT
-            evs = r.events
-            events = [[e.type, [[a.key, a.value, a.index] for a in e.attributes]] for e in evs] if evs else []
-            put(b"th" + h, packb([height, i, raw,
-                                  [r.code, r.data, r.log, r.info, r.gas_wanted, r.gas_used, events, r.codespace]]))
-            for e in evs:
-                if not e.type:
-                    continue
+            events: list[list[Any]] = []
+            for e in r.events:
+                t = e.type
+                rows = []
+                seen = attr_keys.get(t)
+                if seen is None:
+                    if len(attr_keys) >= 256:  # (the application's event types are a handful)
+                        attr_keys.clear()
+                    seen = attr_keys[t] = {}
                 for a in e.attributes:
-                    if a.index and a.key:
-                        v = a.value.encode()
-                        k = _posting_prefix(e.type, a.key) + _U32.pack(len(v)) + v
+                    ent = seen.get(id(a))
+                    if ent is None or ent[0] is not a:
+                        ent = _attr_entry(seen, t, a)
+                    rows.append(ent[1])
+                    k = ent[2]
+                    if k is not None:
                         got = postings.get(k)
                         if got is None:
                             postings[k] = [i]
                         elif got[-1] != i:  # the same attribute twice in one tx: one row
                             got.append(i)
+                events.append([t, rows])
+            put(b"th" + h, packb([height, i, raw,
+                                  [r.code, r.data, r.log, r.info, r.gas_wanted, r.gas_used, events, r.codespace]]))
         hb = _U64.pack(height)
         if hs:
             put(b"tB" + hb, b"".join(hs))

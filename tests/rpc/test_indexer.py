@@ -202,3 +202,29 @@ def test_a_block_writes_one_posting_per_attribute_value() -> None:
     kinds = [k[3:5] for k, _ in kv.iterate()]
     assert kinds.count(b"tP") == 2 + 3 and kinds.count(b"tB") == 1 and kinds.count(b"th") == 3
     assert [(h, i) for h, i, _ in ix.search_txs(parse_query("lg.bank='KBANK'"))] == [(7, 0), (7, 1)]
+
+
+POOL_ATTRS = [EventAttribute(k, v, i) for k in ("id", "bank", "") for v in ("A", "B", "") for i in (True, False)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.sampled_from(["lg", "req", ""]),
+                                   st.lists(st.integers(0, len(POOL_ATTRS) - 1), max_size=4)), max_size=3),
+                min_size=1, max_size=6))
+def test_shared_attribute_objects_index_as_copies_do(txs: list[list[tuple[str, list[int]]]]) -> None:
+    """The writer remembers each attribute object's row and posting key (the application interns them, one
+    object may serve events of several types): sharing one object, or a fresh copy each time, and attributes
+    dropped and made again (ids reused) all give the same entries."""
+    def result(evs: list[tuple[str, list[int]]], copy: bool) -> TxResultView:
+        return TxResultView(events=tuple(
+            EventView(t, tuple(EventAttribute(POOL_ATTRS[j].key, POOL_ATTRS[j].value, POOL_ATTRS[j].index) if copy
+                               else POOL_ATTRS[j] for j in attrs)) for t, attrs in evs))
+
+    got = []
+    for copy in (False, True, True):  # the second copied run makes (and drops) new objects again
+        kv = MemoryKV()
+        ix = Indexer(kv)
+        _index(ix, kv, 1, [(b"tx%d" % i, result(evs, copy)) for i, evs in enumerate(txs)])
+        _index(ix, kv, 2, [(b"ty%d" % i, result(evs, copy)) for i, evs in enumerate(reversed(txs))])
+        got.append(list(kv.iterate()))
+    assert got[0] == got[1] == got[2]
