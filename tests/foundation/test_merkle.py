@@ -43,3 +43,21 @@ def test_every_proof_verifies_and_tampering_fails(items: list[bytes], data: st.D
         bad[j] = bytes([bad[j][0] ^ 1]) + bad[j][1:]
         assert not Proof(proof.total, proof.index, tuple(bad)).verify(root, items[i])
     assert not Proof(proof.total, proof.total, proof.aunts).verify(root, items[i])
+
+
+def _recursive_root(items: list[bytes]) -> bytes:
+    """The definition: split at the largest power of two strictly below n (CometBFT's `HashFromByteSlices`)."""
+    import hashlib
+
+    if not items:
+        return EMPTY_HASH
+    if len(items) == 1:
+        return hashlib.sha256(b"\x00" + items[0]).digest()
+    k = 1 << ((len(items) - 1).bit_length() - 1)
+    return hashlib.sha256(b"\x01" + _recursive_root(items[:k]) + _recursive_root(items[k:])).digest()
+
+
+@given(st.integers(0, 300))
+def test_the_level_by_level_root_is_the_split_definition(n: int) -> None:
+    items = [b"%d" % i for i in range(n)]
+    assert merkle_root(items) == _recursive_root(items)
