@@ -74,3 +74,37 @@ def test_send_many_waits_for_a_client_that_does_not_read(chain: FixtureChain) ->
             await server.stop()
 
     run(go)
+
+
+def test_text_frames_parse_as_the_bytes_of_a_post_would() -> None:
+    """node/rpc/websocket.py `_parse` (the text as received) agrees with `parse_body` (bytes) on what it
+    accepts, what it returns and that anything else is PARSE_ERROR."""
+    from node.rpc.dispatch import parse_body
+    from node.rpc.errors import PARSE_ERROR, RpcError
+    from node.rpc.websocket import _parse
+
+    texts = ['{"jsonrpc":"2.0","id":1,"method":"health"}', '\ufeff{"id":2}', '[1,2]', '"x"', "{", "",
+             "\x00{}", '{"a":"\u0e01\u0e02"}', "[" * 100_000, '{"a":1}{', "-Infinity", " 7 "]
+    for text in texts:
+        want: object
+        try:
+            want = parse_body(text.encode())
+        except RpcError as e:
+            want = e.code
+        try:
+            got: object = _parse(text)
+        except RpcError as e:
+            got = e.code
+        assert got == want, text[:20]
+    assert _parse_error_code() == PARSE_ERROR
+
+
+def _parse_error_code() -> int:
+    from node.rpc.errors import RpcError
+    from node.rpc.websocket import _parse
+
+    try:
+        _parse("{")
+    except RpcError as e:
+        return e.code
+    return 0
