@@ -362,16 +362,28 @@ class Application:
                 continue
             addr = dtx.signer_address
             if addr not in nonces:
-                raw = self.kv.get(NS_STATE + k_account(addr))
-                if raw is None:
+                acct = self._committed_account(addr)
+                if acct is None:
                     continue
-                nonces[addr] = unpack(Account, raw).nonce
+                nonces[addr] = acct.nonce
             if dtx.tx.nonce != nonces[addr]:
                 continue
             nonces[addr] += 1
             out.append(tx)
             size += len(tx)
         return ResponsePrepareProposal(out)
+
+    def _committed_account(self, addr: bytes) -> Account | None:
+        """The committed account of `addr`: from the state cache (decoded there), else the store."""
+        key = NS_STATE + k_account(addr)
+        e = self.cache.get(key) if self.cache is not None else None
+        if e is not None:
+            raw, rec = e
+            if raw is None:
+                return None
+            return rec if isinstance(rec, Account) else unpack(Account, raw)
+        raw = self.kv.get(key)
+        return None if raw is None else unpack(Account, raw)
 
     def process_proposal(self, req: RequestProcessProposal) -> ResponseProcessProposal:
         for tx in req.txs:

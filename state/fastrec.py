@@ -211,19 +211,27 @@ def fast_init(*classes: type) -> None:
     way (`unpack(Guarantee)` 5.3 -> 2.4 us). The instance is the same: the same `__dict__`, so equality,
     hashing, `repr`, `dataclasses.replace` (it calls the class) and every encoding are unchanged, and the
     class stays frozen (assignment after construction still raises). Only for classes whose every field is
-    a plain positional-or-keyword init argument (no defaults, no `init=False`, no `__post_init__`); any
-    other class keeps the dataclass `__init__`. Tests: tests/state/test_fastrec.py."""
+    a positional-or-keyword init argument, with or without a plain default (no `default_factory`, no
+    `init=False`, no `__post_init__`); any other class keeps the dataclass `__init__`. Tests:
+    tests/state/test_fastrec.py."""
     for cls in classes:
         flds = dataclasses.fields(cls)
         if (hasattr(cls, "__post_init__") or not flds
-                or any(not f.init or f.default is not dataclasses.MISSING
-                       or f.default_factory is not dataclasses.MISSING for f in flds)):
+                or any(not f.init or f.default_factory is not dataclasses.MISSING for f in flds)):
             continue
         names = [f.name for f in flds]
         assert all(n.isidentifier() and not n.startswith("__") for n in names)
-        body = "".join(f"    d[{n!r}] = {n}\n" for n in names)
-        src = f"def __init__(self, {', '.join(names)}):\n    d = self.__dict__\n{body}"
         ns: dict[str, Any] = {}
+        params = []
+        for f in flds:
+            if f.default is dataclasses.MISSING:
+                params.append(f.name)
+            else:  # the default object itself, as the dataclass __init__ has it
+                ns[f"__default_{f.name}"] = f.default
+                params.append(f"{f.name}=__default_{f.name}")
+        # `__self` and `__d`: no field can be named so (asserted above); `self` or `d` can
+        body = "".join(f"    __d[{n!r}] = {n}\n" for n in names)
+        src = f"def __init__(__self, {', '.join(params)}):\n    __d = __self.__dict__\n{body}"
         exec(src, ns)  # the source is built above from the class's own field names
         init = ns["__init__"]
         init.__qualname__ = f"{cls.__qualname__}.__init__"

@@ -118,10 +118,24 @@ def test_fast_init_builds_the_same_instances_as_the_dataclass_init() -> None:
     class WithDefault:
         a: int
         b: int = 2
+        c: tuple[int, ...] = ()
 
-    fast_init(Fast, WithDefault)
-    assert "fast_init" not in (WithDefault.__init__.__doc__ or "")  # a default: the dataclass init stays
-    assert WithDefault(1) == WithDefault(1, 2)
+    @dataclasses.dataclass(frozen=True)
+    class WithFactory:
+        a: int
+        b: list[int] = dataclasses.field(default_factory=list)
+
+    @dataclasses.dataclass(frozen=True)
+    class Names:  # field names that the generated code must not shadow
+        d: int
+        self: int
+
+    fast_init(Fast, WithDefault, WithFactory, Names)
+    assert Names(1, 2).__dict__ == {"d": 1, "self": 2} and Names(d=3, self=4).self == 4
+    assert "fast_init" in (WithDefault.__init__.__doc__ or "")
+    assert "fast_init" not in (WithFactory.__init__.__doc__ or "")  # a factory: the dataclass init stays
+    assert WithDefault(1).__dict__ == {"a": 1, "b": 2, "c": ()} and WithDefault(1, c=(3,)) == WithDefault(1, 2, (3,))
+    assert WithFactory(1).b == [] and WithFactory(1).b is not WithFactory(1).b
     for args in [(1, ("x",), b"y"), (0, (), b"")]:
         p, f = Plain(*args), Fast(*args)
         assert p.__dict__ == f.__dict__ and Fast(a=args[0], b=args[1], c=args[2]) == f

@@ -16,7 +16,14 @@ from hypothesis import strategies as st
 
 from state import errors as E
 from state import execute
-from state.abci import Application, RequestCheckTx, RequestFinalizeBlock, RequestInitChain, ValidatorUpdate
+from state.abci import (
+    Application,
+    RequestCheckTx,
+    RequestFinalizeBlock,
+    RequestInitChain,
+    RequestPrepareProposal,
+    ValidatorUpdate,
+)
 from state.errors import TxError
 from state.fastrec import pack, unpack
 from state.kv import MemoryKV
@@ -129,6 +136,7 @@ def _run(blocks: list[tuple[int, list[bytes]]], wl: Workload, *, reference: bool
     for h, (t, txs) in enumerate(blocks, start=1):
         if check_first:  # check_tx reads through the same cache (the check state)
             out.append([app.check_tx(RequestCheckTx(raw)).code for raw in txs])
+        out.append(app.prepare_proposal(RequestPrepareProposal(1 << 20, txs, h, t)).txs)  # nonces via the cache
         resp = app.finalize_block(RequestFinalizeBlock(txs, h, t))
         out.append(resp)
         app.commit()
