@@ -265,6 +265,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--trie-blocks", type=int, default=10)
     ap.add_argument("--trie-changes", type=int, default=3_000, help="changed keys per block (trie-only)")
     ap.add_argument("--trie-levels", type=int, default=0, help="levels per stored trie page (trie-only)")
+    ap.add_argument("--agencies", type=int, default=2_000,
+                    help="agencies of the workload (egp bench's devnet workload has 200; a template is built for one "
+                         "setting of --agencies/--suppliers)")
+    ap.add_argument("--suppliers", type=int, default=20_000, help="suppliers of the workload (egp bench: 2,000)")
     ap.add_argument("--gc", choices=("default", "node"), default="default",
                     help="'node': the collector settings of `egp start` (node/gctune.py) before the measured blocks")
     ap.add_argument("--profile", type=Path, default=None,
@@ -281,7 +285,7 @@ def main(argv: list[str] | None = None) -> None:
             if args.dir is None:
                 shutil.rmtree(tmp, ignore_errors=True)
         return
-    wl = Workload(seed=args.seed, n_agencies=2_000, n_suppliers=20_000)
+    wl = Workload(seed=args.seed, n_agencies=args.agencies, n_suppliers=args.suppliers)
     vals = [ValidatorUpdate(p, w) for p, w in wl.genesis_validators()]
     genesis = RequestInitChain(wl.start_ms, wl.chain_id, vals, json.dumps(wl.genesis_app_state()).encode())
     if args.template is not None and not (args.template / "ids.json").exists():
