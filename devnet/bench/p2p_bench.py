@@ -9,7 +9,7 @@ sender's writer and the receiver's reader and consumer on its own, as a gossip f
 ~1,000 tx/s, so its CPU per frame is what a frame costs there (the first round's is the streaming floor).
 
     .venv/bin/python -m devnet.bench.p2p_bench [--frames 200000] [--size 300] [--big-frames 2000]
-                                               [--paced-frames 2000] [--gap-ms 2]
+                                               [--paced-frames 500] [--gap-ms 2]
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=200_000, help="small frames in the first round")
     ap.add_argument("--size", type=int, default=300, help="payload bytes of a small frame")
     ap.add_argument("--big-frames", type=int, default=2_000, help="frames of 64 KiB in the second round")
-    ap.add_argument("--paced-frames", type=int, default=2_000, help="small frames sent one by one (third round)")
+    ap.add_argument("--paced-frames", type=int, default=500, help="small frames sent one by one (third round)")
     ap.add_argument("--gap-ms", type=float, default=2.0, help="pause between two paced frames")
     args = ap.parse_args()
     rounds = [(args.frames, args.size), (args.big_frames, 64 * 1024)]
