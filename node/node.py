@@ -1,9 +1,11 @@
 """The asyncio node: consensus, gossip, block sync and the commit path on one event loop.
 
-Everything runs on the loop's thread, in the loop's order, except two jobs handed to worker threads and
-awaited by the loop: the signature checks of incoming txs (node/mempool.py `Admission`: pure, on bytes) and
-the commit of a decided block (`Node._commit_in_worker`, which says what the loop leaves alone meanwhile: the
-application, the stores, consensus, the admission queue, peers' messages and chain-reading RPC wait for it).
+Everything runs on the loop's thread, in the loop's order, except jobs handed to worker threads and
+awaited by the loop: the signature checks of incoming txs (node/mempool.py `Admission`: pure, on bytes), and
+in the single commit thread the commit of a decided block (`Node._commit_in_worker`, which says what the loop
+leaves alone meanwhile: the application, the stores, consensus, the admission queue, peers' messages and
+chain-reading RPC wait for it), the block of our own proposal (`Node._build_value`) and the validation of a
+peer's proposal (`Node.take_proposal`); each of those says what it reads.
 No lock is needed: nothing is touched by two threads at once. See `node/__init__.py` for
 the theory of operation; `node/assemble.py` builds a `Node` from a home directory. Around it: peers' messages
 are checked and dispatched in node/inbound.py, block rules in node/blockrules.py, evidence in node/evidence.py,
@@ -78,6 +80,7 @@ TICK_S = 0.25
 STATUS_REFRESH_S = 1.0  # an unchanged status is sent again this often (`_broadcast_status`)
 MAX_FUTURE_MSGS = 2000
 _VOTE_FRAME = b"\x98\x03"  # how a VoteMsg frame starts: an array of 8 (tag + 7 fields), tag 3
+_PROPOSAL_FRAME = b"\x99\x02"  # and a ProposalMsg frame: an array of 9, tag 2
 BACKLOG_TXS = 200  # txs waiting for admission that make a backlog (`Node._wait_for_txs`): a tenth of a full block
 
 
@@ -673,11 +676,18 @@ class Node:
     def handle_payload(self, peer_id: str, payload: bytes) -> None:
         if self.fatal or self.stopping:  # stopping: nothing more is handled (or written)
             return
-        if payload[:2] == _VOTE_FRAME:
+        if not self.in_consensus:
+            pass  # (on_vote/on_proposal may keep a message for later then: inbound decides)
+        elif payload[:2] == _VOTE_FRAME:
             known = self.vote_frames.get(payload)
             if known is not None:  # a vote we hold, byte for byte: another peer's relay (each foreign vote comes
                 self.gossip.mark_vote(peer_id, known)  # ~3 times in a full mesh); on_vote would only mark it
                 return
+        elif payload[:2] == _PROPOSAL_FRAME:
+            for prop in self.proposals.values():  # (one or two a height) the same, with its whole block: only
+                if prop.encode() == payload:  # marked, not decoded again (a copy of the block per relay)
+                    self.gossip.mark_proposal(peer_id, prop)
+                    return
         if self.committing and not is_txs_message(payload):  # txs go to the admission queue at once; the
             self._after_commit.append(lambda: self.handle_payload(peer_id, payload))  # rest waits for the commit
             return

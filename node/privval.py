@@ -106,17 +106,28 @@ def save_state(path: Path, state: LastSignState) -> None:
     write_private_file(path, json.dumps(state.to_json(), indent=2) + "\n")
 
 
+def state_text(state: LastSignState) -> str:
+    """`json.dumps(state.to_json(), indent=2) + "\\n"`, written out directly (the same text, a test checks it):
+    with an indent `json` runs its pure-Python encoder, ~30 us per signature, twice or three times a height."""
+    head = f'{{\n  "height": "{state.height}",\n  "round": {state.round},\n  "step": {state.step}'
+    if not state.signature:
+        return head + "\n}\n"
+    sig = base64.b64encode(state.signature).decode()
+    return head + f',\n  "signature": "{sig}",\n  "signbytes": "{state.sign_bytes.hex().upper()}"\n}}\n'
+
+
 def save_signed_state(path: Path, state: LastSignState) -> None:
     """Replace the state file in one atomic write, as CometBFT's FilePV: temp file, fsync, rename (one fsync;
     the rename's own durability comes from the WAL, see the module docstring). The file exists already."""
-    tmp = path.with_name(path.name + ".tmp")
+    target = os.fspath(path)  # (a Path keeps its string: no new Path per signature)
+    tmp = target + ".tmp"  # = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, (json.dumps(state.to_json(), indent=2) + "\n").encode())
+        os.write(fd, state_text(state).encode())
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(tmp, path)
+    os.replace(tmp, target)
 
 
 def load_state(path: Path) -> LastSignState:

@@ -43,8 +43,19 @@ class ConsensusWAL:
         self._seq = 0
 
     def start_height(self, height: int) -> None:
-        """Forget every finished height; continue numbering after what is stored for `height`."""
+        """Forget every finished height; continue numbering after what is stored for `height`.
+
+        The next height after one this object scanned or started holds nothing yet and the one left holds
+        exactly the records numbered 0 .. seq-1 (only this object writes the WAL, and only at its height), so
+        those are deleted by key, without the two LevelDB scans per height of the general case."""
         if height == self._height:
+            return
+        if self._height and height == self._height + 1:
+            b = self.kv.batch()
+            for seq in range(self._seq):
+                b.delete(_KEY.pack(self._height, seq))
+            b.commit(sync=False)
+            self._height, self._seq = height, 0
             return
         b = self.kv.batch()
         for k, _ in self.kv.iterate(stop=_KEY.pack(height, 0)):

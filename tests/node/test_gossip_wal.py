@@ -116,8 +116,16 @@ def test_wal_replays_the_current_height_and_forgets_finished_ones(tmp_path: Path
     assert wal.replay(3)[-1] == vote(3, 1, 2) and len(wal.replay(3)) == 3
     kv.prefixed(b"wal/").put(b"\x00" * 7 + b"\x03" + b"\x00\x00\x00\x09", b"\xc1garbage")  # a torn record
     assert len(wal.replay(3)) == 3  # skipped, not fatal
+    wal = ConsensusWAL(kv.prefixed(b"wal/"))  # (a torn record is what a crash leaves: the WAL is opened again)
+    wal.start_height(3)
+    wal.append(3, vote(3, 1, 3), sync=False)  # numbered after the torn record
     wal.start_height(4)
     assert wal.replay(3) == []
+    wal.append(4, vote(4, 0, 1), sync=False)
+    wal.start_height(5)  # the next height: the records of 4 are deleted by key, without a scan
+    wal.append(5, vote(5, 0, 1), sync=True)
+    assert wal.replay(4) == [] and wal.replay(5) == [vote(5, 0, 1)]
+    assert [k for k, _ in kv.prefixed(b"wal/").iterate()] == [b"\x00" * 7 + b"\x05" + b"\x00" * 4]
     kv.close()
 
 
