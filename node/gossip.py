@@ -11,6 +11,14 @@ link (cometbft pain point 3 without have/want). Loss is repaired by the periodic
 - a peer at a lower height is sent the stored block and commit of its height (`BlockResponseMsg`), which it
   verifies and applies through its commit path, as block sync does; one height behind, only once its
   status has not moved for `STUCK_RESEND_S` (until then it is most likely committing that block).
+
+Txs are not pushed the moment they are admitted: `queue_txs` gathers them for `LOCAL_TXS_DELAY_S` (ours,
+from RPC) or `RELAYED_TXS_DELAY_S` (a peer's, which we relay), then sends one frame per peer. Every tx is
+still relayed to every peer not known to have it, so any connected topology carries it everywhere; in a
+full mesh the relays are redundant (the origin sent to everyone), and the longer wait turns them into few
+frames, and lets a peer that relays a tx to us first be skipped. Not done: CometBFT v1's have/reset-route
+messages, or relaying nothing when the mesh is full: a node cannot tell from its own links whether its
+peers' are complete, and a duplicate costs its receiver ~1 us (devnet/bench/ingest_bench.py `dup_in_us`).
 """
 
 from __future__ import annotations
