@@ -101,6 +101,18 @@ def packb(value: list[Any]) -> bytes:
     return out
 
 
+def pack_str(value: str) -> bytes:
+    """`codec.encode(value)` of a str (msgpack's str form is canonical): 0.25 against 1.5 us."""
+    out: bytes = _packb(value)
+    return out
+
+
+def unpack_value(raw: bytes) -> Any:
+    """`codec.decode(raw)` of bytes this application wrote itself (canonical; no re-check): 0.36 against 2.7 us
+    for a short str."""
+    return _unpackb(raw, raw=False, use_list=False)
+
+
 def pack(rec: Record) -> bytes:
     out: bytes = _packb(to_list(rec))
     return out
@@ -240,4 +252,4 @@ def fast_init(*classes: type) -> None:
         cls.__init__ = init  # type: ignore[misc]
 
 
-__all__ = ["fast_init", "pack", "strict", "to_list", "typing", "unpack"]
+__all__ = ["fast_init", "pack", "pack_str", "strict", "to_list", "typing", "unpack", "unpack_value"]

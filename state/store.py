@@ -30,8 +30,8 @@ from typing import TypeVar
 
 from state.chain import Event as Event  # re-exported: the domain emits these
 from state.chain import EventAttribute as EventAttribute
-from state.codec import Record, decode, encode
-from state.fastrec import pack, unpack
+from state.codec import Record
+from state.fastrec import pack, pack_str, unpack, unpack_value
 from state.kv import Reader, prefix_upper_bound
 
 NS_STATE, NS_INDEX, NS_TRIE, NS_META, NS_HIST = b"s", b"i", b"t", b"m", b"h"
@@ -319,11 +319,11 @@ class Ctx:
         raw = self.view.get(NS_STATE + key)
         if raw is None:
             return None
-        value = decode(raw)
+        value = unpack_value(raw)  # what put_str wrote: `codec.decode` without its canonical re-check
         return value if isinstance(value, str) else None
 
     def put_str(self, key: bytes, value: str) -> None:
-        self.view.put(NS_STATE + key, encode(value))
+        self.view.put(NS_STATE + key, pack_str(value))  # the bytes of `codec.encode(value)`
 
     def exists(self, key: bytes) -> bool:
         return self.view.get(NS_STATE + key) is not None

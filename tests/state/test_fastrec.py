@@ -176,3 +176,14 @@ def test_fast_init_records_round_trip(data: st.DataObject) -> None:
     rec = cls(*[value(kind, arg) for _, kind, arg in _plan(cls)])
     raw = pack(rec)
     assert raw == rec.encode() and unpack(cls, raw) == rec and cls.decode(raw) == rec
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_str_fast_paths_are_the_codec(value: str) -> None:
+    """`pack_str` is `codec.encode` of a str and `unpack_value` its `codec.decode` (Ctx.put_str / get_str)."""
+    from state.codec import decode, encode
+    from state.fastrec import pack_str, unpack_value
+
+    raw = encode(value)
+    assert pack_str(value) == raw and unpack_value(raw) == decode(raw) == value
