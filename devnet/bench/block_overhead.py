@@ -222,13 +222,14 @@ def main(argv: list[str] | None = None) -> int:
     spec = WorkloadSpec()
     results: dict[str, Any] = {"kind": "egp-bench/block-overhead", "started": stamp, "machine": procstat.machine_info(),
                                "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()},
-                               "phases": {}}
+                               "phases": {}, "pids": []}
     if "quiet" in phases:
         root = Path(tempfile.mkdtemp(prefix="egp-overhead-q-"))
         try:
             urls = write(root, spec, timeout_commit_ms=a.timeout_commit_ms, next_block_delay_ms=a.next_block_delay_ms,
                          empty_blocks=False)
             net = start_nodes(root, urls, a.log_level)
+            results["pids"] += net.pids
             try:
                 time.sleep(a.warm)
                 w = measured_sleep(net, a.seconds, prof("quiet"))
@@ -244,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
             urls = write(root, spec, timeout_commit_ms=a.timeout_commit_ms, next_block_delay_ms=a.next_block_delay_ms,
                          empty_blocks=True)
             net = start_nodes(root, urls, a.log_level)
+            results["pids"] += net.pids
             try:
                 if "idle" in phases:
                     time.sleep(a.warm)
