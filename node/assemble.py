@@ -16,7 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from node import byzantine, crashpoints, gctune
+from node import byzantine, crashpoints, gctune, threadnames
 from node.applier import BlockApplier
 from node.blockstore import BlockStore
 from node.config import Config, parse_laddr
@@ -104,6 +104,7 @@ async def build(home: Path, *, unsafe_ignore_signer_state: bool = False) -> Runn
     cfg = h.load_config()
     paths = h.paths(cfg)
     genesis = load_genesis(paths.genesis_file)
+    threadnames.install()  # the node's threads carry their names into /proc (egp bench splits CPU by thread)
     kv = LevelKV(paths.db_path)
     app = NodeApp(Application(kv.prefixed(NS_APP)))
     store = BlockStore(kv)

@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from devnet.bench import procstat
 from devnet.bench.loadgen import LoadSettings, Prepared, Records
 from devnet.bench.memprobe import slope_mib
 from node.genesis import parse_rfc3339_ns
@@ -64,6 +65,29 @@ def _cpu_between(samples: list[dict[str, Any]], lo: float, hi: float) -> dict[st
             "machine_cores": _r((b["busy_s"] - a["busy_s"]) / dt) if a["busy_s"] is not None else None}
 
 
+def _threads_between(samples: list[dict[str, Any]], pids: list[int], lo: float, hi: float) -> list[dict[str, Any]]:
+    """Per node, its own CPU split by thread between the thread samples nearest lo and hi
+    (`procstat.ThreadSampler`, `procstat.thread_roles`): cores and share of the node's CPU for each role, and
+    the busiest threads. Children (none in a node today) are not in it: `node_cores` counts them."""
+    inside = [s for s in samples if lo <= s["t"] <= hi]
+    if len(inside) < 2:
+        return []
+    a, b = inside[0], inside[-1]
+    dt = b["t"] - a["t"]
+    out: list[dict[str, Any]] = []
+    for pid, na, nb in zip(pids, a["nodes"], b["nodes"], strict=True):
+        if na is None or nb is None or dt <= 0:
+            out.append({})
+            continue
+        total = nb["cpu_s"] - na["cpu_s"]
+        by_role, rows = procstat.thread_split(pid, na["tasks"], nb["tasks"], total)
+        out.append({"cores": round(total / dt, 3),
+                    "by_role_cores": {r: round(v / dt, 3) for r, v in by_role.items()},
+                    "by_role_share": {r: round(v / total, 3) if total > 0 else None for r, v in by_role.items()},
+                    "threads": [r | {"cores": round(r.pop("cpu_s") / dt, 3)} for r in rows[:12]]})
+    return out
+
+
 def _queries(rec: Records, lo: float, hi: float) -> dict[str, Any] | None:
     """Guarantee look-ups with proofs answered by the queried node inside the window."""
     if not rec.queries:
@@ -74,7 +98,9 @@ def _queries(rec: Records, lo: float, hi: float) -> dict[str, Any] | None:
             "latency_s_p50": _r(pct(lat, 50)), "latency_s_p99": _r(pct(lat, 99))}
 
 
-def summarize(settings: LoadSettings, prep: Prepared, rec: Records, saturated_at: int | None) -> dict[str, Any]:
+def summarize(settings: LoadSettings, prep: Prepared, rec: Records, saturated_at: int | None,
+              threads: list[dict[str, Any]] | None = None, pids: list[int] | None = None) -> dict[str, Any]:
+    """`threads`: the run's thread samples (`procstat.ThreadSampler.relative`) of the nodes `pids`."""
     steps: list[dict[str, Any]] = []
     for k, rate in enumerate(settings.rates):
         if saturated_at is not None and k > saturated_at:
@@ -113,7 +139,8 @@ def summarize(settings: LoadSettings, prep: Prepared, rec: Records, saturated_at
             "blocks": {"n": len(in_window), "interval_s_mean": _r(sum(gaps) / len(gaps)) if gaps else None,
                        "interval_s_p50": _r(pct(gaps, 50)), "interval_s_max": _r(max(gaps, default=None)),
                        "txs_mean": round(sum(b["txs"] for b in in_window) / len(in_window), 1) if in_window else 0},
-            "cpu": _cpu_between(rec.samples, lo, end),
+            "cpu": _cpu_between(rec.samples, lo, end) | (
+                {"threads": _threads_between(threads, pids or [], lo, end)} if threads else {}),
             "proof_queries": _queries(rec, lo, end),
             "saturated": saturated_at == k,
         })
@@ -201,6 +228,13 @@ def print_summary(summary: dict[str, Any], say: Any) -> None:
         if "network_cpu_ms_per_tx" in c:
             say(f"at {s['offered_tx_s']:.0f} tx/s: nodes spent {c['network_cpu_ms_per_tx']} ms CPU per committed tx "
                 f"(all cores of this machine for the nodes alone: ~{c['idle_machine_projection_tx_s']:.0f} tx/s)")
+    if any(s["cpu"].get("threads") for s in summary["steps"]):
+        say("each node's CPU by thread (main: the event loop; egp-commit: block execution and commit; "
+            "egp-verify: signature checks; native: LevelDB's compaction thread; ended: threads gone since):")
+    for s in summary["steps"]:
+        for j, t in enumerate(s["cpu"].get("threads", [])):
+            if t:
+                say(f"node{j} at {s['offered_tx_s']:.0f} tx/s: {t['cores']:.3f} cores = " + thread_line(t))
     for j, m in enumerate(summary["memory"]):
         if m:
             say(f"node{j}: peak RSS {m['peak_rss_mib']} MiB, RSS {m['rss_early_mib']} -> {m['rss_end_mib']} MiB"
@@ -223,6 +257,15 @@ def print_summary(summary: dict[str, Any], say: Any) -> None:
     if summary.get("proofs_checked"):
         say(f"proofs checked against the next header's app hash: {summary['proofs_checked']}, "
             f"failed {summary['proofs_failed']}")
+
+
+def thread_line(t: dict[str, Any]) -> str:
+    """`main 0.210 (46 %), egp-commit 0.150 (33 %), ...`: a node's CPU by thread role, busiest first; the
+    roles that spent nothing are left out (`procstat.thread_roles` says what each is)."""
+    cores, share = t["by_role_cores"], t["by_role_share"]
+    parts = [f"{r} {c:.3f}" + ("" if share[r] is None else f" ({100 * share[r]:.0f} %)")
+             for r, c in sorted(cores.items(), key=lambda x: -x[1]) if c > 0]
+    return ", ".join(parts) or "no CPU"
 
 
 def write_json(path: Path, doc: dict[str, Any]) -> None:

@@ -205,19 +205,23 @@ def _run(a: argparse.Namespace, stamp: str) -> int:
         if a.profile and pids:
             spy = _start_profile(pids[0], len(a.rate_list) * a.duration, prof_path)
         runner = Run(settings, urls, pids, prep, say)
+        # every thread of every node, once a second: the split of each node's CPU (a native thread such as
+        # LevelDB's compaction thread is invisible to py-spy; procstat.thread_roles)
+        threads = procstat.ThreadSampler(pids).start()
         try:
             records = asyncio.run(runner.run())
         except (aiohttp.ClientError, OSError) as e:
             say(f"error: the network did not answer: {e}")
             return 1
         finally:
+            threads.stop()
             if spy is not None:
                 try:
                     spy.wait(30)
                 except subprocess.TimeoutExpired:
                     spy.kill()
                     spy.wait()
-    summary = summarize(settings, prep, records, runner.saturated_at)
+    summary = summarize(settings, prep, records, runner.saturated_at, threads.relative(runner.t0), pids)
     summary["reconnects"] = runner.reconnects
     print_summary(summary, say)
     doc: dict[str, Any] = {
