@@ -81,6 +81,9 @@ STATUS_REFRESH_S = 1.0  # an unchanged status is sent again this often (`_broadc
 MAX_FUTURE_MSGS = 2000
 _VOTE_FRAME = b"\x98\x03"  # how a VoteMsg frame starts: an array of 8 (tag + 7 fields), tag 3
 _PROPOSAL_FRAME = b"\x99\x02"  # and a ProposalMsg frame: an array of 9, tag 2
+# a proposal whose block is at most this big is validated on the loop (`Node.take_proposal`): ~80 workload txs,
+# ~1 ms of decode, check_block and process_proposal; bigger ones go to the commit thread
+INLINE_PROPOSAL_BYTES = 16 * 1024
 BACKLOG_TXS = 200  # txs waiting for admission that make a backlog (`Node._wait_for_txs`): a tenth of a full block
 
 
@@ -312,8 +315,10 @@ class Node:
         is decoded and validated (`inbound.validate_proposal`: decode, hash, `check_block`, process_proposal;
         tens of ms for a block of 1,000-2,000 txs) in the commit worker thread when there is one, as the
         proposer builds its block there (`_build_value`), so the loop keeps serving votes, peers and RPC
-        meanwhile; the core gets it back on the loop (`_proposal_validated`). Without a worker (tests, tools)
-        or while replaying the WAL (which must keep its order), on the spot.
+        meanwhile; the core gets it back on the loop (`_proposal_validated`). Without a worker (tests, tools),
+        while replaying the WAL (which must keep its order), or for a small block (`INLINE_PROPOSAL_BYTES`:
+        validated in ~1 ms, less than the hand-off costs in CPU and in waiting behind the commit thread), on
+        the spot.
 
         Who touches what: the worker decodes the block and reads `st` (the state snapshot of the height the
         proposal is for), the block and state stores (`check_block`'s evidence history, read only), the
@@ -322,7 +327,7 @@ class Node:
         commit thread, so never beside a block's finalize or commit. The loop keeps the proposal's key in
         `validating` (a duplicate waits for nothing) and takes the verdict only if the node is still at that
         height with that state; the core, the WAL, `proposals`, `blocks` and gossip are touched on the loop."""
-        if self.commit_worker is None or self._replaying:
+        if self.commit_worker is None or self._replaying or len(msg.block) <= INLINE_PROPOSAL_BYTES:
             verdict = inbound.validate_proposal(self, self.state, msg, p.value_id)
             if verdict.bad_peer is not None:
                 raise BadPeer(verdict.bad_peer)

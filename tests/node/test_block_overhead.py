@@ -127,6 +127,7 @@ def test_a_peers_proposal_is_validated_in_the_commit_worker_and_taken_on_the_loo
 
     from consensus.types import Proposal
     from node import blockrules, inbound
+    from node import node as node_mod
     from node.assemble import build
     from node.convert import valset_from_info
     from node.messages import ProposalMsg
@@ -147,6 +148,7 @@ def test_a_peers_proposal_is_validated_in_the_commit_worker_and_taken_on_the_loo
             threads: list[int] = []
             accepted: list[tuple[ProposalMsg, inbound.ProposalVerdict]] = []
             real_validate, real_accept = inbound.validate_proposal, inbound.accept_proposal
+            inline = node_mod.INLINE_PROPOSAL_BYTES
 
             def validate(*a: object) -> inbound.ProposalVerdict:
                 threads.append(threading.get_ident())
@@ -161,6 +163,12 @@ def test_a_peers_proposal_is_validated_in_the_commit_worker_and_taken_on_the_loo
                     p = Proposal(st.height, round_, block.hash(), -1, node.address, 1, b"\x00" * 64)  # type: ignore[arg-type]
                     return ProposalMsg.of(p, raw), p
 
+                small, p_small = proposal(3, block.encode())
+                node.take_proposal("peer", small, p_small)  # an empty block: validated on the spot
+                assert len(accepted) == 1 and accepted[0][0] is small and threads == [threading.get_ident()]
+                accepted.clear()
+                threads.clear()
+                node_mod.INLINE_PROPOSAL_BYTES = 0  # every block to the worker from here on
                 msg, p = proposal(0, block.encode())
                 node.take_proposal("peer", msg, p)
                 assert not accepted and node.validating  # nothing done on the loop yet
@@ -187,6 +195,7 @@ def test_a_peers_proposal_is_validated_in_the_commit_worker_and_taken_on_the_loo
                 assert len(accepted) == 1
             finally:
                 inbound.validate_proposal, inbound.accept_proposal = real_validate, real_accept
+                node_mod.INLINE_PROPOSAL_BYTES = inline
         finally:
             node.commit_worker.shutdown(wait=True)  # type: ignore[union-attr]
             run.kv.close()
