@@ -81,7 +81,8 @@ class NodeApp:
     def finalize(self, block: Block, misbehavior: Sequence[bytes]) -> FinalizeBlockResult:
         h = block.header
         req = abci.RequestFinalizeBlock(list(block.txs), h.height, h.time_ms, self._misbehavior(misbehavior),
-                                        block.hash(), h.proposer_address, h.next_validators_hash)
+                                        block.hash(), h.proposer_address, h.next_validators_hash,
+                                        tx_hashes=block.tx_hashes())
         return self.app.finalize_block(req)  # already the node's record (state.abci_types)
 
     def commit(self, batch: Batch | None = None) -> None:

@@ -110,7 +110,7 @@ class _Pending:
     response: ResponseFinalizeBlock
     time_ms: int
     txs: list[bytes]
-    tx_hashes: list[bytes]  # sha256 of each of `txs`, computed once by finalize_block
+    tx_hashes: list[bytes]  # sha256 of each of `txs`: the caller's (RequestFinalizeBlock.tx_hashes) or computed once
 
 
 _M_HEIGHT, _M_HASH, _M_RESP, _M_BLOCK = b"height", b"app_hash", b"last_response", b"last_block_hash"
@@ -408,9 +408,10 @@ class Application:
         begin_block(ctx, [(m.type, m.validator_address, m.height, m.time_ms, m.validator_power)
                           for m in req.misbehavior])
         block_events = to_events(ctx.events)
-        hashes = [sha256(raw) for raw in req.txs]
+        txs, given = req.txs, req.tx_hashes
+        hashes = list(given) if given is not None and len(given) == len(txs) else [sha256(raw) for raw in txs]
         deliver = self._deliver
-        results = [deliver(ctx, raw, h, params) for raw, h in zip(req.txs, hashes, strict=True)]
+        results = [deliver(ctx, raw, h, params) for raw, h in zip(txs, hashes, strict=True)]
         updates = tuple(ValidatorUpdate(pk, p) for pk, p in sorted(ctx.validator_updates.items()))
         trie = Trie(self.nodes)
         root = trie.update(_trie_changes(overlay))

@@ -10,6 +10,7 @@ the application builds the records the node stores, indexes and serves, so nothi
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,6 +134,10 @@ class RequestFinalizeBlock:
     proposer_address: bytes = b""
     next_validators_hash: bytes = b""
     decided_last_commit: Any = None
+    # the SHA-256 of each of `txs` when the caller has them (the node: `Block.tx_hashes()`, computed once per
+    # block for its data hash); None: finalize_block hashes them. They only find a tx in the signature cache
+    # (whose entry is then compared byte for byte) and evict it at commit: a wrong hash changes no result
+    tx_hashes: Sequence[bytes] | None = None
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from state.abci import (
     RequestPrepareProposal,
     ValidatorUpdate,
 )
+from state.crypto import sha256
 from state.errors import TxError
 from state.fastrec import pack, unpack
 from state.kv import MemoryKV
@@ -128,7 +129,7 @@ def _check_cache_is_committed_state(app: Application, kv: MemoryKV) -> None:
 
 
 def _run(blocks: list[tuple[int, list[bytes]]], wl: Workload, *, reference: bool, cache_size: int,
-         check_first: bool) -> tuple[list[Any], dict[bytes, bytes]]:
+         check_first: bool, hashes: str | None = None) -> tuple[list[Any], dict[bytes, bytes]]:
     kv = MemoryKV()
     out: list[Any] = []
     app = Application(kv, state_cache_size=0 if reference else cache_size)
@@ -137,7 +138,12 @@ def _run(blocks: list[tuple[int, list[bytes]]], wl: Workload, *, reference: bool
         if check_first:  # check_tx reads through the same cache (the check state)
             out.append([app.check_tx(RequestCheckTx(raw)).code for raw in txs])
         out.append(app.prepare_proposal(RequestPrepareProposal(1 << 20, txs, h, t)).txs)  # nonces via the cache
-        resp = app.finalize_block(RequestFinalizeBlock(txs, h, t))
+        given = None  # the caller's tx hashes (the node passes its block's): right ones, or wrong ones
+        if hashes == "right":
+            given = [sha256(raw) for raw in txs]
+        elif hashes == "wrong":
+            given = [sha256(raw + b"x") for raw in txs][::-1]
+        resp = app.finalize_block(RequestFinalizeBlock(txs, h, t, tx_hashes=given))
         out.append(resp)
         app.commit()
         out.append(app.app_hash)
@@ -149,16 +155,18 @@ def _run(blocks: list[tuple[int, list[bytes]]], wl: Workload, *, reference: bool
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), n_blocks=st.integers(1, 5), per_block=st.integers(1, 40),
        invalid=st.sampled_from([0.0, 0.1, 0.3]), shuffle=st.sampled_from([False, False, True]),
-       cache_size=st.sampled_from([2, 7, 64, 65_536]), check_first=st.booleans(), fail=st.integers(0, 3))
+       cache_size=st.sampled_from([2, 7, 64, 65_536]), check_first=st.booleans(), fail=st.integers(0, 3),
+       hashes=st.sampled_from([None, "right", "wrong"]))
 def test_caches_give_the_reference_results_hashes_and_bytes(seed: int, n_blocks: int, per_block: int,
                                                             invalid: float, shuffle: bool, cache_size: int,
-                                                            check_first: bool, fail: int) -> None:
+                                                            check_first: bool, fail: int, hashes: str | None) -> None:
     wl, blocks = _blocks(seed, n_blocks, per_block, invalid, shuffle)
     with failing_after_writes(fail):
         with reference_execution():
             ref, ref_kv = _run(blocks, wl, reference=True, cache_size=0, check_first=check_first)
         wl2, _ = _blocks(seed, n_blocks, per_block, invalid, shuffle)
-        got, got_kv = _run(blocks, wl2, reference=False, cache_size=cache_size, check_first=check_first)
+        got, got_kv = _run(blocks, wl2, reference=False, cache_size=cache_size, check_first=check_first,
+                           hashes=hashes)
     assert got == ref
     assert got_kv == ref_kv
 
