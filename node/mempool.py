@@ -379,6 +379,8 @@ class Admission:
             except Exception:
                 results = [None] * n  # checked by check_tx instead; never lost
             self._done(batch, results if len(results) == n else [None] * n)
+            if self._queue:  # more than one batch was queued (possible when inline_below > max_batch)
+                self._kick(asyncio.get_running_loop())
             return
         if self._workers is None:
             self._workers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="egp-verify")

@@ -246,3 +246,22 @@ def test_a_peers_txs_mark_it_as_having_them_duplicates_included(tmp_path: Path) 
         assert node.gossip.known_txs_of("nobody") is None
 
     _run(tmp_path, body)
+
+
+def test_batches_verified_on_the_loop_leave_nothing_behind() -> None:
+    """With `inline_below` above `max_batch` (every batch verified on the loop), a queue longer than one batch
+    is worked off batch after batch, in order, without waiting for another submit."""
+    seen: list[bytes] = []
+
+    def check(tx: bytes, recheck: bool) -> Checked:
+        seen.append(tx)
+        return Checked(0)
+
+    async def main() -> None:
+        adm = Admission(Mempool(check), lambda raws: [None] * len(raws), max_batch=2, inline_below=10)
+        futs = [adm.submit(bytes([i, 7]), want_result=True) for i in range(7)]
+        assert [(await asyncio.wait_for(f, 5)).code for f in futs if f is not None] == [0] * 7
+        assert seen == [bytes([i, 7]) for i in range(7)] and adm.pending == 0
+        adm.close()
+
+    asyncio.run(main())
