@@ -52,11 +52,11 @@ class BlockSync:
         store = self.node.store
         if not 0 < height <= store.height:
             return None
-        block = store.load_block(height)
-        commit = store.load_seen_commit(height)
-        if block is None or commit is None:
+        raw = store.load_block_bytes(height)  # the stored bytes are the block's encoding: not decoded to be
+        commit = store.load_seen_commit(height)  # encoded again (~1 ms each way for 1,000 txs)
+        if raw is None or commit is None:
             return None
-        return BlockResponseMsg(height, block.encode(), commit.encode())
+        return BlockResponseMsg(height, raw, commit.encode())
 
     def gap(self) -> int:
         return self.node.gossip.max_peer_store_height() - self.node.state.last_height

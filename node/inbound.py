@@ -30,9 +30,10 @@ from node.messages import (
     decode_message,
 )
 from node.runtime import BadPeer
-from state.chain import Block
+from state.chain import MAX_BLOCK_BYTES, Block
 from state.codec import DecodeError, Record
 from state.crypto import sha256, verify
+from state.fastrec import strict
 
 if TYPE_CHECKING:
     from node.node import Node
@@ -143,7 +144,7 @@ def validate_proposal(node: Node, st: ChainState, msg: ProposalMsg, value_id: by
     id (a peer's fault: `bad_peer` says why), then `check_block` and the application's process_proposal.
     Touches no state of the loop's: in the commit worker thread when the node has one (`Node.take_proposal`)."""
     try:
-        block = Block.decode_block(msg.block)
+        block = strict(Block, msg.block, MAX_BLOCK_BYTES)  # = Block.decode_block, ~6x cheaper (a test compares)
     except DecodeError as exc:
         return ProposalVerdict(None, False, None, f"proposal with an undecodable block: {exc}")
     if block.hash() != value_id:

@@ -73,6 +73,7 @@ from node.wal import ConsensusWAL
 from state.chain import FLAG_ABSENT, Block, Commit, FinalizeBlockResult
 from state.codec import Record
 from state.crypto import sha256
+from state.fastrec import pack
 from state.kv import Batch
 
 log = get_logger("node")
@@ -409,7 +410,7 @@ class Node:
         assert self.address is not None
         txs = self.app.prepare(reaped, budget, st.height, t, self.address)[:blockrules.MAX_TXS_PER_BLOCK]
         block = blockrules.make_block(st, self.address, last_commit, t, txs, evidence)
-        return block, block.encode(), block.hash()
+        return block, pack(block), block.hash()  # (pack: the bytes of block.encode(), ~10x cheaper)
 
     def _value_built(self, height: int, round_: int, built: tuple[Block, bytes, bytes]) -> ValueId | None:
         """On the loop: keep the built block as a candidate of `height`, unless the node moved on."""

@@ -320,3 +320,57 @@ def test_the_signer_state_text_is_the_json_it_was(height: int, round_: int, step
     text = state_text(state)
     assert text == json.dumps(state.to_json(), indent=2) + "\n"
     assert LastSignState.from_json(json.loads(text)) == state
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, len(_CHAIN.blocks) - 1),
+       st.lists(st.tuples(st.integers(0, 100_000), st.integers(0, 255)), max_size=3), st.integers(0, 5))
+def test_a_proposals_block_is_decoded_strictly_as_the_generic_decoder_does(
+        i: int, flips: list[tuple[int, int]], cut: int) -> None:
+    """node/inbound.py validate_proposal decodes the block with fastrec.strict: the same block, or a
+    DecodeError, as Block.decode_block gives, for valid encodings and for mutated ones (changed bytes,
+    truncated, extended). _build_value's pack(block) is block.encode()."""
+    from state.chain import MAX_BLOCK_BYTES, Block
+    from state.codec import DecodeError
+    from state.fastrec import pack, strict
+
+    def both(data: bytes) -> tuple[object, object]:
+        out: list[object] = []
+        for fast in (True, False):
+            try:
+                out.append(strict(Block, data, MAX_BLOCK_BYTES) if fast else Block.decode_block(data))
+            except DecodeError:
+                out.append(DecodeError)
+        return out[0], out[1]
+
+    block = _CHAIN.blocks[i]
+    raw = bytearray(block.encode())
+    assert pack(block) == bytes(raw)
+    assert both(bytes(raw)) == (block, block)
+    for pos, val in flips:
+        raw[pos % len(raw)] = val
+    for data in (bytes(raw), bytes(raw[: len(raw) - cut]), bytes(raw) + b"\x00" * cut):
+        fast, generic = both(data)
+        assert fast == generic
+
+
+def test_block_sync_serves_the_stored_bytes_of_a_block(tmp_path: Path) -> None:
+    """BlockSync.serve answers with the block's stored bytes (its encoding) instead of decoding and encoding
+    it again: the same BlockResponseMsg as before, byte for byte."""
+    from types import SimpleNamespace
+
+    from node.blockstore import BlockStore
+    from node.blocksync import BlockSync
+    from node.messages import BlockResponseMsg
+    from state.kv_level import LevelKV
+
+    kv = LevelKV(tmp_path / "db")
+    store = BlockStore(kv)
+    for block, seen in zip(_CHAIN.blocks, _CHAIN.seen_commits, strict=True):
+        store.save_block(block, seen)
+    sync = BlockSync(SimpleNamespace(store=store))  # type: ignore[arg-type]
+    for h, (block, seen) in enumerate(zip(_CHAIN.blocks, _CHAIN.seen_commits, strict=True), start=1):
+        got = sync.serve(h)
+        assert got is not None and got.encode() == BlockResponseMsg(h, block.encode(), seen.encode()).encode()
+    assert sync.serve(len(_CHAIN.blocks) + 1) is None and sync.serve(0) is None
+    kv.close()
