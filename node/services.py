@@ -7,6 +7,7 @@ Every method runs on the node's loop and never raises for a missing item (it ret
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from node import round_view
@@ -14,6 +15,7 @@ from node.convert import valset_from_info
 from node.events import EventBus
 from node.evidence import parse_rpc_evidence
 from node.indexer import Indexer
+from node.mempool import Checked
 from node.mempool import MempoolError as PoolError
 from node.rpc import adapt
 from node.rpc import services as sv
@@ -130,6 +132,15 @@ class NodeServices:
     async def check_tx(self, tx: bytes) -> sv.TxResultView:
         r = self.run.app.probe(tx)
         return sv.TxResultView(r.code, r.data, r.log, r.info, r.gas_wanted, r.gas_used, (), r.codespace)
+
+    def submit_tx(self, tx: bytes, h: bytes) -> asyncio.Future[Checked]:
+        """The WebSocket's broadcast fast path (node/rpc/websocket.py `WsSession.pipeline`): `tx` (SHA-256 `h`)
+        into the admission queue now, as `Node.submit_local_tx` puts it there; the future gives check_tx's
+        verdict. Raises node.mempool.MempoolError when the pool refuses it outright (full, known, too
+        large), as `broadcast_tx` does (there converted to the RPC's MempoolError, same text)."""
+        fut = self.run.node.admission.submit(tx, want_result=True, h=h)
+        assert fut is not None
+        return fut
 
     async def broadcast_tx(self, tx: bytes) -> sv.TxResultView:
         try:

@@ -28,7 +28,7 @@ def dumps(obj: Any) -> str:
     return text
 
 
-def _valid_id(v: Any) -> bool:
+def valid_id(v: Any) -> bool:
     return v is None or isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool))
 
 
@@ -56,7 +56,7 @@ async def handle_request(ctx: Ctx, req: Any) -> dict[str, Any] | None:
     if not isinstance(req, dict):
         return response(None, error=RpcError(INVALID_REQUEST, "request must be an object"))
     req_id = req.get("id")
-    if not _valid_id(req_id):
+    if not valid_id(req_id):
         return response(None, error=RpcError(INVALID_REQUEST, "id must be a string, an integer or null"))
     if req.get("jsonrpc") != "2.0":
         return response(req_id, error=RpcError(INVALID_REQUEST, "jsonrpc must be \"2.0\""))

@@ -19,6 +19,8 @@ makes the socket write block, its queue fills, and the subscription is cancelled
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import itertools
 import json
 import logging
@@ -30,12 +32,15 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from node.events import BusEvent, Subscription, SubscriptionError
-from node.rpc.dispatch import dumps, handle_request
+from node.mempool import MempoolError as PoolError
+from node.rpc.dispatch import dumps, handle_request, valid_id
 from node.rpc.encode import attribute_map_text
 from node.rpc.errors import INVALID_REQUEST, PARSE_ERROR, SERVER_ERROR, RpcError, internal, response
 from node.rpc.params import P
 from node.rpc.query import QueryError
 from node.rpc.registry import Ctx, current_request_id, method
+from node.rpc.services import MempoolError
+from state.crypto import sha256
 
 log = logging.getLogger("egp.rpc.ws")
 _ids = itertools.count(1)
@@ -46,6 +51,15 @@ _ids = itertools.count(1)
 PIPELINED = frozenset({"broadcast_tx_sync", "broadcast_tx_async", "broadcast_tx_commit"})
 MAX_PIPELINED = 512  # broadcasts in flight on one connection; beyond, the reader waits (TCP back-pressure)
 _orphans: set[asyncio.Task[Any]] = set()  # pipelined requests of closed connections, kept until they finish
+# Broadcasts that skip the generic dispatch when the services offer `submit_tx(tx, sha256) -> Future[verdict]`
+# (node/services.py) and the request has the plain shape (`WsSession._fast`): the tx goes into the admission
+# queue at once, no task, no parameter binding, and the answer is written from the verdict. Same answers and
+# errors as `handle_request` (tests/rpc/test_ws_fast.py compares them); anything else takes the generic path.
+# Both are ungated (node/rpc/server.py UNGATED_METHODS), so skipping `Ctx.gate` changes nothing.
+FAST = frozenset({"broadcast_tx_sync", "broadcast_tx_async"})
+# An in-flight pipelined request: (future, None) for the generic path, whose future gives the response (or None
+# for a notification); (future, (id, sha256, sync)) for the fast path, whose future gives the check verdict.
+_Entry = tuple["asyncio.Future[Any]", "tuple[Any, bytes, bool] | None"]
 
 
 _dumps = dumps
@@ -80,7 +94,9 @@ class WsSession:
         self.forwarders: dict[str, asyncio.Task[None]] = {}
         self.to_start: list[tuple[Subscription, Any]] = []
         self._send_lock = asyncio.Lock()
-        self._inflight: deque[asyncio.Task[dict[str, Any] | None]] = deque()  # pipelined, in request order
+        self._inflight: deque[_Entry] = deque()  # pipelined, in request order
+        self._unstarted = 0  # generic pipelined tasks that have not run yet (their txs are not queued yet)
+        self._submit = getattr(hub.ctx.services, "submit_tx", None)  # the fast path's way in, if offered
         self._answering: asyncio.Task[None] | None = None
         self._answered = asyncio.Event()  # set each time a pipelined request is answered
 
@@ -134,9 +150,52 @@ class WsSession:
         """Start a `PIPELINED` request now (its tx is queued before any later message is handled); its
         answer is written by `_answer_in_order` after the answers of the requests before it."""
         loop = asyncio.get_running_loop()
-        self._inflight.append(loop.create_task(handle_request(self.ctx, req)))
+        entry = self._fast(req, loop) if self._submit is not None and self._unstarted == 0 else None
+        if entry is None:
+            self._unstarted += 1
+            entry = (loop.create_task(self._generic(req)), None)
+        self._inflight.append(entry)
         if self._answering is None:
             self._answering = loop.create_task(self._answer_in_order())
+
+    async def _generic(self, req: dict[str, Any]) -> dict[str, Any] | None:
+        self._unstarted -= 1  # from here on, until its tx is queued, nothing suspends
+        return await handle_request(self.ctx, req)
+
+    def _fast(self, req: dict[str, Any], loop: asyncio.AbstractEventLoop) -> _Entry | None:
+        """A `FAST` broadcast of the plain shape (a valid id, jsonrpc "2.0", params {"tx": b64} or [b64]) with
+        its tx queued for admission now; None for anything else (the generic path then gives the same answer
+        or error as ever). Only while no generic pipelined request of this connection waits to start: its tx
+        would be queued after this one, out of request order."""
+        name = req.get("method")
+        if name not in FAST or "id" not in req or req.get("jsonrpc") != "2.0":
+            return None
+        req_id = req["id"]
+        params = req.get("params")
+        if type(params) is dict:
+            s = params.get("tx") if len(params) == 1 else None
+        elif type(params) is list:
+            s = params[0] if len(params) == 1 else None
+        else:
+            return None
+        if type(s) is not str or not valid_id(req_id):
+            return None
+        try:
+            tx = base64.b64decode(s.encode("ascii"), validate=True)
+        except (binascii.Error, ValueError, UnicodeEncodeError):
+            return None  # the generic path answers "tx: invalid base64"
+        h = sha256(tx)
+        try:
+            assert self._submit is not None
+            return self._submit(tx, h), (req_id, h, name == "broadcast_tx_sync")
+        except (PoolError, MempoolError) as e:  # the pool refused it outright: as `methods_tx._add`
+            out = response(req_id, error=internal(str(e)))
+        except Exception as e:  # as `dispatch.call`
+            log.exception("rpc method %s failed", name)
+            out = response(req_id, error=internal(f"internal error in {name}: {type(e).__name__}"))
+        done: asyncio.Future[Any] = loop.create_future()
+        done.set_result(out)
+        return done, None
 
     async def make_room(self) -> None:
         """Wait while `MAX_PIPELINED` broadcasts of this connection are unanswered."""
@@ -154,13 +213,17 @@ class WsSession:
         inflight = self._inflight
         try:
             while inflight:
-                out = await inflight[0]
-                texts = [] if out is None else [_dumps(out)]
+                fut, fast = inflight[0]
+                out = await fut
+                texts = [] if out is None else [_dumps(out) if fast is None else _fast_text(out, *fast)]
                 n = 1  # the head and the answers already done behind it go out as one write
-                while n < len(inflight) and inflight[n].done():
-                    out = inflight[n].result()
+                while n < len(inflight):
+                    fut, fast = inflight[n]
+                    if not fut.done():
+                        break
+                    out = fut.result()
                     if out is not None:
-                        texts.append(_dumps(out))
+                        texts.append(_dumps(out) if fast is None else _fast_text(out, *fast))
                     n += 1
                 if texts:
                     await self.send_many(texts)
@@ -178,8 +241,9 @@ class WsSession:
     def _drop_inflight(self) -> None:
         """The connection is gone: the pipelined requests run to the end (a tx read from the socket is
         submitted, as if it had been handled one at a time), their answers are dropped."""
-        for task in self._inflight:
-            if not task.done():
+        for task, fast in self._inflight:  # a fast path's tx is queued already: nothing to keep
+            if fast is None and not task.done():
+                assert isinstance(task, asyncio.Task)
                 _orphans.add(task)
                 task.add_done_callback(_orphans.discard)
         self._inflight.clear()
@@ -193,6 +257,17 @@ class WsSession:
         self._drop_inflight()
         if self._answering is not None:
             self._answering.cancel()
+
+
+def _fast_text(res: Any, req_id: Any, h: bytes, sync: bool) -> str:
+    """The answer `methods_tx.broadcast_tx_sync`/`_async` give for the verdict `res` (node.mempool.Checked),
+    as `_dumps(response(...))` writes it; by hand for the usual case (an integer id, no log, no codespace)."""
+    code, text, space = (int(res.code), res.log, res.codespace) if sync else (0, "", "")
+    if type(req_id) is int and not text and not space:
+        return (f'{{"jsonrpc":"2.0","id":{req_id},"result":{{"code":{code},"data":"","log":"","codespace":"",'
+                f'"hash":"{h.hex().upper()}"}}}}')
+    return _dumps(response(req_id, {"code": code, "data": "", "log": text, "codespace": space,
+                                    "hash": h.hex().upper()}))
 
 
 def _event_json(ev: BusEvent) -> str:
