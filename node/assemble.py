@@ -106,7 +106,7 @@ async def build(home: Path, *, unsafe_ignore_signer_state: bool = False) -> Runn
     genesis = load_genesis(paths.genesis_file)
     threadnames.install()  # the node's threads carry their names into /proc (egp bench splits CPU by thread)
     kv = LevelKV(paths.db_path)
-    app = NodeApp(Application(kv.prefixed(NS_APP)))
+    app = NodeApp(Application(kv.prefixed(NS_APP), trie_cache_bytes=cfg.storage.trie_cache_mib << 20))
     store = BlockStore(kv)
     states = StateStore(kv, NS_NODE)
     indexer = Indexer(kv, NS_INDEX)

@@ -66,6 +66,7 @@ from state.proofs import EMPTY
 from state.records import Account, Institution, Params, Supplier, k_account, k_params
 from state.registry import load_genesis, parse_app_state
 from state.store import NS_META, NS_STATE, NS_TRIE, Ctx, Overlay, StateCache
+from state.trie import CACHE_BYTES as TRIE_CACHE_BYTES
 from state.trie import CachedNodes, Trie
 from state.txs import MAX_TX_BYTES, DecodedTx, decode_tx
 
@@ -122,7 +123,8 @@ _UNVERIFIED = frozenset(k.code for k in (E.WRONG_CHAIN, E.UNKNOWN_SIGNER, E.KEY_
 class Application:
     """The e-GP application. `kv` is the app's own namespace of the node's store (a `KV`)."""
 
-    def __init__(self, kv: KV, *, sig_cache_size: int = 10_000, state_cache_size: int = 65_536) -> None:
+    def __init__(self, kv: KV, *, sig_cache_size: int = 10_000, state_cache_size: int = 65_536,
+                 trie_cache_bytes: int = TRIE_CACHE_BYTES) -> None:
         self.kv = kv
         self._meta = kv.prefixed(NS_META)
         # tx hash -> the decoded tx whose signature check_tx verified (bounded, oldest evicted; a committed tx
@@ -140,7 +142,7 @@ class Application:
         # committed state records (bytes and decoded) across blocks, updated at commit (state/store.py)
         self.cache: StateCache | None = StateCache(state_cache_size) if state_cache_size > 0 else None
         self._check = Overlay(kv, cache_reads=True, shared=self.cache)
-        self.nodes = CachedNodes(kv.prefixed(NS_TRIE))
+        self.nodes = CachedNodes(kv.prefixed(NS_TRIE), max_bytes=trie_cache_bytes)  # config.toml [storage]
 
     # ---------------------------------------------------------------- helpers
     @property

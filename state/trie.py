@@ -152,6 +152,11 @@ def decode_page(raw: bytes, levels: int) -> Frozen:
     return tuple(page)
 
 
+# The default bound of the decoded-page cache (`CachedNodes`); a node takes its own from config.toml
+# ([storage] trie_cache_mib, node/config.py), passed in by node/assemble.py through the Application.
+CACHE_BYTES = 256 << 20
+
+
 class CachedNodes:
     """Committed trie pages, decoded, with a read cache keyed by (depth, prefix) and bounded in bytes.
 
@@ -162,16 +167,16 @@ class CachedNodes:
     its own list copies) and, holding only bytes, ints and None, untracked by the garbage collector.
 
     Bound: each page counts its estimated memory (`page_bytes`: the slot tuple, its dict entry and key, its
-    distinct hashes and records; measured with tracemalloc), so `max_bytes` (64 MiB) is what the cache holds
-    at most (plus one page). With `max_entries`, each page counts 1 instead (tests). Eviction is by two
-    generations (an LRU approximation at dict speed): reads and writes go to the young dict; when it holds
-    7/16 of the bound it becomes the old one and the previous old one is dropped (the old one keeps at most
-    9/16: a block larger than that keeps its newest pages); a page found in the old generation moves back to
-    the young one. What every block touches (the top of the trie, the paths of busy keys such as a hot
-    signer's account) stays; a page deep down touched once goes after two generations, and the memory
-    plateaus whatever the size of the state."""
+    distinct hashes and records; measured with tracemalloc), so `max_bytes` (`CACHE_BYTES` unless given) is what
+    the cache holds at most (plus one page). With `max_entries`, each page counts 1 instead (tests). Eviction is
+    by two generations (an LRU approximation at dict speed): reads and writes go to the young dict; when it
+    holds 7/16 of the bound it becomes the old one and the previous old one is dropped (the old one keeps at
+    most 9/16: a block larger than that keeps its newest pages); a page found in the old generation moves back
+    to the young one. What every block touches (the top of the trie, the paths of busy keys such as a hot
+    signer's account) stays; a page deep down touched once goes after two generations, and the memory plateaus
+    whatever the size of the state."""
 
-    def __init__(self, nodes: NodeReader, max_entries: int | None = None, *, max_bytes: int = 64 << 20,
+    def __init__(self, nodes: NodeReader, max_entries: int | None = None, *, max_bytes: int = CACHE_BYTES,
                  levels: int = PAGE_LEVELS) -> None:
         if not 1 <= levels <= 5:
             raise ValueError("levels per page must be 1..5")
