@@ -4,9 +4,29 @@ check of a staircase whose lanes were held back by it."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import time
+from typing import Any
 
-from devnet.bench.loadgen import LoadSettings, Prepared, Run
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from devnet.bench.loadgen import LoadSettings, Prepared, Run, read_new_block
+from node.events import EventBus
+from node.rpc.websocket import _event_json
+from state.chain import (
+    Block,
+    BlockID,
+    Commit,
+    Event,
+    EventAttribute,
+    ExecTxResult,
+    FinalizeBlockResult,
+    Header,
+    PartSetHeader,
+)
+from state.crypto import sha256
 
 
 def _run(rates: list[float], step_s: float, n_per_step: int, lanes: int = 1) -> Run:
@@ -41,3 +61,83 @@ def test_a_staircase_held_back_by_the_bound_is_found_saturated() -> None:
     r.r.blocks.append({"height": 2, "time": "", "at": 0.9, "txs": 25, "ours": 25})
     asyncio.run(r._saturation_watch())
     assert r.saturated_at == 0
+
+
+# ---------------------------------------------------------------- the commit observer reads a NewBlock message
+
+
+def _message(txs: tuple[bytes, ...], results: tuple[ExecTxResult, ...]) -> str:
+    """The NewBlock message the node writes to the subscriber (node/events.py, node/rpc/websocket.py)."""
+    hdr = Header(11, 1, "egp-test", 7, 1_736_935_200_000, BlockID(sha256(b"6"), PartSetHeader(1, Z)), Z, Z, Z, Z,
+                 Z, b"", Z, Z, b"\x01" * 20)
+    res = FinalizeBlockResult((Event("blk", (EventAttribute("n", '{"code":9,"data":', True),)),), results, (),
+                              b"", b"\xaa" * 32)
+
+    async def go() -> str:
+        bus = EventBus()
+        sub = bus.subscribe("obs", "tm.event='NewBlock'")
+        bus.publish_chain_block(Block(hdr, txs, (), Commit.empty()), res)
+        ev = await sub.next()
+        assert ev is not None
+        head = '{"jsonrpc":"2.0","id":"bench","result":{"query":"tm.event=\'NewBlock\'","data":'
+        return head + _event_json(ev) + "}}"
+
+    return asyncio.run(go())
+
+
+def _whole(text: str) -> tuple[dict[str, Any], list[str], list[int]]:
+    value = json.loads(text)["result"]["data"]["value"]
+    return (value["block"]["header"], value["block"]["data"]["txs"] or [],
+            [r["code"] for r in value["result_finalize_block"]["tx_results"]])
+
+
+Z = b"\x00" * 32
+_odd = st.lists(st.sampled_from([*'{}[]",:\\ abc0ไ', '{"code":1,"data":', '],"validator_updates":']),
+                max_size=6).map("".join)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.binary(min_size=1, max_size=40), st.integers(0, 2**32 - 1), _odd, _odd, _odd),
+                max_size=6))
+def test_read_new_block_reads_what_the_whole_message_says(rows: list[tuple[bytes, int, str, str, str]]) -> None:
+    """Header, txs and deliver codes as a full parse finds them, whatever the logs and event values say."""
+    txs = tuple(r[0] for r in rows)
+    results = tuple(ExecTxResult(code, b"\x01", log, "", 1, 2, (Event("lg", (EventAttribute("v", val, True),)),),
+                                 space) for _, code, log, val, space in rows)
+    text = _message(txs, results)
+    assert read_new_block(text) == _whole(text)
+    assert _whole(text)[1] == [base64.b64encode(t).decode() for t in txs]
+
+
+def test_read_new_block_leaves_other_messages_to_the_full_parse() -> None:
+    assert read_new_block('{"jsonrpc":"2.0","id":"bench","result":{}}') is None
+    assert read_new_block('{"jsonrpc":"2.0","id":"bench","error":{"code":-32000,"message":"x"}}') is None
+    text = _message((b"a", b"b"), (ExecTxResult(), ExecTxResult(3)))
+    cut = text.replace('"tx_results":[{"code":0,', '"tx_results":[{"code":0 ,')  # not the node's shape
+    assert read_new_block(cut) is None and read_new_block(text) is not None
+
+
+def test_the_observer_records_the_same_commits_either_way() -> None:
+    """`_observe`'s two paths (read_new_block, the full parse) record the same commits and codes; a tx is
+    known by its base64 text, a tx not ours (or a hash() collision) by its SHA-256."""
+    txs = [b"tx-%d" % i for i in range(5)]
+    payload = [f'{{"jsonrpc":"2.0","id":{i},"method":"broadcast_tx_sync","params":{{"tx":"'
+               f'{base64.b64encode(t).decode()}"}}}}' for i, t in enumerate(txs)]
+    block = (txs[3], b"foreign", txs[0], txs[4])
+    text = _message(block, (ExecTxResult(), ExecTxResult(), ExecTxResult(5), ExecTxResult()))
+    records = []
+    for fast in (True, False):
+        by_text = {hash(base64.b64encode(t).decode()): i for i, t in enumerate(txs)}
+        if not fast:
+            by_text = {hash(base64.b64encode(txs[4]).decode()): 1}  # a "collision": confirmed against the payload
+        prep = Prepared(due=[0.0] * 5, step=[0] * 5, lane=[0] * 5, payload=payload,
+                        hashes={sha256(t): i for i, t in enumerate(txs)}, step_starts=[0.0], gen_s=0.0,
+                        by_text=by_text)
+        r = Run(LoadSettings(rates=[5.0]), ["http://127.0.0.1:1"], [], prep, lambda _: None)
+        parts = read_new_block(text) if fast else _whole(text)
+        assert parts is not None
+        r._on_block(*parts, 1.5)
+        records.append((r.r.committed, r.r.deliver_code, r.r.blocks, r.app_hash))
+    assert records[0] == records[1]
+    assert records[0][0] == [1.5, 0.0, 0.0, 1.5, 1.5] and records[0][1] == [5, -1, -1, 0, 0]
+    assert records[0][2] == [{"height": 7, "time": records[0][2][0]["time"], "at": 1.5, "txs": 4, "ours": 3}]
