@@ -150,7 +150,8 @@ def thread_roles(pid: int, threads: list[TaskStat]) -> dict[int, str]:
       its creator's name, the node names every Python thread at its start, so these are threads started
       from C code; the node's only such library is LevelDB (plyvel), whose background thread does the
       compactions of all its databases (a node without the names, older than node/threadnames.py, shows
-      its Python threads here too);
+      its Python threads here too; a native thread whose creator has ended takes the creator's role, which
+      a node's long-lived pools never do);
     - "other": any other thread (a Python thread with a name of its own, e.g. asyncio's executor).
     """
     roles: dict[int, str] = {}
