@@ -107,9 +107,17 @@ class WsSession:
     async def send_many(self, texts: list[str]) -> None:
         """Send `texts` as consecutive text messages (one frame each), written to the socket at once."""
         transport, writer = self._transport, self._writer
-        if len(texts) == 1 or transport is None or writer is None or self.ws.compress:
+        if transport is None or writer is None or self.ws.compress:
             for text in texts:
                 await self.send(text)
+            return
+        if not self._send_lock.locked():  # nobody is mid-send: written at once, no lock or timer (no await)
+            if self.ws.closed or transport.is_closing():
+                raise ConnectionResetError("Cannot write to closing transport")
+            transport.write(b"".join([_text_frame(t.encode("utf-8")) for t in texts]))
+            if transport.get_write_buffer_size() > DRAIN_ABOVE:
+                async with self._send_lock, asyncio.timeout(self.hub.ctx.config.ws_write_timeout_s):
+                    await writer.drain()
             return
         async with self._send_lock, asyncio.timeout(self.hub.ctx.config.ws_write_timeout_s):
             if self.ws.closed or transport.is_closing():
@@ -346,7 +354,8 @@ async def _handle_text(session: WsSession, text: str) -> None:
         await session.send(_dumps(response(None, error=e)))
         return
     if isinstance(data, dict) and data.get("method") in PIPELINED:
-        await session.make_room()
+        if len(session._inflight) >= MAX_PIPELINED:
+            await session.make_room()
         session.pipeline(data)
         return
     await session.settle()  # anything else runs after the broadcasts before it are answered, alone
