@@ -54,6 +54,12 @@ async def post_handler(request: web.Request) -> web.StreamResponse:
         if not out:
             return web.Response(status=204)
         return web.Response(body=_dumps(out), headers=_JSON_HEADERS)
+    submit = getattr(ctx.services, "submit_tx", None)
+    if submit is not None and type(data) is dict and data.get("method") in websocket.FAST:
+        entry = websocket.fast_submit(submit, data, asyncio.get_running_loop())
+        if entry is not None:  # the same answer as the generic path's (status 200: it has an id)
+            fut, fast = entry
+            return web.Response(body=websocket.fast_answer(await fut, fast).encode(), headers=_JSON_HEADERS)
     one = await handle_request(ctx, data)
     if one is None:
         return web.Response(status=204)

@@ -52,7 +52,7 @@ PIPELINED = frozenset({"broadcast_tx_sync", "broadcast_tx_async", "broadcast_tx_
 MAX_PIPELINED = 512  # broadcasts in flight on one connection; beyond, the reader waits (TCP back-pressure)
 _orphans: set[asyncio.Task[Any]] = set()  # pipelined requests of closed connections, kept until they finish
 # Broadcasts that skip the generic dispatch when the services offer `submit_tx(tx, sha256) -> Future[verdict]`
-# (node/services.py) and the request has the plain shape (`WsSession._fast`): the tx goes into the admission
+# (node/services.py) and the request has the plain shape (`fast_submit`): the tx goes into the admission
 # queue at once, no task, no parameter binding, and the answer is written from the verdict. Same answers and
 # errors as `handle_request` (tests/rpc/test_ws_fast.py compares them); anything else takes the generic path.
 # Both are ungated (node/rpc/server.py UNGATED_METHODS), so skipping `Ctx.gate` changes nothing.
@@ -158,7 +158,7 @@ class WsSession:
         """Start a `PIPELINED` request now (its tx is queued before any later message is handled); its
         answer is written by `_answer_in_order` after the answers of the requests before it."""
         loop = asyncio.get_running_loop()
-        entry = self._fast(req, loop) if self._submit is not None and self._unstarted == 0 else None
+        entry = fast_submit(self._submit, req, loop) if self._submit is not None and self._unstarted == 0 else None
         if entry is None:
             self._unstarted += 1
             entry = (loop.create_task(self._generic(req)), None)
@@ -169,41 +169,6 @@ class WsSession:
     async def _generic(self, req: dict[str, Any]) -> dict[str, Any] | None:
         self._unstarted -= 1  # from here on, until its tx is queued, nothing suspends
         return await handle_request(self.ctx, req)
-
-    def _fast(self, req: dict[str, Any], loop: asyncio.AbstractEventLoop) -> _Entry | None:
-        """A `FAST` broadcast of the plain shape (a valid id, jsonrpc "2.0", params {"tx": b64} or [b64]) with
-        its tx queued for admission now; None for anything else (the generic path then gives the same answer
-        or error as ever). Only while no generic pipelined request of this connection waits to start: its tx
-        would be queued after this one, out of request order."""
-        name = req.get("method")
-        if name not in FAST or "id" not in req or req.get("jsonrpc") != "2.0":
-            return None
-        req_id = req["id"]
-        params = req.get("params")
-        if type(params) is dict:
-            s = params.get("tx") if len(params) == 1 else None
-        elif type(params) is list:
-            s = params[0] if len(params) == 1 else None
-        else:
-            return None
-        if type(s) is not str or not valid_id(req_id):
-            return None
-        try:
-            tx = base64.b64decode(s.encode("ascii"), validate=True)
-        except (binascii.Error, ValueError, UnicodeEncodeError):
-            return None  # the generic path answers "tx: invalid base64"
-        h = sha256(tx)
-        try:
-            assert self._submit is not None
-            return self._submit(tx, h), (req_id, h, name == "broadcast_tx_sync")
-        except (PoolError, MempoolError) as e:  # the pool refused it outright: as `methods_tx._add`
-            out = response(req_id, error=internal(str(e)))
-        except Exception as e:  # as `dispatch.call`
-            log.exception("rpc method %s failed", name)
-            out = response(req_id, error=internal(f"internal error in {name}: {type(e).__name__}"))
-        done: asyncio.Future[Any] = loop.create_future()
-        done.set_result(out)
-        return done, None
 
     async def make_room(self) -> None:
         """Wait while `MAX_PIPELINED` broadcasts of this connection are unanswered."""
@@ -223,7 +188,7 @@ class WsSession:
             while inflight:
                 fut, fast = inflight[0]
                 out = await fut
-                texts = [] if out is None else [_dumps(out) if fast is None else _fast_text(out, *fast)]
+                texts = [] if out is None else [fast_answer(out, fast)]
                 n = 1  # the head and the answers already done behind it go out as one write
                 while n < len(inflight):
                     fut, fast = inflight[n]
@@ -231,7 +196,7 @@ class WsSession:
                         break
                     out = fut.result()
                     if out is not None:
-                        texts.append(_dumps(out) if fast is None else _fast_text(out, *fast))
+                        texts.append(fast_answer(out, fast))
                     n += 1
                 if texts:
                     await self.send_many(texts)
@@ -265,6 +230,47 @@ class WsSession:
         self._drop_inflight()
         if self._answering is not None:
             self._answering.cancel()
+
+
+def fast_submit(submit: Any, req: dict[str, Any], loop: asyncio.AbstractEventLoop) -> _Entry | None:
+    """A `FAST` broadcast of the plain shape (a valid id, jsonrpc "2.0", params {"tx": b64} or [b64]) with its
+    tx queued for admission now by `submit` (`NodeServices.submit_tx`); None for anything else (the generic
+    path then gives the same answer or error as ever). The WebSocket calls it only while no generic pipelined
+    request of the connection waits to start (its tx would be queued after this one, out of request order);
+    HTTP POST for a single request (node/rpc/server.py). `fast_answer` renders the entry's answer."""
+    name = req.get("method")
+    if name not in FAST or "id" not in req or req.get("jsonrpc") != "2.0":
+        return None
+    req_id = req["id"]
+    params = req.get("params")
+    if type(params) is dict:
+        s = params.get("tx") if len(params) == 1 else None
+    elif type(params) is list:
+        s = params[0] if len(params) == 1 else None
+    else:
+        return None
+    if type(s) is not str or not valid_id(req_id):
+        return None
+    try:
+        tx = base64.b64decode(s.encode("ascii"), validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        return None  # the generic path answers "tx: invalid base64"
+    h = sha256(tx)
+    try:
+        return submit(tx, h), (req_id, h, name == "broadcast_tx_sync")
+    except (PoolError, MempoolError) as e:  # the pool refused it outright: as `methods_tx._add`
+        out = response(req_id, error=internal(str(e)))
+    except Exception as e:  # as `dispatch.call`
+        log.exception("rpc method %s failed", name)
+        out = response(req_id, error=internal(f"internal error in {name}: {type(e).__name__}"))
+    done: asyncio.Future[Any] = loop.create_future()
+    done.set_result(out)
+    return done, None
+
+
+def fast_answer(result: Any, fast: tuple[Any, bytes, bool] | None) -> str:
+    """The JSON text of a done `_Entry`'s answer (`result`: its future's)."""
+    return _dumps(result) if fast is None else _fast_text(result, *fast)
 
 
 def _fast_text(res: Any, req_id: Any, h: bytes, sync: bool) -> str:

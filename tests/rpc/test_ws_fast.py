@@ -1,8 +1,8 @@
-"""The WebSocket's broadcast fast path (node/rpc/websocket.py `FAST`, `WsSession._fast`, node/services.py
-`NodeServices.submit_tx`) answers exactly as the generic dispatch (`handle_request` -> methods_tx): the same
-bytes for accepted and refused txs, mempool refusals (duplicate, full), malformed requests and odd ids, in the
-same order, and the same txs in the mempool in the same order. Two fresh nodes of the same chain get the same
-pipelined requests, one with the fast path, one with it switched off."""
+"""The broadcast fast path (node/rpc/websocket.py `FAST`, `fast_submit`, node/services.py
+`NodeServices.submit_tx`; WebSocket and HTTP POST) answers exactly as the generic dispatch (`handle_request` ->
+methods_tx): the same bytes (and HTTP statuses) for accepted and refused txs, mempool refusals (duplicate,
+full), malformed requests and odd ids, in the same order, and the same txs in the mempool in the same order.
+Fresh nodes of the same chain get the same requests, with the fast path and with it switched off."""
 
 from __future__ import annotations
 
@@ -114,6 +114,17 @@ async def _answers(home: Path, texts: list[str], expect: int) -> tuple[list[str]
         return out, [h for h, _ in node.node.mempool.items()]
 
 
+async def _posts(home: Path, texts: list[str]) -> tuple[list[str], list[bytes]]:
+    async with _node(home) as (node, url), aiohttp.ClientSession() as s:
+        out = []
+        for t in texts:  # one at a time
+            body = t.encode("utf-8", "surrogatepass")
+            async with s.post(url.removesuffix("websocket"), data=body,
+                              headers={"Content-Type": "application/json"}) as r:
+                out.append(f"{r.status} {await r.text()}")
+        return out, [h for h, _ in node.node.mempool.items()]
+
+
 @pytest.mark.e2e
 def test_fast_path_answers_as_the_generic_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     texts = _script()
@@ -131,10 +142,19 @@ def test_fast_path_answers_as_the_generic_path(tmp_path: Path, monkeypatch: pyte
             fast, fast_pool = await _answers(tmp_path / "fast", texts, expect)
         assert len(calls) >= 10  # the fast path did run (the plain requests and the pool's refusals)
         with monkeypatch.context() as m:
-            m.setattr(websocket.WsSession, "_fast", lambda self, req, loop: None)
+            m.setattr(websocket, "fast_submit", lambda submit, req, loop: None)
             generic, generic_pool = await _answers(tmp_path / "generic", texts, expect)
         assert fast == generic
         assert fast_pool == generic_pool and len(fast_pool) == POOL
+        n = len(calls)
+        with monkeypatch.context() as m:
+            m.setattr(NodeServices, "submit_tx", counting)
+            fast_http, fast_http_pool = await _posts(tmp_path / "fast-http", texts)
+        assert len(calls) - n >= 10
+        with monkeypatch.context() as m:
+            m.setattr(websocket, "fast_submit", lambda submit, req, loop: None)
+            generic_http, generic_http_pool = await _posts(tmp_path / "generic-http", texts)
+        assert fast_http == generic_http and fast_http_pool == generic_http_pool == fast_pool
         docs = [json.loads(a) for a in fast]
         assert any("tx already exists in cache" in d.get("error", {}).get("data", "") for d in docs)
         assert any("mempool is full" in d.get("error", {}).get("data", "") for d in docs)
