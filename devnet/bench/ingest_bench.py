@@ -6,6 +6,8 @@ homes of the same chain and registrar), their consensus not started, so nothing 
 
 1. `rpc`: a client pipelines `--txs` signed txs (one signer, consecutive sequence numbers) over one
    WebSocket to node A and reads every answer. A's gossip has one fake peer whose frames are kept.
+   `http` (with `--http N`): then N more txs of that signer as HTTP POSTs on one keep-alive connection, one
+   at a time (nonce order), each answered before the next is sent (they stay in A's mempool for step 3).
 2. `gossip`: those frames are handed to node B (`Node.handle_payload`, as its P2P pump does), which
    decodes, dedupes, verifies, checks and gossips them on (to one fake peer). Then the same frames again
    from another peer (`dup`): every tx a duplicate, refused by hash (a full mesh of 4 carries each tx on
@@ -104,6 +106,18 @@ async def _loop_cpu() -> float:
     return time.thread_time()
 
 
+async def _posts(url: str, payloads: list[str]) -> int:
+    """POST every request in turn on one keep-alive connection; the number of non-zero codes and errors."""
+    bad = 0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as s:
+        for p in payloads:
+            async with s.post(url, data=p, headers={"Content-Type": "application/json"}) as r:
+                doc = json.loads(await r.read())
+            if "error" in doc or doc["result"]["code"] != 0:
+                bad += 1
+    return bad
+
+
 async def _pipeline(url: str, payloads: list[str]) -> int:
     """Send every request without waiting, read every answer; the number of non-zero codes and errors."""
     bad = 0
@@ -122,13 +136,14 @@ async def _pipeline(url: str, payloads: list[str]) -> int:
     return bad
 
 
-def one_round(n: int, txs: list[bytes]) -> dict[str, float]:
+def one_round(n: int, txs: list[bytes], n_http: int = 0) -> dict[str, float]:
     payloads = [json.dumps({"jsonrpc": "2.0", "id": i, "method": "broadcast_tx_sync",
                             "params": {"tx": base64.b64encode(t).decode()}}) for i, t in enumerate(txs)]
+    payloads, http_payloads = payloads[:n], payloads[n:n + n_http]
     lt = LoopThread()
     with tempfile.TemporaryDirectory(prefix="egp-ingest-") as d:
         root = Path(d)
-        home_a, home_b = _home(root, "a", 2 * n, True), _home(root, "b", 2 * n, False)
+        home_a, home_b = _home(root, "a", 2 * n + n_http, True), _home(root, "b", 2 * n, False)
 
         async def setup() -> tuple[Running, Running, _Capture, _Capture, int]:
             a, b = await build(home_a), await build(home_b)
@@ -158,6 +173,14 @@ def one_round(n: int, txs: list[bytes]) -> dict[str, float]:
             out["a_mempool"] = len(a.node.mempool)
             frames = [p for peer, _, p in ca.sent if peer == "peer-b"]
             out["frames_to_peer"] = len(frames)
+            if http_payloads:
+                l0 = lt.run(_loop_cpu())
+                c0, p0 = time.thread_time(), time.process_time()
+                out["http_rejected"] = asyncio.run(_posts(f"http://127.0.0.1:{port}/", http_payloads))
+                lt.run(_flush(a))
+                client = time.thread_time() - c0
+                out["http_us"] = (time.process_time() - p0 - client) / len(http_payloads) * 1e6
+                out["http_loop_us"] = (lt.run(_loop_cpu()) - l0) / len(http_payloads) * 1e6
 
             # 2. the same txs gossiped into B
             async def gossip_in() -> None:
@@ -218,13 +241,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--txs", type=int, default=4000)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--http", type=int, default=0, help="then this many txs as HTTP POSTs, one at a time")
     a = p.parse_args(argv)
-    txs = make_txs(a.txs)
+    txs = make_txs(a.txs + a.http)
     print(f"ingest bench: {a.txs} txs, load {os.getloadavg()[0]:.2f}, tx {len(txs[0])} B, "
           f"hash of the first {sha256(txs[0]).hex()[:12]}")
     rows = []
     for _ in range(a.repeat):
-        r = one_round(a.txs, txs)
+        r = one_round(a.txs, txs, a.http)
         rows.append(r)
         print("  " + "  ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()))
     best = {k: min(r[k] for r in rows) for k in ("rpc_us", "rpc_loop_us", "gossip_in_us", "gossip_loop_us",
@@ -234,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
           f"a duplicate {best['dup_in_us']:.1f} us/tx, "
           f"request_value {best['propose_ms']:.1f} ms of CPU "
           f"({rows[0]['block_txs']} txs), {min(r['propose_loop_ms'] for r in rows):.1f} ms of it on the loop")
+    if a.http:
+        print(f"best of {a.repeat}: HTTP broadcast {min(r['http_us'] for r in rows):.1f} us/tx "
+              f"(node CPU; loop {min(r['http_loop_us'] for r in rows):.1f})")
     return 0
 
 
