@@ -141,3 +141,28 @@ def test_the_observer_records_the_same_commits_either_way() -> None:
     assert records[0] == records[1]
     assert records[0][0] == [1.5, 0.0, 0.0, 1.5, 1.5] and records[0][1] == [5, -1, -1, 0, 0]
     assert records[0][2] == [{"height": 7, "time": records[0][2][0]["time"], "at": 1.5, "txs": 4, "ours": 3}]
+
+
+def test_an_answer_read_from_its_text_is_recorded_as_the_parsed_one() -> None:
+    """`_answer_text` (accepted answers matched, not parsed) records what `_answer(json.loads(...))` does."""
+    texts = ['{"jsonrpc":"2.0","id":0,"result":{"code":0,"data":"","log":"","codespace":"","hash":"AB"}}',
+             '{"jsonrpc":"2.0","id":1,"result":{"code":108,"data":"","log":"nonce","codespace":"egp","hash":"AB"}}',
+             '{"jsonrpc":"2.0","id":2,"error":{"code":-32603,"message":"Internal error","data":"mempool is full"}}',
+             '{"jsonrpc":"2.0","id":99,"result":{"code":0,"data":"","log":"","codespace":"","hash":"AB"}}',
+             '{"jsonrpc":"2.0","id":"x","result":{"code":0,"data":"","log":"","codespace":"","hash":"AB"}}',
+             '{"jsonrpc":"2.0","id":3,"result":{"code":0,"data":"","log":"","codespace":"","hash":"AB"}}']
+    seen = []
+    for by_text in (True, False):
+        r = _run([10.0], 1.0, 5)
+        r.t0 = time.monotonic()
+        r.r.committed[3] = 1.0
+        r.inflight[0] = 6
+        for t in texts:
+            if by_text:
+                r._answer_text(t, 0)
+            else:
+                r._answer(json.loads(t), 0)
+        seen.append((r.r.check_code, r.r.rpc_error, r.inflight, r.accepted, r.committed_accepted, bytes(r.settled),
+                     [bool(a) for a in r.r.answered]))
+    assert seen[0] == seen[1]
+    assert seen[0][0] == [0, 108, -2, 0, -1] and seen[0][3:5] == (2, 1)
