@@ -32,7 +32,6 @@ from consensus.types import (
     Proposal,
     Step,
     TimeoutFired,
-    TimeoutKind,
     ValueId,
     ValueReady,
     Vote,
@@ -42,6 +41,7 @@ from consensus.validators import ValidatorSet
 from node import blockrules, inbound
 from node.applier import Applied, AppPort, BlockApplier
 from node.blocksync import BlockSync
+from node.commit_hold import CommitHold
 from node.consensus_ports import LoopTimers, WallClock
 from node.convert import commit_from_consensus, commit_to_consensus, valset_from_info
 from node.evidence import EvidencePool, StoredHistory, canonical
@@ -85,7 +85,6 @@ _PROPOSAL_FRAME = b"\x99\x02"  # and a ProposalMsg frame: an array of 9, tag 2
 # a proposal whose block is at most this big is validated on the loop (`Node.take_proposal`): ~80 workload txs,
 # ~1 ms of decode, check_block and process_proposal; bigger ones go to the commit thread
 INLINE_PROPOSAL_BYTES = 16 * 1024
-BACKLOG_TXS = 200  # txs waiting for admission that make a backlog (`Node._wait_for_txs`): a tenth of a full block
 
 
 class LockingAppPort:
@@ -174,13 +173,7 @@ class Node:
         self.fatal_logged = False  # the fatal line is already in the log (run_node need not repeat it)
         self.data_dir = ""  # where storage errors without a file name are reported (set by node/assemble.py)
         self._replaying = False
-        self._held: TimeoutFired | None = None
-        self._held_early = False  # `_held` is an early (skip_timeout_commit) commit timeout held for txs
-        # loop time at which skip_timeout_commit ended the current commit wait: the next height starts
-        # `timeouts.next_block_delay_ms` after it at the earliest (genesis; CometBFT v1's next_block_delay)
-        self._skipped_at = 0.0
-        self._delayed_release: TimeoutFired | None = None  # the early hold a release timer is set for
-        self._commit_fired: object = None  # the COMMIT timeout that fired last (its first fire is told apart)
+        self.hold = CommitHold(self)  # when a COMMIT timeout starts the next height (node/commit_hold.py)
         self._seen_commit: Commit | None = None  # the seen commit of the block decided last (`decide`)
         self._status_sent: StatusMsg | None = None  # what `_broadcast_status` last sent, and when
         self._status_sent_at = 0.0
@@ -709,8 +702,8 @@ class Node:
         nxt = self.core.height + 1 if self.in_consensus else self.state.height
         if height == nxt and len(self.future) < MAX_FUTURE_MSGS:
             self.future.append((peer_id, msg))
-            if self._held is not None:
-                asyncio.get_running_loop().call_soon(self._release_held)
+            if self.hold.held is not None:
+                asyncio.get_running_loop().call_soon(self.hold.release)
             return True
         return False
 
@@ -741,83 +734,30 @@ class Node:
         known to have it), and wake a held commit timeout."""
         if self.opt.broadcast_txs:
             self.gossip.queue_txs(txs, lambda batch: TxsMsg(tuple(batch)))
-        if self._held is not None:
-            self._release_held(force=False)
+        if self.hold.held is not None:
+            self.hold.release(force=False)
         self.metrics.mempool_size, self.metrics.mempool_bytes = len(self.mempool), self.mempool.size_bytes
 
-    def _release_held(self, force: bool = True) -> None:
-        """Start the next height held by `_on_timeout`; an admitted tx (`force=False`) releases an early
-        (skip_timeout_commit) hold only once `_wait_for_txs` no longer holds, and not before
-        `next_block_delay` after the precommits were in (a peer's next-height message, `force`, does)."""
-        if not force and self._held_early:
-            if self._wait_for_txs():
-                return
-            wait = self._skipped_at + self._next_block_delay_s() - asyncio.get_running_loop().time()
-            if wait > 0:
-                if self._delayed_release != self._held:  # one timer per hold, however many txs come
-                    self._delayed_release = self._held
-                    asyncio.get_running_loop().call_later(wait, self._release_if_held, self._held)
-                return
-        ev, self._held = self._held, None
-        if ev is not None:
-            self._on_timeout(ev, hold=False)
+    # the hold's state under the names tests/node/test_holds.py reaches it by
+    @property
+    def _held(self) -> TimeoutFired | None:
+        return self.hold.held
+
+    @_held.setter
+    def _held(self, ev: TimeoutFired | None) -> None:
+        self.hold.held = ev
 
     def _release_if_held(self, ev: TimeoutFired | None) -> None:
-        """A delayed release of `ev` (see `_release_held`): only if it (the same timeout: height, round,
-        kind) is still what is held, never a later hold."""
-        if ev is not None and self._held == ev:
-            self._release_held()
-
-    def _next_block_delay_s(self) -> float:
-        return self.opt.params.timeouts.next_block_delay_ms / 1000
-
-    def _wait_for_txs(self) -> bool:
-        """skip_timeout_commit would start the next height now: hold it while that only makes a smaller
-        block. With nothing to propose, an idle chain keeps timeout_commit as its block interval; with more
-        txs still in the admission queue than in the mempool (a backlog), the wait lets them in, so the block
-        is as big as without skip instead of many small blocks each paying the per-block work (consensus,
-        fsyncs, the re-check of the whole mempool); a few queued txs at low load do not hold it. Either way
-        the full timeout ends the hold."""
-        n = len(self.mempool)
-        return n == 0 or (n < blockrules.MAX_TXS_PER_BLOCK and self.admission.pending >= max(n, BACKLOG_TXS))
+        self.hold.release_if_held(ev)
 
     def _on_timeout(self, ev: TimeoutFired, hold: bool = True) -> None:
+        """The consensus timers' callback (`LoopTimers`): after a commit in progress, unless the commit hold
+        keeps it (`hold=False`: released by the hold), into the consensus executor."""
         if self.committing:  # handled, in order, once the commit in the worker thread is done
             self._after_commit.append(lambda: self._on_timeout(ev, hold))
             return
-        t = ev.timeout
-        # only the commit wait the core is in may be held: with skip_timeout_commit a height has two COMMIT
-        # timeouts, and the late one of a height already left must not replace (and so lose) a held one
-        if (hold and t.kind == TimeoutKind.COMMIT and self.in_consensus and t.height == self.core.height
-                and self.core.step is Step.DECIDED):
-            first, self._commit_fired = t != self._commit_fired, t
-            self._held_early = False
-            if not blockrules.block_due(self.state, self.store, len(self.mempool), self.opt.create_empty_blocks):
-                self._held = ev  # CometBFT's "wait for txs": released by a tx, a peer's next height, or the interval
-                interval = self.opt.create_empty_blocks_interval_ms
-                if interval > 0:
-                    # bound to this hold: a timer of an earlier hold must not release a later one early
-                    asyncio.get_running_loop().call_later(interval / 1000, self._release_if_held, ev)
-                return
-            if first and self.core.commit_skipped:
-                self._skipped_at = asyncio.get_running_loop().time()
-                if self._wait_for_txs():
-                    # skip_timeout_commit ended the wait early, but starting now would only make a smaller
-                    # block (see _wait_for_txs): held until admitted txs change that (and next_block_delay has
-                    # passed), a peer's next-height message, or the original timeout
-                    self._held, self._held_early = ev, True
-                    return
-                if self.opt.params.timeouts.next_block_delay_ms > 0:
-                    # skip_timeout_commit ended the wait the moment every precommit was in; start the next
-                    # height `timeouts.next_block_delay` later (genesis, 100 ms as generated) so that at low
-                    # load a block carries a few txs instead of one or two, each block paying its fixed work
-                    # (signatures, fsyncs, re-check) again: re-entered as a plain timeout (no longer `first`),
-                    # so the holds above do not apply twice
-                    asyncio.get_running_loop().call_later(self._next_block_delay_s(),
-                                                          lambda: self._on_timeout(ev, hold))
-                    return
-            if self._held is not None and self._held.timeout == ev.timeout:
-                self._held = None
+        if hold and self.hold.holds(ev):  # held, or put off, until the next height is due (node/commit_hold.py)
+            return
         if self.in_consensus and not self.stopping and not self.fatal:
             if log.is_debug():
                 log.debug("timeout", kind=ev.timeout.kind.name, height=ev.timeout.height, round=ev.timeout.round,
