@@ -24,7 +24,8 @@ state read through it before the KV.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
+from array import array
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -65,6 +66,8 @@ class StateCache:
         self.generation = max(1, max_entries // 2)
         self.young: dict[bytes, tuple[bytes | None, object]] = {}
         self.old: dict[bytes, tuple[bytes | None, object]] = {}
+        # the committed state's keys (set by the application), consulted on a miss here: see KeyFilter
+        self.keys: KeyFilter | None = None
 
     def get(self, key: bytes) -> tuple[bytes | None, object] | None:
         e = self.young.get(key)
@@ -81,6 +84,67 @@ class StateCache:
 
     def __len__(self) -> int:
         return len(self.young) + len(self.old)
+
+
+class KeyFilter:
+    """A Bloom filter of the committed state's keys: `may_hold(key)` False proves that the committed store holds
+    no value at `key`, so the block overlay and the check state answer None without asking LevelDB. A block
+    reads ~0.9 absent keys per tx (the new requirement, guarantee id and live key of an issue, a credit's id:
+    existence checks the rules need), each a LevelDB miss of 3-5 us of CPU on a small state and 7-11 us on a
+    500,000-instrument one (most of the state's LevelDB reads in a long run); a test here costs ~0.3 us.
+
+    Exactness: every key the committed state holds was added (the application scans its state keys when it
+    starts and adds every key a commit or init_chain writes, before the write lands), so a key missing from the
+    filter is absent; a deleted key stays in the filter (it only costs a read). A wrong "may hold" is a LevelDB
+    read, as without the filter: results are those of the store. Two probes from Python's `hash` of the key
+    (computed once per bytes object; never reaches a stored byte or a hash). Sized at the start for ~32 bits per
+    key; as the state grows past that the false "may hold" rate rises (~5 % at 8 bits per key) until the next
+    start sizes it again."""
+
+    MIN_BITS_LOG2 = 23  # 1 MiB: ~260,000 keys at 32 bits per key
+    MAX_BITS_LOG2 = 28  # 32 MiB: 8 M keys at 32 bits per key
+
+    def __init__(self, bits_log2: int = MIN_BITS_LOG2) -> None:
+        self.bits = bytearray(1 << (bits_log2 - 3))
+        self.mask = (1 << bits_log2) - 1
+        self.count = 0  # keys added (with repeats)
+
+    @classmethod
+    def of(cls, keys: Iterable[bytes]) -> KeyFilter:
+        """A filter holding `keys`, sized for ~32 bits per key (MIN_BITS_LOG2 to MAX_BITS_LOG2): their hashes
+        are gathered first (an array of 8 bytes a key, filled in C), then set."""
+        hashes = array("q", map(hash, keys))
+        log2 = cls.MIN_BITS_LOG2
+        while log2 < cls.MAX_BITS_LOG2 and (1 << log2) < 32 * len(hashes):
+            log2 += 1
+        f = cls(log2)
+        f._set(hashes)
+        return f
+
+    def _set(self, hashes: Iterable[int]) -> None:
+        m, b = self.mask, self.bits
+        n = 0
+        for h in hashes:
+            i = h & m
+            b[i >> 3] |= 1 << (i & 7)
+            i = (h >> 32) & m
+            b[i >> 3] |= 1 << (i & 7)
+            n += 1
+        self.count += n
+
+    def add(self, key: bytes) -> None:
+        self._set((hash(key),))
+
+    def update(self, keys: Iterable[bytes]) -> None:
+        self._set(map(hash, keys))
+
+    def may_hold(self, key: bytes) -> bool:
+        h, m, b = hash(key), self.mask, self.bits
+        i = h & m
+        if not b[i >> 3] >> (i & 7) & 1:
+            return False
+        i = (h >> 32) & m
+        return bool(b[i >> 3] >> (i & 7) & 1)
 
 
 class Overlay:
@@ -123,6 +187,10 @@ class Overlay:
                 if e[1] is not None:
                     self.objs[key] = e[1]
                 return value
+            known = shared.keys
+            if known is not None and key[:1] == NS_STATE and not known.may_hold(key):
+                reads[key] = None  # provably absent from the committed state (KeyFilter)
+                return None
         value = reads[key] = self.base.get(key)
         return value
 

@@ -29,7 +29,7 @@ from state.errors import TxError
 from state.fastrec import pack, unpack
 from state.kv import MemoryKV
 from state.records import Account, Params
-from state.store import NS_STATE, Ctx, Overlay, StateCache
+from state.store import NS_STATE, Ctx, KeyFilter, Overlay, StateCache
 from state.txs import DecodedTx
 from state.workload import Workload
 
@@ -129,7 +129,7 @@ def _check_cache_is_committed_state(app: Application, kv: MemoryKV) -> None:
 
 
 def _run(blocks: list[tuple[int, list[bytes]]], wl: Workload, *, reference: bool, cache_size: int,
-         check_first: bool, hashes: str | None = None) -> tuple[list[Any], dict[bytes, bytes]]:
+         check_first: bool, hashes: str | None = None, restart_at: int = 0) -> tuple[list[Any], dict[bytes, bytes]]:
     kv = MemoryKV()
     out: list[Any] = []
     app = Application(kv, state_cache_size=0 if reference else cache_size)
@@ -147,6 +147,9 @@ def _run(blocks: list[tuple[int, list[bytes]]], wl: Workload, *, reference: bool
         out.append(resp)
         app.commit()
         out.append(app.app_hash)
+        if h == restart_at:  # a new Application over the same store: its key filter comes from a scan
+            app = Application(kv, state_cache_size=cache_size)
+            assert app.cache is not None and app.cache.keys is not None and app.cache.keys.count > 0
         if not reference:
             _check_cache_is_committed_state(app, kv)
     return out, dict(kv._root.data)  # type: ignore[attr-defined]
@@ -279,3 +282,65 @@ def test_overlay_reads_and_iteration_follow_a_model(base: dict[bytes, bytes], op
         assert list(o.iterate()) == sorted(model.items())
     finally:
         store._FOLD = saved_fold
+
+
+@settings(max_examples=60, deadline=None)
+@given(keys=st.lists(st.binary(min_size=0, max_size=40), max_size=300), more=st.lists(st.binary(max_size=40),
+       max_size=100), bits=st.integers(3, 12))
+def test_key_filter_never_forgets_a_key(keys: list[bytes], more: list[bytes], bits: int) -> None:
+    """KeyFilter: no false "absent" for any key added (at the scan, one by one, in bulk), at any size (a tiny
+    one is mostly "may hold", which is only a LevelDB read)."""
+    f = KeyFilter(bits + 3)
+    f.update(iter(keys))
+    for k in more[: len(more) // 2]:
+        f.add(k)
+    f.update(more[len(more) // 2:])
+    assert all(f.may_hold(k) for k in keys + more)
+    assert f.count == len(keys) + len(more)
+    g = KeyFilter.of(iter(keys))
+    assert all(g.may_hold(k) for k in keys)
+    assert g.mask + 1 == 1 << KeyFilter.MIN_BITS_LOG2  # < 262,144 keys
+
+
+def test_key_filter_answers_absent_without_the_store() -> None:
+    """The block overlay and the check state take a key the filter does not hold as absent without a read of
+    the committed KV; a key it may hold is read (a wrong "may hold" is answered by the store)."""
+
+    class Counting(MemoryKV):
+        def __init__(self) -> None:
+            super().__init__()
+            self.reads: list[bytes] = []
+
+        def get(self, key: bytes) -> bytes | None:
+            self.reads.append(key)
+            return super().get(key)
+
+    kv = Counting()
+    kv.put(NS_STATE + b"lg/A", b"1")
+    cache = StateCache(16)
+    cache.keys = KeyFilter.of(k for k, _ in kv.iterate(prefix=NS_STATE))
+    o = Overlay(kv, cache_reads=True, shared=cache)
+    assert o.get(NS_STATE + b"lg/A") == b"1"
+    absent = [NS_STATE + b"lg/%d" % i for i in range(200)]
+    assert all(o.get(k) is None for k in absent)
+    assert len(kv.reads) < 10  # lg/A and the few false "may hold" (2 probes in 2**23 bits: ~none)
+    kv.reads.clear()
+    assert o.get(b"i" + b"lg/none") is None and kv.reads == [b"i" + b"lg/none"]  # other namespaces: the store
+    o2 = Overlay(kv, cache_reads=False, shared=cache)  # an overlay that does not cache reads ignores it
+    kv.reads.clear()
+    assert o2.get(NS_STATE + b"lg/1") is None and kv.reads == [NS_STATE + b"lg/1"]
+    big = KeyFilter.of(b"%d" % i for i in range(300_000))  # sized at ~32 bits a key
+    assert big.mask + 1 == 1 << (KeyFilter.MIN_BITS_LOG2 + 1)
+    assert all(big.may_hold(b"%d" % i) for i in range(300_000))
+
+
+def test_a_restarted_application_scans_its_keys_and_gives_the_same_results() -> None:
+    """An Application built over a store with state (a node's restart) fills its key filter by a scan: the
+    blocks after the restart give the results, app hashes and bytes of an application without caches."""
+    wl, blocks = _blocks(7, 6, 30, 0.1, False)
+    with reference_execution():
+        ref, ref_kv = _run(blocks, wl, reference=True, cache_size=0, check_first=True)
+    wl2, _ = _blocks(7, 6, 30, 0.1, False)
+    got, got_kv = _run(blocks, wl2, reference=False, cache_size=65_536, check_first=True, restart_at=3)
+    assert got == ref
+    assert got_kv == ref_kv
