@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 One process, one asyncio loop; two worker threads take the loop's longest jobs (Ed25519 checks of incoming
 txs; and in the commit thread the commit of a decided block, the block of our proposal and the validation of
-a peer's proposal; `node/node.py` says who touches what). `node/assemble.py` builds
+a peer's proposal; `node/commit_thread.py` says who touches what). `node/assemble.py` builds
 everything from a home directory and `egp start` runs it until SIGTERM/SIGINT (graceful: stop consensus and
 timers, RPC, P2P, close LevelDB).
 

@@ -2,23 +2,21 @@
 
 Everything runs on the loop's thread, in the loop's order, except jobs handed to worker threads and
 awaited by the loop: the signature checks of incoming txs (node/mempool.py `Admission`: pure, on bytes), and
-in the single commit thread the commit of a decided block (`Node._commit_in_worker`, which says what the loop
-leaves alone meanwhile: the application, the stores, consensus, the admission queue, peers' messages and
-chain-reading RPC wait for it), the block of our own proposal (`Node._build_value`) and the validation of a
-peer's proposal (`Node.take_proposal`); each of those says what it reads.
+in the single commit thread (node/commit_thread.py `CommitThread`, which says which thread touches what) the
+commit of a decided block, the block of our own proposal and the validation of a peer's proposal.
 No lock is needed: nothing is touched by two threads at once. See `node/__init__.py` for
-the theory of operation; `node/assemble.py` builds a `Node` from a home directory. Around it: peers' messages
-are checked and dispatched in node/inbound.py, block rules in node/blockrules.py, evidence in node/evidence.py,
-the block sync client and server in node/blocksync.py, the durable commit steps in node/applier.py.
+the theory of operation; `node/assemble.py` builds a `Node` from a home directory. Around it: when a COMMIT
+timeout starts the next height in node/commit_hold.py, peers' messages are checked and dispatched in
+node/inbound.py, block rules in node/blockrules.py, evidence in node/evidence.py, the block sync client and
+server in node/blocksync.py, the durable commit steps in node/applier.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Executor as ThreadExecutor
 
 from consensus.commit import verify_commit
@@ -33,15 +31,16 @@ from consensus.types import (
     Step,
     TimeoutFired,
     ValueId,
-    ValueReady,
     Vote,
     VoteType,
 )
 from consensus.validators import ValidatorSet
 from node import blockrules, inbound
-from node.applier import Applied, AppPort, BlockApplier
+from node.applier import Applied, BlockApplier
 from node.blocksync import BlockSync
 from node.commit_hold import CommitHold
+from node.commit_thread import CommitThread
+from node.commit_thread import LockingAppPort as LockingAppPort  # (node/assemble.py imports it from here)
 from node.consensus_ports import LoopTimers, WallClock
 from node.convert import commit_from_consensus, commit_to_consensus, valset_from_info
 from node.evidence import EvidencePool, StoredHistory, canonical
@@ -73,8 +72,6 @@ from node.wal import ConsensusWAL
 from state.chain import FLAG_ABSENT, Block, Commit, FinalizeBlockResult
 from state.codec import Record
 from state.crypto import sha256
-from state.fastrec import pack
-from state.kv import Batch
 
 log = get_logger("node")
 TICK_S = 0.25
@@ -82,27 +79,6 @@ STATUS_REFRESH_S = 1.0  # an unchanged status is sent again this often (`_broadc
 MAX_FUTURE_MSGS = 2000
 _VOTE_FRAME = b"\x98\x03"  # how a VoteMsg frame starts: an array of 8 (tag + 7 fields), tag 3
 _PROPOSAL_FRAME = b"\x99\x02"  # and a ProposalMsg frame: an array of 9, tag 2
-# a proposal whose block is at most this big is validated on the loop (`Node.take_proposal`): ~80 workload txs,
-# ~1 ms of decode, check_block and process_proposal; bigger ones go to the commit thread
-INLINE_PROPOSAL_BYTES = 16 * 1024
-
-
-class LockingAppPort:
-    """The applier's app port when blocks are committed in the worker thread: `commit()` first runs
-    `before_commit` (`Node._lock_mempool_for_commit`: the loop pauses check_tx), then the app's commit."""
-
-    def __init__(self, app: AppPort) -> None:
-        self.app = app
-        self.before_commit: Callable[[], None] = lambda: None
-
-    def finalize(self, block: Block, misbehavior: Sequence[bytes]) -> FinalizeBlockResult:
-        return self.app.finalize(block, misbehavior)
-
-    def commit(self, batch: Batch | None = None) -> None:
-        self.before_commit()
-        self.app.commit(batch)
-
-
 class Node:
     def __init__(
         self,
@@ -131,16 +107,8 @@ class Node:
         # txs from RPC and peers: signatures checked in a worker thread, then check_tx in arrival order
         self.admission = admission if admission is not None else Admission(mempool)
         self.admission.on_admitted = self._on_admitted
-        # decided blocks are applied in this worker thread when set (node/assemble.py), else on the loop
-        self.commit_worker: ThreadExecutor | None = None
-        self.committing = False
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._commit_job: asyncio.Future[Applied] | None = None
-        self._commit_lock = False  # install_commit_lock: the mempool is locked for app.commit only
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread = 0
-        self._after_commit: list[Callable[[], None]] = []
+        # the commit worker thread's jobs: a decided block, our proposal's block, a peer's (node/commit_thread.py)
+        self.commit_thread = CommitThread(self)
         self.net = network
         self.metrics = metrics
         self.on_block = on_block
@@ -264,7 +232,7 @@ class Node:
     def _replay_future(self) -> None:
         """Messages of the height just started that arrived during our commit timeout."""
         if self.committing:
-            self._after_commit.append(self._replay_future)
+            self.commit_thread.after_commit.append(self._replay_future)
             return
         future, self.future = self.future, []
         for peer, msg in future:
@@ -305,66 +273,10 @@ class Node:
 
     # ------------------------------------------------------------------ proposals from peers
     def take_proposal(self, peer_id: str, msg: ProposalMsg, p: Proposal) -> None:
-        """A peer's proposal for our height whose signature checked (node/inbound.py `on_proposal`): its block
-        is decoded and validated (`inbound.validate_proposal`: decode, hash, `check_block`, process_proposal;
-        tens of ms for a block of 1,000-2,000 txs) in the commit worker thread when there is one, as the
-        proposer builds its block there (`_build_value`), so the loop keeps serving votes, peers and RPC
-        meanwhile; the core gets it back on the loop (`_proposal_validated`). Without a worker (tests, tools),
-        while replaying the WAL (which must keep its order), or for a small block (`INLINE_PROPOSAL_BYTES`:
-        validated in ~1 ms, less than the hand-off costs in CPU and in waiting behind the commit thread), on
-        the spot.
-
-        Who touches what: the worker decodes the block and reads `st` (the state snapshot of the height the
-        proposal is for), the block and state stores (`check_block`'s evidence history, read only), the
-        verified-signature cache (`VerifiedSignatures`: single-call operations) and, in process_proposal,
-        the application's committed state and signature cache, as `_build_value` does; it is the single
-        commit thread, so never beside a block's finalize or commit. The loop keeps the proposal's key in
-        `validating` (a duplicate waits for nothing) and takes the verdict only if the node is still at that
-        height with that state; the core, the WAL, `proposals`, `blocks` and gossip are touched on the loop."""
-        if self.commit_worker is None or self._replaying or len(msg.block) <= INLINE_PROPOSAL_BYTES:
-            verdict = inbound.validate_proposal(self, self.state, msg, p.value_id)
-            if verdict.bad_peer is not None:
-                raise BadPeer(verdict.bad_peer)
-            inbound.accept_proposal(self, msg, p, verdict)
-            return
-        k = proposal_key(msg)
-        self.validating.add(k)
-        st = self.state
-        job = asyncio.get_running_loop().run_in_executor(self.commit_worker, inbound.validate_proposal, self, st,
-                                                         msg, p.value_id)
-        job.add_done_callback(lambda f: self._proposal_validated(f, peer_id, msg, p, st))
-
-    def _proposal_validated(self, job: asyncio.Future[inbound.ProposalVerdict], peer_id: str, msg: ProposalMsg,
-                            p: Proposal, st: ChainState) -> None:
-        """On the loop, `take_proposal`'s verdict: dropped if the node left that height meanwhile; waits for a
-        commit in progress, as peers' messages do."""
-        if self.committing:
-            self._after_commit.append(lambda: self._proposal_validated(job, peer_id, msg, p, st))
-            return
-        k = proposal_key(msg)
-        if k not in self.validating:  # the height was left (and the set cleared) meanwhile
-            return
-        self.validating.discard(k)
-        if job.cancelled() or self.stopping or self.fatal:
-            return
-        exc = job.exception()
-        if exc is not None:
-            if not self.storage_failed(exc):
-                log.error("validating a proposal failed", height=p.height, round=p.round,
-                          reason=f"{type(exc).__name__}: {exc}")
-            return
-        verdict = job.result()
-        if verdict.bad_peer is not None:
-            self.metrics.bad_peer_messages += 1
-            self.net.disconnect(peer_id, verdict.bad_peer)
-            return
-        if self.state is not st or not self.in_consensus or self.core.height != p.height or k in self.proposals:
-            return
-        try:
-            inbound.accept_proposal(self, msg, p, verdict)
-        except Exception as e:
-            if not self.storage_failed(e):
-                log.error("consensus step failed", exc=True, height=self.core.height, round=self.core.round)
+        """A peer's proposal for our height whose signature checked (node/inbound.py `on_proposal`): validated
+        in the commit worker thread, or on the spot (`CommitThread.take_proposal` says when, and who touches
+        what), then handed to the core on the loop."""
+        self.commit_thread.take_proposal(peer_id, msg, p)
 
     # ------------------------------------------------------------------ value source
     def request_value(self, height: int, round_: int) -> ValueId | None:
@@ -385,54 +297,8 @@ class Node:
         evidence = self.evidence.for_proposal(st, blockrules.MAX_EVIDENCE_PER_BLOCK)  # what check_block accepts
         budget = blockrules.tx_budget(st.consensus_params.block_max_bytes, evidence)
         reaped = self.mempool.reap(budget, blockrules.MAX_TXS_PER_BLOCK)  # the mempool is the loop's
-        if self.commit_worker is None:  # no worker (tests, tools): built here
-            return self._value_built(height, round_, self._build_value(st, last_commit, t, reaped, budget, evidence))
-        job = asyncio.get_running_loop().run_in_executor(self.commit_worker, self._build_value, st, last_commit, t,
-                                                         reaped, budget, evidence)
-        job.add_done_callback(lambda f: self._on_value_built(f, height, round_))
-        return None  # the executor gets ValueReady when the block is built
-
-    def _build_value(self, st: ChainState, last_commit: Commit, t: int, reaped: list[bytes], budget: int,
-                     evidence: list[bytes]) -> tuple[Block, bytes, bytes]:
-        """The proposal's block from the reaped txs: prepare_proposal, the block, its encoding and hash
-        (100-170 ms at 2,000 txs on a loaded machine). In the commit worker thread when there is one, so the
-        loop keeps serving peers, votes and RPC meanwhile. Who touches what: this thread reads the
-        application's committed state and its signature cache (as finalize does: the loop's check_tx only
-        adds to that cache) and builds new objects from `st`, a snapshot; it runs in the single commit
-        thread, so never beside a block's finalize or commit, and the committed state it reads cannot move."""
-        assert self.address is not None
-        txs = self.app.prepare(reaped, budget, st.height, t, self.address)[:blockrules.MAX_TXS_PER_BLOCK]
-        block = blockrules.make_block(st, self.address, last_commit, t, txs, evidence)
-        return block, pack(block), block.hash()  # (pack: the bytes of block.encode(), ~10x cheaper)
-
-    def _value_built(self, height: int, round_: int, built: tuple[Block, bytes, bytes]) -> ValueId | None:
-        """On the loop: keep the built block as a candidate of `height`, unless the node moved on."""
-        block, raw, h = built
-        if height != self.state.height:
-            return None
-        log.debug("proposing block", height=height, round=round_, txs=len(block.txs), mempool=len(self.mempool))
-        self.blocks[h] = (block, raw)
-        return h
-
-    def _on_value_built(self, job: asyncio.Future[tuple[Block, bytes, bytes]], height: int, round_: int) -> None:
-        """Back on the loop from `_build_value` in the worker: the value goes to the consensus executor (the
-        core ignores it if it left that height and round meanwhile, and its propose timeout runs anyway)."""
-        if job.cancelled() or self.stopping or self.fatal:
-            return
-        exc = job.exception()
-        if exc is not None:
-            if not self.storage_failed(exc):
-                log.error("building the proposal failed", height=height, round=round_,
-                          reason=f"{type(exc).__name__}: {exc}")
-            return
-        h = self._value_built(height, round_, job.result())
-        if h is None:
-            return
-        try:
-            self.executor.handle(ValueReady(height, round_, h))
-        except Exception as e:
-            if not self.storage_failed(e):
-                log.error("consensus step failed", exc=True, height=self.core.height, round=self.core.round)
+        # built in the commit worker thread (`CommitThread.build`): its id comes later, as ValueReady
+        return self.commit_thread.build_value(height, round_, st, last_commit, t, reaped, budget, evidence)
 
     # ------------------------------------------------------------------ decision sink
     def decide(self, height: int, round_: int, value_id: ValueId, commit: CoreCommit) -> None:
@@ -444,7 +310,7 @@ class Node:
         seen = commit_from_consensus(commit, block.block_id())
         self._seen_commit = seen  # what the block store gets with the block (read back by _keep_fuller_commit)
         if self.commit_worker is not None:
-            self._commit_in_worker(block, seen, round_)
+            self.commit_thread.commit(block, seen, round_)
         else:
             self._commit_block(block, seen, round_)
 
@@ -507,96 +373,30 @@ class Node:
             log.error("cannot commit a decided block; stopping the node", exc=True, height=h)
             self._halt(f"block {h} could not be committed: {exc}")
 
-    def _commit_in_worker(self, block: Block, seen_commit: Commit, round_: int) -> None:
-        """Steps 1-5 of a decided block (`BlockApplier.apply`: block store, finalize, results and index,
-        app commit, state) in the commit worker thread, so the loop keeps answering RPC, WebSocket pings and
-        peers' frames meanwhile; steps 6-7 (`_after_apply`) on the loop when it is done.
+    @property
+    def commit_worker(self) -> ThreadExecutor | None:
+        """The commit worker thread (a one-thread executor set by node/assemble.py; None in tests and tools:
+        then decided blocks, our proposals' blocks and peers' proposals are handled on the loop)."""
+        return self.commit_thread.executor
 
-        Who touches what while the worker commits: the worker owns the application, the block store's writes,
-        the results, the index and the state store. The loop touches none of them: the consensus executor is
-        suspended (timeouts and the rest of the action list wait), the admission queue is paused (verified txs
-        wait for check_tx), peers' messages wait in the p2p inbox (`node/assemble.py` `_pump` awaits
-        `wait_idle`), `_on_timeout`, `handle_payload` and `_replay_future` are deferred to the end of the
-        commit, the tick is skipped, and RPC methods that read chain state await `wait_idle` (node/rpc/server.py
-        `commit_gate`). New txs keep being admitted (check_tx on the loop) while the worker finalizes; the
-        admission queue is paused from app.commit to the end (`_lock_mempool_for_commit`, through the applier's
-        `LockingAppPort`; without one, for the whole commit). `self.state` keeps the last committed state until
-        the loop takes the new one."""
-        assert self.commit_worker is not None
-        self.committing = True
-        self._idle.clear()
-        self.executor.suspend()
-        loop = asyncio.get_running_loop()
-        self._loop, self._loop_thread = loop, threading.get_ident()
-        if not self._commit_lock:  # no LockingAppPort: hold check_tx for the whole commit
-            self.admission.pause()
-        job = loop.run_in_executor(self.commit_worker, self.applier.apply, self.state, block, seen_commit)
-        self._commit_job = job
-        job.add_done_callback(lambda f: self._committed(f, block, round_))
+    @commit_worker.setter
+    def commit_worker(self, executor: ThreadExecutor | None) -> None:
+        self.commit_thread.executor = executor
+
+    @property
+    def committing(self) -> bool:
+        """A decided block is being committed in the worker thread (`CommitThread.commit`)."""
+        return self.commit_thread.committing
 
     def install_commit_lock(self, port: LockingAppPort) -> None:
         """`port` is the app port of this node's applier: its `commit()` will lock the mempool first."""
-        port.before_commit = self._lock_mempool_for_commit
-        self._commit_lock = True
-
-    def _lock_mempool_for_commit(self) -> None:
-        """In the commit worker, between finalize (+ results and index) and app.commit: ask the loop to pause
-        the admission queue and wait until it has (a check_tx runs within one loop callback, so none is half
-        done then). From here to the end of the commit nothing reaches check_tx (CometBFT locks the mempool
-        for Commit, not for FinalizeBlock): while the worker finalizes, new txs are checked on the loop against
-        the check state of the last height (the app's check state and finalize share nothing but the
-        signature cache, which finalize only reads); the re-check after the commit judges them again.
-        Elsewhere (the handshake, a commit on the loop) it does nothing."""
-        loop = self._loop
-        if loop is None or not self.committing or threading.get_ident() == self._loop_thread:
-            return
-        paused = threading.Event()
-
-        def pause() -> None:
-            self.admission.pause()
-            paused.set()
-
-        loop.call_soon_threadsafe(pause)
-        while not paused.wait(1.0):
-            if loop.is_closed():  # the node is gone: nothing can reach check_tx any more
-                return
-
-    def _committed(self, job: asyncio.Future[Applied], block: Block, round_: int) -> None:
-        """Back on the loop after the worker's steps 1-5 (or their failure)."""
-        self._commit_job = None
-        try:
-            if job.cancelled():
-                return
-            exc = job.exception()
-            if exc is not None:
-                try:
-                    raise exc
-                except Exception as e:  # logged with its traceback by _commit_failed
-                    self._commit_failed(block.header.height, e)
-                return
-            self._after_apply(block, job.result(), round_)
-        finally:
-            self._end_commit()
-
-    def _end_commit(self) -> None:
-        self.committing = False
-        self._idle.set()
-        if self.fatal or self.stopping:  # nothing new starts after the block in flight
-            return
-        self.admission.resume()
-        after, self._after_commit = self._after_commit, []
-        try:
-            self.executor.resume()
-        except Exception as exc:
-            if not self.storage_failed(exc):
-                log.error("consensus step failed", exc=True, height=self.core.height, round=self.core.round)
-        for fn in after:
-            fn()
+        self.commit_thread.install_lock(port)
 
     async def wait_idle(self) -> None:
         """Return when no block is being committed (at once when none is)."""
-        while self.committing:
-            await self._idle.wait()
+        ct = self.commit_thread
+        while ct.committing:
+            await ct.idle.wait()
 
     def _after_apply(self, block: Block, applied: Applied, round_: int) -> None:
         """Steps 6-7 of the commit path, on the loop."""
@@ -687,8 +487,8 @@ class Node:
                 if prop.encode() == payload:  # marked, not decoded again (a copy of the block per relay)
                     self.gossip.mark_proposal(peer_id, prop)
                     return
-        if self.committing and not is_txs_message(payload):  # txs go to the admission queue at once; the
-            self._after_commit.append(lambda: self.handle_payload(peer_id, payload))  # rest waits for the commit
+        if self.committing and not is_txs_message(payload):  # txs go to the admission queue at once; the rest
+            self.commit_thread.after_commit.append(lambda: self.handle_payload(peer_id, payload))  # waits for it
             return
         inbound.handle_payload(self, peer_id, payload)
 
@@ -754,7 +554,7 @@ class Node:
         """The consensus timers' callback (`LoopTimers`): after a commit in progress, unless the commit hold
         keeps it (`hold=False`: released by the hold), into the consensus executor."""
         if self.committing:  # handled, in order, once the commit in the worker thread is done
-            self._after_commit.append(lambda: self._on_timeout(ev, hold))
+            self.commit_thread.after_commit.append(lambda: self._on_timeout(ev, hold))
             return
         if hold and self.hold.holds(ev):  # held, or put off, until the next height is due (node/commit_hold.py)
             return

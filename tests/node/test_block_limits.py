@@ -51,7 +51,7 @@ def _key(i: int) -> bytes:
 
 async def _propose(run: Running, txs: list[bytes]) -> tuple[int, int]:
     """Fill the real mempool through check_tx, let the node make its proposal; (txs in it, its bytes). The
-    node builds it in its commit worker thread (`Node._build_value`), so the value comes later."""
+    node builds it in its commit worker thread (node/commit_thread.py `CommitThread.build`): the value comes later."""
     for tx in txs:
         assert run.node.mempool.add(tx).code == 0
     st = run.node.state

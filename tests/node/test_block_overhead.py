@@ -127,7 +127,7 @@ def test_a_peers_proposal_is_validated_in_the_commit_worker_and_taken_on_the_loo
 
     from consensus.types import Proposal
     from node import blockrules, inbound
-    from node import node as node_mod
+    from node import commit_thread as node_mod
     from node.assemble import build
     from node.convert import valset_from_info
     from node.messages import ProposalMsg
@@ -329,7 +329,7 @@ def test_a_proposals_block_is_decoded_strictly_as_the_generic_decoder_does(
         i: int, flips: list[tuple[int, int]], cut: int) -> None:
     """node/inbound.py validate_proposal decodes the block with fastrec.strict: the same block, or a
     DecodeError, as Block.decode_block gives, for valid encodings and for mutated ones (changed bytes,
-    truncated, extended). _build_value's pack(block) is block.encode()."""
+    truncated, extended). CommitThread.build's pack(block) is block.encode()."""
     from state.chain import MAX_BLOCK_BYTES, Block
     from state.codec import DecodeError
     from state.fastrec import pack, strict
