@@ -301,10 +301,15 @@ def main(argv: list[str] | None = None) -> None:
     # by default): otherwise a run of more than ~10 blocks verifies the oldest signatures again in finalize
     sig_cache = max(10_000, args.blocks * args.txs * 2)
     try:
+        c0 = time.process_time()
         app = Application(kv, sig_cache_size=sig_cache)
+        c1 = time.process_time()
         if args.template is not None:
             ids = json.loads((args.template / "ids.json").read_text())
             print(f"state: a copy of {args.template} ({len(ids):,} instruments)")
+            keys = app.cache.keys if app.cache is not None else None
+            print(f"Application(): {c1 - c0:.2f} s CPU (the scan of the state's keys for the key filter: "
+                  f"{keys.count if keys is not None else 0:,} keys, {len(keys.bits) >> 10 if keys else 0:,} KiB)")
         else:
             app.init_chain(genesis)
             print(f"bulk-loading {args.instruments:,} instruments into LevelDB at {tmp}")
