@@ -66,10 +66,11 @@ from node.runtime import (
     channel_of,
     last_signed_vote,
 )
+from node.seen_commit import SeenCommits
 from node.statestore import ChainState
 from node.storagefault import storage_failure
 from node.wal import ConsensusWAL
-from state.chain import FLAG_ABSENT, Block, Commit, FinalizeBlockResult
+from state.chain import Block, Commit, FinalizeBlockResult
 from state.codec import Record
 from state.crypto import sha256
 
@@ -79,6 +80,8 @@ STATUS_REFRESH_S = 1.0  # an unchanged status is sent again this often (`_broadc
 MAX_FUTURE_MSGS = 2000
 _VOTE_FRAME = b"\x98\x03"  # how a VoteMsg frame starts: an array of 8 (tag + 7 fields), tag 3
 _PROPOSAL_FRAME = b"\x99\x02"  # and a ProposalMsg frame: an array of 9, tag 2
+
+
 class Node:
     def __init__(
         self,
@@ -142,7 +145,7 @@ class Node:
         self.data_dir = ""  # where storage errors without a file name are reported (set by node/assemble.py)
         self._replaying = False
         self.hold = CommitHold(self)  # when a COMMIT timeout starts the next height (node/commit_hold.py)
-        self._seen_commit: Commit | None = None  # the seen commit of the block decided last (`decide`)
+        self.seen_commits = SeenCommits(applier.store, applier.root)  # the last block's, fuller (node/seen_commit.py)
         self._status_sent: StatusMsg | None = None  # what `_broadcast_status` last sent, and when
         self._status_sent_at = 0.0
 
@@ -286,9 +289,7 @@ class Node:
         if height == st.initial_height:
             last_commit = Commit.empty()
         else:
-            seen = self._seen_commit
-            if seen is None or seen.height != height - 1:
-                seen = self.store.load_seen_commit(height - 1)
+            seen = self.seen_commits.get(height - 1)
             if seen is None:
                 log.error("no seen commit for the previous height", height=height - 1)
                 return None
@@ -308,7 +309,7 @@ class Node:
             return
         block = entry[0]
         seen = commit_from_consensus(commit, block.block_id())
-        self._seen_commit = seen  # what the block store gets with the block (read back by _keep_fuller_commit)
+        self.seen_commits.last = seen  # what the block store gets with the block (read back by _keep_fuller_commit)
         if self.commit_worker is not None:
             self.commit_thread.commit(block, seen, round_)
         else:
@@ -326,21 +327,7 @@ class Node:
         """The COMMIT step is over: if late precommits made the decided commit fuller than the seen commit
         stored with the block, store it, so the next block's LastCommit names every validator that voted
         (CometBFT's LastCommit; validators are not recorded absent just for being a little late)."""
-        commit = self.core.decided_commit()
-        if commit is None or commit.height != height or height != self.state.last_height:
-            return
-        seen = self._seen_commit  # the one `decide` stored with the block: no read and decode of it per height
-        if seen is None or seen.height != height:
-            seen = self.store.load_seen_commit(height)
-        if seen is None or seen.block_id.hash != commit.value_id:
-            return
-        if sum(s.flag != FLAG_ABSENT for s in seen.signatures) >= sum(s.flag != FLAG_ABSENT for s in commit.signatures):
-            return  # (the core's BlockIDFlag is an IntEnum with the chain's values)
-        fuller = commit_from_consensus(commit, seen.block_id)
-        batch = self.applier.root.batch()  # not synced: after a crash the smaller commit stored is as valid
-        self.store.save_seen_commit(height, fuller, batch)
-        batch.commit(sync=False)
-        self._seen_commit = fuller
+        self.seen_commits.keep_fuller(self.core.decided_commit(), height, self.state.last_height)
 
     def report(self, evidence: DuplicateVoteEvidence) -> None:
         a = evidence.vote_a
@@ -460,7 +447,7 @@ class Node:
             return False
         if self.in_consensus:
             self.timers.cancel_all()
-        self._seen_commit = commit
+        self.seen_commits.last = commit
         self._commit_block(block, commit, commit.round)
         if self.in_consensus:
             self._start_height()
