@@ -179,7 +179,7 @@ async def build(home: Path, *, unsafe_ignore_signer_state: bool = False) -> Runn
         admission=Admission(mempool, app.app.preverify, app.app.admit_verified),
     )
     node.data_dir = str(paths.db_path)
-    node.commit_worker = ThreadPoolExecutor(1, thread_name_prefix="egp-commit")  # Node._commit_in_worker
+    node.commit_worker = ThreadPoolExecutor(1, thread_name_prefix="egp-commit")  # CommitThread (node/commit_thread.py)
     node.install_commit_lock(app_port)
     run = Running(home, cfg, genesis, kv, app, store, p2p, pv, node, None, metrics)
     rpc_cfg = _rpc_config(cfg)

@@ -15,8 +15,6 @@ from node.messages import EvidenceMsg, ProposalMsg, StatusMsg, StatusRequestMsg,
 from state.codec import Record
 
 CH_STATE, CH_DATA, CH_VOTE, CH_MEMPOOL, CH_EVIDENCE, CH_BLOCKSYNC = 0x20, 0x21, 0x22, 0x30, 0x38, 0x40
-TICK_S = 0.25
-MAX_FUTURE_MSGS = 2000
 
 
 def channel_of(msg: Record) -> int:

@@ -59,8 +59,8 @@ class StateCache:
     added again at its commit, so what blocks keep using stays.
 
     Threads: read by finalize_block (the node's commit thread) and check_tx (the loop), written only by commit,
-    while the node holds check_tx (node/node.py `_lock_mempool_for_commit`); a plain dict read or update is
-    atomic under the GIL."""
+    while the node holds check_tx (node/commit_thread.py `CommitThread.lock_mempool_for_commit`); a plain dict
+    read or update is atomic under the GIL."""
 
     def __init__(self, max_entries: int = 65_536) -> None:
         self.generation = max(1, max_entries // 2)

@@ -122,7 +122,7 @@ def _cors_middleware(config: RpcConfig) -> Any:
 # Methods that never wait for a commit in progress: they read no chain state (liveness, peers, the mempool's
 # size, the event bus), so a client can tell a committing node from a dead one; and the broadcasts, whose txs
 # go through the node's admission queue, which checks them while the block is finalized and holds them only
-# while the application commits (node/node.py `_lock_mempool_for_commit`).
+# while the application commits (node/commit_thread.py `CommitThread.lock_mempool_for_commit`).
 UNGATED_METHODS = frozenset({"health", "net_info", "num_unconfirmed_txs", "unconfirmed_txs", "subscribe",
                              "unsubscribe", "unsubscribe_all", "broadcast_tx_async", "broadcast_tx_sync",
                              "broadcast_tx_commit"})
