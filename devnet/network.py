@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,3 +170,13 @@ def _app_state(accounts: tuple[Account, ...], val_keys: list[PrivateKey]) -> dic
         "suppliers": [{"tax_id": a.code, "name": SUPPLIERS[int(a.name[-1]) - 1][0], "keys": keys(a)}
                       for a in accounts if a.role == "supplier"],
     }
+
+
+def port_free(port: int) -> bool:
+    """True if a listener could bind 127.0.0.1:`port` now (the networks started here bind nothing else)."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

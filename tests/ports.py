@@ -13,9 +13,10 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import socket
 import tempfile
 from pathlib import Path
+
+from devnet.network import port_free
 
 LOCK_DIR = Path(tempfile.gettempdir()) / "egp-test-ports"
 _held: dict[int, int] = {}  # base -> fd of its lock file, for the life of this process
@@ -33,7 +34,7 @@ def reserve_span(key: str, span: int, *, lo: int = 20_000, hi: int = 32_000, ste
         base = lo + ((h + attempt * 7919) % slots) * step
         if not _lock(base):
             continue
-        if all(_free(base + i) for i in range(span)):
+        if all(port_free(base + i) for i in range(span)):
             return base
     raise RuntimeError(f"no free range of {span} ports in {lo}-{hi} (reserved here: {sorted(_held)})")
 
@@ -48,13 +49,4 @@ def _lock(base: int) -> bool:
         os.close(fd)
         return False
     _held[base] = fd
-    return True
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
     return True

@@ -18,7 +18,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devnet.network import port_free
 from node.config import Config
 from node.genesis import ConsensusParams
 from node.testnet import make_testnet
@@ -77,14 +77,7 @@ def height(url: str, timeout: float = 2.0) -> int:
 
 
 def _ports_free(base: int, n: int) -> bool:
-    for i in range(n):
-        for port in (base + 10 * i, base + 10 * i + 1):
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", port))
-                except OSError:
-                    return False
-    return True
+    return all(port_free(port) for i in range(n) for port in (base + 10 * i, base + 10 * i + 1))
 
 
 # the bench network's genesis cadence (docs/design.md §9); `egp bench --timeout-commit-ms

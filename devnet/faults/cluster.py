@@ -15,7 +15,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devnet.bench.run_network import WorkloadSpec
+from devnet.network import port_free
 from node.config import Config, write_config
 from node.genesis import ConsensusParams
 from node.home import Home
@@ -34,21 +34,12 @@ PORT_LO, PORT_HI = 61000, 64999
 TMPFS_SIZE = "1g"
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def pick_ports(n: int, rng: random.Random) -> int:
     """A base port with n*10 node ports and n*n proxy ports above it all free."""
     span = 10 * n + n * n + 10
     for _ in range(200):
         base = rng.randrange(PORT_LO, PORT_HI - span, 10)
-        if all(_free(base + k) for k in range(span)):
+        if all(port_free(base + k) for k in range(span)):
             return base
     raise RuntimeError("no free block of ports in 61000-64999")
 
