@@ -11,9 +11,15 @@ from typing import Any
 import aiohttp
 import pytest
 
+from node.assemble import Running, build
+from node.config import Config
+from node.home import init_home
 from node.rpc.config import RpcConfig
 from node.rpc.server import RpcServer
+from state.crypto import PrivateKey
 from tests.rpc.chain_fixture import FixtureChain
+
+REGISTRAR = PrivateKey.from_seed(b"\x42" * 32)
 
 
 @pytest.fixture
@@ -69,6 +75,42 @@ async def serve(chain: FixtureChain, config: RpcConfig | None = None) -> AsyncIt
             yield Client(session, f"http://127.0.0.1:{port}")
     finally:
         await server.stop()
+
+
+def init_single_home(home: Path, chain_id: str) -> None:
+    """A one-validator home (bank-a, registrar `REGISTRAR`) on port-0 listeners, block sync off."""
+    cfg = Config()
+    cfg.p2p.laddr = "tcp://127.0.0.1:0"
+    cfg.rpc.laddr = "tcp://127.0.0.1:0"
+    cfg.blocksync.enable = False
+    init_home(home, moniker="bank-a", chain_id=chain_id, config=cfg, registrar_pub=REGISTRAR.public_key.raw)
+
+
+@asynccontextmanager
+async def inprocess_node(home: Path) -> AsyncIterator[tuple[Running, Client]]:
+    """The real node assembled in this process (node/assemble.py) and started, with a client of its RPC;
+    stopped and its LevelDB closed on the way out."""
+    node = await build(home)
+    assert node.rpc is not None
+    await node.p2p.start()
+    port = await node.rpc.start()
+    node.node.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            yield node, Client(session, f"http://127.0.0.1:{port}")
+    finally:
+        await node.node.stop()
+        await node.rpc.stop()
+        await node.p2p.stop()
+        node.kv.close()
+
+
+async def wait_height(c: Client, h: int) -> None:
+    for _ in range(600):  # generous: CI machines are shared
+        if int((await c.result("status"))["sync_info"]["latest_block_height"]) >= h:
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"height {h} not reached")
 
 
 def run(fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:

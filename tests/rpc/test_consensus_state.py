@@ -3,23 +3,17 @@ on an in-process node that is committing (its height, its own prevote and precom
 
 from __future__ import annotations
 
-import asyncio
 import re
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from node import round_view
-from node.assemble import build
-from node.config import Config
-from node.home import init_home
 from node.rpc.methods_consensus import bit_array, vote_string
 from node.rpc.services import VoteSlotView, VoteView
-from state.crypto import PrivateKey
 from tests.consensus.helpers import ADDR, VS, A, H, new_core, prop, pv
 from tests.rpc.chain_fixture import FixtureChain
-from tests.rpc.conftest import Client, run, serve
+from tests.rpc.conftest import init_single_home, inprocess_node, run, serve, wait_height
 
 VOTE = re.compile(r"^Vote\{\d+:[0-9A-F]{12} \d+/\d\d/[12]\((Prevote|Precommit)\) [0-9A-F]{12} [0-9A-F]{12} @ \S+Z\}$")
 
@@ -84,44 +78,24 @@ def test_shapes_over_the_server(chain: FixtureChain) -> None:
 
 @pytest.mark.e2e
 def test_a_committing_node_reports_its_round_and_its_own_votes(tmp_path: Path) -> None:
-    reg = PrivateKey.from_seed(b"\x42" * 32)
-    cfg = Config()
-    cfg.p2p.laddr = "tcp://127.0.0.1:0"
-    cfg.rpc.laddr = "tcp://127.0.0.1:0"
-    cfg.blocksync.enable = False
-    init_home(tmp_path / "home", moniker="bank-a", chain_id="egp-cs", config=cfg, registrar_pub=reg.public_key.raw)
+    init_single_home(tmp_path / "home", "egp-cs")
 
     async def go() -> None:
-        node = await build(tmp_path / "home")
-        assert node.rpc is not None
-        await node.p2p.start()
-        port = await node.rpc.start()
-        node.node.start()
-        try:
-            async with aiohttp.ClientSession() as session:
-                c = Client(session, f"http://127.0.0.1:{port}")
-                for _ in range(600):
-                    if int((await c.result("status"))["sync_info"]["latest_block_height"]) >= 2:
-                        break
-                    await asyncio.sleep(0.05)
-                # a sole validator passes propose/prevote/precommit within one loop turn: it is seen waiting
-                # for the next height (NewHeight, 1) or committing (Commit, 8)
-                rs = (await c.result("consensus_state"))["round_state"]
-                latest = int((await c.result("status"))["sync_info"]["latest_block_height"])
-                h, r, step = (int(x) for x in rs["height/round/step"].split("/"))
-                assert h in (latest + 1, latest + 2) and r >= 0 and step in (1, 8)
-                assert rs["start_time"] > "2000"
-                dump = await c.result("dump_consensus_state")
-                d = dump["round_state"]
-                [me] = d["validators"]["validators"]
-                assert d["validators"]["proposer"]["address"] == me["address"] and dump["peers"] == []
-                # a sole validator's own votes are in the set of every round it has passed
-                votes = [v for rv in d["votes"] for v in rv["prevotes"] + rv["precommits"] if v != "nil-Vote"]
-                assert all(VOTE.match(v) and f":{me['address'][:12]} " in v for v in votes)
-        finally:
-            await node.node.stop()
-            await node.rpc.stop()
-            await node.p2p.stop()
-            node.kv.close()
+        async with inprocess_node(tmp_path / "home") as (_node, c):
+            await wait_height(c, 2)
+            # a sole validator passes propose/prevote/precommit within one loop turn: it is seen waiting
+            # for the next height (NewHeight, 1) or committing (Commit, 8)
+            rs = (await c.result("consensus_state"))["round_state"]
+            latest = int((await c.result("status"))["sync_info"]["latest_block_height"])
+            h, r, step = (int(x) for x in rs["height/round/step"].split("/"))
+            assert h in (latest + 1, latest + 2) and r >= 0 and step in (1, 8)
+            assert rs["start_time"] > "2000"
+            dump = await c.result("dump_consensus_state")
+            d = dump["round_state"]
+            [me] = d["validators"]["validators"]
+            assert d["validators"]["proposer"]["address"] == me["address"] and dump["peers"] == []
+            # a sole validator's own votes are in the set of every round it has passed
+            votes = [v for rv in d["votes"] for v in rv["prevotes"] + rv["precommits"] if v != "nil-Vote"]
+            assert all(VOTE.match(v) and f":{me['address'][:12]} " in v for v in votes)
 
     run(go)

@@ -6,7 +6,6 @@ application's indexed attributes, abci_query with a proof that verifies against 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
@@ -14,63 +13,34 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from consensus.sign_bytes import vote_sign_bytes
 from consensus.types import Vote, VoteType
-from node.assemble import build
-from node.config import Config
-from node.home import init_home
 from node.messages import EvidenceMsg, VoteMsg
 from state.crypto import PrivateKey
 from state.proofs import StateProof
 from state.txs import RegisterSupplier, sign_tx
-from tests.rpc.conftest import Client, run
+from tests.rpc.conftest import REGISTRAR, Client, init_single_home, inprocess_node, run, wait_height
 
 TAX_A, TAX_B = "0105551234567", "0105551234575"
 
 
-async def _wait_height(c: Client, h: int) -> None:
-    for _ in range(600):  # generous: CI machines are shared
-        if int((await c.result("status"))["sync_info"]["latest_block_height"]) >= h:
-            return
-        await asyncio.sleep(0.1)
-    raise TimeoutError(f"height {h} not reached")
-
-
 @pytest.mark.e2e
 def test_rpc_over_the_real_node(tmp_path: Path) -> None:
-    reg = PrivateKey.from_seed(b"\x42" * 32)
-    cfg = Config()
-    cfg.p2p.laddr = "tcp://127.0.0.1:0"
-    cfg.rpc.laddr = "tcp://127.0.0.1:0"
-    cfg.blocksync.enable = False
-    init_home(tmp_path / "home", moniker="bank-a", chain_id="egp-inproc", config=cfg, registrar_pub=reg.public_key.raw)
+    init_single_home(tmp_path / "home", "egp-inproc")
 
     async def go() -> None:
-        node = await build(tmp_path / "home")
-        assert node.rpc is not None
-        await node.p2p.start()
-        port = await node.rpc.start()
-        node.node.start()
-        try:
-            async with aiohttp.ClientSession() as session:
-                c = Client(session, f"http://127.0.0.1:{port}")
-                await _check(c, reg)
-                assert node.pv is not None
-                await _check_evidence(c, node.pv.key)
-        finally:
-            await node.node.stop()
-            await node.rpc.stop()
-            await node.p2p.stop()
-            node.kv.close()
+        async with inprocess_node(tmp_path / "home") as (node, c):
+            await _check(c, REGISTRAR)
+            assert node.pv is not None
+            await _check_evidence(c, node.pv.key)
 
     run(go)
 
 
 async def _check(c: Client, reg: PrivateKey) -> None:
-    await _wait_height(c, 1)
+    await wait_height(c, 1)
     st = await c.result("status")
     assert st["node_info"]["network"] == "egp-inproc" and st["validator_info"]["voting_power"] != "0"
     key_a = PrivateKey.from_seed(b"\x01" * 32).public_key.raw
@@ -107,7 +77,7 @@ async def _check(c: Client, reg: PrivateKey) -> None:
     q = (await c.result("abci_query", path=f"/supplier/{TAX_B}", prove=True))["response"]
     assert q["code"] == 0 and json.loads(base64.b64decode(q["value"]))["result"]["name"] == "Supplier B"
     h = int(q["height"])
-    await _wait_height(c, h + 1)
+    await wait_height(c, h + 1)
     next_hdr: dict[str, Any] = (await c.result("header", height=str(h + 1)))["header"]
     op = q["proof_ops"]["ops"][0]
     proof = StateProof.decode(base64.b64decode(op["data"]))
@@ -149,7 +119,7 @@ async def _check_evidence(c: Client, key: PrivateKey) -> None:
     ok = await c.result("broadcast_evidence", evidence={"type": "egp/Evidence", "value": raw})
     start = int((await c.result("status"))["sync_info"]["latest_block_height"])
     for h in range(start, start + 30):
-        await _wait_height(c, h)
+        await wait_height(c, h)
         blk = (await c.result("block", height=str(h)))["block"]
         if blk["evidence"]["evidence"]:
             assert len(blk["evidence"]["evidence"]) == 1
