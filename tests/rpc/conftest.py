@@ -77,32 +77,43 @@ async def serve(chain: FixtureChain, config: RpcConfig | None = None) -> AsyncIt
         await server.stop()
 
 
-def init_single_home(home: Path, chain_id: str) -> None:
-    """A one-validator home (bank-a, registrar `REGISTRAR`) on port-0 listeners, block sync off."""
+def init_single_home(home: Path, chain_id: str, *, registrar: PrivateKey = REGISTRAR, moniker: str = "bank-a",
+                     mempool_size: int | None = None) -> None:
+    """A one-validator home on port-0 listeners, block sync off."""
     cfg = Config()
     cfg.p2p.laddr = "tcp://127.0.0.1:0"
     cfg.rpc.laddr = "tcp://127.0.0.1:0"
     cfg.blocksync.enable = False
-    init_home(home, moniker="bank-a", chain_id=chain_id, config=cfg, registrar_pub=REGISTRAR.public_key.raw)
+    if mempool_size is not None:
+        cfg.mempool.size = mempool_size
+    init_home(home, moniker=moniker, chain_id=chain_id, config=cfg, registrar_pub=registrar.public_key.raw)
 
 
 @asynccontextmanager
-async def inprocess_node(home: Path) -> AsyncIterator[tuple[Running, Client]]:
-    """The real node assembled in this process (node/assemble.py) and started, with a client of its RPC;
-    stopped and its LevelDB closed on the way out."""
+async def started_node(home: Path, *, consensus: bool = True) -> AsyncIterator[tuple[Running, int]]:
+    """The real node assembled in this process (node/assemble.py), its P2P and RPC listening (the RPC port
+    is yielded) and, with `consensus`, committing (without it admitted txs stay in its mempool); stopped and
+    its LevelDB closed on the way out."""
     node = await build(home)
     assert node.rpc is not None
     await node.p2p.start()
     port = await node.rpc.start()
-    node.node.start()
+    if consensus:
+        node.node.start()
     try:
-        async with aiohttp.ClientSession() as session:
-            yield node, Client(session, f"http://127.0.0.1:{port}")
+        yield node, port
     finally:
         await node.node.stop()
         await node.rpc.stop()
         await node.p2p.stop()
         node.kv.close()
+
+
+@asynccontextmanager
+async def inprocess_node(home: Path) -> AsyncIterator[tuple[Running, Client]]:
+    """`started_node`, committing, with a client of its RPC."""
+    async with started_node(home) as (node, port), aiohttp.ClientSession() as session:
+        yield node, Client(session, f"http://127.0.0.1:{port}")
 
 
 async def wait_height(c: Client, h: int) -> None:

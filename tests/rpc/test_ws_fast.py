@@ -20,9 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from devnet.bench.rpc_bench import tax_ids
-from node.assemble import Running, build
-from node.config import Config
-from node.home import init_home
+from node.assemble import Running
 from node.mempool import Checked
 from node.rpc import websocket
 from node.rpc.dispatch import dumps
@@ -33,7 +31,7 @@ from node.rpc.services import TxResultView
 from node.services import NodeServices
 from state.crypto import PrivateKey, sha256
 from state.txs import RegisterSupplier, sign_tx
-from tests.rpc.conftest import run
+from tests.rpc.conftest import init_single_home, run, started_node
 
 CHAIN = "egp-fast"
 REG = PrivateKey.from_seed(b"\x44" * 32)
@@ -87,23 +85,9 @@ def _script() -> list[str]:
 
 @asynccontextmanager
 async def _node(home: Path) -> AsyncIterator[tuple[Running, str]]:
-    cfg = Config()
-    cfg.p2p.laddr = "tcp://127.0.0.1:0"
-    cfg.rpc.laddr = "tcp://127.0.0.1:0"
-    cfg.blocksync.enable = False
-    cfg.mempool.size = POOL
-    init_home(home, moniker="bank-f", chain_id=CHAIN, config=cfg, registrar_pub=REG.public_key.raw)
-    node = await build(home)
-    assert node.rpc is not None
-    await node.p2p.start()
-    port = await node.rpc.start()
-    try:
+    init_single_home(home, CHAIN, registrar=REG, moniker="bank-f", mempool_size=POOL)
+    async with started_node(home, consensus=False) as (node, port):
         yield node, f"http://127.0.0.1:{port}/websocket"
-    finally:
-        await node.node.stop()
-        await node.rpc.stop()
-        await node.p2p.stop()
-        node.kv.close()
 
 
 async def _answers(home: Path, texts: list[str], expect: int) -> tuple[list[str], list[bytes]]:

@@ -18,12 +18,10 @@ import aiohttp
 import pytest
 
 from devnet.bench.rpc_bench import tax_ids
-from node.assemble import Running, build
-from node.config import Config
-from node.home import init_home
+from node.assemble import Running
 from state.crypto import PrivateKey, sha256
 from state.txs import RegisterSupplier, sign_tx
-from tests.rpc.conftest import run
+from tests.rpc.conftest import init_single_home, run, started_node
 
 CHAIN = "egp-pipe"
 REG = PrivateKey.from_seed(b"\x43" * 32)
@@ -42,22 +40,9 @@ def _req(i: int, method: str, **params: Any) -> str:
 @asynccontextmanager
 async def _node(tmp: Path) -> AsyncIterator[tuple[Running, str]]:
     """A one-validator node whose consensus is not started: admitted txs stay in its mempool."""
-    cfg = Config()
-    cfg.p2p.laddr = "tcp://127.0.0.1:0"
-    cfg.rpc.laddr = "tcp://127.0.0.1:0"
-    cfg.blocksync.enable = False
-    init_home(tmp / "home", moniker="bank-p", chain_id=CHAIN, config=cfg, registrar_pub=REG.public_key.raw)
-    node = await build(tmp / "home")
-    assert node.rpc is not None
-    await node.p2p.start()
-    port = await node.rpc.start()
-    try:
+    init_single_home(tmp / "home", CHAIN, registrar=REG, moniker="bank-p")
+    async with started_node(tmp / "home", consensus=False) as (node, port):
         yield node, f"http://127.0.0.1:{port}/websocket"
-    finally:
-        await node.node.stop()
-        await node.rpc.stop()
-        await node.p2p.stop()
-        node.kv.close()
 
 
 @pytest.mark.e2e
