@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -91,15 +92,13 @@ QUERIES = st.lists(st.one_of(
 ), min_size=1, max_size=3).map(" AND ".join)
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.lists(st.lists(ATTRS, min_size=0, max_size=3), min_size=1, max_size=4), QUERIES)
-def test_search_equals_brute_force(blocks: list[list[list[tuple[str, str, bool]]]], q: str) -> None:
-    kv = MemoryKV()
-    ix = Indexer(kv)
-    model = []
+def _workload(blocks: list[list[list[tuple[str, str, bool]]]]) -> Iterator[
+        tuple[int, list[tuple[bytes, TxResultView]], list[tuple[int, bytes, dict[str, list[str]]]]]]:
+    """Each height of `blocks` (txs of attributes) as the (tx, result) items to index and, per tx, its index,
+    bytes and the event map a query is matched against (the brute-force model)."""
     n = 0
     for height, txs in enumerate(blocks, start=1):
-        items = []
+        items, model = [], []
         for i, attrs in enumerate(txs):
             n += 1
             tx = f"tx{n}".encode()
@@ -109,7 +108,18 @@ def test_search_equals_brute_force(blocks: list[list[list[tuple[str, str, bool]]
             for k, v, indexed in attrs:
                 if indexed:
                     ev.setdefault(f"lg.{k}", []).append(v)
-            model.append((height, i, ev))
+            model.append((i, tx, ev))
+        yield height, items, model
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(ATTRS, min_size=0, max_size=3), min_size=1, max_size=4), QUERIES)
+def test_search_equals_brute_force(blocks: list[list[list[tuple[str, str, bool]]]], q: str) -> None:
+    kv = MemoryKV()
+    ix = Indexer(kv)
+    model = []
+    for height, items, txs in _workload(blocks):
+        model += [(height, i, ev) for i, _, ev in txs]
         _index(ix, kv, height, items)
     query = parse_query(q)
     expected = [(h, i) for h, i, ev in model if query.matches(ev)]
@@ -166,19 +176,8 @@ def test_a_home_indexed_with_the_older_layout_is_searched_and_pruned_whole(
     kv = MemoryKV()
     ix = Indexer(kv)
     model = []
-    n = 0
-    for height, txs in enumerate(blocks, start=1):
-        items = []
-        for i, attrs in enumerate(txs):
-            n += 1
-            tx = f"tx{n}".encode()
-            items.append((tx, _result(attrs)))
-            ev: dict[str, list[str]] = {"tm.event": ["Tx"], "tx.height": [str(height)],
-                                        "tx.hash": [sha256(tx).hex().upper()]}
-            for k, v, indexed in attrs:
-                if indexed:
-                    ev.setdefault(f"lg.{k}", []).append(v)
-            model.append((height, i, sha256(tx), ev))
+    for height, items, txs in _workload(blocks):
+        model += [(height, i, sha256(tx), ev) for i, tx, ev in txs]
         if height <= legacy_upto:
             _index_legacy(kv, height, items)
         else:
