@@ -32,37 +32,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from devnet.bench import procstat
 from devnet.bench.loadgen import LoadSettings, Run, prepare
-from devnet.bench.run_network import (
-    BenchNetwork,
-    WorkloadSpec,
-    height,
-    pick_base_port,
-    start_nodes,
-    stop_nodes,
-)
-from node.config import Config
-from node.genesis import ConsensusParams
-from node.testnet import make_testnet
+from devnet.bench.run_network import BenchNetwork, WorkloadSpec, bench_network, height
 
 
 def say(msg: str) -> None:
     print(msg, flush=True)
-
-
-def write(root: Path, spec: WorkloadSpec, *, timeout_commit_ms: int, next_block_delay_ms: int,
-          empty_blocks: bool) -> list[str]:
-    cfg = Config()
-    cfg.consensus.create_empty_blocks = empty_blocks
-    params = ConsensusParams(timeout_commit_ms=timeout_commit_ms, skip_timeout_commit=True,
-                             next_block_delay_ms=next_block_delay_ms)
-    nodes = make_testnet(root, validators=4, chain_id=spec.chain_id, app_state=spec.workload(0).genesis_app_state(),
-                         starting_port=pick_base_port(4), params=params, base_config=cfg)
-    return [n.rpc_url for n in nodes]
 
 
 def _user_sys_io(pid: int) -> tuple[float, float, int, int]:
@@ -223,45 +204,35 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"kind": "egp-bench/block-overhead", "started": stamp, "machine": procstat.machine_info(),
                                "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()},
                                "phases": {}, "pids": []}
+    @contextmanager
+    def network(empty_blocks: bool) -> Iterator[BenchNetwork]:
+        """A fresh 4-validator network in a temp dir, its PIDs recorded in the results."""
+        with tempfile.TemporaryDirectory(prefix="egp-overhead-", ignore_cleanup_errors=True) as tmp, \
+                bench_network(Path(tmp), spec, timeout_commit_ms=a.timeout_commit_ms, skip_timeout_commit=True,
+                              next_block_delay_ms=a.next_block_delay_ms, create_empty_blocks=empty_blocks,
+                              log_level=a.log_level) as net:
+            results["pids"] += net.pids
+            yield net
+
     if "quiet" in phases:
-        root = Path(tempfile.mkdtemp(prefix="egp-overhead-q-"))
-        try:
-            urls = write(root, spec, timeout_commit_ms=a.timeout_commit_ms, next_block_delay_ms=a.next_block_delay_ms,
-                         empty_blocks=False)
-            net = start_nodes(root, urls, a.log_level)
-            results["pids"] += net.pids
-            try:
-                time.sleep(a.warm)
-                w = measured_sleep(net, a.seconds, prof("quiet"))
-                show("quiet: no blocks", w)
-                results["phases"]["quiet"] = w
-            finally:
-                stop_nodes(net)
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
+        with network(empty_blocks=False) as net:
+            time.sleep(a.warm)
+            w = measured_sleep(net, a.seconds, prof("quiet"))
+            show("quiet: no blocks", w)
+            results["phases"]["quiet"] = w
     if "idle" in phases or "load" in phases:
-        root = Path(tempfile.mkdtemp(prefix="egp-overhead-"))
-        try:
-            urls = write(root, spec, timeout_commit_ms=a.timeout_commit_ms, next_block_delay_ms=a.next_block_delay_ms,
-                         empty_blocks=True)
-            net = start_nodes(root, urls, a.log_level)
-            results["pids"] += net.pids
-            try:
-                if "idle" in phases:
-                    time.sleep(a.warm)
-                    w = measured_sleep(net, a.seconds, prof("idle"))
-                    show("idle: empty blocks", w)
-                    results["phases"]["idle"] = w
-                if "load" in phases:
-                    settings = LoadSettings(rates=[a.rate], step_s=a.seconds + a.warm + 10, workload=spec,
-                                            progress_s=1e9, drain_s=0.0)
-                    w = asyncio.run(load_phase(net, settings, a.seconds, a.warm, prof("load")))
-                    show(f"load: {a.rate:.0f} tx/s", w)
-                    results["phases"]["load"] = w
-            finally:
-                stop_nodes(net)
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
+        with network(empty_blocks=True) as net:
+            if "idle" in phases:
+                time.sleep(a.warm)
+                w = measured_sleep(net, a.seconds, prof("idle"))
+                show("idle: empty blocks", w)
+                results["phases"]["idle"] = w
+            if "load" in phases:
+                settings = LoadSettings(rates=[a.rate], step_s=a.seconds + a.warm + 10, workload=spec,
+                                        progress_s=1e9, drain_s=0.0)
+                w = asyncio.run(load_phase(net, settings, a.seconds, a.warm, prof("load")))
+                show(f"load: {a.rate:.0f} tx/s", w)
+                results["phases"]["load"] = w
     out = a.out / f"overhead-{stamp}.json"
     out.write_text(json.dumps(results, indent=1) + "\n")
     say(f"wrote {out}")

@@ -25,7 +25,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from devnet.network import port_free
@@ -100,12 +100,16 @@ def pick_base_port(n: int) -> int:
 
 def write_network(root: Path, spec: WorkloadSpec, *, validators: int = 4, timeout_commit_ms: int = TIMEOUT_COMMIT_MS,
                   skip_timeout_commit: bool = SKIP_TIMEOUT_COMMIT, mempool_size: int = 5000,
-                  base_port: int | None = None) -> list[str]:
-    """Write the homes under `root`; returns the RPC URLs."""
+                  base_port: int | None = None, next_block_delay_ms: int | None = None,
+                  create_empty_blocks: bool = True) -> list[str]:
+    """Write the homes under `root`; returns the RPC URLs. `next_block_delay_ms` None: the genesis default."""
     cfg = Config()
     cfg.mempool.size = mempool_size
     cfg.mempool.cache_size = max(cfg.mempool.cache_size, 2 * mempool_size)
+    cfg.consensus.create_empty_blocks = create_empty_blocks
     params = ConsensusParams(timeout_commit_ms=timeout_commit_ms, skip_timeout_commit=skip_timeout_commit)
+    if next_block_delay_ms is not None:
+        params = replace(params, next_block_delay_ms=next_block_delay_ms)
     app_state = spec.workload(0).genesis_app_state()
     base = base_port if base_port is not None else pick_base_port(validators)
     nodes = make_testnet(root, validators=validators, chain_id=spec.chain_id, app_state=app_state,
@@ -199,10 +203,12 @@ def read_pids(root: Path) -> tuple[list[int], list[str]]:
 @contextmanager
 def bench_network(root: Path, spec: WorkloadSpec, *, validators: int = 4, timeout_commit_ms: int = TIMEOUT_COMMIT_MS,
                   skip_timeout_commit: bool = SKIP_TIMEOUT_COMMIT, mempool_size: int = 5000, log_level: str = "info",
-                  env_extra: dict[str, str] | None = None) -> Iterator[BenchNetwork]:
+                  env_extra: dict[str, str] | None = None, next_block_delay_ms: int | None = None,
+                  create_empty_blocks: bool = True) -> Iterator[BenchNetwork]:
     """A fresh network for the duration of the block; exactly its nodes are stopped at the end."""
     urls = write_network(root, spec, validators=validators, timeout_commit_ms=timeout_commit_ms,
-                         skip_timeout_commit=skip_timeout_commit, mempool_size=mempool_size)
+                         skip_timeout_commit=skip_timeout_commit, mempool_size=mempool_size,
+                         next_block_delay_ms=next_block_delay_ms, create_empty_blocks=create_empty_blocks)
     net = start_nodes(root, urls, log_level, env_extra)
     try:
         yield net
