@@ -49,8 +49,9 @@ def say(msg: str) -> None:
 def _user_sys_io(pid: int) -> tuple[float, float, int, int]:
     """User and system CPU seconds (all threads), write syscalls and fsync-ish context: /proc/<pid>/stat, io."""
     try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-        f = raw[raw.rfind(")") + 2:].split()
+        f = procstat.stat_fields(pid)
+        if f is None:
+            return 0.0, 0.0, 0, 0
         user, system = int(f[11]) / procstat.TICK, int(f[12]) / procstat.TICK
         io = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
         return user, system, int(io["syscw"]), int(io["write_bytes"])

@@ -37,7 +37,7 @@ class ProcSample:
     rss_file_kb: int = 0
 
 
-def _stat_fields(pid: int) -> list[str] | None:
+def stat_fields(pid: int) -> list[str] | None:
     try:
         raw = (PROC / str(pid) / "stat").read_text()
     except OSError:
@@ -72,7 +72,7 @@ def parents() -> dict[int, int]:
         return out
     for name in entries:
         if name.isdigit():
-            f = _stat_fields(int(name))
+            f = stat_fields(int(name))
             if f is not None:
                 out[int(name)] = int(f[1])
     return out
@@ -92,13 +92,13 @@ def descendants(pid: int, tree: dict[int, int]) -> list[int]:
 
 def sample(pid: int, tree: dict[int, int] | None = None, children: bool = True) -> ProcSample | None:
     """CPU (with descendants unless `children` is False) and memory of `pid`; None when it is gone."""
-    f = _stat_fields(pid)
+    f = stat_fields(pid)
     if f is None:
         return None
     ticks = _cpu_ticks(f)
     kids = descendants(pid, tree if tree is not None else parents()) if children else []
     for child in kids:
-        cf = _stat_fields(child)
+        cf = stat_fields(child)
         if cf is not None:
             ticks += _cpu_ticks(cf)
     st = status_kb(pid)
@@ -190,7 +190,7 @@ def thread_split(pid: int, before: list[TaskStat], after: list[TaskStat],
 
 def own_cpu_s(pid: int) -> float | None:
     """CPU seconds of `pid` alone (every thread it ever had, no children); None when it is gone."""
-    f = _stat_fields(pid)
+    f = stat_fields(pid)
     return None if f is None else _cpu_ticks(f) / TICK
 
 
@@ -251,7 +251,7 @@ def all_cpu_s() -> dict[int, float]:
     """pid -> own CPU seconds for every process (used to name the busiest outsiders)."""
     out: dict[int, float] = {}
     for pid in parents():
-        f = _stat_fields(pid)
+        f = stat_fields(pid)
         if f is not None:
             out[pid] = _cpu_ticks(f) / TICK
     return out
