@@ -525,18 +525,6 @@ class Node:
             self.hold.release(force=False)
         self.metrics.mempool_size, self.metrics.mempool_bytes = len(self.mempool), self.mempool.size_bytes
 
-    # the hold's state under the names tests/node/test_holds.py reaches it by
-    @property
-    def _held(self) -> TimeoutFired | None:
-        return self.hold.held
-
-    @_held.setter
-    def _held(self, ev: TimeoutFired | None) -> None:
-        self.hold.held = ev
-
-    def _release_if_held(self, ev: TimeoutFired | None) -> None:
-        self.hold.release_if_held(ev)
-
     def _on_timeout(self, ev: TimeoutFired, hold: bool = True) -> None:
         """The consensus timers' callback (`LoopTimers`): after a commit in progress, unless the commit hold
         keeps it (`hold=False`: released by the hold), into the consensus executor."""

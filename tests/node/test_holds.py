@@ -23,12 +23,12 @@ def test_a_release_timer_releases_only_the_hold_it_was_set_for(tmp_path: Path) -
         try:
             node = run.node
             held = TimeoutFired(Timeout(TimeoutKind.COMMIT, 5, 0))
-            node._held = held
-            node._release_if_held(TimeoutFired(Timeout(TimeoutKind.COMMIT, 4, 0)))  # an earlier height's timer
-            node._release_if_held(None)
-            assert node._held == held
-            node._release_if_held(TimeoutFired(Timeout(TimeoutKind.COMMIT, 5, 0)))  # its own (an equal timeout)
-            assert node._held is None
+            node.hold.held = held
+            node.hold.release_if_held(TimeoutFired(Timeout(TimeoutKind.COMMIT, 4, 0)))  # an earlier height's timer
+            node.hold.release_if_held(None)
+            assert node.hold.held == held
+            node.hold.release_if_held(TimeoutFired(Timeout(TimeoutKind.COMMIT, 5, 0)))  # its own (an equal timeout)
+            assert node.hold.held is None
         finally:
             if run.node.commit_worker is not None:
                 run.node.commit_worker.shutdown(wait=True)
