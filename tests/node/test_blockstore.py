@@ -217,6 +217,54 @@ def test_results_bytes_are_the_records_encoding_and_shared_with_the_app_replay_r
     kv.close()
 
 
+_texts = st.text(max_size=40) | st.sampled_from(["", "id", "bank", "ACTIVE", "x" * 31, "x" * 32, "y" * 300])
+_ints = st.integers(0, 2**64 - 1) | st.sampled_from([0, 1, 127, 128, 255, 256, 65_535, 65_536, 2**32])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_results_bytes_assembled_from_pieces_are_the_codecs(data: st.DataObject) -> None:
+    """`pack_results` assembles a block's results from cached pieces (each interned attribute packed once,
+    array headers by size): the bytes are `FinalizeBlockResult.encode()` for any results (sizes across the
+    msgpack header forms, repeated and fresh attributes, accepted and failing txs), and decode back."""
+    from state.chain import Event, EventAttribute, ExecTxResult, FinalizeBlockResult, ValidatorUpdate, pack_results
+
+    pool = [EventAttribute("id", "LG-1", True), EventAttribute("bank", "002", True),
+            EventAttribute("note", "ไทย", False)]
+    attr = st.sampled_from(pool) | st.builds(EventAttribute, _texts, _texts, st.booleans())
+    n_attrs = st.sampled_from([0, 1, 2, 16])
+    event = st.builds(lambda t, n, d: Event(t, tuple(d.draw(attr) for _ in range(n))), _texts, n_attrs,
+                      st.just(data))
+    events = st.lists(event, max_size=2).map(tuple)
+    result = st.builds(ExecTxResult, st.integers(0, 2**32 - 1) | st.just(0), st.binary(max_size=40),
+                       _texts, _texts, _ints, _ints, events, _texts) | st.builds(
+        lambda evs: ExecTxResult(events=evs), events)
+    n_results = data.draw(st.sampled_from([0, 1, 3, 16]))
+    res = FinalizeBlockResult(
+        data.draw(events),
+        tuple(data.draw(result) for _ in range(n_results)),
+        tuple(data.draw(st.lists(st.builds(ValidatorUpdate, st.binary(min_size=32, max_size=32), _ints),
+                                 max_size=3))),
+        data.draw(st.binary(max_size=20)),
+        data.draw(st.binary(max_size=64)),
+    )
+    raw = pack_results(res)
+    assert raw == res.encode()
+    assert FinalizeBlockResult.decode(raw) == res
+    twice = FinalizeBlockResult(res.events, res.tx_results + res.tx_results, res.validator_updates,
+                                res.consensus_param_updates, res.app_hash)
+    assert pack_results(twice) == twice.encode()  # the same attributes again: from the cache
+
+
+def test_msgpack_array_headers_are_the_packers() -> None:
+    from state.chain import msgpack_array_header
+    from state.fastrec import packb
+
+    for n in (0, 1, 15, 16, 255, 65_535, 65_536, 70_000):
+        packed = packb([None] * n)
+        assert packed == msgpack_array_header(n) + b"\xc0" * n
+
+
 def test_block_id_and_tx_hashes_are_made_once_per_block_and_are_the_codecs(chain5: Chain) -> None:
     from state.chain import Block, BlockID, part_set_header, txs_hash
     from state.merkle import merkle_root
