@@ -45,7 +45,7 @@ import msgpack
 
 from node.rpc.query import Condition, Query
 from node.rpc.services import BlockResultsView, EventAttribute, EventView, TxResultView
-from state.chain import Block, FinalizeBlockResult
+from state.chain import Block, FinalizeBlockResult, msgpack_array_header
 from state.codec import DecodeError, decode
 from state.crypto import sha256
 from state.fastrec import packb
@@ -104,25 +104,33 @@ def _posting_prefix(type_: str, key: str) -> bytes:
     return pre
 
 
-# event type -> id(attribute) -> (the attribute, its row in the tx record, its posting key without the height or
+# event type -> id(attribute) -> (the attribute, its packed row in the tx record, its posting key without the height or
 # None): the application interns its indexed attributes (state/store.py `_attr`, per (key, value): ~87 % of a
 # block's pairs repeat, and one attribute may serve events of several types), so most attributes of a block
 # were seen before. An entry holds its attribute, so the id is not reused while the entry lives; bounded
 # (a type's map is emptied when full: ~300 bytes an entry, ~1.2 MB a type; a block has ~1,100 distinct pairs).
-_ATTR_KEYS: dict[str, dict[int, tuple[Any, list[Any], bytes | None]]] = {}
+_ATTR_KEYS: dict[str, dict[int, tuple[Any, bytes, bytes | None]]] = {}
 _ATTR_KEYS_MAX = 4_096
 
 
-def _attr_entry(seen: dict[int, tuple[Any, list[Any], bytes | None]], type_: str,
-                a: EventAttribute) -> tuple[Any, list[Any], bytes | None]:
+def _attr_entry(seen: dict[int, tuple[Any, bytes, bytes | None]], type_: str,
+                a: EventAttribute) -> tuple[Any, bytes, bytes | None]:
     key = None
     if a.index and a.key and type_:
         v = a.value.encode()
         key = _posting_prefix(type_, a.key) + _U32.pack(len(v)) + v
     if len(seen) >= _ATTR_KEYS_MAX:
         seen.clear()
-    ent = seen[id(a)] = (a, [a.key, a.value, a.index], key)
+    ent = seen[id(a)] = (a, packb([a.key, a.value, a.index]), key)
     return ent
+
+
+_TX_HEAD = b"\x94"  # [height, index, tx, result]
+_RESULT_HEAD = b"\x98"  # [code, data, log, info, gas_wanted, gas_used, events, codespace]
+_EVENT_HEAD = b"\x92"  # [type, rows]
+_DEFAULT_FIELDS = packb([0, b"", "", "", 0, 0])[1:]  # code .. gas_used of an accepted, empty result
+_EMPTY_STR = packb([""])[1:]
+_TYPES: dict[str, bytes] = {}  # event type -> its packed str (a handful)
 
 
 def _result_view(p: Any) -> TxResultView:
@@ -167,20 +175,37 @@ class Indexer:
             h = sha256(raw) if hashes is None else hashes[i]
             hs.append(h)
             r = tx_results[i] if i < n else _EMPTY_RESULT
-            events: list[list[Any]] = []
-            for e in r.events:
+            # the record [height, i, raw, [code, data, log, info, gas_wanted, gas_used, events, codespace]]
+            # with events [[type, [[key, value, index], ...]], ...], assembled from packed pieces: the same
+            # bytes as packb of those lists (a test compares), each attribute's row packed once (`_ATTR_KEYS`)
+            out = [_TX_HEAD, packb([height, i, raw])[1:], _RESULT_HEAD]
+            if r.code == 0 and not r.gas_wanted and not r.gas_used and not r.data and not r.log and not r.info:
+                out.append(_DEFAULT_FIELDS)
+            else:
+                out.append(packb([r.code, r.data, r.log, r.info, r.gas_wanted, r.gas_used])[1:])
+            evs = r.events
+            out.append(msgpack_array_header(len(evs)))
+            for e in evs:
                 t = e.type
-                rows = []
                 seen = attr_keys.get(t)
                 if seen is None:
                     if len(attr_keys) >= 256:  # (the application's event types are a handful)
                         attr_keys.clear()
                     seen = attr_keys[t] = {}
-                for a in e.attributes:
+                tb = _TYPES.get(t)
+                if tb is None:
+                    tb = packb([t])[1:]
+                    if len(_TYPES) < 256:
+                        _TYPES[t] = tb
+                ats = e.attributes
+                out.append(_EVENT_HEAD)
+                out.append(tb)
+                out.append(msgpack_array_header(len(ats)))
+                for a in ats:
                     ent = seen.get(id(a))
                     if ent is None or ent[0] is not a:
                         ent = _attr_entry(seen, t, a)
-                    rows.append(ent[1])
+                    out.append(ent[1])
                     k = ent[2]
                     if k is not None:
                         got = postings.get(k)
@@ -188,14 +213,15 @@ class Indexer:
                             postings[k] = [i]
                         elif got[-1] != i:  # the same attribute twice in one tx: one row
                             got.append(i)
-                events.append([t, rows])
-            put(b"th" + h, packb([height, i, raw,
-                                  [r.code, r.data, r.log, r.info, r.gas_wanted, r.gas_used, events, r.codespace]]))
+            cs = r.codespace
+            out.append(_EMPTY_STR if not cs else packb([cs])[1:])
+            put(b"th" + h, b"".join(out))
         hb = _U64.pack(height)
         if hs:
             put(b"tB" + hb, b"".join(hs))
-        for k, idx in postings.items():
-            put(k + hb, struct.pack(f">{len(idx)}I", *idx))
+        u32 = _U32.pack
+        for k, idx in postings.items():  # (most hold one tx: a guarantee's id, a supplier)
+            put(k + hb, u32(idx[0]) if len(idx) == 1 else struct.pack(f">{len(idx)}I", *idx))
         attrs = sorted(set(_indexed(block_events)))
         put(b"bh" + _U64.pack(height), packb([list(kv) for kv in attrs]))
         for key, value in attrs:

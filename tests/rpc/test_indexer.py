@@ -227,3 +227,36 @@ def test_shared_attribute_objects_index_as_copies_do(txs: list[list[tuple[str, l
         _index(ix, kv, 2, [(b"ty%d" % i, result(evs, copy)) for i, evs in enumerate(reversed(txs))])
         got.append(list(kv.iterate()))
     assert got[0] == got[1] == got[2]
+
+
+_TEXT = st.text(max_size=12) | st.sampled_from(["", "id", "x" * 40])
+_INT = st.integers(0, 2**64 - 1) | st.sampled_from([0, 127, 128, 65_536])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(
+    st.binary(min_size=1, max_size=300),
+    st.builds(TxResultView, st.integers(0, 2**32 - 1) | st.just(0), st.binary(max_size=8), _TEXT, _TEXT, _INT, _INT,
+              st.lists(st.builds(EventView, _TEXT, st.lists(st.builds(EventAttribute, _TEXT, _TEXT, st.booleans()),
+                                                            max_size=17).map(tuple)),
+                       max_size=3).map(tuple), _TEXT) | st.just(TxResultView())),
+    min_size=1, max_size=18), st.integers(1, 2**40))
+def test_tx_records_are_the_packed_lists(txs: list[tuple[bytes, TxResultView]], height: int) -> None:
+    """The tx record `th` is assembled from packed pieces (each attribute's row packed once): its bytes are
+    the msgpack of `[height, index, tx, [code, data, log, info, gas_wanted, gas_used, events, codespace]]`
+    with events `[[type, [[key, value, index], ...]], ...]`, the layout every home holds, and it reads back."""
+    from state.fastrec import packb
+
+    kv = MemoryKV()
+    ix = Indexer(kv)
+    batch = kv.batch()
+    ix.index_block(batch, _Block([t for t, _ in txs]), BlockResultsView(height, tuple(r for _, r in txs), ()))
+    batch.commit()
+    for i, (tx, r) in enumerate(txs):
+        events = [[e.type, [[a.key, a.value, a.index] for a in e.attributes]] for e in r.events]
+        want = packb([height, i, tx, [r.code, r.data, r.log, r.info, r.gas_wanted, r.gas_used, events, r.codespace]])
+        h = sha256(tx)
+        if all(sha256(t) != h for t, _ in txs[i + 1:]):  # (a tx repeated later: its last record wins)
+            assert kv.get(b"ix/th" + h) == want
+            rec = ix.get_tx(h)
+            assert rec is not None and (rec.height, rec.index, rec.tx, rec.result) == (height, i, tx, r)
