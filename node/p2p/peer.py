@@ -235,46 +235,50 @@ class Peer:
         # No per-frame timeout here (it would cost a timer per frame): the writer loop watches
         # ``_waiting_since`` and closes a peer that has been silent for ``idle_timeout``. While we wait
         # for our own consumer (a full inbox), the clock is stopped: our slowness is not the peer's fault.
+        # Every frame the socket holds is taken at once (``read_frames``): one wake-up of this task per
+        # batch of frames, not two per frame.
         loop = asyncio.get_running_loop()
+        deliver, partial, channels, limit = self._deliver, self._partial, self._channels, self._config.max_frame_bytes
         try:
             while True:
                 self._waiting_since = loop.time()
-                plaintext = await self.conn.read_frame()
+                frames = await self.conn.read_frames()
                 self._waiting_since = None
-                if self._recv_pacer is not None:
-                    pause = self._recv_pacer.spend(loop.time(), len(plaintext) + FRAME_OVERHEAD)
-                    if pause > 0:
-                        await asyncio.sleep(pause)
-                if len(plaintext) < 2:
-                    raise ProtocolError("short envelope")
-                self.frames_received += 1
-                channel, flags = plaintext[0], plaintext[1]
-                if channel == CONTROL_CHANNEL:
-                    if flags != EOF:
-                        raise ProtocolError(f"bad flags 0x{flags:02x} on the control channel")
-                    if len(plaintext) == 2:
-                        continue  # keepalive
-                    if plaintext[2] == GOODBYE:
-                        why = plaintext[3 : 3 + MAX_REASON].decode("utf-8", "replace")
-                        self.close(f"peer hung up: {why}", goodbye=False)
-                        return
-                    raise ProtocolError(f"unknown control message 0x{plaintext[2]:02x}")
-                if channel not in self._channels:
-                    raise ProtocolError(f"frame on unregistered channel {channel}")
-                if flags & ~EOF:
-                    raise ProtocolError(f"unknown flags 0x{flags:02x}")
-                buf = self._partial.get(channel)
-                if buf is None and flags == EOF:
-                    await self._deliver(self.node_id, channel, plaintext[2:])  # one-packet message: no copy
-                    continue
-                if buf is None:
-                    buf = self._partial[channel] = bytearray()
-                buf += memoryview(plaintext)[2:]
-                if len(buf) > self._config.max_frame_bytes:
-                    raise ProtocolError(f"message on channel {channel} exceeds {self._config.max_frame_bytes} bytes")
-                if flags == EOF:
-                    del self._partial[channel]
-                    await self._deliver(self.node_id, channel, bytes(buf))
+                for plaintext in frames:
+                    if self._recv_pacer is not None:
+                        pause = self._recv_pacer.spend(loop.time(), len(plaintext) + FRAME_OVERHEAD)
+                        if pause > 0:
+                            await asyncio.sleep(pause)
+                    if len(plaintext) < 2:
+                        raise ProtocolError("short envelope")
+                    self.frames_received += 1
+                    channel, flags = plaintext[0], plaintext[1]
+                    if channel == CONTROL_CHANNEL:
+                        if flags != EOF:
+                            raise ProtocolError(f"bad flags 0x{flags:02x} on the control channel")
+                        if len(plaintext) == 2:
+                            continue  # keepalive
+                        if plaintext[2] == GOODBYE:
+                            why = plaintext[3 : 3 + MAX_REASON].decode("utf-8", "replace")
+                            self.close(f"peer hung up: {why}", goodbye=False)
+                            return
+                        raise ProtocolError(f"unknown control message 0x{plaintext[2]:02x}")
+                    if channel not in channels:
+                        raise ProtocolError(f"frame on unregistered channel {channel}")
+                    if flags & ~EOF:
+                        raise ProtocolError(f"unknown flags 0x{flags:02x}")
+                    buf = partial.get(channel)
+                    if buf is None and flags == EOF:
+                        await deliver(self.node_id, channel, plaintext[2:])  # one-packet message: no copy
+                        continue
+                    if buf is None:
+                        buf = partial[channel] = bytearray()
+                    buf += memoryview(plaintext)[2:]
+                    if len(buf) > limit:
+                        raise ProtocolError(f"message on channel {channel} exceeds {limit} bytes")
+                    if flags == EOF:
+                        del partial[channel]
+                        await deliver(self.node_id, channel, bytes(buf))
         except ConnectionClosed as exc:
             self.close(str(exc), goodbye=False)
         except (FrameError, ProtocolError) as exc:

@@ -52,6 +52,7 @@ KX_PERSON = b"egp-p2p/v1/kx"
 KDF_CONTEXT = b"egp-p2p1"  # 8 bytes, as crypto_kdf contexts are
 AUTH_DOMAIN = b"egp-chain/p2p/v1/auth\x00"
 MAX_HANDSHAKE_FRAME = 4096
+READ_CHUNK = 256 * 1024  # most bytes `SecretConnection.read_frames` takes from the stream's buffer at once
 _NONCE_PREFIX = bytes(4)
 
 
@@ -205,6 +206,8 @@ class SecretConnection:
         self.remote_info = NodeInfo("", "", "", "")
         self.bytes_sent = 0
         self.bytes_received = 0
+        self._rest = b""  # bytes read past the last complete frame (`read_frames`)
+        self._ready: list[bytes] = []  # frames opened by `read_frames`'s parse, not returned yet
 
     @property
     def remote_address(self) -> tuple[str, int]:
@@ -214,16 +217,78 @@ class SecretConnection:
         return ("?", 0)
 
     async def read_frame(self) -> bytes:
-        """The next plaintext. Raises ConnectionClosed on EOF, FrameError on a bad or oversized frame."""
+        """The next plaintext. Raises ConnectionClosed on EOF, FrameError on a bad or oversized frame.
+        Reads exactly one frame's bytes (the handshake hands the stream on after it); frames `read_frames`
+        has buffered already come first."""
+        if self._rest:
+            self._ready.extend(self._parse())
+        if self._ready:
+            return self._ready.pop(0)
         try:
-            header = await self.reader.readexactly(HEADER.size)
-            body = await self.reader.readexactly(self._opener.body_size(header))
+            if self._rest:  # a frame begun in what `read_frames` took: the rest of it, exactly
+                header = self._rest[: HEADER.size]
+                if len(header) < HEADER.size:
+                    header += await self.reader.readexactly(HEADER.size - len(header))
+                size = self._opener.body_size(header)
+                body = self._rest[HEADER.size :]
+                body += await self.reader.readexactly(size - len(body))
+                self._rest = b""
+            else:
+                header = await self.reader.readexactly(HEADER.size)
+                body = await self.reader.readexactly(self._opener.body_size(header))
         except asyncio.IncompleteReadError:
             raise ConnectionClosed("connection closed by peer") from None
         except (ConnectionError, OSError) as exc:
             raise ConnectionClosed(f"connection lost: {exc}") from None
         self.bytes_received += HEADER.size + len(body)
         return self._opener.open(header, body)
+
+    async def read_frames(self) -> list[bytes]:
+        """The plaintexts of every complete frame the socket holds now (at least one): one wait for the
+        stream per batch of frames rather than two per frame (a trickle of small frames pays the loop's
+        wake-up per read, a stream of them the read calls). Same checks as `read_frame`: a header above the
+        limit is refused before its body is read, so at most one maximum frame (plus one read) is buffered.
+        Raises ConnectionClosed on EOF, FrameError on a bad or oversized frame."""
+        if self._ready:
+            out, self._ready = self._ready, []
+            return out
+        reader = self.reader
+        try:
+            while True:
+                rest = self._rest
+                if len(rest) >= HEADER.size:
+                    need = HEADER.size + self._opener.body_size(rest[: HEADER.size]) - len(rest)
+                    if need > 0:  # the rest of a frame begun: exactly that (a big frame arrives in pieces)
+                        rest += await reader.readexactly(need)
+                        self._rest = rest
+                else:
+                    data = await reader.read(READ_CHUNK)
+                    if not data:
+                        raise ConnectionClosed("connection closed by peer")
+                    self._rest = rest + data if rest else data
+                frames = self._parse()
+                if frames:
+                    return frames
+        except asyncio.IncompleteReadError:
+            raise ConnectionClosed("connection closed by peer") from None
+        except (ConnectionError, OSError) as exc:
+            raise ConnectionClosed(f"connection lost: {exc}") from None
+
+    def _parse(self) -> list[bytes]:
+        """Open every complete frame of the bytes read ahead; keep the incomplete tail."""
+        buf = self._rest
+        out: list[bytes] = []
+        opener, hsize, off, end = self._opener, HEADER.size, 0, len(buf)
+        while end - off >= hsize:
+            header = buf[off : off + hsize]
+            stop = off + hsize + opener.body_size(header)
+            if stop > end:
+                break
+            out.append(opener.open(header, buf[off + hsize : stop]))
+            off = stop
+        self.bytes_received += off
+        self._rest = buf[off:] if off else buf
+        return out
 
     def seal(self, plaintext: bytes) -> bytes:
         return self._sealer.seal(plaintext)

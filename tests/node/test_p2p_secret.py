@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from nacl import bindings
 
 from node.p2p.aead import TAG_SIZE
-from node.p2p.errors import FrameError, HandshakeError
+from node.p2p.errors import ConnectionClosed, FrameError, HandshakeError
 from node.p2p.secret import (
     HELLO_SIZE,
     MAGIC,
@@ -20,6 +20,7 @@ from node.p2p.secret import (
     FrameSealer,
     NodeInfo,
     SecretConnection,
+    SessionKeys,
     auth_sign_bytes,
     derive_session,
     handshake,
@@ -211,3 +212,60 @@ def test_direct_aead_path_agrees_with_pynacl_public_binding(msg: bytes, ad: byte
             decrypt(bad, ad, nonce, key)
         with pytest.raises(FrameError):
             decrypt(sealed[:5], ad, nonce, key)
+
+
+def _fed_connection(max_plaintext: int = MAX) -> tuple[SecretConnection, FrameSealer]:
+    """A connection over a bare stream reader (the test feeds it), and the sealer of its peer."""
+    key = os.urandom(32)
+    reader = asyncio.StreamReader(limit=1 << 20)
+    conn = SecretConnection(reader, None, SessionKeys(os.urandom(32), key, bytes(32)), max_plaintext)  # type: ignore[arg-type]
+    return conn, FrameSealer(key)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.binary(max_size=3000), min_size=1, max_size=25), st.data())
+def test_read_frames_returns_every_frame_in_order_however_the_bytes_arrive(msgs: list[bytes],
+                                                                           data: st.DataObject) -> None:
+    """`read_frames` (many frames per read) and `read_frame` (one, exactly), mixed in any order, give the
+    messages in order whatever the chunks the bytes arrive in, and count every byte."""
+    async def main() -> None:
+        conn, sealer = _fed_connection()
+        wire = b"".join(sealer.seal(m) for m in msgs)
+        cuts = sorted(data.draw(st.lists(st.integers(0, len(wire)), max_size=8)))
+        chunks = [wire[a:b] for a, b in zip([0, *cuts], [*cuts, len(wire)], strict=True) if b > a]
+
+        async def feed() -> None:
+            for c in chunks:
+                conn.reader.feed_data(c)
+                await asyncio.sleep(0)
+            conn.reader.feed_eof()
+
+        feeder = asyncio.create_task(feed())
+        got: list[bytes] = []
+        while len(got) < len(msgs):
+            if data.draw(st.booleans()):
+                got.extend(await conn.read_frames())
+            else:
+                got.append(await conn.read_frame())
+        assert got == msgs and conn.bytes_received == len(wire)
+        await feeder
+        with pytest.raises(ConnectionClosed):
+            await conn.read_frames()
+
+    asyncio.run(main())
+
+
+def test_read_frames_refuses_an_oversized_header_before_its_body_and_a_tampered_frame() -> None:
+    async def main() -> None:
+        conn, sealer = _fed_connection(max_plaintext=100)
+        conn.reader.feed_data(sealer.seal(b"ok") + (100 + TAG_SIZE + 1).to_bytes(4, "big"))
+        with pytest.raises(FrameError, match="exceeds the limit"):
+            await conn.read_frames()  # the good frame before it is not returned: the peer is dropped anyway
+        conn, sealer = _fed_connection()
+        frame = bytearray(sealer.seal(b"payload"))
+        frame[-1] ^= 1
+        conn.reader.feed_data(bytes(frame))
+        with pytest.raises(FrameError):
+            await conn.read_frames()
+
+    asyncio.run(main())
