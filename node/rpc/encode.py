@@ -28,6 +28,7 @@ from node.rpc.services import (
     CommitSigView,
     CommitView,
     ConsensusParamsView,
+    EventAttribute,
     EventView,
     HeaderView,
     NodeInfoView,
@@ -168,19 +169,43 @@ def tx_result(v: TxResultView) -> JSON:
 # caller must still fall back to the dict path when the text cannot be UTF-8 (a lone surrogate), as dumps does.
 
 
+# the JSON text of the `EventAttribute`s rendered lately, by identity (id -> (the attribute, its text)): the
+# application interns its attributes (state/store.py `_attr`; ~87 % of a block's pairs repeat), so most are
+# rendered once. An entry holds its attribute, so the id is not reused while the entry lives; bounded (emptied
+# when full). Only the loop renders events; a lost race would only render one again.
+_ATTR_TEXT: dict[int, tuple[EventAttribute, str]] = {}
+_ATTR_TEXT_MAX = 16_384
+_DEFAULT_RESULT_HEAD = '{"code":0,"data":"","log":"","info":"","gas_wanted":"0","gas_used":"0","events":['
+
+
+def _attributes_text(attributes: tuple[EventAttribute, ...]) -> str:
+    cache = _ATTR_TEXT
+    out = []
+    for a in attributes:
+        ent = cache.get(id(a))
+        if ent is None or ent[0] is not a:
+            if len(cache) >= _ATTR_TEXT_MAX:
+                cache.clear()
+            ent = cache[id(a)] = (a, f'{{"key":{_quote(a.key)},"value":{_quote(a.value)},'
+                                     f'"index":{"true" if a.index else "false"}}}')
+        out.append(ent[1])
+    return ",".join(out)
+
+
 def event_text(v: EventView) -> str:
     """The JSON text of `event(v)`."""
-    attrs = ",".join([f'{{"key":{_quote(a.key)},"value":{_quote(a.value)},"index":{"true" if a.index else "false"}}}'
-                      for a in v.attributes])
-    return f'{{"type":{_quote(v.type)},"attributes":[{attrs}]}}'
+    return f'{{"type":{_quote(v.type)},"attributes":[{_attributes_text(v.attributes)}]}}'
 
 
 def tx_result_text(v: TxResultView) -> str:
     """The JSON text of `tx_result(v)`."""
     events = ",".join([event_text(e) for e in v.events])
-    return (f'{{"code":{v.code:d},"data":"{b64(v.data)}","log":{_quote(v.log)},"info":{_quote(v.info)},'
-            f'"gas_wanted":"{v.gas_wanted:d}","gas_used":"{v.gas_used:d}","events":[{events}],'
-            f'"codespace":{_quote(v.codespace)}}}')
+    if v.code == 0 and not v.gas_wanted and not v.gas_used and not v.data and not v.log and not v.info:
+        head = _DEFAULT_RESULT_HEAD  # (an accepted result: all but its events and codespace are constant)
+    else:
+        head = (f'{{"code":{v.code:d},"data":"{b64(v.data)}","log":{_quote(v.log)},"info":{_quote(v.info)},'
+                f'"gas_wanted":"{v.gas_wanted:d}","gas_used":"{v.gas_used:d}","events":[')
+    return f'{head}{events}],"codespace":{_quote(v.codespace)}}}'
 
 
 def finalize_block_result_text(v: BlockResultsView, txs_results: list[str]) -> str:

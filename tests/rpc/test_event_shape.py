@@ -113,6 +113,8 @@ def test_rendered_json_text_is_the_dumped_dicts(events: list[tuple[str, list[tup
     evs = tuple(Event(t, tuple(EventAttribute(k, v, i) for k, v, i in attrs)) for t, attrs in events)
     r = ExecTxResult(code, data, log, log[::-1], gas, gas // 2, evs, log[:3])
     assert encode.tx_result_text(r) == dumps(encode.tx_result(r))
+    accepted = ExecTxResult(events=evs + evs, codespace=log[:3])  # the constant head; attributes seen before
+    assert encode.tx_result_text(accepted) == dumps(encode.tx_result(accepted))
     res = FinalizeBlockResult(evs, (r, r), (chain.ValidatorUpdate(b"\x01" * 32, gas),), data, b"\xaa" * 32)
     view = adapt.block_results(5, res)
     text = encode.finalize_block_result_text(view, [encode.tx_result_text(x) for x in res.tx_results])
