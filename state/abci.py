@@ -65,7 +65,7 @@ from state.kv import KV, Batch
 from state.proofs import EMPTY
 from state.records import Account, Institution, Params, Supplier, k_account, k_params
 from state.registry import load_genesis, parse_app_state
-from state.store import NS_META, NS_STATE, NS_TRIE, Ctx, KeyFilter, Overlay, StateCache
+from state.store import NS_META, NS_STATE, NS_TRIE, SCAN_FILTERED, Ctx, KeyFilter, Overlay, StateCache, scan_marks
 from state.trie import CACHE_BYTES as TRIE_CACHE_BYTES
 from state.trie import CachedNodes, Trie
 from state.txs import MAX_TX_BYTES, DecodedTx, decode_tx
@@ -147,6 +147,8 @@ class Application:
             # state answer "absent" without LevelDB for most keys the store does not hold (store.KeyFilter).
             # Like the cache, it assumes that the app's state changes only through this object.
             self.cache.keys = KeyFilter.of(k for k, _ in kv.iterate(prefix=NS_STATE))
+            for fam in SCAN_FILTERED:  # the index families whose empty scans it answers (the open credit requests)
+                self.cache.keys.update([m for k, _ in kv.iterate(prefix=fam) for m in scan_marks(k)])
         self._check = Overlay(kv, cache_reads=True, shared=self.cache)
         self.nodes = CachedNodes(kv.prefixed(NS_TRIE), max_bytes=trie_cache_bytes)  # config.toml [storage]
 
@@ -484,11 +486,14 @@ class Application:
         return ResponseCommit(0)
 
     def _note_keys(self, overlay: Overlay) -> None:
-        """Add the state keys `overlay` writes a value to (not its deletes) to the key filter."""
+        """Add the state keys `overlay` writes a value to (not its deletes) to the key filter, and the scan marks
+        of the index keys it writes in the families the filter covers (store.SCAN_FILTERED)."""
         keys = self.cache.keys if self.cache is not None else None
         if keys is not None:
             s = NS_STATE[0]
             keys.update([k for k, v in overlay.writes.items() if v is not None and k[0] == s])
+            for fam in SCAN_FILTERED:
+                keys.update([m for k in overlay.written_under(fam) for m in scan_marks(k)])
 
     # ---------------------------------------------------------------- queries
     def query(self, req: RequestQuery) -> ResponseQuery:
