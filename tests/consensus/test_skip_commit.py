@@ -6,19 +6,28 @@ Validators 0..3 (power 1 each); the node under test is validator 3 (see helpers.
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from consensus.machine import ConsensusCore
 from consensus.types import (
     BlockIDFlag,
     ConsensusParams,
     Decide,
+    Proposal,
+    ProposalReceived,
     ReportEvidence,
     ScheduleTimeout,
+    SignVote,
     StartNextHeight,
     Step,
     Timeout,
     TimeoutKind,
+    Vote,
+    VoteReceived,
+    VoteType,
 )
+from node.privval import FilePV
+from state.crypto import PrivateKey, save_priv_validator_key, sha256
 from tests.consensus.helpers import (
     ADDR,
     ME,
@@ -28,6 +37,7 @@ from tests.consensus.helpers import (
     B,
     H,
     handle_with_own_votes,
+    my_precommit,
     pc,
     prop,
     pv,
@@ -140,13 +150,56 @@ def test_a_silent_validator_keeps_the_full_wait() -> None:
     assert "skip_commit" not in core.lines_hit
 
 
-def test_deciding_before_voting_leaves_our_own_precommit_out() -> None:
-    """Three others' precommits before the proposal: we decide at once and never precommit ourselves, so
-    the commit cannot become full and the full wait applies (as in CometBFT)."""
+def test_deciding_before_voting_signs_our_precommit_first() -> None:
+    """Three others' precommits before the proposal: we decide at once (L49 comes before L22 in the mux), but
+    sign our precommit for the decided value first (``decide_precommit``), so the commit becomes full and the
+    early start happens (before, our precommit was never sent and every validator waited the full 1 s)."""
     core = _core(skip=True)
     _feed(core, pc(0, 0, A), pc(1, 0, A), pc(2, 0, A))
-    out = _feed(core, prop(0, A))
-    assert isinstance(out[0], Decide) and _flags(core) == ["COMMIT", "COMMIT", "COMMIT", "ABSENT"]
+    out = core.handle(prop(0, A))
+    assert out[0] == my_precommit(0, A)  # ahead of Decide: a shell may suspend at Decide (the node commits)
+    assert isinstance(out[1], Decide) and out[2:] == [ScheduleTimeout(Timeout(COMMIT, H, 0), 1000)]
+    assert core.step is Step.DECIDED and core.lines_hit["decide_precommit"] == 1
+    # our precommit comes back from the executor: the commit is full, the wait ends
+    assert core.handle(VoteReceived(my_precommit(0, A).vote)) == [ScheduleTimeout(Timeout(COMMIT, H, 0), 0)]
+    assert _flags(core) == ["COMMIT"] * 4
+
+
+def test_deciding_after_prevoting_also_precommits() -> None:
+    """Prevoted (no polka seen), then 2f+1 precommits for the proposal: the same precommit before the decision."""
+    core = _core(skip=True)
+    _feed(core, prop(0, A), pv(0, 0, A))
+    assert core.step is Step.PREVOTE
+    out = _feed(core, pc(0, 0, A), pc(1, 0, A), pc(2, 0, A))
+    assert out[0] == my_precommit(0, A) and isinstance(out[1], Decide)
+    t = Timeout(COMMIT, H, 0)
+    assert _commit_timeouts(out) == [ScheduleTimeout(t, 1000), ScheduleTimeout(t, 0)]
+    assert _flags(core) == ["COMMIT"] * 4
+
+
+def test_no_second_precommit_after_a_nil_one() -> None:
+    """Precommitted nil in the decision round (L61): that precommit stands, nothing more is signed (and the
+    nil precommit counts for the early start: the commit is full)."""
+    core = _core(skip=True)
+    _feed(core, prop(0, A), pv(0, 0, A), pv(1, 0, None), timeout(TimeoutKind.PREVOTE, 0))
+    assert core.step is Step.PRECOMMIT
+    out = _feed(core, pc(0, 0, A), pc(1, 0, A), pc(2, 0, A))
+    assert not [a for a in out if isinstance(a, SignVote)] and "decide_precommit" not in core.lines_hit
+    assert _flags(core) == ["COMMIT", "COMMIT", "COMMIT", "NIL"]
+    assert _commit_timeouts(out)[-1] == ScheduleTimeout(Timeout(COMMIT, H, 0), 0)
+
+
+def test_no_precommit_for_a_decision_of_an_earlier_round() -> None:
+    """Deciding round 0 from round 1 (we left round 0 without precommitting): signing at round 0 now would go
+    back in (height, round, step), which the signer refuses; nothing is signed, the full wait applies."""
+    core = _core(skip=True)
+    _feed(core, pc(0, 0, A), pc(1, 0, A))
+    _feed(core, pv(0, 1, None), pc(1, 1, None))  # f+1 messages of round 1: round skip (L55)
+    _feed(core, timeout(TimeoutKind.PROPOSE, 1))  # we prevote nil in round 1 (L57)
+    assert (core.round, core.step) == (1, Step.PREVOTE)
+    out = _feed(core, pc(2, 0, A), prop(0, A))  # round 0's precommits, then its proposal: decide round 0
+    assert isinstance(out[0], Decide) and not [a for a in out if isinstance(a, SignVote)]
+    assert _flags(core) == ["COMMIT", "COMMIT", "COMMIT", "ABSENT"]
     assert _commit_timeouts(out) == [ScheduleTimeout(Timeout(COMMIT, H, 0), 1000)]
 
 
@@ -166,3 +219,32 @@ def test_decided_commit_before_the_decision_is_none() -> None:
     run_table(core, [])
     _to_precommit(core)
     assert core.decided_commit() is None
+
+
+def test_the_signer_accepts_the_precommit_at_the_decision(tmp_path: Path) -> None:
+    """node/privval.py's rule ((height, round, step) never goes back; one message per step) takes the new
+    precommit as it is: after the previous height's precommit, after our prevote of the round, after our
+    own proposal of the round (we propose, the others' precommits and our proposal's echo cross)."""
+    key_path = tmp_path / "priv_validator_key.json"
+    save_priv_validator_key(key_path, PrivateKey.from_seed(sha256(b"bank")))
+    pv = FilePV.load(key_path, tmp_path / "priv_validator_state.json", "egp-test")
+    assert pv.sign_vote(Vote(VoteType.PRECOMMIT, H + 99, 2, A, b"", 1)) is not None  # an earlier height
+    for prevoted in (False, True):
+        h = H + 100 + int(prevoted)
+        core = ConsensusCore(ADDR[ME], SKIP)
+        core.start_height(h, VS)
+        ours = [replace(pc(i, 0, A).vote, height=h) for i in range(3)]
+        if prevoted:
+            assert pv.sign_vote(Vote(VoteType.PREVOTE, h, 0, A, b"", 2)) is not None
+        for v in ours:
+            core.handle(VoteReceived(v))
+        out = core.handle(ProposalReceived(Proposal(h, 0, A, -1, ADDR[0]), True))
+        signs = [a.vote for a in out if isinstance(a, SignVote)]
+        assert [(v.type, v.height, v.round, v.value_id) for v in signs] == [(VoteType.PRECOMMIT, h, 0, A)]
+        mine = replace(signs[0], validator=b"", timestamp_ms=3)  # the node's shell signs with its key
+        assert pv.sign_vote(mine) is not None, pv.last_refusal
+        assert pv.sign_vote(replace(mine, value_id=None)) is None  # and it is the only one of its round
+    # after our own proposal of the round (no prevote yet): proposal, then the precommit of the same round
+    h = H + 102
+    assert pv.sign_proposal(Proposal(h, 1, A, -1, b"", 3)) is not None
+    assert pv.sign_vote(Vote(VoteType.PRECOMMIT, h, 1, A, b"", 4)) is not None, pv.last_refusal

@@ -267,6 +267,29 @@ def test_halt_1() -> None:
     )
 
 
+def test_late_proposal_decides_and_precommits() -> None:
+    """2f+1 precommits for A before A's proposal: L49 decides at once, and our precommit for A is signed first
+    (``decide_precommit``: the paper would never send it; see the machine's docstring for why it is safe)."""
+    core, _ = _start()
+    run_table(
+        core,
+        [
+            Row("precommit A", pc(0, 0, A), []),
+            Row("precommit A", pc(1, 0, A), []),
+            Row("2f+1 precommits without the proposal: L47 only", pc(2, 0, A), [sched(PRECOMMIT, 0)]),
+            Row(
+                "the proposal: our precommit for A, then the decision (L49, L51) and the commit wait",
+                prop(0, A),
+                None,
+                {"decision": A, "step": Step.DECIDED, "locked_round": -1},
+            ),
+        ],
+    )
+    assert core.lines_hit["decide_precommit"] == 1 and "L22" not in core.lines_hit  # no prevote was signed
+    out = core.handle(prop(0, B))  # nothing more is signed at this height
+    assert out == []
+
+
 def test_decide_emits_commit_in_set_order() -> None:
     core, _ = _start()
     run_table(core, [Row("proposal A", prop(0, A), [my_prevote(0, A)])])

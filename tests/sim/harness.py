@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 CHAIN_ID = "egp-sim"
 GOSSIP_MS = 250
+MAX_FUTURE = 1000  # next-height messages kept per node (``scenario.buffer_next``)
 
 
 def sign(pub_key: bytes, msg: bytes) -> bytes:
@@ -86,6 +87,7 @@ class SimNode:
         self.rounds_before = 0  # StartRound count at the previous decision (liveness in rounds)
         self.last_decision_ms = 0
         self.evil: dict[tuple[int, int], bytes] = {}  # equivocator: its other proposal per (h, r)
+        self.future: list[tuple[int, Any]] = []  # messages of the next height (``scenario.buffer_next``)
         self.executor = Executor(
             core,
             signer=self,
@@ -152,6 +154,9 @@ class SimNode:
     def validator_set(self, height: int) -> ValidatorSet:
         assert self.pipeline.height == height, (self.pipeline.height, height)
         self.sim.on_next_height(self, height)
+        if self.future:  # replayed once the core is at `height` (right after this event, as the node does)
+            future, self.future = self.future, []
+            self.sim.clock.at(self.sim.clock.now, lambda: self._replay(future))
         return self.pipeline.current
 
     def report(self, evidence: DuplicateVoteEvidence) -> None:
@@ -159,6 +164,14 @@ class SimNode:
 
     # --- network side ------------------------------------------------------------------------------
     def receive(self, src: int, msg: Any) -> None:
+        if (
+            self.sim.scenario.buffer_next
+            and isinstance(msg, (Vote, Proposal))
+            and msg.height == self.core.height + 1
+            and len(self.future) < MAX_FUTURE
+        ):
+            self.future.append((src, msg))
+            return
         if isinstance(msg, Vote):
             pub = self.sim.pub_keys.get(msg.validator)
             if pub is None or (msg.value_id is not None and len(msg.value_id) != 32):
@@ -167,20 +180,11 @@ class SimNode:
                 return
             self.executor.handle(VoteReceived(msg))
         elif isinstance(msg, Proposal):
-            pub = self.sim.pub_keys.get(msg.proposer)
-            if pub is None or len(msg.value_id) != 32:
-                return
-            if not verify_sig(pub, proposal_sign_bytes(CHAIN_ID, msg), msg.signature):
-                return
-            keeper = self.core.keeper
-            if (
-                msg.height == self.core.height
-                and keeper is not None
-                and 0 <= msg.round <= keeper.max_round
-                and msg.proposer == self.core.proposer(msg.round)
-            ):
-                self.proposals.setdefault((msg.height, msg.round, msg.value_id), msg)
-            self.executor.handle(ProposalReceived(msg, is_valid_value(msg.value_id)))
+            late, late_ms = self.sim.scenario.late_proposals
+            if late == self.idx and late_ms > 0:  # a slow validator: its proposal validation runs late
+                self.sim.clock.at(self.sim.clock.now + late_ms, lambda: self._receive_proposal(msg))
+            else:
+                self._receive_proposal(msg)
         elif isinstance(msg, tuple) and msg and msg[0] == "status":
             cert = self.certs.get(msg[1])
             if cert is not None and self.role in (None, "twin"):  # other Byzantine roles never help
@@ -189,6 +193,26 @@ class SimNode:
                 for v in votes:
                     self.sim.send(self.idx, src, v)
         # anything else is garbage: dropped by the shell
+
+    def _replay(self, msgs: list[tuple[int, Any]]) -> None:
+        for src, m in msgs:
+            self.receive(src, m)
+
+    def _receive_proposal(self, msg: Proposal) -> None:
+        pub = self.sim.pub_keys.get(msg.proposer)
+        if pub is None or len(msg.value_id) != 32:
+            return
+        if not verify_sig(pub, proposal_sign_bytes(CHAIN_ID, msg), msg.signature):
+            return
+        keeper = self.core.keeper
+        if (
+            msg.height == self.core.height
+            and keeper is not None
+            and 0 <= msg.round <= keeper.max_round
+            and msg.proposer == self.core.proposer(msg.round)
+        ):
+            self.proposals.setdefault((msg.height, msg.round, msg.value_id), msg)
+        self.executor.handle(ProposalReceived(msg, is_valid_value(msg.value_id)))
 
     def gossip(self) -> None:
         if self.role == "silent":

@@ -72,6 +72,10 @@ class Result:
     events: int = 0
     decided_heights: int = 0
     end_ms: int = 0
+    # with skip_timeout_commit: COMMIT steps of correct nodes that ended (the next height started), and those
+    # of them that waited the full ``commit`` timeout because the decision round never held every precommit
+    commit_steps: int = 0
+    full_waits: int = 0
 
     @property
     def ok(self) -> bool:
@@ -88,9 +92,12 @@ def key_of(i: int) -> tuple[bytes, bytes]:
 
 
 class Simulation:
-    def __init__(self, seed: int, core_cls: type[ConsensusCore] = ConsensusCore) -> None:
+    def __init__(
+        self, seed: int, core_cls: type[ConsensusCore] = ConsensusCore, scenario: Scenario | None = None
+    ) -> None:
         self.rng = random.Random(seed)
-        self.scenario = sc = make_scenario(seed, self.rng)
+        # a given scenario (a dedicated test's) replaces the drawn one; the seed still drives the rest
+        self.scenario = sc = scenario if scenario is not None else make_scenario(seed, self.rng)
         self.clock = Clock()
         self.net = Network(self.clock, self.rng, sc.net)
         self.net.deliver = self._deliver
@@ -100,6 +107,8 @@ class Simulation:
         self.violation: str | None = None
         self.deadline: int | None = None
         self._cut: tuple[int, int] | None = None  # (node, until_ms)
+        self.commit_steps = 0
+        self.full_waits: list[tuple[int, int]] = []  # (node, height) whose COMMIT step took the full timeout
         keys = [key_of(i) for i in range(sc.n + 1)]
         self.pub_keys = {a: p for a, p in keys}
         genesis = [Validator(keys[i][0], keys[i][1], sc.powers[i]) for i in range(sc.n)]
@@ -120,6 +129,8 @@ class Simulation:
         if role is not None:
             cls = ConsensusCore  # broken variants are for correct nodes only
         params = SKIP_PARAMS if self.scenario.skip_commit else PARAMS
+        if self.scenario.commit_ms > 0:
+            params = ConsensusParams(replace(params.timeouts, commit_ms=self.scenario.commit_ms))
         core = cls(key[0], params)
         if role == "equivocator" and self.scenario.cut_on_decide is not None:
             core = LingeringCore(key[0], params)  # the adversary stays in the attacked height
@@ -203,7 +214,12 @@ class Simulation:
 
     def on_next_height(self, node: SimNode, height: int) -> None:
         """A node's COMMIT step ended: skip_timeout_commit may end it early only with every precommit in."""
-        if not node.correct or not node.core.commit_skipped:
+        if not node.correct:
+            return
+        self.commit_steps += 1
+        if not node.core.commit_skipped:
+            if self.scenario.skip_commit:
+                self.full_waits.append((node.idx, height - 1))
             return
         commit = node.core.decided_commit()
         vs = node.core.valset
@@ -270,8 +286,15 @@ class Simulation:
             events=sum(n.executor.events_handled for n in self.nodes),
             decided_heights=min((len(n.decided) for n in self.correct_nodes()), default=0),
             end_ms=self.clock.now,
+            commit_steps=self.commit_steps,
+            full_waits=len(self.full_waits),
         )
 
 
 def run_seed(seed: int, core_cls: type[ConsensusCore] = ConsensusCore) -> Result:
     return Simulation(seed, core_cls).run()
+
+
+def run_scenario(scenario: Scenario, core_cls: type[ConsensusCore] = ConsensusCore) -> Result:
+    """Run a given (not drawn) scenario; ``scenario.seed`` seeds the network and everything else."""
+    return Simulation(scenario.seed, core_cls, scenario).run()

@@ -32,6 +32,15 @@ class Scenario:
     # genesis skip_timeout_commit: on for odd seeds (not drawn from the rng, so every other draw of a seed
     # is what it was before the option existed)
     skip_commit: bool = False
+    # a slow validator (a correct node): its shell hands every proposal to its core this many ms late, at
+    # any time (before and after GST), as a node whose proposal validation waits behind its own block commit
+    # does; (node index, ms), -1 for none.  Set by the dedicated scenarios (tests/sim/test_late_proposal.py)
+    late_proposals: tuple[int, int] = (-1, 0)
+    # the dedicated scenarios' node-like shell: messages of the next height are kept and replayed once the node
+    # starts it (as node/node.py does) instead of dropped, and the ``commit`` timeout is this long (0: the
+    # runner's 50 ms), so that a full wait stands out from an early start as the node's 1 s does
+    buffer_next: bool = False
+    commit_ms: int = 0
 
     def role(self, i: int) -> str | None:
         for j, r in self.roles:
@@ -75,7 +84,10 @@ def _split(rng: random.Random, n: int, twin_of: int | None) -> tuple[tuple[int, 
 
 def make_scenario(seed: int, rng: random.Random) -> Scenario:
     sc = _draw(seed, rng)
-    return replace(sc, skip_commit=seed % 2 == 1)
+    late = (-1, 0)
+    if seed % 4 == 3:  # a slow validator in a quarter of the seeds (with skip_timeout_commit), not drawn either
+        late = ((seed // 4) % sc.n, 20 * (1 + (seed // 4) % 5))
+    return replace(sc, skip_commit=seed % 2 == 1, late_proposals=late)
 
 
 def _draw(seed: int, rng: random.Random) -> Scenario:

@@ -6,7 +6,7 @@ Each must be caught by the simulator's checks: the tests test the tester.
 from __future__ import annotations
 
 from consensus.machine import ConsensusCore
-from consensus.types import Commit, Step, Timeout, ValueId, VoteType
+from consensus.types import Action, Commit, SignVote, Step, Timeout, ValueId, Vote, VoteType
 
 
 class IgnoreLock(ConsensusCore):
@@ -46,10 +46,20 @@ class SkipCommitAtTwoThirds(ConsensusCore):
         return self.params.timeouts.skip_timeout_commit
 
 
+class PrecommitDecidedUnguarded(ConsensusCore):
+    """The precommit at the decision without its guards: signed for the decision round whatever round we are
+    in and whatever we precommitted there already (a second precommit of a round after a nil one)."""
+
+    def _rule_precommit_decided(self, round_: int, value: ValueId, out: list[Action]) -> None:
+        if self.address is not None:
+            out.append(SignVote(Vote(VoteType.PRECOMMIT, self.height, round_, value, self.address)))
+
+
 VARIANTS: dict[str, type[ConsensusCore]] = {
     "ignore_lock": IgnoreLock,
     "precommit_f_plus_1": PrecommitQuorumFPlus1,
     "no_stale_timeout_guard": NoStaleTimeoutGuard,
     "decide_without_precommits": DecideWithoutPrecommits,
     "skip_commit_at_two_thirds": SkipCommitAtTwoThirds,
+    "precommit_decided_unguarded": PrecommitDecidedUnguarded,
 }
