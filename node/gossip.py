@@ -13,10 +13,11 @@ link (cometbft pain point 3 without have/want). Loss is repaired by the periodic
   status has not moved for `STUCK_RESEND_S` (until then it is most likely committing that block).
 
 Txs are not pushed the moment they are admitted: `queue_txs` gathers them for `LOCAL_TXS_DELAY_S` (ours,
-from RPC) or `RELAYED_TXS_DELAY_S` (a peer's, which we relay), then sends one frame per peer. Every tx is
-still relayed to every peer not known to have it, so any connected topology carries it everywhere; in a
-full mesh the relays are redundant (the origin sent to everyone), and the longer wait turns them into few
-frames, and lets a peer that relays a tx to us first be skipped. Not done: CometBFT v1's have/reset-route
+from RPC) or `RELAYED_TXS_DELAY_S` (only a peer's, which we relay), then sends everything queued as one frame
+per peer (relays ride with the next own txs). Every tx is still relayed to every peer not known to have it,
+so any connected topology carries it everywhere; in a full mesh the relays are redundant (the origin sent
+to everyone), and the longer wait turns them into few frames, and lets a peer that relays a tx to us first
+be skipped. Not done: CometBFT v1's have/reset-route
 messages, or relaying nothing when the mesh is full: a node cannot tell from its own links whether its
 peers' are complete, and a duplicate costs its receiver ~1 us (devnet/bench/ingest_bench.py `dup_in_us`).
 """
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -39,10 +39,13 @@ TX_FRAME_BYTES = 1024 * 1024  # txs per gossip frame, in bytes (the transport's 
 CATCHUP_RESEND_S = 2.0
 STUCK_RESEND_S = 3.0
 # How long admitted txs wait to be gossiped (`Gossip.queue_txs`), so that one frame per peer carries many:
-# a frame alone costs its sender and receiver ~50-125 us of CPU each (the loops' wake-ups; devnet/bench/
-# p2p_bench.py, paced round), against ~1 us a tx in a frame. Txs that came from a peer (a relay, pure
-# redundancy in a full mesh, where their origin sent them to everyone) wait longer than our own.
-LOCAL_TXS_DELAY_S = 0.01
+# a frame alone costs its sender and receiver ~50-200 us of CPU each (the loops' wake-ups and a send() that
+# wakes the receiver; devnet/bench/p2p_bench.py, paced round), against ~1 us a tx in a frame. The pushes
+# are timed, so at a trickle every node sends 3 peers a frame per wait whatever the rate: 25 ms (was 10)
+# is 120 frames/s per node and as many received, instead of 300 + 60 relays, for ~7 ms more on a tx's first
+# hop (each tx waits 0-25 ms). Txs that came from a peer (a relay, pure redundancy in a full mesh, where
+# their origin sent them to everyone) wait longer than our own when nothing else is queued.
+LOCAL_TXS_DELAY_S = 0.025
 RELAYED_TXS_DELAY_S = 0.05
 
 
@@ -55,17 +58,32 @@ def proposal_key(p: ProposalMsg) -> ProposalKey:
 
 
 class _KnownSet:
+    """The hashes of the txs a peer is known to have: the most recent `limit` // 2 at least, `limit` at most.
+
+    Two generations of plain sets (a full young one becomes the old one, the old one is dropped): an `add`
+    is a set insert and a length check, where an ordered dict with eviction of the oldest cost about three
+    times that, and `add` runs for every tx a peer sends us or we send it. Forgetting a hash early costs
+    at most a duplicate in a later frame (~1 us at its receiver)."""
+
+    __slots__ = ("_half", "_new", "_old", "limit")
+
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._d: OrderedDict[bytes, None] = OrderedDict()
+        self._half = max(1, limit // 2)
+        self._new: set[bytes] = set()
+        self._old: set[bytes] = set()
 
     def add(self, k: bytes) -> None:
-        self._d[k] = None
-        if len(self._d) > self.limit:
-            self._d.popitem(last=False)
+        new = self._new
+        new.add(k)
+        if len(new) >= self._half:
+            self._old, self._new = new, set()
 
     def __contains__(self, k: bytes) -> bool:
-        return k in self._d
+        return k in self._new or k in self._old
+
+    def __len__(self) -> int:
+        return len(self._new) + len(self._old)
 
 
 @dataclass
@@ -96,8 +114,9 @@ class Gossip:
     def __init__(self, send: Send) -> None:
         self.send = send
         self.peers: dict[str, PeerState] = {}
-        self._queued: dict[bool, list[tuple[bytes, bytes]]] = {False: [], True: []}  # relayed? -> (hash, tx)
-        self._flush_at: dict[bool, asyncio.TimerHandle | None] = {False: None, True: None}
+        self._queued: list[tuple[bytes, bytes]] = []  # (hash, tx) admitted and not pushed yet, in order
+        self._flush_at: asyncio.TimerHandle | None = None
+        self._due = 0.0  # loop time of the pending push
         self._make: MakeTxs | None = None
 
     # --- peers -------------------------------------------------------------------------------------
@@ -161,42 +180,59 @@ class Gossip:
                 self.send(ps.peer_id, p)
 
     def queue_txs(self, txs: list[tuple[bytes, bytes]], make: MakeTxs) -> None:
-        """`push_txs`, a little later: our own txs (no peer is known to have them: they came by RPC) after
-        `LOCAL_TXS_DELAY_S`, the others (relayed: a peer sent them to us) after `RELAYED_TXS_DELAY_S`, each
-        kind gathered meanwhile into one push (one frame per peer). A peer that sends us one of them in the
-        meantime is not sent it back. Without a running event loop (tools, tests), at once."""
+        """`push_txs`, a little later: `LOCAL_TXS_DELAY_S` after our own txs (no peer is known to have them:
+        they came by RPC), `RELAYED_TXS_DELAY_S` after txs that are all relays (a peer sent them to us). One
+        push takes everything queued, so relayed txs ride in the frames of the next own ones (one frame per
+        peer, where a push per kind cost two: a frame costs its receiver a wake-up, ~60-140 us, a tx in it
+        ~1 us). A peer that sends us one of them in the meantime is not sent it back. Without a running
+        event loop (tools, tests), at once."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             self.push_txs(txs, make)
             return
         self._make = make
-        peers = [ps.known_txs for ps in self.peers.values()]
-        for item in txs:
-            h = item[0]
-            relayed = any(h in known for known in peers)
-            self._queued[relayed].append(item)
-        for relayed in (False, True):
-            if self._queued[relayed] and self._flush_at[relayed] is None:
-                delay = RELAYED_TXS_DELAY_S if relayed else LOCAL_TXS_DELAY_S
-                self._flush_at[relayed] = loop.call_later(delay, self._flush, relayed)
+        queued = self._queued
+        relays = True
+        if txs and self.peers:
+            known = [ps.known_txs for ps in self.peers.values()]
+            for item in txs:
+                queued.append(item)
+                if relays:
+                    h = item[0]
+                    relays = any(h in k for k in known)
+        else:
+            queued.extend(txs)
+            relays = not txs
+        if not queued:
+            return
+        due = loop.time() + (RELAYED_TXS_DELAY_S if relays else LOCAL_TXS_DELAY_S)
+        if self._flush_at is None or due < self._due:
+            if self._flush_at is not None:
+                self._flush_at.cancel()
+            self._due = due
+            self._flush_at = loop.call_at(due, self._flush)
 
-    def _flush(self, relayed: bool) -> None:
-        self._flush_at[relayed] = None
-        txs, self._queued[relayed] = self._queued[relayed], []
+    def _flush(self) -> None:
+        self._flush_at = None
+        txs, self._queued = self._queued, []
         if txs and self._make is not None:
             self.push_txs(txs, self._make)
 
     def flush_txs(self) -> None:
         """Push what `queue_txs` holds now (tests, benchmarks)."""
-        for relayed in (False, True):
-            handle = self._flush_at[relayed]
-            if handle is not None:
-                handle.cancel()
-            self._flush(relayed)
+        if self._flush_at is not None:
+            self._flush_at.cancel()
+        self._flush()
 
     def queued_txs(self) -> int:
-        return len(self._queued[False]) + len(self._queued[True])
+        return len(self._queued)
+
+    def push_due_in(self) -> float | None:
+        """Seconds until the queued txs are pushed (None: nothing queued)."""
+        if self._flush_at is None:
+            return None
+        return self._flush_at.when() - asyncio.get_running_loop().time()
 
     def push_txs(self, txs: list[tuple[bytes, bytes]], make: Callable[[list[bytes]], Record]) -> None:
         """`txs` = (hash, tx) pairs; each peer gets those it is not known to have, in frames of at most

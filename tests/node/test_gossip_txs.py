@@ -1,13 +1,17 @@
 """Tx gossip with a short wait (node/gossip.py `Gossip.queue_txs`): admitted txs are pushed a little later, in
 one frame per peer for many txs; ours (from RPC) after `LOCAL_TXS_DELAY_S`, relayed ones (a peer sent them)
-after `RELAYED_TXS_DELAY_S`; never back to a peer known to have them, including one that sent a tx during the
-wait. Whatever the topology (a line, a node with one peer, a full mesh), every node gets every tx."""
+after `RELAYED_TXS_DELAY_S` when all are relays (else with the next own ones); never back to a peer known to
+have them, including one that sent a tx during the wait. Whatever the topology (a line, a node with one peer,
+a full mesh), every node gets every tx."""
 
 from __future__ import annotations
 
 import asyncio
 
-from node.gossip import LOCAL_TXS_DELAY_S, RELAYED_TXS_DELAY_S, Gossip
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from node.gossip import LOCAL_TXS_DELAY_S, RELAYED_TXS_DELAY_S, Gossip, _KnownSet
 from node.messages import TxsMsg
 from state.codec import Record
 from state.crypto import sha256
@@ -45,15 +49,58 @@ def test_relayed_txs_wait_longer_and_skip_whoever_has_them() -> None:
             g.add_peer(p)
         g.mark_tx("a", sha256(b"r1"))
         g.mark_tx("a", sha256(b"r2"))
-        g.queue_txs(_items(b"r1", b"r2", b"own"), _make)  # r1, r2 came from a; `own` from RPC
-        await asyncio.sleep(LOCAL_TXS_DELAY_S * 2)
-        assert sorted(sent) == [("a", (b"own",)), ("b", (b"own",)), ("c", (b"own",))]
-        sent.clear()
+        g.queue_txs(_items(b"r1", b"r2"), _make)  # relays only: r1, r2 came from a
+        due = g.push_due_in()
+        assert sent == [] and g.queued_txs() == 2 and due is not None and due > LOCAL_TXS_DELAY_S
         g.mark_tx("b", sha256(b"r2"))  # b relays r2 to us meanwhile
         await asyncio.sleep(RELAYED_TXS_DELAY_S * 2)
         assert sorted(sent) == [("b", (b"r1",)), ("c", (b"r1", b"r2"))]  # never back to a; r2 not to b
 
     asyncio.run(main())
+
+
+def test_relayed_txs_ride_in_the_frames_of_the_next_own_txs() -> None:
+    async def main() -> None:
+        sent: list[tuple[str, tuple[bytes, ...]]] = []
+        g = Gossip(lambda peer, msg: sent.append((peer, msg.txs)))  # type: ignore[attr-defined]
+        for p in ("a", "b", "c"):
+            g.add_peer(p)
+        g.mark_tx("a", sha256(b"r1"))
+        g.queue_txs(_items(b"r1"), _make)  # a relay: due after RELAYED_TXS_DELAY_S
+        g.queue_txs(_items(b"own"), _make)  # an own tx: the push comes after LOCAL_TXS_DELAY_S, with both
+        due = g.push_due_in()
+        assert due is not None and due <= LOCAL_TXS_DELAY_S
+        await asyncio.sleep(LOCAL_TXS_DELAY_S * 3)
+        assert sorted(sent) == [("a", (b"own",)), ("b", (b"r1", b"own")), ("c", (b"r1", b"own"))]
+        assert g.queued_txs() == 0
+        sent.clear()
+        await asyncio.sleep(RELAYED_TXS_DELAY_S * 2)  # the relay's later push was taken over: nothing more
+        assert sent == []
+
+    asyncio.run(main())
+
+
+def test_known_set_keeps_the_most_recent_half_of_its_limit_at_least_and_its_limit_at_most() -> None:
+    @settings(max_examples=200, deadline=None)
+    @given(st.integers(2, 40), st.lists(st.integers(0, 60), max_size=300))
+    def check(limit: int, keys: list[int]) -> None:
+        ks = _KnownSet(limit)
+        added: list[bytes] = []
+        for k in keys:
+            key = k.to_bytes(2, "big")
+            ks.add(key)
+            added.append(key)
+            assert len(ks) <= limit
+            recent = []
+            for x in reversed(added):  # the last limit // 2 distinct keys added are all there
+                if x not in recent:
+                    recent.append(x)
+                if len(recent) == limit // 2:
+                    break
+            assert all(x in ks for x in recent)
+        assert all(k not in ks for k in (b"\xff\xff", b"", b"x"))  # nothing that was never added
+
+    check()
 
 
 def test_flush_pushes_at_once_and_without_a_loop_it_is_immediate() -> None:
