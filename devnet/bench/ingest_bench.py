@@ -12,6 +12,10 @@ homes of the same chain and registrar), their consensus not started, so nothing 
    decodes, dedupes, verifies, checks and gossips them on (to one fake peer). Then the same frames again
    from another peer (`dup`): every tx a duplicate, refused by hash (a full mesh of 4 carries each tx on
    up to 9 links, 3 of them needed).
+   `trickle` (with `--trickle N`): then N more txs over one WebSocket, one message every 1/`--trickle-rate`
+   s (a bank's gateway at ~1,000 tx/s over 4 nodes sends each node a tx every few ms): each request wakes
+   the loop on its own, as in a network at a trickle; A's gossip runs on its timers (not flushed), so
+   `trickle_frames_per_tx` counts the frames its fake peer got per tx.
 3. `propose`: A's `request_value` (reap, prepare_proposal, block hashing and encoding) on the full mempool:
    its CPU in all threads, and how long it held the loop (`propose_loop_ms`).
 
@@ -20,7 +24,7 @@ sets it (node/gctune.py). CPU = process CPU (every thread: the
 loop, the verify worker, LevelDB) less the client thread's own CPU, per tx. The machine is shared: compare
 runs interleaved (old tree vs new: `PYTHONPATH=<tree> python -m devnet.bench.ingest_bench`).
 
-    .venv/bin/python -m devnet.bench.ingest_bench [--txs 4000] [--repeat 3]
+    .venv/bin/python -m devnet.bench.ingest_bench [--txs 4000] [--repeat 3] [--http N] [--trickle N]
 """
 
 from __future__ import annotations
@@ -136,14 +140,39 @@ async def _pipeline(url: str, payloads: list[str]) -> int:
     return bad
 
 
-def one_round(n: int, txs: list[bytes], n_http: int = 0) -> dict[str, float]:
+async def _paced(url: str, payloads: list[str], rate: float) -> int:
+    """Send each request at its time (`rate` a second) over one WebSocket, reading answers as they come; the
+    number of non-zero codes and errors."""
+    bad = 0
+    async with aiohttp.ClientSession() as s, s.ws_connect(url, max_msg_size=0) as ws:
+        async def reader() -> None:
+            nonlocal bad
+            for _ in payloads:
+                doc = json.loads((await ws.receive(timeout=300)).data)
+                if "error" in doc or doc["result"]["code"] != 0:
+                    bad += 1
+
+        rt = asyncio.create_task(reader())
+        t0 = time.monotonic()
+        for i, p in enumerate(payloads):
+            wait = t0 + i / rate - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await ws.send_str(p)
+        await rt
+    return bad
+
+
+def one_round(n: int, txs: list[bytes], n_http: int = 0, n_trickle: int = 0, rate: float = 250.0
+              ) -> dict[str, float]:
     payloads = [json.dumps({"jsonrpc": "2.0", "id": i, "method": "broadcast_tx_sync",
                             "params": {"tx": base64.b64encode(t).decode()}}) for i, t in enumerate(txs)]
-    payloads, http_payloads = payloads[:n], payloads[n:n + n_http]
+    payloads, http_payloads, trickle_payloads = (payloads[:n], payloads[n:n + n_http],
+                                                 payloads[n + n_http:n + n_http + n_trickle])
     lt = LoopThread()
     with tempfile.TemporaryDirectory(prefix="egp-ingest-") as d:
         root = Path(d)
-        home_a, home_b = _home(root, "a", 2 * n + n_http, True), _home(root, "b", 2 * n, False)
+        home_a, home_b = _home(root, "a", 2 * n + n_http + n_trickle, True), _home(root, "b", 2 * n, False)
 
         async def setup() -> tuple[Running, Running, _Capture, _Capture, int]:
             a, b = await build(home_a), await build(home_b)
@@ -181,6 +210,19 @@ def one_round(n: int, txs: list[bytes], n_http: int = 0) -> dict[str, float]:
                 client = time.thread_time() - c0
                 out["http_us"] = (time.process_time() - p0 - client) / len(http_payloads) * 1e6
                 out["http_loop_us"] = (lt.run(_loop_cpu()) - l0) / len(http_payloads) * 1e6
+
+            if trickle_payloads:
+                sent_before = sum(1 for peer, _, _ in ca.sent if peer == "peer-b")
+                l0 = lt.run(_loop_cpu())
+                c0, p0 = time.thread_time(), time.process_time()
+                out["trickle_rejected"] = asyncio.run(_paced(f"http://127.0.0.1:{port}/websocket", trickle_payloads,
+                                                             rate))
+                time.sleep(0.1)  # the last gossip push on its timer
+                client = time.thread_time() - c0
+                out["trickle_us"] = (time.process_time() - p0 - client) / n_trickle * 1e6
+                out["trickle_loop_us"] = (lt.run(_loop_cpu()) - l0) / n_trickle * 1e6
+                out["trickle_frames_per_tx"] = (sum(1 for peer, _, _ in ca.sent if peer == "peer-b")
+                                                - sent_before) / n_trickle
 
             # 2. the same txs gossiped into B
             async def gossip_in() -> None:
@@ -242,13 +284,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--txs", type=int, default=4000)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--http", type=int, default=0, help="then this many txs as HTTP POSTs, one at a time")
+    p.add_argument("--trickle", type=int, default=0, help="then this many txs over WebSocket, paced")
+    p.add_argument("--trickle-rate", type=float, default=250.0, help="tx/s of the paced WebSocket round")
     a = p.parse_args(argv)
-    txs = make_txs(a.txs + a.http)
+    txs = make_txs(a.txs + a.http + a.trickle)
     print(f"ingest bench: {a.txs} txs, load {os.getloadavg()[0]:.2f}, tx {len(txs[0])} B, "
           f"hash of the first {sha256(txs[0]).hex()[:12]}")
     rows = []
     for _ in range(a.repeat):
-        r = one_round(a.txs, txs, a.http)
+        r = one_round(a.txs, txs, a.http, a.trickle, a.trickle_rate)
         rows.append(r)
         print("  " + "  ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()))
     best = {k: min(r[k] for r in rows) for k in ("rpc_us", "rpc_loop_us", "gossip_in_us", "gossip_loop_us",
@@ -258,6 +302,11 @@ def main(argv: list[str] | None = None) -> int:
           f"a duplicate {best['dup_in_us']:.1f} us/tx, "
           f"request_value {best['propose_ms']:.1f} ms of CPU "
           f"({rows[0]['block_txs']} txs), {min(r['propose_loop_ms'] for r in rows):.1f} ms of it on the loop")
+    if a.trickle:
+        print(f"best of {a.repeat}: paced WebSocket broadcast at {a.trickle_rate:g} tx/s "
+              f"{min(r['trickle_us'] for r in rows):.1f} us/tx (node CPU; loop "
+              f"{min(r['trickle_loop_us'] for r in rows):.1f}), "
+              f"{min(r['trickle_frames_per_tx'] for r in rows):.2f} gossip frames to a peer per tx")
     if a.http:
         print(f"best of {a.repeat}: HTTP broadcast {min(r['http_us'] for r in rows):.1f} us/tx "
               f"(node CPU; loop {min(r['http_loop_us'] for r in rows):.1f})")
