@@ -31,7 +31,6 @@ from state.chain import (
     FinalizeBlockResult,
     Header,
     pack_results,
-    part_set_header,
     tx_hash,
 )
 from state.codec import Record
@@ -133,8 +132,8 @@ class BlockStore:
             if stored.block_id.hash != block.hash():
                 raise BlockStoreError(f"a different block is already stored at height {h}")
             return stored  # idempotent re-save (a replay after a crash)
-        data = pack(block)  # every record here is written with fastrec.pack: the bytes of .encode(), cheaper
-        block_id = BlockID(block.hash(), part_set_header(data))
+        data = block.packed()  # every record here is written with fastrec.pack: the bytes of .encode(), cheaper
+        block_id = block.block_id()  # (= BlockID(block.hash(), part_set_header(data)), made once per block)
         if seen_commit.height != h or seen_commit.block_id.hash != block_id.hash:
             raise BlockStoreError(f"seen commit is not for block {h} {block_id.hash.hex()}")
         meta = BlockMeta(block_id, len(data), block.header, len(block.txs))

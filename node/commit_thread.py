@@ -1,25 +1,32 @@
 """The node's commit worker thread: what it runs, and who touches what meanwhile.
 
 A node has one commit worker thread (a one-thread executor, `node/assemble.py`; tests and tools may run
-without one, and then all of this runs on the loop). Three jobs go to it, each handed over and taken back on
+without one, and then all of this runs on the loop). Two jobs go to it, each handed over and taken back on
 the event loop's thread:
 
 - **Apply a decided block** (`CommitThread.commit`): steps 1-5 of `BlockApplier.apply` (block store, finalize,
   results and index, app commit, state); steps 6-7 (`Node._after_apply`: mempool update, events) on the loop.
 - **Build our proposal's block** (`CommitThread.build_value` / `build`): prepare_proposal, the block, its
   bytes and hash, from the txs the loop reaped.
-- **Validate a peer's proposal** (`CommitThread.take_proposal`): decode, hash, `check_block`,
-  process_proposal (`inbound.validate_proposal`), only for a block above `INLINE_PROPOSAL_BYTES` (today none:
-  see there why the loop validates every block).
 
-Who touches what: it is a single thread, so the three never run beside one another, and a block's finalize
-or commit never runs beside a proposal's build or validation. While a block commits, the worker owns the
-application, the block store's writes, the results, the index and the state store; the loop touches none of
-them (see `commit`). A build or a validation reads the application's committed state and its signature
-cache, the block and state stores (read only) and a `ChainState` snapshot, and makes new objects; the loop
-keeps the mempool, the consensus core and executor, the WAL, gossip and the node's per-height maps
-(`blocks`, `proposals`, `validating`, `votes`), and takes each result back only if the node is still where
-it was. No lock is needed: nothing is touched by two threads at once.
+A peer's proposal is *not* validated here but on the loop (node/inbound.py `on_proposal`), whatever its
+size. Measured at c7f84be (quiet machine, 4 validators on 2 cores, `egp bench --devnet`): in this thread its
+validation waited behind the previous block's commit or our own build, the node's prevote came late, a slow
+node then decided on the others' precommits without sending its own, and skip_timeout_commit's early start
+(which needs every precommit) fell back to the full timeout_commit: at 1,000 tx/s blocks > 16 KiB validated
+here gave p50 0.96 s / p99 2.63 s, all on the loop p50 0.27 s / p99 1.17 s; at 100 tx/s with 16 proof
+clients on node 0, p95 0.88 -> 0.29 s. The price is a few ms of loop per 1,000-2,000-tx proposal whose txs
+the node already holds (`inbound.validate_proposal`), more for txs it has not verified yet (their decoding).
+The thread path (`INLINE_PROPOSAL_BYTES`, live only in tests since 2f93e55) was removed.
+
+Who touches what: it is a single thread, so the two never run beside one another, and a block's finalize
+or commit never runs beside a proposal's build. While a block commits, the worker owns the application, the
+block store's writes, the results, the index and the state store; the loop touches none of them (see
+`commit`). A build reads the application's committed state and its signature cache, the block and state
+stores (read only) and a `ChainState` snapshot, and makes new objects; the loop keeps the mempool, the
+consensus core and executor, the WAL, gossip and the node's per-height maps (`blocks`, `proposals`,
+`votes`), and takes each result back only if the node is still where it was. No lock is needed: nothing is
+touched by two threads at once.
 
 Kept apart from node/node.py so that the thread rules sit in one file next to the code they govern.
 """
@@ -32,32 +39,18 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor as ThreadExecutor
 from typing import TYPE_CHECKING
 
-from consensus.types import Proposal, ValueId, ValueReady
-from node import blockrules, inbound
+from consensus.types import ValueId, ValueReady
+from node import blockrules
 from node.applier import Applied, AppPort
-from node.gossip import proposal_key
 from node.logs import get_logger
-from node.messages import ProposalMsg
-from node.runtime import BadPeer
 from node.statestore import ChainState
 from state.chain import Block, Commit, FinalizeBlockResult
-from state.fastrec import pack
 from state.kv import Batch
 
 if TYPE_CHECKING:
     from node.node import Node
 
 log = get_logger("node")
-# A proposal whose block is at most this big is validated on the loop (`CommitThread.take_proposal`), bigger
-# ones in the commit thread. Today every block the protocol allows is validated on the loop: in the commit
-# thread the validation waits behind the previous block's commit or our own build, the node's prevote comes
-# late, a slow node then decides on the others' precommits without sending its own, and skip_timeout_commit's
-# early start (which needs every precommit) falls back to the full timeout_commit. Measured at c7f84be (quiet
-# machine, 4 validators on 2 cores, `egp bench --devnet`): at 1,000 tx/s, blocks >16 KiB in the thread gave
-# p50 0.96 s / p99 2.63 s, all on the loop p50 0.27 s / p99 1.17 s (12-26 ms of loop per 1,000-2,000-tx
-# proposal is the price); at 100 tx/s with 16 proof clients on node 0, p95 0.88 -> 0.29 s. The thread path
-# stays for a node whose loop must not stall that long (tests set this to 0 to exercise it).
-INLINE_PROPOSAL_BYTES = 64 * 1024 * 1024
 
 
 class LockingAppPort:
@@ -92,70 +85,6 @@ class CommitThread:
         self.loop_thread = 0
         self.after_commit: list[Callable[[], None]] = []  # the loop's work deferred to the end of the commit
 
-    # ------------------------------------------------------------------ a peer's proposal
-    def take_proposal(self, peer_id: str, msg: ProposalMsg, p: Proposal) -> None:
-        """A peer's proposal for our height whose signature checked (node/inbound.py `on_proposal`): its block
-        is decoded and validated (`inbound.validate_proposal`: decode, hash, `check_block`, process_proposal;
-        tens of ms for a block of 1,000-2,000 txs) in the commit worker thread when there is one, as the
-        proposer builds its block there (`build`), so the loop keeps serving votes, peers and RPC
-        meanwhile; the core gets it back on the loop (`_proposal_validated`). Without a worker (tests, tools),
-        while replaying the WAL (which must keep its order), or for a block up to `INLINE_PROPOSAL_BYTES`
-        (today every block: waiting behind the commit thread made this node's votes late), on the spot.
-
-        Who touches what: the worker decodes the block and reads `st` (the state snapshot of the height the
-        proposal is for), the block and state stores (`check_block`'s evidence history, read only), the
-        verified-signature cache (`VerifiedSignatures`: single-call operations) and, in process_proposal,
-        the application's committed state and signature cache, as `build` does; it is the single
-        commit thread, so never beside a block's finalize or commit. The loop keeps the proposal's key in
-        `validating` (a duplicate waits for nothing) and takes the verdict only if the node is still at that
-        height with that state; the core, the WAL, `proposals`, `blocks` and gossip are touched on the loop."""
-        n = self.node
-        if self.executor is None or n._replaying or len(msg.block) <= INLINE_PROPOSAL_BYTES:
-            verdict = inbound.validate_proposal(n, n.state, msg, p.value_id)
-            if verdict.bad_peer is not None:
-                raise BadPeer(verdict.bad_peer)
-            inbound.accept_proposal(n, msg, p, verdict)
-            return
-        k = proposal_key(msg)
-        n.validating.add(k)
-        st = n.state
-        job = asyncio.get_running_loop().run_in_executor(self.executor, inbound.validate_proposal, n, st,
-                                                         msg, p.value_id)
-        job.add_done_callback(lambda f: self._proposal_validated(f, peer_id, msg, p, st))
-
-    def _proposal_validated(self, job: asyncio.Future[inbound.ProposalVerdict], peer_id: str, msg: ProposalMsg,
-                            p: Proposal, st: ChainState) -> None:
-        """On the loop, `take_proposal`'s verdict: dropped if the node left that height meanwhile; waits for a
-        commit in progress, as peers' messages do."""
-        if self.committing:
-            self.after_commit.append(lambda: self._proposal_validated(job, peer_id, msg, p, st))
-            return
-        n = self.node
-        k = proposal_key(msg)
-        if k not in n.validating:  # the height was left (and the set cleared) meanwhile
-            return
-        n.validating.discard(k)
-        if job.cancelled() or n.stopping or n.fatal:
-            return
-        exc = job.exception()
-        if exc is not None:
-            if not n.storage_failed(exc):
-                log.error("validating a proposal failed", height=p.height, round=p.round,
-                          reason=f"{type(exc).__name__}: {exc}")
-            return
-        verdict = job.result()
-        if verdict.bad_peer is not None:
-            n.metrics.bad_peer_messages += 1
-            n.net.disconnect(peer_id, verdict.bad_peer)
-            return
-        if n.state is not st or not n.in_consensus or n.core.height != p.height or k in n.proposals:
-            return
-        try:
-            inbound.accept_proposal(n, msg, p, verdict)
-        except Exception as e:
-            if not n.storage_failed(e):
-                log.error("consensus step failed", exc=True, height=n.core.height, round=n.core.round)
-
     # ------------------------------------------------------------------ our proposal's block
     def build_value(self, height: int, round_: int, st: ChainState, last_commit: Commit, t: int,
                     reaped: list[bytes], budget: int, evidence: list[bytes]) -> ValueId | None:
@@ -180,7 +109,7 @@ class CommitThread:
         assert n.address is not None
         txs = n.app.prepare(reaped, budget, st.height, t, n.address)[:blockrules.MAX_TXS_PER_BLOCK]
         block = blockrules.make_block(st, n.address, last_commit, t, txs, evidence)
-        return block, pack(block), block.hash()  # (pack: the bytes of block.encode(), ~10x cheaper)
+        return block, block.packed(), block.hash()  # (the bytes of block.encode(), ~10x cheaper)
 
     def _value_built(self, height: int, round_: int, built: tuple[Block, bytes, bytes]) -> ValueId | None:
         """On the loop: keep the built block as a candidate of `height`, unless the node moved on."""
@@ -223,8 +152,8 @@ class CommitThread:
         the results, the index and the state store. The loop touches none of them: the consensus executor is
         suspended (timeouts and the rest of the action list wait), the admission queue is paused (verified txs
         wait for check_tx), peers' messages wait in the p2p inbox (`node/assemble.py` `_pump` awaits
-        `wait_idle`), `Node._on_timeout`, `Node.handle_payload`, `Node._replay_future` and a proposal's verdict
-        are deferred to the end of the commit (`after_commit`), the tick is skipped, and RPC methods that read
+        `wait_idle`), `Node._on_timeout`, `Node.handle_payload` and `Node._replay_future` are deferred to the
+        end of the commit (`after_commit`), the tick is skipped, and RPC methods that read
         chain state await `Node.wait_idle` (node/rpc/server.py `commit_gate`). New txs keep being admitted
         (check_tx on the loop) while the worker finalizes; the admission queue is paused from app.commit to
         the end (`lock_mempool_for_commit`, through the applier's `LockingAppPort`; without one, for the whole

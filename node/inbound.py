@@ -30,10 +30,9 @@ from node.messages import (
     decode_message,
 )
 from node.runtime import BadPeer
-from state.chain import MAX_BLOCK_BYTES, Block
+from state.chain import Block
 from state.codec import DecodeError, Record
 from state.crypto import sha256, verify
-from state.fastrec import strict
 
 if TYPE_CHECKING:
     from node.node import Node
@@ -128,7 +127,7 @@ def on_proposal(node: Node, peer_id: str, msg: ProposalMsg) -> None:
         node.defer(peer_id, msg, msg.height)
         return
     k = proposal_key(msg)
-    if k in node.proposals or k in node.validating:
+    if k in node.proposals:
         return
     p = msg.proposal()
     val = node.core.valset.get(p.proposer)
@@ -142,9 +141,10 @@ def on_proposal(node: Node, peer_id: str, msg: ProposalMsg) -> None:
 def validate_proposal(node: Node, st: ChainState, msg: ProposalMsg, value_id: bytes) -> ProposalVerdict:
     """The block of a signed proposal for the height after `st`: decoded, its hash checked against the value
     id (a peer's fault: `bad_peer` says why), then `check_block` and the application's process_proposal.
-    Touches no state of the loop's: in the commit worker thread when the node has one (`Node.take_proposal`)."""
+    On the loop (`Node.take_proposal`); it changes no state of the node's (the verdict is applied by
+    `accept_proposal`)."""
     try:
-        block = strict(Block, msg.block, MAX_BLOCK_BYTES)  # = Block.decode_block, ~6x cheaper (a test compares)
+        block = Block.from_packed(msg.block)  # = Block.decode_block, ~6x cheaper (a test compares); keeps the bytes
     except DecodeError as exc:
         return ProposalVerdict(None, False, None, f"proposal with an undecodable block: {exc}")
     if block.hash() != value_id:

@@ -126,7 +126,6 @@ class Node:
         self.in_consensus = False
         self.blocks: dict[bytes, tuple[Block, bytes]] = {}  # candidate blocks of the current height
         self.proposals: dict[tuple[int, int, bytes], ProposalMsg] = {}
-        self.validating: set[tuple[int, int, bytes]] = set()  # proposals whose block the worker is checking
         # the frames of the votes in `votes`: a copy relayed by another peer is recognised without decoding
         self.vote_frames: dict[bytes, VoteMsg] = {}
         self.votes: dict[tuple[int, int, int, bytes, bytes | None], VoteMsg] = {}
@@ -228,7 +227,6 @@ class Node:
             self.wal.start_height(self.state.height)
         self.blocks.clear()
         self.proposals.clear()
-        self.validating.clear()
         self.votes.clear()
         self.vote_frames.clear()
 
@@ -276,10 +274,13 @@ class Node:
 
     # ------------------------------------------------------------------ proposals from peers
     def take_proposal(self, peer_id: str, msg: ProposalMsg, p: Proposal) -> None:
-        """A peer's proposal for our height whose signature checked (node/inbound.py `on_proposal`): validated
-        in the commit worker thread, or on the spot (`CommitThread.take_proposal` says when, and who touches
-        what), then handed to the core on the loop."""
-        self.commit_thread.take_proposal(peer_id, msg, p)
+        """A peer's proposal for our height whose signature checked (node/inbound.py `on_proposal`): its block
+        validated on the spot (`inbound.validate_proposal`; on the loop, not in the commit worker thread:
+        node/commit_thread.py says why), then handed to the core; a peer at fault raises BadPeer."""
+        verdict = inbound.validate_proposal(self, self.state, msg, p.value_id)
+        if verdict.bad_peer is not None:
+            raise BadPeer(verdict.bad_peer)
+        inbound.accept_proposal(self, msg, p, verdict)
 
     # ------------------------------------------------------------------ value source
     def request_value(self, height: int, round_: int) -> ValueId | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -118,23 +119,24 @@ def test_the_tick_sends_the_status_only_when_it_changed_or_a_second_passed(tmp_p
     asyncio.run(go())
 
 
-def test_a_peers_proposal_is_validated_in_the_commit_worker_and_taken_on_the_loop(tmp_path: Path) -> None:
-    """`Node.take_proposal`: the block is decoded and checked (`inbound.validate_proposal`) in the commit
-    worker thread, the verdict reaches the core on the loop; an undecodable block disconnects the peer; a
-    verdict that comes back after the node left the height is dropped."""
+def test_a_peers_proposal_is_validated_on_the_loop_even_with_a_commit_worker(tmp_path: Path) -> None:
+    """`Node.take_proposal`: the block is decoded and checked (`inbound.validate_proposal`) on the spot, on
+    the loop's thread, though the node has a commit worker (node/commit_thread.py says why), and the verdict
+    goes to the core at once; an undecodable block, or one that does not hash to the value id, is the peer's
+    fault (BadPeer: the caller disconnects it) and reaches nothing."""
     import asyncio
     import threading
 
     from consensus.types import Proposal
     from node import blockrules, inbound
-    from node import commit_thread as node_mod
     from node.assemble import build
     from node.convert import valset_from_info
     from node.messages import ProposalMsg
+    from node.runtime import BadPeer
     from state.chain import Commit
     from tests.node.solo import solo_home
 
-    home = solo_home(tmp_path / "h", "egp-offloop", PrivateKey.from_seed(b"\x45" * 32), rpc=False)
+    home = solo_home(tmp_path / "h", "egp-onloop", PrivateKey.from_seed(b"\x45" * 32), rpc=False)
 
     async def go() -> None:
         run = await build(home)
@@ -148,7 +150,6 @@ def test_a_peers_proposal_is_validated_in_the_commit_worker_and_taken_on_the_loo
             threads: list[int] = []
             accepted: list[tuple[ProposalMsg, inbound.ProposalVerdict]] = []
             real_validate, real_accept = inbound.validate_proposal, inbound.accept_proposal
-            inline = node_mod.INLINE_PROPOSAL_BYTES
 
             def validate(*a: object) -> inbound.ProposalVerdict:
                 threads.append(threading.get_ident())
@@ -156,46 +157,27 @@ def test_a_peers_proposal_is_validated_in_the_commit_worker_and_taken_on_the_loo
 
             inbound.validate_proposal = validate  # type: ignore[assignment]
             inbound.accept_proposal = lambda n, m, p, v: accepted.append((m, v))  # type: ignore[assignment]
-            disconnected: list[str] = []
-            node.net.disconnect = lambda peer_id, reason: disconnected.append(reason)  # type: ignore[method-assign]
             try:
-                def proposal(round_: int, raw: bytes) -> tuple[ProposalMsg, Proposal]:
-                    p = Proposal(st.height, round_, block.hash(), -1, node.address, 1, b"\x00" * 64)  # type: ignore[arg-type]
+                def proposal(round_: int, raw: bytes, value_id: bytes = block.hash()) -> tuple[ProposalMsg, Proposal]:
+                    p = Proposal(st.height, round_, value_id, -1, node.address, 1, b"\x00" * 64)  # type: ignore[arg-type]
                     return ProposalMsg.of(p, raw), p
 
-                small, p_small = proposal(3, block.encode())
-                node.take_proposal("peer", small, p_small)  # an empty block: validated on the spot
-                assert len(accepted) == 1 and accepted[0][0] is small and threads == [threading.get_ident()]
-                accepted.clear()
-                threads.clear()
-                node_mod.INLINE_PROPOSAL_BYTES = 0  # every block to the worker from here on
                 msg, p = proposal(0, block.encode())
                 node.take_proposal("peer", msg, p)
-                assert not accepted and node.validating  # nothing done on the loop yet
-                for _ in range(200):
-                    await asyncio.sleep(0.01)
-                    if accepted:
-                        break
-                assert threads and threads[0] != threading.get_ident()  # checked in the worker thread
-                assert accepted[0][0] is msg and accepted[0][1].valid and accepted[0][1].block == block
-                assert not node.validating
+                assert threads == [threading.get_ident()]  # on the loop's thread
+                assert len(accepted) == 1 and accepted[0][0] is msg
+                assert accepted[0][1].valid and accepted[0][1].block == block
+                assert accepted[0][1].block is not None and accepted[0][1].block.packed() is msg.block
 
                 bad, p1 = proposal(1, b"\x01\x02")
-                node.take_proposal("peer", bad, p1)
-                for _ in range(200):
-                    await asyncio.sleep(0.01)
-                    if disconnected:
-                        break
-                assert disconnected and "undecodable" in disconnected[0] and len(accepted) == 1
-
-                late, p2 = proposal(2, block.encode())
-                node.take_proposal("peer", late, p2)
-                node._reset_height()  # the node moves on before the verdict is back
-                await asyncio.sleep(0.3)
+                with pytest.raises(BadPeer, match="undecodable"):
+                    node.take_proposal("peer", bad, p1)
+                other, p2 = proposal(2, block.encode(), b"\x07" * 32)
+                with pytest.raises(BadPeer, match="does not hash"):
+                    node.take_proposal("peer", other, p2)
                 assert len(accepted) == 1
             finally:
                 inbound.validate_proposal, inbound.accept_proposal = real_validate, real_accept
-                node_mod.INLINE_PROPOSAL_BYTES = inline
         finally:
             node.commit_worker.shutdown(wait=True)  # type: ignore[union-attr]
             run.kv.close()
@@ -327,25 +309,32 @@ def test_the_signer_state_text_is_the_json_it_was(height: int, round_: int, step
        st.lists(st.tuples(st.integers(0, 100_000), st.integers(0, 255)), max_size=3), st.integers(0, 5))
 def test_a_proposals_block_is_decoded_strictly_as_the_generic_decoder_does(
         i: int, flips: list[tuple[int, int]], cut: int) -> None:
-    """node/inbound.py validate_proposal decodes the block with fastrec.strict: the same block, or a
-    DecodeError, as Block.decode_block gives, for valid encodings and for mutated ones (changed bytes,
-    truncated, extended). CommitThread.build's pack(block) is block.encode()."""
-    from state.chain import MAX_BLOCK_BYTES, Block
+    """node/inbound.py validate_proposal decodes the block with Block.from_packed (fastrec.strict): the same
+    block, or a DecodeError, as Block.decode_block gives, for valid encodings and for mutated ones (changed
+    bytes, truncated, extended); the decoded block keeps the bytes it came from as its packed() (validation's
+    size, the block id, the block store), which are its encode(). CommitThread.build's block.packed() is
+    block.encode()."""
+    from state.chain import Block, BlockID, part_set_header
     from state.codec import DecodeError
-    from state.fastrec import pack, strict
+    from state.fastrec import pack
 
     def both(data: bytes) -> tuple[object, object]:
         out: list[object] = []
         for fast in (True, False):
             try:
-                out.append(strict(Block, data, MAX_BLOCK_BYTES) if fast else Block.decode_block(data))
+                got = Block.from_packed(data) if fast else Block.decode_block(data)
+                if fast:
+                    assert got.packed() is data and got.packed() == got.encode()
+                out.append(got)
             except DecodeError:
                 out.append(DecodeError)
         return out[0], out[1]
 
     block = _CHAIN.blocks[i]
     raw = bytearray(block.encode())
-    assert pack(block) == bytes(raw)
+    fresh = Block.decode_block(bytes(raw))
+    assert pack(block) == bytes(raw) == fresh.packed() and fresh.packed() is fresh.packed()
+    assert fresh.block_id() == BlockID(block.hash(), part_set_header(bytes(raw)))
     assert both(bytes(raw)) == (block, block)
     for pos, val in flips:
         raw[pos % len(raw)] = val
