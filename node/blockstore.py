@@ -12,7 +12,9 @@ Layout (inside the namespace `NS`; heights are 8-byte big-endian so keys sort by
     b"b" h → encoded chain.Block          b"m" h → BlockMeta          b"#" block hash → h
     b"c" h → canonical commit of h (the last_commit of block h+1)
     b"s" h → seen commit of h (the +2/3 precommits this node saw)
-    b"r" h → chain.FinalizeBlockResult    b"t" tx hash → TxLocation    b"R" → StoreRange(base, height)
+    b"r" h → chain.FinalizeBlockResult    b"R" → StoreRange(base, height)
+    b"t" tx hash → TxLocation (homes written before 2026-11-26 only: read by nothing but `prune`, which
+                               deletes them; the tx index's `th` records answer lookups by hash)
 
 `prune(retain_height)` deletes every height below `retain_height` (blocks, metas, commits, results and tx
 locations) and raises the base.
@@ -34,7 +36,7 @@ from state.chain import (
     tx_hash,
 )
 from state.codec import Record
-from state.fastrec import pack, packb, unpack
+from state.fastrec import pack, unpack
 from state.kv import KV, Batch
 
 NS = b"blockstore/"
@@ -144,9 +146,7 @@ class BlockStore:
         b.put(hkey(b"s", h), pack(seen_commit))
         if block.last_commit.height > 0:
             b.put(hkey(b"c", h - 1), pack(block.last_commit))
-        loc_tag = TxLocation.TAG
-        for i, txh in enumerate(block.tx_hashes()):
-            b.put(b"t" + txh, packb([loc_tag, h, i]))  # = TxLocation(h, i).encode()
+        # (no `t` tx locations any more: nothing read them but `prune`; tx lookups are the indexer's `th`)
         new_rng = StoreRange(rng.base or h, h)
         b.put(b"R", pack(new_rng))
         self._writing_range(own)

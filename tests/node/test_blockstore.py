@@ -50,9 +50,7 @@ def test_save_load_and_reopen(tmp_path: Path, chain5: Chain) -> None:
         assert store.load_block_meta_by_hash(block.hash()) == meta
         assert store.load_seen_commit(h) == chain5.seen_commits[i]
         assert store.load_results(h) == chain5.results[i]
-        for j, tx in enumerate(block.txs):
-            loc = store.tx_location(tx_hash(tx))
-            assert loc is not None and (loc.height, loc.index) == (h, j)
+        assert all(store.tx_location(tx_hash(tx)) is None for tx in block.txs)  # (no longer written)
     # the canonical commit of h is block h+1's last commit; the top block only has its seen commit
     assert store.load_block_commit(4) == chain5.blocks[4].last_commit
     assert store.load_commit(4) == (chain5.blocks[4].last_commit, True)
@@ -186,8 +184,27 @@ def test_store_matches_a_model_under_saves_prunes_and_reopens(script: list[tuple
                 block = c.blocks[h - 1]
                 assert (store.load_block(h) == block) is present
                 assert (store.load_block_meta_by_hash(block.hash()) is not None) is present
-                assert (store.tx_location(tx_hash(block.txs[0])) is not None) is present
         kv.close()
+
+
+def test_tx_locations_of_an_older_home_are_pruned_with_their_blocks(tmp_path: Path, chain5: Chain) -> None:
+    """Homes written before hold a `t` tx location per tx (read by nothing but `prune`): a new save writes
+    none, and pruning deletes an older home's with their blocks (and leaves those of kept blocks)."""
+    from node.blockstore import NS, TxLocation
+
+    kv = LevelKV(tmp_path / "db")
+    store = BlockStore(kv)
+    fill(store, chain5)
+    assert not list(kv.iterate(prefix=NS + b"t"))
+    for h, block in enumerate(chain5.blocks, start=1):  # as an older node wrote them
+        for i, tx in enumerate(block.txs):
+            kv.put(NS + b"t" + tx_hash(tx), TxLocation(h, i).encode())
+    loc = store.tx_location(tx_hash(chain5.blocks[3].txs[1]))
+    assert loc is not None and (loc.height, loc.index) == (4, 1)
+    assert store.prune(3) == 2
+    for h, block in enumerate(chain5.blocks, start=1):
+        assert all((store.tx_location(tx_hash(tx)) is None) is (h < 3) for tx in block.txs)
+    kv.close()
 
 
 def test_results_bytes_are_the_records_encoding_and_shared_with_the_app_replay_record(tmp_path: Path) -> None:
