@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import contextlib
+import itertools
 import json
 import re
 import sys
@@ -100,6 +102,9 @@ class Records:
     rpc_error: dict[int, str] = field(default_factory=dict)
     committed: list[float] = field(default_factory=list)
     deliver_code: list[int] = field(default_factory=list)
+    held: list[float] = field(default_factory=list)  # seconds the lane waited for its `outstanding` bound
+    # before sending this tx (0: none); the lanes' waits as (start, end) intervals, by lane
+    holds: dict[int, list[tuple[float, float]]] = field(default_factory=dict)
     blocks: list[dict[str, Any]] = field(default_factory=list)
     samples: list[dict[str, Any]] = field(default_factory=list)
     queries: list[tuple[float, float, bool]] = field(default_factory=list)  # (sent, answered, served w/ proof)
@@ -112,6 +117,7 @@ class Records:
         self.check_code = [-1] * self.n
         self.committed = [0.0] * self.n
         self.deliver_code = [-1] * self.n
+        self.held = [0.0] * self.n
 
 
 def prepare(settings: LoadSettings, n_nodes: int, say: Callable[[str], None]) -> Prepared:
@@ -244,10 +250,14 @@ class Run:
                 i = items[k]
                 if due[i] >= self.stop_off:
                     return
-                while self.inflight[lane] >= self.s.window or self._outstanding(lane) >= self.s.outstanding:
-                    self.lane_free[lane].clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.lane_free[lane].wait(), 1.0)
+                if self.inflight[lane] >= self.s.window or self._outstanding(lane) >= self.s.outstanding:
+                    held_at = self.now()
+                    while self.inflight[lane] >= self.s.window or self._outstanding(lane) >= self.s.outstanding:
+                        self.lane_free[lane].clear()
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self.lane_free[lane].wait(), 1.0)
+                    self.r.held[i] = self.now() - held_at
+                    self.r.holds.setdefault(lane, []).append((held_at, self.now()))
                 self.r.sent[i] = self.now()
                 self.inflight[lane] += 1
                 self.open_txs[lane].append(i)
@@ -256,6 +266,45 @@ class Run:
                 await send(i)
             if k < len(items):
                 await asyncio.sleep(max(0.001, due[items[k]] - self.now()))
+
+    def sender_report(self) -> dict[str, Any]:
+        """Why the txs went out late, if they did: held back by their lane's `outstanding` bound (the network
+        does not commit as fast as offered: a bank's gateway would wait too) or the generator's own lateness
+        (its CPU: the schedule it could not keep); by lane, the share of the load and of the holds."""
+        r, p = self.r, self.p
+        sent = [i for i in range(r.n) if r.sent[i]]
+        held = [i for i in sent if r.held[i] > 0]
+        waits = sorted(r.held[i] for i in held)
+        # a tx's own lateness: the time from its due time to its send that its lane was not held back (a tx
+        # queued behind a held one waited for the bound too)
+        starts = {k: [a for a, _ in v] for k, v in r.holds.items()}
+        prefix = {k: list(itertools.accumulate((b - a for a, b in v), initial=0.0)) for k, v in r.holds.items()}
+
+        def blocked(lane: int, t: float) -> float:  # seconds of the lane's holds before t
+            iv = r.holds.get(lane)
+            if not iv:
+                return 0.0
+            j = bisect.bisect_right(starts[lane], t)  # holds starting at or before t
+            if j == 0:
+                return 0.0
+            a, b = iv[j - 1]
+            return prefix[lane][j - 1] + (min(t, b) - a)
+
+        own = sorted(max(0.0, r.sent[i] - p.due[i] - (blocked(p.lane[i], r.sent[i]) - blocked(p.lane[i], p.due[i])))
+                     for i in sent)
+
+        def q(xs: list[float], f: float) -> float | None:
+            return round(xs[min(len(xs) - 1, int(f * len(xs)))], 4) if xs else None
+
+        by_lane: dict[int, list[int]] = {}
+        for i in sent:
+            c = by_lane.setdefault(p.lane[i], [0, 0])
+            c[0] += 1
+            c[1] += r.held[i] > 0
+        return {"outstanding_bound": self.s.outstanding, "sent": len(sent), "held_back": len(held),
+                "held_wait_s_p50": q(waits, 0.5), "held_wait_s_p99": q(waits, 0.99),
+                "own_lag_s_p50": q(own, 0.5), "own_lag_s_p99": q(own, 0.99), "own_lag_s_max": q(own, 1.0),
+                "lanes": {str(k): {"sent": v[0], "held_back": v[1]} for k, v in sorted(by_lane.items())}}
 
     def _outstanding(self, lane: int) -> int:
         """The lane's txs sent and not settled; forgets settled ones, and accepted ones not seen committed

@@ -66,6 +66,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--drain", type=float, default=20.0, help="seconds to wait for commits after sending")
     ap.add_argument("--transport", choices=("ws", "http"), default="ws")
     ap.add_argument("--lanes", type=int, default=2, help="connections per node")
+    ap.add_argument("--outstanding", type=int, default=LoadSettings.outstanding,
+                    help="txs a lane may have sent and not seen committed before it waits, as a bank's gateway "
+                         "would (default %(default)s: the 4 nodes x 2 lanes stay below a node's 5,000-tx "
+                         "mempool); 0: no bound (the full rate is offered whatever the network commits)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--invalid-share", type=float, default=0.0,
                     help="share of adversarial txs in the workload (default 0: since check_tx applies the domain "
@@ -178,7 +182,7 @@ def _run(a: argparse.Namespace, stamp: str) -> int:
     spec = WorkloadSpec(seed=a.seed, invalid_share=a.invalid_share)
     settings = LoadSettings(rates=a.rate_list, step_s=a.duration, transport=a.transport, lanes_per_node=a.lanes,
                             drain_s=a.drain, workload=spec, causal_gap_s=a.causal_gap,
-                            verifiers=a.verifiers)
+                            verifiers=a.verifiers, outstanding=a.outstanding if a.outstanding > 0 else 10**9)
     machine = procstat.machine_info()
     before: dict[str, Any] = {"loadavg": procstat.loadavg()}
     before["other_cores_1s_before"] = other = _busy_cores(1.0)
@@ -223,12 +227,20 @@ def _run(a: argparse.Namespace, stamp: str) -> int:
                     spy.wait()
     summary = summarize(settings, prep, records, runner.saturated_at, threads.relative(runner.t0), pids)
     summary["reconnects"] = runner.reconnects
+    summary["generator"] = gen = runner.sender_report()
     print_summary(summary, say)
+    if gen["sent"]:
+        say(f"generator: {gen['held_back']:,} of {gen['sent']:,} txs ({100 * gen['held_back'] / gen['sent']:.0f} %) "
+            f"held back by their lane's bound ({gen['outstanding_bound']} sent and not yet committed), waiting "
+            f"p50 {gen['held_wait_s_p50'] or 0:.2f} s, p99 {gen['held_wait_s_p99'] or 0:.2f} s; its own lateness "
+            f"otherwise p50 {1000 * (gen['own_lag_s_p50'] or 0):.1f} ms, "
+            f"p99 {1000 * (gen['own_lag_s_p99'] or 0):.1f} ms")
     doc: dict[str, Any] = {
         "kind": "egp-bench/load", "started": stamp, "label": a.label, "machine": machine,
         "git": procstat.git_commit(ROOT), "load_before": before,
         "settings": {"rates": a.rate_list, "step_s": a.duration, "drain_s": a.drain, "transport": a.transport,
-                     "lanes_per_node": a.lanes, "seed": a.seed, "causal_gap_s": a.causal_gap, "verifiers": a.verifiers,
+                     "lanes_per_node": a.lanes, "outstanding": a.outstanding,
+                     "seed": a.seed, "causal_gap_s": a.causal_gap, "verifiers": a.verifiers,
                      "nodes": len(urls), "network": where, "pids": pids,
                      "devnet": bool(a.devnet), "timeout_commit_ms": a.timeout_commit_ms if a.devnet else None,
                      "skip_timeout_commit": a.skip_timeout_commit if a.devnet else None,

@@ -63,6 +63,34 @@ def test_a_staircase_held_back_by_the_bound_is_found_saturated() -> None:
     assert r.saturated_at == 0
 
 
+def test_txs_held_back_by_the_bound_are_told_apart_from_the_generators_own_lateness() -> None:
+    """Five txs due at once on a lane bounded at 3 outstanding: the last two wait for commits, and the
+    report says so (the generator could not offer them on time because the network had not committed)."""
+    r = _run([5.0], 1.0, 5)
+    r.p.due[:] = [0.0] * 5
+    sent: list[int] = []
+
+    async def send(i: int) -> None:
+        sent.append(i)
+
+    async def main() -> None:
+        r.t0 = time.monotonic()
+        pacer = asyncio.create_task(r._paced(0, list(range(5)), send))
+        for k in range(2):
+            await asyncio.sleep(0.05)
+            assert len(sent) == 3 + k  # held at the bound until a commit settles one
+            r._settle(k)
+        await asyncio.wait_for(pacer, 5)
+
+    asyncio.run(main())
+    assert sent == [0, 1, 2, 3, 4]
+    assert r.r.held[:3] == [0.0] * 3 and all(h > 0.03 for h in r.r.held[3:])
+    rep = r.sender_report()
+    assert rep["sent"] == 5 and rep["held_back"] == 2 and rep["lanes"] == {"0": {"sent": 5, "held_back": 2}}
+    assert rep["held_wait_s_p50"] is not None and rep["own_lag_s_max"] is not None
+    assert rep["own_lag_s_max"] < min(r.r.held[3:])  # the wait is not counted as the generator's own lateness
+
+
 # ---------------------------------------------------------------- the commit observer reads a NewBlock message
 
 

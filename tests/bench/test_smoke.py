@@ -67,6 +67,8 @@ def test_load_run_on_a_real_four_node_network(tmp_path: Path) -> None:
     assert doc["settings"]["nodes"] == 4 and doc["settings"]["rates"] == [40.0]
     [step] = doc["results"]["steps"]
     assert step["sent"] == 600
+    gen = doc["results"]["generator"]  # why txs went out late, if they did: the lane bound or the generator
+    assert gen["sent"] == 600 and 0 <= gen["held_back"] <= 600 and "generator: " in p.stdout
     assert step["committed_tx_s"] > 0, "the network committed nothing of the load"
     assert set(step["latency_s"]) == {"p50", "p95", "p99", "max", "n"} and step["latency_s"]["n"] > 0
     assert step["blocks"]["n"] > 0 and len(step["cpu"]["node_cores"]) == 4
