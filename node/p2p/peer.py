@@ -156,6 +156,8 @@ class Peer:
         self.frames_sent = 0
         self.frames_received = 0
         self.sends_refused = 0
+        self._last_write = 0.0  # loop time of the last write (keepalives are sent after keepalive_interval)
+        self._ticker: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ API used by the P2P service
 
@@ -223,6 +225,9 @@ class Peer:
                 self.close("node shutting down")
             for t in tasks:
                 t.cancel()
+            if self._ticker is not None:
+                self._ticker.cancel()
+                self._ticker = None
             await asyncio.gather(*tasks, return_exceptions=True)
             self.conn.close()
             transport = self.conn.writer.transport
@@ -320,31 +325,49 @@ class Peer:
         self.frames_sent += len(out)
         return out
 
+    def _tick(self) -> None:
+        """Every `keepalive_interval` at least: drop a peer silent for `idle_timeout`; send a keepalive when
+        nothing was sent for `keepalive_interval` (sealed here: the writer seals and writes a batch in one
+        step, so frames stay in counter order)."""
+        self._ticker = None
+        if self._closed.is_set():
+            return
+        cfg, loop = self._config, asyncio.get_running_loop()
+        now = loop.time()
+        since = self._waiting_since
+        if since is not None and now - since > cfg.idle_timeout:
+            self.faulty = True
+            self.close(f"nothing received for {cfg.idle_timeout:g}s")
+            return
+        if now - self._last_write >= cfg.keepalive_interval:
+            try:
+                self.conn.write(self.conn.seal(bytes((CONTROL_CHANNEL, EOF))))
+            except (ConnectionError, RuntimeError) as exc:
+                self.close(f"connection lost: {exc}", goodbye=False)
+                return
+            self.frames_sent += 1
+            self._last_write = now
+        self._ticker = loop.call_at(self._last_write + cfg.keepalive_interval, self._tick)
+
     async def _write_loop(self) -> None:
         cfg = self._config
         loop = asyncio.get_running_loop()
-        keepalive = bytes((CONTROL_CHANNEL, EOF))
+        # Keepalives and the idle check run on one timer per peer (`_tick`), not on a timeout around every
+        # wait for work: at a trickle that was a timer armed and cancelled for each frame sent.
+        self._last_write = loop.time()
+        self._ticker = loop.call_at(self._last_write + cfg.keepalive_interval, self._tick)
         try:
             while not self._closed.is_set():
-                since = self._waiting_since
-                if since is not None and loop.time() - since > cfg.idle_timeout:
-                    self.faulty = True
-                    self.close(f"nothing received for {cfg.idle_timeout:g}s")
-                    return
                 if not self._queued_total:
                     self._wake.clear()
-                    try:
-                        async with asyncio.timeout(cfg.keepalive_interval):
-                            await self._wake.wait()
-                    except TimeoutError:
-                        self.conn.write(self.conn.seal(keepalive))
-                        self.frames_sent += 1
+                    await self._wake.wait()
                     if self._closed.is_set():
                         return
                 batch = self._take_batch()
                 if batch:
                     data = b"".join(batch)
                     self.conn.write(data)
+                    self._last_write = loop.time()
                     if self._send_pacer is not None:
                         pause = self._send_pacer.spend(loop.time(), len(data))
                         if pause > 0:
