@@ -55,8 +55,9 @@ class _LevelRoot:
         self.db = plyvel.DB(str(path), create_if_missing=True, lru_cache_size=block_cache_bytes,
                             bloom_filter_bits=BLOOM_BITS, max_open_files=MAX_OPEN_FILES,
                             compression=COMPRESSION, write_buffer_size=WRITE_BUFFER_BYTES)
+        self.get = self.db.get  # type: ignore[method-assign]  # plyvel's own: no Python frame per read
 
-    def get(self, key: bytes) -> bytes | None:
+    def get(self, key: bytes) -> bytes | None:  # (replaced by `db.get` on each instance; kept for the protocol)
         value: bytes | None = self.db.get(key)
         return value
 
@@ -83,6 +84,8 @@ class LevelKV(View):
     def __init__(self, path: str | Path, *, block_cache_bytes: int = BLOCK_CACHE_BYTES) -> None:
         self._level = _LevelRoot(Path(path), block_cache_bytes)
         super().__init__(self._level)
+        if type(self) is LevelKV:  # the root view reads straight from plyvel (a subclass may override `get`)
+            self.get = self._level.db.get  # type: ignore[method-assign]
 
     def close(self) -> None:
         self._level.db.close()

@@ -16,6 +16,7 @@ node started through it (never through `egp start` or any config: a node only ca
   index block and bloom filter outside the block cache).
 
     python -m devnet.bench.memprobe up --root /tmp/m1 --validators 1   # a bench network, every node probed
+    python -m devnet.bench.memprobe up --root /tmp/m4 --validators 4 --trie-cache-mib 64 --interval 10
     egp bench --network /tmp/m1 --rate 300 --duration 300              # load it
     python -m devnet.bench.memprobe report --root /tmp/m1              # RSS slope and what grew, per node
     python -m devnet.bench.run_network down --root /tmp/m1
@@ -252,6 +253,14 @@ def _up(a: argparse.Namespace) -> int:
         return 2
     urls = write_network(a.root, WorkloadSpec(seed=a.seed), validators=a.validators,
                          timeout_commit_ms=a.timeout_commit_ms, mempool_size=a.mempool_size)
+    if a.trie_cache_mib:  # [storage] trie_cache_mib of every node (the bound whose memory a run checks)
+        for i in range(len(urls)):
+            cfg = a.root / f"node{i}" / "config" / "config.toml"
+            text, n = re.subn(r"(?m)^trie_cache_mib = \d+$", f"trie_cache_mib = {a.trie_cache_mib}", cfg.read_text())
+            if n != 1:
+                print(f"error: no trie_cache_mib line in {cfg}", file=sys.stderr)
+                return 2
+            cfg.write_text(text)
     net = BenchNetwork(a.root, urls, [])
     env = dict(os.environ, PYTHONPATH=str(ROOT), **dict(kv.split("=", 1) for kv in a.env))
     for i in range(len(urls)):
@@ -418,6 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--timeout-commit-ms", type=int, default=1000)
     up.add_argument("--mempool-size", type=int, default=5000)
     up.add_argument("--interval", type=float, default=15.0)
+    up.add_argument("--trie-cache-mib", type=int, default=0, help="[storage] trie_cache_mib of the nodes (0: default)")
     up.add_argument("--tracemalloc", type=int, default=0)
     up.add_argument("--env", action="append", default=[], help="KEY=VALUE for the nodes (e.g. MALLOC_ARENA_MAX=2)")
     w = sub.add_parser("watch", help="sample the nodes of a bench network from outside (/proc) into a JSONL file")

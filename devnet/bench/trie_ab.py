@@ -1,0 +1,199 @@
+"""A/B micro-benchmark of the state trie: the working tree's state/trie.py against another version of it,
+interleaved in one process on identical LevelDB states, with the node's collector settings.
+
+    python -m devnet.bench.trie_ab --keys 200000                    # this tree against HEAD
+    python -m devnet.bench.trie_ab --keys 500000 --base 9d2d0b5 --blocks 12
+    python -m devnet.bench.trie_ab --keys 200000 --base none --profile /tmp/trie.prof   # this tree alone
+
+Each side has its own LevelDB state (loaded in 20,000-key chunks, as app_bench's `--trie-keys`) and its own
+`CachedNodes` (default bound, or `--cache-mib`). Blocks of `--changes` key hashes (80 % updates, 15 % new
+keys, 5 % deletes, seeded) are applied to A then B (then B then A, alternating), each as the application
+does it: `Trie.update`, `write_items` into one batch, the batch written, `CachedNodes.apply`. Prints the
+thread CPU per changed key of each side (update, write_items, LevelDB write, apply), the young-GC time the
+collector spent while that side ran (gc.callbacks), and checks that both sides give the same root and write
+the same bytes: a change of the trie code must not change either. Prints numbers; asserts only equality.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib.util
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from state.crypto import sha256
+from state.kv_level import LevelKV
+
+
+def load_version(rev: str) -> ModuleType:
+    """state/trie.py as of git revision `rev`, imported under another name."""
+    src = subprocess.run(["git", "show", f"{rev}:state/trie.py"], check=True, capture_output=True).stdout
+    path = Path(tempfile.mkdtemp(prefix="trie-ab-")) / f"trie_{rev.replace('/', '_')}.py"
+    path.write_bytes(src)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class GcClock:
+    """CPU time spent in collections (gc.callbacks), by generation."""
+
+    def __init__(self) -> None:
+        self.spent = [0.0, 0.0, 0.0]
+        self._t0 = 0.0
+        gc.callbacks.append(self._cb)
+
+    def _cb(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._t0 = time.thread_time()
+        else:
+            self.spent[info["generation"]] += time.thread_time() - self._t0
+
+
+class Side:
+    def __init__(self, name: str, mod: ModuleType, path: Path, cache_bytes: int) -> None:
+        self.name, self.mod = name, mod
+        self.kv = LevelKV(path)
+        self.nodes = mod.CachedNodes(self.kv, max_bytes=cache_bytes)
+        self.t = [0.0, 0.0, 0.0, 0.0]
+        self.gc = [0.0, 0.0, 0.0]
+        self.keys = 0
+
+    def block(self, changes: dict[bytes, bytes | None], clock: GcClock, count: bool = True) -> tuple[bytes, Any]:
+        g0 = list(clock.spent)
+        t0 = time.thread_time()
+        trie = self.mod.Trie(self.nodes)
+        root = trie.update(changes)
+        t1 = time.thread_time()
+        items = trie.write_items()
+        t2 = time.thread_time()
+        b = self.kv.batch()
+        b.extend(items)
+        b.commit(sync=False)
+        t3 = time.thread_time()
+        self.nodes.apply(trie.changes)
+        t4 = time.thread_time()
+        if count:
+            for i, v in enumerate((t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                self.t[i] += v
+            for i in range(3):
+                self.gc[i] += clock.spent[i] - g0[i]
+            self.keys += len(changes)
+        return root, items
+
+    def report(self) -> str:
+        k = max(self.keys, 1)
+        us = [1e6 * v / k for v in self.t]
+        return (f"{self.name:>8}: {sum(us):6.1f} us/changed key (update {us[0]:.1f}, write_items {us[1]:.1f}, "
+                f"LevelDB write {us[2]:.1f}, apply {us[3]:.1f}); of which GC gen0/1/2 "
+                f"{1e6 * self.gc[0] / k:.1f}/{1e6 * self.gc[1] / k:.1f}/{1e6 * self.gc[2] / k:.1f}; "
+                f"{len(self.nodes):,} pages cached")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--keys", type=int, default=200_000)
+    ap.add_argument("--blocks", type=int, default=10)
+    ap.add_argument("--changes", type=int, default=3_000)
+    ap.add_argument("--base", default="HEAD", help="git revision of side A ('none': this tree alone)")
+    ap.add_argument("--cache-mib", type=int, default=256)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--gc", choices=("default", "node"), default="node")
+    ap.add_argument("--profile", type=Path, default=None, help="cProfile of this tree's measured blocks")
+    args = ap.parse_args(argv)
+
+    import state.trie as new
+
+    tmp = Path(tempfile.mkdtemp(prefix="trie-ab-"))
+    sides = [Side("this", new, tmp / "b", args.cache_mib << 20)]
+    if args.base != "none":
+        sides.insert(0, Side(args.base, load_version(args.base), tmp / "a", args.cache_mib << 20))
+    clock = GcClock()
+    saved = gc.get_threshold()
+    rng = random.Random(args.seed)
+    present: list[int] = []
+    nxt = 0
+
+    def kh(i: int) -> bytes:
+        return sha256(b"key%d" % i)
+
+    def changes_for(r: int) -> dict[bytes, bytes | None]:
+        nonlocal nxt
+        out: dict[bytes, bytes | None] = {}
+        for _ in range(args.changes):
+            x = rng.random()
+            if x < 0.80:
+                out[kh(present[rng.randrange(len(present))])] = sha256(b"u%d/%d" % (r, int(x * 1e9)))
+            elif x < 0.95:
+                out[kh(nxt)] = sha256(b"n%d" % nxt)
+                present.append(nxt)
+                nxt += 1
+            else:
+                j = rng.randrange(len(present))
+                present[j], present[-1] = present[-1], present[j]
+                out[kh(present.pop())] = None
+        return out
+
+    def run(ch: dict[bytes, bytes | None], count: bool, order: list[Side]) -> None:
+        results = {s.name: s.block(ch, clock, count) for s in order}
+        (ra, ia), *rest = results.values()
+        for rb, ib in rest:
+            if rb != ra:
+                raise SystemExit(f"the two versions differ in root: {ra.hex()} {rb.hex()}")
+            if dict(ib) != dict(ia) or len(ib) != len(ia):  # the same entries (their order in a batch is free)
+                raise SystemExit("the two versions differ in the entries they write")
+
+    try:
+        t0 = time.process_time()
+        while nxt < args.keys:
+            n = min(20_000, args.keys - nxt)
+            run({kh(i): sha256(b"v%d" % i) for i in range(nxt, nxt + n)}, False, sides)
+            present += range(nxt, nxt + n)
+            nxt += n
+        print(f"loaded {args.keys:,} keys per side ({time.process_time() - t0:.1f} s CPU)", flush=True)
+        if args.gc == "node":
+            from node.gctune import tune_for_node
+            tune_for_node()
+        for r in range(3):
+            run(changes_for(r), False, sides)
+        prof = None
+        if args.profile:
+            import cProfile
+            prof = cProfile.Profile()
+        for r in range(3, 3 + args.blocks):
+            order = sides if r % 2 else sides[::-1]
+            ch = changes_for(r)
+            if prof is not None and len(sides) == 1:
+                prof.enable()
+            run(ch, True, order)
+            if prof is not None:
+                prof.disable()
+        print(f"{args.blocks} blocks x {args.changes:,} changed keys on {args.keys:,} keys, gc {args.gc}, "
+              f"cache {args.cache_mib} MiB")
+        for s in sides:
+            print(s.report())
+        if prof is not None:
+            prof.dump_stats(str(args.profile))
+    finally:
+        gc.callbacks.remove(clock._cb)
+        if args.gc == "node":  # the collector as it was (a smoke test runs this inside pytest)
+            gc.set_threshold(*saved)
+            gc.unfreeze()
+        for s in sides:
+            s.kv.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
