@@ -9,7 +9,9 @@
 Why: events and results used to be converted five or six times per tx on this path (app records -> node
 records -> RPC views, twice -> JSON); since they are one shape (docs/design.md §8) the stages after finalize
 are what is left of that cost. Real application (state/workload.py txs, from genesis), real LevelDB in a temp
-dir, the garbage collector on (as in a node); `finalize` includes the domain execution and the trie.
+dir, the garbage collector on and set as `egp start` sets it (node/gctune.py; `--gc default` keeps CPython's
+thresholds, which make every allocation-heavy stage look several times dearer); `finalize` includes the
+domain execution and the trie.
 For an A/B, copy this file and run it with an older tree as the working directory (`--wiring views` for
 trees before 8177667, whose node indexed and published RPC views). Best of `--repeat` per stage, CPU time
 (`time.process_time`): the machine is shared. Prints numbers, asserts nothing.
@@ -120,7 +122,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--wiring", choices=("records", "views"), default="records",
                     help="how the node hands results to the indexer and the event bus (views: before 8177667)")
     ap.add_argument("--tx-subscriber", action="store_true", help="also a tm.event='Tx' subscriber")
+    ap.add_argument("--gc", choices=("node", "default"), default="node",
+                    help="the collector's thresholds: the node's (node/gctune.py) or CPython's")
     args = ap.parse_args(argv)
+    if args.gc == "node":
+        from node import gctune
+
+        gctune.tune_for_node()
     blocks = make_blocks(args.blocks, args.txs, args.seed)
     n = sum(len(b.txs) for b in blocks)
     best = dict.fromkeys(STAGES, float("inf"))
@@ -129,7 +137,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         best = {k: min(best[k], got[k]) for k in STAGES}
     us = {k: round(1e6 * best[k] / n, 2) for k in STAGES}
     after = round(sum(us[k] for k in STAGES[1:]), 2)
-    print(f"{n:,} txs in {len(blocks)} blocks, CPU us per tx (best of {args.repeat}, LevelDB, gc on):")
+    print(f"{n:,} txs in {len(blocks)} blocks, CPU us per tx (best of {args.repeat}, LevelDB, gc {args.gc}):")
     for k in STAGES:
         print(f"  {k:14s} {us[k]:8.2f}")
     print(f"  {'after finalize':14s} {after:8.2f}")
