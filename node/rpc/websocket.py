@@ -97,7 +97,8 @@ class WsSession:
         self._inflight: deque[_Entry] = deque()  # pipelined, in request order
         self._unstarted = 0  # generic pipelined tasks that have not run yet (their txs are not queued yet)
         self._submit = getattr(hub.ctx.services, "submit_tx", None)  # the fast path's way in, if offered
-        self._answering: asyncio.Task[None] | None = None
+        self._answering: asyncio.Task[None] | None = None  # answers that could not be written at once
+        self._armed = False  # `_head_done` waits for the head of `_inflight`
         self._answered = asyncio.Event()  # set each time a pipelined request is answered
 
     async def send(self, text: str) -> None:
@@ -162,9 +163,49 @@ class WsSession:
         if entry is None:
             self._unstarted += 1
             entry = (loop.create_task(self._generic(req)), None)
+        self.enqueue(entry)
+
+    def enqueue(self, entry: _Entry) -> None:
+        """Queue a started pipelined request's entry; its answer goes out after those queued before it."""
         self._inflight.append(entry)
-        if self._answering is None:
-            self._answering = loop.create_task(self._answer_in_order())
+        if self._answering is None and not self._armed:
+            self._armed = True
+            entry[0].add_done_callback(self._head_done)
+
+    def _head_done(self, fut: asyncio.Future[Any]) -> None:
+        """The oldest unanswered broadcast has its answer: write it, with those done behind it, at once (one
+        socket write, no task: at a trickle each request is its own and a task per answer cost more than the
+        answer), then wait for the next head the same way. A write that cannot go out at once (a send in
+        progress, a full buffer, a compressed connection) is left to `_answer_in_order`, as before."""
+        self._armed = False
+        inflight = self._inflight
+        if not inflight or inflight[0][0] is not fut or self._answering is not None:
+            return  # the connection is gone (its requests dropped), or the task answers
+        transport = self._transport
+        if (transport is None or self._writer is None or self.ws.compress or self._send_lock.locked()
+                or self.ws.closed or transport.is_closing() or fut.cancelled() or fut.exception() is not None):
+            self._answering = asyncio.get_running_loop().create_task(self._answer_in_order())
+            return
+        texts: list[str] = []
+        n = 0
+        while n < len(inflight):
+            f, fast = inflight[n]
+            if not f.done() or f.cancelled() or f.exception() is not None:
+                break
+            out = f.result()
+            if out is not None:
+                texts.append(fast_answer(out, fast))
+            n += 1
+        if texts:
+            transport.write(b"".join([_text_frame(t.encode("utf-8")) for t in texts]))
+        for _ in range(n):
+            inflight.popleft()
+        self._answered.set()
+        if transport.get_write_buffer_size() > DRAIN_ABOVE:  # the client reads slowly: wait for it, bounded
+            self._answering = asyncio.get_running_loop().create_task(self._answer_in_order(drain_first=True))
+        elif inflight:
+            self._armed = True
+            inflight[0][0].add_done_callback(self._head_done)
 
     async def _generic(self, req: dict[str, Any]) -> dict[str, Any] | None:
         self._unstarted -= 1  # from here on, until its tx is queued, nothing suspends
@@ -182,9 +223,12 @@ class WsSession:
             self._answered.clear()
             await self._answered.wait()
 
-    async def _answer_in_order(self) -> None:
+    async def _answer_in_order(self, drain_first: bool = False) -> None:
         inflight = self._inflight
         try:
+            if drain_first and self._writer is not None:
+                async with self._send_lock, asyncio.timeout(self.hub.ctx.config.ws_write_timeout_s):
+                    await self._writer.drain()
             while inflight:
                 fut, fast = inflight[0]
                 out = await fut

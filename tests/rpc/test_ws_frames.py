@@ -76,6 +76,54 @@ def test_send_many_waits_for_a_client_that_does_not_read(chain: FixtureChain) ->
     run(go)
 
 
+def test_pipelined_answers_go_out_in_order_and_a_client_that_does_not_read_is_dropped(chain: FixtureChain) -> None:
+    """Answers written from the head's done callback (no task): in request order, those done together in one
+    write; answers to a client that does not read fill the buffer to the drain threshold, then the write
+    timeout drops the client, with our buffer bounded."""
+    import asyncio
+
+    def done(text: str) -> asyncio.Future[object]:
+        fut: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        fut.set_result({"jsonrpc": "2.0", "id": 1, "result": text})
+        return fut
+
+    async def go() -> None:
+        server = RpcServer(chain, RpcConfig(laddr_port=0, ws_write_timeout_s=0.5))
+        port = await server.start()
+        try:
+            async with aiohttp.ClientSession() as s, s.ws_connect(f"http://127.0.0.1:{port}/websocket") as ws:
+                session = await _session(server, ws)
+                loop = asyncio.get_running_loop()
+                late: asyncio.Future[object] = loop.create_future()
+                session.enqueue((late, None))  # the head is not done: nothing may overtake it
+                session.enqueue((done("b"), None))
+                session.enqueue((done("c"), None))
+                await asyncio.sleep(0.05)
+                assert len(session._inflight) == 3
+                late.set_result({"jsonrpc": "2.0", "id": 1, "result": "a"})
+                got = [(await ws.receive(timeout=10)).data for _ in range(3)]
+                assert [g.split('"result":')[1] for g in got] == ['"a"}', '"b"}', '"c"}']
+                assert not session._inflight and session._answering is None
+
+                for _ in range(100_000):  # never read: the kernel buffers fill, then ours, then the timeout
+                    session.enqueue((done("x" * 1000), None))
+                    await asyncio.sleep(0)
+                    if session.ws.closed:
+                        break
+                for _ in range(200):
+                    if session.ws.closed:
+                        break
+                    await asyncio.sleep(0.05)
+                assert session.ws.closed and not session._inflight
+                transport = session._transport
+                assert transport is not None
+                assert transport.get_write_buffer_size() <= DRAIN_ABOVE + 2000
+        finally:
+            await server.stop()
+
+    run(go)
+
+
 def test_text_frames_parse_as_the_bytes_of_a_post_would() -> None:
     """node/rpc/websocket.py `_parse` (the text as received) agrees with `parse_body` (bytes) on what it
     accepts, what it returns and that anything else is PARSE_ERROR."""
