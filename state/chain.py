@@ -22,13 +22,14 @@ signatures: `consensus.commit.verify_commit` does, through `node.convert`).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from state.codec import MAX_SIZE, Record, encode
 from state.crypto import address, sha256
-from state.fastrec import pack, packb, strict
-from state.merkle import Proof, merkle_proof, merkle_root
+from state.fastrec import fast_init, pack, packb, strict
+from state.merkle import EMPTY_HASH, Proof, merkle_proof, merkle_root
 
 BLOCK_PROTOCOL = 11  # CometBFT's block protocol version, reported as header.version.block
 HASH_LEN = 32
@@ -308,6 +309,11 @@ class FinalizeBlockResult(Record):
     app_hash: bytes
 
 
+# plain __init__s (state.fastrec.fast_init): the application builds an ExecTxResult per tx (2.1 -> ~0.5 us) and an
+# Event per event, and decoding a block's results builds them all
+fast_init(EventAttribute, Event, ExecTxResult, ValidatorUpdate, FinalizeBlockResult)
+
+
 @dataclass(frozen=True)
 class ValidatorInfo(Record):
     """A validator as persisted in the state store and carried by certificates."""
@@ -446,8 +452,36 @@ def tx_proof(txs: Sequence[bytes], index: int) -> Proof:
 
 
 def results_hash(results: Sequence[tuple[int, bytes]]) -> bytes:
-    """`last_results_hash` from the deterministic (code, data) of each tx result."""
-    return merkle_root([encode([code, data]) for code, data in results])
+    """`last_results_hash` from the deterministic (code, data) of each tx result: `merkle_root` of their
+    encodings (a test compares). Why not that call: a block's results repeat a handful of (code, data) pairs
+    (~90 % accepted, the rest a few refusal codes; our `data` is empty), so each distinct pair is encoded and
+    leaf-hashed once, and an inner node whose two children repeat a pair seen at that level is taken from a
+    memo: runs of equal results make equal subtrees (3.1 -> ~1 us per tx)."""
+    leaves: dict[tuple[int, bytes], bytes] = {}
+    level: list[bytes] = []
+    for code, data in results:
+        key = (code, data)
+        h = leaves.get(key)
+        if h is None:
+            h = leaves[key] = hashlib.sha256(b"\x00" + encode([code, data])).digest()
+        level.append(h)
+    n = len(level)
+    if n == 0:
+        return EMPTY_HASH
+    sha = hashlib.sha256
+    memo: dict[bytes, bytes] = {}
+    while n > 1:  # level by level, as state.merkle.root_of_leaf_hashes (the same tree as RFC 6962's split)
+        nxt: list[bytes] = []
+        for i in range(0, n - 1, 2):
+            pair = b"\x01" + level[i] + level[i + 1]
+            h = memo.get(pair)
+            if h is None:
+                h = memo[pair] = sha(pair).digest()
+            nxt.append(h)
+        if n & 1:
+            nxt.append(level[-1])
+        level, n = nxt, len(nxt)
+    return level[0]
 
 
 def exec_results_hash(results: Sequence[ExecTxResult]) -> bytes:

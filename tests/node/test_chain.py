@@ -82,6 +82,20 @@ def test_txs_hash_is_rfc6962_over_tx_hashes() -> None:
     assert txs_hash([b"a", b"b"]) == h(b"\x01" + leaves[0] + leaves[1]).digest()
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([(0, b""), (0, b""), (0, b""), (108, b""), (401, b""), (0, b"x")])
+                | st.tuples(st.integers(0, 2**32 - 1), st.binary(max_size=8)), max_size=70))
+def test_results_hash_is_the_merkle_root_of_the_encoded_results(results: list[tuple[int, bytes]]) -> None:
+    """`results_hash` hashes each distinct (code, data) once and takes repeated inner nodes from a memo: the
+    root is `merkle_root` of the encoded pairs for any sizes (odd levels included) and mixes of repeats."""
+    from state.codec import encode
+    from state.merkle import merkle_root
+
+    assert results_hash(results) == merkle_root([encode([c, d]) for c, d in results])
+    runs = [(0, b"")] * 1000 + results + [(0, b"")] * 37
+    assert results_hash(runs) == merkle_root([encode([c, d]) for c, d in runs])
+
+
 def test_header_hash_changes_with_every_field() -> None:
     h = golden_header()
     seen = {h.hash()}
