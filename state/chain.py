@@ -556,7 +556,9 @@ def build_block(
     last_commit: Commit,
     evidence: Sequence[bytes] = (),
 ) -> Block:
-    """The block a proposer makes at `ctx.height` (every derived hash filled in)."""
+    """The block a proposer makes at `ctx.height` (every derived hash filled in; the tx hashes `data_hash` is
+    made of are kept as the block's `tx_hashes()`, not computed again)."""
+    hashes = tuple([sha256(tx) for tx in txs])
     header = Header(
         version_block=ctx.block_version,
         version_app=ctx.app_version,
@@ -565,7 +567,7 @@ def build_block(
         time_ms=time_ms,
         last_block_id=ctx.last_block_id,
         last_commit_hash=commit_hash(last_commit.signatures),
-        data_hash=txs_hash(txs),
+        data_hash=merkle_root(hashes),  # = txs_hash(txs)
         validators_hash=ctx.validators_hash,
         next_validators_hash=ctx.next_validators_hash,
         consensus_hash=ctx.consensus_hash,
@@ -574,7 +576,9 @@ def build_block(
         evidence_hash=evidence_hash(evidence),
         proposer_address=proposer_address,
     )
-    return Block(header, tuple(txs), tuple(evidence), last_commit)
+    block = Block(header, tuple(txs), tuple(evidence), last_commit)
+    block.__dict__["_tx_hashes"] = hashes  # (the cache `tx_hashes()` fills)
+    return block
 
 
 def _header_reason(h: Header, ctx: BlockContext) -> str | None:

@@ -292,6 +292,7 @@ def test_block_id_and_tx_hashes_are_made_once_per_block_and_are_the_codecs(chain
         assert fresh.block_id() is fresh.block_id() and fresh.tx_hashes() is fresh.tx_hashes()
         assert fresh.tx_hashes() == tuple(tx_hash(tx) for tx in block.txs)
         assert merkle_root(list(fresh.tx_hashes())) == txs_hash(block.txs) == block.header.data_hash
+        assert block.tx_hashes() == fresh.tx_hashes()  # (a built block keeps the hashes its data_hash used)
 
 
 def test_range_written_in_a_callers_batch_is_read_from_the_database(tmp_path: Path, chain5: Chain) -> None:
