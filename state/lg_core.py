@@ -37,15 +37,28 @@ from state.records import (
 )
 from state.store import Ctx
 
+_new = object.__new__
+_setattr = object.__setattr__
+
+
+def _guarantee(fields: dict[str, Any]) -> Guarantee:
+    """The Guarantee whose `__dict__` is `fields` (a dict of its own, in field order: a copy of a guarantee's)."""
+    g = _new(Guarantee)
+    _setattr(g, "__dict__", fields)
+    return g
+
+
+def _check_fields(g: Guarantee, changes: dict[str, Any]) -> None:
+    if not changes.keys() <= g.__dict__.keys():
+        raise TypeError(f"unknown Guarantee fields {sorted(changes.keys() - g.__dict__.keys())}")
+
 
 def replace(g: Guarantee, **changes: Any) -> Guarantee:
     """`dataclasses.replace` for the hot record, without re-running __init__ over 32 fields."""
-    if not changes.keys() <= g.__dict__.keys():
-        raise TypeError(f"unknown Guarantee fields {sorted(changes.keys() - g.__dict__.keys())}")
-    new = object.__new__(Guarantee)
-    new.__dict__.update(g.__dict__)
-    new.__dict__.update(changes)
-    return new
+    _check_fields(g, changes)
+    fields = g.__dict__.copy()
+    fields.update(changes)
+    return _guarantee(fields)
 
 
 def load(ctx: Ctx, lg_id: str) -> Guarantee:
@@ -101,22 +114,28 @@ def _state_index_keys(g: Guarantee) -> list[bytes]:
 def save(ctx: Ctx, old: Guarantee | None, new: Guarantee, kind: str, *, amount: int = 0,
          doc_hash: bytes = b"") -> Guarantee:
     """Persist `new` as the next version with an event of `kind`; returns what was stored."""
-    seq = new.events
-    version = new.version + 1 if old else new.version
+    return _store(ctx, old, new.__dict__.copy(), kind, amount, doc_hash)
+
+
+def _store(ctx: Ctx, old: Guarantee | None, f: dict[str, Any], kind: str, amount: int, doc_hash: bytes
+           ) -> Guarantee:
+    """`save` of the guarantee whose fields are `f` (a dict of its own, which becomes the stored record's)."""
+    seq = f["events"]
+    version = f["version"] + 1 if old else f["version"]
+    lg_id, status = f["id"], f["status"]
     # the LgEvent record's bytes (`pack(LgEvent(...))`: [TAG, fields...], all primitives), built without the
     # record: packed once for its hash (the chain head in the guarantee) and for the history
-    ev_raw = packb([LgEvent.TAG, new.id, seq, kind, version, new.status, ctx.signer_addr, ctx.tx_hash, ctx.height,
-                    ctx.now, amount, doc_hash, new.last_event_hash])
-    if new.status in TERMINAL:
-        stored = replace(new, version=version, events=seq + 1, last_event_hash=sha256(ev_raw), amendment=None,
-                         cancel_consent="")
-        live_key = k_live(new.requirement, new.applicant, new.type)
-        if ctx.get_str(live_key) == new.id:
+    ev_raw = packb([LgEvent.TAG, lg_id, seq, kind, version, status, ctx.signer_addr, ctx.tx_hash, ctx.height,
+                    ctx.now, amount, doc_hash, f["last_event_hash"]])
+    f["version"], f["events"], f["last_event_hash"] = version, seq + 1, sha256(ev_raw)
+    if status in TERMINAL:
+        f["amendment"], f["cancel_consent"] = None, ""
+        live_key = k_live(f["requirement"], f["applicant"], f["type"])
+        if ctx.get_str(live_key) == lg_id:
             ctx.delete(live_key)
-    else:
-        stored = replace(new, version=version, events=seq + 1, last_event_hash=sha256(ev_raw))
-    ctx.put(k_lg(new.id), stored)
-    ctx.history_put_packed(k_lg_event(new.id, seq), ev_raw)
+    stored = _guarantee(f)
+    ctx.put(k_lg(lg_id), stored)
+    ctx.history_put_packed(k_lg_event(lg_id, seq), ev_raw)
     if old is None:
         before, after = set(), set(index_keys(stored))
     elif (old.id, old.applicant, old.beneficiary, old.bank, old.requirement) == (
@@ -129,8 +148,8 @@ def save(ctx: Ctx, old: Guarantee | None, new: Guarantee, kind: str, *, amount: 
             ctx.index_delete(k)
         for k in sorted(after - before):
             ctx.index_put(k)
-    ctx.emit("lg", {"id": new.id, "bank": new.bank, "agency": new.beneficiary, "supplier": new.applicant,
-                    "type": new.type, "status": stored.status, "action": kind, "version": stored.version})
+    ctx.emit("lg", {"id": lg_id, "bank": stored.bank, "agency": stored.beneficiary, "supplier": stored.applicant,
+                    "type": stored.type, "status": status, "action": kind, "version": version})
     return stored
 
 
@@ -139,7 +158,10 @@ def transition(ctx: Ctx, g: Guarantee, kind: str, *, ev_amount: int = 0, ev_doc:
     """`save` a copy of `g` with `changes`; `status_since` moves when the status does."""
     if "status" in changes and changes["status"] != g.status:
         changes.setdefault("status_since", ctx.now)
-    return save(ctx, g, replace(g, **changes), kind, amount=ev_amount, doc_hash=ev_doc)
+    _check_fields(g, changes)
+    fields = g.__dict__.copy()  # `save(ctx, g, replace(g, **changes), ...)` with one copy of the fields
+    fields.update(changes)
+    return _store(ctx, g, fields, kind, ev_amount, ev_doc)
 
 
 def settle_status(ctx: Ctx, g: Guarantee, paid: int) -> str:

@@ -395,19 +395,28 @@ def _merge(
 
 # Events are `state.chain`'s records (re-exported by state.abci): what the domain emits here is what the node
 # stores, indexes and the RPC serves, with no conversion on the way.
-_ATTRS: dict[tuple[str, str], EventAttribute] = {}
+# key -> value -> the interned attribute (two levels: no (key, value) tuple to build and hash per attribute)
+_ATTRS: dict[str, dict[str, EventAttribute]] = {}
 _ATTRS_MAX = 16_384  # bounded (emptied when full): ~2.5 MB at most
+_attrs_count = 0
 
 
 def _attr(key: str, value: str) -> EventAttribute:
     """An indexed attribute, interned: a block repeats the same (key, value) pairs (bank, type, status,
     action, a guarantee's id across its transitions) thousands of times (13 % of a workload block's pairs are
     distinct), and a frozen record can be shared. Identity never reaches a hash or a stored byte."""
-    a = _ATTRS.get((key, value))
+    global _attrs_count
+    by_value = _ATTRS.get(key)
+    a = None if by_value is None else by_value.get(value)
     if a is None:
-        if len(_ATTRS) >= _ATTRS_MAX:
+        if _attrs_count >= _ATTRS_MAX:
             _ATTRS.clear()
-        a = _ATTRS[(key, value)] = EventAttribute(key, value, True)
+            _attrs_count = 0
+        by_value = _ATTRS.get(key)
+        if by_value is None:
+            by_value = _ATTRS[key] = {}
+        a = by_value[value] = EventAttribute(key, value, True)
+        _attrs_count += 1
     return a
 
 
@@ -489,7 +498,8 @@ class Ctx:
         for k, v in attrs.items():
             if type(v) is not str:
                 v = str(v)
-            a = get((k, v))
+            by_value = get(k)
+            a = None if by_value is None else by_value.get(v)
             out.append(_attr(k, v) if a is None else a)
         self.events.append(Event(type_, tuple(out)))
 

@@ -95,10 +95,12 @@ def test_fast_init_builds_the_same_instances_as_the_dataclass_init() -> None:
 
     import pytest
 
+    from state import chain
     from state.fastrec import fast_init
 
     replaced = [c for c in (*records.RECORD_CLASSES, *txs.BODY_CLASSES, txs.Tx, txs.DecodedTx,
-                            records.PendingDemand, records.Amendment)]
+                            records.PendingDemand, records.Amendment, chain.EventAttribute, chain.Event,
+                            chain.ExecTxResult, chain.ValidatorUpdate, chain.FinalizeBlockResult)]
     for cls in replaced:
         assert cls.__init__.__module__ == cls.__module__ and "fast_init" in (cls.__init__.__doc__ or ""), cls
 
