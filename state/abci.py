@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from hashlib import sha256 as _sha256
 
 from state import errors as E
 from state.abci_types import (
@@ -112,6 +113,7 @@ class _Pending:
     time_ms: int
     txs: list[bytes]
     tx_hashes: list[bytes]  # sha256 of each of `txs`: the caller's (RequestFinalizeBlock.tx_hashes) or computed once
+    state_writes: list[tuple[bytes, bytes | None]]  # the overlay's writes of state records (`_state_writes`)
 
 
 _M_HEIGHT, _M_HASH, _M_RESP, _M_BLOCK = b"height", b"app_hash", b"last_response", b"last_block_hash"
@@ -190,8 +192,9 @@ class Application:
         vals = [(v.pub_key, v.power) for v in req.validators]
         load_genesis(ctx, req.chain_id, parse_app_state(req.app_state_bytes), vals)
         trie = Trie(self.kv.prefixed(NS_TRIE))
-        root = trie.update(_trie_changes(overlay))
-        self._note_keys(overlay)
+        state_writes = _state_writes(overlay)
+        root = trie.update(_trie_changes(state_writes))
+        self._note_keys(overlay, state_writes)
         batch = self.kv.batch()
         _write_overlay(batch, overlay, trie.write_items())
         meta = batch.prefixed(NS_META)
@@ -425,9 +428,11 @@ class Application:
         results = [deliver(ctx, raw, h, params) for raw, h in zip(txs, hashes, strict=True)]
         updates = tuple(ValidatorUpdate(pk, p) for pk, p in sorted(ctx.validator_updates.items()))
         trie = Trie(self.nodes)
-        root = trie.update(_trie_changes(overlay))
+        state_writes = _state_writes(overlay)
+        root = trie.update(_trie_changes(state_writes))
         resp = ResponseFinalizeBlock(block_events, tuple(results), updates, b"", root)
-        self._pending = _Pending(req.height, req.hash, overlay, trie, resp, req.time_ms, req.txs, hashes)
+        self._pending = _Pending(req.height, req.hash, overlay, trie, resp, req.time_ms, req.txs, hashes,
+                                 state_writes)
         return resp
 
     def _deliver(self, ctx: Ctx, raw: bytes, h: bytes, params: Params) -> ExecTxResult:
@@ -462,7 +467,7 @@ class Application:
         if p is None:
             return ResponseCommit(0)
         own = batch is None
-        self._note_keys(p.overlay)  # before the write lands: the filter may only know more keys, never fewer
+        self._note_keys(p.overlay, p.state_writes)  # before the write lands: the filter may only know more keys
         b = self.kv.batch() if batch is None else batch
         _write_overlay(b, p.overlay, p.trie.write_items())
         meta = b.prefixed(NS_META)
@@ -475,7 +480,7 @@ class Application:
             b.commit(sync=True)
         self.nodes.apply(p.trie.changes)  # with a caller's batch: it must be committed before the next block
         if self.cache is not None:
-            self.cache.update(_committed_entries(p.overlay))
+            self.cache.update(_committed_entries(p.overlay, p.state_writes, self.cache.young))
         cache = self._sig_cache
         for h in p.tx_hashes:  # committed: never checked or executed again (a replay is refused by its nonce)
             cache.pop(h, None)
@@ -485,13 +490,16 @@ class Application:
         self._check = Overlay(self.kv, cache_reads=own or written_before_reads, shared=self.cache)
         return ResponseCommit(0)
 
-    def _note_keys(self, overlay: Overlay) -> None:
+    def _note_keys(self, overlay: Overlay, state_writes: list[tuple[bytes, bytes | None]]) -> None:
         """Add the state keys `overlay` writes a value to (not its deletes) to the key filter, and the scan marks
-        of the index keys it writes in the families the filter covers (store.SCAN_FILTERED)."""
+        of the index keys it writes in the families the filter covers (store.SCAN_FILTERED). A key the block read
+        with a value from the committed state (its read cache says so) is in the filter already (the filter
+        holds every committed key): only the others are added (~0.3 us a key; most writes update a record
+        the block read first)."""
         keys = self.cache.keys if self.cache is not None else None
         if keys is not None:
-            s = NS_STATE[0]
-            keys.update([k for k, v in overlay.writes.items() if v is not None and k[0] == s])
+            read = (overlay._reads or {}).get
+            keys.update([k for k, v in state_writes if v is not None and read(k) is None])
             for fam in SCAN_FILTERED:
                 keys.update([m for k in overlay.written_under(fam) for m in scan_marks(k)])
 
@@ -518,10 +526,16 @@ def pack_response(r: ResponseFinalizeBlock) -> bytes:
     return pack_results(r)
 
 
-def _trie_changes(overlay: Overlay) -> dict[bytes, bytes | None]:
-    n = len(NS_STATE)
-    return {sha256(k[n:]): (None if v is None else sha256(v))
-            for k, v in overlay.writes.items() if k[:n] == NS_STATE}
+def _state_writes(overlay: Overlay) -> list[tuple[bytes, bytes | None]]:
+    """The overlay's writes of state records (key with its namespace, value or None): the trie's changes, the
+    key filter's new keys and the state cache's entries come from this one pass over the block's writes."""
+    s = NS_STATE[0]
+    return [(k, v) for k, v in overlay.writes.items() if k[0] == s]
+
+
+def _trie_changes(state_writes: list[tuple[bytes, bytes | None]]) -> dict[bytes, bytes | None]:
+    h = _sha256  # hashlib's constructor straight (crypto.sha256 is this, behind a Python call)
+    return {h(k[1:]).digest(): (None if v is None else h(v).digest()) for k, v in state_writes}
 
 
 # the records the state cache keeps decoded across blocks: the small registry records every tx reads (its
@@ -532,14 +546,17 @@ def _trie_changes(overlay: Overlay) -> dict[bytes, bytes | None]:
 _DECODED_ACROSS_BLOCKS = frozenset({Account, Institution, Supplier, Params})
 
 
-def _committed_entries(overlay: Overlay) -> dict[bytes, tuple[bytes | None, object]]:
+def _committed_entries(overlay: Overlay, state_writes: list[tuple[bytes, bytes | None]],
+                       young: dict[bytes, tuple[bytes | None, object]]) -> dict[bytes, tuple[bytes | None, object]]:
     """What the block read from the committed state and what it wrote there, with the decoded registry
-    records the overlay holds for them: the entries of `StateCache` after this block's commit."""
+    records the overlay holds for them: the entries of `StateCache` after this block's commit. A read the
+    cache's young generation already holds (the same committed value) is left out: adding it again would
+    change nothing there (`StateCache.update` adds to the young generation before it may turn it old)."""
     writes, get, keep = overlay.writes, overlay.objs.get, _DECODED_ACROSS_BLOCKS
     s = NS_STATE[0]
     out = {k: (v, o if (o := get(k)).__class__ in keep else None)
-           for k, v in (overlay._reads or {}).items() if k[0] == s and k not in writes}
-    out.update({k: (v, o if (o := get(k)).__class__ in keep else None) for k, v in writes.items() if k[0] == s})
+           for k, v in (overlay._reads or {}).items() if k[0] == s and k not in writes and k not in young}
+    out.update({k: (v, o if (o := get(k)).__class__ in keep else None) for k, v in state_writes})
     return out
 
 
