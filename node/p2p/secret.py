@@ -53,6 +53,8 @@ KDF_CONTEXT = b"egp-p2p1"  # 8 bytes, as crypto_kdf contexts are
 AUTH_DOMAIN = b"egp-chain/p2p/v1/auth\x00"
 MAX_HANDSHAKE_FRAME = 4096
 READ_CHUNK = 256 * 1024  # most bytes `SecretConnection.read_frames` takes from the stream's buffer at once
+VIEW_ABOVE = 16 * 1024  # bytes read at once above which frames are opened through a view (a copy costs more);
+# a frame above it is read exactly, and so is the next one
 _NONCE_PREFIX = bytes(4)
 
 
@@ -136,7 +138,7 @@ class FrameOpener:
             raise FrameError(f"frame of {size - TAG_SIZE} bytes exceeds the limit of {self.max_plaintext}")
         return size
 
-    def open(self, header: bytes, body: bytes) -> bytes:
+    def open(self, header: bytes, body: bytes | memoryview) -> bytes:
         nonce = _NONCE_PREFIX + self._counter.to_bytes(8, "little")
         plaintext = aead_decrypt(body, header, nonce, self._key)
         self._counter += 1
@@ -207,6 +209,7 @@ class SecretConnection:
         self.bytes_sent = 0
         self.bytes_received = 0
         self._rest = b""  # bytes read past the last complete frame (`read_frames`)
+        self._exact = False  # the last frame was big: `read_frames` reads the next one exactly
         self._ready: list[bytes] = []  # frames opened by `read_frames`'s parse, not returned yet
 
     @property
@@ -254,6 +257,15 @@ class SecretConnection:
             return out
         reader = self.reader
         try:
+            if self._exact and not self._rest:
+                # the last frame was a big packet (a block in transfer): read the next exactly, without the
+                # copies a read ahead costs a 64 KiB packet (read, then joined with the rest of it)
+                header = await reader.readexactly(HEADER.size)
+                size = self._opener.body_size(header)
+                body = await reader.readexactly(size)
+                self._exact = size > VIEW_ABOVE
+                self.bytes_received += HEADER.size + size
+                return [self._opener.open(header, body)]
             while True:
                 rest = self._rest
                 if len(rest) >= HEADER.size:
@@ -279,12 +291,14 @@ class SecretConnection:
         buf = self._rest
         out: list[bytes] = []
         opener, hsize, off, end = self._opener, HEADER.size, 0, len(buf)
+        view = memoryview(buf) if end > VIEW_ABOVE else None  # big packets are opened in place, not copied
         while end - off >= hsize:
             header = buf[off : off + hsize]
             stop = off + hsize + opener.body_size(header)
             if stop > end:
                 break
-            out.append(opener.open(header, buf[off + hsize : stop]))
+            out.append(opener.open(header, buf[off + hsize : stop] if view is None else view[off + hsize : stop]))
+            self._exact = stop - off > VIEW_ABOVE
             off = stop
         self.bytes_received += off
         self._rest = buf[off:] if off else buf

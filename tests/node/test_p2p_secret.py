@@ -206,10 +206,14 @@ def test_direct_aead_path_agrees_with_pynacl_public_binding(msg: bytes, ad: byte
     sealed = aead.aead_encrypt(msg, ad, nonce, key)
     assert sealed == aead.bindings_encrypt(msg, ad, nonce, key)
     assert aead.aead_decrypt(sealed, ad, nonce, key) == aead.bindings_decrypt(sealed, ad, nonce, key) == msg
+    view = memoryview(b"pad" + sealed + b"tail")[3 : 3 + len(sealed)]  # a frame opened in place in a bigger read
+    assert aead.aead_decrypt(view, ad, nonce, key) == aead.bindings_decrypt(view, ad, nonce, key) == msg
     bad = bytes([sealed[0] ^ 0x80]) + sealed[1:]
     for decrypt in (aead.aead_decrypt, aead.bindings_decrypt):
         with pytest.raises(FrameError):
             decrypt(bad, ad, nonce, key)
+        with pytest.raises(FrameError):
+            decrypt(memoryview(bad), ad, nonce, key)
         with pytest.raises(FrameError):
             decrypt(sealed[:5], ad, nonce, key)
 
@@ -223,7 +227,8 @@ def _fed_connection(max_plaintext: int = MAX) -> tuple[SecretConnection, FrameSe
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.binary(max_size=3000), min_size=1, max_size=25), st.data())
+@given(st.lists(st.binary(max_size=3000) | st.integers(17_000, MAX).map(lambda n: bytes([n % 251]) * n),
+                min_size=1, max_size=25), st.data())
 def test_read_frames_returns_every_frame_in_order_however_the_bytes_arrive(msgs: list[bytes],
                                                                            data: st.DataObject) -> None:
     """`read_frames` (many frames per read) and `read_frame` (one, exactly), mixed in any order, give the
