@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -169,12 +170,15 @@ class CachedNodes:
     Bound: each page counts its estimated memory (`page_bytes`: the slot tuple, its dict entry and key, its
     distinct hashes and records; measured with tracemalloc), so `max_bytes` (`CACHE_BYTES` unless given) is what
     the cache holds at most (plus one page). With `max_entries`, each page counts 1 instead (tests). Eviction is
-    by two generations (an LRU approximation at dict speed): reads and writes go to the young dict; when it
-    holds 7/16 of the bound it becomes the old one and the previous old one is dropped (the old one keeps at
-    most 9/16: a block larger than that keeps its newest pages); a page found in the old generation moves back
-    to the young one. What every block touches (the top of the trie, the paths of busy keys such as a hot
-    signer's account) stays; a page deep down touched once goes after two generations, and the memory plateaus
-    whatever the size of the state."""
+    by two generations (an LRU approximation at dict speed): reads and writes go to the young dict, and a page
+    found in the old one moves back to the young one. When the two hold more than the bound, the old
+    generation's oldest pages (in the order they entered the young one) go, down to 15/16 of the bound (so
+    eviction runs once per 1/16 of the bound, not per page); when the old generation is empty the young one
+    becomes the old one. What every block touches (the top of the trie, the paths of busy keys such as a hot
+    signer's account) stays; a page not touched since the previous generation goes first; the cache fills
+    its whole bound and its memory plateaus there, whatever the size of the state. (Until session 5 the young
+    generation became the old one, and the old one was dropped, whenever it reached 7/16 of the bound: the
+    cache held 7/16 to 14/16 of its bound and dropped pages even while far below it.)"""
 
     def __init__(self, nodes: NodeReader, max_entries: int | None = None, *, max_bytes: int = CACHE_BYTES,
                  levels: int = PAGE_LEVELS) -> None:
@@ -186,9 +190,9 @@ class CachedNodes:
         self._old: dict[Pos, Frozen | None] = {}
         self._by_count = max_entries is not None
         self._max = max(2, max_entries if max_entries is not None else max_bytes)
-        self._gen = max(1, self._max * 7 // 16)  # the young generation's size when it becomes the old one
-        self._keep = self._max - self._gen  # what the old generation may hold
+        self._slack = self._max // 16  # what an eviction frees below the bound
         self._young = 0  # weight of the young generation
+        self._held = 0  # weight of the old generation
         self._none = page_base_bytes(levels)
 
     def __len__(self) -> int:
@@ -214,33 +218,48 @@ class CachedNodes:
         if page is _MISS:
             raw = self._nodes.get(position(depth, prefix))
             page = None if raw is None else decode_page(raw, self.levels)
+            w = 1 if self._by_count else self._none if page is None else page[0]
+        else:
+            w = 1 if self._by_count else self._none if page is None else page[0]
+            self._held -= w
         self._cache[key] = page
-        self._young += 1 if self._by_count else self._none if page is None else page[0]
-        if self._young >= self._gen:
-            self._rotate()
+        self._young += w
+        if self._young + self._held > self._max:
+            self._evict()
         return page  # type: ignore[no-any-return]
 
-    def _rotate(self) -> None:
-        held = self._young
-        self._old, self._cache, self._young = self._cache, {}, 0
-        if held <= self._keep:
-            return
-        total, keep = 0, 0
-        for p in reversed(self._old.values()):  # a block larger than a generation: keep the newest that fit
-            total += self._weight(p)
-            if total > self._keep:
-                break
-            keep += 1
-        self._old = dict(list(self._old.items())[len(self._old) - keep:]) if keep else {}
+    def _evict(self) -> None:
+        """Down to 15/16 of the bound: the old generation's oldest pages first; the young generation becomes the
+        old one when the old one is empty (a block larger than the bound keeps its newest pages)."""
+        target, weight = self._max - self._slack, self._weight
+        while self._young + self._held > target:
+            if not self._old:
+                self._old, self._cache, self._held, self._young = self._cache, {}, self._young, 0
+            old = self._old
+            excess = self._young + self._held - target
+            drop = freed = 0
+            for p in old.values():
+                if freed >= excess:
+                    break
+                freed += weight(p)
+                drop += 1
+            if drop == len(old):
+                self._old = {}
+            else:  # (one pass: deleting from the front one at a time would rescan the deleted slots each time)
+                for k in list(itertools.islice(old, drop)):
+                    del old[k]
+            self._held -= freed
 
     def apply(self, changes: Mapping[Pos, Page | Frozen | None]) -> None:
         """Make committed page changes visible (call after they are durably written); the cache keeps
         immutable copies."""
         old, young, by_count, none, lv = self._old, self._cache, self._by_count, self._none, self.levels
-        w = 0
+        w = held = 0
         for key, page in changes.items():
             if old:
-                old.pop(key, None)
+                gone = old.pop(key, _MISS)
+                if gone is not _MISS:
+                    held += 1 if by_count else none if gone is None else gone[0]
             prev = young.get(key, _MISS)
             if prev is not _MISS:  # read this block (to be copied): replaced, not added
                 w -= 1 if by_count else none if prev is None else prev[0]
@@ -255,13 +274,14 @@ class CachedNodes:
                 young[key] = page
                 w += 1 if by_count else page[0]
         self._young += w
-        if self._young >= self._gen:
-            self._rotate()
+        self._held -= held
+        if self._young + self._held > self._max:
+            self._evict()
 
     def clear(self) -> None:
         self._cache.clear()
         self._old.clear()
-        self._young = 0
+        self._young = self._held = 0
 
 
 class Trie:

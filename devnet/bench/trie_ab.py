@@ -29,6 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from devnet.bench.memprobe import proc_status
 from state.crypto import sha256
 from state.kv_level import LevelKV
 
@@ -111,6 +112,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--gc", choices=("default", "node"), default="node")
     ap.add_argument("--profile", type=Path, default=None, help="cProfile of this tree's measured blocks")
+    ap.add_argument("--memory-every", type=int, default=0,
+                    help="print anonymous RSS and the caches' weight every this many measured blocks (one side: "
+                         "--base none): does the process follow the cache's bound?")
     args = ap.parse_args(argv)
 
     import state.trie as new
@@ -179,6 +183,14 @@ def main(argv: list[str] | None = None) -> None:
             run(ch, True, order)
             if prof is not None:
                 prof.disable()
+            if args.memory_every and (r - 2) % args.memory_every == 0:
+                from node import memtrim
+
+                memtrim.trim()  # as a node does every 2,000 txs
+                anon = proc_status().get("RssAnon", 0) / 1024
+                w = sum(s.nodes.weight for s in sides) / 2**20
+                print(f"block {r - 2:5d}: anonymous RSS {anon:7.1f} MiB, cache {w:6.1f} MiB by its accounting "
+                      f"({sum(len(s.nodes) for s in sides):,} pages), RSS - cache {anon - w:6.1f} MiB", flush=True)
         print(f"{args.blocks} blocks x {args.changes:,} changed keys on {args.keys:,} keys, gc {args.gc}, "
               f"cache {args.cache_mib} MiB")
         for s in sides:

@@ -1,0 +1,122 @@
+"""The trie page cache's eviction: it counts exactly what each generation holds, never holds more than its
+bound (plus one page), fills the whole bound before evicting anything, evicts what was touched least recently
+first (by generation), and answers as the store whatever it evicted."""
+
+from __future__ import annotations
+
+from hashlib import sha256
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from state.kv import MemoryKV
+from state.trie import CachedNodes, Trie
+
+
+def H(b: bytes) -> bytes:
+    return sha256(b).digest()
+
+
+def _commit(kv: MemoryKV, nodes: CachedNodes, changes: dict[bytes, bytes | None]) -> bytes:
+    t = Trie(nodes)
+    root = t.update(changes)
+    b = kv.batch()
+    b.extend(t.write_items())
+    b.commit()
+    nodes.apply(t.changes)
+    return root
+
+
+def _consistent(nodes: CachedNodes) -> None:
+    assert nodes._young == sum(nodes._weight(p) for p in nodes._cache.values())
+    assert nodes._held == sum(nodes._weight(p) for p in nodes._old.values())
+    assert not nodes._cache.keys() & nodes._old.keys()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.tuples(st.just("block"), st.lists(st.integers(0, 400), max_size=60)),
+                          st.tuples(st.just("read"), st.lists(st.integers(0, 400), max_size=60))),
+                min_size=1, max_size=12),
+       st.sampled_from([3, 10, 40, 200]), st.booleans())
+def test_counts_bound_and_answers(ops: list[tuple[str, list[int]]], bound: int, by_bytes: bool) -> None:
+    kv, plain = MemoryKV(), MemoryKV()
+    nodes = CachedNodes(kv, max_bytes=bound * 2_000) if by_bytes else CachedNodes(kv, max_entries=bound)
+    present: dict[bytes, bytes] = {}
+    for step, (kind, ids) in enumerate(ops):
+        if kind == "block":
+            changes: dict[bytes, bytes | None] = {H(b"%d" % i): H(b"%d/%d" % (i, step)) if i % 7 else None
+                                                  for i in ids}
+            root = _commit(kv, nodes, changes)
+            ref = Trie(plain)
+            assert root == ref.update(changes)
+            b = plain.batch()
+            b.extend(ref.write_items())
+            b.commit()
+            for kh, vh in changes.items():
+                if vh is None:
+                    present.pop(kh, None)
+                else:
+                    present[kh] = vh
+        else:
+            t = Trie(nodes)
+            for i in ids:
+                kh = H(b"%d" % i)
+                assert t.get_value_hash(kh) == present.get(kh)
+        _consistent(nodes)
+        limit = nodes._max + (30_000 if by_bytes else 1)
+        assert nodes.weight <= limit
+
+
+def test_a_trie_within_the_bound_is_held_whole() -> None:
+    """Nothing is evicted while the cache is below its bound (the old rule dropped a generation at 7/16 of
+    it): every page is read from the store once, however many times the trie is walked."""
+    kv = MemoryKV()
+    reads = [0]
+
+    class Counting:
+        def get(self, key: bytes) -> bytes | None:
+            reads[0] += 1
+            return kv.get(key)
+
+    keys = [H(b"%d" % i) for i in range(3_000)]
+    _commit(kv, CachedNodes(kv), {kh: H(kh) for kh in keys})
+    whole = CachedNodes(Counting(), max_entries=100_000)
+    for kh in keys:
+        Trie(whole).prove(kh)
+    pages = len(whole)
+    nodes = CachedNodes(Counting(), max_entries=pages + pages // 8)
+    reads[0] = 0
+    for _ in range(3):
+        t = Trie(nodes)
+        for kh in keys:
+            t.prove(kh)
+    assert reads[0] == pages and len(nodes) == pages
+
+
+def test_pages_touched_since_the_last_generation_stay() -> None:
+    """Over the bound, pages not touched since the previous generation go before the ones touched now."""
+    kv = MemoryKV()
+    keys = [H(b"%d" % i) for i in range(4_000)]
+    _commit(kv, CachedNodes(kv), {kh: H(kh) for kh in keys})
+    nodes = CachedNodes(kv, max_entries=200)
+    hot = keys[:5]
+    for i in range(0, 4_000, 50):
+        t = Trie(nodes)
+        for kh in hot + keys[i:i + 50]:
+            t.prove(kh)
+        _consistent(nodes)
+        assert len(nodes) <= 200
+    # the hot keys' pages are held: proving them again reads nothing
+    reads = [0]
+    real = nodes._nodes
+
+    class Counting:
+        def get(self, key: bytes) -> bytes | None:
+            reads[0] += 1
+            return real.get(key)
+
+    nodes._nodes = Counting()
+    t = Trie(nodes)
+    for kh in hot:
+        t.prove(kh)
+    assert reads[0] == 0
