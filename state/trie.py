@@ -234,7 +234,11 @@ class CachedNodes:
         target, weight = self._max - self._slack, self._weight
         while self._young + self._held > target:
             if not self._old:
-                self._old, self._cache, self._held, self._young = self._cache, {}, self._young, 0
+                if not self._cache:  # nothing held: counts that drifted (a proof query's read racing the
+                    self._young = self._held = 0  # commit thread's, see below) start again from zero
+                    return
+                self._old, self._cache = self._cache, {}
+                self._held, self._young = sum(map(weight, self._old.values())), 0  # re-counted each generation
             old = self._old
             excess = self._young + self._held - target
             drop = freed = 0
@@ -250,6 +254,10 @@ class CachedNodes:
                     del old[k]
             self._held -= freed
 
+    # Threads: proof queries (state/queries.py) read pages from the event loop while the commit thread updates
+    # the trie. Each dict operation is atomic; two reads of the same missing page at once may both count it, so
+    # the weights can drift up by a page now and then (the cache evicts a little early): `_evict` counts the old
+    # generation again whenever the young one becomes it, so a drift lasts one generation at most.
     def apply(self, changes: Mapping[Pos, Page | Frozen | None]) -> None:
         """Make committed page changes visible (call after they are durably written); the cache keeps
         immutable copies."""

@@ -120,3 +120,21 @@ def test_pages_touched_since_the_last_generation_stay() -> None:
     for kh in hot:
         t.prove(kh)
     assert reads[0] == 0
+
+
+def test_drifted_counts_recover() -> None:
+    """A read racing another thread's may count a page twice: an eviction with nothing held starts the counts
+    again, and a rotation counts the old generation again (no endless eviction, no bound lost)."""
+    kv = MemoryKV()
+    keys = [H(b"%d" % i) for i in range(500)]
+    _commit(kv, CachedNodes(kv), {kh: H(kh) for kh in keys})
+    nodes = CachedNodes(kv, max_entries=20)
+    nodes._young = 10_000  # as if counted twice many times over, with nothing held
+    Trie(nodes).prove(keys[0])
+    _consistent(nodes)
+    for kh in keys[:200]:
+        Trie(nodes).prove(kh)
+        nodes._young += 1  # drift on every read
+        assert len(nodes) <= 21
+    Trie(nodes).prove(keys[300])
+    assert nodes._held == sum(nodes._weight(p) for p in nodes._old.values())
