@@ -305,8 +305,17 @@ def k_params() -> bytes:
     return b"params"
 
 
+_ACCOUNT_KEYS: dict[bytes, bytes] = {}  # address -> its account key: every tx's signer is looked up 3-5 times (check,
+_ACCOUNT_KEYS_MAX = 65_536  # re-check, finalize, its nonce) by a few thousand hot signers; bounded (emptied when full)
+
+
 def k_account(addr: bytes) -> bytes:
-    return b"acct/" + addr.hex().encode()
+    key = _ACCOUNT_KEYS.get(addr)
+    if key is None:
+        if len(_ACCOUNT_KEYS) >= _ACCOUNT_KEYS_MAX:
+            _ACCOUNT_KEYS.clear()
+        key = _ACCOUNT_KEYS[addr] = b"acct/" + addr.hex().encode()
+    return key
 
 
 def k_inst(kind: str, code: str) -> bytes:

@@ -203,10 +203,9 @@ class Overlay:
         reads = self._reads
         if reads is None:
             return self.base.get(key)
-        try:
-            return reads[key]
-        except KeyError:
-            pass
+        value = reads.get(key, _ABSENT)  # not `reads[key]` in a try: a first read raised and caught a KeyError
+        if value is not _ABSENT:
+            return value  # type: ignore[return-value]
         shared = self._shared
         if shared is not None:
             e = shared.get(key)

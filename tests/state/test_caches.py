@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from state.abci import RequestCheckTx
 from state.crypto import sha256
 from state.txs import PublishRequirement
@@ -48,3 +51,20 @@ def test_block_overlay_caches_committed_reads_but_sees_its_writes() -> None:
     child.merge_into(o)
     assert o.get(b"b") == b"3"
     assert dict(o.iterate()) == {b"a": b"2", b"b": b"3"}
+
+
+@settings(max_examples=100, deadline=None)
+@given(addrs=st.lists(st.binary(min_size=0, max_size=32), max_size=40), bound=st.integers(1, 8))
+def test_account_keys_memo_answers_the_key_whatever_its_bound(addrs: list[bytes], bound: int) -> None:
+    """`records.k_account` remembers the keys it made (bounded, emptied when full): always the key's bytes."""
+    from state import records
+
+    saved = records._ACCOUNT_KEYS_MAX
+    records._ACCOUNT_KEYS_MAX = bound
+    records._ACCOUNT_KEYS.clear()
+    try:
+        for a in addrs + addrs[::-1]:
+            assert records.k_account(a) == b"acct/" + a.hex().encode()
+        assert len(records._ACCOUNT_KEYS) <= bound
+    finally:
+        records._ACCOUNT_KEYS_MAX = saved
