@@ -15,9 +15,10 @@ Why this shape:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -251,6 +252,13 @@ MAX_VERIFY_BATCH = 64  # txs per worker job: amortises the thread hand-off (~1 u
 INLINE_VERIFY_BELOW = 16
 
 
+def _call_soon_threadsafe(loop: asyncio.AbstractEventLoop, fn: Callable[..., object], *args: object) -> None:
+    """`loop.call_soon_threadsafe`, quietly nothing once the loop is closed (the node stopped while a batch
+    was in the worker: its result is not wanted)."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(fn, *args)
+
+
 @dataclass(slots=True)
 class _Item:
     h: bytes
@@ -387,10 +395,14 @@ class Admission:
             self._own_workers = True
         self._inflight = True
         self.batches += 1
-        job = asyncio.get_running_loop().run_in_executor(self._workers, self._preverify, [it.tx for it in batch])
-        job.add_done_callback(lambda f: self._verified(batch, f))
+        # the worker's result comes back as one callback on the loop (call_soon_threadsafe from the worker),
+        # not through an asyncio future chained to the executor's (run_in_executor: a second future, its
+        # state copied on the loop, then its callbacks scheduled again: two loop turns per batch)
+        loop = asyncio.get_running_loop()
+        job = self._workers.submit(self._preverify, [it.tx for it in batch])
+        job.add_done_callback(lambda f: _call_soon_threadsafe(loop, self._verified, batch, f))
 
-    def _verified(self, batch: list[_Item], f: asyncio.Future[Sequence[object | None]]) -> None:
+    def _verified(self, batch: list[_Item], f: Future[Sequence[object | None]]) -> None:
         self._inflight = False
         if self._closed:
             return
