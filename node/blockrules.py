@@ -5,7 +5,8 @@ accepts and another refuses costs a round), so they live in one small module a r
 CometBFT's `validateBlock`: the structural checks of `state.chain.validate_block`, then the last commit
 verified with `consensus.commit.verify_commit` (the function block sync uses too), the BFT time, and
 every evidence item (node/evidence.py's rules: a duplicate vote of a validator of the set at its height,
-both signatures valid, not expired).
+both signatures valid, not expired, not already committed; the pool refuses, and never proposes, what these
+refuse), and no pair of votes twice (in either order).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import Any
 from consensus.bft_time import block_time_ms
 from consensus.commit import verify_commit
 from node.convert import commit_to_consensus, valset_from_info
-from node.evidence import History, evidence_reason
+from node.evidence import History, evidence_keys, evidence_reason
 from node.limits import MAX_TXS_PER_BLOCK as MAX_TXS_PER_BLOCK  # re-exported: the block rules' tx cap
+from node.messages import EvidenceMsg, decode_message
 from node.statestore import ChainState
 from state.chain import Block, Commit, build_block, validate_block
 from state.crypto import verify
@@ -108,8 +110,15 @@ def check_block(chain_id: str, state: ChainState, block: Block, history: History
         return f"more than {MAX_EVIDENCE_PER_BLOCK} evidence items"
     if len(set(block.evidence)) != len(block.evidence):
         return "the same evidence twice"
+    seen: set[bytes] = set()
     for raw in block.evidence:
-        reason = evidence_reason(chain_id, state, raw, history)
+        reason = evidence_reason(chain_id, state, raw, history)  # (it decoded `raw`: an EvidenceMsg)
         if reason is not None:
             return f"invalid evidence: {reason}"
+        ev = decode_message(raw)
+        assert isinstance(ev, EvidenceMsg)
+        key = evidence_keys(ev)[0]
+        if key in seen:
+            return "the same evidence twice"
+        seen.add(key)
     return None

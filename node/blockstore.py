@@ -15,15 +15,21 @@ Layout (inside the namespace `NS`; heights are 8-byte big-endian so keys sort by
     b"r" h → chain.FinalizeBlockResult    b"R" → StoreRange(base, height)
     b"t" tx hash → TxLocation (homes written before 2026-11-26 only: read by nothing but `prune`, which
                                deletes them; the tx index's `th` records answer lookups by hash)
+    b"e" sha256(evidence item) → h, the height of the block that carried it (node/evidence.py refuses an
+                               item already committed: after a restart as before it)
+    b"E" → the height up to which `e` entries were rebuilt from the blocks of a home written before them
+                               (`index_committed_evidence`, once at start)
 
-`prune(retain_height)` deletes every height below `retain_height` (blocks, metas, commits, results and tx
-locations) and raises the base.
+`prune(retain_height)` deletes every height below `retain_height` (blocks, metas, commits, results, tx
+locations and committed-evidence entries) and raises the base; `prune_below` prunes the state store's history
+with it (the node does not prune yet: nothing calls them outside tests).
 """
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from state.chain import (
     MAX_BLOCK_BYTES,
@@ -32,12 +38,17 @@ from state.chain import (
     Commit,
     FinalizeBlockResult,
     Header,
+    evidence_hash,
     pack_results,
     tx_hash,
 )
 from state.codec import Record
+from state.crypto import sha256
 from state.fastrec import pack, unpack
 from state.kv import KV, Batch
+
+if TYPE_CHECKING:
+    from node.statestore import StateStore
 
 NS = b"blockstore/"
 _H = struct.Struct(">Q")
@@ -147,6 +158,8 @@ class BlockStore:
         if block.last_commit.height > 0:
             b.put(hkey(b"c", h - 1), pack(block.last_commit))
         # (no `t` tx locations any more: nothing read them but `prune`; tx lookups are the indexer's `th`)
+        for item in block.evidence:  # (rare: most blocks carry none)
+            b.put(b"e" + sha256(item), _H.pack(h))
         new_rng = StoreRange(rng.base or h, h)
         b.put(b"R", pack(new_rng))
         self._writing_range(own)
@@ -185,6 +198,8 @@ class BlockStore:
                     if loc is not None and loc.height == h:
                         b.delete(b"t" + tx_hash(tx))
                 b.delete(b"#" + block.hash())
+                for item in block.evidence:
+                    b.delete(b"e" + sha256(item))
             for prefix in (b"b", b"m", b"c", b"s", b"r"):
                 b.delete(hkey(prefix, h))
         new_rng = StoreRange(retain_height, rng.height)
@@ -194,6 +209,31 @@ class BlockStore:
             b.commit(sync=True)
             self._rng = new_rng if self._cached else None
         return retain_height - rng.base
+
+    def index_committed_evidence(self) -> int:
+        """Write the `e` entries of the stored blocks saved before `save_block` wrote them (a home written
+        before 2026-11-26), once: only blocks whose header has a non-empty evidence hash are read; returns
+        how many entries were written."""
+        if self._kv.get(b"E") is not None:
+            return 0
+        rng, empty, n = self._range(), evidence_hash(()), 0
+        b, _ = self._batch(None)
+        for h in range(rng.base, rng.height + 1) if rng.height else ():
+            meta = self.load_block_meta(h)
+            if meta is None or meta.header.evidence_hash == empty:
+                continue
+            block = self.load_block(h)
+            for item in block.evidence if block is not None else ():
+                b.put(b"e" + sha256(item), _H.pack(h))
+                n += 1
+        b.put(b"E", _H.pack(rng.height))
+        b.commit(sync=True)
+        return n
+
+    def committed_evidence_height(self, item_hash: bytes) -> int | None:
+        """The height of the stored block that carried the evidence item of this SHA-256, or None."""
+        raw = self._kv.get(b"e" + item_hash)
+        return None if raw is None else int(_H.unpack(raw)[0])
 
     # --- reads ---------------------------------------------------------------------------------
     def load_block_bytes(self, height: int) -> bytes | None:
@@ -243,3 +283,23 @@ class BlockStore:
     def tx_location(self, txhash: bytes) -> TxLocation | None:
         raw = self._kv.get(b"t" + txhash)
         return None if raw is None else TxLocation.decode(raw)
+
+
+def prune_below(retain_height: int, blocks: BlockStore, states: StateStore, indexer: Any = None) -> int:
+    """Prune below `retain_height` the tx index (if given: node/indexer.py), the block store and the state
+    store's history: what a node that prunes must call (never the state store alone). Each is its own synced
+    write, in this order, so a crash between two leaves the later ones holding more, never an index entry
+    or a state record short of a stored block: the state store keeps what every retained height needs (its
+    validator set and parameters: evidence of those heights, RPC `validators?height=`, light clients and
+    certificates) and forgets no height the block store still holds; the committed-evidence entries of
+    pruned blocks go with them (evidence of a pruned height is refused anyway: its validator set is no
+    longer known). Returns how many blocks were pruned; raises BlockStoreError above the store's top."""
+    if retain_height > blocks.height:
+        raise BlockStoreError(f"cannot prune to {retain_height}: the store ends at {blocks.height}")
+    if indexer is not None:
+        b = blocks._root.batch()
+        indexer.prune(b, retain_height)
+        b.commit(sync=True)
+    n = blocks.prune(retain_height)
+    states.prune(min(retain_height, blocks.base))
+    return n

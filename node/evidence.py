@@ -7,7 +7,12 @@ received block (node/blockrules.py), must apply one rule set, as CometBFT's `evi
 - two votes of one validator, same height/round/type, for different blocks, both signatures valid;
 - the validator is in the set *of the evidence height* (from node/statestore.py's per-height history);
 - not from a future height, and not expired: expired when both older than `evidence_max_age_num_blocks`
-  blocks and `evidence_max_age_duration_ns` (block time at the evidence height vs the last block's time).
+  blocks and `evidence_max_age_duration_ns` (block time at the evidence height vs the last block's time);
+- not already committed, in either vote order (`evidence_keys`): the block store keeps the hash of every
+  item its blocks carry (node/blockstore.py `e` entries, written with the block), so a restarted node
+  refuses it as before the restart, and the application never punishes one double vote twice. The entries
+  go with their blocks when the node prunes (node/blockstore.py `prune_below`), and so does the validator
+  set of the evidence height, so evidence of a pruned height is refused either way.
 
 "Now" is the chain state (last height and block time), never the wall clock, so every node judges a block's
 evidence identically. Items are kept in one canonical order (`canonical`), so every node's copy of a pair is
@@ -29,7 +34,7 @@ from node.statestore import ChainState, StateStore
 from state.codec import DecodeError
 from state.crypto import sha256, verify
 
-MAX_COMMITTED_REMEMBERED = 10_000
+ALREADY_COMMITTED = "evidence was already committed"
 BAD_SIGNATURE = "bad evidence signature"  # a peer sending this is at fault; every other reason may be honest
 
 
@@ -40,13 +45,20 @@ class History(Protocol):
 
     def block_time_ms(self, height: int) -> int | None: ...
 
+    def committed_height(self, item_hash: bytes) -> int | None:
+        """The height of the block that committed the evidence item of this SHA-256 (None: not committed)."""
+        ...
+
 
 class StoredHistory:
-    """`History` over the node's stores: per-height validator sets (StateStore) and block times (block store)."""
+    """`History` over the node's stores: per-height validator sets (StateStore), block times and committed
+    evidence (block store). Made at start: the block store's committed-evidence entries of a home written
+    before them are rebuilt then, once (`BlockStore.index_committed_evidence`)."""
 
     def __init__(self, states: StateStore, store: Any) -> None:
         self.states = states
         self.store = store
+        store.index_committed_evidence()
 
     def validators_at(self, height: int) -> ValidatorSet | None:
         info = self.states.load_validators(height)
@@ -55,6 +67,17 @@ class StoredHistory:
     def block_time_ms(self, height: int) -> int | None:
         meta = self.store.load_block_meta(height)
         return None if meta is None else int(meta.header.time_ms)
+
+    def committed_height(self, item_hash: bytes) -> int | None:
+        h: int | None = self.store.committed_evidence_height(item_hash)
+        return h
+
+
+def evidence_keys(ev: EvidenceMsg) -> tuple[bytes, bytes]:
+    """The hashes of the item in its two vote orders (one pair of votes, one piece of evidence): the
+    canonical one first (the pool's key)."""
+    c = canonical(ev)
+    return sha256(c.encode()), sha256(EvidenceMsg(c.vote_b, c.vote_a).encode())
 
 
 def canonical(msg: EvidenceMsg) -> EvidenceMsg:
@@ -72,6 +95,8 @@ def evidence_reason(chain_id: str, state: ChainState, raw: bytes, history: Histo
     a, b = ev.vote_a, ev.vote_b
     if a.value_id == b.value_id:
         return "the two votes are for the same block"
+    if any(history.committed_height(k) is not None for k in evidence_keys(ev)):
+        return ALREADY_COMMITTED
     h = a.height
     if h > state.height:
         return f"evidence from a future height {h} (the chain is at {state.height})"
@@ -96,13 +121,12 @@ def evidence_reason(chain_id: str, state: ChainState, raw: bytes, history: Histo
 
 
 class EvidencePool:
-    """Pending evidence (to gossip and propose) and the recently committed (never added again)."""
+    """Pending evidence (to gossip and propose); the committed is refused by the rules (`history`)."""
 
     def __init__(self, chain_id: str, history: History) -> None:
         self.chain_id = chain_id
         self.history = history
         self.pending: dict[bytes, bytes] = {}
-        self.committed: dict[bytes, None] = {}  # insertion-ordered: oldest first
 
     def reason(self, state: ChainState, raw: bytes) -> str | None:
         return evidence_reason(self.chain_id, state, raw, self.history)
@@ -111,8 +135,6 @@ class EvidencePool:
         """(hash, why refused or None, newly added). Already pending is not an error (as CometBFT)."""
         raw = canonical(msg).encode()
         key = sha256(raw)
-        if key in self.committed:
-            return key, "evidence was already committed", False
         if key in self.pending:
             return key, None, False
         reason = self.reason(state, raw)
@@ -129,12 +151,14 @@ class EvidencePool:
         return list(self.pending.values())[:limit]
 
     def committed_block(self, evidence: tuple[bytes, ...] | list[bytes]) -> None:
+        """Drop from the pending what a committed block carried (the block store has it now: see `add`)."""
         for raw in evidence:
-            key = sha256(raw)
-            self.pending.pop(key, None)
-            self.committed[key] = None
-            if len(self.committed) > MAX_COMMITTED_REMEMBERED:
-                self.committed.pop(next(iter(self.committed)))
+            try:
+                ev = decode_message(raw)
+            except DecodeError:
+                continue
+            if isinstance(ev, EvidenceMsg):
+                self.pending.pop(evidence_keys(ev)[0], None)
 
 
 # ---------------------------------------------------------------- RPC `broadcast_evidence` input

@@ -310,3 +310,52 @@ def test_range_written_in_a_callers_batch_is_read_from_the_database(tmp_path: Pa
     store.save_block(chain5.blocks[2], chain5.seen_commits[2])
     assert store.height == 3 == BlockStore(kv).height
     kv.close()
+
+
+def test_committed_evidence_entries_are_saved_with_the_block_pruned_with_it_and_rebuilt(tmp_path: Path) -> None:
+    """A block's evidence items are remembered by hash with the block (node/evidence.py refuses them again,
+    after a restart too); a home saved before that rebuilds them once at start; `prune_below` forgets them
+    with their block and prunes the state store's history with the blocks."""
+    from dataclasses import replace
+
+    from node.blockstore import prune_below
+    from state.chain import evidence_hash
+    from state.crypto import sha256
+
+    c = Chain.start(4)
+    c.grow(2)
+    items = (b"evidence-a", b"evidence-b")  # the store keeps the hash of whatever its blocks carried
+    blk = c.next_block()
+    c.commit_block(replace(blk, evidence=items, header=replace(blk.header, evidence_hash=evidence_hash(items))))
+    c.grow(3)
+    kv = LevelKV(tmp_path / "db")
+    store = BlockStore(kv)
+    assert store.index_committed_evidence() == 0  # a new home, at start (node/evidence.py StoredHistory)
+    fill(store, c)
+    assert [store.committed_evidence_height(sha256(i)) for i in items] == [3, 3]
+    assert store.committed_evidence_height(sha256(b"other")) is None
+    assert store.index_committed_evidence() == 0  # saved with their blocks: nothing to rebuild
+    b = kv.batch().prefixed(b"blockstore/")
+    for i in items:
+        b.delete(b"e" + sha256(i))
+    b.delete(b"E")
+    b.commit(sync=True)  # as a home written before the entries
+    kv.close()
+    kv = LevelKV(tmp_path / "db")
+    store = BlockStore(kv)
+    assert store.committed_evidence_height(sha256(items[0])) is None
+    assert store.index_committed_evidence() == 2 and store.index_committed_evidence() == 0
+    assert [store.committed_evidence_height(sha256(i)) for i in items] == [3, 3]
+    states = StateStore(kv)
+    for s in [*c.states, c.state]:
+        states.save(s)
+    assert prune_below(3, store, states) == 2
+    assert store.base == 3 and store.committed_evidence_height(sha256(items[0])) == 3
+    assert states.load_validators(2) is None and states.load_validators(3) == c.states[2].validators
+    assert prune_below(4, store, states) == 1
+    assert [store.committed_evidence_height(sha256(i)) for i in items] == [None, None]
+    assert states.load_validators(3) is None and states.load_params(3) is None
+    assert states.load_validators(4) == c.states[3].validators and states.load_params(4) == c.states[3].consensus_params
+    with pytest.raises(BlockStoreError):
+        prune_below(7, store, states)
+    kv.close()

@@ -14,13 +14,16 @@ from hypothesis import strategies as st
 from consensus.sign_bytes import vote_sign_bytes
 from consensus.types import Vote, VoteType
 from consensus.validators import Validator, ValidatorSet
+from node.blockrules import check_block
 from node.convert import valset_from_info
 from node.evidence import BAD_SIGNATURE, EvidencePool, evidence_reason, parse_rpc_evidence
 from node.genesis import ConsensusParams, Genesis, GenesisValidator
 from node.messages import EvidenceMsg, VoteMsg
 from node.rpc.encode import rfc3339_nano
 from node.statestore import ChainState, state_from_genesis
+from state.chain import Block, evidence_hash
 from state.crypto import PrivateKey, sha256
+from tests.node.chainkit import Chain
 
 CHAIN = "egp-ev"
 T0 = 1_767_225_600_000
@@ -29,17 +32,22 @@ OUTSIDER = PrivateKey.from_seed(sha256(b"outsider"))
 
 
 class Table:
-    """Past validator sets and block times by height."""
+    """Past validator sets, block times by height and committed evidence (the node's block store keeps the
+    hash of every item its blocks carried: tests below and tests/node/test_evidence_restart.py)."""
 
     def __init__(self, vs: ValidatorSet) -> None:
         self.vs = vs
         self.times: dict[int, int] = {}
+        self.committed: dict[bytes, int] = {}
 
     def validators_at(self, height: int) -> ValidatorSet | None:
         return self.vs if height >= 1 else None
 
     def block_time_ms(self, height: int) -> int | None:
         return self.times.get(height)
+
+    def committed_height(self, item_hash: bytes) -> int | None:
+        return self.committed.get(item_hash)
 
 
 def state_at(last_height: int, time_ms: int = T0, **params: int) -> ChainState:
@@ -107,14 +115,18 @@ def test_expired_only_when_both_ages_are_exceeded(blocks: int, age_s: int) -> No
 def test_pool_keeps_one_copy_and_never_readds_committed_evidence() -> None:
     s = state_at(10)
     pool = EvidencePool(CHAIN, table(s))
+    pool.table = pool.history  # type: ignore[attr-defined]
     ev = double()
     key, reason, added = pool.add(s, ev)
     assert reason is None and added
     swapped = EvidenceMsg(ev.vote_b, ev.vote_a)
     assert pool.add(s, swapped) == (key, None, False)  # the same pair in the other order is the same item
     assert pool.for_proposal(s, 16) == [pool.pending[key]]
-    pool.committed_block([pool.pending[key]])
+    raw = pool.pending[key]
+    pool.table.committed[sha256(raw)] = 9  # type: ignore[attr-defined]  # the block store saved block 9 with it
+    pool.committed_block([raw])
     assert pool.pending == {} and pool.add(s, ev)[1] == "evidence was already committed"
+    assert pool.add(s, swapped)[1] == "evidence was already committed"
     _, reason, added = pool.add(s, double(OUTSIDER))
     assert reason is not None and not added and pool.pending == {}
 
@@ -165,3 +177,33 @@ def test_rpc_evidence_timestamps_must_be_rfc3339_milliseconds() -> None:
                "value": {"vote_a": dict(va, timestamp=ts), "vote_b": _cometbft_vote(ev.vote_b)}}
         with pytest.raises(ValueError, match="malformed evidence"):
             parse_rpc_evidence(bad)
+
+
+def test_committed_evidence_is_refused_in_either_vote_order_by_the_block_rules() -> None:
+    """node/blockrules.py check_block applies the pool's rule: an item a stored block carried (in either
+    vote order) is refused, and so is one pair of votes twice in a block, in the two orders."""
+    c = Chain.start(4)
+    c.grow(3, txs_per_block=0)
+    signer = next(iter(c.signers.values()))
+
+    def signed(value: bytes) -> VoteMsg:
+        v = Vote(VoteType.PREVOTE, 2, 0, value, signer.address, c.state.last_block_time_ms)
+        return VoteMsg.of(replace(v, signature=signer.sign(vote_sign_bytes(c.state.chain_id, v))))
+
+    ev = EvidenceMsg(signed(b"\x01" * 32), signed(b"\x02" * 32))
+    swapped = EvidenceMsg(ev.vote_b, ev.vote_a)
+    hist = Table(valset_from_info(c.state.validators))
+    hist.times[2] = c.state.last_block_time_ms
+    for items, want in (([ev.encode()], None), ([swapped.encode()], None),
+                        ([ev.encode(), swapped.encode()], "the same evidence twice")):
+        assert check_block(c.state.chain_id, c.state, with_evidence(c, items), hist) == want
+    hist.committed[sha256(swapped.encode())] = 3
+    for item in (ev, swapped):
+        block = with_evidence(c, [item.encode()])
+        assert check_block(c.state.chain_id, c.state, block, hist) == "invalid evidence: evidence was already committed"
+
+
+def with_evidence(c: Chain, items: list[bytes]) -> Block:
+    block = c.next_block()
+    return replace(block, evidence=tuple(items),
+                   header=replace(block.header, evidence_hash=evidence_hash(tuple(items))))
