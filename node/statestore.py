@@ -45,7 +45,7 @@ from node.genesis import ConsensusParams, Genesis
 from state.chain import BlockContext, BlockID, ExecTxResult, FinalizeBlockResult, Header, ValidatorSetInfo
 from state.chain import exec_results_hash as _results_hash
 from state.codec import Record
-from state.fastrec import pack
+from state.fastrec import pack, unpack
 from state.kv import KV, Batch
 from state.merkle import EMPTY_HASH
 
@@ -180,7 +180,9 @@ class StateStore:
         self._root = kv
         self._kv = kv.prefixed(ns)
         self._ns = ns
-        self._top: tuple[bytes, int] = (b"", 0)  # (the stored state's bytes, its height): a lookup's bound
+        self._top: tuple[bytes, ChainState] | None = None  # the stored state's bytes and the state: a lookup's
+        # bound and its latest sets
+        self._vcache: dict[int, ValidatorSetInfo] = {}  # sets computed by lookups (bounded: emptied when full)
         self._saved = False  # a state was saved through this object (or found stored by its first save)
 
     def load(self) -> ChainState | None:
@@ -209,14 +211,15 @@ class StateStore:
         if own:
             b.commit(sync=True)
 
-    def _height(self) -> int:
-        """The stored state's height (0 when none); the state's bytes are decoded once per new state."""
+    def _latest(self) -> ChainState | None:
+        """The stored state (committed: read from the KV, never from a pending batch), unpacked once per new
+        state (fastrec.unpack of our own bytes: ~30 us against ~190 for the checked decode)."""
         raw = self._kv.get(b"S")
         if raw is None:
-            return 0
+            return None
         top = self._top
-        if raw != top[0]:
-            top = self._top = (raw, ChainState.decode(raw).height)
+        if top is None or raw != top[0]:
+            top = self._top = (raw, unpack(ChainState, raw))
         return top[1]
 
     def _base(self) -> int:
@@ -230,23 +233,44 @@ class StateStore:
         return None
 
     def load_validators(self, height: int) -> ValidatorSetInfo | None:
-        if height < 1 or height > self._height() + 1 or height < self._base():
+        st = self._latest()
+        if st is None or height < 1 or height > st.height + 1 or height < self._base():
             return None
-        found = self._last_record(b"v", height)
-        if found is None:
-            return None
-        at, raw = found
-        info = ValidatorSetInfo.decode(raw)
+        # the latest heights (RPC `validators` without a height asks the last one) come from the state itself
+        if height == st.height + 1:
+            return st.next_validators
+        if height == st.height:
+            return st.validators
+        if height == st.height - 1 and st.last_validators is not None:
+            return st.last_validators
+        cache = self._vcache
+        info = cache.get(height)
+        if info is not None:
+            return info
+        prev = cache.get(height - 1)
+        if prev is not None and self._kv.get(b"v" + _H.pack(height)) is None:
+            at, info = height - 1, prev  # (a walk up the heights: one increment each)
+        else:
+            found = self._last_record(b"v", height)
+            if found is None:
+                return None
+            at, info = found[0], ValidatorSetInfo.decode(found[1])
         if at < height:  # the set did not change since `at`: advance the priorities as update_state does
             vs = valset_from_info(info)
             for _ in range(height - at):
                 vs = valset_from_info(valset_to_info(vs.copy_increment(1)))
             info = valset_to_info(vs)
+        if len(cache) >= 256:
+            cache.clear()
+        cache[height] = info  # a stored height's set never changes (a prune is checked before the cache)
         return info
 
     def load_params(self, height: int) -> ConsensusParams | None:
-        if height < 1 or height > self._height() or height < self._base():
+        st = self._latest()
+        if st is None or height < 1 or height > st.height or height < self._base():
             return None
+        if height == st.height:
+            return st.consensus_params
         found = self._last_record(b"p", height)
         return None if found is None else ConsensusParams.decode(found[1])
 
