@@ -254,7 +254,7 @@ class StateStore:
             found = self._last_record(b"v", height)
             if found is None:
                 return None
-            at, info = found[0], ValidatorSetInfo.decode(found[1])
+            at, info = found[0], unpack(ValidatorSetInfo, found[1])
         if at < height:  # the set did not change since `at`: advance the priorities as update_state does
             vs = valset_from_info(info)
             for _ in range(height - at):
@@ -272,7 +272,7 @@ class StateStore:
         if height == st.height:
             return st.consensus_params
         found = self._last_record(b"p", height)
-        return None if found is None else ConsensusParams.decode(found[1])
+        return None if found is None else unpack(ConsensusParams, found[1])  # our own bytes (save: pack)
 
     def prune(self, retain_height: int, batch: Batch | None = None) -> None:
         """Forget validator sets and parameters of heights below `retain_height` (lookups of them answer
