@@ -529,6 +529,7 @@ def pack_response(r: ResponseFinalizeBlock) -> bytes:
 def _state_writes(overlay: Overlay) -> list[tuple[bytes, bytes | None]]:
     """The overlay's writes of state records (key with its namespace, value or None): the trie's changes, the
     key filter's new keys and the state cache's entries come from this one pass over the block's writes."""
+    overlay.pack_records()  # the accounts `put_rec` wrote, packed once each (execute.bump_nonce)
     s = NS_STATE[0]
     return [(k, v) for k, v in overlay.writes.items() if k[0] == s]
 
@@ -562,5 +563,6 @@ def _committed_entries(overlay: Overlay, state_writes: list[tuple[bytes, bytes |
 
 def _write_overlay(batch: Batch, overlay: Overlay, trie_writes: list[tuple[bytes, bytes | None]]) -> None:
     """The block's records and trie nodes into `batch`, as two bulk extends (`Batch.extend`)."""
+    overlay.pack_records()  # a no-op after `_state_writes` (nothing writes the overlay in between)
     batch.extend(overlay.writes.items())
     batch.prefixed(NS_TRIE).extend(trie_writes)

@@ -17,7 +17,7 @@ from state import errors as E
 from state.crypto import verify
 from state.errors import TxError
 from state.records import Account, Params, k_account
-from state.store import Ctx, Event
+from state.store import NS_STATE, Ctx, Event
 from state.txs import DecodedTx
 
 Handler = Callable[[Ctx, Any], None]
@@ -86,7 +86,12 @@ def authenticate(ctx: Ctx, dtx: DecodedTx, params: Params, *, verified: bool) ->
 
 
 def bump_nonce(ctx: Ctx, addr: bytes, acct: Account) -> None:
-    ctx.put(k_account(addr), Account(acct.pub_key, acct.owner_kind, acct.owner_id, acct.nonce + 1, acct.active))
+    """The signer's next sequence number. The account is packed when the block's writes are taken, not per tx
+    (`Overlay.put_rec`): a hot signer's is rewritten by each of its txs. Its fields are the stored
+    account's with `nonce + 1` (it grows by one a tx from 0: never near msgpack's 2**64), so packing it
+    cannot fail there."""
+    ctx.view.put_rec(NS_STATE + k_account(addr),
+                     Account(acct.pub_key, acct.owner_kind, acct.owner_id, acct.nonce + 1, acct.active))
 
 
 def run_tx(block: Ctx, dtx: DecodedTx, params: Params, *, verified: bool) -> TxOutcome:

@@ -16,16 +16,17 @@ same with a second layer to read through and a merge per tx). Nothing touches th
 Decoded records: `Overlay.objs` holds, for some keys, the record whose bytes are the overlay's current value
 (`Ctx.put` puts both; `Ctx.get` decodes once and keeps it), so a record read again in the block (an
 account, an institution, a guarantee a later tx touches) is not decoded again. Records are frozen, so
-sharing one is safe. `StateCache` keeps the committed records (bytes and decoded) across blocks: the
-application updates it at commit from the block's reads and writes, and the block overlay and the check
-state read through it before the KV.
+sharing one is safe. `Overlay.put_rec` writes a record whose bytes are made only when needed (a signer's
+account, rewritten by each of its txs: packed once per block, by `pack_records`). `StateCache` keeps the
+committed records (bytes and decoded) across blocks: the application updates it at commit from the block's
+reads and writes, and the block overlay and the check state read through it before the KV.
 """
 
 from __future__ import annotations
 
 import bisect
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -68,6 +69,14 @@ class _Absent:
 
 
 _ABSENT = _Absent()
+
+
+class _Deferred(bytes):
+    """The type of `_DEFERRED`: a bytes value (so `writes` keeps its type) told apart by identity alone."""
+
+
+# `Overlay.writes`' mark for a record written with `put_rec`: the value is `pack(objs[key])`, made when needed
+_DEFERRED = _Deferred()
 
 
 class StateCache:
@@ -188,6 +197,8 @@ class Overlay:
         # takes its written keys from this handful instead of `_in_range` (one pass over up to 1,024 keys written
         # since the last fold, ~100 us per credit issued in a 1,000-tx block, and a fold every 1,024 new keys)
         self._filtered: set[bytes] = set()
+        # keys `put_rec` wrote (and maybe keys written since in other ways): see `put_rec`, `pack_records`
+        self._deferred: set[bytes] = set()
         # with `cache_reads`, what `base` answered (None too) is remembered: only for an overlay whose base
         # does not change while it lives, i.e. the block's overlay and the check state over the committed
         # KV (both dropped at commit). A block reads the signer's institution, the params and other shared
@@ -199,7 +210,8 @@ class Overlay:
     def get(self, key: bytes) -> bytes | None:
         writes = self.writes
         if key in writes:
-            return writes[key]
+            w = writes[key]
+            return w if w is not _DEFERRED else self._pack(key)
         reads = self._reads
         if reads is None:
             return self.base.get(key)
@@ -258,6 +270,30 @@ class Overlay:
         elif key in self.objs:
             del self.objs[key]
 
+    def put_rec(self, key: bytes, rec: object) -> None:
+        """`put(key, pack(rec), rec)` with the packing left until the bytes are needed: a raw read (`get`),
+        iteration or `pack_records` (the block's writes taken at the end of finalize). A hot signer's account
+        is rewritten by each of its txs (its sequence number: ~50 times a block for a bank's gateway) and
+        only the last value is stored. Only for records whose packing cannot fail (the domain's own records
+        of checked fields: `execute.bump_nonce`): a failure would come out of `pack_records`, not the tx."""
+        self.put(key, _DEFERRED, rec)
+        self._deferred.add(key)
+
+    def _pack(self, key: bytes) -> bytes:
+        """The bytes of the record `put_rec` wrote at `key` (made now, kept in `writes`: the same value)."""
+        raw = self.writes[key] = pack(self.objs[key])  # type: ignore[arg-type]
+        return raw
+
+    def pack_records(self) -> None:
+        """Pack every record `put_rec` left unpacked: afterwards `writes` holds plain bytes (and None)."""
+        deferred = self._deferred
+        if deferred:
+            writes = self.writes
+            for key in deferred:
+                if writes.get(key) is _DEFERRED:
+                    self._pack(key)
+            deferred.clear()
+
     def delete(self, key: bytes) -> None:
         self.put(key, None)
 
@@ -282,12 +318,15 @@ class Overlay:
                 self._dropped.add(key)
             else:
                 writes[key] = old
+                if old is _DEFERRED:
+                    self._deferred.add(key)
             if rec is None:
                 objs.pop(key, None)
             else:
                 objs[key] = rec
 
     def merge_into(self, parent: Overlay) -> None:
+        self.pack_records()
         if parent._undo is not None or parent._dropped:
             for k, v in self.writes.items():
                 parent.put(k, v)
@@ -342,10 +381,10 @@ class Overlay:
         if reverse:
             mine.reverse()
         if self._base_holds_none(prefix):
-            yield from _merge(iter(()), mine, self.writes, reverse)
+            yield from _merge(iter(()), mine, self.writes, reverse, self._pack)
             return
         base = self.base.iterate(prefix=prefix, start=start, stop=stop, reverse=reverse)
-        yield from _merge(base, mine, self.writes, reverse)
+        yield from _merge(base, mine, self.writes, reverse, self._pack)
 
     def _base_holds_none(self, prefix: bytes | None) -> bool:
         """The committed store provably holds no key under `prefix` (SCAN_FILTERED, KeyFilter): only for an
@@ -370,26 +409,29 @@ class Overlay:
 
 
 def _merge(
-    base: Iterator[tuple[bytes, bytes]], mine: list[bytes], writes: dict[bytes, bytes | None], reverse: bool
+    base: Iterator[tuple[bytes, bytes]], mine: list[bytes], writes: dict[bytes, bytes | None], reverse: bool,
+    packed: Callable[[bytes], bytes],
 ) -> Iterator[tuple[bytes, bytes]]:
+    """`base` with the overlay's written keys `mine` (sorted) over it; `packed(key)`: the bytes of a record
+    `put_rec` left unpacked (`_DEFERRED`)."""
     i = 0
     for k, v in base:
         while i < len(mine) and (mine[i] > k if reverse else mine[i] < k):
             w = writes[mine[i]]
             if w is not None:
-                yield mine[i], w
+                yield mine[i], (w if w is not _DEFERRED else packed(mine[i]))
             i += 1
         if i < len(mine) and mine[i] == k:
             w = writes[mine[i]]
             i += 1
             if w is not None:
-                yield k, w
+                yield k, (w if w is not _DEFERRED else packed(k))
             continue
         yield k, v
     for key in mine[i:]:
         w = writes[key]
         if w is not None:
-            yield key, w
+            yield key, (w if w is not _DEFERRED else packed(key))
 
 
 # Events are `state.chain`'s records (re-exported by state.abci): what the domain emits here is what the node

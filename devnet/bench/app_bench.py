@@ -234,6 +234,7 @@ def bulk_load(app: Application, wl: Workload, n: int, chunk: int = 20_000) -> li
                                                 False, b"", ""))
             ids.append(lg_id_of(bank.code, f"BULK{i}"))
         ctx.events.clear()
+        overlay.pack_records()  # plain bytes in `writes` (state.store.Overlay.put_rec)
         trie = Trie(app.kv.prefixed(NS_TRIE))
         trie.update({sha256(k[1:]): None if v is None else sha256(v)
                      for k, v in overlay.writes.items() if k[:1] == NS_STATE})

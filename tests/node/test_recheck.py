@@ -20,6 +20,12 @@ from tests.node.test_admission import REG, _bad_signature, _home, _txs
 CHAIN = "egp-admission"
 
 
+def _check_writes(app: abci.Application) -> dict[bytes, bytes | None]:
+    """The check state's writes as bytes (the accounts `ante_tx` leaves unpacked: `Overlay.put_rec`)."""
+    app._check.pack_records()
+    return dict(app._check.writes)
+
+
 def _mix(seed: int) -> list[bytes]:
     from state.registry import with_check_digit
     from state.txs import RegisterSupplier, sign_tx
@@ -52,11 +58,11 @@ def test_recheck_txs_gives_check_tx_recheck_verdicts_and_check_state(tmp_path: P
                 txs = _mix(seed)
                 app._check = Overlay(app.kv, cache_reads=True)  # as a commit leaves it
                 one_by_one = [app.check_tx(abci.RequestCheckTx(t, abci.CheckTxType.RECHECK)).code == 0 for t in txs]
-                writes_one = dict(app._check.writes)
+                writes_one = _check_writes(app)
                 app._check = Overlay(app.kv, cache_reads=True)
                 in_one_pass = app.recheck_txs(txs)
                 assert in_one_pass == one_by_one
-                assert dict(app._check.writes) == writes_one
+                assert _check_writes(app) == writes_one
                 assert 0 < sum(in_one_pass) < len(txs)  # the mix has both kinds
         finally:
             run.node.admission.close()
@@ -120,11 +126,11 @@ def test_check_on_one_context_gives_the_child_layer_verdicts_and_check_state(tmp
                 txs = _mix(seed)
                 app._check = Overlay(app.kv, cache_reads=True)
                 ref = [_reference_check(app, t) for t in txs]
-                writes_ref = dict(app._check.writes)
+                writes_ref = _check_writes(app)
                 app._check = Overlay(app.kv, cache_reads=True)
                 fast = [app.check_code(t)[0] for t in txs]
                 assert fast == ref
-                assert dict(app._check.writes) == writes_ref
+                assert _check_writes(app) == writes_ref
                 assert 0 < ref.count(0) < len(txs)
                 # the same txs again on the same check state: every accepted one is now a replayed nonce
                 assert all(app.check_code(t)[0] != 0 for t, code in zip(txs, ref, strict=True) if code == 0)

@@ -27,6 +27,12 @@ from tests.state.harness import CHAIN, Chain, Who
 _CHAIN = Chain()  # genesis once (MemoryKV); every example gets its own Applications over a copy of it
 
 
+def _check_writes(app: Application) -> dict[bytes, bytes | None]:
+    """The check state's writes as bytes (the accounts `ante_tx` leaves unpacked: `Overlay.put_rec`)."""
+    app._check.pack_records()
+    return dict(app._check.writes)
+
+
 def _actors(c: Chain) -> list[Who]:
     return [c.cgd, c.bank, c.bank2, c.agency, c.agency2, c.sup, c.sup2]
 
@@ -123,7 +129,7 @@ def test_recheck_in_runs_equals_check_tx_one_by_one(items: list[tuple[int, int, 
             verdicts.append(_reference(app, raws))
         else:
             verdicts.append(app.recheck_txs(raws, [sha256(r) for r in raws] if hashes else None))
-        writes.append(dict(app._check.writes))
+        writes.append(_check_writes(app))
     assert verdicts[1] == verdicts[0]
     assert writes[1] == writes[0]
 
@@ -143,4 +149,4 @@ def test_ante_tx_of_an_accepted_tx_moves_only_its_signers_sequence_number(who: i
         assert res.code == 0, res.log
         assert set(check.writes) == {key}
         assert before is not None
-        assert Account.decode(check.writes[key]) == replace(Account.decode(before), nonce=n + 1)  # type: ignore[arg-type]
+        assert Account.decode(check.get(key)) == replace(Account.decode(before), nonce=n + 1)  # type: ignore[arg-type]

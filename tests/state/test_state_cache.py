@@ -1,7 +1,8 @@
 """The execution caches change no answer: the state cache across blocks (`StateCache`), the decoded records
-of the overlay (`Overlay.objs`) and the per-tx undo log (`Overlay.begin/keep/rollback`) give the same results,
-app hashes and stored bytes as the reference: every record decoded from its bytes at every read, no cache
-across blocks, and each tx in a child overlay merged on success (the execution before these caches)."""
+of the overlay (`Overlay.objs`), the accounts packed once a block (`Overlay.put_rec`) and the per-tx undo log
+(`Overlay.begin/keep/rollback`) give the same results, app hashes and stored bytes as the reference: every
+record decoded from its bytes at every read, no cache across blocks, every account packed at each write, and
+each tx in a child overlay merged on success (the execution before these caches)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from state.crypto import sha256
 from state.errors import TxError
 from state.fastrec import pack, unpack
 from state.kv import MemoryKV
-from state.records import Account, Params
+from state.records import Account, Params, k_account
 from state.store import NS_STATE, Ctx, KeyFilter, Overlay, StateCache
 from state.txs import DecodedTx
 from state.workload import Workload
@@ -41,7 +42,7 @@ def _reference_run_tx(block: Ctx, dtx: DecodedTx, params: Params, *, verified: b
         acct = execute.authenticate(block, dtx, params, verified=verified)
     except TxError as err:
         return execute.TxOutcome(err.code, err.log)
-    execute.bump_nonce(block, dtx.signer_address, acct)
+    _reference_bump_nonce(block, dtx.signer_address, acct)
     ctx = block.child()
     ctx.signer_addr, ctx.signer_kind, ctx.signer_id = dtx.signer_address, acct.owner_kind, acct.owner_id
     try:
@@ -56,6 +57,11 @@ def _reference_run_tx(block: Ctx, dtx: DecodedTx, params: Params, *, verified: b
     return execute.TxOutcome(0, "", ctx.events)
 
 
+def _reference_bump_nonce(ctx: Ctx, addr: bytes, acct: Account) -> None:
+    """`bump_nonce` as it was before `Overlay.put_rec`: the account packed at every tx."""
+    ctx.put(k_account(addr), Account(acct.pub_key, acct.owner_kind, acct.owner_id, acct.nonce + 1, acct.active))
+
+
 def _decode_every_read(self: Overlay, key: bytes, cls: Any) -> Any:
     raw = self.get(key)
     return None if raw is None else unpack(cls, raw)
@@ -66,13 +72,14 @@ def reference_execution() -> Iterator[None]:
     """Within: the reference execution (no decoded records reused, child overlays per tx)."""
     import state.abci
 
-    saved = (Overlay.get_rec, state.abci.run_tx)
+    saved = (Overlay.get_rec, state.abci.run_tx, execute.bump_nonce)
     Overlay.get_rec = _decode_every_read  # type: ignore[method-assign]
     state.abci.run_tx = _reference_run_tx  # type: ignore[assignment]
+    execute.bump_nonce = _reference_bump_nonce  # ante_tx's too (the check state)
     try:
         yield
     finally:
-        Overlay.get_rec, state.abci.run_tx = saved  # type: ignore[method-assign,assignment]
+        Overlay.get_rec, state.abci.run_tx, execute.bump_nonce = saved  # type: ignore[method-assign,assignment]
 
 
 @contextmanager
@@ -240,15 +247,17 @@ _KEYS = [bytes([a, b]) for a in b"abc" for b in b"xyz"]
 
 @settings(max_examples=300, deadline=None)
 @given(base=st.dictionaries(st.sampled_from(_KEYS), st.binary(min_size=1, max_size=2), max_size=6),
-       ops=st.lists(st.tuples(st.sampled_from(["put", "del", "begin", "keep", "rollback", "iter"]),
+       ops=st.lists(st.tuples(st.sampled_from(["put", "del", "rec", "rec", "begin", "keep", "rollback", "iter",
+                                               "pack", "getrec"]),
                               st.sampled_from(_KEYS), st.binary(min_size=1, max_size=2),
                               st.sampled_from([b"", b"a", b"b", b"c", b"ax", b"cz"])), max_size=60),
        fold=st.sampled_from([1, 3, 2048]))
 def test_overlay_reads_and_iteration_follow_a_model(base: dict[bytes, bytes], ops: list[tuple[str, bytes, bytes,
                                                                                             bytes]],
                                                     fold: int) -> None:
-    """Writes, deletes, kept and rolled-back txs, and range iteration at any point (whatever `_FOLD`), against a
-    plain dict with copies for the txs."""
+    """Writes, deletes, records written unpacked (`put_rec`, packed by `pack_records` or when read), kept and
+    rolled-back txs, and range iteration at any point (whatever `_FOLD`), against a plain dict with copies for
+    the txs."""
     import state.store as store
 
     kv = MemoryKV()
@@ -262,6 +271,15 @@ def test_overlay_reads_and_iteration_follow_a_model(base: dict[bytes, bytes], op
             if op == "put":
                 o.put(key, value)
                 model[key] = value
+            elif op == "rec":
+                rec = Account(value, "BANK", key.hex(), value[0], True)
+                o.put_rec(key, rec)
+                model[key] = pack(rec)
+            elif op == "pack":
+                o.pack_records()
+                assert all(type(v) is bytes or v is None for v in o.writes.values())
+            elif op == "getrec" and len(model.get(key) or b"") > 2:  # a record's bytes (raw values: 1-2 bytes)
+                assert pack(o.get_rec(key, Account)) == model[key]  # type: ignore[arg-type]
             elif op == "del":
                 o.delete(key)
                 model.pop(key, None)
@@ -280,8 +298,53 @@ def test_overlay_reads_and_iteration_follow_a_model(base: dict[bytes, bytes], op
                 assert list(o.iterate(prefix=prefix or None, reverse=True)) == want[::-1]
             assert all(o.get(k) == model.get(k) for k in _KEYS)
         assert list(o.iterate()) == sorted(model.items())
+        o.pack_records()
+        assert all(model.get(k) == v for k, v in o.writes.items())  # what a block's batch would write
+        assert all(base[k] == v for k, v in model.items() if k not in o.writes)
+        assert all(type(v) is bytes or v is None for v in o.writes.values())
     finally:
         store._FOLD = saved_fold
+
+
+def test_a_record_left_unpacked_is_packed_once_and_rolled_back_exactly() -> None:
+    """`put_rec`: the bytes are made when needed (a read, iteration, `pack_records`), from the last record
+    written; a tx rolled back restores the unpacked record even after a `pack_records` inside it."""
+    kv = MemoryKV()
+    kv.put(b"ax", b"1")
+    o = Overlay(kv, cache_reads=True)
+    a0, a1, a2 = (Account(b"k", "BANK", "B", n, True) for n in range(3))
+    o.put_rec(b"ax", a0)
+    o.put_rec(b"ax", a1)
+    assert o.get_rec(b"ax", Account) is a1 and o.writes[b"ax"] is not pack(a1)  # not packed yet
+    o.begin()
+    o.put_rec(b"ax", a2)
+    o.put(b"ay", b"2")
+    o.pack_records()
+    assert o.writes == {b"ax": pack(a2), b"ay": b"2"}
+    o.rollback()
+    assert o.get_rec(b"ax", Account) is a1
+    assert list(o.iterate()) == [(b"ax", pack(a1))]
+    o.put_rec(b"ax", a0)  # the read or the iteration packed a1 on the way: only the last record counts
+    o.pack_records()
+    assert o.writes == {b"ax": pack(a0)} and type(o.writes[b"ax"]) is bytes
+    o.begin()
+    o.put_rec(b"ax", a2)
+    o.put(b"ax", b"raw")  # a plain write over an unpacked record wins
+    o.keep()
+    o.pack_records()
+    assert o.writes == {b"ax": b"raw"} and o.get(b"ax") == b"raw"
+    o.begin()
+    o.put(b"ax", b"3")
+    o.pack_records()
+    o.rollback()
+    assert o.get(b"ax") == b"raw"
+    o.put_rec(b"ax", a1)
+    o.begin()
+    o.put(b"ax", b"4")  # the undo log keeps the unpacked record
+    o.pack_records()
+    o.rollback()
+    o.pack_records()
+    assert o.writes == {b"ax": pack(a1)} and type(o.writes[b"ax"]) is bytes
 
 
 @settings(max_examples=60, deadline=None)
