@@ -60,7 +60,8 @@ class NodeApp:
     def process(self, block: Block) -> bool:
         h = block.header
         req = abci.RequestProcessProposal(list(block.txs), h.height, h.time_ms, self._misbehavior(block.evidence),
-                                          block.hash(), h.proposer_address, h.next_validators_hash)
+                                          block.hash(), h.proposer_address, h.next_validators_hash,
+                                          tx_hashes=block.tx_hashes())
         return self.app.process_proposal(req).status == abci.ProposalStatus.ACCEPT
 
     def _misbehavior(self, evidence: Sequence[bytes]) -> list[abci.Misbehavior]:

@@ -400,11 +400,23 @@ class Application:
         return None if raw is None else unpack(Account, raw)
 
     def process_proposal(self, req: RequestProcessProposal) -> ResponseProcessProposal:
-        for tx in req.txs:
+        """Every tx decodes (the rules run in finalize_block). `req.tx_hashes` (the node's block's) find the
+        txs check_tx decoded already without hashing each again (a peer's proposal: on the node's loop)."""
+        txs, given = req.txs, req.tx_hashes
+        if given is None or len(given) != len(txs):
+            given = [b""] * len(txs)
+        cache = self._sig_cache
+        for tx, h in zip(txs, given, strict=True):
             if len(tx) > MAX_TX_BYTES:
                 return ResponseProcessProposal(ProposalStatus.REJECT)
+            cached = cache.get(h) if h else None
+            if cached is not None and cached.raw == tx:
+                continue  # decoded (and verified) by check_tx
             try:
-                self._decode(tx)
+                if h:
+                    decode_tx(tx)  # not in the cache: its hash is no use
+                else:
+                    self._decode(tx)
             except TxError:
                 return ResponseProcessProposal(ProposalStatus.REJECT)
         return ResponseProcessProposal(ProposalStatus.ACCEPT)

@@ -117,6 +117,10 @@ class RequestProcessProposal:
     hash: bytes = b""
     proposer_address: bytes = b""
     next_validators_hash: bytes = b""
+    # the SHA-256 of each of `txs` when the caller has them (the node: `Block.tx_hashes()`, made for the data
+    # hash); None: process_proposal hashes them. As RequestFinalizeBlock.tx_hashes: they only find a tx in the
+    # signature cache (whose entry is then compared byte for byte), so a wrong hash changes no verdict
+    tx_hashes: Sequence[bytes] | None = None
 
 
 @dataclass(frozen=True)

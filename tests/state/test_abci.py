@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from state import errors as E
 from state import execute
 from state.abci import (
+    Application,
     CheckTxType,
     Misbehavior,
     ProposalStatus,
@@ -16,10 +19,11 @@ from state.abci import (
     RequestProcessProposal,
     RequestQuery,
 )
-from state.crypto import address
+from state.crypto import address, sha256
 from state.proofs import StateProof
 from state.records import lg_id_of
 from state.txs import (
+    MAX_TX_BYTES,
     ApproveValidator,
     Demand,
     IssueGuarantee,
@@ -189,6 +193,41 @@ def test_prepare_and_process_proposal() -> None:
     assert ok.status == ProposalStatus.ACCEPT
     bad = c.app.process_proposal(RequestProcessProposal([a0, b"junk"], 1, c.now))
     assert bad.status == ProposalStatus.REJECT
+
+
+_PROPOSAL_CHAIN: list[Chain] = []
+_PROPOSAL_TXS: list[bytes] = []
+
+
+@settings(max_examples=150, deadline=None)
+@given(picks=st.lists(st.integers(0, 7), max_size=8), checked=st.lists(st.booleans(), min_size=8, max_size=8),
+       hashes=st.sampled_from(["none", "right", "wrong", "short", "empty"]))
+@example(picks=[0, 5], checked=[True] * 8, hashes="wrong")  # junk given the hash of a cached tx
+@example(picks=[6, 1], checked=[True] * 8, hashes="wrong")  # an undecodable tx given a cached tx's hash
+@example(picks=[0, 1, 7], checked=[False] * 8, hashes="right")
+def test_process_proposal_gives_the_same_verdict_whatever_tx_hashes_it_is_given(
+        picks: list[int], checked: list[bool], hashes: str) -> None:
+    """`RequestProcessProposal.tx_hashes` only find txs in the signature cache: right ones, wrong ones (another
+    tx's, or none), or a list of the wrong length give the verdict of the txs alone."""
+    if not _PROPOSAL_CHAIN:
+        _PROPOSAL_CHAIN.append(Chain())
+        _PROPOSAL_TXS.extend(_PROPOSAL_CHAIN[0].tx(_PROPOSAL_CHAIN[0].agency, req_body(i)) for i in range(5))
+    c, good = _PROPOSAL_CHAIN[0], _PROPOSAL_TXS
+    pool = [*good, b"junk", good[0] + b"\0", b"x" * (MAX_TX_BYTES + 1)]  # trailing bytes: undecodable
+    app = Application(c.app.kv)  # a fresh signature cache over the chain's state
+    for raw, chk in zip(pool, checked, strict=True):
+        dtx = app.preverify([raw])[0] if chk and len(raw) <= MAX_TX_BYTES else None
+        if dtx is not None:
+            app.admit_verified(dtx)  # as the node's verify thread leaves a gossiped tx
+    assert len(app._sig_cache) == sum(checked[:5])
+    txs = [pool[i] for i in picks]
+    right = [sha256(t) for t in txs]
+    given = {"none": None, "right": right, "wrong": right[::-1] if len(set(right)) > 1 else [b"\0" * 32] * len(txs),
+             "short": right[:-1], "empty": [b""] * len(txs)}[hashes]
+    want = all(0 <= i < 5 for i in picks)
+    got = app.process_proposal(RequestProcessProposal(txs, 1, c.now, tx_hashes=given))
+    assert (got.status == ProposalStatus.ACCEPT) == want
+    assert got == app.process_proposal(RequestProcessProposal(txs, 1, c.now))
 
 
 def test_finalize_rejects_gaps() -> None:
