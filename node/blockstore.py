@@ -48,7 +48,7 @@ from state.fastrec import pack, unpack
 from state.kv import KV, Batch
 
 if TYPE_CHECKING:
-    from node.statestore import StateStore
+    from node.statestore import ChainState, StateStore
 
 NS = b"blockstore/"
 _H = struct.Struct(">Q")
@@ -285,17 +285,28 @@ class BlockStore:
         return None if raw is None else TxLocation.decode(raw)
 
 
-def prune_below(retain_height: int, blocks: BlockStore, states: StateStore, indexer: Any = None) -> int:
+def prune_below(retain_height: int, blocks: BlockStore, states: StateStore, state: ChainState,
+                indexer: Any = None) -> int:
     """Prune below `retain_height` the tx index (if given: node/indexer.py), the block store and the state
-    store's history: what a node that prunes must call (never the state store alone). Each is its own synced
-    write, in this order, so a crash between two leaves the later ones holding more, never an index entry
-    or a state record short of a stored block: the state store keeps what every retained height needs (its
-    validator set and parameters: evidence of those heights, RPC `validators?height=`, light clients and
-    certificates) and forgets no height the block store still holds; the committed-evidence entries of
-    pruned blocks go with them (evidence of a pruned height is refused anyway: its validator set is no
-    longer known). Returns how many blocks were pruned; raises BlockStoreError above the store's top."""
+    store's history: what a node that prunes must call (never the state store alone). Never inside the
+    evidence window of `state` (node/evidence.py `oldest_unexpired_height`: the lowest height whose evidence
+    may still be valid keeps its validator set and block time, or this node would judge such evidence, and
+    so a block carrying it, unlike the others). Each store is its own synced write, in this order, so a crash
+    between two leaves the later ones holding more, never an index entry or a state record short of a stored
+    block: the state store keeps what every retained height needs (its validator set and parameters:
+    evidence, RPC `validators?height=`, light clients and certificates) and forgets no height the block
+    store still holds; the committed-evidence entries of pruned blocks go with them. Returns how many blocks
+    were pruned; raises BlockStoreError above the store's top."""
+    from node.evidence import oldest_unexpired_height
+
     if retain_height > blocks.height:
         raise BlockStoreError(f"cannot prune to {retain_height}: the store ends at {blocks.height}")
+
+    def time_ms(h: int) -> int | None:
+        meta = blocks.load_block_meta(h)
+        return None if meta is None else int(meta.header.time_ms)
+
+    retain_height = min(retain_height, max(blocks.base, oldest_unexpired_height(state, time_ms, blocks.base)))
     if indexer is not None:
         b = blocks._root.batch()
         indexer.prune(b, retain_height)

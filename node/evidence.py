@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import re
 from calendar import timegm
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from consensus.sign_bytes import vote_sign_bytes
@@ -78,6 +79,25 @@ def evidence_keys(ev: EvidenceMsg) -> tuple[bytes, bytes]:
     canonical one first (the pool's key)."""
     c = canonical(ev)
     return sha256(c.encode()), sha256(EvidenceMsg(c.vote_b, c.vote_a).encode())
+
+
+def oldest_unexpired_height(state: ChainState, block_time_ms: Callable[[int], int | None], base: int) -> int:
+    """The lowest height whose evidence may still be valid on top of `state` (or of any later state): below
+    it evidence is expired by both ages (`evidence_reason`), above it a node needs the validator set and the
+    block time of the height to judge it as every other node does, so a pruning node keeps them (node/
+    blockstore.py `prune_below`). `block_time_ms` of the stored heights from `base` (times never decrease)."""
+    params = state.consensus_params
+    by_blocks = state.last_height - params.evidence_max_age_num_blocks
+    cutoff = state.last_block_time_ms - params.evidence_max_age_duration_ns // 1_000_000
+    lo, hi = max(base, 1), max(state.last_height, 1)  # the first stored height whose block time >= cutoff
+    while lo < hi:
+        mid = (lo + hi) // 2
+        t = block_time_ms(mid)
+        if t is not None and t >= cutoff:
+            hi = mid
+        else:
+            lo = mid + 1
+    return max(0, min(by_blocks, lo))
 
 
 def canonical(msg: EvidenceMsg) -> EvidenceMsg:

@@ -349,13 +349,16 @@ def test_committed_evidence_entries_are_saved_with_the_block_pruned_with_it_and_
     states = StateStore(kv)
     for s in [*c.states, c.state]:
         states.save(s)
-    assert prune_below(3, store, states) == 2
+    assert prune_below(3, store, states, c.state) == 0  # inside the evidence window (100,000 blocks, 48 h)
+    quick = replace(c.state.consensus_params, evidence_max_age_num_blocks=1, evidence_max_age_duration_ns=1)
+    st = replace(c.state, consensus_params=quick)  # evidence older than a block and a nanosecond is expired
+    assert prune_below(3, store, states, st) == 2
     assert store.base == 3 and store.committed_evidence_height(sha256(items[0])) == 3
     assert states.load_validators(2) is None and states.load_validators(3) == c.states[2].validators
-    assert prune_below(4, store, states) == 1
+    assert prune_below(4, store, states, st) == 1
     assert [store.committed_evidence_height(sha256(i)) for i in items] == [None, None]
     assert states.load_validators(3) is None and states.load_params(3) is None
     assert states.load_validators(4) == c.states[3].validators and states.load_params(4) == c.states[3].consensus_params
     with pytest.raises(BlockStoreError):
-        prune_below(7, store, states)
+        prune_below(7, store, states, st)
     kv.close()

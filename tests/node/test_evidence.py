@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import replace
+from itertools import accumulate
 
 import pytest
 from hypothesis import given
@@ -16,7 +17,13 @@ from consensus.types import Vote, VoteType
 from consensus.validators import Validator, ValidatorSet
 from node.blockrules import check_block
 from node.convert import valset_from_info
-from node.evidence import BAD_SIGNATURE, EvidencePool, evidence_reason, parse_rpc_evidence
+from node.evidence import (
+    BAD_SIGNATURE,
+    EvidencePool,
+    evidence_reason,
+    oldest_unexpired_height,
+    parse_rpc_evidence,
+)
 from node.genesis import ConsensusParams, Genesis, GenesisValidator
 from node.messages import EvidenceMsg, VoteMsg
 from node.rpc.encode import rfc3339_nano
@@ -207,3 +214,25 @@ def with_evidence(c: Chain, items: list[bytes]) -> Block:
     block = c.next_block()
     return replace(block, evidence=tuple(items),
                    header=replace(block.header, evidence_hash=evidence_hash(tuple(items))))
+
+
+@given(times=st.lists(st.integers(0, 5_000), min_size=1, max_size=40), base=st.integers(1, 40),
+       max_blocks=st.integers(1, 30), max_s=st.integers(0, 30))
+def test_oldest_unexpired_height_keeps_every_height_whose_evidence_may_be_valid(
+        times: list[int], base: int, max_blocks: int, max_s: int) -> None:
+    """node/evidence.py oldest_unexpired_height (what a pruning node keeps): every height below it is expired
+    by both ages under evidence_reason's rule, so no node can accept evidence of it."""
+    block_times = [T0 + t for t in accumulate(times)]  # heights 1.., times never decrease
+    last = len(block_times)
+    s = state_at(last, block_times[-1], evidence_max_age_num_blocks=max_blocks,
+                 evidence_max_age_duration_ns=max_s * 10**9)
+    base = min(base, last)
+
+    def time_ms(h: int) -> int | None:
+        return block_times[h - 1] if base <= h <= last else None
+
+    floor = oldest_unexpired_height(s, time_ms, base)
+    for h in range(base, min(floor, last + 1)):
+        assert last - h > max_blocks and (s.last_block_time_ms - block_times[h - 1]) * 10**6 > max_s * 10**9
+    if base <= floor <= last:  # and it is the first height that is not: the window is not wider than needed
+        assert last - floor <= max_blocks or (s.last_block_time_ms - block_times[floor - 1]) * 10**6 <= max_s * 10**9
