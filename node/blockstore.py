@@ -218,10 +218,13 @@ class BlockStore:
             return 0
         rng, empty, n = self._range(), evidence_hash(()), 0
         b, _ = self._batch(None)
-        for h in range(rng.base, rng.height + 1) if rng.height else ():
-            meta = self.load_block_meta(h)
-            if meta is None or meta.header.evidence_hash == empty:
+        # one range scan of the metas, our own bytes unpacked (~10 us a block against ~50 with a get and the
+        # checked decode each: ~1 s for 100,000 blocks, once)
+        metas = self._kv.iterate(prefix=b"m", start=hkey(b"m", rng.base), stop=hkey(b"m", rng.height + 1))
+        for k, raw in metas if rng.height else ():
+            if unpack(BlockMeta, raw).header.evidence_hash == empty:
                 continue
+            h = int(_H.unpack(k[1:])[0])
             block = self.load_block(h)
             for item in block.evidence if block is not None else ():
                 b.put(b"e" + sha256(item), _H.pack(h))
