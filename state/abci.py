@@ -100,6 +100,7 @@ __all__ = [
 ]
 
 APP_VERSION = 1
+_PROPOSED_MAX = 20_000  # decoded txs of peers' proposals kept for finalize_block (Application._proposed)
 VERSION = "egp-chain/0.1.0"
 
 
@@ -134,6 +135,11 @@ class Application:
         # 10,000 entries of ~1.15 KB (tracemalloc) is ~12 MB; it held 100,000 (~115 MB) before
         self._sig_cache: OrderedDict[bytes, DecodedTx] = OrderedDict()
         self._sig_cache_size = sig_cache_size
+        # tx hash -> a tx of an accepted peer's proposal that was not in the signature cache, as process_proposal
+        # decoded it (signature NOT verified): finalize_block takes it instead of decoding the tx again, and
+        # verifies it. Written by process_proposal (the node's loop, never while a block commits), read by
+        # finalize_block and emptied at commit (the commit thread); bounded by _PROPOSED_MAX
+        self._proposed: dict[bytes, DecodedTx] = {}
         self._pending: _Pending | None = None
         raw_h = self._meta.get(_M_HEIGHT)
         self.height = int.from_bytes(raw_h, "big") if raw_h else 0
@@ -406,19 +412,23 @@ class Application:
         if given is None or len(given) != len(txs):
             given = [b""] * len(txs)
         cache = self._sig_cache
+        decoded: list[DecodedTx] = []
         for tx, h in zip(txs, given, strict=True):
             if len(tx) > MAX_TX_BYTES:
                 return ResponseProcessProposal(ProposalStatus.REJECT)
-            cached = cache.get(h) if h else None
+            cached = cache.get(h or sha256(tx))
             if cached is not None and cached.raw == tx:
                 continue  # decoded (and verified) by check_tx
             try:
-                if h:
-                    decode_tx(tx)  # not in the cache: its hash is no use
-                else:
-                    self._decode(tx)
+                decoded.append(decode_tx(tx))
             except TxError:
                 return ResponseProcessProposal(ProposalStatus.REJECT)
+        if decoded:
+            proposed = self._proposed
+            if len(proposed) + len(decoded) > _PROPOSED_MAX:
+                proposed.clear()
+            for dtx in decoded:
+                proposed[dtx.hash] = dtx
         return ResponseProcessProposal(ProposalStatus.ACCEPT)
 
     # ---------------------------------------------------------------- blocks
@@ -451,11 +461,18 @@ class Application:
         """Execute the tx `raw` whose sha256 is `h`."""
         ctx.events = []
         cached = self._sig_cache.get(h)
-        try:
-            dtx: DecodedTx = cached if cached is not None and cached.raw == raw else decode_tx(raw)
-        except TxError as err:
-            return ExecTxResult(err.code, b"", err.log, "", 0, 0, (), CODESPACE)
-        verified = dtx is cached
+        if cached is not None and cached.raw == raw:
+            dtx, verified = cached, True
+        else:
+            verified = False
+            dtx_ = self._proposed.get(h)  # decoded by process_proposal, not verified
+            if dtx_ is not None and dtx_.raw == raw:
+                dtx = dtx_
+            else:
+                try:
+                    dtx = decode_tx(raw)
+                except TxError as err:
+                    return ExecTxResult(err.code, b"", err.log, "", 0, 0, (), CODESPACE)
         out = run_tx(ctx, dtx, params, verified=verified)
         if out.code:
             return ExecTxResult(out.code, b"", out.log, "", 0, 0, (), CODESPACE)
@@ -496,6 +513,7 @@ class Application:
         cache = self._sig_cache
         for h in p.tx_hashes:  # committed: never checked or executed again (a replay is refused by its nonce)
             cache.pop(h, None)
+        self._proposed.clear()  # the next height's proposals come after this commit
         self.height, self.app_hash, self.last_time = p.height, p.response.app_hash, p.time_ms
         self._pending = None
         # a caller's batch may not be written yet, unless the caller says it is written before any read

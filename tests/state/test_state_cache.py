@@ -23,6 +23,7 @@ from state.abci import (
     RequestFinalizeBlock,
     RequestInitChain,
     RequestPrepareProposal,
+    RequestProcessProposal,
     ValidatorUpdate,
 )
 from state.crypto import sha256
@@ -136,7 +137,8 @@ def _check_cache_is_committed_state(app: Application, kv: MemoryKV) -> None:
 
 
 def _run(blocks: list[tuple[int, list[bytes]]], wl: Workload, *, reference: bool, cache_size: int,
-         check_first: bool, hashes: str | None = None, restart_at: int = 0) -> tuple[list[Any], dict[bytes, bytes]]:
+         check_first: bool, hashes: str | None = None, restart_at: int = 0,
+         proposal: bool = False) -> tuple[list[Any], dict[bytes, bytes]]:
     kv = MemoryKV()
     out: list[Any] = []
     app = Application(kv, state_cache_size=0 if reference else cache_size)
@@ -150,6 +152,10 @@ def _run(blocks: list[tuple[int, list[bytes]]], wl: Workload, *, reference: bool
             given = [sha256(raw) for raw in txs]
         elif hashes == "wrong":
             given = [sha256(raw + b"x") for raw in txs][::-1]
+        if proposal:  # a peer's proposal: the txs it decodes (not in the signature cache) are kept for finalize
+            out.append(app.process_proposal(RequestProcessProposal(txs, h, t, tx_hashes=given)).status)
+            if reference:
+                app._proposed.clear()  # the reference decodes every tx in finalize
         resp = app.finalize_block(RequestFinalizeBlock(txs, h, t, tx_hashes=given))
         out.append(resp)
         app.commit()
@@ -166,17 +172,19 @@ def _run(blocks: list[tuple[int, list[bytes]]], wl: Workload, *, reference: bool
 @given(seed=st.integers(0, 10_000), n_blocks=st.integers(1, 5), per_block=st.integers(1, 40),
        invalid=st.sampled_from([0.0, 0.1, 0.3]), shuffle=st.sampled_from([False, False, True]),
        cache_size=st.sampled_from([2, 7, 64, 65_536]), check_first=st.booleans(), fail=st.integers(0, 3),
-       hashes=st.sampled_from([None, "right", "wrong"]))
+       hashes=st.sampled_from([None, "right", "wrong"]), proposal=st.booleans())
 def test_caches_give_the_reference_results_hashes_and_bytes(seed: int, n_blocks: int, per_block: int,
                                                             invalid: float, shuffle: bool, cache_size: int,
-                                                            check_first: bool, fail: int, hashes: str | None) -> None:
+                                                            check_first: bool, fail: int, hashes: str | None,
+                                                            proposal: bool) -> None:
     wl, blocks = _blocks(seed, n_blocks, per_block, invalid, shuffle)
     with failing_after_writes(fail):
         with reference_execution():
-            ref, ref_kv = _run(blocks, wl, reference=True, cache_size=0, check_first=check_first)
+            ref, ref_kv = _run(blocks, wl, reference=True, cache_size=0, check_first=check_first,
+                               proposal=proposal)
         wl2, _ = _blocks(seed, n_blocks, per_block, invalid, shuffle)
         got, got_kv = _run(blocks, wl2, reference=False, cache_size=cache_size, check_first=check_first,
-                           hashes=hashes)
+                           hashes=hashes, proposal=proposal)
     assert got == ref
     assert got_kv == ref_kv
 
