@@ -215,8 +215,9 @@ class StorageConfig:
         "MiB of decoded state-trie pages kept in memory: a bound the cache grows to with the state (its "
         "estimate of Python memory; the process's own memory follows it). Every changed key of a block "
         "reads the pages on its path, and a page not held costs a LevelDB read and a decode (~14 us). About "
-        "1 MiB per 1,000 state records holds the whole trie: the default holds ~250,000; on a validator "
-        "with memory to spare, set it to the state's records / 1,000 or more.",
+        "1.1 MiB per 1,000 state records holds the whole trie: the default holds ~230,000; the node's "
+        "memory levels off at about 140 MiB plus this bound. On a validator with memory to spare, set it to "
+        "the state's records / 900 or more.",
         minimum=TRIE_CACHE_MIB_RANGE[0], maximum=TRIE_CACHE_MIB_RANGE[1],
     )
 
