@@ -11,9 +11,10 @@ non-validators come after them (the first is the registrar's node).
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -146,13 +147,6 @@ def _node_config(base: Config | None, host: str, p2p_port: int, rpc_port: int) -
 
 
 def _copy_config(cfg: Config) -> Config:
-    return Config(
-        base=replace(cfg.base),
-        p2p=replace(cfg.p2p, persistent_peers=list(cfg.p2p.persistent_peers)),
-        rpc=replace(cfg.rpc, cors_allowed_origins=list(cfg.rpc.cors_allowed_origins)),
-        mempool=replace(cfg.mempool),
-        consensus=replace(cfg.consensus),
-        blocksync=replace(cfg.blocksync),
-        instrumentation=replace(cfg.instrumentation),
-        tx_index=replace(cfg.tx_index),
-    )
+    """Every section of `cfg` (a deep copy: a section added to Config later is carried too; the storage
+    section was once left out here, so a testnet's trie_cache_mib silently fell back to the default)."""
+    return copy.deepcopy(cfg)

@@ -101,9 +101,12 @@ def pick_base_port(n: int) -> int:
 def write_network(root: Path, spec: WorkloadSpec, *, validators: int = 4, timeout_commit_ms: int = TIMEOUT_COMMIT_MS,
                   skip_timeout_commit: bool = SKIP_TIMEOUT_COMMIT, mempool_size: int = 5000,
                   base_port: int | None = None, next_block_delay_ms: int | None = None,
-                  create_empty_blocks: bool = True) -> list[str]:
-    """Write the homes under `root`; returns the RPC URLs. `next_block_delay_ms` None: the genesis default."""
+                  create_empty_blocks: bool = True, trie_cache_mib: int | None = None) -> list[str]:
+    """Write the homes under `root`; returns the RPC URLs. `next_block_delay_ms` None: the genesis default;
+    `trie_cache_mib` None: config.toml's default."""
     cfg = Config()
+    if trie_cache_mib is not None:
+        cfg.storage.trie_cache_mib = trie_cache_mib
     cfg.mempool.size = mempool_size
     cfg.mempool.cache_size = max(cfg.mempool.cache_size, 2 * mempool_size)
     cfg.consensus.create_empty_blocks = create_empty_blocks
@@ -204,11 +207,12 @@ def read_pids(root: Path) -> tuple[list[int], list[str]]:
 def bench_network(root: Path, spec: WorkloadSpec, *, validators: int = 4, timeout_commit_ms: int = TIMEOUT_COMMIT_MS,
                   skip_timeout_commit: bool = SKIP_TIMEOUT_COMMIT, mempool_size: int = 5000, log_level: str = "info",
                   env_extra: dict[str, str] | None = None, next_block_delay_ms: int | None = None,
-                  create_empty_blocks: bool = True) -> Iterator[BenchNetwork]:
+                  create_empty_blocks: bool = True, trie_cache_mib: int | None = None) -> Iterator[BenchNetwork]:
     """A fresh network for the duration of the block; exactly its nodes are stopped at the end."""
     urls = write_network(root, spec, validators=validators, timeout_commit_ms=timeout_commit_ms,
                          skip_timeout_commit=skip_timeout_commit, mempool_size=mempool_size,
-                         next_block_delay_ms=next_block_delay_ms, create_empty_blocks=create_empty_blocks)
+                         next_block_delay_ms=next_block_delay_ms, create_empty_blocks=create_empty_blocks,
+                         trie_cache_mib=trie_cache_mib)
     net = start_nodes(root, urls, log_level, env_extra)
     try:
         yield net
@@ -225,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout-commit-ms", type=int, default=TIMEOUT_COMMIT_MS)
     ap.add_argument("--skip-timeout-commit", action=argparse.BooleanOptionalAction, default=SKIP_TIMEOUT_COMMIT)
     ap.add_argument("--mempool-size", type=int, default=5000)
+    ap.add_argument("--trie-cache-mib", type=int, default=None, help="config.toml [storage] trie_cache_mib")
     a = ap.parse_args(argv)
     if a.action == "down":
         pids, _ = read_pids(a.root)
@@ -236,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     urls = write_network(a.root, WorkloadSpec(seed=a.seed), validators=a.validators,
                          timeout_commit_ms=a.timeout_commit_ms, skip_timeout_commit=a.skip_timeout_commit,
-                         mempool_size=a.mempool_size)
+                         mempool_size=a.mempool_size, trie_cache_mib=a.trie_cache_mib)
     net = start_nodes(a.root, urls)
     print(json.dumps({"root": str(a.root), "urls": urls, "pids": net.pids}))
     return 0

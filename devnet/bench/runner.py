@@ -84,6 +84,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--skip-timeout-commit", action=argparse.BooleanOptionalAction, default=SKIP_TIMEOUT_COMMIT,
                     help="with --devnet (genesis consensus param: next height as soon as every precommit is in)")
     ap.add_argument("--mempool-size", type=int, default=5000, help="with --devnet (config.toml [mempool] size)")
+    ap.add_argument("--trie-cache-mib", type=int, default=None,
+                    help="with --devnet (config.toml [storage] trie_cache_mib; default: the node's default)")
     ap.add_argument("--log-level", default="info", help="with --devnet")
     ap.add_argument("--keep", action="store_true", help="with --devnet: keep the network's directory")
     ap.add_argument("--profile", action="store_true", help="py-spy profile of node 0 during the run")
@@ -126,7 +128,7 @@ def _target(a: argparse.Namespace, spec: WorkloadSpec) -> Iterator[tuple[list[st
         say(f"starting a fresh {a.validators}-validator network in {tmp} ...")
         with bench_network(tmp, spec, validators=a.validators, timeout_commit_ms=a.timeout_commit_ms,
                            skip_timeout_commit=a.skip_timeout_commit, mempool_size=a.mempool_size,
-                           log_level=a.log_level) as net:
+                           log_level=a.log_level, trie_cache_mib=a.trie_cache_mib) as net:
             say(f"  nodes up: {', '.join(net.urls)} (pids {net.pids})")
             yield net.urls, net.pids, str(tmp)
     finally:
@@ -244,7 +246,8 @@ def _run(a: argparse.Namespace, stamp: str) -> int:
                      "nodes": len(urls), "network": where, "pids": pids,
                      "devnet": bool(a.devnet), "timeout_commit_ms": a.timeout_commit_ms if a.devnet else None,
                      "skip_timeout_commit": a.skip_timeout_commit if a.devnet else None,
-                     "mempool_size": a.mempool_size if a.devnet else None, "workload": vars(spec)},
+                     "mempool_size": a.mempool_size if a.devnet else None,
+                     "trie_cache_mib": a.trie_cache_mib if a.devnet else None, "workload": vars(spec)},
         "results": summary,
     }
     if spy is not None and prof_path.exists():
