@@ -24,6 +24,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from state.abci import (
@@ -122,11 +123,52 @@ class TrieMeter:
                 f"{self.bytes / b / 1024:,.0f} KiB per block")
 
 
+class KeyChurn:
+    """The trie benches' seeded key churn (`trie_bench` here, devnet/bench/trie_ab.py): key hashes of
+    `key<i>`, loaded in blocks of new keys, then blocks of 80 % updates of present keys, 15 % new keys and
+    5 % deletes."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.present: list[int] = []
+        self.nxt = 0
+
+    @staticmethod
+    def kh(i: int) -> bytes:
+        return sha256(b"key%d" % i)
+
+    def load_blocks(self, keys: int, per_block: int = 20_000) -> Iterator[dict[bytes, bytes | None]]:
+        """Blocks of new keys until `keys` are present (each block is taken as given before the next)."""
+        while self.nxt < keys:
+            n = min(per_block, keys - self.nxt)
+            yield {self.kh(i): sha256(b"v%d" % i) for i in range(self.nxt, self.nxt + n)}
+            self.present += range(self.nxt, self.nxt + n)
+            self.nxt += n
+
+    def changes(self, r: int, count: int) -> dict[bytes, bytes | None]:
+        """Block `r`'s `count` changes."""
+        rng, present, kh = self.rng, self.present, self.kh
+        out: dict[bytes, bytes | None] = {}
+        for _ in range(count):
+            x = rng.random()
+            if x < 0.80:
+                out[kh(present[rng.randrange(len(present))])] = sha256(b"u%d/%f" % (r, x))
+            elif x < 0.95:
+                out[kh(self.nxt)] = sha256(b"n%d" % self.nxt)
+                present.append(self.nxt)
+                self.nxt += 1
+            else:
+                j = rng.randrange(len(present))
+                present[j], present[-1] = present[-1], present[j]
+                out[kh(present.pop())] = None
+        return out
+
+
 def trie_bench(args: argparse.Namespace, tmp: Path) -> None:
     """The state trie alone on LevelDB, used as the application uses it: one `Trie` per block over the
     shared `CachedNodes` (default bound), its writes in one batch, then applied to the cache. Blocks of
     `--trie-changes` key hashes: 80 % updates of present keys, 15 % new keys, 5 % deletes (seeded)."""
-    rng = random.Random(args.seed)
+    churn = KeyChurn(args.seed)
     kv = LevelKV(tmp / "trie")
     try:
         reads = [0]
@@ -138,12 +180,6 @@ def trie_bench(args: argparse.Namespace, tmp: Path) -> None:
 
         # --trie-levels: levels per stored page (state/trie.py PAGE_LEVELS by default)
         nodes = CachedNodes(CountingReader(), **({"levels": args.trie_levels} if args.trie_levels else {}))
-        present: list[int] = []
-        nxt = 0
-
-        def kh(i: int) -> bytes:
-            return sha256(b"key%d" % i)
-
         def block(changes: dict[bytes, bytes | None]) -> tuple[float, float, float, float, int, int]:
             t0 = time.thread_time()
             trie = Trie(nodes)
@@ -160,29 +196,12 @@ def trie_bench(args: argparse.Namespace, tmp: Path) -> None:
             return t1 - t0, t2 - t1, t3 - t2, t4 - t3, len(items), sum(len(k) + len(v or b"") for k, v in items)
 
         t0 = time.process_time()
-        while nxt < args.trie_keys:
-            n = min(20_000, args.trie_keys - nxt)
-            block({kh(i): sha256(b"v%d" % i) for i in range(nxt, nxt + n)})
-            present += range(nxt, nxt + n)
-            nxt += n
+        for load in churn.load_blocks(args.trie_keys):
+            block(load)
         print(f"trie: loaded {args.trie_keys:,} keys ({time.process_time() - t0:.1f} s CPU)")
 
         def changes_for(r: int) -> dict[bytes, bytes | None]:
-            nonlocal nxt
-            out: dict[bytes, bytes | None] = {}
-            for _ in range(args.trie_changes):
-                x = rng.random()
-                if x < 0.80:
-                    out[kh(present[rng.randrange(len(present))])] = sha256(b"u%d/%f" % (r, x))
-                elif x < 0.95:
-                    out[kh(nxt)] = sha256(b"n%d" % nxt)
-                    present.append(nxt)
-                    nxt += 1
-                else:
-                    j = rng.randrange(len(present))
-                    present[j], present[-1] = present[-1], present[j]
-                    out[kh(present.pop())] = None
-            return out
+            return churn.changes(r, args.trie_changes)
 
         for r in range(3):  # warm the cache, as a running node has it
             block(changes_for(r))

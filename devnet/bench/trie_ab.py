@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib.util
-import random
 import shutil
 import subprocess
 import sys
@@ -31,8 +30,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from devnet.bench.app_bench import KeyChurn
 from devnet.bench.memprobe import proc_status
-from state.crypto import sha256
 from state.kv_level import LevelKV
 
 
@@ -134,29 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         sides.insert(0, Side(args.base, load_version(args.base), tmp / "a", args.cache_mib << 20))
     clock = GcClock()
     saved = gc.get_threshold()
-    rng = random.Random(args.seed)
-    present: list[int] = []
-    nxt = 0
-
-    def kh(i: int) -> bytes:
-        return sha256(b"key%d" % i)
-
-    def changes_for(r: int) -> dict[bytes, bytes | None]:
-        nonlocal nxt
-        out: dict[bytes, bytes | None] = {}
-        for _ in range(args.changes):
-            x = rng.random()
-            if x < 0.80:
-                out[kh(present[rng.randrange(len(present))])] = sha256(b"u%d/%d" % (r, int(x * 1e9)))
-            elif x < 0.95:
-                out[kh(nxt)] = sha256(b"n%d" % nxt)
-                present.append(nxt)
-                nxt += 1
-            else:
-                j = rng.randrange(len(present))
-                present[j], present[-1] = present[-1], present[j]
-                out[kh(present.pop())] = None
-        return out
+    churn = KeyChurn(args.seed)
 
     def run(ch: dict[bytes, bytes | None], count: bool, order: list[Side]) -> None:
         results = {s.name: s.block(ch, clock, count) for s in order}
@@ -169,24 +146,21 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         t0 = time.process_time()
-        while nxt < args.keys:
-            n = min(20_000, args.keys - nxt)
-            run({kh(i): sha256(b"v%d" % i) for i in range(nxt, nxt + n)}, False, sides)
-            present += range(nxt, nxt + n)
-            nxt += n
+        for load in churn.load_blocks(args.keys):
+            run(load, False, sides)
         print(f"loaded {args.keys:,} keys per side ({time.process_time() - t0:.1f} s CPU)", flush=True)
         if args.gc == "node":
             from node.gctune import tune_for_node
             tune_for_node()
         for r in range(3):
-            run(changes_for(r), False, sides)
+            run(churn.changes(r, args.changes), False, sides)
         prof = None
         if args.profile:
             import cProfile
             prof = cProfile.Profile()
         for r in range(3, 3 + args.blocks):
             order = sides if r % 2 else sides[::-1]
-            ch = changes_for(r)
+            ch = churn.changes(r, args.changes)
             if prof is not None and len(sides) == 1:
                 prof.enable()
             run(ch, True, order)
