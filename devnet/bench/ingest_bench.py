@@ -116,51 +116,42 @@ async def _posts(url: str, payloads: list[str]) -> int:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as s:
         for p in payloads:
             async with s.post(url, data=p, headers={"Content-Type": "application/json"}) as r:
-                doc = json.loads(await r.read())
-            if "error" in doc or doc["result"]["code"] != 0:
-                bad += 1
+                if _bad(json.loads(await r.read())):
+                    bad += 1
+    return bad
+
+
+def _bad(doc: dict[str, Any]) -> bool:
+    """An answer that is an error or a non-zero check_tx code."""
+    return "error" in doc or doc["result"]["code"] != 0
+
+
+async def _answers(ws: aiohttp.ClientWebSocketResponse, n: int) -> int:
+    """Read `n` answers from `ws`; the number of non-zero codes and errors."""
+    bad = 0
+    for _ in range(n):
+        if _bad(json.loads((await ws.receive(timeout=300)).data)):
+            bad += 1
     return bad
 
 
 async def _pipeline(url: str, payloads: list[str]) -> int:
     """Send every request without waiting, read every answer; the number of non-zero codes and errors."""
-    bad = 0
-    async with aiohttp.ClientSession() as s, s.ws_connect(url, max_msg_size=0) as ws:
-        async def reader() -> None:
-            nonlocal bad
-            for _ in payloads:
-                doc = json.loads((await ws.receive(timeout=300)).data)
-                if "error" in doc or doc["result"]["code"] != 0:
-                    bad += 1
-
-        rt = asyncio.create_task(reader())
-        for p in payloads:
-            await ws.send_str(p)
-        await rt
-    return bad
+    return await _paced(url, payloads, 0.0)
 
 
 async def _paced(url: str, payloads: list[str], rate: float) -> int:
-    """Send each request at its time (`rate` a second) over one WebSocket, reading answers as they come; the
-    number of non-zero codes and errors."""
-    bad = 0
+    """Send each request at its time (`rate` a second; 0: without waiting) over one WebSocket, reading answers
+    as they come; the number of non-zero codes and errors."""
     async with aiohttp.ClientSession() as s, s.ws_connect(url, max_msg_size=0) as ws:
-        async def reader() -> None:
-            nonlocal bad
-            for _ in payloads:
-                doc = json.loads((await ws.receive(timeout=300)).data)
-                if "error" in doc or doc["result"]["code"] != 0:
-                    bad += 1
-
-        rt = asyncio.create_task(reader())
+        rt = asyncio.create_task(_answers(ws, len(payloads)))
         t0 = time.monotonic()
         for i, p in enumerate(payloads):
-            wait = t0 + i / rate - time.monotonic()
+            wait = t0 + i / rate - time.monotonic() if rate > 0 else 0.0
             if wait > 0:
                 await asyncio.sleep(wait)
             await ws.send_str(p)
-        await rt
-    return bad
+        return await rt
 
 
 def one_round(n: int, txs: list[bytes], n_http: int = 0, n_trickle: int = 0, rate: float = 250.0
