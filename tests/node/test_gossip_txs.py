@@ -25,12 +25,18 @@ def _items(*txs: bytes) -> list[tuple[bytes, bytes]]:
     return [(sha256(t), t) for t in txs]
 
 
+def _gossip(*peers: str) -> tuple[Gossip, list[tuple[str, tuple[bytes, ...]]]]:
+    """A Gossip with `peers` whose sends are recorded as (peer, the frame's txs)."""
+    sent: list[tuple[str, tuple[bytes, ...]]] = []
+    g = Gossip(lambda peer, msg: sent.append((peer, msg.txs)))  # type: ignore[attr-defined]
+    for p in peers:
+        g.add_peer(p)
+    return g, sent
+
+
 def test_own_txs_wait_a_little_and_go_as_one_frame_per_peer() -> None:
     async def main() -> None:
-        sent: list[tuple[str, tuple[bytes, ...]]] = []
-        g = Gossip(lambda peer, msg: sent.append((peer, msg.txs)))  # type: ignore[attr-defined]
-        g.add_peer("a")
-        g.add_peer("b")
+        g, sent = _gossip("a", "b")
         g.queue_txs(_items(b"t1", b"t2"), _make)
         g.queue_txs(_items(b"t3"), _make)
         assert sent == [] and g.queued_txs() == 3
@@ -43,10 +49,7 @@ def test_own_txs_wait_a_little_and_go_as_one_frame_per_peer() -> None:
 
 def test_relayed_txs_wait_longer_and_skip_whoever_has_them() -> None:
     async def main() -> None:
-        sent: list[tuple[str, tuple[bytes, ...]]] = []
-        g = Gossip(lambda peer, msg: sent.append((peer, msg.txs)))  # type: ignore[attr-defined]
-        for p in ("a", "b", "c"):
-            g.add_peer(p)
+        g, sent = _gossip("a", "b", "c")
         g.mark_tx("a", sha256(b"r1"))
         g.mark_tx("a", sha256(b"r2"))
         g.queue_txs(_items(b"r1", b"r2"), _make)  # relays only: r1, r2 came from a
@@ -61,10 +64,7 @@ def test_relayed_txs_wait_longer_and_skip_whoever_has_them() -> None:
 
 def test_relayed_txs_ride_in_the_frames_of_the_next_own_txs() -> None:
     async def main() -> None:
-        sent: list[tuple[str, tuple[bytes, ...]]] = []
-        g = Gossip(lambda peer, msg: sent.append((peer, msg.txs)))  # type: ignore[attr-defined]
-        for p in ("a", "b", "c"):
-            g.add_peer(p)
+        g, sent = _gossip("a", "b", "c")
         g.mark_tx("a", sha256(b"r1"))
         g.queue_txs(_items(b"r1"), _make)  # a relay: due after RELAYED_TXS_DELAY_S
         g.queue_txs(_items(b"own"), _make)  # an own tx: the push comes after LOCAL_TXS_DELAY_S, with both
@@ -104,9 +104,7 @@ def test_known_set_keeps_the_most_recent_half_of_its_limit_at_least_and_its_limi
 
 
 def test_flush_pushes_at_once_and_without_a_loop_it_is_immediate() -> None:
-    sent: list[tuple[str, tuple[bytes, ...]]] = []
-    g = Gossip(lambda peer, msg: sent.append((peer, msg.txs)))  # type: ignore[attr-defined]
-    g.add_peer("a")
+    g, sent = _gossip("a")
     g.queue_txs(_items(b"x"), _make)  # no running loop: pushed now
     assert sent == [("a", (b"x",))]
 
