@@ -5,6 +5,9 @@ makes the writer wait for the socket (back-pressure) and the write timeout end i
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import aiohttp
 import pytest
 
@@ -28,50 +31,48 @@ def test_text_frame_header_follows_rfc6455(n: int) -> None:
         assert frame[1] == 127 and int.from_bytes(frame[2:10], "big") == n and len(frame) == n + 10
 
 
-async def _session(server: RpcServer, ws: aiohttp.ClientWebSocketResponse) -> WsSession:
-    await ws.send_str('{"jsonrpc":"2.0","id":1,"method":"health"}')
-    assert (await ws.receive(timeout=10)).type == aiohttp.WSMsgType.TEXT
-    (session,) = server.app[HUB_KEY].sessions
-    return session
+@asynccontextmanager
+async def _connected(chain: FixtureChain, cfg: RpcConfig) -> AsyncIterator[tuple[aiohttp.ClientWebSocketResponse,
+                                                                                  WsSession]]:
+    """A started server, a WebSocket client connected to it, and the server's session of that client (found
+    after one answered request); the server stopped afterwards."""
+    server = RpcServer(chain, cfg)
+    port = await server.start()
+    try:
+        async with aiohttp.ClientSession() as s, s.ws_connect(f"http://127.0.0.1:{port}/websocket") as ws:
+            await ws.send_str('{"jsonrpc":"2.0","id":1,"method":"health"}')
+            assert (await ws.receive(timeout=10)).type == aiohttp.WSMsgType.TEXT
+            (session,) = server.app[HUB_KEY].sessions
+            yield ws, session
+    finally:
+        await server.stop()
 
 
 def test_send_many_delivers_every_text_in_order(chain: FixtureChain) -> None:
     texts = ["", "a", "ก" * 41, "b" * 125, "c" * 126, "d" * 65535, "e" * 65536, '{"jsonrpc":"2.0"}' * 5000, "z"]
 
     async def go() -> None:
-        server = RpcServer(chain, RpcConfig(laddr_port=0))
-        port = await server.start()
-        try:
-            async with aiohttp.ClientSession() as s, s.ws_connect(f"http://127.0.0.1:{port}/websocket") as ws:
-                session = await _session(server, ws)
-                await session.send_many(texts)
-                await session.send_many(texts[:1])
-                await session.send("after")
-                got = [(await ws.receive(timeout=10)).data for _ in range(len(texts) + 2)]
-                assert got == [*texts, texts[0], "after"]
-        finally:
-            await server.stop()
+        async with _connected(chain, RpcConfig(laddr_port=0)) as (ws, session):
+            await session.send_many(texts)
+            await session.send_many(texts[:1])
+            await session.send("after")
+            got = [(await ws.receive(timeout=10)).data for _ in range(len(texts) + 2)]
+            assert got == [*texts, texts[0], "after"]
 
     run(go)
 
 
 def test_send_many_waits_for_a_client_that_does_not_read(chain: FixtureChain) -> None:
     async def go() -> None:
-        server = RpcServer(chain, RpcConfig(laddr_port=0, ws_write_timeout_s=0.5))
-        port = await server.start()
-        try:
-            async with aiohttp.ClientSession() as s, s.ws_connect(f"http://127.0.0.1:{port}/websocket") as ws:
-                session = await _session(server, ws)
-                batch = ["x" * 1000] * 64
-                with pytest.raises(TimeoutError):
-                    for _ in range(100_000):  # never read: the kernel buffers fill, then ours
-                        await session.send_many(batch)
-                transport = session._transport
-                assert transport is not None
-                # bounded by the drain threshold plus one batch, not by what we tried to send
-                assert transport.get_write_buffer_size() <= DRAIN_ABOVE + len(batch) * 1010
-        finally:
-            await server.stop()
+        async with _connected(chain, RpcConfig(laddr_port=0, ws_write_timeout_s=0.5)) as (_ws, session):
+            batch = ["x" * 1000] * 64
+            with pytest.raises(TimeoutError):
+                for _ in range(100_000):  # never read: the kernel buffers fill, then ours
+                    await session.send_many(batch)
+            transport = session._transport
+            assert transport is not None
+            # bounded by the drain threshold plus one batch, not by what we tried to send
+            assert transport.get_write_buffer_size() <= DRAIN_ABOVE + len(batch) * 1010
 
     run(go)
 
@@ -88,38 +89,32 @@ def test_pipelined_answers_go_out_in_order_and_a_client_that_does_not_read_is_dr
         return fut
 
     async def go() -> None:
-        server = RpcServer(chain, RpcConfig(laddr_port=0, ws_write_timeout_s=0.5))
-        port = await server.start()
-        try:
-            async with aiohttp.ClientSession() as s, s.ws_connect(f"http://127.0.0.1:{port}/websocket") as ws:
-                session = await _session(server, ws)
-                loop = asyncio.get_running_loop()
-                late: asyncio.Future[object] = loop.create_future()
-                session.enqueue((late, None))  # the head is not done: nothing may overtake it
-                session.enqueue((done("b"), None))
-                session.enqueue((done("c"), None))
-                await asyncio.sleep(0.05)
-                assert len(session._inflight) == 3
-                late.set_result({"jsonrpc": "2.0", "id": 1, "result": "a"})
-                got = [(await ws.receive(timeout=10)).data for _ in range(3)]
-                assert [g.split('"result":')[1] for g in got] == ['"a"}', '"b"}', '"c"}']
-                assert not session._inflight and session._answering is None
+        async with _connected(chain, RpcConfig(laddr_port=0, ws_write_timeout_s=0.5)) as (ws, session):
+            loop = asyncio.get_running_loop()
+            late: asyncio.Future[object] = loop.create_future()
+            session.enqueue((late, None))  # the head is not done: nothing may overtake it
+            session.enqueue((done("b"), None))
+            session.enqueue((done("c"), None))
+            await asyncio.sleep(0.05)
+            assert len(session._inflight) == 3
+            late.set_result({"jsonrpc": "2.0", "id": 1, "result": "a"})
+            got = [(await ws.receive(timeout=10)).data for _ in range(3)]
+            assert [g.split('"result":')[1] for g in got] == ['"a"}', '"b"}', '"c"}']
+            assert not session._inflight and session._answering is None
 
-                for _ in range(100_000):  # never read: the kernel buffers fill, then ours, then the timeout
-                    session.enqueue((done("x" * 1000), None))
-                    await asyncio.sleep(0)
-                    if session.ws.closed:
-                        break
-                for _ in range(200):
-                    if session.ws.closed:
-                        break
-                    await asyncio.sleep(0.05)
-                assert session.ws.closed and not session._inflight
-                transport = session._transport
-                assert transport is not None
-                assert transport.get_write_buffer_size() <= DRAIN_ABOVE + 2000
-        finally:
-            await server.stop()
+            for _ in range(100_000):  # never read: the kernel buffers fill, then ours, then the timeout
+                session.enqueue((done("x" * 1000), None))
+                await asyncio.sleep(0)
+                if session.ws.closed:
+                    break
+            for _ in range(200):
+                if session.ws.closed:
+                    break
+                await asyncio.sleep(0.05)
+            assert session.ws.closed and not session._inflight
+            transport = session._transport
+            assert transport is not None
+            assert transport.get_write_buffer_size() <= DRAIN_ABOVE + 2000
 
     run(go)
 
