@@ -15,6 +15,7 @@ from state.kv import MemoryKV
 from state.store import NS_INDEX, SCAN_FILTERED, KeyFilter, Overlay, StateCache, scan_marks
 from state.txs import DeclineCredit, IssueCredit, RequestCredit
 from tests.state.harness import Chain, Who
+from tests.state.overlay_model import overlay_step
 
 PURPOSES = ("BID_QUALIFICATION", "EGP_REGISTRATION")
 
@@ -140,21 +141,7 @@ def test_an_overlays_filtered_scans_follow_a_model(base: list[bytes], blocks: li
         o = Overlay(kv, cache_reads=True, shared=shared)
         snapshot = None
         for op, key, prefix in ops:
-            if op == "put":
-                o.put(key, key[-3:])
-                model[key] = key[-3:]
-            elif op == "del":
-                o.delete(key)
-                model.pop(key, None)
-            elif op == "begin" and snapshot is None:
-                o.begin()
-                snapshot = dict(model)
-            elif op == "keep" and snapshot is not None:
-                o.keep()
-                snapshot = None
-            elif op == "rollback" and snapshot is not None:
-                o.rollback()
-                model, snapshot = snapshot, None
+            model, snapshot = overlay_step(o, op, key, key[-3:], model, snapshot)
             want = sorted((k, v) for k, v in model.items() if k.startswith(prefix))
             assert list(o.iterate(prefix=prefix)) == want
             assert list(o.iterate(prefix=prefix, reverse=True)) == want[::-1]

@@ -34,6 +34,7 @@ from state.records import Account, Params, k_account
 from state.store import NS_STATE, Ctx, KeyFilter, Overlay, StateCache
 from state.txs import DecodedTx
 from state.workload import Workload
+from tests.state.overlay_model import overlay_step
 
 
 def _reference_run_tx(block: Ctx, dtx: DecodedTx, params: Params, *, verified: bool) -> execute.TxOutcome:
@@ -276,10 +277,7 @@ def test_overlay_reads_and_iteration_follow_a_model(base: dict[bytes, bytes], op
         o = Overlay(kv, cache_reads=True)
         model, snapshot = dict(base), None
         for op, key, value, prefix in ops:
-            if op == "put":
-                o.put(key, value)
-                model[key] = value
-            elif op == "rec":
+            if op == "rec":
                 rec = Account(value, "BANK", key.hex(), value[0], True)
                 o.put_rec(key, rec)
                 model[key] = pack(rec)
@@ -288,22 +286,12 @@ def test_overlay_reads_and_iteration_follow_a_model(base: dict[bytes, bytes], op
                 assert all(type(v) is bytes or v is None for v in o.writes.values())
             elif op == "getrec" and len(model.get(key) or b"") > 2:  # a record's bytes (raw values: 1-2 bytes)
                 assert pack(o.get_rec(key, Account)) == model[key]  # type: ignore[arg-type]
-            elif op == "del":
-                o.delete(key)
-                model.pop(key, None)
-            elif op == "begin" and snapshot is None:
-                o.begin()
-                snapshot = dict(model)
-            elif op == "keep" and snapshot is not None:
-                o.keep()
-                snapshot = None
-            elif op == "rollback" and snapshot is not None:
-                o.rollback()
-                model, snapshot = snapshot, None
             elif op == "iter":
                 want = sorted((k, v) for k, v in model.items() if k.startswith(prefix))
                 assert list(o.iterate(prefix=prefix or None)) == want
                 assert list(o.iterate(prefix=prefix or None, reverse=True)) == want[::-1]
+            else:
+                model, snapshot = overlay_step(o, op, key, value, model, snapshot)
             assert all(o.get(k) == model.get(k) for k in _KEYS)
         assert list(o.iterate()) == sorted(model.items())
         o.pack_records()
