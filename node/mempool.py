@@ -6,8 +6,9 @@ Why this shape:
 - Every tx passes the application's `check_tx` on entry (against the app's check state); after a block the
   committed txs leave and the rest are re-checked against the new check state (nonces moved on), so the
   next proposal never carries a tx that would now fail.
-- An LRU cache of seen hashes stops a tx from being re-checked or re-gossiped again and again (a tx that
-  comes back from three peers costs one check). Rejected txs are forgotten, so they may be resubmitted.
+- A cache of recently seen hashes (the last `cache_size` at least: `_Seen`) stops a tx from being re-checked
+  or re-gossiped again and again (a tx that comes back from three peers costs one check). Rejected txs are
+  forgotten, so they may be resubmitted.
 - `broadcast_tx_commit` waits on the event bus's per-tx waiter map (`node.events.EventBus.wait_for_tx`,
   cometbft pain point 9), fed by the commit path's last step; the mempool keeps no waiters of its own.
 """
@@ -62,26 +63,53 @@ class TxTooLargeError(MempoolError):
     pass
 
 
-class _LRU:
+class _Seen:
+    """The hashes of recently seen txs: the `size` most recently pushed at least, `2 * size` at most.
+
+    Two generations of plain sets (a full young one becomes the old one, the old one is dropped), as the
+    gossip's known sets (node/gossip.py `_KnownSet`): a push is a set insert and a length check, where the
+    ordered dict of an LRU cost a `move_to_end` or an insert and an eviction, and every tx is pushed twice
+    (when it enters, and when its block commits) and looked up for every copy a peer sends. A hash pushed
+    again while only the old generation holds it is copied into the young one, so it is kept as long as an
+    LRU would keep it (or longer)."""
+
+    __slots__ = ("_new", "_old", "size")
+
     def __init__(self, size: int) -> None:
         self.size = max(0, size)
-        self._d: OrderedDict[bytes, None] = OrderedDict()
+        self._new: set[bytes] = set()
+        self._old: set[bytes] = set()
 
     def push(self, key: bytes) -> bool:
         """Add `key`; False if it was there already."""
-        if key in self._d:
-            self._d.move_to_end(key)
+        new = self._new
+        if key in new:
             return False
-        self._d[key] = None
-        if len(self._d) > self.size:
-            self._d.popitem(last=False)
-        return True
+        fresh = key not in self._old
+        if self.size:
+            new.add(key)
+            if len(new) >= self.size:
+                self._old, self._new = new, set()
+        return fresh
+
+    def push_many(self, keys: Iterable[bytes]) -> None:
+        """`push` for each of `keys` (a block's committed txs), at once: the young generation may then hold a
+        little more than `size` before it turns old (2 * size + len(keys) at most)."""
+        if self.size:
+            new = self._new
+            new.update(keys)
+            if len(new) >= self.size:
+                self._old, self._new = new, set()
 
     def remove(self, key: bytes) -> None:
-        self._d.pop(key, None)
+        self._new.discard(key)
+        self._old.discard(key)
 
     def __contains__(self, key: bytes) -> bool:
-        return key in self._d
+        return key in self._new or key in self._old
+
+    def __len__(self) -> int:
+        return len(self._new | self._old)
 
 
 class Mempool:
@@ -108,7 +136,7 @@ class Mempool:
         self._recheck_many = recheck_many  # e.g. state.abci.Application.recheck_txs: one pass, same verdicts
         self._txs: OrderedDict[bytes, bytes] = OrderedDict()  # hash -> tx, in arrival order
         self._bytes = 0
-        self._cache = _LRU(cache_size)
+        self._cache = _Seen(cache_size)
         self.height = 0
 
     # --- queries -----------------------------------------------------------------------------------
@@ -124,7 +152,8 @@ class Mempool:
 
     def seen(self, tx_hash: bytes) -> bool:
         """True if the tx is in the pool or was seen recently (gossip uses it to skip known txs)."""
-        return tx_hash in self._txs or tx_hash in self._cache
+        c = self._cache  # (its sets read here: this runs for every copy of every tx a peer sends)
+        return tx_hash in self._txs or tx_hash in c._new or tx_hash in c._old
 
     def get(self, tx_hash: bytes) -> bytes | None:
         return self._txs.get(tx_hash)
@@ -160,7 +189,8 @@ class Mempool:
             raise MempoolError("tx is empty")
         if h is None:
             h = sha256(tx)
-        if h in self._txs or h in self._cache:
+        c = self._cache
+        if h in self._txs or h in c._new or h in c._old:
             raise TxInCacheError()
         if len(self._txs) + pending >= self.size_limit or self._bytes + pending_bytes + len(tx) > self.max_txs_bytes:
             raise self._full_error(len(tx))
@@ -203,24 +233,27 @@ class Mempool:
         self.height = height
         if hashes is None:
             hashes = [sha256(tx) for tx in committed]
+        self._cache.push_many(hashes)
+        pop, gone = self._txs.pop, 0
         for h in hashes:
-            self._cache.push(h)
-            old = self._txs.pop(h, None)
+            old = pop(h, None)
             if old is not None:
-                self._bytes -= len(old)
+                gone += len(old)
+        self._bytes -= gone
         dropped: list[bytes] = []
-        if not self.recheck_enabled:
+        if not self.recheck_enabled or not self._txs:
             return dropped
-        if self._recheck_many is not None and self._txs:
-            items = list(self._txs.items())
+        if self._recheck_many is not None:
+            pending, raw = list(self._txs), list(self._txs.values())
             try:
-                verdicts = self._recheck_many([tx for _, tx in items], [h for h, _ in items])
+                verdicts = self._recheck_many(raw, pending)
             except Exception:
                 verdicts = []
-            if len(verdicts) == len(items):
-                for (h, tx), ok in zip(items, verdicts, strict=True):
-                    if not ok:
-                        self._drop(h, tx, dropped)
+            if len(verdicts) == len(pending):
+                if not all(verdicts):  # (the usual case: every pending tx still valid, nothing to walk)
+                    for h, tx, ok in zip(pending, raw, verdicts, strict=True):
+                        if not ok:
+                            self._drop(h, tx, dropped)
                 return dropped
         for h, tx in list(self._txs.items()):
             try:
