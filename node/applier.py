@@ -99,9 +99,9 @@ class BlockApplier:
         result = self.app.finalize(block, block.evidence)
         self.crash("after_finalize", h)
         batch = self.root.batch()
-        self.store.save_results(h, result, batch)
-        if self.index is not None:
+        if self.index is not None:  # first: its pass also makes the results' bytes (Indexer.index_chain_block)
             self.index(batch, block, result)
+        self.store.save_results(h, result, batch)
         self.app.commit(batch)
         new_state = self.state_after(state, block, result)
         self.states.save(new_state, batch)

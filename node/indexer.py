@@ -45,7 +45,15 @@ import msgpack
 
 from node.rpc.query import Condition, Query
 from node.rpc.services import BlockResultsView, EventAttribute, EventView, TxResultView
-from state.chain import Block, FinalizeBlockResult, msgpack_array_header
+from state.chain import (
+    ATTR_HEAD,
+    EVENT_HEAD,
+    RESULT_HEAD,
+    Block,
+    FinalizeBlockResult,
+    msgpack_array_header,
+    pack_results,
+)
 from state.codec import DecodeError, decode
 from state.crypto import sha256
 from state.fastrec import packb
@@ -105,29 +113,33 @@ def _posting_prefix(type_: str, key: str) -> bytes:
 
 
 # event type -> id(attribute) -> (the attribute, its packed row in the tx record, its posting key without the height or
-# None): the application interns its indexed attributes (state/store.py `_attr`, per (key, value): ~87 % of a
-# block's pairs repeat, and one attribute may serve events of several types), so most attributes of a block
-# were seen before. An entry holds its attribute, so the id is not reused while the entry lives; bounded
-# (a type's map is emptied when full: ~300 bytes an entry, ~1.2 MB a type; a block has ~1,100 distinct pairs).
-_ATTR_KEYS: dict[str, dict[int, tuple[Any, bytes, bytes | None]]] = {}
+# None, its row in the block's results record): the application interns its indexed attributes (state/store.py
+# `_attr`, per (key, value): ~87 % of a block's pairs repeat, and one attribute may serve events of several types),
+# so most attributes of a block were seen before. An entry holds its attribute, so the id is not reused while the
+# entry lives; bounded (a type's map is emptied when full: ~350 bytes an entry, ~1.4 MB a type; a block has ~1,100
+# distinct pairs).
+_Entry = tuple[Any, bytes, bytes | None, bytes]
+_ATTR_KEYS: dict[str, dict[int, _Entry]] = {}
 _ATTR_KEYS_MAX = 4_096
 
 
-def _attr_entry(seen: dict[int, tuple[Any, bytes, bytes | None]], type_: str,
-                a: EventAttribute) -> tuple[Any, bytes, bytes | None]:
+def _attr_entry(seen: dict[int, _Entry], type_: str, a: EventAttribute) -> _Entry:
     key = None
     if a.index and a.key and type_:
         v = a.value.encode()
         key = _posting_prefix(type_, a.key) + _U32.pack(len(v)) + v
     if len(seen) >= _ATTR_KEYS_MAX:
         seen.clear()
-    ent = seen[id(a)] = (a, packb([a.key, a.value, a.index]), key)
+    row = packb([a.key, a.value, a.index])  # [key, value, index]
+    ent = seen[id(a)] = (a, row, key, _ATTR_ROW + row[1:])  # and [ATTR_TAG, key, value, index]
     return ent
 
 
 _TX_HEAD = b"\x94"  # [height, index, tx, result]
 _RESULT_HEAD = b"\x98"  # [code, data, log, info, gas_wanted, gas_used, events, codespace]
 _EVENT_HEAD = b"\x92"  # [type, rows]
+# the same pieces' heads in the block's results record (`state.chain.pack_results`, tagged arrays: tests compare)
+_ATTR_ROW, _R_EVENT_HEAD, _R_RESULT_HEAD = ATTR_HEAD, EVENT_HEAD, RESULT_HEAD
 _DEFAULT_FIELDS = packb([0, b"", "", "", 0, 0])[1:]  # code .. gas_used of an accepted, empty result
 _EMPTY_STR = packb([""])[1:]
 _TYPES: dict[str, bytes] = {}  # event type -> its packed str (a handful)
@@ -159,15 +171,20 @@ class Indexer:
         self._write(batch, results.height, block.txs, results.tx_results, results.finalize_block_events)
 
     def _write(self, batch: Batch, height: int, txs: Sequence[bytes], tx_results: Sequence[TxResultView],
-               block_events: Sequence[EventView], hashes: Sequence[bytes] | None = None) -> None:
+               block_events: Sequence[EventView], hashes: Sequence[bytes] | None = None,
+               packed: list[bytes] | None = None) -> None:
         """The results are the application's records as they are (the RPC views are those classes). Why
         `packb`: the record is a list of primitives, whose msgpack is already the canonical `codec.encode`
         bytes; the generic walk cost more than the rest of the indexing. Why `_posting_prefix`: a block repeats
-        the same few `type.key` names thousands of times; their key bytes are made once."""
+        the same few `type.key` names thousands of times; their key bytes are made once. `packed`: a list that
+        receives, in the same pass, the pieces of each tx result's bytes in the block's results record
+        (`state.chain.pack_results`): the tx record holds the same fields, events and attributes, only the
+        record tags differ, so the results need no walk of their own (`index_chain_block`)."""
         b = batch.prefixed(self.ns)
         put = b.put
         n = len(tx_results)
         hs: list[bytes] = []
+        rp: list[bytes] = [] if packed is None else packed
         postings: dict[bytes, list[int]] = {}  # posting key without the height -> tx indexes, ascending
         attr_keys = _ATTR_KEYS
         for i, tx in enumerate(txs):
@@ -180,11 +197,16 @@ class Indexer:
             # bytes as packb of those lists (a test compares), each attribute's row packed once (`_ATTR_KEYS`)
             out = [_TX_HEAD, packb([height, i, raw])[1:], _RESULT_HEAD]
             if r.code == 0 and not r.gas_wanted and not r.gas_used and not r.data and not r.log and not r.info:
-                out.append(_DEFAULT_FIELDS)
+                fields = _DEFAULT_FIELDS
             else:
-                out.append(packb([r.code, r.data, r.log, r.info, r.gas_wanted, r.gas_used])[1:])
+                fields = packb([r.code, r.data, r.log, r.info, r.gas_wanted, r.gas_used])[1:]
             evs = r.events
-            out.append(msgpack_array_header(len(evs)))
+            head = msgpack_array_header(len(evs))
+            out.append(fields)
+            out.append(head)
+            rp.append(_R_RESULT_HEAD)
+            rp.append(fields)
+            rp.append(head)
             for e in evs:
                 t = e.type
                 seen = attr_keys.get(t)
@@ -198,14 +220,19 @@ class Indexer:
                     if len(_TYPES) < 256:
                         _TYPES[t] = tb
                 ats = e.attributes
+                head = msgpack_array_header(len(ats))
                 out.append(_EVENT_HEAD)
                 out.append(tb)
-                out.append(msgpack_array_header(len(ats)))
+                out.append(head)
+                rp.append(_R_EVENT_HEAD)
+                rp.append(tb)
+                rp.append(head)
                 for a in ats:
                     ent = seen.get(id(a))
                     if ent is None or ent[0] is not a:
                         ent = _attr_entry(seen, t, a)
                     out.append(ent[1])
+                    rp.append(ent[3])
                     k = ent[2]
                     if k is not None:
                         got = postings.get(k)
@@ -214,7 +241,9 @@ class Indexer:
                         elif got[-1] != i:  # the same attribute twice in one tx: one row
                             got.append(i)
             cs = r.codespace
-            out.append(_EMPTY_STR if not cs else packb([cs])[1:])
+            cs_b = _EMPTY_STR if not cs else packb([cs])[1:]
+            out.append(cs_b)
+            rp.append(cs_b)
             put(b"th" + h, b"".join(out))
         hb = _U64.pack(height)
         if hs:
@@ -264,9 +293,14 @@ class Indexer:
         return n
 
     def index_chain_block(self, batch: Batch, block: Block, result: FinalizeBlockResult) -> None:
-        """`index_block` for the node's records: the `IndexHook` of node/applier.py."""
+        """`index_block` for the node's records: the `IndexHook` of node/applier.py. The block's results record
+        (`pack_results`, which the block store and the application keep) is assembled from the pieces this
+        pass makes, so the applier indexes before it saves the results."""
         hashes = block.tx_hashes() if isinstance(block, Block) else None  # (benchmarks pass stand-ins)
-        self._write(batch, block.header.height, block.txs, result.tx_results, result.events, hashes)
+        pieces: list[bytes] = []
+        self._write(batch, block.header.height, block.txs, result.tx_results, result.events, hashes, pieces)
+        if len(result.tx_results) == len(block.txs):  # (else the pass made results for txs, not for results)
+            pack_results(result, pieces)  # kept on the result: save_results and the app's commit take it
 
     # ------------------------------------------------------------------ tx lookups
     def get_tx(self, tx_hash: bytes) -> TxRecord | None:

@@ -367,6 +367,9 @@ _RESULT_HEAD = bytes([0x99, _RESULT_TAG])
 _RESULTS_HEAD = bytes([0x96, _RESULTS_TAG])
 _DEFAULT_FIELDS = packb([0, b"", "", "", 0, 0])[1:]  # code .. gas_used of an accepted, empty result
 _EMPTY_STR = packb([""])[1:]
+# the heads of a tx result's, an event's and an attribute's arrays in `pack_results` (the node's indexer makes a
+# block's result pieces in its own pass over the results, node/indexer.py; a test compares the bytes)
+RESULT_HEAD, EVENT_HEAD, ATTR_HEAD = _RESULT_HEAD, _EVENT_HEAD, bytes([0x94, _ATTR_TAG])
 
 
 def _pack_events(out: list[bytes], events: tuple[Event, ...]) -> None:
@@ -409,13 +412,15 @@ def _pack_tx_result(out: list[bytes], x: ExecTxResult) -> None:
     out.append(_EMPTY_STR if not cs else packb([cs])[1:])
 
 
-def pack_results(r: FinalizeBlockResult) -> bytes:
+def pack_results(r: FinalizeBlockResult, tx_pieces: list[bytes] | None = None) -> bytes:
     """`r.encode()`, built directly and computed once per result: the block store keeps these bytes and the
     application the same bytes as its replay record. Canonical because every field is a primitive msgpack
     packs in its smallest form (as `state.fastrec.pack`, which a test compares it with). Why assembled from
     pieces rather than one `packb` of nested lists: building those lists (one per attribute, ~6,000 in a block
     of 1,000 txs) cost more than the packing; an interned attribute's bytes are made once (`_ATTR_BYTES`) and
-    the block's results are one join of the pieces (5.4 -> ~2 us per tx)."""
+    the block's results are one join of the pieces (5.4 -> ~2 us per tx). `tx_pieces`: the msgpack pieces of
+    every tx result, in order, already made by a caller that walks the results anyway (the node's indexer
+    makes them in its own pass, node/indexer.py); they must be what `_pack_tx_result` appends."""
     cached: bytes | None = r.__dict__.get("_packed")
     if cached is not None:
         return cached
@@ -423,8 +428,11 @@ def pack_results(r: FinalizeBlockResult) -> bytes:
     _pack_events(out, r.events)
     results = r.tx_results
     out.append(msgpack_array_header(len(results)))
-    for x in results:
-        _pack_tx_result(out, x)
+    if tx_pieces is not None:
+        out.extend(tx_pieces)
+    else:
+        for x in results:
+            _pack_tx_result(out, x)
     updates = r.validator_updates
     out.append(msgpack_array_header(len(updates)))
     out.extend([packb([_UPDATE_TAG, u.pub_key, u.power]) for u in updates])
