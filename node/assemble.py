@@ -106,8 +106,11 @@ async def build(home: Path, *, unsafe_ignore_signer_state: bool = False) -> Runn
     genesis = load_genesis(paths.genesis_file)
     threadnames.install()  # the node's threads carry their names into /proc (egp bench splits CPU by thread)
     kv = LevelKV(paths.db_path)
-    app = NodeApp(Application(kv.prefixed(NS_APP), trie_cache_bytes=cfg.storage.trie_cache_mib << 20))
     store = BlockStore(kv)
+    # the block store keeps each height's results (the app's FinalizeBlock response, same bytes): the app's
+    # replay record would repeat them (state/abci.py `stored_response`)
+    app = NodeApp(Application(kv.prefixed(NS_APP), trie_cache_bytes=cfg.storage.trie_cache_mib << 20,
+                              stored_response=store.load_results))
     states = StateStore(kv, NS_NODE)
     indexer = Indexer(kv, NS_INDEX)
     crash = crashpoints.from_environment()

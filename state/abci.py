@@ -9,8 +9,8 @@ Determinism duties (every node must compute the same app hash from the same bloc
     no wall clock, no randomness, no floats, no iteration over sets or dicts whose order reaches a hash
     (the trie sorts its changes; records are canonical msgpack).
  2. finalize_block executes against an in-memory overlay and persists nothing; commit writes the state
-    records, indexes, trie nodes and metadata (height, app hash, the FinalizeBlock response) in ONE atomic
-    batch with sync=True.
+    records, indexes, trie nodes and metadata (height, app hash, the FinalizeBlock response unless the
+    caller stores it: `stored_response`) in ONE atomic batch with sync=True.
  3. Replay is idempotent: finalize_block at the height already committed returns the stored response
     (same app hash) and writes nothing; running finalize_block again before commit discards the first run.
  4. process_proposal is deterministic and rejects only provably invalid blocks (undecodable or oversized
@@ -26,6 +26,7 @@ Determinism duties (every node must compute the same app hash from the same bloc
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from hashlib import sha256 as _sha256
 
@@ -127,9 +128,18 @@ class Application:
     """The e-GP application. `kv` is the app's own namespace of the node's store (a `KV`)."""
 
     def __init__(self, kv: KV, *, sig_cache_size: int = 10_000, state_cache_size: int = 65_536,
-                 trie_cache_bytes: int = TRIE_CACHE_BYTES, key_filter: bool = True) -> None:
+                 trie_cache_bytes: int = TRIE_CACHE_BYTES, key_filter: bool = True,
+                 stored_response: Callable[[int], ResponseFinalizeBlock | None] | None = None) -> None:
         self.kv = kv
         self._meta = kv.prefixed(NS_META)
+        # The replay record (duty 3): the last FinalizeBlock response, kept so that finalize_block at the
+        # committed height answers it. `stored_response(height)`: where the caller keeps every committed
+        # height's response already (the node's block store keeps its results, the same bytes, in the same
+        # atomic batch as the app's commit): then commit writes no record of its own (~140 bytes per tx the
+        # node wrote twice; docs/performance.md) and the replay asks the caller. A record left by a home
+        # written before is deleted at the first commit, so no stale answer is ever read back.
+        self._stored_response = stored_response
+        self._drop_replay_record = stored_response is not None and self._meta.get(_M_RESP) is not None
         # tx hash -> the decoded tx whose signature check_tx verified (bounded, oldest evicted; a committed tx
         # leaves it at commit). It only has to span check -> commit, i.e. the mempool (5,000 by default):
         # 10,000 entries of ~1.15 KB (tracemalloc) is ~12 MB; it held 100,000 (~115 MB) before
@@ -479,12 +489,19 @@ class Application:
         return ExecTxResult(0, b"", "", "", 0, 0, to_events(out.events), "")
 
     def _replayed(self, req: RequestFinalizeBlock) -> ResponseFinalizeBlock:
-        raw = self._meta.get(_M_RESP)
-        if req.height != self.height or raw is None:
+        if req.height != self.height:
             raise ValueError(f"height {req.height} is already committed (app at {self.height})")
         stored_hash = self._meta.get(_M_BLOCK) or b""
         if req.hash and stored_hash and req.hash != stored_hash:
             raise ValueError(f"a different block was committed at height {req.height}")
+        if self._stored_response is not None:
+            resp = self._stored_response(req.height)
+            if resp is None or resp.app_hash != self.app_hash:
+                raise ValueError(f"height {req.height} is committed, but its response is not stored")
+            return resp
+        raw = self._meta.get(_M_RESP)
+        if raw is None:
+            raise ValueError(f"height {req.height} is already committed (app at {self.height})")
         return unpack(ResponseFinalizeBlock, raw)
 
     def commit(self, batch: Batch | None = None, *, written_before_reads: bool = False) -> ResponseCommit:
@@ -502,7 +519,11 @@ class Application:
         meta = b.prefixed(NS_META)
         meta.put(_M_HEIGHT, p.height.to_bytes(8, "big"))
         meta.put(_M_HASH, p.response.app_hash)
-        meta.put(_M_RESP, pack_response(p.response))
+        if self._stored_response is None:
+            meta.put(_M_RESP, pack_response(p.response))
+        elif self._drop_replay_record:
+            meta.delete(_M_RESP)
+            self._drop_replay_record = False
         meta.put(_M_BLOCK, p.block_hash)
         meta.put(_M_TIME, p.time_ms.to_bytes(8, "big"))
         if own:

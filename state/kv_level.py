@@ -47,6 +47,10 @@ COMPRESSION = None
 # the commit thread 13.9 -> 15.4 -> 18.8 us (a deeper skip list). Memory: up to two memtables, so at most
 # +24 MiB of the node's anonymous RSS, bounded; a restart replays up to one memtable's log (~0.1 s).
 WRITE_BUFFER_BYTES = 16 << 20
+# LevelDB's table size (`max_file_size`, its default 2 MiB) and block size (`block_size`, its default 4 KiB):
+# None leaves LevelDB's default.
+MAX_FILE_BYTES: int | None = None
+BLOCK_BYTES: int | None = None
 
 
 class _LevelRoot:
@@ -54,7 +58,8 @@ class _LevelRoot:
         path.mkdir(parents=True, exist_ok=True)
         self.db = plyvel.DB(str(path), create_if_missing=True, lru_cache_size=block_cache_bytes,
                             bloom_filter_bits=BLOOM_BITS, max_open_files=MAX_OPEN_FILES,
-                            compression=COMPRESSION, write_buffer_size=WRITE_BUFFER_BYTES)
+                            compression=COMPRESSION, write_buffer_size=WRITE_BUFFER_BYTES,
+                            max_file_size=MAX_FILE_BYTES, block_size=BLOCK_BYTES)
         self.get = self.db.get  # type: ignore[method-assign]  # plyvel's own: no Python frame per read
 
     def get(self, key: bytes) -> bytes | None:  # (replaced by `db.get` on each instance; kept for the protocol)
