@@ -33,6 +33,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 from node.p2p.config import CONTROL_CHANNEL, ChannelSpec, P2PConfig
 from node.p2p.errors import ConnectionClosed, FrameError, P2PError
@@ -49,6 +50,7 @@ MAX_REASON = 200
 ABORT_GRACE = 2.0  # seconds a closing connection may flush its last bytes before it is aborted
 
 Deliver = Callable[[str, int, bytes], Awaitable[None]]
+Offer = Callable[[str, int, bytes], bool]  # deliver at once if there is room (True), else nothing (False)
 
 
 class Pacer:
@@ -129,6 +131,7 @@ class Peer:
         channels: Mapping[int, ChannelSpec],
         config: P2PConfig,
         deliver: Deliver,
+        offer: Offer | None = None,
     ) -> None:
         self.conn = conn
         self.node_id = conn.remote_id
@@ -140,6 +143,8 @@ class Peer:
         self._order = sorted(self._channels, key=lambda c: (-self._channels[c].priority, c))
         self._config = config
         self._deliver = deliver
+        self._offer = offer
+        self._loop = asyncio.get_running_loop()
         self._queues: dict[int, deque[bytes]] = {c: deque() for c in self._channels}
         self._queued: dict[int, int] = dict.fromkeys(self._channels, 0)
         self._queued_total = 0
@@ -158,6 +163,17 @@ class Peer:
         self.sends_refused = 0
         self._last_write = 0.0  # loop time of the last write (keepalives are sent after keepalive_interval)
         self._ticker: asyncio.TimerHandle | None = None
+        # Writing without a task (`_flush`), unless a send rate paces it (`_write_loop`): a flush scheduled by
+        # the first `send` of a loop turn writes everything queued in it; `_drainer` waits for a full socket.
+        self._direct_write = self._send_pacer is None
+        self._flush_due = False
+        self._drainer: asyncio.Task[None] | None = None
+        # Reading from the transport's own callback (`_PeerReader`), unless a receive rate paces it or the
+        # stream cannot be taken over (`_read_loop`): messages go to the inbox while it has room (`offer`);
+        # when it has none, reading pauses and `_backlog` (frames or messages, in order) waits in a task.
+        self._backlog: deque[bytes | tuple[int, bytes]] = deque()
+        self._backlogged: asyncio.Task[None] | None = None
+        self._ended: str | None = None  # the stream ended while backlogged: close once it is delivered
 
     # ------------------------------------------------------------------ API used by the P2P service
 
@@ -198,7 +214,11 @@ class Peer:
         self._queues[channel].append(payload)
         self._queued[channel] += cost
         self._queued_total += cost
-        self._wake.set()
+        if not self._direct_write:
+            self._wake.set()
+        elif not self._flush_due and self._drainer is None:
+            self._flush_due = True
+            self._loop.call_soon(self._flush)
         return True
 
     def close(self, reason: str, *, goodbye: bool = True) -> None:
@@ -214,15 +234,23 @@ class Peer:
         self._wake.set()
 
     async def run(self) -> str:
-        tasks = [
-            asyncio.create_task(self._read_loop(), name=f"p2p-read-{self.node_id[:8]}"),
-            asyncio.create_task(self._write_loop(), name=f"p2p-write-{self.node_id[:8]}"),
-        ]
+        tasks = []
+        if self._offer is None or self._recv_pacer is not None or not self._attach_reader():
+            tasks.append(asyncio.create_task(self._read_loop(), name=f"p2p-read-{self.node_id[:8]}"))
+        if self._direct_write:
+            cfg = self._config
+            self._last_write = self._loop.time()
+            self._ticker = self._loop.call_at(self._last_write + cfg.keepalive_interval, self._tick)
+            if self._queued_total and not self._flush_due and self._drainer is None:
+                self._flush()
+        else:
+            tasks.append(asyncio.create_task(self._write_loop(), name=f"p2p-write-{self.node_id[:8]}"))
         try:
             await self._closed.wait()
         finally:
             if not self._closed.is_set():  # cancelled from outside (service stopping)
                 self.close("node shutting down")
+            tasks.extend(t for t in (self._drainer, self._backlogged) if t is not None)
             for t in tasks:
                 t.cancel()
             if self._ticker is not None:
@@ -236,14 +264,50 @@ class Peer:
 
     # ------------------------------------------------------------------ reading
 
+    def _open_envelope(self, plaintext: bytes) -> tuple[int, bytes] | None:
+        """One frame's envelope: the (channel, message) it completes, or None (a keepalive, a packet of a
+        message not complete yet, or a goodbye: the peer is then closed). Raises ProtocolError."""
+        if len(plaintext) < 2:
+            raise ProtocolError("short envelope")
+        self.frames_received += 1
+        channel, flags = plaintext[0], plaintext[1]
+        if channel == CONTROL_CHANNEL:
+            if flags != EOF:
+                raise ProtocolError(f"bad flags 0x{flags:02x} on the control channel")
+            if len(plaintext) == 2:
+                return None  # keepalive
+            if plaintext[2] == GOODBYE:
+                why = plaintext[3 : 3 + MAX_REASON].decode("utf-8", "replace")
+                self.close(f"peer hung up: {why}", goodbye=False)
+                return None
+            raise ProtocolError(f"unknown control message 0x{plaintext[2]:02x}")
+        if channel not in self._channels:
+            raise ProtocolError(f"frame on unregistered channel {channel}")
+        if flags & ~EOF:
+            raise ProtocolError(f"unknown flags 0x{flags:02x}")
+        partial = self._partial
+        buf = partial.get(channel)
+        if buf is None and flags == EOF:
+            return channel, plaintext[2:]  # one-packet message: no copy
+        if buf is None:
+            buf = partial[channel] = bytearray()
+        buf += memoryview(plaintext)[2:]
+        if len(buf) > self._config.max_frame_bytes:
+            raise ProtocolError(f"message on channel {channel} exceeds {self._config.max_frame_bytes} bytes")
+        if flags == EOF:
+            del partial[channel]
+            return channel, bytes(buf)
+        return None
+
     async def _read_loop(self) -> None:
-        # No per-frame timeout here (it would cost a timer per frame): the writer loop watches
-        # ``_waiting_since`` and closes a peer that has been silent for ``idle_timeout``. While we wait
-        # for our own consumer (a full inbox), the clock is stopped: our slowness is not the peer's fault.
+        # The reader of a paced peer (`recv_rate`), or of a stream `_attach_reader` cannot take over.
+        # No per-frame timeout here (it would cost a timer per frame): `_tick` watches ``_waiting_since``
+        # and closes a peer that has been silent for ``idle_timeout``. While we wait for our own consumer
+        # (a full inbox), the clock is stopped: our slowness is not the peer's fault.
         # Every frame the socket holds is taken at once (``read_frames``): one wake-up of this task per
         # batch of frames, not two per frame.
         loop = asyncio.get_running_loop()
-        deliver, partial, channels, limit = self._deliver, self._partial, self._channels, self._config.max_frame_bytes
+        deliver = self._deliver
         try:
             while True:
                 self._waiting_since = loop.time()
@@ -254,41 +318,122 @@ class Peer:
                         pause = self._recv_pacer.spend(loop.time(), len(plaintext) + FRAME_OVERHEAD)
                         if pause > 0:
                             await asyncio.sleep(pause)
-                    if len(plaintext) < 2:
-                        raise ProtocolError("short envelope")
-                    self.frames_received += 1
-                    channel, flags = plaintext[0], plaintext[1]
-                    if channel == CONTROL_CHANNEL:
-                        if flags != EOF:
-                            raise ProtocolError(f"bad flags 0x{flags:02x} on the control channel")
-                        if len(plaintext) == 2:
-                            continue  # keepalive
-                        if plaintext[2] == GOODBYE:
-                            why = plaintext[3 : 3 + MAX_REASON].decode("utf-8", "replace")
-                            self.close(f"peer hung up: {why}", goodbye=False)
-                            return
-                        raise ProtocolError(f"unknown control message 0x{plaintext[2]:02x}")
-                    if channel not in channels:
-                        raise ProtocolError(f"frame on unregistered channel {channel}")
-                    if flags & ~EOF:
-                        raise ProtocolError(f"unknown flags 0x{flags:02x}")
-                    buf = partial.get(channel)
-                    if buf is None and flags == EOF:
-                        await deliver(self.node_id, channel, plaintext[2:])  # one-packet message: no copy
-                        continue
-                    if buf is None:
-                        buf = partial[channel] = bytearray()
-                    buf += memoryview(plaintext)[2:]
-                    if len(buf) > limit:
-                        raise ProtocolError(f"message on channel {channel} exceeds {limit} bytes")
-                    if flags == EOF:
-                        del partial[channel]
-                        await deliver(self.node_id, channel, bytes(buf))
+                    msg = self._open_envelope(plaintext)
+                    if msg is not None:
+                        await deliver(self.node_id, msg[0], msg[1])
+                    elif self._closed.is_set():
+                        return
         except ConnectionClosed as exc:
             self.close(str(exc), goodbye=False)
         except (FrameError, ProtocolError) as exc:
             self.faulty = True
             self.close(f"{type(exc).__name__}: {exc}")
+
+    # ------------------------------------------------------------------ reading from the transport's callback
+
+    def _attach_reader(self) -> bool:
+        """Take the connection's bytes from the transport's own callback from now on (`_PeerReader`): a
+        frame is opened and its message put in the inbox in the callback that read it, where the stream
+        path cost a wake-up of the reader task per read and a coroutine per message. The bytes the
+        handshake's stream read ahead come first. False (nothing changed) when the stream cannot be taken
+        over (another asyncio, a transport without `set_protocol`, a stream already failed)."""
+        conn = self.conn
+        reader, transport = conn.reader, conn.writer.transport
+        buffered = getattr(reader, "_buffer", None)  # asyncio.StreamReader's read-ahead (CPython's)
+        if (not isinstance(buffered, bytearray) or not hasattr(transport, "set_protocol")
+                or transport.is_closing() or reader.exception() is not None):
+            return False
+        stream = transport.get_protocol()
+        ready, rest = conn.detach_reader()
+        data = rest + bytes(buffered) if rest else bytes(buffered)
+        buffered.clear()
+        ended = bool(getattr(reader, "_eof", False))
+        transport.set_protocol(_PeerReader(self, stream))
+        if getattr(reader, "_paused", False):  # the stream had paused reading (its buffer was full)
+            reader._paused = False  # type: ignore[attr-defined]
+            self._transport().resume_reading()
+        self._waiting_since = self._loop.time()
+        if ready:
+            self._frames(ready)
+        if data:
+            self._received(data)
+        if ended:
+            self._stream_ended("connection closed by peer")
+        return True
+
+    def _transport(self) -> asyncio.Transport:
+        return cast(asyncio.Transport, self.conn.writer.transport)  # a socket's: it reads as well as writes
+
+    def _received(self, data: bytes) -> None:
+        """Bytes from the socket (`_PeerReader.data_received`): every frame they complete, in order."""
+        if self._closed.is_set():
+            return
+        try:
+            frames = self.conn.feed(data)
+        except FrameError as exc:
+            self.faulty = True
+            self.close(f"FrameError: {exc}")
+            return
+        if frames:
+            self._frames(frames)
+        if self._backlogged is None:
+            self._waiting_since = self._loop.time()
+
+    def _frames(self, frames: list[bytes]) -> None:
+        offer, nid = self._offer, self.node_id
+        assert offer is not None
+        for i, plaintext in enumerate(frames):
+            if self._backlogged is not None:  # the inbox was full: the rest waits behind, in order
+                self._backlog.extend(frames[i:])
+                return
+            try:
+                msg = self._open_envelope(plaintext)
+            except ProtocolError as exc:
+                self.faulty = True
+                self.close(f"ProtocolError: {exc}")
+                return
+            if msg is None:
+                if self._closed.is_set():
+                    return
+                continue
+            if not offer(nid, msg[0], msg[1]):
+                self._backlog.append(msg)
+                self._waiting_since = None  # waiting for our consumer, not for the peer
+                self._transport().pause_reading()
+                self._backlogged = self._loop.create_task(self._deliver_backlog(),
+                                                          name=f"p2p-backlog-{self.node_id[:8]}")
+
+    async def _deliver_backlog(self) -> None:
+        """Deliver what waits for room in the inbox, in order, then read again."""
+        backlog, deliver, nid = self._backlog, self._deliver, self.node_id
+        try:
+            while backlog:
+                item = backlog.popleft()
+                msg = item if isinstance(item, tuple) else self._open_envelope(item)
+                if msg is not None:
+                    await deliver(nid, msg[0], msg[1])
+                elif self._closed.is_set():
+                    return
+        except ProtocolError as exc:
+            self.faulty = True
+            self.close(f"ProtocolError: {exc}")
+            return
+        finally:
+            self._backlogged = None
+        if self._closed.is_set():
+            return
+        if self._ended is not None:
+            self.close(self._ended, goodbye=False)
+            return
+        self._waiting_since = self._loop.time()
+        self._transport().resume_reading()
+
+    def _stream_ended(self, reason: str) -> None:
+        """EOF or a lost connection: close, once what was read before it is delivered."""
+        if self._backlogged is not None:
+            self._ended = reason
+        else:
+            self.close(reason, goodbye=False)
 
     # ------------------------------------------------------------------ writing
 
@@ -349,7 +494,48 @@ class Peer:
             self._last_write = now
         self._ticker = loop.call_at(self._last_write + cfg.keepalive_interval, self._tick)
 
+    def _flush(self) -> None:
+        """Seal and write what is queued, as one write (up to `write_batch_bytes`; the rest in a later
+        callback, so that consensus can queue a vote ahead of the rest of a block). When the kernel does
+        not take it all, `_drain_then_flush` waits for the socket (bounded by `write_timeout`)."""
+        self._flush_due = False
+        if self._closed.is_set() or self._drainer is not None:
+            return
+        batch = self._take_batch()
+        if batch:
+            try:
+                self.conn.write(b"".join(batch))
+            except (ConnectionError, RuntimeError) as exc:  # pragma: no cover - transports log, not raise
+                self.close(f"connection lost: {exc}", goodbye=False)
+                return
+            self._last_write = self._loop.time()
+        transport = self.conn.writer.transport
+        if transport.get_write_buffer_size() or transport.is_closing():
+            self._drainer = self._loop.create_task(self._drain_then_flush(), name=f"p2p-drain-{self.node_id[:8]}")
+        elif self._queued_total:
+            self._flush_due = True
+            self._loop.call_soon(self._flush)
+
+    async def _drain_then_flush(self) -> None:
+        cfg = self._config
+        try:
+            async with asyncio.timeout(cfg.write_timeout):
+                await self.conn.drain()
+        except TimeoutError:
+            self._drainer = None
+            self.faulty = True
+            self.close(f"peer stalled: send buffer not drained for {cfg.write_timeout:g}s", goodbye=False)
+            return
+        except ConnectionClosed as exc:
+            self._drainer = None
+            self.close(str(exc), goodbye=False)
+            return
+        self._drainer = None
+        if self._queued_total and not self._flush_due:
+            self._flush()
+
     async def _write_loop(self) -> None:
+        # The writer of a paced peer (`send_rate`); otherwise `_flush` writes, without a task.
         cfg = self._config
         loop = asyncio.get_running_loop()
         # Keepalives and the idle check run on one timer per peer (`_tick`), not on a timeout around every
@@ -390,3 +576,32 @@ class Peer:
                     await asyncio.sleep(0)
         except ConnectionClosed as exc:
             self.close(str(exc), goodbye=False)
+
+
+class _PeerReader(asyncio.Protocol):
+    """The protocol of a running peer's transport (`Peer._attach_reader`): bytes go to the peer as they are
+    read; the write side's flow control and the end of the connection still reach the stream's protocol, so
+    the stream writer's `drain()` and `close()` work as before."""
+
+    __slots__ = ("_peer", "_stream")
+
+    def __init__(self, peer: Peer, stream: asyncio.BaseProtocol) -> None:
+        self._peer = peer
+        self._stream = stream
+
+    def data_received(self, data: bytes) -> None:
+        self._peer._received(data)
+
+    def eof_received(self) -> bool:
+        self._peer._stream_ended("connection closed by peer")
+        return True  # the peer closes the transport (after its goodbye, if any)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stream.connection_lost(exc)
+        self._peer._stream_ended(f"connection lost: {exc}" if exc is not None else "connection closed by peer")
+
+    def pause_writing(self) -> None:
+        self._stream.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._stream.resume_writing()

@@ -286,6 +286,21 @@ class SecretConnection:
         except (ConnectionError, OSError) as exc:
             raise ConnectionClosed(f"connection lost: {exc}") from None
 
+    def feed(self, data: bytes) -> list[bytes]:
+        """The plaintexts of every frame `data` completes (bytes received by a protocol callback rather than
+        read from the stream: `node.p2p.peer.Peer`); same checks as `read_frames` (a header above the limit
+        fails before its body is buffered). Raises FrameError."""
+        rest = self._rest
+        self._rest = rest + data if rest else data
+        return self._parse()
+
+    def detach_reader(self) -> tuple[list[bytes], bytes]:
+        """What `read_frames` / `read_frame` took from the stream and did not return: frames already opened,
+        and the bytes after them; both are handed over and forgotten here (the stream is read no more)."""
+        ready, rest = self._ready, self._rest
+        self._ready, self._rest, self._exact = [], b"", False
+        return ready, rest
+
     def _parse(self) -> list[bytes]:
         """Open every complete frame of the bytes read ahead; keep the incomplete tail."""
         buf = self._rest

@@ -302,7 +302,7 @@ class P2P:
         if self._stopping:
             raise Refused("node shutting down")
         return Peer(conn, outbound=outbound, persistent=conn.remote_id in self._persistent,
-                    channels=self.channels, config=self.config, deliver=self._deliver)
+                    channels=self.channels, config=self.config, deliver=self._deliver, offer=self._offer)
 
     def _prefer_new(self, old: Peer, new_outbound: bool, rid: str) -> bool:
         """Which of two connections to one ID survives; both ends compute the same answer."""
@@ -366,6 +366,17 @@ class P2P:
             await self._emit(Message(peer_id, channel, payload))
         else:
             self._inbox.put_nowait(Message(peer_id, channel, payload))  # the common case, without a coroutine
+
+    def _offer(self, peer_id: str, channel: int, payload: bytes) -> bool:
+        """`_deliver` without waiting: the message into the inbox if it has room now (True), else nothing
+        (False: the peer pauses its reading and delivers it with `_deliver`). The same bounds."""
+        size = len(payload)
+        if (self._inbox_bytes and self._inbox_bytes + size > self.config.inbox_bytes) or self._inbox.full():
+            return False
+        if not self._stopping:
+            self._inbox_bytes += size
+            self._inbox.put_nowait(Message(peer_id, channel, payload))
+        return True
 
     async def _emit(self, event: Event) -> None:
         if not self._stopping:

@@ -274,3 +274,54 @@ def test_read_frames_refuses_an_oversized_header_before_its_body_and_a_tampered_
             await conn.read_frames()
 
     asyncio.run(main())
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.binary(max_size=3000) | st.integers(17_000, MAX).map(lambda n: bytes([n % 251]) * n),
+                min_size=1, max_size=25), st.data())
+def test_frames_fed_after_the_stream_was_read_come_out_in_order(msgs: list[bytes], data: st.DataObject) -> None:
+    """A peer takes the bytes from the transport's callback once it runs (`feed`), after the handshake read
+    some from the stream: the frames the stream path opened and kept, the bytes it read ahead and the stream's
+    own buffer (`detach_reader`), then every later chunk, give the messages in order and count every byte."""
+    async def main() -> None:
+        conn, sealer = _fed_connection()
+        frames = [sealer.seal(m) for m in msgs]
+        wire = b"".join(frames)
+        cuts = sorted(data.draw(st.lists(st.integers(0, len(wire)), max_size=8)))
+        chunks = [wire[a:b] for a, b in zip([0, *cuts], [*cuts, len(wire)], strict=True) if b > a]
+        k = data.draw(st.integers(0, len(chunks)))  # chunks the stream got before the switch
+        for c in chunks[:k]:
+            conn.reader.feed_data(c)
+        ends = [sum(len(f) for f in frames[: i + 1]) for i in range(len(frames))]
+        complete = sum(1 for e in ends if e <= sum(len(c) for c in chunks[:k]))  # frames the stream holds whole
+        got: list[bytes] = []
+        for _ in range(data.draw(st.integers(0, 3))):
+            if len(got) + len(conn._ready) >= complete:
+                break  # a read now would wait for bytes the stream does not have
+            got.extend(await conn.read_frames() if data.draw(st.booleans()) else [await conn.read_frame()])
+        ready, rest = conn.detach_reader()
+        got.extend(ready)
+        left = rest + bytes(conn.reader._buffer)
+        conn.reader._buffer.clear()
+        for c in [left, *chunks[k:]]:
+            if c:
+                got.extend(conn.feed(c))
+        assert got == msgs and conn.bytes_received == len(wire) and conn._rest == b""
+
+    asyncio.run(main())
+
+
+def test_feed_refuses_an_oversized_header_before_its_body_and_a_tampered_frame() -> None:
+    async def main() -> None:
+        conn, sealer = _fed_connection(max_plaintext=100)
+        ok = sealer.seal(b"ok")
+        assert conn.feed(ok[:7]) == []
+        with pytest.raises(FrameError, match="exceeds the limit"):
+            conn.feed(ok[7:] + (100 + TAG_SIZE + 1).to_bytes(4, "big"))
+        conn, sealer = _fed_connection()
+        frame = bytearray(sealer.seal(b"payload"))
+        frame[-1] ^= 1
+        with pytest.raises(FrameError):
+            conn.feed(bytes(frame))
+
+    asyncio.run(main())

@@ -557,3 +557,70 @@ def test_full_mesh_started_at_once_settles_on_one_connection_per_pair() -> None:
                     await n.stop()
 
     run(main())
+
+
+def test_a_running_peer_is_read_from_the_transport_callback_unless_paced() -> None:
+    """Default config: a peer's bytes are taken in the transport's callback (`_PeerReader`) and its frames
+    written without a writer task; with a receive or send rate, the paced stream reader and writer task."""
+    from node.p2p.peer import _PeerReader
+
+    async def main() -> None:
+        for paced, expect_reader in ((False, True), (True, False)):
+            extra = {"recv_rate": 2_000_000, "send_rate": 2_000_000} if paced else {}
+            b = await start_node(key(1), allowed=[key(0)], **extra)
+            a = await start_node(key(0), peers=[b.addr], **extra)
+            try:
+                await a.wait_connected(b.id)
+                await b.wait_connected(a.id)
+                await exchange(a, b, b"x")
+                for node, other in ((a, b), (b, a)):
+                    peer = node.p2p._peers[other.id]
+                    protocol = peer.conn.writer.transport.get_protocol()
+                    assert isinstance(protocol, _PeerReader) is expect_reader
+                    assert peer._direct_write is not paced
+            finally:
+                await a.stop()
+                await b.stop()
+
+    run(main())
+
+
+@pytest.mark.parametrize(("inbox_bytes", "hang_up_at_once"),
+                         [(64 * 1024 * 1024, False), (2_500, False), (64 * 1024 * 1024, True), (2_500, True)])
+def test_messages_sent_with_the_verdict_then_eof_all_arrive_before_peer_down(inbox_bytes: int,
+                                                                             hang_up_at_once: bool) -> None:
+    """The frames a peer writes together with its admission verdict are read ahead by the handshake's stream:
+    they are delivered first, in order, then what follows; an EOF right behind them comes after the last
+    message (PeerDown last), also when the inbox is full and the reader waits for room (a slow consumer),
+    and when the peer hangs up right after its verdict (the EOF then reaches the stream before the peer runs)."""
+    async def main() -> None:
+        b_key, rogue_key = key(1), key(5)
+        b = await start_node(b_key, allowed=[rogue_key], collect=False, inbox_bytes=inbox_bytes)
+        try:
+            reader, writer = await asyncio.open_connection(*b.p2p.listen_address)
+            conn = await handshake(reader, writer, rogue_key, NodeInfo("egp-test-1", "rogue", "", "0"),
+                                   max_plaintext=1 << 20, timeout=2)
+            early = [bytes([i]) * 1000 for i in range(6)]
+            conn.write(conn.seal(b"\x01") + b"".join(conn.seal(bytes([CHAN_A, 1]) + m) for m in early))
+            late = [] if hang_up_at_once else [bytes([100 + i]) * 1000 for i in range(6)]
+            if not hang_up_at_once:
+                await conn.read_frame()  # b's verdict
+            wire = b"".join(conn.seal(bytes([CHAN_B, 0]) + m[:400]) + conn.seal(bytes([CHAN_B, 1]) + m[400:])
+                            for m in late)  # each in two packets, written a few bytes at a time
+            for i in range(0, len(wire), 700):
+                conn.write(wire[i : i + 700])
+                await asyncio.sleep(0)
+            writer.close()
+            got: list[object] = []
+            while not got or not isinstance(got[-1], PeerDown):
+                got.append(await asyncio.wait_for(b.p2p.recv(), 5))
+                if inbox_bytes < 10_000:
+                    await asyncio.sleep(0.01)  # a slow consumer: the reader waits for room in between
+            assert isinstance(got[0], PeerUp)
+            assert [m.payload for m in got[1:-1]] == early + late  # type: ignore[attr-defined]
+            assert "closed by peer" in got[-1].reason  # type: ignore[attr-defined]
+            assert b.p2p._inbox_bytes == 0
+        finally:
+            await b.stop()
+
+    run(main())
