@@ -14,6 +14,8 @@ Events (``consensus.types``):
   ``VoteReceived(vote)``                 signature checked by the shell (own votes come back too)
   ``TimeoutFired(timeout)``              a timeout previously scheduled by ``ScheduleTimeout``
   ``ValueReady(height, round, value_id)`` answer to ``RequestValue``
+  ``CommitReceived(height, round, value_id, valid)``  the value of a checked commit whose precommits were
+                                         fed as votes first (block sync at the current height; L49 only)
 Actions:
   ``RequestValue(height, round)``, ``SignProposal(proposal)``, ``SignVote(vote)``,
   ``ScheduleTimeout(timeout, delay_ms)``, ``Decide(height, round, value_id, commit)``,
@@ -32,7 +34,9 @@ How a node drives the core (through ``node.executor.Executor``; ports in ``node/
 3. ``DecisionSink.decide(h, r, value_id, commit)``: store block + commit, FinalizeBlock/Commit, then
    ``pipeline = pipeline.advance(validator_updates)``.  After ``timeout_commit`` the core emits
    ``StartNextHeight(h + 1)`` and the executor calls ``validator_set(h + 1)`` (= ``pipeline.current``).
-4. Block sync: verify with ``commit.verify_commit``, apply, then ``executor.start_height`` directly.
+4. Block sync: verify with ``commit.verify_commit``, apply, then ``executor.start_height`` directly.  A block
+   of the height the core is at goes through the core instead: each precommit of its commit as
+   ``VoteReceived``, then ``CommitReceived``; the core decides it (L49) and precommits it if it had not.
 5. Header time of block h+1: ``bft_time.block_time_ms(commit_of_h, valset_of_h, time_of_h)``.
 Sign bytes: ``sign_bytes.vote_sign_bytes(chain_id, vote)`` / ``proposal_sign_bytes(chain_id, proposal)``.
 

@@ -12,6 +12,7 @@ Mux (event -> rules)::
                         before our precommit signs it first (decide_precommit, below)
     VoteReceived     -> log -> (same)            ; second different vote -> ReportEvidence
                         after the decision: log only (late precommits fill ``decided_commit``)
+    CommitReceived   -> log the value as known at its round (for L49 only) -> (same rules); decide_commit
     TimeoutFired     -> L57 / L61 / L65 (with staleness guards), COMMIT -> StartNextHeight
     ValueReady       -> L19 (the proposer's getValue() answered)
 
@@ -61,6 +62,33 @@ LastCommit.  The simulator (tests/sim/test_late_proposal.py: one validator recei
 ``commit``) counted 540 of 698 COMMIT steps ending only at the full timeout before, 4 after (decisions of a
 round the node had left); with no late node 28 of 707 before (a proposal racing the precommits), 4 after.
 
+A value known from a commit (``CommitReceived``, label ``decide_commit``; not in the paper).  A node that
+falls a little behind gets its current height's block from a peer's block sync (node/node.py
+``apply_synced_block``): the block and the commit the peer stored with it, 2f+1 signed precommits of round r
+for id(v), often without the round's proposal (it went by while the node was busy with the previous height).
+The shell feeds those precommits as ordinary ``VoteReceived`` (they are signed precommits of h_p; the vote log
+counts them as any other), then ``CommitReceived(h_p, r, id(v), valid)``, which logs v as a value known at r.
+That known value counts in L49 alone, in place of ``<PROPOSAL, h_p, r, v, *>`` from proposer(h_p, r): no other
+rule reads it (L22/L28/L36 read only proposals), so it can make p decide and, through ``decide_precommit``,
+precommit v at r, nothing else.  Before it, the node committed such a block beside the core: it never sent its
+precommit, and the others, waiting for every precommit (``skip_timeout_commit``), waited the full ``commit``.
+Why this is safe:
+
+1. *Decision.*  L49 reads its proposal only to learn v: the paper's agreement rests on the 2f+1 precommits
+   for id(v) at r (among them f+1 of correct processes, locked on v at r), which the core counts in its own
+   log, each signature checked by the shell like any vote's.  The shell holds v itself (a block that hashes to
+   id(v)) and its verdict valid(v) (check_block; a correct process that precommitted v found it valid, and
+   validity is deterministic).  A decision by ``decide_commit`` is therefore a decision L49 would take in the
+   schedule that delivers the proposal first, and that proposal exists: a correct process precommitted v at r
+   at L36, upon ``<PROPOSAL, h_p, r, v, *>`` from proposer(h_p, r).
+2. *The precommit.*  ``decide_precommit`` runs as for a proposal (r = round_p, step_p < PRECOMMIT), and its
+   argument holds word for word: the schedule that delivers the proposal and the polka (both sent, as above)
+   before the precommits makes p precommit v at L36 and decide at L49.
+3. *Nothing else moves.*  No lock, valid value, prevote, proposal or round change follows from the event
+   itself (the votes fed before it act as votes do: L47, L55, evidence).  A commit of a round outside the
+   window (r > round_p + ``round_window``) is refused with its votes; the shell then commits the block beside
+   the core as before (as it does when it is not in consensus or the core is not at that height).
+
 The lock rules are the paper's (L22-L33): no CometBFT unlock-on-polka.  Round skip (L55) needs f+1 power of
 messages of one higher round.  Hooks prefixed ``_rule_`` exist only so that tests can build broken variants.
 """
@@ -75,6 +103,7 @@ from consensus.types import (
     Address,
     BlockIDFlag,
     Commit,
+    CommitReceived,
     ConsensusParams,
     Decide,
     Event,
@@ -124,6 +153,7 @@ class ConsensusCore:
         self.valset: ValidatorSet | None = None
         self.keeper: VoteKeeper | None = None
         self._proposals: dict[int, dict[ValueId, tuple[Proposal, bool]]] = {}
+        self._committed: dict[int, dict[ValueId, bool]] = {}  # values known from a commit (CommitReceived)
         self._proposers: dict[int, Address] = {}
         self._skip_rounds: set[int] = set()
         self._done: set[tuple[str, int]] = set()  # "for the first time" guards: (line, round)
@@ -138,6 +168,7 @@ class ConsensusCore:
         self.locked_round = self.valid_round = NIL_ROUND
         self.keeper = VoteKeeper(height, valset, self.params.round_window)
         self._proposals, self._proposers, self._skip_rounds, self._done = {}, {}, set(), set()
+        self._committed = {}
         self._awaiting_value = None
         self._decision_round = NIL_ROUND
         out: list[Action] = []
@@ -163,6 +194,8 @@ class ConsensusCore:
                 return out
         elif isinstance(event, ValueReady):
             self._on_value_ready(event, out)
+        elif isinstance(event, CommitReceived) and not self._on_commit_value(event):
+            return out
         if self.step is not Step.DECIDED:
             self._run_rules(out)
         return out
@@ -278,6 +311,19 @@ class ConsensusCore:
             self._skip_rounds.add(t.round)
         return True
 
+    def _on_commit_value(self, ev: CommitReceived) -> bool:
+        """Log a value known from a commit at its round (read by L49 only); same bounds as a proposal's."""
+        assert self.keeper is not None
+        if ev.height != self.height or not 0 <= ev.round <= self.keeper.max_round:
+            return False
+        if len(ev.value_id) != VALUE_ID_LEN:
+            return False
+        by_value = self._committed.setdefault(ev.round, {})
+        if ev.value_id in by_value or len(by_value) >= MAX_PROPOSALS_PER_ROUND:
+            return False
+        by_value[ev.value_id] = ev.valid
+        return True
+
     # --- upon rules ----------------------------------------------------------------------------
     def _run_rules(self, out: list[Action]) -> None:
         rules = (self._l49, self._l55, self._l22, self._l28, self._l34, self._l36, self._l44, self._l47)
@@ -388,14 +434,19 @@ class ConsensusCore:
     def _l49(self, out: list[Action]) -> bool:
         if self.decision is not None:
             return False
-        for r in sorted(self._proposals):
-            for p, valid in self._proposals[r].values():
+        for r in sorted(self._proposals.keys() | self._committed.keys()):
+            for p, valid in self._proposals.get(r, {}).values():
                 if self._rule_decision_ready(r, p.value_id):
                     self._hit("L49")
                     if not valid:
                         continue
                     self._hit("L51")
                     self._decide(r, p.value_id, out)
+                    return True
+            for value, valid in self._committed.get(r, {}).items():  # v known from a commit (module docstring)
+                if valid and self._rule_decision_ready(r, value):
+                    self._hit("decide_commit")
+                    self._decide(r, value, out)
                     return True
         return False
 

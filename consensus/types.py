@@ -178,7 +178,21 @@ class ValueReady:
     value_id: ValueId
 
 
-Event = ProposalReceived | VoteReceived | TimeoutFired | ValueReady
+@dataclass(frozen=True, slots=True)
+class CommitReceived:
+    """The shell holds the value ``value_id`` of (``height``, ``round``) without its proposal: a block that
+    hashes to it, with a commit of that round whose signatures it checked (block sync's catch-up of the
+    height the core is at), and the shell's verdict ``valid(v)``.  The commit's precommits are fed as
+    ``VoteReceived`` *before* this event: the core counts only what its own vote log holds, and this event
+    only stands in for the proposal in L49 (``ConsensusCore._l49``; the argument is in consensus/machine.py)."""
+
+    height: int
+    round: int
+    value_id: ValueId
+    valid: bool
+
+
+Event = ProposalReceived | VoteReceived | TimeoutFired | ValueReady | CommitReceived
 
 
 # ---------------------------------------------------------------------------------------------

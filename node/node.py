@@ -19,20 +19,24 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor as ThreadExecutor
 
-from consensus.commit import verify_commit
+from consensus.commit import commit_vote, verify_commit
 from consensus.machine import ConsensusCore
 from consensus.sign_bytes import SignBytesError, vote_sign_bytes
 from consensus.types import (
-    Commit as CoreCommit,
-)
-from consensus.types import (
+    BlockIDFlag,
+    CommitReceived,
     DuplicateVoteEvidence,
     Proposal,
     Step,
+    Timeout,
     TimeoutFired,
+    TimeoutKind,
     ValueId,
     Vote,
     VoteType,
+)
+from consensus.types import (
+    Commit as CoreCommit,
 )
 from consensus.validators import ValidatorSet
 from node import blockrules, inbound
@@ -432,7 +436,9 @@ class Node:
         self.timers.cancel_all()
 
     def apply_synced_block(self, block: Block, commit: Commit) -> bool:
-        """Verify and commit a block received from a peer (block sync or catch-up); False if invalid."""
+        """Verify and commit a block received from a peer (block sync or catch-up); False if invalid. In
+        consensus, a block of the height the core is at is decided by the core (`_decide_synced`), else it is
+        committed here, beside the core, and consensus restarts at the next height."""
         st = self.state
         if block.header.height != st.height:
             return False
@@ -447,12 +453,53 @@ class Node:
             log.warning("rejected synced block", height=block.header.height, reason=reason)
             return False
         if self.in_consensus:
+            why = self._decide_synced(block, commit)
+            if why is None:
+                return True
+            log.info("synced block committed beside consensus", height=block.header.height, round=commit.round,
+                     reason=why)
             self.timers.cancel_all()
         self.seen_commits.last = commit
         self._commit_block(block, commit, commit.round)
         if self.in_consensus:
             self._start_height()
         return True
+
+    def _decide_synced(self, block: Block, commit: Commit) -> str | None:
+        """A checked block of the height our core is at, with the commit a peer stored for it: the commit's
+        precommits go to the core as ordinary votes (`inbound.on_vote`: logged, in the WAL, relayed), then the
+        block as that commit's value (`CommitReceived`), so the core decides it as L49 would (with or without
+        the round's proposal) and first signs our own precommit for it when we had not precommitted in that
+        round (`decide_precommit`): the others, waiting for every precommit (`skip_timeout_commit`), need not
+        wait the full `commit` for ours. The block is then committed by `decide`, as any decided block, and the
+        next height starts right after it (a peer is past this height: the COMMIT step ends at once, unheld).
+        Before, it was committed beside the core and our precommit was never sent. Returns None when the core
+        decided it, else why the core cannot take it (the caller then commits it beside the core, as before):
+        the core is at another height (still in the COMMIT step of the previous one), or decided without the
+        block, or the commit's round is beyond its round window."""
+        c = self.core
+        h, value = block.header.height, block.hash()
+        if c.height != h or c.keeper is None:
+            return f"consensus is at height {c.height}"
+        if c.step is Step.DECIDED:
+            return "consensus decided without the block"
+        if commit.round > c.keeper.max_round:
+            return f"round {commit.round} is beyond the round window ({c.keeper.max_round})"
+        self.blocks.setdefault(value, (block, block.packed()))
+        signed = c.lines_hit.get("decide_precommit", 0)
+        cc = commit_to_consensus(commit)
+        for sig in cc.signatures:
+            if sig.flag != BlockIDFlag.ABSENT:  # (signatures checked by verify_commit: cached, not checked again)
+                inbound.on_vote(self, "", VoteMsg.of(commit_vote(cc, sig)))
+        self.executor.handle(CommitReceived(h, commit.round, value, True))
+        if c.decision is None:  # (2f+1 checked precommits and the value: cannot happen; committed beside it)
+            return "consensus did not decide it"
+        log.info("synced block decided by consensus", height=h, round=commit.round,
+                 precommitted=c.lines_hit.get("decide_precommit", 0) > signed)
+        # a peer is past this height already: no commit wait (nor hold), the next height starts once the block
+        # is committed, as it did beside the core (queued behind the commit while the executor is suspended)
+        self.executor.handle(TimeoutFired(Timeout(TimeoutKind.COMMIT, h, commit.round)))
+        return None
 
     # ------------------------------------------------------------------ block validation
     def check_block(self, block: Block) -> str | None:

@@ -1,0 +1,113 @@
+"""A validator fed its current height's block by block sync decides it through its core and precommits it.
+
+Four validators (`egp testnet` homes), one node built from its home as `egp start` builds it (real LevelDB,
+real signer, its commit worker thread); the other three only sign. The block of height 1 comes with the
+commit a peer would serve (three precommits, ours absent), as block sync's small-gap request or a peer's
+catch-up hands it over (node/node.py `apply_synced_block`). Before, the node committed it beside its core
+and never sent its precommit, so the others, waiting for every precommit (`skip_timeout_commit`), waited
+the full `commit` timeout; now the core decides it (`CommitReceived`, consensus/machine.py) and signs our
+precommit for it first (`decide_precommit`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from consensus.types import Step, VoteType
+from node import blockrules
+from node.assemble import Running, build
+from node.messages import VoteMsg
+from node.runtime import last_signed_vote
+from node.testnet import make_testnet
+from state.chain import Commit
+from state.crypto import PrivateKey
+from tests.node.chainkit import sign_commit
+
+
+def _homes(tmp_path: Path) -> list[Path]:
+    nodes = make_testnet(tmp_path / "net", validators=4, chain_id="egp-synced", starting_port=29650)
+    return [n.home.root for n in nodes]
+
+
+async def _non_proposer(homes: list[Path]) -> tuple[Running, dict[bytes, PrivateKey]]:
+    """The node built from the first home that does not propose round 0 of height 1; the others' keys."""
+    from node.home import Home
+
+    keys = {k.address: k for k in (Home(h).validator_key() for h in homes)}
+    for h in homes:
+        run = await build(h)
+        node = run.node
+        node.enter_consensus()
+        assert node.address is not None
+        if node.core.proposer(0) != node.address:
+            return run, {a: k for a, k in keys.items() if a != node.address}
+        await _close(run)
+    raise AssertionError("every node proposes round 0")
+
+
+async def _close(run: Running) -> None:
+    await run.node.stop()
+    run.kv.close()
+
+
+def _own_precommits(run: Running, height: int) -> list[VoteMsg]:
+    node = run.node
+    return [m for m in node.votes.values()
+            if m.height == height and m.type == int(VoteType.PRECOMMIT) and m.validator == node.address]
+
+
+def test_a_synced_block_of_the_current_height_is_decided_and_precommitted(tmp_path: Path) -> None:
+    homes = _homes(tmp_path)
+
+    async def go() -> None:
+        run, others = await _non_proposer(homes)
+        try:
+            node = run.node
+            st = node.state
+            assert (node.core.height, node.core.step) == (1, Step.PROPOSE) and not _own_precommits(run, 1)
+            proposer = node.core.proposer(0)
+            block = blockrules.make_block(st, proposer, Commit.empty(), blockrules.next_block_time(st, Commit.empty()),
+                                          [], [])
+            commit = sign_commit(st, block.block_id(), others, st.last_block_time_ms + 10)
+            assert node.apply_synced_block(block, commit)
+            assert node.core.decision == block.hash() and node.core.lines_hit["decide_commit"] == 1
+            mine = _own_precommits(run, 1)
+            assert len(mine) == 1 and mine[0].value_id == block.hash() and mine[0].round == 0
+            await node.wait_idle()  # committed by the decision's path, in the worker thread
+            await asyncio.sleep(0)  # (the next height's replay of early messages, call_soon)
+            assert node.state.last_height == 1 and run.store.height == 1
+            # a peer is past height 1: the next height started once the block was committed, no commit wait
+            assert (node.core.height, node.core.round) == (2, 0)
+            seen = node.seen_commits.get(1)  # the LastCommit of our block 2: every precommit, ours too
+            assert seen is not None and [s.flag for s in seen.signatures] == [2, 2, 2, 2]
+            # the signer's guard holds it as our last signature (a restart re-sends it: `_recover_last_signed`)
+            last = last_signed_vote(node.signer, node.chain_id, 1, node.address)
+            assert last is not None and last.type == int(VoteType.PRECOMMIT) and last.value_id == block.hash()
+        finally:
+            await _close(run)
+
+    asyncio.run(go())
+
+
+def test_outside_consensus_a_synced_block_is_committed_without_a_vote(tmp_path: Path) -> None:
+    """Block sync proper (not in consensus): the block is committed beside the core, as before; nothing signed."""
+    homes = _homes(tmp_path)
+
+    async def go() -> None:
+        run, others = await _non_proposer(homes)
+        try:
+            node = run.node
+            node.leave_consensus("test")
+            st = node.state
+            block = blockrules.make_block(st, node.core.proposer(0), Commit.empty(),
+                                          blockrules.next_block_time(st, Commit.empty()), [], [])
+            commit = sign_commit(st, block.block_id(), others, st.last_block_time_ms + 10)
+            assert node.apply_synced_block(block, commit)
+            await node.wait_idle()
+            assert node.state.last_height == 1 and not _own_precommits(run, 1)
+            assert "decide_commit" not in node.core.lines_hit
+        finally:
+            await _close(run)
+
+    asyncio.run(go())
