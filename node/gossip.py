@@ -236,31 +236,47 @@ class Gossip:
 
     def push_txs(self, txs: list[tuple[bytes, bytes]], make: Callable[[list[bytes]], Record]) -> None:
         """`txs` = (hash, tx) pairs; each peer gets those it is not known to have, in frames of at most
-        `MAX_BATCH_TXS` txs and `TX_FRAME_BYTES` bytes (one frame for a usual batch)."""
+        `MAX_BATCH_TXS` txs and `TX_FRAME_BYTES` bytes (one frame for a usual batch). Peers that get the same
+        txs (the usual case for our own) get the same message object, so it is made and encoded once."""
+        made: list[tuple[list[bytes], Record]] = []
         for peer_id in list(self.peers):
-            self.push_txs_to(peer_id, txs, make)
+            made = self._push_txs_to(peer_id, txs, make, made)
 
     def push_txs_to(self, peer_id: str, txs: list[tuple[bytes, bytes]], make: Callable[[list[bytes]], Record]) -> None:
         """One peer's share of `push_txs`; also what a peer gets of our whole mempool when it connects (as
         CometBFT's mempool reactor walks the pool for each new peer): a tx admitted while we had no
         connection to anyone would otherwise never leave this node."""
+        self._push_txs_to(peer_id, txs, make, [])
+
+    def _push_txs_to(self, peer_id: str, txs: list[tuple[bytes, bytes]], make: Callable[[list[bytes]], Record],
+                     made: list[tuple[list[bytes], Record]]) -> list[tuple[list[bytes], Record]]:
+        """Send `peer_id` its frames; `made`: the previous peer's (txs, message) per frame, reused where this
+        peer's frame holds the very same txs. Returns this peer's."""
         ps = self.peers.get(peer_id)
         if ps is None:
-            return
+            return made
         known = ps.known_txs
+        add = known.add
+        chunks: list[list[bytes]] = []
         fresh: list[bytes] = []
         size = 0
         for h, tx in txs:
-            if h in known:
+            if h in known._new or h in known._old:  # (`h in known`, without a method call per tx)
                 continue
-            known.add(h)
+            add(h)
             if fresh and (len(fresh) >= MAX_BATCH_TXS or size + len(tx) > TX_FRAME_BYTES):
-                self.send(ps.peer_id, make(fresh))
+                chunks.append(fresh)
                 fresh, size = [], 0
             fresh.append(tx)
             size += len(tx)
         if fresh:
-            self.send(ps.peer_id, make(fresh))
+            chunks.append(fresh)
+        out: list[tuple[list[bytes], Record]] = []
+        for i, chunk in enumerate(chunks):
+            msg = made[i][1] if i < len(made) and made[i][0] == chunk else make(chunk)
+            out.append((chunk, msg))
+            self.send(ps.peer_id, msg)
+        return out
 
     def push_all(self, msg: Record) -> None:
         for pid in list(self.peers):

@@ -7,6 +7,7 @@ a full mesh), every node gets every tx."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -186,3 +187,47 @@ def test_a_full_mesh_sends_each_tx_batch_in_few_frames() -> None:
     assert all(have == every for have in mesh.have) and mesh.back_to_sender == 0
     # each origin: 3 frames of its own txs; each of the 3 others relays them to at most 2 peers
     assert mesh.frames <= 4 * (3 + 3 * 2)
+
+
+@settings(max_examples=100, deadline=None)
+@given(n=st.integers(1, 40), known=st.lists(st.sets(st.integers(0, 39)), min_size=1, max_size=4),
+       frame_txs=st.integers(1, 8))
+def test_peers_that_get_the_same_txs_get_the_same_message(n: int, known: list[set[int]], frame_txs: int) -> None:
+    """`push_txs` makes one message per distinct frame: peers whose frame holds the very same txs share the
+    object (encoded once); each peer still gets exactly the txs it is not known to have, in order, in frames of
+    at most `MAX_BATCH_TXS`, and is then known to have them."""
+    import node.gossip as gossip
+
+    txs = [b"tx%d" % i for i in range(n)]
+    items = _items(*txs)
+    sent: list[tuple[str, Record]] = []
+    g = Gossip(lambda peer, msg: sent.append((peer, msg)))
+    peers = [f"p{i}" for i in range(len(known))]
+    for p, ks in zip(peers, known, strict=True):
+        g.add_peer(p)
+        for k in ks:
+            if k < n:
+                g.mark_tx(p, items[k][0])
+    made: list[list[bytes]] = []
+
+    def make(batch: list[bytes]) -> Record:
+        made.append(list(batch))
+        return TxsMsg(tuple(batch))
+
+    old, gossip.MAX_BATCH_TXS = gossip.MAX_BATCH_TXS, frame_txs
+    try:
+        g.push_txs(items, make)
+    finally:
+        gossip.MAX_BATCH_TXS = old
+    for p, ks in zip(peers, known, strict=True):
+        frames = [m.txs for q, m in sent if q == p]  # type: ignore[attr-defined]
+        assert [t for f in frames for t in f] == [t for i, t in enumerate(txs) if i not in ks]
+        assert all(0 < len(f) <= frame_txs for f in frames)
+        assert all(h in g.known_txs_of(p) for h, _ in items)  # type: ignore[operator]
+    for a, b in itertools.pairwise(peers):  # a peer's frame equal to the previous peer's is the same object
+        fa = [m for q, m in sent if q == a]
+        fb = [m for q, m in sent if q == b]
+        for ma, mb in zip(fa, fb, strict=False):
+            if ma.txs == mb.txs:  # type: ignore[attr-defined]
+                assert ma is mb
+    assert len(made) <= len(sent)
