@@ -7,10 +7,19 @@ state-based and re-sends what a peer still lacks, so refusing is safe, while blo
 stall consensus on one slow bank. A peer whose socket does not drain at all for ``write_timeout`` is
 disconnected (it is stalled, or gone without a FIN).
 
-Why a writer task that joins frames: one ``write()`` per batch of frames roughly halves the CPU per frame
-on loopback (docs/limits.md, "Coalescing writes"). The writer takes packets by weighted round robin over
-the channels (``ChannelSpec.priority`` packets per channel per round), seals them in order (the AEAD counter
-lives in this single task) and writes them as one buffer, up to ``write_batch_bytes`` at a time.
+Why a writer that joins frames: one ``write()`` per batch of frames roughly halves the CPU per frame on
+loopback (docs/limits.md, "Coalescing writes"). The first ``send`` of a loop turn schedules one flush
+(``_flush``, a callback, not a task: a task's wake-up per batch cost more than the batch's bookkeeping),
+which takes packets by weighted round robin over the channels (``ChannelSpec.priority`` packets per channel
+per round), seals them in order (the AEAD counter is only touched where a batch is sealed and written in
+one step) and writes them as one buffer, up to ``write_batch_bytes`` at a time. A peer paced by
+``send_rate`` keeps a writer task (``_write_loop``).
+
+Why the reader runs in the transport's callback: once admitted, the socket's bytes go to the peer in
+``data_received`` (``_PeerReader``), which opens the frames and puts each message in the service's inbox at
+once; a reader task woken through a stream per read, and a coroutine per message, cost more than the frames'
+own work at a trickle. When the inbox is full, reading pauses until a task has delivered what waits (TCP
+then holds the peer back). A peer paced by ``recv_rate`` keeps the stream reader task (``_read_loop``).
 
 Why packets: a message (up to ``max_frame_bytes``, e.g. a whole block) is cut into packets of at most
 ``PACKET_DATA`` bytes, so a vote queued behind a 4 MiB block waits for one 64 KiB packet, not for the
