@@ -17,11 +17,10 @@ the page: its hash is recomputed from its children when the page is read). The l
 function of the key set), so no stale entry is ever left where a later walk could read it. Only the latest
 version is kept: queries and proofs are served at the latest committed height.
 
-A decoded page is a flat list (W = 2^(k+1)): `page[s]` the hash of slot s (the `EMPTY` object when the
-slot is empty), `page[W + s]` the slot's stored record (token, then the leaf's hashes or the frontier inner
-node's hash) or None, `page[0]` its memory estimate. Encoding a page is one `b"".join` of its records. A
-changed key costs one dict lookup per page (k levels) and, per level, a few list reads on the way down and
-one sha256 on the way up; a block writes one KV entry per touched page instead of one per touched node.
+In memory a page is its slots' hashes, kinds and leaves as three byte strings (state/trie_page.py): a
+changed key costs one dict lookup per page (k levels) and, per level, a byte read on the way down and one
+sha256 over a slice on the way up; a block writes one KV entry per touched page instead of one per touched
+node.
 
 `Trie.update(changes)` applies a whole block's changes at once: the changed key hashes are sorted and the
 trie is walked once, each touched path hashed once, subtrees without changes left alone. Touched pages are
@@ -38,13 +37,41 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from state.proofs import EMPTY, TrieProof
+from state.trie_page import (
+    CELLS,
+    EMPTY_KIND,
+    HASH,
+    INNER,
+    LEAF,
+    LEAF_REC,
+    LEAF_TOKENS,
+    TOKENS,
+    TOP,
+    ZERO32,
+    Frozen,
+    Page,
+    TrieLayoutError,
+    append_record,
+    decode_page,
+    encode_page,
+    freeze,
+    leaf_of,
+    new_page,
+    page_base_bytes,
+    page_bytes,
+    record_at,
+    restructure,
+    slot_hash,
+    thaw,
+)
+
+__all__ = ["CACHE_BYTES", "PAGE_LEVELS", "CachedNodes", "Trie", "TrieLayoutError", "decode_page", "encode_page",
+           "node_hash", "page_bytes", "position"]
 
 PAGE_LEVELS = 4  # levels per stored page: changing it changes the stored layout (not the hashes)
 
 Node = tuple[bytes, bytes, bytes]  # logical view: (b"L", key_hash, value_hash) | (b"I", left_hash, right_hash)
 Item = tuple[int, bytes, bytes | None]  # (key hash as int, key hash, value hash or None = delete)
-Page = list[Any]  # a page being changed (a `Trie`'s own copy)
-Frozen = tuple[Any, ...]  # a committed page, as the cache holds it: immutable, so off the garbage collector
 Pos = tuple[int, int]  # (depth, prefix) of a page's top position
 _sha256 = hashlib.sha256
 _MISS: Any = object()
@@ -52,10 +79,6 @@ _MISS: Any = object()
 
 class NodeReader(Protocol):
     def get(self, key: bytes) -> bytes | None: ...
-
-
-class TrieLayoutError(ValueError):
-    """A stored trie entry is not a page of this layout (e.g. a home written before pages: reset it)."""
 
 
 _POS_HEAD = [d.to_bytes(2, "big") for d in range(257)]
@@ -76,91 +99,6 @@ def node_hash(node: Node | None) -> bytes:
     return _sha256((b"\x00" if node[0] == b"L" else b"\x01") + node[1] + node[2]).digest()
 
 
-# ---------------------------------------------------------------- pages
-_LEAF_FLAG = 0x80
-_BAD_BITS = 0x40  # never set in a token: the first byte of a node of the old layout (b"L", b"I") has it
-_TOKENS = [bytes([s]) for s in range(64)]
-_LEAF_TOKENS = [bytes([s | _LEAF_FLAG]) for s in range(64)]
-_LEAF_REC = 65  # token + key hash + value hash; an inner node's record is its token (+ its hash at the frontier)
-
-
-# What an occupied slot counts besides twice its record's length: its hash object is 65 bytes as tracemalloc
-# sees it, 80 in pymalloc's size classes. Counted as 65 until session 5, the cache's weight was ~10 % above
-# tracemalloc's bytes but ~8 % below what the process's anonymous memory grew by per unit of weight (500,000
-# keys, trie_cache_mib 128 vs 256, 60 blocks each: RSS 232 vs 367 MiB for weights 124 vs 249 MiB); with 72 the
-# bound holds in resident bytes and stays within a quarter above tracemalloc's (tests/state/test_trie_pages.py).
-SLOT_BYTES = 72
-
-
-def page_base_bytes(levels: int) -> int:
-    """Memory of an empty cached page: the list of 2W slots, its generation-dict entry and (depth, prefix) key
-    (tracemalloc; tests/state/test_trie_pages.py holds the estimate to the measured memory)."""
-    return 56 + 8 * (4 << levels) + 200
-
-
-_EMPTY_PAGES: dict[int, Page] = {lv: [None] + [EMPTY] * ((2 << lv) - 1) + [None] * (2 << lv) for lv in range(1, 6)}
-
-
-def new_page(levels: int) -> Page:
-    return _EMPTY_PAGES[levels].copy()
-
-
-def _size(levels: int, records: list[Any], stored: int) -> int:
-    # per occupied slot: its hash (65 B) and its record (a leaf's 98 B, a frontier inner node's 66 B, a shared
-    # token): SLOT_BYTES + 2 * len(record) bounds each from above
-    return page_base_bytes(levels) + SLOT_BYTES * (len(records) - records.count(None)) + 2 * stored
-
-
-def page_bytes(page: Page, levels: int) -> int:
-    """Estimated memory of a decoded page (bytes), cached in `page[0]`."""
-    size = page[0]
-    if size is None:
-        records = page[2 << levels:]
-        size = page[0] = _size(levels, records, sum(map(len, filter(None, records))))
-    return int(size)
-
-
-def encode_page(page: Page | Frozen, levels: int) -> bytes:
-    """The stored form of a page: its slots' records in slot order (every slot below an empty slot or a leaf
-    is empty, so the form is canonical)."""
-    return b"".join(filter(None, page[2 << levels:]))
-
-
-def decode_page(raw: bytes, levels: int) -> Frozen:
-    n = 1 << levels
-    w = n << 1
-    page = _EMPTY_PAGES[levels].copy()
-    inner: list[int] = []
-    i, end, count = 0, len(raw), 0
-    sha, tokens = _sha256, _TOKENS
-    while i < end:
-        t = raw[i]
-        s = t & 0x3F
-        if t & _BAD_BITS or not 0 < s < w:
-            raise TrieLayoutError(f"not a trie page (token {t:#x} at byte {i}): a home written with another "
-                                  "trie layout must be reset")
-        count += 1
-        if t & _LEAF_FLAG:
-            j = i + _LEAF_REC
-            page[w + s] = rec = raw[i:j]
-            page[s] = sha(b"\x00" + rec[1:]).digest()
-        elif s >= n:
-            j = i + 33
-            page[w + s] = rec = raw[i:j]
-            page[s] = rec[1:]
-        else:
-            j = i + 1
-            page[w + s] = tokens[s]
-            inner.append(s)
-        i = j
-    if i != end:
-        raise TrieLayoutError("truncated trie page")
-    for s in reversed(inner):  # children (2s, 2s + 1) have larger slot numbers: done first
-        page[s] = sha(b"\x01" + page[2 * s] + page[2 * s + 1]).digest()
-    page[0] = page_base_bytes(levels) + SLOT_BYTES * count + 2 * end  # as `_size`
-    return tuple(page)
-
-
 # The default bound of the decoded-page cache (`CachedNodes`); a node takes its own from config.toml
 # ([storage] trie_cache_mib, node/config.py), passed in by node/assemble.py through the Application.
 CACHE_BYTES = 256 << 20
@@ -172,11 +110,12 @@ class CachedNodes:
     The application is the only writer of its trie: after a commit is durable it calls `apply` with the
     block's page changes, so the cache never serves a stale page.
 
-    Pages are held as tuples: immutable (queries and the next block's `Trie` share them; a `Trie` changes
-    its own list copies) and, holding only bytes, ints and None, untracked by the garbage collector.
+    Pages are held frozen (state/trie_page.py: a tuple of its size and four byte strings): never written again
+    (queries and the next block's `Trie` share them; a `Trie` changes its own copies) and off the garbage
+    collector.
 
-    Bound: each page counts its estimated memory (`page_bytes`: the slot tuple, its dict entry and key, its
-    distinct hashes and records; measured with tracemalloc), so `max_bytes` (`CACHE_BYTES` unless given) is what
+    Bound: each page counts its estimated memory (`page_bytes`: its tuple and byte strings, its dict entry and
+    key; measured with tracemalloc), so `max_bytes` (`CACHE_BYTES` unless given) is what
     the cache holds at most (plus one page). With `max_entries`, each page counts 1 instead (tests). Eviction is
     by two generations (an LRU approximation at dict speed): reads and writes go to the young dict, and a page
     found in the old one moves back to the young one. When the two hold more than the bound, the old
@@ -284,9 +223,7 @@ class CachedNodes:
                 w += 1 if by_count else none
             else:
                 if page.__class__ is not tuple:
-                    if page[0] is None:
-                        page_bytes(page, lv)  # type: ignore[arg-type]
-                    page = tuple(page)
+                    page = freeze(page, lv)[0]  # type: ignore[arg-type]
                 young[key] = page
                 w += 1 if by_count else page[0]
         self._young += w
@@ -310,8 +247,7 @@ class Trie:
         # (a private unbounded cache: a Trie over a plain store lives for one update or one query)
         k = self._k = self._src.levels
         self._n = 1 << k  # the first frontier slot
-        self._w = 2 << k  # slots; page[W + s] is slot s's leaf
-        # pages written (None: deleted), in the order made: lists while `update` runs, then tuples
+        # pages written (None: deleted), in the order made: being changed while `update` runs, then frozen
         self.changes: dict[Pos, Page | Frozen | None] = {}
         self._encoded: dict[Pos, bytes] = {}  # a changed page's stored form, made when `update` freezes it
 
@@ -341,8 +277,7 @@ class Trie:
         changes = self.changes
         page = changes.get(key, _MISS)
         if page.__class__ is tuple:  # frozen by an earlier `update` of this Trie
-            page = changes[key] = list(page)
-            page[0] = None
+            page = changes[key] = thaw(page)
         elif page is _MISS or page is None:
             src = self._src.page(depth, prefix) if page is _MISS else None
             if src is None:
@@ -350,18 +285,17 @@ class Trie:
                     raise TrieLayoutError(f"trie page ({depth}, {prefix}) is missing under an inner node")
                 page = new_page(self._k)  # the root of an empty trie
             else:
-                page = list(src)
-                page[0] = None
+                page = thaw(src)
             changes[key] = page
         return page  # type: ignore[no-any-return]
 
     def root(self) -> bytes:
         page = self._page(0, 0)
-        return EMPTY if page is None else page[1]
+        return EMPTY if page is None else slot_hash(page, 1)
 
     def prove(self, key_hash: bytes) -> TrieProof:
         k = int.from_bytes(key_hash, "big")
-        n, w, lv = self._n, self._w, self._k
+        n, lv = self._n, self._k
         siblings: list[bytes] = []
         page = self._page(0, 0)
         if page is None:
@@ -369,11 +303,12 @@ class Trie:
         d = p = g = 0
         s = 1
         while True:
-            rec = page[w + s]
-            if rec is None:
+            kind = page[2][s]
+            if kind == EMPTY_KIND:
                 return TrieProof(tuple(siblings), b"", b"")
-            if rec[0] & _LEAF_FLAG:
-                return TrieProof(tuple(siblings), rec[1:33], rec[33:])
+            if kind == LEAF:
+                leaf = leaf_of(page, s)
+                return TrieProof(tuple(siblings), leaf[:32], leaf[32:])
             if s >= n:
                 d, p = d + lv, (p << lv) | (s - n)
                 page = self._page(d, p)
@@ -381,7 +316,7 @@ class Trie:
                     raise TrieLayoutError(f"trie page ({d}, {p}) is missing under an inner node")
                 s = 1
             c = 2 * s + ((k >> (255 - g)) & 1)
-            siblings.append(page[c ^ 1])
+            siblings.append(slot_hash(page, c ^ 1))
             s = c
             g += 1
 
@@ -391,29 +326,36 @@ class Trie:
 
     def node(self, depth: int, prefix: int) -> Node | None:
         """The logical node at a position (None: empty, or below a leaf), for tools and tests."""
-        n, w, lv = self._n, self._w, self._k
+        n, lv = self._n, self._k
         page = self._page(0, 0)
         d = p = g = 0
         s = 1
         while page is not None:
-            rec = page[w + s]
-            if rec is None:
+            kind = page[2][s]
+            if kind == EMPTY_KIND:
                 return None
-            leaf = rec[0] & _LEAF_FLAG
-            if s >= n and not leaf:
+            if s >= n and kind == INNER:
                 d, p = d + lv, (p << lv) | (s - n)
                 page = self._page(d, p)
                 s = 1
                 continue
             if g == depth:
-                return (b"L", rec[1:33], rec[33:]) if leaf else (b"I", page[2 * s], page[2 * s + 1])
-            if leaf:
+                if kind == LEAF:
+                    leaf = leaf_of(page, s)
+                    return (b"L", leaf[:32], leaf[32:])
+                return (b"I", slot_hash(page, 2 * s), slot_hash(page, 2 * s + 1))
+            if kind == LEAF:
                 return None
             s = 2 * s + ((prefix >> (depth - 1 - g)) & 1)
             g += 1
         return None
 
     # ---------------------------------------------------------------- writing
+    # A page being changed (state/trie_page.py): page[1] its hash cells (slot s's hash at HASH[s]; inner slot
+    # s's hash is sha256 of page[1][CELLS[s]] = 0x01 ‖ its children's hashes, sliced through the memoryview
+    # page[5]), page[2] its slots' kinds, page[3] its stored form, page[4] its records' offsets. A leaf's new
+    # value and a frontier node's new hash are written into page[3] in place; any other change goes through
+    # `restructure` first, which replaces page[2]: read it again after a call that may change the page's shape.
     def update(self, changes: Mapping[bytes, bytes | None]) -> bytes:
         """Apply {key_hash: value_hash or None (delete)} and return the new root."""
         items: list[Item] = sorted((int.from_bytes(kh, "big"), kh, vh) for kh, vh in changes.items())
@@ -421,27 +363,21 @@ class Trie:
             return self.root()
         page = self._writable(0, 0)
         self._apply(page, 0, 0, 1, 0, items)
-        root = page[1]
-        made, w, enc = self.changes, self._w, self._encoded
-        if root is EMPTY:
+        root = slot_hash(page, 1)  # EMPTY when the trie is empty now
+        made, enc, lv = self.changes, self._encoded, self._k
+        if page[2][1] == EMPTY_KIND:
             made[(0, 0)] = None
-        base = page_base_bytes(self._k)
-        for key, pg in made.items():  # freeze: tuples of bytes leave the garbage collector's lists
+        for key, pg in made.items():  # freeze: byte strings, off the garbage collector
             if pg.__class__ is list:
-                if pg[0] is None:  # changed by this update: its stored form and memory estimate (`_size`) at once
-                    records = list(filter(None, pg[w:]))
-                    raw = enc[key] = b"".join(records)
-                    pg[0] = base + SLOT_BYTES * len(records) + 2 * len(raw)
-                made[key] = tuple(pg)
-        return root  # type: ignore[no-any-return]
+                made[key], enc[key] = freeze(pg, lv)
+        return root
 
     def _apply(self, page: Page, d: int, p: int, s: int, g: int, items: list[Item]) -> None:
         """Set slot s (global depth g) of `page` (this update's copy, at (d, p)) to its subtree with `items`
         applied; pages below are copied, made or deleted in `changes`."""
-        n, w = self._n, self._w
-        rec = page[w + s]
-        leaf = rec is not None and rec[0] & _LEAF_FLAG
-        if s >= n and rec is not None and not leaf:  # an inner node at the frontier: into its page
+        n = self._n
+        kind = page[2][s]
+        if s >= n and kind == INNER:  # an inner node at the frontier: into its page
             cd, cp = d + self._k, (p << self._k) | (s - n)
             child = self._writable(cd, cp)
             self._apply(child, cd, cp, 1, g, items)
@@ -450,14 +386,15 @@ class Trie:
         if len(items) == 1 and items[0][2] is not None:
             self._upsert(page, d, p, s, g, items[0])
             return
-        if rec is None:
+        if kind == EMPTY_KIND:
             self._build(page, d, p, s, g, [it for it in items if it[2] is not None])
             return
-        if leaf:
+        if kind == LEAF:
             merged = {it[1]: it for it in items}
-            lk = rec[1:33]
+            leaf = leaf_of(page, s)
+            lk = leaf[:32]
             if lk not in merged:
-                merged[lk] = (int.from_bytes(lk, "big"), lk, rec[33:])
+                merged[lk] = (int.from_bytes(lk, "big"), lk, leaf[32:])
             self._build(page, d, p, s, g, sorted(it for it in merged.values() if it[2] is not None))
             return
         split = _split(items, g)
@@ -466,32 +403,42 @@ class Trie:
             self._apply(page, d, p, left, g + 1, items[:split])
         if split < len(items):
             self._apply(page, d, p, right, g + 1, items[split:])
-        lh, rh = page[left], page[right]
-        if lh is EMPTY or rh is EMPTY:
-            if lh is EMPTY and rh is EMPTY:
-                page[s], page[w + s] = EMPTY, None
+        kinds, h, o = page[2], page[1], HASH[s]
+        if kinds[left] == EMPTY_KIND or kinds[right] == EMPTY_KIND:
+            restructure(page)
+            kinds, offs = page[2], page[4]
+            if kinds[left] == kinds[right]:  # both empty
+                kinds[s] = EMPTY_KIND
+                h[o] = ZERO32
                 return
-            c = right if lh is EMPTY else left
-            crec = page[w + c]
-            if crec[0] & _LEAF_FLAG:  # one leaf left below: it moves up (path compression)
-                page[s], page[w + s] = page[c], _LEAF_TOKENS[s] + crec[1:]
-                page[c], page[w + c] = EMPTY, None
+            c = left if kinds[right] == EMPTY_KIND else right
+            if kinds[c] == LEAF:  # one leaf left below: it moves up (path compression), its record with it
+                kinds[s], kinds[c] = LEAF, EMPTY_KIND
+                offs[2 * s:2 * s + 2] = offs[2 * c:2 * c + 2]
+                h[o] = h[HASH[c]]
+                h[HASH[c]] = ZERO32
                 return
-        page[s] = _sha256(b"\x01" + lh + rh).digest()
+        h[o] = _sha256(page[5][CELLS[s]]).digest()
 
     def _settle(self, page: Page, s: int, child: Page, cd: int, cp: int) -> None:
         """After an update of the child page under frontier slot s: an emptied child page goes, a child
         reduced to a leaf goes and its leaf moves up into slot s, an inner node's new hash is recorded."""
-        h = child[1]
-        rec = child[self._w + 1]
-        if rec is None:
-            page[s], page[self._w + s] = EMPTY, None
-            self.changes[(cd, cp)] = None
-        elif rec[0] & _LEAF_FLAG:
-            page[s], page[self._w + s] = h, _LEAF_TOKENS[s] + rec[1:]
-            self.changes[(cd, cp)] = None
+        kind = child[2][1]
+        h, o = page[1], HASH[s]
+        if kind == INNER:
+            top = child[5][TOP]  # the child's top, slot 1
+            h[o] = top
+            r = record_at(page, s) + 1  # its record: token ‖ hash
+            page[3][r:r + 32] = top
+            return
+        restructure(page)
+        self.changes[(cd, cp)] = None
+        if kind == EMPTY_KIND:
+            page[2][s] = EMPTY_KIND
+            h[o] = ZERO32
         else:
-            page[s], page[self._w + s] = h, _TOKENS[s] + h
+            h[o] = child[5][TOP]
+            append_record(page, s, LEAF, LEAF_TOKENS[s] + leaf_of(child, 1))
 
     def _upsert(self, page: Page, d: int, p: int, s: int, g: int, item: Item) -> None:
         """`_apply` of one item that sets a value, as one loop down and one up (no recursion, no splits): below
@@ -500,66 +447,80 @@ class Trie:
         inner node on the path gets the new hash of its child on the key's side."""
         k, kh, vh = item
         assert vh is not None
-        n, w = self._n, self._w
+        n = self._n
         crossed: list[tuple[Page, int, int]] = []  # (parent page, its start slot, its frontier slot)
         s0 = s
+        kinds = page[2]
         while True:
-            rec = page[w + s]
-            if rec is None or rec[0] & _LEAF_FLAG:
+            kind = kinds[s]
+            if kind != INNER:
                 break
             if s >= n:  # an inner node at the frontier: continue in its page
                 lv = self._k
                 crossed.append((page, s0, s))
                 d, p = d + lv, (p << lv) | (s - n)
                 page = self._writable(d, p)
+                kinds = page[2]
                 s = s0 = 1
                 continue
             s = 2 * s + ((k >> (255 - g)) & 1)
             g += 1
-        if rec is None or rec.startswith(kh, 1):
-            payload = kh + vh
-            page[w + s] = _LEAF_TOKENS[s] + payload
-            page[s] = _sha256(b"\x00" + payload).digest()
-        else:  # another key's leaf: both go below it
-            lk = rec[1:33]
-            other = (int.from_bytes(lk, "big"), lk, rec[33:])
-            self._build(page, d, p, s, g, [item, other] if k < other[0] else [other, item])
-        sha, tokens = _sha256, _TOKENS
+        if kind == LEAF:
+            offs, raw = page[4], page[3]
+            r = offs[2 * s] | offs[2 * s + 1] << 8  # `record_at`
+            if raw.startswith(kh, r + 1):  # this key's leaf: its value hash written in place
+                raw[r + 33:r + LEAF_REC] = vh
+                page[1][HASH[s]] = _sha256(b"\x00" + kh + vh).digest()
+            else:  # another key's leaf: both go below it
+                lk = bytes(raw[r + 1:r + 33])
+                other = (int.from_bytes(lk, "big"), lk, bytes(raw[r + 33:r + LEAF_REC]))
+                self._build(page, d, p, s, g, [item, other] if k < other[0] else [other, item])
+        else:
+            restructure(page)
+            append_record(page, s, LEAF, LEAF_TOKENS[s] + kh + vh)
+            page[1][HASH[s]] = _sha256(b"\x00" + kh + vh).digest()
+        sha, hashed, cells = _sha256, HASH, CELLS
         while True:
+            h, mv = page[1], page[5]
             while s > s0:
                 s >>= 1
-                page[s] = sha(b"\x01" + page[2 * s] + page[2 * s + 1]).digest()
+                h[hashed[s]] = sha(mv[cells[s]]).digest()
             if not crossed:
                 return
-            parent, s0, s = crossed.pop()
-            h = parent[s] = page[1]
-            parent[w + s] = tokens[s] + h
-            page = parent
+            top = mv[TOP]
+            page, s0, s = crossed.pop()
+            page[1][hashed[s]] = top
+            offs = page[4]
+            r = (offs[2 * s] | offs[2 * s + 1] << 8) + 1  # `record_at`: token ‖ hash
+            page[3][r:r + 32] = top
 
     def _build(self, page: Page, d: int, p: int, s: int, g: int, live: list[Item]) -> None:
         """Slot s (global depth g, empty below) set to the subtree of `live` items; new pages as needed."""
-        w = self._w
+        restructure(page)
+        o = HASH[s]
         if len(live) < 2:
             if live:
                 payload = live[0][1] + live[0][2]  # type: ignore[operator]
-                page[w + s] = _LEAF_TOKENS[s] + payload
-                page[s] = _sha256(b"\x00" + payload).digest()
+                append_record(page, s, LEAF, LEAF_TOKENS[s] + payload)
+                page[1][o] = _sha256(b"\x00" + payload).digest()
             else:
-                page[s], page[w + s] = EMPTY, None
+                page[2][s] = EMPTY_KIND
+                page[1][o] = ZERO32
             return
         if s >= self._n:  # two keys or more at the frontier: an inner node, the top of a new page
             cd, cp = d + self._k, (p << self._k) | (s - self._n)
             child = new_page(self._k)
             self.changes[(cd, cp)] = child
             self._build(child, cd, cp, 1, g, live)
-            h = page[s] = child[1]
-            page[w + s] = _TOKENS[s] + h
+            top = child[5][TOP]
+            page[1][o] = top
+            append_record(page, s, INNER, TOKENS[s] + top)
             return
         split = _split(live, g)
         self._build(page, d, p, 2 * s, g + 1, live[:split])
         self._build(page, d, p, 2 * s + 1, g + 1, live[split:])
-        page[s] = _sha256(b"\x01" + page[2 * s] + page[2 * s + 1]).digest()
-        page[w + s] = _TOKENS[s]
+        page[1][o] = _sha256(page[5][CELLS[s]]).digest()
+        page[2][s] = INNER
 
 
 def _split(items: list[Item], depth: int) -> int:
