@@ -128,6 +128,9 @@ class Tx(Record):
     signature: bytes
 
     def sign_bytes(self) -> bytes:
+        made: bytes | None = self.__dict__.get("_sign_bytes")  # (cut from the tx's own bytes by `decode_tx`)
+        if made is not None:
+            return made
         return sign_bytes(self.chain_id, self.type, self.signer, self.nonce, self.body)
 
 
@@ -188,4 +191,22 @@ def decode_tx(data: bytes) -> DecodedTx:
         body = strict(cls, tx.body, MAX_TX_BYTES)
     except DecodeError as exc:
         raise TxError(MALFORMED_BODY, reason=str(exc)) from None
-    return DecodedTx(tx, body, sha256(bytes(data)), bytes(data), address(tx.signer))
+    raw = bytes(data)
+    if tx.nonce < 2**63:  # (the other nonces sign the generic encoding: `sign_bytes`)
+        # the signed bytes are the tx's own with another head and without the signature: `raw` is canonical
+        # (`strict` re-packed it), so it is `[TAG, chain_id, type, signer, nonce, body, signature]` packed, the
+        # tag one byte, the 64-byte signature a bin8 of 66 bytes; what is between is `sign_bytes`' fields
+        # packed the same way (tests/state/test_txs_decode.py compares)
+        tx.__dict__["_sign_bytes"] = _SIGN_HEAD + raw[2:-66]
+    addr = _ADDRESSES.get(tx.signer)
+    if addr is None:
+        if len(_ADDRESSES) >= 65_536:
+            _ADDRESSES.clear()
+        addr = _ADDRESSES[tx.signer] = address(tx.signer)
+    return DecodedTx(tx, body, sha256(raw), raw, addr)
+
+
+_SIGN_HEAD = b"\x96" + fast_packb([SIGN_DOMAIN])[1:]  # an array of 6, then the domain string
+# signer key -> its address: a chain has a few thousand signers, each signing again and again (bounded: ~150 bytes
+# an entry, emptied when full)
+_ADDRESSES: dict[bytes, bytes] = {}
