@@ -475,10 +475,18 @@ class Node:
         next height starts right after it (a peer is past this height: the COMMIT step ends at once, unheld).
         Before, it was committed beside the core and our precommit was never sent. Returns None when the core
         decided it, else why the core cannot take it (the caller then commits it beside the core, as before):
-        the core is at another height (still in the COMMIT step of the previous one), or decided without the
-        block, or the commit's round is beyond its round window."""
+        the core is at another height, or decided without the block, or the commit's round is beyond its round
+        window. A core still in the COMMIT step of h - 1 ends it first and starts h (seen on a network with a
+        node paused: its commit of h - 1 ended after the others had decided h; beside the core, the others
+        then waited the full `commit` for its precommit of h)."""
         c = self.core
         h, value = block.header.height, block.hash()
+        if c.height == h - 1 and c.step is Step.DECIDED and not self.executor.suspended:
+            # our COMMIT step of h - 1 (its block is committed): a peer is past h already, nothing is left to
+            # wait for; start h now (any hold of that step dropped), so the core can take h's block below
+            if self.hold.held is not None and self.hold.held.timeout.height == c.height:
+                self.hold.held = None
+            self.executor.handle(TimeoutFired(Timeout(TimeoutKind.COMMIT, c.height, 0)))
         if c.height != h or c.keeper is None:
             return f"consensus is at height {c.height}"
         if c.step is Step.DECIDED:
@@ -487,6 +495,7 @@ class Node:
             return f"round {commit.round} is beyond the round window ({c.keeper.max_round})"
         self.blocks.setdefault(value, (block, block.packed()))
         signed = c.lines_hit.get("decide_precommit", 0)
+        had = (value in c.proposed_values(commit.round), c.round, c.step.name)  # (for the log line: what was missing)
         cc = commit_to_consensus(commit)
         for sig in cc.signatures:
             if sig.flag != BlockIDFlag.ABSENT:  # (signatures checked by verify_commit: cached, not checked again)
@@ -495,7 +504,8 @@ class Node:
         if c.decision is None:  # (2f+1 checked precommits and the value: cannot happen; committed beside it)
             return "consensus did not decide it"
         log.info("synced block decided by consensus", height=h, round=commit.round,
-                 precommitted=c.lines_hit.get("decide_precommit", 0) > signed)
+                 precommitted=c.lines_hit.get("decide_precommit", 0) > signed, had_proposal=had[0], at_round=had[1],
+                 at_step=had[2])
         # a peer is past this height already: no commit wait (nor hold), the next height starts once the block
         # is committed, as it did beside the core (queued behind the commit while the executor is suspended)
         self.executor.handle(TimeoutFired(Timeout(TimeoutKind.COMMIT, h, commit.round)))

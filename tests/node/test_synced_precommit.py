@@ -14,9 +14,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from consensus.types import Step, VoteType
-from node import blockrules
+from consensus.commit import commit_vote
+from consensus.types import BlockIDFlag, CommitReceived, Step, VoteType
+from node import blockrules, inbound
 from node.assemble import Running, build
+from node.convert import commit_to_consensus, valset_from_info
 from node.messages import VoteMsg
 from node.runtime import last_signed_vote
 from node.testnet import make_testnet
@@ -107,6 +109,48 @@ def test_outside_consensus_a_synced_block_is_committed_without_a_vote(tmp_path: 
             await node.wait_idle()
             assert node.state.last_height == 1 and not _own_precommits(run, 1)
             assert "decide_commit" not in node.core.lines_hit
+        finally:
+            await _close(run)
+
+    asyncio.run(go())
+
+
+def test_a_synced_block_ends_the_commit_step_of_the_height_before_and_is_precommitted(tmp_path: Path) -> None:
+    """Seen on a network with one node paused: its commit of h - 1 ended after the others had decided h, and
+    block h came while its core was still in the COMMIT step of h - 1 (held: nothing in the mempool). That
+    step ends at once (a peer is past h), the core starts h and takes the block: our precommit of h is sent.
+    (Before, the block was committed beside the core and the others waited the full `commit` for it.)"""
+    homes = _homes(tmp_path)
+
+    async def go() -> None:
+        run, others = await _non_proposer(homes)
+        try:
+            node = run.node
+            st = node.state
+            b1 = blockrules.make_block(st, node.core.proposer(0), Commit.empty(),
+                                       blockrules.next_block_time(st, Commit.empty()), [], [])
+            c1 = sign_commit(st, b1.block_id(), others, st.last_block_time_ms + 10)
+            # height 1 decided by the core from gossip (the three precommits and the block), then committed
+            node.blocks[b1.hash()] = (b1, b1.packed())
+            cc1 = commit_to_consensus(c1)
+            for sig in cc1.signatures:
+                if sig.flag == BlockIDFlag.COMMIT:
+                    inbound.on_vote(node, "", VoteMsg.of(commit_vote(cc1, sig)))
+            node.executor.handle(CommitReceived(1, 0, b1.hash(), True))
+            await node.wait_idle()
+            await asyncio.sleep(0.05)  # the early COMMIT timeout fires and is held (an empty mempool)
+            assert (node.core.height, node.core.step, node.state.last_height) == (1, Step.DECIDED, 1)
+            assert node.hold.held is not None
+            st = node.state
+            proposer = valset_from_info(st.validators).proposer_at(0)
+            b2 = blockrules.make_block(st, proposer, c1, blockrules.next_block_time(st, c1), [], [])
+            c2 = sign_commit(st, b2.block_id(), others, blockrules.next_block_time(st, c1) + 10)
+            assert node.apply_synced_block(b2, c2)
+            assert node.hold.held is None and node.core.decision == b2.hash()
+            mine = _own_precommits(run, 2)
+            assert len(mine) == 1 and mine[0].value_id == b2.hash()
+            await node.wait_idle()
+            assert node.state.last_height == 2
         finally:
             await _close(run)
 
