@@ -27,33 +27,33 @@ OPS = st.lists(
 @given(size=st.integers(0, 20), ops=OPS)
 def test_seen_remembers_the_recent_and_forgets_the_removed(size: int, ops: list[tuple[str, object]]) -> None:
     seen = _Seen(size)
-    recent: list[bytes] = []  # distinct pushed keys, oldest first, removed ones taken out (an LRU's order)
+    log: list[bytes] = []  # every push, in order (an LRU of `size` keeps a key until `size` others came after)
+    last: dict[bytes, int] = {}  # key -> index in `log` of its last push, while not removed since
     removed: set[bytes] = set()
     for op, arg in ops:
+        if op == "remove":
+            assert isinstance(arg, bytes)
+            seen.remove(arg)
+            last.pop(arg, None)
+            removed.add(arg)
+            assert arg not in seen
+            continue
         if op == "push":
             assert isinstance(arg, bytes)
             was = arg in seen
             assert seen.push(arg) is (not was)
             keys = [arg]
-        elif op == "many":
+        else:
             assert isinstance(arg, list)
             seen.push_many(arg)
             keys = arg
-        else:
-            assert isinstance(arg, bytes)
-            seen.remove(arg)
-            if arg in recent:
-                recent.remove(arg)
-            removed.add(arg)
-            assert arg not in seen
-            continue
         for k in keys:
-            if k in recent:
-                recent.remove(k)
-            recent.append(k)
+            last[k] = len(log)
+            log.append(k)
             removed.discard(k)
-        for k in recent[-size:] if size else []:
-            assert k in seen, "one of the `size` most recent pushes was forgotten"
+        for k, at in last.items():
+            if len(set(log[at + 1 :])) < size:  # fewer than `size` other keys since its last push
+                assert k in seen, "a key an LRU of the same size would still hold was forgotten"
         for k in removed:
             assert k not in seen, "a removed hash is still seen"
         assert len(seen) <= 2 * size + 12
