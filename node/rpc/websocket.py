@@ -68,6 +68,8 @@ _dumps = dumps
 # Our write buffer beyond which a batch of answers waits for the socket to drain (TCP back-pressure from a
 # client that does not read; the write timeout then drops it). aiohttp's own writer checks every 64 KiB.
 DRAIN_ABOVE = 64 * 1024
+FORWARD_BATCH = 256  # most queued events of one subscription written at once
+FORWARD_BATCH_BYTES = 256 * 1024  # ... and about this many bytes of them
 
 
 def _text_frame(data: bytes) -> bytes:
@@ -134,13 +136,27 @@ class WsSession:
         self.to_start.clear()
 
     async def _forward(self, sub: Subscription, req_id: Any) -> None:
+        # The events queued together (a block's Tx events are published at once) go out as one socket write
+        # (`send_many`: one frame each, joined), up to `FORWARD_BATCH` events or `FORWARD_BATCH_BYTES` a write:
+        # a send() per event cost a system call, an asyncio timeout and a pass of the TCP stack each.
         head = f'{{"jsonrpc":"2.0","id":{_dumps(req_id)},"result":{{"query":{_dumps(sub.query_text)},"data":'
         try:
             while True:
                 ev = await sub.next()
                 if ev is None:
                     break
-                await self.send(head + _event_json(ev) + "}}")
+                text = head + _event_json(ev) + "}}"
+                if not sub.pending():
+                    await self.send(text)
+                    continue
+                texts, size = [text], len(text)
+                while sub.pending() and len(texts) < FORWARD_BATCH and size < FORWARD_BATCH_BYTES:
+                    nxt = await sub.next()  # (queued: returns at once)
+                    if nxt is None:
+                        break
+                    texts.append(head + _event_json(nxt) + "}}")
+                    size += len(texts[-1])
+                await self.send_many(texts)
         except (ConnectionError, TimeoutError, RuntimeError) as e:
             log.info("websocket %s: dropping slow or gone client: %s", self.id, type(e).__name__)
             await self.ws.close()

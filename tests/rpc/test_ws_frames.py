@@ -151,3 +151,38 @@ def _parse_error_code() -> int:
     except RpcError as e:
         return e.code
     return 0
+
+
+def test_a_blocks_tx_events_go_out_in_few_writes_in_order(chain: FixtureChain) -> None:
+    """A Tx subscription gets every event of a block, in order and the same as one by one, but the events
+    queued together are written together (`_forward` + `send_many`), not one socket write each."""
+    import json
+
+    from node.rpc.websocket import FORWARD_BATCH
+
+    async def go() -> None:
+        async with _connected(chain, RpcConfig(laddr_port=0)) as (ws, session):
+            await ws.send_str('{"jsonrpc":"2.0","id":"s","method":"subscribe","params":{"query":"tm.event=\'Tx\'"}}')
+            assert json.loads((await ws.receive(timeout=10)).data) == {"jsonrpc": "2.0", "id": "s", "result": {}}
+            transport = session._transport
+            assert transport is not None
+            writes = 0
+            write = transport.write
+
+            def counted(data: bytes | bytearray | memoryview) -> None:
+                nonlocal writes
+                writes += 1
+                write(data)
+
+            transport.write = counted  # type: ignore[method-assign]
+            n = FORWARD_BATCH + 44
+            chain.make_block([f"ev/k{i}={i}".encode() for i in range(n)])
+            got = [json.loads((await ws.receive(timeout=10)).data) for _ in range(n)]
+            assert [m["result"]["events"]["kv.key"] for m in got] == [[f"ev/k{i}"] for i in range(n)]
+            assert all(m["id"] == "s" and m["result"]["query"] == "tm.event='Tx'" for m in got)
+            assert writes <= 3, writes  # one event alone, then batches of FORWARD_BATCH (was: n writes)
+            chain.make_block([b"ev/one=1"])  # a lone event still goes out at once
+            one = json.loads((await ws.receive(timeout=10)).data)
+            assert one["result"]["events"]["kv.key"] == ["ev/one"]
+
+    run(go)
