@@ -17,10 +17,10 @@ the page: its hash is recomputed from its children when the page is read). The l
 function of the key set), so no stale entry is ever left where a later walk could read it. Only the latest
 version is kept: queries and proofs are served at the latest committed height.
 
-In memory a page is its slots' hashes, kinds and leaves as three byte strings (state/trie_page.py): a
-changed key costs one dict lookup per page (k levels) and, per level, a byte read on the way down and one
-sha256 over a slice on the way up; a block writes one KV entry per touched page instead of one per touched
-node.
+In memory a page is its slots' hashes, their records' lengths and its stored form, three byte strings
+(state/trie_page.py): a changed key costs one dict lookup per page (k levels) and, per level, a byte read on
+the way down and one sha256 over a slice on the way up; a block writes one KV entry per touched page instead
+of one per touched node.
 
 `Trie.update(changes)` applies a whole block's changes at once: the changed key hashes are sorted and the
 trie is walked once, each touched path hashed once, subtrees without changes left alone. Touched pages are
@@ -39,11 +39,11 @@ from typing import Any, Protocol
 from state.proofs import EMPTY, TrieProof
 from state.trie_page import (
     CELLS,
-    EMPTY_KIND,
+    EMPTY_SLOT,
+    FRONT,
     HASH,
     INNER,
     LEAF,
-    LEAF_REC,
     LEAF_TOKENS,
     TOKENS,
     TOP,
@@ -51,7 +51,6 @@ from state.trie_page import (
     Frozen,
     Page,
     TrieLayoutError,
-    append_record,
     decode_page,
     encode_page,
     freeze,
@@ -59,8 +58,7 @@ from state.trie_page import (
     new_page,
     page_base_bytes,
     page_bytes,
-    record_at,
-    restructure,
+    set_record,
     slot_hash,
     thaw,
 )
@@ -110,7 +108,7 @@ class CachedNodes:
     The application is the only writer of its trie: after a commit is durable it calls `apply` with the
     block's page changes, so the cache never serves a stale page.
 
-    Pages are held frozen (state/trie_page.py: a tuple of its size and four byte strings): never written again
+    Pages are held frozen (state/trie_page.py: a tuple of its size and three byte strings): never written again
     (queries and the next block's `Trie` share them; a `Trie` changes its own copies) and off the garbage
     collector.
 
@@ -247,6 +245,7 @@ class Trie:
         # (a private unbounded cache: a Trie over a plain store lives for one update or one query)
         k = self._k = self._src.levels
         self._n = 1 << k  # the first frontier slot
+        self._base = page_base_bytes(k)
         # pages written (None: deleted), in the order made: being changed while `update` runs, then frozen
         self.changes: dict[Pos, Page | Frozen | None] = {}
         self._encoded: dict[Pos, bytes] = {}  # a changed page's stored form, made when `update` freezes it
@@ -295,7 +294,7 @@ class Trie:
 
     def prove(self, key_hash: bytes) -> TrieProof:
         k = int.from_bytes(key_hash, "big")
-        n, lv = self._n, self._k
+        lv = self._k
         siblings: list[bytes] = []
         page = self._page(0, 0)
         if page is None:
@@ -303,14 +302,14 @@ class Trie:
         d = p = g = 0
         s = 1
         while True:
-            kind = page[2][s]
-            if kind == EMPTY_KIND:
+            held = page[2][s]
+            if held == EMPTY_SLOT:
                 return TrieProof(tuple(siblings), b"", b"")
-            if kind == LEAF:
+            if held == LEAF:
                 leaf = leaf_of(page, s)
                 return TrieProof(tuple(siblings), leaf[:32], leaf[32:])
-            if s >= n:
-                d, p = d + lv, (p << lv) | (s - n)
+            if held == FRONT:
+                d, p = d + lv, (p << lv) | (s - self._n)
                 page = self._page(d, p)
                 if page is None:
                     raise TrieLayoutError(f"trie page ({d}, {p}) is missing under an inner node")
@@ -326,25 +325,25 @@ class Trie:
 
     def node(self, depth: int, prefix: int) -> Node | None:
         """The logical node at a position (None: empty, or below a leaf), for tools and tests."""
-        n, lv = self._n, self._k
+        lv = self._k
         page = self._page(0, 0)
         d = p = g = 0
         s = 1
         while page is not None:
-            kind = page[2][s]
-            if kind == EMPTY_KIND:
+            held = page[2][s]
+            if held == EMPTY_SLOT:
                 return None
-            if s >= n and kind == INNER:
-                d, p = d + lv, (p << lv) | (s - n)
+            if held == FRONT:
+                d, p = d + lv, (p << lv) | (s - self._n)
                 page = self._page(d, p)
                 s = 1
                 continue
             if g == depth:
-                if kind == LEAF:
+                if held == LEAF:
                     leaf = leaf_of(page, s)
                     return (b"L", leaf[:32], leaf[32:])
                 return (b"I", slot_hash(page, 2 * s), slot_hash(page, 2 * s + 1))
-            if kind == LEAF:
+            if held == LEAF:
                 return None
             s = 2 * s + ((prefix >> (depth - 1 - g)) & 1)
             g += 1
@@ -353,9 +352,10 @@ class Trie:
     # ---------------------------------------------------------------- writing
     # A page being changed (state/trie_page.py): page[1] its hash cells (slot s's hash at HASH[s]; inner slot
     # s's hash is sha256 of page[1][CELLS[s]] = 0x01 ‖ its children's hashes, sliced through the memoryview
-    # page[5]), page[2] its slots' kinds, page[3] its stored form, page[4] its records' offsets. A leaf's new
-    # value and a frontier node's new hash are written into page[3] in place; any other change goes through
-    # `restructure` first, which replaces page[2]: read it again after a call that may change the page's shape.
+    # page[4]), page[2] what its slots hold (their records' lengths), page[3] its stored form. A leaf's new
+    # value and a frontier node's new hash are written into page[3] in place; a slot that comes to hold something
+    # else gets its record replaced (`set_record`, which may replace page[2] by the page's own copy: read it
+    # again after a call that may change the page's shape).
     def update(self, changes: Mapping[bytes, bytes | None]) -> bytes:
         """Apply {key_hash: value_hash or None (delete)} and return the new root."""
         items: list[Item] = sorted((int.from_bytes(kh, "big"), kh, vh) for kh, vh in changes.items())
@@ -364,21 +364,21 @@ class Trie:
         page = self._writable(0, 0)
         self._apply(page, 0, 0, 1, 0, items)
         root = slot_hash(page, 1)  # EMPTY when the trie is empty now
-        made, enc, lv = self.changes, self._encoded, self._k
-        if page[2][1] == EMPTY_KIND:
+        made, enc, base = self.changes, self._encoded, self._base
+        if page[2][1] == EMPTY_SLOT:
             made[(0, 0)] = None
-        for key, pg in made.items():  # freeze: byte strings, off the garbage collector
+        for key, pg in made.items():  # freeze (`freeze`): byte strings, off the garbage collector
             if pg.__class__ is list:
-                made[key], enc[key] = freeze(pg, lv)
+                raw = enc[key] = bytes(pg[3])
+                made[key] = (base + len(raw), pg[1], pg[2], raw)
         return root
 
     def _apply(self, page: Page, d: int, p: int, s: int, g: int, items: list[Item]) -> None:
         """Set slot s (global depth g) of `page` (this update's copy, at (d, p)) to its subtree with `items`
         applied; pages below are copied, made or deleted in `changes`."""
-        n = self._n
-        kind = page[2][s]
-        if s >= n and kind == INNER:  # an inner node at the frontier: into its page
-            cd, cp = d + self._k, (p << self._k) | (s - n)
+        held = page[2][s]
+        if held == FRONT:  # an inner node at the frontier: into its page
+            cd, cp = d + self._k, (p << self._k) | (s - self._n)
             child = self._writable(cd, cp)
             self._apply(child, cd, cp, 1, g, items)
             self._settle(page, s, child, cd, cp)
@@ -386,10 +386,10 @@ class Trie:
         if len(items) == 1 and items[0][2] is not None:
             self._upsert(page, d, p, s, g, items[0])
             return
-        if kind == EMPTY_KIND:
+        if held == EMPTY_SLOT:
             self._build(page, d, p, s, g, [it for it in items if it[2] is not None])
             return
-        if kind == LEAF:
+        if held == LEAF:
             merged = {it[1]: it for it in items}
             leaf = leaf_of(page, s)
             lk = leaf[:32]
@@ -403,42 +403,39 @@ class Trie:
             self._apply(page, d, p, left, g + 1, items[:split])
         if split < len(items):
             self._apply(page, d, p, right, g + 1, items[split:])
-        kinds, h, o = page[2], page[1], HASH[s]
-        if kinds[left] == EMPTY_KIND or kinds[right] == EMPTY_KIND:
-            restructure(page)
-            kinds, offs = page[2], page[4]
-            if kinds[left] == kinds[right]:  # both empty
-                kinds[s] = EMPTY_KIND
-                h[o] = ZERO32
+        lens, h = page[2], page[1]
+        if lens[left] == EMPTY_SLOT or lens[right] == EMPTY_SLOT:
+            if lens[left] == lens[right]:  # both empty
+                set_record(page, s, b"")
+                h[HASH[s]] = ZERO32
                 return
-            c = left if kinds[right] == EMPTY_KIND else right
-            if kinds[c] == LEAF:  # one leaf left below: it moves up (path compression), its record with it
-                kinds[s], kinds[c] = LEAF, EMPTY_KIND
-                offs[2 * s:2 * s + 2] = offs[2 * c:2 * c + 2]
-                h[o] = h[HASH[c]]
+            c = left if lens[right] == EMPTY_SLOT else right
+            if lens[c] == LEAF:  # one leaf left below: it moves up (path compression)
+                leaf = leaf_of(page, c)
+                set_record(page, c, b"")  # (c > s: its record is after s's)
+                set_record(page, s, LEAF_TOKENS[s] + leaf)
+                h[HASH[s]] = h[HASH[c]]
                 h[HASH[c]] = ZERO32
                 return
-        h[o] = _sha256(page[5][CELLS[s]]).digest()
+        h[HASH[s]] = _sha256(page[4][CELLS[s]]).digest()
 
     def _settle(self, page: Page, s: int, child: Page, cd: int, cp: int) -> None:
         """After an update of the child page under frontier slot s: an emptied child page goes, a child
         reduced to a leaf goes and its leaf moves up into slot s, an inner node's new hash is recorded."""
-        kind = child[2][1]
-        h, o = page[1], HASH[s]
-        if kind == INNER:
-            top = child[5][TOP]  # the child's top, slot 1
-            h[o] = top
-            r = record_at(page, s) + 1  # its record: token ‖ hash
+        held = child[2][1]
+        if held == INNER:
+            top = child[4][TOP]  # the child's top, slot 1
+            page[1][HASH[s]] = top
+            r = sum(page[2][:s]) + 1  # slot s's record: token ‖ hash
             page[3][r:r + 32] = top
             return
-        restructure(page)
         self.changes[(cd, cp)] = None
-        if kind == EMPTY_KIND:
-            page[2][s] = EMPTY_KIND
-            h[o] = ZERO32
+        if held == EMPTY_SLOT:
+            set_record(page, s, b"")
+            page[1][HASH[s]] = ZERO32
         else:
-            h[o] = child[5][TOP]
-            append_record(page, s, LEAF, LEAF_TOKENS[s] + leaf_of(child, 1))
+            set_record(page, s, LEAF_TOKENS[s] + leaf_of(child, 1))
+            page[1][HASH[s]] = child[4][TOP]
 
     def _upsert(self, page: Page, d: int, p: int, s: int, g: int, item: Item) -> None:
         """`_apply` of one item that sets a value, as one loop down and one up (no recursion, no splits): below
@@ -447,41 +444,40 @@ class Trie:
         inner node on the path gets the new hash of its child on the key's side."""
         k, kh, vh = item
         assert vh is not None
-        n = self._n
         crossed: list[tuple[Page, int, int]] = []  # (parent page, its start slot, its frontier slot)
         s0 = s
-        kinds = page[2]
+        lens = page[2]
         while True:
-            kind = kinds[s]
-            if kind != INNER:
-                break
-            if s >= n:  # an inner node at the frontier: continue in its page
-                lv = self._k
-                crossed.append((page, s0, s))
-                d, p = d + lv, (p << lv) | (s - n)
-                page = self._writable(d, p)
-                kinds = page[2]
-                s = s0 = 1
+            held = lens[s]
+            if held == INNER:
+                s = 2 * s + ((k >> (255 - g)) & 1)
+                g += 1
                 continue
-            s = 2 * s + ((k >> (255 - g)) & 1)
-            g += 1
-        if kind == LEAF:
-            offs, raw = page[4], page[3]
-            r = offs[2 * s] | offs[2 * s + 1] << 8  # `record_at`
+            if held != FRONT:
+                break
+            # an inner node at the frontier: continue in its page
+            lv = self._k
+            crossed.append((page, s0, s))
+            d, p = d + lv, (p << lv) | (s - self._n)
+            page = self._writable(d, p)
+            lens = page[2]
+            s = s0 = 1
+        if held == LEAF:
+            raw = page[3]
+            r = sum(lens[:s])
             if raw.startswith(kh, r + 1):  # this key's leaf: its value hash written in place
-                raw[r + 33:r + LEAF_REC] = vh
+                raw[r + 33:r + LEAF] = vh
                 page[1][HASH[s]] = _sha256(b"\x00" + kh + vh).digest()
             else:  # another key's leaf: both go below it
                 lk = bytes(raw[r + 1:r + 33])
-                other = (int.from_bytes(lk, "big"), lk, bytes(raw[r + 33:r + LEAF_REC]))
+                other = (int.from_bytes(lk, "big"), lk, bytes(raw[r + 33:r + LEAF]))
                 self._build(page, d, p, s, g, [item, other] if k < other[0] else [other, item])
         else:
-            restructure(page)
-            append_record(page, s, LEAF, LEAF_TOKENS[s] + kh + vh)
+            set_record(page, s, LEAF_TOKENS[s] + kh + vh)
             page[1][HASH[s]] = _sha256(b"\x00" + kh + vh).digest()
         sha, hashed, cells = _sha256, HASH, CELLS
         while True:
-            h, mv = page[1], page[5]
+            h, mv = page[1], page[4]
             while s > s0:
                 s >>= 1
                 h[hashed[s]] = sha(mv[cells[s]]).digest()
@@ -490,21 +486,19 @@ class Trie:
             top = mv[TOP]
             page, s0, s = crossed.pop()
             page[1][hashed[s]] = top
-            offs = page[4]
-            r = (offs[2 * s] | offs[2 * s + 1] << 8) + 1  # `record_at`: token ‖ hash
+            r = sum(page[2][:s]) + 1  # slot s's record: token ‖ hash
             page[3][r:r + 32] = top
 
     def _build(self, page: Page, d: int, p: int, s: int, g: int, live: list[Item]) -> None:
         """Slot s (global depth g, empty below) set to the subtree of `live` items; new pages as needed."""
-        restructure(page)
         o = HASH[s]
         if len(live) < 2:
             if live:
                 payload = live[0][1] + live[0][2]  # type: ignore[operator]
-                append_record(page, s, LEAF, LEAF_TOKENS[s] + payload)
+                set_record(page, s, LEAF_TOKENS[s] + payload)
                 page[1][o] = _sha256(b"\x00" + payload).digest()
-            else:
-                page[2][s] = EMPTY_KIND
+            elif page[2][s]:  # (an empty slot's hash is EMPTY already)
+                set_record(page, s, b"")
                 page[1][o] = ZERO32
             return
         if s >= self._n:  # two keys or more at the frontier: an inner node, the top of a new page
@@ -512,15 +506,16 @@ class Trie:
             child = new_page(self._k)
             self.changes[(cd, cp)] = child
             self._build(child, cd, cp, 1, g, live)
-            top = child[5][TOP]
+            top = child[4][TOP]
             page[1][o] = top
-            append_record(page, s, INNER, TOKENS[s] + top)
+            set_record(page, s, TOKENS[s] + top)
             return
         split = _split(live, g)
+        if page[2][s] != INNER:  # (before its children: a leaf's record goes from before theirs)
+            set_record(page, s, TOKENS[s])
         self._build(page, d, p, 2 * s, g + 1, live[:split])
         self._build(page, d, p, 2 * s + 1, g + 1, live[split:])
-        page[1][o] = _sha256(page[5][CELLS[s]]).digest()
-        page[2][s] = INNER
+        page[1][o] = _sha256(page[4][CELLS[s]]).digest()
 
 
 def _split(items: list[Item], depth: int) -> int:

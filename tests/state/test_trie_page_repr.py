@@ -1,8 +1,7 @@
-"""The in-memory page (state/trie_page.py: hash cells, kinds, the stored form with its records' offsets): a
-frozen page is never written again, though the next block's copies share its kinds and offsets until they are
-restructured and it keeps the bytearrays it was changed in; every page a block leaves (changed in place or
-restructured) is the page its stored form decodes to; and bytes that are not a page are refused with
-`TrieLayoutError`, whatever they are."""
+"""The in-memory page (state/trie_page.py: hash cells, the slots' record lengths, the stored form): a frozen page
+is never written again, though the next block's copies share its record lengths until they change shape and it
+keeps the bytearrays it was changed in; every page a block leaves (changed in place or in shape) is the page its
+stored form decodes to; and bytes that are not a page are refused with `TrieLayoutError`, whatever they are."""
 
 from __future__ import annotations
 

@@ -227,7 +227,7 @@ def test_one_trie_updated_again_writes_what_its_pages_encode_to(blocks: list[dic
                                                                  levels: int) -> None:
     """`update` makes a changed page's stored form and memory estimate while it freezes it; a page changed
     again by a later `update` of the same Trie is made again: `write_items` is each final page's encoding,
-    each frozen page (hashes, kinds, stored form, offsets) is the one its encoding decodes to, and the entries
+    each frozen page (hashes, record lengths, stored form) is the one its encoding decodes to, and the entries
     are a fresh build's."""
     from state.trie_page import decode_page, encode_page, page_base_bytes, page_bytes
 
