@@ -73,7 +73,7 @@ def authenticate(ctx: Ctx, dtx: DecodedTx, params: Params, *, verified: bool) ->
     if tx.chain_id != params.chain_id:
         raise TxError(E.WRONG_CHAIN, got=tx.chain_id, want=params.chain_id)
     addr = dtx.signer_address
-    acct = ctx.get(k_account(addr), Account)
+    acct = ctx.view.get_rec(_account_key(addr), Account)
     if acct is None:
         raise TxError(E.UNKNOWN_SIGNER, address=addr.hex())
     if not acct.active:
@@ -90,8 +90,21 @@ def bump_nonce(ctx: Ctx, addr: bytes, acct: Account) -> None:
     (`Overlay.put_rec`): a hot signer's is rewritten by each of its txs. Its fields are the stored
     account's with `nonce + 1` (it grows by one a tx from 0: never near msgpack's 2**64), so packing it
     cannot fail there."""
-    ctx.view.put_rec(NS_STATE + k_account(addr),
+    ctx.view.put_rec(_account_key(addr),
                      Account(acct.pub_key, acct.owner_kind, acct.owner_id, acct.nonce + 1, acct.active))
+
+
+_ACCOUNT_STATE_KEYS: dict[bytes, bytes] = {}  # address -> `NS_STATE + k_account(address)`: read and written by
+_ACCOUNT_STATE_KEYS_MAX = 65_536  # each of the signer's txs (bounded: emptied when full)
+
+
+def _account_key(addr: bytes) -> bytes:
+    key = _ACCOUNT_STATE_KEYS.get(addr)
+    if key is None:
+        if len(_ACCOUNT_STATE_KEYS) >= _ACCOUNT_STATE_KEYS_MAX:
+            _ACCOUNT_STATE_KEYS.clear()
+        key = _ACCOUNT_STATE_KEYS[addr] = NS_STATE + k_account(addr)
+    return key
 
 
 def run_tx(block: Ctx, dtx: DecodedTx, params: Params, *, verified: bool) -> TxOutcome:

@@ -14,13 +14,13 @@ Indexes (namespace `i`, not hashed; rebuilt from records if ever needed):
 
 from __future__ import annotations
 
+from hashlib import sha256 as _sha256
 from typing import Any
 
 from state import errors as E
 from state.calendar import fmt_time
-from state.crypto import sha256
 from state.errors import TxError
-from state.fastrec import packb
+from state.fastrec import pack, packb
 from state.records import (
     ACTIVE,
     DEMANDED,
@@ -35,7 +35,7 @@ from state.records import (
     k_live,
     k_rating,
 )
-from state.store import Ctx
+from state.store import NS_HIST, NS_STATE, Ctx
 
 _new = object.__new__
 _setattr = object.__setattr__
@@ -111,15 +111,48 @@ def _state_index_keys(g: Guarantee) -> list[bytes]:
     return keys
 
 
+def _state_index_set(f: dict[str, Any]) -> set[bytes]:
+    """`set(_state_index_keys(g))` of the guarantee whose fields are `f`, as full keys (namespace `i` included)."""
+    lg_id, status = f["id"], f["status"]
+    if status not in LIVE:
+        return {f"idem/{lg_id}".encode()} if f["demand"] is not None else set()
+    keys = {f"iexp/{f['expiry']:013d}/{lg_id}".encode()}
+    if f["amendment"] is not None:
+        keys.add(f"iamd/{lg_id}".encode())
+    if f["demand"] is not None:
+        keys.add(f"idem/{lg_id}".encode())
+    if f["obligation_end"]:
+        keys.add(f"iobl/{lg_id}".encode())
+    return keys
+
+
 def save(ctx: Ctx, old: Guarantee | None, new: Guarantee, kind: str, *, amount: int = 0,
          doc_hash: bytes = b"") -> Guarantee:
     """Persist `new` as the next version with an event of `kind`; returns what was stored."""
     return _store(ctx, old, new.__dict__.copy(), kind, amount, doc_hash)
 
 
+_LG_EVENT_KEYS = ("id", "bank", "agency", "supplier", "type", "status", "action", "version")
+
+
+def _pack_fields(f: dict[str, Any], stored: Guarantee) -> bytes:
+    """`pack(stored)`, where `f` is `stored.__dict__`: its values are the record's fields in field order (every
+    Guarantee is built by its `__init__`, which stores them in that order, or is a copy of one's dict), so
+    without a pending demand or amendment (nested records) the packed list is `[TAG, *values]`."""
+    if f["demand"] is None and f["amendment"] is None:
+        return packb([_G_TAG, *f.values()])
+    return pack(stored)
+
+
+_G_TAG = Guarantee.TAG
+
+
 def _store(ctx: Ctx, old: Guarantee | None, f: dict[str, Any], kind: str, amount: int, doc_hash: bytes
            ) -> Guarantee:
-    """`save` of the guarantee whose fields are `f` (a dict of its own, which becomes the stored record's)."""
+    """`save` of the guarantee whose fields are `f` (a dict of its own, which becomes the stored record's).
+
+    Writes straight into the overlay with full keys (`Ctx.put` and friends add the namespace to each): the
+    record (packed from `f`: `_pack_fields`), its history event, the index keys that change, the `lg` event."""
     seq = f["events"]
     version = f["version"] + 1 if old else f["version"]
     lg_id, status = f["id"], f["status"]
@@ -127,29 +160,39 @@ def _store(ctx: Ctx, old: Guarantee | None, f: dict[str, Any], kind: str, amount
     # record: packed once for its hash (the chain head in the guarantee) and for the history
     ev_raw = packb([LgEvent.TAG, lg_id, seq, kind, version, status, ctx.signer_addr, ctx.tx_hash, ctx.height,
                     ctx.now, amount, doc_hash, f["last_event_hash"]])
-    f["version"], f["events"], f["last_event_hash"] = version, seq + 1, sha256(ev_raw)
+    f["version"], f["events"], f["last_event_hash"] = version, seq + 1, _sha256(ev_raw).digest()
     if status in TERMINAL:
         f["amendment"], f["cancel_consent"] = None, ""
         live_key = k_live(f["requirement"], f["applicant"], f["type"])
         if ctx.get_str(live_key) == lg_id:
             ctx.delete(live_key)
     stored = _guarantee(f)
-    ctx.put(k_lg(lg_id), stored)
-    ctx.history_put_packed(k_lg_event(lg_id, seq), ev_raw)
-    if old is None:
-        before, after = set(), set(index_keys(stored))
+    put = ctx.view.put
+    put(NS_STATE + k_lg(lg_id), _pack_fields(f, stored), stored)
+    put(NS_HIST + k_lg_event(lg_id, seq), ev_raw)
+    bank, agency, supplier, requirement = f["bank"], f["beneficiary"], f["applicant"], f["requirement"]
+    if old is None:  # `index_keys(stored)` with the namespace, in order
+        keys = _state_index_set(f)
+        keys.update((f"ilgs/{supplier}/{lg_id}".encode(), f"ilga/{agency}/{lg_id}".encode(),
+                     f"ilgb/{bank}/{lg_id}".encode(), f"ilgr/{requirement}/{lg_id}".encode()))
+        for k in sorted(keys):
+            put(k, b"")
     elif (old.id, old.applicant, old.beneficiary, old.bank, old.requirement) == (
-            stored.id, stored.applicant, stored.beneficiary, stored.bank, stored.requirement):
-        before, after = set(_state_index_keys(old)), set(_state_index_keys(stored))  # the parties' keys stay
+            lg_id, supplier, agency, bank, requirement):
+        before, after = _state_index_set(old.__dict__), _state_index_set(f)  # the parties' keys stay
+        if before != after:
+            for k in sorted(before - after):
+                put(k, None)
+            for k in sorted(after - before):
+                put(k, b"")
     else:
-        before, after = set(index_keys(old)), set(index_keys(stored))
-    if before != after:
-        for k in sorted(before - after):
-            ctx.index_delete(k)
-        for k in sorted(after - before):
-            ctx.index_put(k)
-    ctx.emit("lg", {"id": lg_id, "bank": stored.bank, "agency": stored.beneficiary, "supplier": stored.applicant,
-                    "type": stored.type, "status": status, "action": kind, "version": version})
+        before_l, after_l = set(index_keys(old)), set(index_keys(stored))
+        if before_l != after_l:
+            for k in sorted(before_l - after_l):
+                ctx.index_delete(k)
+            for k in sorted(after_l - before_l):
+                ctx.index_put(k)
+    ctx.emit_values("lg", _LG_EVENT_KEYS, (lg_id, bank, agency, supplier, f["type"], status, kind, str(version)))
     return stored
 
 

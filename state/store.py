@@ -220,16 +220,20 @@ class Overlay:
             return value  # type: ignore[return-value]
         shared = self._shared
         if shared is not None:
-            e = shared.get(key)
+            e = shared.young.get(key) or shared.old.get(key)  # `shared.get(key)` (its entries are 2-tuples)
             if e is not None:
                 value = reads[key] = e[0]
                 if e[1] is not None:
                     self.objs[key] = e[1]
                 return value
             known = shared.keys
-            if known is not None and key[:1] == NS_STATE and not known.may_hold(key):
-                reads[key] = None  # provably absent from the committed state (KeyFilter)
-                return None
+            if known is not None and key[:1] == NS_STATE:  # `not known.may_hold(key)`, inlined
+                h, m, b = hash(key), known.mask, known.bits
+                i = h & m
+                j = (h >> 32) & m
+                if not (b[i >> 3] >> (i & 7) & 1 and b[j >> 3] >> (j & 7) & 1):
+                    reads[key] = None  # provably absent from the committed state (KeyFilter)
+                    return None
         value = reads[key] = self.base.get(key)
         return value
 
@@ -539,6 +543,16 @@ class Ctx:
         for k, v in attrs.items():
             if type(v) is not str:
                 v = str(v)
+            by_value = get(k)
+            a = None if by_value is None else by_value.get(v)
+            out.append(_attr(k, v) if a is None else a)
+        self.events.append(Event(type_, tuple(out)))
+
+    def emit_values(self, type_: str, keys: tuple[str, ...], values: tuple[str, ...]) -> None:
+        """`emit(type_, dict(zip(keys, values)))` of str values, without the dict."""
+        get = _ATTRS.get
+        out = []
+        for k, v in zip(keys, values, strict=True):
             by_value = get(k)
             a = None if by_value is None else by_value.get(v)
             out.append(_attr(k, v) if a is None else a)
