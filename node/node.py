@@ -547,10 +547,24 @@ class Node:
         nxt = self.core.height + 1 if self.in_consensus else self.state.height
         if height == nxt and len(self.future) < MAX_FUTURE_MSGS:
             self.future.append((peer_id, msg))
+            fired = self.hold.commit_fired
             if self.hold.held is not None:
                 asyncio.get_running_loop().call_soon(self.hold.release)
+            elif (isinstance(fired, Timeout) and fired.height == self.core.height and not self.committing
+                  and self._peers_past()):  # in next_block_delay's wait (its early timeout fired): end it now
+                asyncio.get_running_loop().call_soon(lambda: self._on_timeout(TimeoutFired(fired), hold=False))
             return True
         return False
+
+    def _peers_past(self) -> bool:
+        """Our COMMIT step may end early (skip_timeout_commit: every precommit is in) and a peer's message of
+        the next height waits in `future`: that peer is past our height, so neither the commit hold nor
+        `next_block_delay` keeps us (docs/design.md §9: a peer's message of H+1 ends them). Before, a message
+        that came during our block commit (deferred until after it) or during the delay did not: the node,
+        slower to commit than the others, waited the delay (100 ms) or a hold (up to the full `commit`) more
+        with the next height's proposal and votes in hand."""
+        return (self.in_consensus and self.core.step is Step.DECIDED and self.core.commit_skipped
+                and any(peer for peer, _ in self.future))
 
     def add_local_tx(self, tx: bytes) -> object:
         """A tx from RPC, checked on the calling thread at once: check, admit, gossip. Returns the app's
@@ -589,6 +603,9 @@ class Node:
         if self.committing:  # handled, in order, once the commit in the worker thread is done
             self.commit_thread.after_commit.append(lambda: self._on_timeout(ev, hold))
             return
+        t = ev.timeout
+        if hold and t.kind is TimeoutKind.COMMIT and t.height == self.core.height and self._peers_past():
+            hold = False  # a peer's message of the next height came first: neither held nor put off
         if hold and self.hold.holds(ev):  # held, or put off, until the next height is due (node/commit_hold.py)
             return
         if self.in_consensus and not self.stopping and not self.fatal:

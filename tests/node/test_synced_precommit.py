@@ -12,13 +12,16 @@ precommit for it first (`decide_precommit`).
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 from consensus.commit import commit_vote
-from consensus.types import BlockIDFlag, CommitReceived, Step, VoteType
+from consensus.sign_bytes import vote_sign_bytes
+from consensus.types import BlockIDFlag, CommitReceived, Step, Vote, VoteType
 from node import blockrules, inbound
 from node.assemble import Running, build
 from node.convert import commit_to_consensus, valset_from_info
+from node.genesis import GENERATED_PARAMS
 from node.messages import VoteMsg
 from node.runtime import last_signed_vote
 from node.testnet import make_testnet
@@ -151,6 +154,85 @@ def test_a_synced_block_ends_the_commit_step_of_the_height_before_and_is_precomm
             assert len(mine) == 1 and mine[0].value_id == b2.hash()
             await node.wait_idle()
             assert node.state.last_height == 2
+        finally:
+            await _close(run)
+
+    asyncio.run(go())
+
+
+def _homes_slow_commit(tmp_path: Path) -> list[Path]:
+    """As `_homes`, with a 30 s `commit` timeout: only an early start can start height 2 within the test."""
+    params = replace(GENERATED_PARAMS, timeout_commit_ms=30_000)
+    nodes = make_testnet(tmp_path / "net", validators=4, chain_id="egp-synced", starting_port=29650, params=params)
+    return [n.home.root for n in nodes]
+
+
+async def _decide_height_1(run: Running, others: dict[bytes, PrivateKey]) -> Commit:
+    """Height 1 decided by the core as from gossip (three precommits and the block; ours signed at the decision),
+    its commit in the worker thread; returns the three precommits' commit."""
+    node = run.node
+    st = node.state
+    b1 = blockrules.make_block(st, node.core.proposer(0), Commit.empty(),
+                               blockrules.next_block_time(st, Commit.empty()), [], [])
+    c1 = sign_commit(st, b1.block_id(), others, st.last_block_time_ms + 10)
+    node.blocks[b1.hash()] = (b1, b1.packed())
+    cc1 = commit_to_consensus(c1)
+    for sig in cc1.signatures:
+        if sig.flag == BlockIDFlag.COMMIT:
+            inbound.on_vote(node, "", VoteMsg.of(commit_vote(cc1, sig)))
+    node.executor.handle(CommitReceived(1, 0, b1.hash(), True))
+    assert node.committing or node.state.last_height == 1
+    return c1
+
+
+def _peer_prevote(node_chain: str, key: PrivateKey, height: int) -> bytes:
+    v = Vote(VoteType.PREVOTE, height, 0, None, key.address, 1)
+    return VoteMsg.of(replace(v, signature=key.sign(vote_sign_bytes(node_chain, v)))).encode()
+
+
+def test_a_peers_next_height_message_that_came_during_the_commit_starts_the_next_height(tmp_path: Path) -> None:
+    """A node slower to commit than the others: a peer's message of height 2 came while it committed block 1
+    (deferred until after the commit). Its COMMIT step's early start (every precommit in) is then neither held
+    (an empty mempool) nor put off by next_block_delay: the peer is past height 1 (docs/design.md §9)."""
+    homes = _homes_slow_commit(tmp_path)
+
+    async def go() -> None:
+        run, others = await _non_proposer(homes)
+        try:
+            node = run.node
+            await _decide_height_1(run, others)
+            node.handle_payload("peer-x", _peer_prevote(node.chain_id, next(iter(others.values())), 2))
+            await node.wait_idle()
+            for _ in range(20):
+                await asyncio.sleep(0.01)
+            assert node.state.last_height == 1 and node.core.height == 2  # (else: the 30 s commit timeout)
+            assert node.hold.held is None
+        finally:
+            await _close(run)
+
+    asyncio.run(go())
+
+
+def test_a_peers_next_height_message_ends_next_block_delay(tmp_path: Path) -> None:
+    """Txs to propose (no hold): the early start is put off by next_block_delay (here 30 s); a peer's message of
+    height 2 during that wait ends it at once."""
+    homes = _homes_slow_commit(tmp_path)
+
+    async def go() -> None:
+        run, others = await _non_proposer(homes)
+        try:
+            node = run.node
+            node.hold.wait_for_txs = lambda: False  # type: ignore[method-assign]  # (as if txs were waiting)
+            node.hold.next_block_delay_s = lambda: 30.0  # type: ignore[method-assign]
+            await _decide_height_1(run, others)
+            await node.wait_idle()
+            for _ in range(20):
+                await asyncio.sleep(0.01)
+            assert node.core.height == 1 and node.core.commit_skipped  # in next_block_delay's wait
+            node.handle_payload("peer-x", _peer_prevote(node.chain_id, next(iter(others.values())), 2))
+            for _ in range(5):
+                await asyncio.sleep(0.01)
+            assert node.core.height == 2
         finally:
             await _close(run)
 
