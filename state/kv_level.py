@@ -46,9 +46,19 @@ COMPRESSION = None
 # (LevelDB threads' CPU per committed tx): 4 MiB 131 us, 16 MiB 69 us, 32 MiB 47 us; the synced write in
 # the commit thread 13.9 -> 15.4 -> 18.8 us (a deeper skip list). Memory: up to two memtables, so at most
 # +24 MiB of the node's anonymous RSS, bounded; a restart replays up to one memtable's log (~0.1 s).
+# At scale (`python -m devnet.bench.ldb_growth --blocks 500`: the node's whole write path from genesis to
+# 500,000 workload txs, load 6-12, variants run side by side) 16 MiB stays: LevelDB's thread grows from ~7 to
+# ~72 us per tx as the database grows to 640 MB (compactions write ~5.7x what the node writes: its level sizes
+# are fixed, 10 MB for L1 and x10 a level, so each byte that reaches L2 is rewritten ~11 times), and 64 MiB cut
+# the compaction bytes 21-28 % and that thread's CPU by ~12 us per tx over the run, but made every entry the
+# commit thread writes dearer (log + memtable insert, a cache-missing skip list: 1.8-2.5 us per entry at 16
+# MiB, 2.5-3.7 at 64, `--insert-cost`; ~9 entries a tx): +8.5 us per tx there, for +48-56 MiB of anonymous
+# RSS. 32 MiB: within noise of 16 at 500,000 txs.
 WRITE_BUFFER_BYTES = 16 << 20
 # LevelDB's table size (`max_file_size`, its default 2 MiB) and block size (`block_size`, its default 4 KiB):
-# None leaves LevelDB's default.
+# None leaves LevelDB's default. Bigger tables are worse here: at 32 MiB, L1 (10 MB) holds a single table
+# spanning every key, so each L1 -> L2 compaction rewrites all of L2 (LevelDB's thread 80 against 55 us per
+# tx at 300,000 txs).
 MAX_FILE_BYTES: int | None = None
 BLOCK_BYTES: int | None = None
 

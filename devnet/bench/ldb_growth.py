@@ -2,6 +2,8 @@
 
     python -m devnet.bench.ldb_growth --blocks 500                   # 500 x ~1,000 workload txs
     python -m devnet.bench.ldb_growth --blocks 500 --data /tmp/txs.bin --write-buffer-mib 32 --max-file-mib 8
+    python -m devnet.bench.ldb_growth --blocks 500 --data /tmp/txs.bin --shrink ix/th=12 --skip wal/   # what-ifs
+    python -m devnet.bench.ldb_growth --insert-cost 16 64      # the commit thread's CPU per entry written
 
 Why: LevelDB's background (compaction) thread took ~0.021 cores a node in a 40 s saturation run and 0.065 in
 a 5-minute one (docs/performance.md): its cost grows with the database, and a py-spy profile does not show
@@ -18,8 +20,12 @@ Every `--every` blocks it prints, for that interval: the CPU per committed tx of
 own threads (/proc/self/task/*/stat: every thread but this one, i.e. the compaction thread), the bytes
 written per tx, the database's size on disk and its files per level, what LevelDB's compactions read and
 wrote (its `leveldb.stats`), and the anonymous / file-backed RSS. At the end the bytes written per tx by key
-family, the LevelDB threads' CPU per tx by quarter of the run, and the options in force. LevelDB options
-come from state/kv_level.py; the flags override them for this run only. Prints numbers, asserts nothing.
+family (written, and on disk: what compactions carry), the LevelDB threads' CPU per tx by quarter of the run,
+and the options in force. LevelDB options come from state/kv_level.py; the flags override them for this run
+only. What-ifs (`--skip`, `--shrink`): a family not stored, or its values cut, to see what it costs LevelDB
+before anyone changes a layout. Run variants side by side (two at once on this machine) and compare the
+compaction MB as well as the CPU: the CPU per interval varies by ~15 % between identical runs, compaction
+bytes by ~5 %. Prints numbers, asserts nothing.
 """
 
 from __future__ import annotations
@@ -127,14 +133,30 @@ def run(args: argparse.Namespace, tmp: Path, data: Path) -> None:
     entries: collections.Counter[str] = collections.Counter()
     write = kv._level.write
 
+    skip = set(args.skip)
+    shrink = {f: int(n) for f, _, n in (x.partition("=") for x in args.shrink)}
+
     def counting_write(ops: list[tuple[bytes, bytes | None]], sync: bool) -> None:
         for k, v in ops:
             f = family(k)
             written[f] += len(k) + (len(v) if v is not None else 0)
             entries[f] += 1
+        if skip:
+            ops = [(k, v) for k, v in ops if family(k) not in skip]
+        if shrink:
+            ops = [(k, v if v is None or (n := shrink.get(family(k))) is None else v[:n]) for k, v in ops]
         write(ops, sync)
 
     kv._level.write = counting_write  # type: ignore[method-assign]
+    gets = [0]
+    db_get = db.get
+
+    def counting_get(key: bytes) -> bytes | None:
+        gets[0] += 1
+        value: bytes | None = db_get(key)
+        return value
+
+    kv._level.get = counting_get  # type: ignore[method-assign]
     try:
         with data.open("rb") as f:
             (ln,) = _LEN.unpack(f.read(4))
@@ -158,10 +180,12 @@ def run(args: argparse.Namespace, tmp: Path, data: Path) -> None:
             last_commit = chain.Commit.empty()
             me = threading.get_native_id()
             print(f"{in_force}; trie cache {args.trie_cache_mib} MiB; app replay record "
-                  f"{'written' if args.replay_record else 'left to the block store'}", flush=True)
-            print(f"{'block':>6} {'txs':>8} {'main us/tx':>10} {'ldb us/tx':>9} {'B/tx':>6} {'db MB':>6} "
-                  f"{'files L0-L4':>18} {'cmp rd/wr MB':>13} {'anon':>6} {'file':>6}", flush=True)
-            cpu0, done, w0 = thread_cpu(), 0, 0
+                  f"{'written' if args.replay_record else 'left to the block store'}"
+                  f"{'; NOT stored (what-if): ' + ', '.join(sorted(skip)) if skip else ''}"
+                  f"{'; values cut (what-if): ' + ', '.join(args.shrink) if shrink else ''}", flush=True)
+            print(f"{'block':>6} {'txs':>8} {'main us/tx':>10} {'ldb us/tx':>9} {'B/tx':>6} {'gets/tx':>7} "
+                  f"{'db MB':>6} {'files L0-L4':>18} {'cmp rd/wr MB':>13} {'anon':>6} {'file':>6}", flush=True)
+            cpu0, done, w0, g0 = thread_cpu(), 0, 0, gets[0]
             ldb_series: list[tuple[int, float]] = []  # (txs in the interval, LevelDB threads' CPU s)
             t_start = time.perf_counter()
             for t, txs in itertools.islice(read_blocks(f), args.blocks):
@@ -194,13 +218,14 @@ def run(args: argparse.Namespace, tmp: Path, data: Path) -> None:
                     size = sum(p.stat().st_size for p in (tmp / "db").iterdir()) / 1e6
                     s = proc_status()
                     print(f"{h:6d} {done:8,d} {1e6 * main / n:10.0f} {1e6 * ldb / n:9.1f} {(w - w0) / n:6.0f} "
+                          f"{(gets[0] - g0) / n:7.2f} "
                           f"{size:6.0f} {' '.join(str(x) for x in files[:5]):>18} {rd:6.0f}/{wr:<6.0f} "
                           f"{(s.get('RssAnon') or 0) / 1024:6.1f} {(s.get('RssFile') or 0) / 1024:6.1f}", flush=True)
-                    w0 = w
+                    w0, g0 = w, gets[0]
         total = sum(written.values())
         print(f"{done:,} txs in {time.perf_counter() - t_start:.0f} s; app hash {app.app_hash.hex().upper()}")
-        q = max(1, len(ldb_series) // 4)
-        quarters = [ldb_series[i:i + q] for i in range(0, len(ldb_series), q)]
+        cuts = [len(ldb_series) * i // 4 for i in range(5)]
+        quarters = [ldb_series[a:b] for a, b in itertools.pairwise(cuts) if b > a]
         print("LevelDB threads' CPU per tx by quarter of the run: " + " / ".join(
             f"{1e6 * sum(c for _, c in part) / max(1, sum(k for k, _ in part)):.1f}" for part in quarters) + " us")
         files, rd, wr = level_stats(db)
@@ -211,10 +236,58 @@ def run(args: argparse.Namespace, tmp: Path, data: Path) -> None:
             print(f"  {fam:12s} {written[fam] / done:8.0f} B  {entries[fam] / done:6.2f}  "
                   f"({100 * written[fam] / total:4.1f} %)")
         print(f"  {'total':12s} {total / done:8.0f} B")
+        sizes = {fam: db.approximate_size(fam.encode(), fam.encode() + b"\xff") for fam in written}
+        print("on disk per tx by family (LevelDB's approximate sizes, what compactions carry): " + ", ".join(
+            f"{fam} {sizes[fam] / done:,.0f}" for fam in sorted(sizes, key=lambda k: -sizes[k]) if sizes[fam]))
     finally:
         kv.close()
         gc.set_threshold(*saved_gc)
         gc.unfreeze()
+
+
+def insert_cost(args: argparse.Namespace) -> None:
+    """`--insert-cost`: the commit thread's CPU per LevelDB entry of a block's batch, building the batch (plyvel's
+    puts) and writing it (LevelDB's log append and memtable inserts), for each memtable size given: blocks of
+    random entries of the node's sizes (~9 entries a tx in the node: the families' table) into a filling
+    memtable (`--blocks`, at most 60, of 9 x `--txs` entries), interleaved, best of 3 rounds."""
+    import random
+
+    import plyvel
+
+    from state import kv_level
+
+    rnd = random.Random(args.seed)
+    per_block = 9 * args.txs
+    blocks = [[(b"app/t" + rnd.randbytes(rnd.choice((3, 20, 33))), rnd.randbytes(rnd.choice((0, 40, 300, 400))))
+               for _ in range(per_block)] for _ in range(min(args.blocks, 60))]
+    warm = len(blocks) // 6  # the memtable holds something already, as in a running node
+    best: dict[int, tuple[float, float]] = {}
+    for _ in range(3):
+        for mib in args.insert_cost:
+            path = Path(tempfile.mkdtemp(prefix="egp-insert-", dir=args.dir))
+            db = plyvel.DB(str(path), create_if_missing=True, write_buffer_size=mib << 20,
+                           compression=kv_level.COMPRESSION, bloom_filter_bits=kv_level.BLOOM_BITS)
+            build = write = 0.0
+            try:
+                for i, ops in enumerate(blocks):
+                    t0 = time.process_time()
+                    wb = db.write_batch(transaction=True)
+                    put = wb.put
+                    for k, v in ops:
+                        put(k, v)
+                    t1 = time.process_time()
+                    wb.write()
+                    if i >= warm:
+                        build += t1 - t0
+                        write += time.process_time() - t1
+            finally:
+                db.close()
+                shutil.rmtree(path, ignore_errors=True)
+            n = (len(blocks) - warm) * per_block
+            b, w = best.get(mib, (1e9, 1e9))
+            best[mib] = (min(b, 1e6 * build / n), min(w, 1e6 * write / n))
+    for mib, (b, w) in best.items():
+        print(f"memtable {mib:3d} MiB: build {b:.2f} us per entry, write (log + memtable insert) {w:.2f} us per entry")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -232,8 +305,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-open-files", type=int, default=0, help="LevelDB's table cache (default: state/kv_level.py)")
     ap.add_argument("--replay-record", action="store_true",
                     help="the app writes its own replay record (as before 2026-11-26 session 6)")
+    ap.add_argument("--skip", action="append", default=[], metavar="FAMILY",
+                    help="what-if: do not store this key family (e.g. ix/th, wal/; repeatable); counted as written. "
+                         "Only for families nothing in the run reads back")
+    ap.add_argument("--shrink", action="append", default=[], metavar="FAMILY=N",
+                    help="what-if: store only the first N bytes of this family's values (e.g. ix/th=12)")
     ap.add_argument("--dir", type=Path, default=None, help="where the database goes (a temporary directory)")
+    ap.add_argument("--insert-cost", type=int, nargs="+", metavar="MIB", default=None,
+                    help="instead: the commit thread's CPU per entry written, for these memtable sizes (MiB)")
     args = ap.parse_args(argv)
+    if args.insert_cost:
+        insert_cost(args)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="egp-ldb-growth-", dir=args.dir))
     try:
         data = args.data or tmp / "txs.bin"

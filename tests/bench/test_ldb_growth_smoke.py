@@ -17,7 +17,7 @@ def test_ldb_growth_prints_its_series_and_the_families(tmp_path: Path, capsys: p
     out = capsys.readouterr().out
     assert "memtable 1 MiB, max file 1 MiB" in out and "by quarter" in out
     assert "app/t" in out and "blockstore/b" in out and "ix/th" in out and "left to the block store" in out
-    assert (kv_level.WRITE_BUFFER_BYTES, kv_level.MAX_FILE_BYTES) == before  # the node's options as they were
+    assert before == (kv_level.WRITE_BUFFER_BYTES, kv_level.MAX_FILE_BYTES)  # the node's options as they were
 
 
 def test_families_are_the_node_namespaces() -> None:
@@ -26,3 +26,9 @@ def test_families_are_the_node_namespaces() -> None:
     assert ldb_growth.family(b"blockstore/r\x00") == "blockstore/r"
     assert ldb_growth.family(b"wal/\x00" * 3) == "wal/"
     assert ldb_growth.family(b"node/S") == "node/"
+
+
+def test_insert_cost_prints_a_line_per_memtable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ldb_growth.main(["--insert-cost", "1", "2", "--blocks", "7", "--txs", "20", "--dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "memtable   1 MiB: build" in out and "memtable   2 MiB: build" in out
