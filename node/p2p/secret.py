@@ -211,6 +211,9 @@ class SecretConnection:
         self._rest = b""  # bytes read past the last complete frame (`read_frames`)
         self._exact = False  # the last frame was big: `read_frames` reads the next one exactly
         self._ready: list[bytes] = []  # frames opened by `read_frames`'s parse, not returned yet
+        self._parts: list[bytes] = []  # `feed`: the pieces of a big frame gathered so far (`_got` bytes of `_want`)
+        self._got = 0
+        self._want = 0
 
     @property
     def remote_address(self) -> tuple[str, int]:
@@ -289,10 +292,25 @@ class SecretConnection:
     def feed(self, data: bytes) -> list[bytes]:
         """The plaintexts of every frame `data` completes (bytes received by a protocol callback rather than
         read from the stream: `node.p2p.peer.Peer`); same checks as `read_frames` (a header above the limit
-        fails before its body is buffered). Raises FrameError."""
+        fails before its body is buffered). A big frame that arrives in many pieces (a 64 KiB packet over a
+        WAN comes in segments) is gathered in a list and joined once it is complete, not copied again with
+        every piece. Raises FrameError."""
+        if self._want:
+            self._parts.append(data)
+            self._got += len(data)
+            if self._got < self._want:
+                return []
+            data = b"".join(self._parts)
+            self._parts, self._got, self._want = [], 0, 0
+        elif self._rest:
+            data = self._rest + data
+        self._rest = data
+        frames = self._parse()
         rest = self._rest
-        self._rest = rest + data if rest else data
-        return self._parse()
+        if len(rest) > VIEW_ABOVE // 4 and len(rest) >= HEADER.size:  # a big frame begun: gather the rest
+            want = HEADER.size + self._opener.body_size(rest[: HEADER.size])  # (checked by _parse already)
+            self._parts, self._got, self._want, self._rest = [rest], len(rest), want, b""
+        return frames
 
     def detach_reader(self) -> tuple[list[bytes], bytes]:
         """What `read_frames` / `read_frame` took from the stream and did not return: frames already opened,
