@@ -37,7 +37,7 @@ from state.records import (
     k_live,
     k_req,
 )
-from state.store import Ctx
+from state.store import NS_STATE, Ctx
 from state.txs import (
     AcceptAmendment,
     Acknowledge,
@@ -57,7 +57,7 @@ def acknowledge(ctx: Ctx, b: Acknowledge) -> None:
     g = load(ctx, b.id)
     signer_beneficiary(ctx, g, "acknowledging a guarantee")
     need_status(g, "acknowledging", ISSUED)
-    req = ctx.get(k_req(g.requirement), Requirement)
+    req = ctx.view.get_rec(NS_STATE + k_req(g.requirement), Requirement)  # ctx.get
     if req is not None and req.type == "BID" and ctx.now < req.bid_deadline:
         raise TxError(E.BEFORE_REVEAL, req_id=g.requirement, deadline=fmt_time(req.bid_deadline))
     old = None

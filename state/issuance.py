@@ -11,7 +11,8 @@ from __future__ import annotations
 from state import errors as E
 from state.calendar import fmt_time
 from state.errors import TxError, thb
-from state.lg_core import doc_hash_ok, future_time, load, positive_amount, save, transition
+from state.fastrec import pack
+from state.lg_core import _store, doc_hash_ok, future_time, load, positive_amount, transition
 from state.records import (
     ACTIVE,
     DECLINED,
@@ -28,7 +29,7 @@ from state.records import (
     lg_id_of,
 )
 from state.registry import AGENCY, BANK, SUPPLIER, require_supplier, signer_is
-from state.store import Ctx
+from state.store import NS_STATE, Ctx
 from state.txs import DeclineRequest, IssueGuarantee, PublishRequirement, RequestGuarantee
 
 
@@ -39,22 +40,33 @@ def _type_ok(t: str) -> None:
 
 def publish_requirement(ctx: Ctx, b: PublishRequirement) -> None:
     """T1: the agency publishes (a new version of) what security it needs."""
-    signer_is(ctx, AGENCY, "publishing a security requirement")
-    _type_ok(b.type)
-    positive_amount(b.min_amount)
-    if not b.req_id or ":" in b.req_id or "/" in b.req_id:
-        raise TxError(E.BAD_FIELD, field="req_id", reason="must be non-empty without ':' or '/'")
-    future_time(ctx, "must-cover-until", b.must_cover_until)
-    if b.type == "BID":
-        future_time(ctx, "bid deadline", b.bid_deadline)
-    elif b.bid_deadline:
-        raise TxError(E.BAD_FIELD, field="bid_deadline", reason="only a BID requirement has a bid deadline")
-    rid = f"{ctx.signer_id}:{b.req_id}"
-    old = ctx.get(k_req(rid), Requirement)
+    now = ctx.now
+    if (ctx.signer_kind != AGENCY or b.type not in LG_TYPES or b.min_amount <= 0 or not b.req_id
+            or ":" in b.req_id or "/" in b.req_id or b.must_cover_until <= now
+            or (b.bid_deadline <= now if b.type == "BID" else b.bid_deadline)):  # else the checks pass at once
+        signer_is(ctx, AGENCY, "publishing a security requirement")
+        _type_ok(b.type)
+        positive_amount(b.min_amount)
+        if not b.req_id or ":" in b.req_id or "/" in b.req_id:
+            raise TxError(E.BAD_FIELD, field="req_id", reason="must be non-empty without ':' or '/'")
+        future_time(ctx, "must-cover-until", b.must_cover_until)
+        if b.type == "BID":
+            future_time(ctx, "bid deadline", b.bid_deadline)
+        elif b.bid_deadline:
+            raise TxError(E.BAD_FIELD, field="bid_deadline", reason="only a BID requirement has a bid deadline")
+    agency = ctx.signer_id
+    rid = f"{agency}:{b.req_id}"
+    key = NS_STATE + k_req(rid)
+    view = ctx.view
+    old = view.get_rec(key, Requirement)  # ctx.get
     version = 1 if old is None else old.version + 1
-    ctx.put(k_req(rid), Requirement(rid, ctx.signer_id, version, b.project_no, b.lot, b.type, b.min_amount,
-                                    b.must_cover_until, b.bid_deadline, b.form_code, ctx.now))
-    ctx.emit("req", {"id": rid, "agency": ctx.signer_id, "type": b.type, "version": version})
+    rec = Requirement(rid, agency, version, b.project_no, b.lot, b.type, b.min_amount, b.must_cover_until,
+                      b.bid_deadline, b.form_code, now)
+    view.put(key, pack(rec), rec)  # ctx.put
+    ctx.emit_values("req", _REQ_EVENT_KEYS, (rid, agency, b.type, str(version)))
+
+
+_REQ_EVENT_KEYS = ("id", "agency", "type", "version")
 
 
 def request_guarantee(ctx: Ctx, b: RequestGuarantee) -> None:
@@ -93,7 +105,7 @@ def decline_request(ctx: Ctx, b: DeclineRequest) -> None:
 
 
 def _check_requirement(ctx: Ctx, b: IssueGuarantee) -> Requirement:
-    req = ctx.get(k_req(b.requirement), Requirement)
+    req = ctx.view.get_rec(NS_STATE + k_req(b.requirement), Requirement)  # ctx.get
     if req is None:
         raise TxError(E.UNKNOWN_REQUIREMENT, req_id=b.requirement)
     if req.version != b.req_version:
@@ -133,18 +145,20 @@ def _check_replacement(ctx: Ctx, b: IssueGuarantee, live_id: str | None) -> Guar
 
 def issue_guarantee(ctx: Ctx, b: IssueGuarantee) -> None:
     """T3: the bank issues; the guarantee is ISSUED (irrevocable from now on, I4)."""
-    signer_is(ctx, BANK, "issuing a guarantee")
     bank = ctx.signer_id
-    _type_ok(b.type)
-    positive_amount(b.amount)
-    doc_hash_ok(b.doc_hash)
-    if not b.ref or "/" in b.ref:
-        raise TxError(E.BAD_FIELD, field="ref", reason="must be non-empty without '/'")
-    future_time(ctx, "expiry", b.expiry)
+    if (ctx.signer_kind != BANK or b.type not in LG_TYPES or b.amount <= 0 or len(b.doc_hash) not in (0, 32)
+            or not b.ref or "/" in b.ref or b.expiry <= ctx.now):  # the checks below pass at once otherwise
+        signer_is(ctx, BANK, "issuing a guarantee")
+        _type_ok(b.type)
+        positive_amount(b.amount)
+        doc_hash_ok(b.doc_hash)
+        if not b.ref or "/" in b.ref:
+            raise TxError(E.BAD_FIELD, field="ref", reason="must be non-empty without '/'")
+        future_time(ctx, "expiry", b.expiry)
     require_supplier(ctx, b.applicant)
     req = _check_requirement(ctx, b)
     lg_id = lg_id_of(bank, b.ref)
-    if ctx.exists(k_lg(lg_id)):
+    if ctx.view.get(NS_STATE + k_lg(lg_id)) is not None:  # ctx.exists
         raise TxError(E.DUPLICATE_ID, id=lg_id, bank=bank, ref=b.ref)
     live_key = k_live(b.requirement, b.applicant, b.type)
     old = _check_replacement(ctx, b, ctx.get_str(live_key))
@@ -159,7 +173,7 @@ def issue_guarantee(ctx: Ctx, b: IssueGuarantee) -> None:
                   0, b.amount, ctx.now, b.expiry, b.partial_allowed, b.multiple_allowed, b.extend_or_pay,
                   b.reduction_clause, b.doc_hash, 1, ISSUED, ctx.now, None, 0, None, "", b.replaces, "", 0,
                   req.must_cover_until, 0, 0, b"")
-    save(ctx, None, g, "issue", amount=b.amount, doc_hash=b.doc_hash)
+    _store(ctx, None, g.__dict__, "issue", b.amount, b.doc_hash)  # `save` without copying a dict no one else holds
     if old is not None:
         transition(ctx, old, "replacement_issued", replaced_by=lg_id)
     else:

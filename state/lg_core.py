@@ -62,7 +62,7 @@ def replace(g: Guarantee, **changes: Any) -> Guarantee:
 
 
 def load(ctx: Ctx, lg_id: str) -> Guarantee:
-    g = ctx.get(k_lg(lg_id), Guarantee)
+    g = ctx.view.get_rec(NS_STATE + k_lg(lg_id), Guarantee)  # ctx.get
     if g is None:
         raise TxError(E.UNKNOWN_GUARANTEE, id=lg_id)
     return g
@@ -175,16 +175,13 @@ def _store(ctx: Ctx, old: Guarantee | None, f: dict[str, Any], kind: str, amount
         keys = _state_index_set(f)
         keys.update((f"ilgs/{supplier}/{lg_id}".encode(), f"ilga/{agency}/{lg_id}".encode(),
                      f"ilgb/{bank}/{lg_id}".encode(), f"ilgr/{requirement}/{lg_id}".encode()))
-        for k in sorted(keys):
-            put(k, b"")
+        ctx.view.put_keys(sorted(keys), b"")
     elif (old.id, old.applicant, old.beneficiary, old.bank, old.requirement) == (
             lg_id, supplier, agency, bank, requirement):
         before, after = _state_index_set(old.__dict__), _state_index_set(f)  # the parties' keys stay
         if before != after:
-            for k in sorted(before - after):
-                put(k, None)
-            for k in sorted(after - before):
-                put(k, b"")
+            ctx.view.put_keys(sorted(before - after), None)
+            ctx.view.put_keys(sorted(after - before), b"")
     else:
         before_l, after_l = set(index_keys(old)), set(index_keys(stored))
         if before_l != after_l:

@@ -35,7 +35,7 @@ from state.records import (
     k_supplier,
     k_validator,
 )
-from state.store import Ctx
+from state.store import NS_STATE, Ctx
 from state.txs import AddKey, RegisterInstitution, RegisterSupplier, RevokeKey, SetInstitutionStatus, SetSupplierStatus
 
 BANK, AGENCY, SUPPLIER, REGISTRAR = "BANK", "AGENCY", "SUPPLIER", "REGISTRAR"
@@ -77,16 +77,37 @@ def signer_is(ctx: Ctx, kind: str, action: str, owner_id: str | None = None) -> 
                       signer=f"{ctx.signer_kind.lower()} {ctx.signer_id}")
 
 
+# the state keys (`NS_STATE` + key) of suppliers and institutions, memoised: every tx reads its signer's
+# institution or supplier, and an issue its applicant's (bounded: each emptied when full)
+_SUPPLIER_KEYS: dict[str, bytes] = {}
+_INST_KEYS: dict[tuple[str, str], bytes] = {}
+_KEYS_MAX = 65_536
+
+
+def _supplier_key(tax_id: str) -> bytes:
+    if len(_SUPPLIER_KEYS) >= _KEYS_MAX:
+        _SUPPLIER_KEYS.clear()
+    key = _SUPPLIER_KEYS[tax_id] = NS_STATE + k_supplier(tax_id)
+    return key
+
+
+def _inst_key(kind: str, code: str) -> bytes:
+    if len(_INST_KEYS) >= _KEYS_MAX:
+        _INST_KEYS.clear()
+    key = _INST_KEYS[(kind, code)] = NS_STATE + k_inst(kind, code)
+    return key
+
+
 def check_owner_active(ctx: Ctx, kind: str, owner_id: str) -> None:
     """An institution or supplier that is suspended may not sign anything."""
     if kind == SUPPLIER:
-        sup = ctx.get(k_supplier(owner_id), Supplier)
+        sup = ctx.view.get_rec(_SUPPLIER_KEYS.get(owner_id) or _supplier_key(owner_id), Supplier)  # ctx.get
         if sup is None:
             raise TxError(E.UNKNOWN_SUPPLIER, tax_id=owner_id)
         if not sup.active:
             raise TxError(E.SUPPLIER_SUSPENDED, tax_id=owner_id)
         return
-    inst = ctx.get(k_inst(kind, owner_id), Institution)
+    inst = ctx.view.get_rec(_INST_KEYS.get((kind, owner_id)) or _inst_key(kind, owner_id), Institution)
     if inst is None:
         raise TxError(E.UNKNOWN_INSTITUTION, kind=kind.lower(), code=owner_id)
     if not inst.active:
@@ -94,7 +115,7 @@ def check_owner_active(ctx: Ctx, kind: str, owner_id: str) -> None:
 
 
 def require_institution(ctx: Ctx, kind: str, code: str) -> Institution:
-    inst = ctx.get(k_inst(kind, code), Institution)
+    inst = ctx.view.get_rec(_INST_KEYS.get((kind, code)) or _inst_key(kind, code), Institution)
     if inst is None:
         raise TxError(E.UNKNOWN_INSTITUTION, kind=kind.lower(), code=code)
     if not inst.active:
@@ -103,7 +124,7 @@ def require_institution(ctx: Ctx, kind: str, code: str) -> Institution:
 
 
 def require_supplier(ctx: Ctx, tax_id: str) -> Supplier:
-    sup = ctx.get(k_supplier(tax_id), Supplier)
+    sup = ctx.view.get_rec(_SUPPLIER_KEYS.get(tax_id) or _supplier_key(tax_id), Supplier)
     if sup is None:
         raise TxError(E.UNKNOWN_SUPPLIER, tax_id=tax_id)
     if not sup.active:

@@ -190,6 +190,9 @@ class Overlay:
         self.objs: dict[bytes, object] = {}
         # the undo log of the tx in progress (`begin`): key -> (the write it replaced or _ABSENT, its record)
         self._undo: dict[bytes, tuple[bytes | _Absent | None, object]] | None = None
+        # the same log's keys that were not written and had no record when the tx first wrote them: undone by
+        # removing them (most of a tx's writes: its new index keys, history event, new records)
+        self._undo_new: list[bytes] = []
         self._dropped: set[bytes] = set()  # keys a rollback removed from `writes`, still listed for iteration
         self._sorted: list[bytes] = []  # keys of `writes`, sorted, as of the last iteration
         self._new: list[bytes] = []  # keys written since
@@ -255,13 +258,19 @@ class Overlay:
     def put(self, key: bytes, value: bytes | None, rec: object = None) -> None:
         """Write `value` (None: delete); `rec`, if given, is the record whose packed bytes `value` is."""
         writes = self.writes
-        undo = self._undo
+        objs = self.objs
         if key in writes:
+            undo = self._undo
             if undo is not None and key not in undo:
-                undo[key] = (writes[key], self.objs.get(key))
+                undo[key] = (writes[key], objs.get(key))
         else:
+            undo = self._undo
             if undo is not None and key not in undo:
-                undo[key] = (_ABSENT, self.objs.get(key))
+                o = objs.get(key)
+                if o is None:
+                    self._undo_new.append(key)  # undone by removing it (a write later in the tx is logged apart)
+                else:
+                    undo[key] = (_ABSENT, o)
             if self._dropped and key in self._dropped:
                 self._dropped.discard(key)  # still listed in `_sorted` or `_new`
             else:
@@ -270,9 +279,33 @@ class Overlay:
                 self._filtered.add(key)
         writes[key] = value
         if rec is not None:
-            self.objs[key] = rec
-        elif key in self.objs:
-            del self.objs[key]
+            objs[key] = rec
+        elif key in objs:
+            del objs[key]
+
+    def put_keys(self, keys: Iterable[bytes], value: bytes | None) -> None:
+        """`put(key, value)` of each of `keys` (index keys: no record), in order, without a call per key."""
+        writes, objs, undo, new, dropped = self.writes, self.objs, self._undo, self._new, self._dropped
+        for key in keys:
+            if key in writes:
+                if undo is not None and key not in undo:
+                    undo[key] = (writes[key], objs.get(key))
+            else:
+                if undo is not None and key not in undo:
+                    o = objs.get(key)
+                    if o is None:
+                        self._undo_new.append(key)
+                    else:
+                        undo[key] = (_ABSENT, o)
+                if dropped and key in dropped:
+                    dropped.discard(key)
+                else:
+                    new.append(key)
+                if key.startswith(SCAN_FILTERED):
+                    self._filtered.add(key)
+            writes[key] = value
+            if key in objs:
+                del objs[key]
 
     def put_rec(self, key: bytes, rec: object) -> None:
         """`put(key, pack(rec), rec)` with the packing left until the bytes are needed: a raw read (`get`),
@@ -305,16 +338,29 @@ class Overlay:
     def begin(self) -> None:
         """Start logging what the following writes replace, for `rollback`."""
         self._undo = {}
+        if self._undo_new:
+            self._undo_new = []
 
     def keep(self) -> None:
         """The writes since `begin` stay."""
         self._undo = None
+        if self._undo_new:
+            self._undo_new = []
 
     def rollback(self) -> None:
         """Undo every write since `begin`: reads, records and iteration as before it."""
         undo, self._undo = self._undo, None
-        if not undo:
-            return
+        new, self._undo_new = self._undo_new, []
+        writes, objs = self.writes, self.objs
+        if undo:
+            self._undo_logged(undo)
+        for key in new:  # after the logged keys: a key written first here and again later is logged there too
+            if key in writes:
+                del writes[key]
+                self._dropped.add(key)
+            objs.pop(key, None)
+
+    def _undo_logged(self, undo: dict[bytes, tuple[bytes | _Absent | None, object]]) -> None:
         writes, objs = self.writes, self.objs
         for key, (old, rec) in undo.items():
             if isinstance(old, _Absent):
