@@ -107,6 +107,7 @@ def _account_key(addr: bytes) -> bytes:
     return key
 
 
+
 def run_tx(block: Ctx, dtx: DecodedTx, params: Params, *, verified: bool) -> TxOutcome:
     """Execute one decoded transaction inside the block context; returns its code, log and events.
 
@@ -115,7 +116,7 @@ def run_tx(block: Ctx, dtx: DecodedTx, params: Params, *, verified: bool) -> TxO
     sequence number stays taken, as when each tx ran in a child overlay merged on success."""
     block.tx_hash = dtx.hash
     tx, addr, view = dtx.tx, dtx.signer_address, block.view
-    key = _account_key(addr)
+    key = _ACCOUNT_STATE_KEYS.get(addr) or _account_key(addr)
     # `authenticate` inlined for a tx it accepts without a signature check (chain id, then the account);
     # anything else goes through it, which gives the refusal or checks the signature
     acct = view.get_rec(key, Account) if verified and tx.chain_id == params.chain_id else None

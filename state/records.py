@@ -26,6 +26,7 @@ Keys (UTF-8 text, `/`-separated; ids never contain `/`):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from hashlib import sha256 as _sha256
 from typing import ClassVar
 
 from state.codec import Record
@@ -375,9 +376,10 @@ def k_counter(name: str) -> bytes:
 
 
 def lg_id_of(bank: str, ref: str) -> str:
-    """Global guarantee id: hash(bank code ‖ bank reference), so two banks' references never clash."""
-    return "LG" + sha256(f"{bank}\x00{ref}".encode()).hex()[:30].upper()
+    """Global guarantee id: hash(bank code ‖ bank reference), so two banks' references never clash. (The first 30
+    hex digits of the SHA-256, upper case: its first 15 bytes in hex.)"""
+    return "LG" + _sha256(f"{bank}\x00{ref}".encode()).digest()[:15].hex().upper()
 
 
 def cc_id_of(bank: str, ref: str) -> str:
-    return "CC" + sha256(f"cc\x00{bank}\x00{ref}".encode()).hex()[:30].upper()
+    return "CC" + _sha256(f"cc\x00{bank}\x00{ref}".encode()).digest()[:15].hex().upper()
