@@ -73,6 +73,15 @@ def family(key: bytes) -> str:
     return key[:1].decode(errors="replace")
 
 
+def dir_bytes(path: Path) -> int:
+    """The size of the files in `path` (a table that a compaction deletes meanwhile counts 0)."""
+    total = 0
+    for p in path.iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            total += p.stat().st_size
+    return total
+
+
 def level_stats(db: Any) -> tuple[list[int], float, float]:
     """(files per level, MB read and MB written by compactions so far) from LevelDB's `leveldb.stats`."""
     raw = (db.get_property(b"leveldb.stats") or b"").decode()
@@ -215,7 +224,7 @@ def run(args: argparse.Namespace, tmp: Path, data: Path) -> None:
                     cpu0 = cpu1
                     w = sum(written.values())
                     files, rd, wr = level_stats(db)
-                    size = sum(p.stat().st_size for p in (tmp / "db").iterdir()) / 1e6
+                    size = dir_bytes(tmp / "db") / 1e6
                     s = proc_status()
                     print(f"{h:6d} {done:8,d} {1e6 * main / n:10.0f} {1e6 * ldb / n:9.1f} {(w - w0) / n:6.0f} "
                           f"{(gets[0] - g0) / n:7.2f} "
