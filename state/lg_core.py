@@ -126,6 +126,26 @@ def _state_index_set(f: dict[str, Any]) -> set[bytes]:
     return keys
 
 
+def _new_index_keys(f: dict[str, Any]) -> list[bytes]:
+    """`sorted(index_keys(g))` with the namespace, of the guarantee whose fields are `f`, built in order: the
+    families' prefixes (amd/ dem/ exp/ lga/ lgb/ lgr/ lgs/ obl/) differ before their first '/', so the keys sort
+    as their prefixes do."""
+    lg_id = f["id"]
+    live = f["status"] in LIVE
+    keys = []
+    if live and f["amendment"] is not None:
+        keys.append(f"iamd/{lg_id}".encode())
+    if f["demand"] is not None:
+        keys.append(f"idem/{lg_id}".encode())
+    if live:
+        keys.append(f"iexp/{f['expiry']:013d}/{lg_id}".encode())
+    keys += (f"ilga/{f['beneficiary']}/{lg_id}".encode(), f"ilgb/{f['bank']}/{lg_id}".encode(),
+             f"ilgr/{f['requirement']}/{lg_id}".encode(), f"ilgs/{f['applicant']}/{lg_id}".encode())
+    if live and f["obligation_end"]:
+        keys.append(f"iobl/{lg_id}".encode())
+    return keys
+
+
 def save(ctx: Ctx, old: Guarantee | None, new: Guarantee, kind: str, *, amount: int = 0,
          doc_hash: bytes = b"") -> Guarantee:
     """Persist `new` as the next version with an event of `kind`; returns what was stored."""
@@ -171,11 +191,8 @@ def _store(ctx: Ctx, old: Guarantee | None, f: dict[str, Any], kind: str, amount
     put(NS_STATE + k_lg(lg_id), _pack_fields(f, stored), stored)
     put(NS_HIST + k_lg_event(lg_id, seq), ev_raw)
     bank, agency, supplier, requirement = f["bank"], f["beneficiary"], f["applicant"], f["requirement"]
-    if old is None:  # `index_keys(stored)` with the namespace, in order
-        keys = _state_index_set(f)
-        keys.update((f"ilgs/{supplier}/{lg_id}".encode(), f"ilga/{agency}/{lg_id}".encode(),
-                     f"ilgb/{bank}/{lg_id}".encode(), f"ilgr/{requirement}/{lg_id}".encode()))
-        ctx.view.put_keys(sorted(keys), b"")
+    if old is None:
+        ctx.view.put_keys(_new_index_keys(f), b"")
     elif (old.id, old.applicant, old.beneficiary, old.bank, old.requirement) == (
             lg_id, supplier, agency, bank, requirement):
         before, after = _state_index_set(old.__dict__), _state_index_set(f)  # the parties' keys stay
