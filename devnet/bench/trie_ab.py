@@ -35,16 +35,38 @@ from devnet.bench.memprobe import proc_status
 from state.kv_level import LevelKV
 
 
-def load_version(rev: str) -> ModuleType:
-    """state/trie.py as of git revision `rev`, imported under another name."""
-    src = subprocess.run(["git", "show", f"{rev}:state/trie.py"], check=True, capture_output=True).stdout
-    path = Path(tempfile.mkdtemp(prefix="trie-ab-")) / f"trie_{rev.replace('/', '_')}.py"
-    path.write_bytes(src)
-    spec = importlib.util.spec_from_file_location(path.stem, path)
+def _load(rev: str, file: str, name: str) -> ModuleType | None:
+    """`file` as of git revision `rev`, imported as `name` (None if the revision has no such file)."""
+    got = subprocess.run(["git", "show", f"{rev}:{file}"], capture_output=True)
+    if got.returncode:
+        return None
+    path = Path(tempfile.mkdtemp(prefix="trie-ab-")) / f"{name}.py"
+    path.write_bytes(got.stdout)
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = mod
+    sys.modules[name] = mod
     spec.loader.exec_module(mod)
+    return mod
+
+
+def load_version(rev: str) -> ModuleType:
+    """state/trie.py as of git revision `rev`, imported under another name, with that revision's page module
+    (state/trie_page.py, from session 6) when it has one."""
+    tag = rev.replace("/", "_")
+    page = _load(rev, "state/trie_page.py", f"trie_page_{tag}")
+    saved = sys.modules.get("state.trie_page")
+    if page is not None:
+        sys.modules["state.trie_page"] = page  # what the revision's trie.py imports
+    try:
+        mod = _load(rev, "state/trie.py", f"trie_{tag}")
+    finally:
+        if saved is not None:
+            sys.modules["state.trie_page"] = saved
+        else:
+            sys.modules.pop("state.trie_page", None)
+    if mod is None:
+        raise SystemExit(f"no state/trie.py at {rev}")
     return mod
 
 
