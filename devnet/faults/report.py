@@ -22,6 +22,15 @@ def markdown(r: dict[str, Any]) -> str:
     facts = r.get("facts", {})
     live = r.get("liveness", {})
     stall = r.get("longest_stall", {})
+    cov = r.get("coverage", {})
+    missing = cov.get("missing", {})
+    if missing:
+        coverage = "**INCOMPLETE**: not injected: " + "; ".join(f"{k} ({why})" for k, why in missing.items())
+    else:
+        coverage = f"**every requested kind injected** ({', '.join(cov.get('injected', [])) or 'none requested'})"
+    if cov.get("extended_s", 0) > 0:
+        coverage += (f"; the harness fell behind its plan and ran {cov['extended_s']} s past the load's end to "
+                     "give each kind its turn")
     lines = [
         f"# Fault run, seed {r.get('seed')}: {ok}", "",
         f"Replay: `{r.get('command')}`", "",
@@ -37,6 +46,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"{live.get('target_height')} within {live.get('bound_s')} s: {live.get('seconds_to_target')})",
         f"- Longest stall of the network: {stall.get('seconds')} s (t={stall.get('from_s')}..{stall.get('to_s')} s),"
         f" cause: {stall.get('cause')}",
+        f"- Fault coverage: {coverage}",
         "", "## Transactions", "",
         "| submitted | accepted by check_tx | acknowledged | by broadcast_tx_commit | by Tx event | acknowledged found "
         "| acknowledged lost | duplicates in chain | txs in chain |",

@@ -30,10 +30,13 @@ def test_smoke_run_with_every_fault_kind_passes(tmp_path: Path) -> None:
     faults = r["faults"]
     assert isinstance(faults, list)
     injected = [f for f in faults if f["started"] is not None]
-    assert {f["kind"] for f in injected} == set(KINDS), faults  # every kind, each injected and healed
+    # every kind injected and healed, also when the harness fell behind its plan on a loaded machine (it then
+    # runs the first fault of a kind late rather than skip it); a kind that could not be injected is named
+    assert r["coverage"]["missing"] == {}, markdown(r)  # type: ignore[index]
+    assert {f["kind"] for f in injected} == set(KINDS), markdown(r)
     assert all(f["healed"] is not None for f in injected)
     assert all(f["note"].startswith("skipped") for f in faults if f["started"] is None)
-    assert not [f for f in faults if "failed" in f["note"]], faults
+    assert not [f for f in faults if "failed" in f["note"]], markdown(r)
     assert r["safety"] == {"ok": True, "violations": []}, markdown(r)
     assert r["liveness"]["ok"], markdown(r)  # type: ignore[index]
     facts = r["facts"]
