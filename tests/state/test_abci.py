@@ -332,3 +332,61 @@ def test_commit_into_callers_batch_and_initial_height() -> None:
     batch.commit(sync=True)
     again = Application(root.prefixed(b"app/"))
     assert (again.height, again.app_hash) == (5, app.app_hash)
+
+
+_HANDOVER_CHAIN: list[Chain] = []
+_HANDOVER_POOL: list[bytes] = []
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps=st.lists(st.tuples(st.integers(0, 8), st.one_of(st.none(), st.integers(0, 8)), st.booleans(),
+                                st.booleans()), max_size=12))
+@example(steps=[(0, 0, False, False), (1, 1, False, False), (2, 2, False, True)])  # the mempool's way
+@example(steps=[(1, 0, False, False), (0, None, False, False), (1, None, False, False)])  # another tx handed
+@example(steps=[(0, 0, True, False), (0, 0, False, False)])  # taken by a dry run, then handed again
+def test_admit_verified_hand_over_gives_check_tx_s_verdicts(
+        steps: list[tuple[int, int | None, bool, bool]]) -> None:
+    """`admit_verified` hands its decoded tx to the next `_decode`: checking the tx handed takes it without
+    hashing its bytes; whatever is handed (the tx checked, another, an old one, nothing), every verdict and
+    the check state are those of an application without the hand-over (each step: maybe `admit_verified` of
+    the pool's tx `handed` as `preverify` leaves it, then `check_code` (or a dry-run check_tx) of tx `checked`,
+    the pool's bytes object or an equal copy)."""
+    if not _HANDOVER_CHAIN:
+        c0 = Chain()
+        _HANDOVER_CHAIN.append(c0)
+        good = [c0.tx(c0.agency, req_body(i)) for i in range(5)]
+        bad_sig = good[1][:-1] + bytes([good[1][-1] ^ 1])
+        _HANDOVER_POOL.extend([*good, b"junk", bad_sig, sign_tx(c0.agency.key, "other-chain", 0, req_body(0)),
+                               good[2] + b"\0"])
+    c, pool = _HANDOVER_CHAIN[0], _HANDOVER_POOL
+    app, ref = Application(c.app.kv), Application(c.app.kv)  # fresh check states over the chain's state
+    import state.abci as abci_mod
+
+    hashed: list[bytes] = []
+    real_sha = abci_mod.sha256
+
+    def counting(data: bytes) -> bytes:
+        hashed.append(data)
+        return real_sha(data)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(abci_mod, "sha256", counting)
+        for checked, handed, dry_run, copy in steps:
+            dtx = None if handed is None else app.preverify([pool[handed]])[0]
+            if dtx is not None:
+                app.admit_verified(dtx)
+                ref.admit_verified(dtx)
+                ref._handed = None  # the reference: found by its hash in the signature cache, as before
+            hashed.clear()
+            raw = bytes(bytearray(pool[checked])) if copy else pool[checked]
+            if dry_run:
+                got = app.check_tx(RequestCheckTx(raw), dry_run=True)
+                want = ref.check_tx(RequestCheckTx(raw), dry_run=True)
+            else:
+                got, want = app.check_code(raw), ref.check_code(raw)
+            assert got == want
+            if dtx is not None and handed == checked:
+                assert hashed.count(raw) == 1  # only the reference hashed it, to find it in its cache
+            assert app._handed is None  # taken or dropped by the check
+    assert app._check.writes == ref._check.writes
+    assert list(app._sig_cache) == list(ref._sig_cache)
