@@ -35,8 +35,10 @@ def test_devnet_up_shows_rising_heights_survives_stop_and_resets(tmp_path: Path)
         assert "demo: 5 transaction(s) accepted" in up.stdout
         assert "supplier3" in up.stdout and "accounts/cgd.json" in up.stdout
         h1 = height(url)
-        time.sleep(3)
-        assert height(url) > h1  # heights rising
+        deadline = time.monotonic() + 60  # ~1 block a second when idle; a loaded CI machine may take longer
+        while height(url) <= h1:  # heights rising (waited for, never timed)
+            assert time.monotonic() < deadline, f"no block after height {h1} within 60 s"
+            time.sleep(0.25)
         metrics = subprocess.run(["curl", "-s", f"{url}/metrics"], capture_output=True, text=True, check=False)
         assert "egp_consensus_height" in metrics.stdout
         txs = sum(len(call(url, "block", {"height": str(h)})["block"]["data"]["txs"] or [])
