@@ -496,10 +496,7 @@ class Application:
                     dtx = decode_tx(raw)
                 except TxError as err:
                     return ExecTxResult(err.code, b"", err.log, "", 0, 0, (), CODESPACE)
-        out = run_tx(ctx, dtx, params, verified=verified)
-        if out.code:
-            return ExecTxResult(out.code, b"", out.log, "", 0, 0, (), CODESPACE)
-        return ExecTxResult(0, b"", "", "", 0, 0, to_events(out.events), "")
+        return run_tx(ctx, dtx, params, verified=verified)  # the result as the block keeps it, built once
 
     def _replayed(self, req: RequestFinalizeBlock) -> ResponseFinalizeBlock:
         if req.height != self.height:

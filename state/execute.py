@@ -14,8 +14,9 @@ from typing import Any
 
 from state import credit, demands, guarantees, issuance, rating, registry, validators
 from state import errors as E
+from state.chain import ExecTxResult
 from state.crypto import verify
-from state.errors import TxError
+from state.errors import CODESPACE, TxError
 from state.records import Account, Params, k_account
 from state.store import NS_STATE, Ctx, Event
 from state.txs import DecodedTx
@@ -61,7 +62,7 @@ HANDLERS: dict[str, Handler] = {
 
 
 @dataclass
-class TxOutcome:
+class TxOutcome:  # ante_tx's verdict (run_tx returns the block's ExecTxResult straight)
     code: int
     log: str
     events: list[Event] = field(default_factory=list)
@@ -108,8 +109,9 @@ def _account_key(addr: bytes) -> bytes:
 
 
 
-def run_tx(block: Ctx, dtx: DecodedTx, params: Params, *, verified: bool) -> TxOutcome:
-    """Execute one decoded transaction inside the block context; returns its code, log and events.
+def run_tx(block: Ctx, dtx: DecodedTx, params: Params, *, verified: bool) -> ExecTxResult:
+    """Execute one decoded transaction inside the block context; returns its result as the block keeps it (code,
+    log, events; a refusal's codespace), built once here rather than from an intermediate outcome per tx.
 
     The domain writes straight into the block's overlay between `begin()` and `keep()`; a refusal (or a bug)
     rolls them back (`Overlay.rollback`), with the events and validator updates of the tx, so only the
@@ -124,7 +126,7 @@ def run_tx(block: Ctx, dtx: DecodedTx, params: Params, *, verified: bool) -> TxO
         try:
             acct = authenticate(block, dtx, params, verified=verified)
         except TxError as err:
-            return TxOutcome(err.code, err.log)
+            return ExecTxResult(err.code, b"", err.log, "", 0, 0, (), CODESPACE)
     # `bump_nonce`, inlined
     view.put_rec(key, Account(acct.pub_key, acct.owner_kind, acct.owner_id, acct.nonce + 1, acct.active))
     events: list[Event] = []
@@ -143,11 +145,12 @@ def run_tx(block: Ctx, dtx: DecodedTx, params: Params, *, verified: bool) -> TxO
             vu.update(saved_vu)
         block.events = []
         if isinstance(exc, TxError):
-            return TxOutcome(exc.code, exc.log)
+            return ExecTxResult(exc.code, b"", exc.log, "", 0, 0, (), CODESPACE)
         # a bug must still give every node the same answer
-        return TxOutcome(E.INTERNAL.code, E.INTERNAL.template.format(kind=type(exc).__name__))
+        return ExecTxResult(E.INTERNAL.code, b"", E.INTERNAL.template.format(kind=type(exc).__name__), "", 0, 0, (),
+                            CODESPACE)
     view.keep()
-    return TxOutcome(0, "", events)
+    return ExecTxResult(0, b"", "", "", 0, 0, tuple(events), "")
 
 
 def ante_tx(block: Ctx, dtx: DecodedTx, params: Params, *, verified: bool) -> TxOutcome:

@@ -26,8 +26,9 @@ from state.abci import (
     RequestProcessProposal,
     ValidatorUpdate,
 )
+from state.chain import ExecTxResult
 from state.crypto import sha256
-from state.errors import TxError
+from state.errors import CODESPACE, TxError
 from state.fastrec import pack, unpack
 from state.kv import MemoryKV
 from state.records import Account, Params, k_account
@@ -37,13 +38,13 @@ from state.workload import Workload
 from tests.state.overlay_model import overlay_step
 
 
-def _reference_run_tx(block: Ctx, dtx: DecodedTx, params: Params, *, verified: bool) -> execute.TxOutcome:
+def _reference_run_tx(block: Ctx, dtx: DecodedTx, params: Params, *, verified: bool) -> ExecTxResult:
     """`run_tx` as it was before the undo log: the domain runs in a child overlay merged on success."""
     block.tx_hash = dtx.hash
     try:
         acct = execute.authenticate(block, dtx, params, verified=verified)
     except TxError as err:
-        return execute.TxOutcome(err.code, err.log)
+        return ExecTxResult(err.code, b"", err.log, "", 0, 0, (), CODESPACE)
     _reference_bump_nonce(block, dtx.signer_address, acct)
     ctx = block.child()
     ctx.signer_addr, ctx.signer_kind, ctx.signer_id = dtx.signer_address, acct.owner_kind, acct.owner_id
@@ -51,12 +52,13 @@ def _reference_run_tx(block: Ctx, dtx: DecodedTx, params: Params, *, verified: b
         execute.registry.check_owner_active(ctx, acct.owner_kind, acct.owner_id)
         execute.HANDLERS[dtx.tx.type](ctx, dtx.body)
     except TxError as err:
-        return execute.TxOutcome(err.code, err.log)
+        return ExecTxResult(err.code, b"", err.log, "", 0, 0, (), CODESPACE)
     except Exception as exc:
-        return execute.TxOutcome(E.INTERNAL.code, E.INTERNAL.template.format(kind=type(exc).__name__))
+        return ExecTxResult(E.INTERNAL.code, b"", E.INTERNAL.template.format(kind=type(exc).__name__), "", 0, 0,
+                            (), CODESPACE)
     ctx.view.merge_into(block.view)
     block.validator_updates.update(ctx.validator_updates)
-    return execute.TxOutcome(0, "", ctx.events)
+    return ExecTxResult(0, b"", "", "", 0, 0, tuple(ctx.events), "")
 
 
 def _reference_bump_nonce(ctx: Ctx, addr: bytes, acct: Account) -> None:
