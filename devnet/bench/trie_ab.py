@@ -35,12 +35,13 @@ from devnet.bench.memprobe import proc_status
 from state.kv_level import LevelKV
 
 
-def _load(rev: str, file: str, name: str) -> ModuleType | None:
-    """`file` as of git revision `rev`, imported as `name` (None if the revision has no such file)."""
+def _load(rev: str, file: str, name: str, into: Path) -> ModuleType | None:
+    """`file` as of git revision `rev`, imported as `name` from a copy in `into` (None if the revision has no
+    such file)."""
     got = subprocess.run(["git", "show", f"{rev}:{file}"], capture_output=True)
     if got.returncode:
         return None
-    path = Path(tempfile.mkdtemp(prefix="trie-ab-")) / f"{name}.py"
+    path = into / f"{name}.py"
     path.write_bytes(got.stdout)
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
@@ -50,16 +51,16 @@ def _load(rev: str, file: str, name: str) -> ModuleType | None:
     return mod
 
 
-def load_version(rev: str) -> ModuleType:
+def load_version(rev: str, into: Path) -> ModuleType:
     """state/trie.py as of git revision `rev`, imported under another name, with that revision's page module
     (state/trie_page.py, from session 6) when it has one."""
     tag = rev.replace("/", "_")
-    page = _load(rev, "state/trie_page.py", f"trie_page_{tag}")
+    page = _load(rev, "state/trie_page.py", f"trie_page_{tag}", into)
     saved = sys.modules.get("state.trie_page")
     if page is not None:
         sys.modules["state.trie_page"] = page  # what the revision's trie.py imports
     try:
-        mod = _load(rev, "state/trie.py", f"trie_{tag}")
+        mod = _load(rev, "state/trie.py", f"trie_{tag}", into)
     finally:
         if saved is not None:
             sys.modules["state.trie_page"] = saved
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="trie-ab-"))
     sides = [Side("this", new, tmp / "b", args.cache_mib << 20)]
     if args.base != "none":
-        sides.insert(0, Side(args.base, load_version(args.base), tmp / "a", args.cache_mib << 20))
+        sides.insert(0, Side(args.base, load_version(args.base, tmp), tmp / "a", args.cache_mib << 20))
     clock = GcClock()
     saved = gc.get_threshold()
     churn = KeyChurn(args.seed)
