@@ -17,10 +17,11 @@ the page: its hash is recomputed from its children when the page is read). The l
 function of the key set), so no stale entry is ever left where a later walk could read it. Only the latest
 version is kept: queries and proofs are served at the latest committed height.
 
-In memory a page is its slots' hashes, their records' lengths and its stored form, three byte strings
-(state/trie_page.py): a changed key costs one dict lookup per page (k levels) and, per level, a byte read on
-the way down and one sha256 over a slice on the way up; a block writes one KV entry per touched page instead
-of one per touched node.
+A decoded page is a flat list (W = 2^(k+1)): `page[s]` the hash of slot s (the `EMPTY` object when the
+slot is empty), `page[W + s]` the slot's stored record (token, then the leaf's hashes or the frontier inner
+node's hash) or None, `page[0]` its memory estimate. Encoding a page is one `b"".join` of its records. A
+changed key costs one dict lookup per page (k levels) and, per level, a few list reads on the way down and
+one sha256 on the way up; a block writes one KV entry per touched page instead of one per touched node.
 
 `Trie.update(changes)` applies a whole block's changes at once: the changed key hashes are sorted and the
 trie is walked once, each touched path hashed once, subtrees without changes left alone. Touched pages are
@@ -37,39 +38,13 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from state.proofs import EMPTY, TrieProof
-from state.trie_page import (
-    CELLS,
-    EMPTY_SLOT,
-    FRONT,
-    HASH,
-    INNER,
-    LEAF,
-    LEAF_TOKENS,
-    TOKENS,
-    TOP,
-    ZERO32,
-    Frozen,
-    Page,
-    TrieLayoutError,
-    decode_page,
-    encode_page,
-    freeze,
-    leaf_of,
-    new_page,
-    page_base_bytes,
-    page_bytes,
-    set_record,
-    slot_hash,
-    thaw,
-)
-
-__all__ = ["CACHE_BYTES", "PAGE_LEVELS", "CachedNodes", "Trie", "TrieLayoutError", "decode_page", "encode_page",
-           "node_hash", "page_bytes", "position"]
 
 PAGE_LEVELS = 4  # levels per stored page: changing it changes the stored layout (not the hashes)
 
 Node = tuple[bytes, bytes, bytes]  # logical view: (b"L", key_hash, value_hash) | (b"I", left_hash, right_hash)
 Item = tuple[int, bytes, bytes | None]  # (key hash as int, key hash, value hash or None = delete)
+Page = list[Any]  # a page being changed (a `Trie`'s own copy)
+Frozen = tuple[Any, ...]  # a committed page, as the cache holds it: immutable, so off the garbage collector
 Pos = tuple[int, int]  # (depth, prefix) of a page's top position
 _sha256 = hashlib.sha256
 _MISS: Any = object()
@@ -77,6 +52,10 @@ _MISS: Any = object()
 
 class NodeReader(Protocol):
     def get(self, key: bytes) -> bytes | None: ...
+
+
+class TrieLayoutError(ValueError):
+    """A stored trie entry is not a page of this layout (e.g. a home written before pages: reset it)."""
 
 
 _POS_HEAD = [d.to_bytes(2, "big") for d in range(257)]
@@ -97,6 +76,91 @@ def node_hash(node: Node | None) -> bytes:
     return _sha256((b"\x00" if node[0] == b"L" else b"\x01") + node[1] + node[2]).digest()
 
 
+# ---------------------------------------------------------------- pages
+_LEAF_FLAG = 0x80
+_BAD_BITS = 0x40  # never set in a token: the first byte of a node of the old layout (b"L", b"I") has it
+_TOKENS = [bytes([s]) for s in range(64)]
+_LEAF_TOKENS = [bytes([s | _LEAF_FLAG]) for s in range(64)]
+_LEAF_REC = 65  # token + key hash + value hash; an inner node's record is its token (+ its hash at the frontier)
+
+
+# What an occupied slot counts besides twice its record's length: its hash object is 65 bytes as tracemalloc
+# sees it, 80 in pymalloc's size classes. Counted as 65 until session 5, the cache's weight was ~10 % above
+# tracemalloc's bytes but ~8 % below what the process's anonymous memory grew by per unit of weight (500,000
+# keys, trie_cache_mib 128 vs 256, 60 blocks each: RSS 232 vs 367 MiB for weights 124 vs 249 MiB); with 72 the
+# bound holds in resident bytes and stays within a quarter above tracemalloc's (tests/state/test_trie_pages.py).
+SLOT_BYTES = 72
+
+
+def page_base_bytes(levels: int) -> int:
+    """Memory of an empty cached page: the list of 2W slots, its generation-dict entry and (depth, prefix) key
+    (tracemalloc; tests/state/test_trie_pages.py holds the estimate to the measured memory)."""
+    return 56 + 8 * (4 << levels) + 200
+
+
+_EMPTY_PAGES: dict[int, Page] = {lv: [None] + [EMPTY] * ((2 << lv) - 1) + [None] * (2 << lv) for lv in range(1, 6)}
+
+
+def new_page(levels: int) -> Page:
+    return _EMPTY_PAGES[levels].copy()
+
+
+def _size(levels: int, records: list[Any], stored: int) -> int:
+    # per occupied slot: its hash (65 B) and its record (a leaf's 98 B, a frontier inner node's 66 B, a shared
+    # token): SLOT_BYTES + 2 * len(record) bounds each from above
+    return page_base_bytes(levels) + SLOT_BYTES * (len(records) - records.count(None)) + 2 * stored
+
+
+def page_bytes(page: Page, levels: int) -> int:
+    """Estimated memory of a decoded page (bytes), cached in `page[0]`."""
+    size = page[0]
+    if size is None:
+        records = page[2 << levels:]
+        size = page[0] = _size(levels, records, sum(map(len, filter(None, records))))
+    return int(size)
+
+
+def encode_page(page: Page | Frozen, levels: int) -> bytes:
+    """The stored form of a page: its slots' records in slot order (every slot below an empty slot or a leaf
+    is empty, so the form is canonical)."""
+    return b"".join(filter(None, page[2 << levels:]))
+
+
+def decode_page(raw: bytes, levels: int) -> Frozen:
+    n = 1 << levels
+    w = n << 1
+    page = _EMPTY_PAGES[levels].copy()
+    inner: list[int] = []
+    i, end, count = 0, len(raw), 0
+    sha, tokens = _sha256, _TOKENS
+    while i < end:
+        t = raw[i]
+        s = t & 0x3F
+        if t & _BAD_BITS or not 0 < s < w:
+            raise TrieLayoutError(f"not a trie page (token {t:#x} at byte {i}): a home written with another "
+                                  "trie layout must be reset")
+        count += 1
+        if t & _LEAF_FLAG:
+            j = i + _LEAF_REC
+            page[w + s] = rec = raw[i:j]
+            page[s] = sha(b"\x00" + rec[1:]).digest()
+        elif s >= n:
+            j = i + 33
+            page[w + s] = rec = raw[i:j]
+            page[s] = rec[1:]
+        else:
+            j = i + 1
+            page[w + s] = tokens[s]
+            inner.append(s)
+        i = j
+    if i != end:
+        raise TrieLayoutError("truncated trie page")
+    for s in reversed(inner):  # children (2s, 2s + 1) have larger slot numbers: done first
+        page[s] = sha(b"\x01" + page[2 * s] + page[2 * s + 1]).digest()
+    page[0] = page_base_bytes(levels) + SLOT_BYTES * count + 2 * end  # as `_size`
+    return tuple(page)
+
+
 # The default bound of the decoded-page cache (`CachedNodes`); a node takes its own from config.toml
 # ([storage] trie_cache_mib, node/config.py), passed in by node/assemble.py through the Application.
 CACHE_BYTES = 256 << 20
@@ -108,12 +172,11 @@ class CachedNodes:
     The application is the only writer of its trie: after a commit is durable it calls `apply` with the
     block's page changes, so the cache never serves a stale page.
 
-    Pages are held frozen (state/trie_page.py: a tuple of its size and three byte strings): never written again
-    (queries and the next block's `Trie` share them; a `Trie` changes its own copies) and off the garbage
-    collector.
+    Pages are held as tuples: immutable (queries and the next block's `Trie` share them; a `Trie` changes
+    its own list copies) and, holding only bytes, ints and None, untracked by the garbage collector.
 
-    Bound: each page counts its estimated memory (`page_bytes`: its tuple and byte strings, its dict entry and
-    key; measured with tracemalloc), so `max_bytes` (`CACHE_BYTES` unless given) is what
+    Bound: each page counts its estimated memory (`page_bytes`: the slot tuple, its dict entry and key, its
+    distinct hashes and records; measured with tracemalloc), so `max_bytes` (`CACHE_BYTES` unless given) is what
     the cache holds at most (plus one page). With `max_entries`, each page counts 1 instead (tests). Eviction is
     by two generations (an LRU approximation at dict speed): reads and writes go to the young dict, and a page
     found in the old one moves back to the young one. When the two hold more than the bound, the old
@@ -221,7 +284,9 @@ class CachedNodes:
                 w += 1 if by_count else none
             else:
                 if page.__class__ is not tuple:
-                    page = freeze(page, lv)[0]  # type: ignore[arg-type]
+                    if page[0] is None:
+                        page_bytes(page, lv)  # type: ignore[arg-type]
+                    page = tuple(page)
                 young[key] = page
                 w += 1 if by_count else page[0]
         self._young += w
@@ -245,8 +310,8 @@ class Trie:
         # (a private unbounded cache: a Trie over a plain store lives for one update or one query)
         k = self._k = self._src.levels
         self._n = 1 << k  # the first frontier slot
-        self._base = page_base_bytes(k)
-        # pages written (None: deleted), in the order made: being changed while `update` runs, then frozen
+        self._w = 2 << k  # slots; page[W + s] is slot s's leaf
+        # pages written (None: deleted), in the order made: lists while `update` runs, then tuples
         self.changes: dict[Pos, Page | Frozen | None] = {}
         self._encoded: dict[Pos, bytes] = {}  # a changed page's stored form, made when `update` freezes it
 
@@ -276,7 +341,8 @@ class Trie:
         changes = self.changes
         page = changes.get(key, _MISS)
         if page.__class__ is tuple:  # frozen by an earlier `update` of this Trie
-            page = changes[key] = thaw(page)
+            page = changes[key] = list(page)
+            page[0] = None
         elif page is _MISS or page is None:
             src = self._src.page(depth, prefix) if page is _MISS else None
             if src is None:
@@ -284,17 +350,18 @@ class Trie:
                     raise TrieLayoutError(f"trie page ({depth}, {prefix}) is missing under an inner node")
                 page = new_page(self._k)  # the root of an empty trie
             else:
-                page = thaw(src)
+                page = list(src)
+                page[0] = None
             changes[key] = page
         return page  # type: ignore[no-any-return]
 
     def root(self) -> bytes:
         page = self._page(0, 0)
-        return EMPTY if page is None else slot_hash(page, 1)
+        return EMPTY if page is None else page[1]
 
     def prove(self, key_hash: bytes) -> TrieProof:
         k = int.from_bytes(key_hash, "big")
-        lv = self._k
+        n, w, lv = self._n, self._w, self._k
         siblings: list[bytes] = []
         page = self._page(0, 0)
         if page is None:
@@ -302,20 +369,19 @@ class Trie:
         d = p = g = 0
         s = 1
         while True:
-            held = page[2][s]
-            if held == EMPTY_SLOT:
+            rec = page[w + s]
+            if rec is None:
                 return TrieProof(tuple(siblings), b"", b"")
-            if held == LEAF:
-                leaf = leaf_of(page, s)
-                return TrieProof(tuple(siblings), leaf[:32], leaf[32:])
-            if held == FRONT:
-                d, p = d + lv, (p << lv) | (s - self._n)
+            if rec[0] & _LEAF_FLAG:
+                return TrieProof(tuple(siblings), rec[1:33], rec[33:])
+            if s >= n:
+                d, p = d + lv, (p << lv) | (s - n)
                 page = self._page(d, p)
                 if page is None:
                     raise TrieLayoutError(f"trie page ({d}, {p}) is missing under an inner node")
                 s = 1
             c = 2 * s + ((k >> (255 - g)) & 1)
-            siblings.append(slot_hash(page, c ^ 1))
+            siblings.append(page[c ^ 1])
             s = c
             g += 1
 
@@ -325,37 +391,29 @@ class Trie:
 
     def node(self, depth: int, prefix: int) -> Node | None:
         """The logical node at a position (None: empty, or below a leaf), for tools and tests."""
-        lv = self._k
+        n, w, lv = self._n, self._w, self._k
         page = self._page(0, 0)
         d = p = g = 0
         s = 1
         while page is not None:
-            held = page[2][s]
-            if held == EMPTY_SLOT:
+            rec = page[w + s]
+            if rec is None:
                 return None
-            if held == FRONT:
-                d, p = d + lv, (p << lv) | (s - self._n)
+            leaf = rec[0] & _LEAF_FLAG
+            if s >= n and not leaf:
+                d, p = d + lv, (p << lv) | (s - n)
                 page = self._page(d, p)
                 s = 1
                 continue
             if g == depth:
-                if held == LEAF:
-                    leaf = leaf_of(page, s)
-                    return (b"L", leaf[:32], leaf[32:])
-                return (b"I", slot_hash(page, 2 * s), slot_hash(page, 2 * s + 1))
-            if held == LEAF:
+                return (b"L", rec[1:33], rec[33:]) if leaf else (b"I", page[2 * s], page[2 * s + 1])
+            if leaf:
                 return None
             s = 2 * s + ((prefix >> (depth - 1 - g)) & 1)
             g += 1
         return None
 
     # ---------------------------------------------------------------- writing
-    # A page being changed (state/trie_page.py): page[1] its hash cells (slot s's hash at HASH[s]; inner slot
-    # s's hash is sha256 of page[1][CELLS[s]] = 0x01 ‖ its children's hashes, sliced through the memoryview
-    # page[4]), page[2] what its slots hold (their records' lengths), page[3] its stored form. A leaf's new
-    # value and a frontier node's new hash are written into page[3] in place; a slot that comes to hold something
-    # else gets its record replaced (`set_record`, which may replace page[2] by the page's own copy: read it
-    # again after a call that may change the page's shape).
     def update(self, changes: Mapping[bytes, bytes | None]) -> bytes:
         """Apply {key_hash: value_hash or None (delete)} and return the new root."""
         items: list[Item] = sorted((int.from_bytes(kh, "big"), kh, vh) for kh, vh in changes.items())
@@ -363,22 +421,28 @@ class Trie:
             return self.root()
         page = self._writable(0, 0)
         self._apply(page, 0, 0, 1, 0, items)
-        root = slot_hash(page, 1)  # EMPTY when the trie is empty now
-        made, enc, base = self.changes, self._encoded, self._base
-        if page[2][1] == EMPTY_SLOT:
+        root = page[1]
+        made, w, enc = self.changes, self._w, self._encoded
+        if root is EMPTY:
             made[(0, 0)] = None
-        for key, pg in made.items():  # freeze (`freeze`): byte strings, off the garbage collector
+        base = page_base_bytes(self._k)
+        for key, pg in made.items():  # freeze: tuples of bytes leave the garbage collector's lists
             if pg.__class__ is list:
-                raw = enc[key] = bytes(pg[3])
-                made[key] = (base + len(raw), pg[1], pg[2], raw)
-        return root
+                if pg[0] is None:  # changed by this update: its stored form and memory estimate (`_size`) at once
+                    records = list(filter(None, pg[w:]))
+                    raw = enc[key] = b"".join(records)
+                    pg[0] = base + SLOT_BYTES * len(records) + 2 * len(raw)
+                made[key] = tuple(pg)
+        return root  # type: ignore[no-any-return]
 
     def _apply(self, page: Page, d: int, p: int, s: int, g: int, items: list[Item]) -> None:
         """Set slot s (global depth g) of `page` (this update's copy, at (d, p)) to its subtree with `items`
         applied; pages below are copied, made or deleted in `changes`."""
-        held = page[2][s]
-        if held == FRONT:  # an inner node at the frontier: into its page
-            cd, cp = d + self._k, (p << self._k) | (s - self._n)
+        n, w = self._n, self._w
+        rec = page[w + s]
+        leaf = rec is not None and rec[0] & _LEAF_FLAG
+        if s >= n and rec is not None and not leaf:  # an inner node at the frontier: into its page
+            cd, cp = d + self._k, (p << self._k) | (s - n)
             child = self._writable(cd, cp)
             self._apply(child, cd, cp, 1, g, items)
             self._settle(page, s, child, cd, cp)
@@ -386,15 +450,14 @@ class Trie:
         if len(items) == 1 and items[0][2] is not None:
             self._upsert(page, d, p, s, g, items[0])
             return
-        if held == EMPTY_SLOT:
+        if rec is None:
             self._build(page, d, p, s, g, [it for it in items if it[2] is not None])
             return
-        if held == LEAF:
+        if leaf:
             merged = {it[1]: it for it in items}
-            leaf = leaf_of(page, s)
-            lk = leaf[:32]
+            lk = rec[1:33]
             if lk not in merged:
-                merged[lk] = (int.from_bytes(lk, "big"), lk, leaf[32:])
+                merged[lk] = (int.from_bytes(lk, "big"), lk, rec[33:])
             self._build(page, d, p, s, g, sorted(it for it in merged.values() if it[2] is not None))
             return
         split = _split(items, g)
@@ -403,39 +466,32 @@ class Trie:
             self._apply(page, d, p, left, g + 1, items[:split])
         if split < len(items):
             self._apply(page, d, p, right, g + 1, items[split:])
-        lens, h = page[2], page[1]
-        if lens[left] == EMPTY_SLOT or lens[right] == EMPTY_SLOT:
-            if lens[left] == lens[right]:  # both empty
-                set_record(page, s, b"")
-                h[HASH[s]] = ZERO32
+        lh, rh = page[left], page[right]
+        if lh is EMPTY or rh is EMPTY:
+            if lh is EMPTY and rh is EMPTY:
+                page[s], page[w + s] = EMPTY, None
                 return
-            c = left if lens[right] == EMPTY_SLOT else right
-            if lens[c] == LEAF:  # one leaf left below: it moves up (path compression)
-                leaf = leaf_of(page, c)
-                set_record(page, c, b"")  # (c > s: its record is after s's)
-                set_record(page, s, LEAF_TOKENS[s] + leaf)
-                h[HASH[s]] = h[HASH[c]]
-                h[HASH[c]] = ZERO32
+            c = right if lh is EMPTY else left
+            crec = page[w + c]
+            if crec[0] & _LEAF_FLAG:  # one leaf left below: it moves up (path compression)
+                page[s], page[w + s] = page[c], _LEAF_TOKENS[s] + crec[1:]
+                page[c], page[w + c] = EMPTY, None
                 return
-        h[HASH[s]] = _sha256(page[4][CELLS[s]]).digest()
+        page[s] = _sha256(b"\x01" + lh + rh).digest()
 
     def _settle(self, page: Page, s: int, child: Page, cd: int, cp: int) -> None:
         """After an update of the child page under frontier slot s: an emptied child page goes, a child
         reduced to a leaf goes and its leaf moves up into slot s, an inner node's new hash is recorded."""
-        held = child[2][1]
-        if held == INNER:
-            top = child[4][TOP]  # the child's top, slot 1
-            page[1][HASH[s]] = top
-            r = sum(page[2][:s]) + 1  # slot s's record: token ‖ hash
-            page[3][r:r + 32] = top
-            return
-        self.changes[(cd, cp)] = None
-        if held == EMPTY_SLOT:
-            set_record(page, s, b"")
-            page[1][HASH[s]] = ZERO32
+        h = child[1]
+        rec = child[self._w + 1]
+        if rec is None:
+            page[s], page[self._w + s] = EMPTY, None
+            self.changes[(cd, cp)] = None
+        elif rec[0] & _LEAF_FLAG:
+            page[s], page[self._w + s] = h, _LEAF_TOKENS[s] + rec[1:]
+            self.changes[(cd, cp)] = None
         else:
-            set_record(page, s, LEAF_TOKENS[s] + leaf_of(child, 1))
-            page[1][HASH[s]] = child[4][TOP]
+            page[s], page[self._w + s] = h, _TOKENS[s] + h
 
     def _upsert(self, page: Page, d: int, p: int, s: int, g: int, item: Item) -> None:
         """`_apply` of one item that sets a value, as one loop down and one up (no recursion, no splits): below
@@ -444,78 +500,66 @@ class Trie:
         inner node on the path gets the new hash of its child on the key's side."""
         k, kh, vh = item
         assert vh is not None
+        n, w = self._n, self._w
         crossed: list[tuple[Page, int, int]] = []  # (parent page, its start slot, its frontier slot)
         s0 = s
-        lens = page[2]
         while True:
-            held = lens[s]
-            if held == INNER:
-                s = 2 * s + ((k >> (255 - g)) & 1)
-                g += 1
-                continue
-            if held != FRONT:
+            rec = page[w + s]
+            if rec is None or rec[0] & _LEAF_FLAG:
                 break
-            # an inner node at the frontier: continue in its page
-            lv = self._k
-            crossed.append((page, s0, s))
-            d, p = d + lv, (p << lv) | (s - self._n)
-            page = self._writable(d, p)
-            lens = page[2]
-            s = s0 = 1
-        if held == LEAF:
-            raw = page[3]
-            r = sum(lens[:s])
-            if raw.startswith(kh, r + 1):  # this key's leaf: its value hash written in place
-                raw[r + 33:r + LEAF] = vh
-                page[1][HASH[s]] = _sha256(b"\x00" + kh + vh).digest()
-            else:  # another key's leaf: both go below it
-                lk = bytes(raw[r + 1:r + 33])
-                other = (int.from_bytes(lk, "big"), lk, bytes(raw[r + 33:r + LEAF]))
-                self._build(page, d, p, s, g, [item, other] if k < other[0] else [other, item])
-        else:
-            set_record(page, s, LEAF_TOKENS[s] + kh + vh)
-            page[1][HASH[s]] = _sha256(b"\x00" + kh + vh).digest()
-        sha, hashed, cells = _sha256, HASH, CELLS
+            if s >= n:  # an inner node at the frontier: continue in its page
+                lv = self._k
+                crossed.append((page, s0, s))
+                d, p = d + lv, (p << lv) | (s - n)
+                page = self._writable(d, p)
+                s = s0 = 1
+                continue
+            s = 2 * s + ((k >> (255 - g)) & 1)
+            g += 1
+        if rec is None or rec.startswith(kh, 1):
+            payload = kh + vh
+            page[w + s] = _LEAF_TOKENS[s] + payload
+            page[s] = _sha256(b"\x00" + payload).digest()
+        else:  # another key's leaf: both go below it
+            lk = rec[1:33]
+            other = (int.from_bytes(lk, "big"), lk, rec[33:])
+            self._build(page, d, p, s, g, [item, other] if k < other[0] else [other, item])
+        sha, tokens = _sha256, _TOKENS
         while True:
-            h, mv = page[1], page[4]
             while s > s0:
                 s >>= 1
-                h[hashed[s]] = sha(mv[cells[s]]).digest()
+                page[s] = sha(b"\x01" + page[2 * s] + page[2 * s + 1]).digest()
             if not crossed:
                 return
-            top = mv[TOP]
-            page, s0, s = crossed.pop()
-            page[1][hashed[s]] = top
-            r = sum(page[2][:s]) + 1  # slot s's record: token ‖ hash
-            page[3][r:r + 32] = top
+            parent, s0, s = crossed.pop()
+            h = parent[s] = page[1]
+            parent[w + s] = tokens[s] + h
+            page = parent
 
     def _build(self, page: Page, d: int, p: int, s: int, g: int, live: list[Item]) -> None:
         """Slot s (global depth g, empty below) set to the subtree of `live` items; new pages as needed."""
-        o = HASH[s]
+        w = self._w
         if len(live) < 2:
             if live:
                 payload = live[0][1] + live[0][2]  # type: ignore[operator]
-                set_record(page, s, LEAF_TOKENS[s] + payload)
-                page[1][o] = _sha256(b"\x00" + payload).digest()
-            elif page[2][s]:  # (an empty slot's hash is EMPTY already)
-                set_record(page, s, b"")
-                page[1][o] = ZERO32
+                page[w + s] = _LEAF_TOKENS[s] + payload
+                page[s] = _sha256(b"\x00" + payload).digest()
+            else:
+                page[s], page[w + s] = EMPTY, None
             return
         if s >= self._n:  # two keys or more at the frontier: an inner node, the top of a new page
             cd, cp = d + self._k, (p << self._k) | (s - self._n)
             child = new_page(self._k)
             self.changes[(cd, cp)] = child
             self._build(child, cd, cp, 1, g, live)
-            top = child[4][TOP]
-            page[1][o] = top
-            set_record(page, s, TOKENS[s] + top)
+            h = page[s] = child[1]
+            page[w + s] = _TOKENS[s] + h
             return
         split = _split(live, g)
-        if page[2][s] != INNER:  # (before its children: a leaf's record goes from before theirs)
-            set_record(page, s, TOKENS[s])
         self._build(page, d, p, 2 * s, g + 1, live[:split])
         self._build(page, d, p, 2 * s + 1, g + 1, live[split:])
-        page[1][o] = _sha256(page[4][CELLS[s]]).digest()
+        page[s] = _sha256(b"\x01" + page[2 * s] + page[2 * s + 1]).digest()
+        page[w + s] = _TOKENS[s]
 
 
 def _split(items: list[Item], depth: int) -> int:
