@@ -31,7 +31,16 @@ from node.testnet import TestnetNode, make_testnet
 
 ROOT = Path(__file__).resolve().parents[2]
 PORT_LO, PORT_HI = 61000, 64999
-TMPFS_SIZE = "1g"
+TMPFS_MIN_MIB = 128
+TMPFS_PER_TX = 10 * 1024  # bytes of tmpfs per offered tx: a node keeps ~2.3 KB per committed tx (60 s at 100 tx/s:
+# 14 MB), so 4x room; every byte of it is written (or fallocated) at each disk-full fault
+
+
+def tmpfs_mib(offered_txs: int) -> int:
+    """The disk-full node's tmpfs: room for the run's data with a margin, and no more (128 MiB for the 60 s
+    smoke, ~1.2 GiB for 10 minutes at 200 tx/s): filling 1 GiB took 1.4-3.8 s on a loaded machine, the
+    harness's largest lateness."""
+    return max(TMPFS_MIN_MIB, -(-offered_txs * TMPFS_PER_TX // (1 << 20)))
 
 
 def pick_ports(n: int, rng: random.Random) -> int:
@@ -92,7 +101,7 @@ class Cluster:
     """Homes, processes and the tmpfs of one run; `close()` stops exactly what it started."""
 
     def __init__(self, root: Path, *, validators: int, seed: int, spec: WorkloadSpec,
-                 timeout_commit_ms: int | None = None, tmpfs_node: int | None = None,
+                 timeout_commit_ms: int | None = None, tmpfs_node: int | None = None, tmpfs_size_mib: int = 1024,
                  broken_node: int | None = None) -> None:
         self.root = root
         self.n = validators
@@ -122,7 +131,7 @@ class Cluster:
         self.tmpfs: Path | None = None
         self.tmpfs_note = ""
         if tmpfs_node is not None:
-            self._mount_tmpfs(tmpfs_node)
+            self._mount_tmpfs(tmpfs_node, tmpfs_size_mib)
         if broken_node is not None:
             self.nodes[broken_node].env["EGP_TEST_SIGNER"] = "amnesiac"
 
@@ -130,18 +139,18 @@ class Cluster:
         return self.proxy_base + i * self.n + j
 
     # ------------------------------------------------------------------ disk
-    def _mount_tmpfs(self, i: int) -> None:
+    def _mount_tmpfs(self, i: int, size_mib: int) -> None:
         data = self.nodes[i].home / "data"
         saved = Path(tempfile.mkdtemp(prefix="egp-faults-data-"))
         shutil.copytree(data, saved, dirs_exist_ok=True)
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE},mode=0700", "tmpfs", str(data)],
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mib}m,mode=0700", "tmpfs", str(data)],
                            capture_output=True, text=True)
         if r.returncode != 0:
             self.tmpfs_note = (f"tmpfs mount failed ({r.stderr.strip()}; the harness runs as root): disk full "
                                "cannot be injected")
         else:
             self.tmpfs = data
-            self.tmpfs_note = f"node{i} data dir on a {TMPFS_SIZE} tmpfs"
+            self.tmpfs_note = f"node{i} data dir on a {size_mib} MiB tmpfs"
         shutil.copytree(saved, data, dirs_exist_ok=True)
         shutil.rmtree(saved, ignore_errors=True)
 

@@ -20,7 +20,7 @@ import aiohttp
 
 from devnet.bench.run_network import WorkloadSpec
 from devnet.faults import checks
-from devnet.faults.cluster import Cluster
+from devnet.faults.cluster import Cluster, tmpfs_mib
 from devnet.faults.load import Sender, prepare
 from devnet.faults.proxy import ProxyNet
 from devnet.faults.schedule import KINDS, Fault, make_schedule
@@ -79,6 +79,7 @@ class Runner:
         self.say(f"faults: building {opt.validators} validators under {root}")
         cluster = Cluster(root, validators=opt.validators, seed=opt.seed, spec=spec,
                           tmpfs_node=1 if "diskfull" in opt.faults else None,
+                          tmpfs_size_mib=tmpfs_mib(int(opt.rate * opt.duration)),
                           broken_node=0 if opt.broken_signer else None)
         proxy = ProxyNet(opt.validators, cluster.proxy_base, cluster.p2p_ports, seed=opt.seed)
         self.schedule = make_schedule(opt.seed, opt.duration, opt.faults, opt.validators)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from devnet.faults.cluster import fill
+from devnet.faults.cluster import fill, tmpfs_mib
 
 
 @pytest.fixture
@@ -40,3 +40,9 @@ def test_fill_leaves_no_space_and_freeing_it_gives_it_back(tmpfs: Path) -> None:
     for name in ("filler.bin", "filler2.bin"):
         (tmpfs / name).unlink(missing_ok=True)
     assert os.statvfs(tmpfs).f_bavail * os.statvfs(tmpfs).f_frsize >= 15 << 20
+
+
+def test_the_tmpfs_holds_the_run_with_room_and_no_more() -> None:
+    assert tmpfs_mib(100 * 60) == 128  # the smoke: 6,000 txs, ~14 MB of data on a node
+    assert tmpfs_mib(200 * 600) >= 1024  # the 10-minute run at 200 tx/s (it ran on 1 GiB)
+    assert tmpfs_mib(10**6) * (1 << 20) >= 4 * 2300 * 10**6  # 4x the ~2.3 KB a node keeps per tx
