@@ -17,7 +17,6 @@ import base64
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -34,12 +33,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
 EGP = Path(sys.executable).with_name("egp")
 DAY = 86_400_000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _rpc(url: str, method: str, **params: Any) -> Any:

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,15 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from state.crypto import PrivateKey
+from tests.ports import reserve_span
 
 EGP = [sys.executable, "-m", "cli.main"]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -91,8 +85,11 @@ def real_node(home: Path, chain_id: str = "egp-interop") -> Iterator[RealNode]:
     subprocess.run([*EGP, "init", "--home", str(home), "--moniker", "bank-a", "--chain-id", chain_id],
                    check=True, capture_output=True, env=env, cwd=ROOT, timeout=120)
     cfg_path = home / "config" / "config.toml"
-    rpc_port = free_port()
-    text = _set_laddr(cfg_path.read_text(), "p2p", f"tcp://127.0.0.1:{free_port()}")
+    # ports from the reserved test range (tests/ports.py): a port picked by binding to 0 comes from the range
+    # outgoing connections use, and another worker's node can take it before ours binds it
+    base = reserve_span(f"rpc-real-node:{home}", 2)
+    rpc_port = base
+    text = _set_laddr(cfg_path.read_text(), "p2p", f"tcp://127.0.0.1:{base + 1}")
     cfg_path.write_text(_set_laddr(text, "rpc", f"tcp://127.0.0.1:{rpc_port}"))
     with open(home / "node.log", "wb") as log:
         proc = subprocess.Popen([*EGP, "start", "--home", str(home)], stdout=log, stderr=subprocess.STDOUT,
