@@ -16,11 +16,9 @@ B in turns (ABBA...) and prints each tree's p10 / median and the paired B - A pe
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
-import tempfile
-from pathlib import Path
+
+from devnet.bench.paired_ab import add_tree_args, run_paired
 
 _WORKER = r'''
 import hashlib, shutil, sys, tempfile, time
@@ -69,70 +67,12 @@ finally:
 '''
 
 
-def _start(tree: Path, args: argparse.Namespace) -> subprocess.Popen[str]:
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)  # `python -c` imports from its working directory: the tree's own modules
-    return subprocess.Popen(
-        [sys.executable, "-c", _WORKER, str(args.template), str(args.agencies), str(args.suppliers), str(args.txs)],
-        cwd=tree, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-
-
-def _pct(v: list[float], q: float) -> float:
-    s = sorted(v)
-    return s[min(len(s) - 1, int(q * len(s)))]
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--template", type=Path, required=True, help="a state built by app_bench --template")
-    ap.add_argument("--base", default=None, help="a git revision to compare with (B = this tree)")
-    ap.add_argument("--tree", type=Path, default=Path.cwd(), help="the tree measured as B (default: here)")
-    ap.add_argument("--rounds", type=int, default=40)
-    ap.add_argument("--txs", type=int, default=1_000)
-    ap.add_argument("--agencies", type=int, default=200, help="as the template was built")
-    ap.add_argument("--suppliers", type=int, default=2_000, help="as the template was built")
+    add_tree_args(ap)
     args = ap.parse_args(argv)
-
-    trees: dict[str, Path] = {"B": args.tree.resolve()}
-    worktree = None
-    if args.base is not None:
-        worktree = Path(tempfile.mkdtemp(prefix="egp-check-base-"))
-        subprocess.run(["git", "worktree", "add", "-f", "--detach", str(worktree), args.base], cwd=args.tree,
-                       check=True, capture_output=True)
-        trees = {"A": worktree, "B": args.tree.resolve()}
-    try:
-        procs = {name: _start(tree, args) for name, tree in trees.items()}
-        firsts = {name: (p.stdout.readline().split() if p.stdout else []) for name, p in procs.items()}
-        for name, f in firsts.items():
-            print(f"{name} ({trees[name]}): verdicts digest {f[0] if f else '?'}, {f[1] if len(f) > 1 else '?'} "
-                  f"of {args.txs} accepted")
-        if len({tuple(f) for f in firsts.values()}) > 1:
-            print("the trees' verdicts DIFFER")
-        us: dict[str, list[float]] = {name: [] for name in procs}
-        order = list(procs)
-        for r in range(args.rounds):
-            for name in (order if r % 2 == 0 else order[::-1]):
-                p = procs[name]
-                assert p.stdin is not None and p.stdout is not None
-                p.stdin.write("x\n")
-                p.stdin.flush()
-                us[name].append(float(p.stdout.readline()))
-        for p in procs.values():
-            assert p.stdin is not None
-            p.stdin.close()
-            p.wait()
-        for name, v in us.items():
-            print(f"{name}: admission check {_pct(v, 0.1):.2f} / {_pct(v, 0.5):.2f} us per tx (p10 / median of "
-                  f"{len(v)} rounds, thread CPU)")
-        if "A" in us:
-            diff = [b - a for a, b in zip(us["A"], us["B"], strict=True)]
-            print(f"B - A paired per round: median {_pct(diff, 0.5):+.2f} us per tx (quartiles "
-                  f"{_pct(diff, 0.25):+.2f} / {_pct(diff, 0.75):+.2f})")
-        print(f"load average {os.getloadavg()[0]:.1f}")
-    finally:
-        if worktree is not None:
-            subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=args.tree,
-                           capture_output=True)
+    run_paired(args, _WORKER, [str(args.template), str(args.agencies), str(args.suppliers), str(args.txs)],
+               what="admission check", digest="verdicts")
 
 
 if __name__ == "__main__":
