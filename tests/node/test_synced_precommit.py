@@ -129,17 +129,7 @@ def test_a_synced_block_ends_the_commit_step_of_the_height_before_and_is_precomm
         run, others = await _non_proposer(homes)
         try:
             node = run.node
-            st = node.state
-            b1 = blockrules.make_block(st, node.core.proposer(0), Commit.empty(),
-                                       blockrules.next_block_time(st, Commit.empty()), [], [])
-            c1 = sign_commit(st, b1.block_id(), others, st.last_block_time_ms + 10)
-            # height 1 decided by the core from gossip (the three precommits and the block), then committed
-            node.blocks[b1.hash()] = (b1, b1.packed())
-            cc1 = commit_to_consensus(c1)
-            for sig in cc1.signatures:
-                if sig.flag == BlockIDFlag.COMMIT:
-                    inbound.on_vote(node, "", VoteMsg.of(commit_vote(cc1, sig)))
-            node.executor.handle(CommitReceived(1, 0, b1.hash(), True))
+            c1 = await _decide_height_1(run, others)  # height 1 decided by the core as from gossip, then committed
             await node.wait_idle()
             await asyncio.sleep(0.05)  # the early COMMIT timeout fires and is held (an empty mempool)
             assert (node.core.height, node.core.step, node.state.last_height) == (1, Step.DECIDED, 1)
