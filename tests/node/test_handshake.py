@@ -50,10 +50,14 @@ def genesis() -> Genesis:
 class Stack:
     """Everything the commit path touches, opened on one LevelDB directory."""
 
-    def __init__(self, path: Path, crash_at: str | None = None, crash_height: int = 0) -> None:
+    def __init__(self, path: Path, crash_at: str | None = None, crash_height: int = 0, *,
+                 record: bool = True) -> None:
         self.kv = LevelKV(path)
-        self.app = NodeApp(Application(self.kv.prefixed(NS_APP)))
         self.store = BlockStore(self.kv)
+        # record: the app keeps its own replay record; else it answers a replay from the block store's results,
+        # as the node builds it (tests/node/test_replay_record.py)
+        self.app = NodeApp(Application(self.kv.prefixed(NS_APP),
+                                       stored_response=None if record else self.store.load_results))
         self.states = StateStore(self.kv, NS_NODE)
 
         def hook(point: str, h: int) -> None:

@@ -13,49 +13,27 @@ from pathlib import Path
 
 import pytest
 
-from node.applier import CRASH_POINTS, BlockApplier
-from node.assemble import NS_APP, NS_NODE
-from node.blockstore import BlockStore
+from node.applier import CRASH_POINTS
+from node.assemble import NS_APP
 from node.handshake import handshake
-from node.nodeapp import NodeApp
-from node.statestore import ChainState, StateStore, state_from_genesis
-from state.abci import Application, RequestFinalizeBlock
-from state.kv_level import LevelKV
+from state.abci import RequestFinalizeBlock
 from state.store import NS_META
-from tests.node.test_handshake import Crash, genesis, next_block
+from tests.node.test_handshake import Crash, Stack, next_block
 
 RECORD = NS_APP + NS_META + b"last_response"
 
 
-class NodeStack:
-    """The commit path's pieces on one LevelDB directory, the app built as the node builds it."""
+class NodeStack(Stack):
+    """The commit path's pieces on one LevelDB directory, the app built as the node builds it (`record=False`)."""
 
     def __init__(self, path: Path, crash_at: str | None = None, crash_height: int = 0, *,
                  record: bool = False) -> None:
-        self.kv = LevelKV(path)
-        self.store = BlockStore(self.kv)
-        self.app = NodeApp(Application(self.kv.prefixed(NS_APP),
-                                       stored_response=None if record else self.store.load_results))
-        self.states = StateStore(self.kv, NS_NODE)
-
-        def hook(point: str, h: int) -> None:
-            if point == crash_at and h == crash_height:
-                raise Crash(point)
-
-        self.applier = BlockApplier(self.app, self.store, self.kv, self.states, hook)
-        st = self.states.load()
-        if st is None:
-            st = state_from_genesis(genesis(), self.app.init_chain(genesis()))
-            self.states.save(st)
-        self.state: ChainState = st
+        super().__init__(path, crash_at, crash_height, record=record)
 
     def grow(self, to_height: int) -> None:
         while self.state.last_height < to_height:
             block, commit = next_block(self.state, self.store, self.state.last_height)  # one tx per block
             self.state = self.applier.apply(self.state, block, commit).state
-
-    def close(self) -> None:
-        self.kv.close()
 
 
 def run(path: Path, blocks: int, crash_at: str | None = None, crash_height: int = 0, *,
