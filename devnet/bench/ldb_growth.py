@@ -38,15 +38,13 @@ import itertools
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from devnet.bench.memflat import _LEN, read_blocks
+from devnet.bench.memflat import _LEN, ensure_data, read_blocks
 from devnet.bench.memprobe import proc_status
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -328,14 +326,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     tmp = Path(tempfile.mkdtemp(prefix="egp-ldb-growth-", dir=args.dir))
     try:
-        data = args.data or tmp / "txs.bin"
-        if not data.exists():
-            t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "devnet.bench.memflat", "--gen-only", "--data", str(data),
-                            "--blocks", str(args.blocks), "--txs", str(args.txs), "--seed", str(args.seed),
-                            "--block-ms", str(args.block_ms)], check=True)
-            print(f"generated {args.blocks} blocks into {data} ({data.stat().st_size >> 20} MiB, "
-                  f"{time.perf_counter() - t0:.0f} s)", flush=True)
+        data = ensure_data(args, tmp)
         run(args, tmp, data)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -52,6 +52,20 @@ def generate(path: Path, blocks: int, txs: int, seed: int, block_ms: int) -> Non
                 f.write(_LEN.pack(len(tx)) + tx)
 
 
+def ensure_data(args: argparse.Namespace, tmp: Path) -> Path:
+    """`args.data`, generated if it does not exist yet (or a file in `tmp`), in a process of its own so the
+    generator's memory is not the measured process's (args: blocks, txs, seed, block_ms)."""
+    data: Path = args.data or tmp / "txs.bin"
+    if not data.exists():
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "devnet.bench.memflat", "--gen-only", "--data", str(data),
+                        "--blocks", str(args.blocks), "--txs", str(args.txs), "--seed", str(args.seed),
+                        "--block-ms", str(args.block_ms)], check=True)
+        print(f"generated {args.blocks} blocks into {data} ({data.stat().st_size >> 20} MiB, "
+              f"{time.perf_counter() - t0:.0f} s)", flush=True)
+    return data
+
+
 def read_blocks(f: object) -> Iterator[tuple[int, list[bytes]]]:
     read = f.read  # type: ignore[attr-defined]
     while True:
@@ -151,14 +165,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     tmp = Path(tempfile.mkdtemp(prefix="egp-memflat-"))
     try:
-        data = args.data or tmp / "txs.bin"
-        if not data.exists():
-            t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "devnet.bench.memflat", "--gen-only", "--data", str(data),
-                            "--blocks", str(args.blocks), "--txs", str(args.txs), "--seed", str(args.seed),
-                            "--block-ms", str(args.block_ms)], check=True)
-            print(f"generated {args.blocks} blocks into {data} ({data.stat().st_size >> 20} MiB, "
-                  f"{time.perf_counter() - t0:.0f} s)", flush=True)
+        data = ensure_data(args, tmp)
         gc.collect()
         run(args, tmp, data)
     finally:
