@@ -145,6 +145,10 @@ class SimNode:
         assert prop is not None, "decided without the proposal"
         votes = [commit_vote(commit, s) for s in commit.signatures if s.flag == BlockIDFlag.COMMIT]
         self.certs[height] = (prop, votes)
+        self.record_decision(height, round_, value_id, commit)
+
+    def record_decision(self, height: int, round_: int, value_id: ValueId, commit: Commit) -> None:
+        """What a decision leaves in the node (and tells the simulation), however the value was learnt."""
         self.decided.append((height, value_id))
         self.sim.on_decide(self, height, round_, value_id, commit)
         self.pipeline = self.pipeline.advance(self.sim.updates_at(height))

@@ -68,7 +68,7 @@ class SyncingNode(SimNode):
     def decide(self, height: int, round_: int, value_id: ValueId, commit: Commit) -> None:
         votes = [commit_vote(commit, s) for s in commit.signatures if s.flag == BlockIDFlag.COMMIT]
         self.stored[height] = (round_, value_id, votes)
-        self._record(height, round_, value_id, commit)
+        self.record_decision(height, round_, value_id, commit)
         if self.commit_ms > 0:  # the node's commit worker: the rest of the actions and every event wait for it
             self.executor.suspend()
             self._commit_for(self.commit_ms, None)
@@ -87,13 +87,6 @@ class SyncingNode(SimNode):
                 self.receive(src, m)
 
         self.sim.clock.at(self.sim.clock.now + ms, done)
-
-    def _record(self, height: int, round_: int, value_id: ValueId, commit: Commit) -> None:
-        self.decided.append((height, value_id))
-        self.sim.on_decide(self, height, round_, value_id, commit)
-        self.pipeline = self.pipeline.advance(self.sim.updates_at(height))
-        self.own = []
-        self.proposals = {k: p for k, p in self.proposals.items() if k[0] > height}
 
     def validator_set(self, height: int) -> ValidatorSet:
         steps, waits = self.sim.commit_steps, len(self.sim.full_waits)
@@ -167,7 +160,7 @@ class SyncingNode(SimNode):
                      else CommitSig(BlockIDFlag.ABSENT, b"") for v in vs.validators)
         commit = Commit(height, round_, value, sigs)
         self.stored[height] = (round_, value, list(signed.values()))
-        self._record(height, round_, value, commit)
+        self.record_decision(height, round_, value, commit)
         if self.commit_ms > 0:  # (the node commits such a block on its loop: nothing else happens meanwhile)
             self._commit_for(self.commit_ms, lambda: self._start_next(height + 1))
         else:
