@@ -4,7 +4,7 @@ validator 3, which proposes in round 3 (proposers of rounds 0, 1, 2 are validato
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from consensus.machine import ConsensusCore
@@ -44,6 +44,16 @@ ME = 3
 def new_core() -> ConsensusCore:
     core = ConsensusCore(ADDR[ME], PARAMS)
     assert [VS.proposer_at(r) for r in range(4)] == ADDR
+    return core
+
+
+SKIP = ConsensusParams(replace(PARAMS.timeouts, skip_timeout_commit=True))  # PARAMS with skip_timeout_commit
+
+
+def started_core(params: ConsensusParams = PARAMS) -> ConsensusCore:
+    """Our core (validator ME) at height H of VS."""
+    core = ConsensusCore(ADDR[ME], params)
+    core.start_height(H, VS)
     return core
 
 
@@ -97,6 +107,14 @@ def handle_with_own_votes(core: ConsensusCore, event: Any) -> list[Any]:
             got.extend(core.handle(VoteReceived(a.vote)))
         j += 1
     return got
+
+
+def feed(core: ConsensusCore, *events: object) -> list[object]:
+    """`handle_with_own_votes` for each event in turn; all actions in order."""
+    out: list[object] = []
+    for ev in events:
+        out += handle_with_own_votes(core, ev)
+    return out
 
 
 def run_table(core: ConsensusCore, rows: list[Row]) -> None:

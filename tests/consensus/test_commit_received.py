@@ -9,15 +9,12 @@ under test is validator 3 (see helpers.py).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consensus.machine import ConsensusCore
 from consensus.types import (
     CommitReceived,
-    ConsensusParams,
     Decide,
     ScheduleTimeout,
     SignProposal,
@@ -29,36 +26,27 @@ from consensus.types import (
     VoteType,
 )
 from tests.consensus.helpers import (
-    ADDR,
-    ME,
     PARAMS,
+    SKIP,
     VS,
     A,
     B,
     H,
-    handle_with_own_votes,
+    feed,
     my_precommit,
     pc,
     prop,
     pv,
+    started_core,
     timeout,
 )
 
 COMMIT = TimeoutKind.COMMIT
-SKIP = ConsensusParams(replace(PARAMS.timeouts, skip_timeout_commit=True))
 
 
 def _core() -> ConsensusCore:
-    core = ConsensusCore(ADDR[ME], SKIP)
-    core.start_height(H, VS)
-    return core
+    return started_core(SKIP)
 
-
-def _feed(core: ConsensusCore, *events: object) -> list[object]:
-    out: list[object] = []
-    for ev in events:
-        out += handle_with_own_votes(core, ev)
-    return out
 
 
 def cr(r: int, v: bytes, valid: bool = True, h: int = H) -> CommitReceived:
@@ -69,7 +57,7 @@ def test_a_synced_commit_without_its_proposal_is_decided_and_precommitted() -> N
     """Three others' precommits for A (a peer's stored commit), then A itself: our precommit, then Decide;
     once our precommit is back the commit holds every validator and the wait ends at once."""
     core = _core()
-    _feed(core, pc(0, 0, A), pc(1, 0, A), pc(2, 0, A))
+    feed(core, pc(0, 0, A), pc(1, 0, A), pc(2, 0, A))
     assert core.step is Step.PROPOSE and core.decision is None  # no proposal: L49 cannot fire
     out = core.handle(cr(0, A))
     assert out[0] == my_precommit(0, A)
@@ -85,7 +73,7 @@ def test_the_value_first_then_the_precommits() -> None:
     """The value alone changes nothing; the precommit completing 2f+1 decides (rules run after every vote)."""
     core = _core()
     assert core.handle(cr(0, A)) == []
-    _feed(core, pc(0, 0, A), pc(1, 0, A))
+    feed(core, pc(0, 0, A), pc(1, 0, A))
     assert core.decision is None
     out = core.handle(pc(2, 0, A))
     assert out[0] == my_precommit(0, A) and isinstance(out[1], Decide)
@@ -96,25 +84,25 @@ def test_no_quorum_no_decision_and_nothing_else_moves() -> None:
     L28 and L36 read proposals only); the core behaves as if the event had not come."""
     core, twin = _core(), _core()
     events = (pv(0, 0, A), pv(1, 0, A), pv(2, 0, A), pc(0, 0, A), pc(1, 0, A))
-    _feed(core, *events)
-    _feed(twin, *events)
+    feed(core, *events)
+    feed(twin, *events)
     assert core.handle(cr(0, A)) == []
     for c in (core, twin):
         assert (c.step, c.decision, c.locked_round, c.valid_round) == (Step.PROPOSE, None, -1, -1)
     # a proposal then comes: both behave alike (prevote A, precommit A at L36, decide at L49 with ours)
-    assert _feed(core, prop(0, A)) == _feed(twin, prop(0, A))
+    assert feed(core, prop(0, A)) == feed(twin, prop(0, A))
 
 
 def test_an_invalid_value_is_not_decided() -> None:
     core = _core()
-    _feed(core, pc(0, 0, A), pc(1, 0, A), pc(2, 0, A))
+    feed(core, pc(0, 0, A), pc(1, 0, A), pc(2, 0, A))
     assert core.handle(cr(0, A, valid=False)) == []
-    assert core.decision is None and not [a for a in _feed(core, cr(0, A)) if isinstance(a, Decide)]  # logged once
+    assert core.decision is None and not [a for a in feed(core, cr(0, A)) if isinstance(a, Decide)]  # logged once
 
 
 def test_other_heights_rounds_beyond_the_window_and_bad_ids_are_dropped() -> None:
     core = _core()
-    _feed(core, pc(0, 0, A), pc(1, 0, A), pc(2, 0, A))
+    feed(core, pc(0, 0, A), pc(1, 0, A), pc(2, 0, A))
     assert core.handle(cr(0, A, h=H + 1)) == []
     assert core.handle(cr(PARAMS.round_window + 1, A)) == []
     assert core.handle(cr(0, A[:31])) == []
@@ -125,10 +113,10 @@ def test_a_commit_of_an_earlier_round_is_decided_without_a_precommit() -> None:
     """We left round 0 (round skip) before its precommits reached us: deciding it needs no vote of ours, and
     signing one at round 0 now would go back in (height, round, step): nothing is signed."""
     core = _core()
-    _feed(core, pv(0, 1, None), pc(1, 1, None))  # f+1 messages of round 1: round skip (L55)
-    _feed(core, timeout(TimeoutKind.PROPOSE, 1))  # we prevote nil in round 1 (L57)
+    feed(core, pv(0, 1, None), pc(1, 1, None))  # f+1 messages of round 1: round skip (L55)
+    feed(core, timeout(TimeoutKind.PROPOSE, 1))  # we prevote nil in round 1 (L57)
     assert (core.round, core.step) == (1, Step.PREVOTE)
-    out = _feed(core, pc(0, 0, B), pc(1, 0, B), pc(2, 0, B), cr(0, B))
+    out = feed(core, pc(0, 0, B), pc(1, 0, B), pc(2, 0, B), cr(0, B))
     assert [type(a) for a in out if not isinstance(a, ScheduleTimeout)] == [Decide]
     assert core.decision == B and "decide_precommit" not in core.lines_hit
 
@@ -137,8 +125,8 @@ def test_a_proposal_for_the_same_value_still_decides_first_through_l49() -> None
     """With the proposal already logged the precommits decide through L49 as always; the value that follows
     is dropped (the core is decided)."""
     core = _core()
-    _feed(core, prop(0, A))
-    out = _feed(core, pc(0, 0, A), pc(1, 0, A), pc(2, 0, A))
+    feed(core, prop(0, A))
+    out = feed(core, pc(0, 0, A), pc(1, 0, A), pc(2, 0, A))
     assert [a for a in out if isinstance(a, Decide)] and core.lines_hit["L49"] == 1
     assert core.handle(cr(0, A)) == [] and "decide_commit" not in core.lines_hit
 
@@ -158,7 +146,7 @@ def test_a_commit_value_only_ever_decides(prefix: list[object], r: int, v: bytes
     had not precommitted there) + Decide(v) + COMMIT timeouts; locks, valid value and round never move, and
     it decides exactly when 2f+1 precommits for v at r are logged."""
     core = _core()
-    _feed(core, *prefix)
+    feed(core, *prefix)
     if core.step is Step.DECIDED:
         assert core.handle(cr(r, v)) == []
         return

@@ -11,7 +11,6 @@ from pathlib import Path
 from consensus.machine import ConsensusCore
 from consensus.types import (
     BlockIDFlag,
-    ConsensusParams,
     Decide,
     Proposal,
     ProposalReceived,
@@ -32,40 +31,32 @@ from tests.consensus.helpers import (
     ADDR,
     ME,
     PARAMS,
+    SKIP,
     VS,
     A,
     B,
     H,
-    handle_with_own_votes,
+    feed,
     my_precommit,
     pc,
     prop,
     pv,
     run_table,
+    started_core,
     timeout,
 )
 
 COMMIT = TimeoutKind.COMMIT
-SKIP = ConsensusParams(replace(PARAMS.timeouts, skip_timeout_commit=True))
 
 
 def _core(skip: bool) -> ConsensusCore:
-    core = ConsensusCore(ADDR[ME], SKIP if skip else PARAMS)
-    core.start_height(H, VS)
-    return core
+    return started_core(SKIP if skip else PARAMS)
 
-
-def _feed(core: ConsensusCore, *events: object) -> list[object]:
-    """Feed events, feeding our own signed votes back as the executor does; all actions in order."""
-    out: list[object] = []
-    for ev in events:
-        out += handle_with_own_votes(core, ev)
-    return out
 
 
 def _to_precommit(core: ConsensusCore) -> None:
     """Proposal A and a polka: the node precommits A (its own precommit is logged)."""
-    _feed(core, prop(0, A), pv(0, 0, A), pv(1, 0, A))
+    feed(core, prop(0, A), pv(0, 0, A), pv(1, 0, A))
     assert core.step is Step.PRECOMMIT
 
 
@@ -82,20 +73,20 @@ def _flags(core: ConsensusCore) -> list[str]:
 def test_without_the_option_the_full_commit_timeout_is_waited() -> None:
     core = _core(skip=False)
     _to_precommit(core)
-    out = _feed(core, pc(0, 0, A), pc(1, 0, A))
+    out = feed(core, pc(0, 0, A), pc(1, 0, A))
     assert isinstance(out[0], Decide)
     assert _commit_timeouts(out) == [ScheduleTimeout(Timeout(COMMIT, H, 0), 1000)]
-    assert _feed(core, pc(2, 0, A)) == []  # the late precommit is logged, nothing is scheduled
+    assert feed(core, pc(2, 0, A)) == []  # the late precommit is logged, nothing is scheduled
     assert _flags(core) == ["COMMIT"] * 4  # ... and it is in the decided commit
-    assert _feed(core, timeout(COMMIT, 0)) == [StartNextHeight(H + 1)]
+    assert feed(core, timeout(COMMIT, 0)) == [StartNextHeight(H + 1)]
 
 
 def test_all_precommits_at_the_decision_skip_the_wait() -> None:
     """The proposal comes last: at the decision all four precommits are in -> COMMIT timeout at 0 ms."""
     core = _core(skip=True)
-    out = _feed(core, pv(0, 0, A), pv(1, 0, A), pv(2, 0, A), pc(0, 0, A), pc(1, 0, A), pc(2, 0, None))
+    out = feed(core, pv(0, 0, A), pv(1, 0, A), pv(2, 0, A), pc(0, 0, A), pc(1, 0, A), pc(2, 0, None))
     assert not [a for a in out if isinstance(a, Decide)]
-    out = _feed(core, prop(0, A))  # prevote, precommit (ours, the fourth), decide
+    out = feed(core, prop(0, A))  # prevote, precommit (ours, the fourth), decide
     decides = [a for a in out if isinstance(a, Decide)]
     flags = [s.flag for s in decides[0].commit.signatures] if len(decides) == 1 else []
     assert flags == [BlockIDFlag.COMMIT, BlockIDFlag.COMMIT, BlockIDFlag.NIL, BlockIDFlag.COMMIT]
@@ -103,31 +94,31 @@ def test_all_precommits_at_the_decision_skip_the_wait() -> None:
     t = Timeout(COMMIT, H, 0)
     assert _commit_timeouts(out) == [ScheduleTimeout(t, 1000), ScheduleTimeout(t, 0)]
     assert core.lines_hit.get("skip_commit") == 1
-    assert _feed(core, timeout(COMMIT, 0)) == [StartNextHeight(H + 1)]
+    assert feed(core, timeout(COMMIT, 0)) == [StartNextHeight(H + 1)]
 
 
 def test_a_late_precommit_completing_the_commit_ends_the_wait() -> None:
     core = _core(skip=True)
     _to_precommit(core)
-    out = _feed(core, pc(0, 0, A), pc(1, 0, A))  # 3 of 4: decided, the fourth may still come
+    out = feed(core, pc(0, 0, A), pc(1, 0, A))  # 3 of 4: decided, the fourth may still come
     assert isinstance(out[0], Decide) and _flags(core) == ["COMMIT", "COMMIT", "ABSENT", "COMMIT"]
     assert _commit_timeouts(out) == [ScheduleTimeout(Timeout(COMMIT, H, 0), 1000)]
-    assert _feed(core, pv(2, 0, A)) == []  # a late prevote changes nothing
-    assert _feed(core, pc(2, 0, A)) == [ScheduleTimeout(Timeout(COMMIT, H, 0), 0)]
+    assert feed(core, pv(2, 0, A)) == []  # a late prevote changes nothing
+    assert feed(core, pc(2, 0, A)) == [ScheduleTimeout(Timeout(COMMIT, H, 0), 0)]
     assert _flags(core) == ["COMMIT"] * 4
-    assert _feed(core, pc(2, 0, A)) == []  # once
-    assert _feed(core, timeout(COMMIT, 0)) == [StartNextHeight(H + 1)]
-    assert _feed(core, timeout(COMMIT, 0)) == []  # the original (1 s) timeout: StartNextHeight only once
+    assert feed(core, pc(2, 0, A)) == []  # once
+    assert feed(core, timeout(COMMIT, 0)) == [StartNextHeight(H + 1)]
+    assert feed(core, timeout(COMMIT, 0)) == []  # the original (1 s) timeout: StartNextHeight only once
     core.start_height(H + 1, VS)
-    assert _feed(core, timeout(COMMIT, 0)) == []  # ... and stale in the new height
+    assert feed(core, timeout(COMMIT, 0)) == []  # ... and stale in the new height
     assert core.decided_commit() is None  # the new height has not decided
 
 
 def test_a_late_nil_precommit_also_completes_it() -> None:
     core = _core(skip=True)
     _to_precommit(core)
-    _feed(core, pc(0, 0, A), pc(1, 0, A))
-    assert _feed(core, pc(2, 0, None)) == [ScheduleTimeout(Timeout(COMMIT, H, 0), 0)]
+    feed(core, pc(0, 0, A), pc(1, 0, A))
+    assert feed(core, pc(2, 0, None)) == [ScheduleTimeout(Timeout(COMMIT, H, 0), 0)]
     assert _flags(core) == ["COMMIT", "COMMIT", "NIL", "COMMIT"]
 
 
@@ -135,17 +126,17 @@ def test_a_precommit_for_another_value_or_round_does_not_complete_it() -> None:
     """Only precommits the commit can carry count (another value is recorded ABSENT, as CometBFT)."""
     core = _core(skip=True)
     _to_precommit(core)
-    _feed(core, pc(0, 0, A), pc(1, 0, A))
-    assert _feed(core, pc(2, 1, A)) == []  # round 1: not the decision round
-    assert _feed(core, pc(2, 0, B)) == []  # another value (a Byzantine precommit)
+    feed(core, pc(0, 0, A), pc(1, 0, A))
+    assert feed(core, pc(2, 1, A)) == []  # round 1: not the decision round
+    assert feed(core, pc(2, 0, B)) == []  # another value (a Byzantine precommit)
     assert _flags(core) == ["COMMIT", "COMMIT", "ABSENT", "COMMIT"]
-    assert _feed(core, timeout(COMMIT, 0)) == [StartNextHeight(H + 1)]  # the full wait
+    assert feed(core, timeout(COMMIT, 0)) == [StartNextHeight(H + 1)]  # the full wait
 
 
 def test_a_silent_validator_keeps_the_full_wait() -> None:
     core = _core(skip=True)
     _to_precommit(core)
-    out = _feed(core, pc(0, 0, A), pc(1, 0, A))
+    out = feed(core, pc(0, 0, A), pc(1, 0, A))
     assert _commit_timeouts(out) == [ScheduleTimeout(Timeout(COMMIT, H, 0), 1000)]
     assert "skip_commit" not in core.lines_hit
 
@@ -155,7 +146,7 @@ def test_deciding_before_voting_signs_our_precommit_first() -> None:
     sign our precommit for the decided value first (``decide_precommit``), so the commit becomes full and the
     early start happens (before, our precommit was never sent and every validator waited the full 1 s)."""
     core = _core(skip=True)
-    _feed(core, pc(0, 0, A), pc(1, 0, A), pc(2, 0, A))
+    feed(core, pc(0, 0, A), pc(1, 0, A), pc(2, 0, A))
     out = core.handle(prop(0, A))
     assert out[0] == my_precommit(0, A)  # ahead of Decide: a shell may suspend at Decide (the node commits)
     assert isinstance(out[1], Decide) and out[2:] == [ScheduleTimeout(Timeout(COMMIT, H, 0), 1000)]
@@ -168,9 +159,9 @@ def test_deciding_before_voting_signs_our_precommit_first() -> None:
 def test_deciding_after_prevoting_also_precommits() -> None:
     """Prevoted (no polka seen), then 2f+1 precommits for the proposal: the same precommit before the decision."""
     core = _core(skip=True)
-    _feed(core, prop(0, A), pv(0, 0, A))
+    feed(core, prop(0, A), pv(0, 0, A))
     assert core.step is Step.PREVOTE
-    out = _feed(core, pc(0, 0, A), pc(1, 0, A), pc(2, 0, A))
+    out = feed(core, pc(0, 0, A), pc(1, 0, A), pc(2, 0, A))
     assert out[0] == my_precommit(0, A) and isinstance(out[1], Decide)
     t = Timeout(COMMIT, H, 0)
     assert _commit_timeouts(out) == [ScheduleTimeout(t, 1000), ScheduleTimeout(t, 0)]
@@ -181,9 +172,9 @@ def test_no_second_precommit_after_a_nil_one() -> None:
     """Precommitted nil in the decision round (L61): that precommit stands, nothing more is signed (and the
     nil precommit counts for the early start: the commit is full)."""
     core = _core(skip=True)
-    _feed(core, prop(0, A), pv(0, 0, A), pv(1, 0, None), timeout(TimeoutKind.PREVOTE, 0))
+    feed(core, prop(0, A), pv(0, 0, A), pv(1, 0, None), timeout(TimeoutKind.PREVOTE, 0))
     assert core.step is Step.PRECOMMIT
-    out = _feed(core, pc(0, 0, A), pc(1, 0, A), pc(2, 0, A))
+    out = feed(core, pc(0, 0, A), pc(1, 0, A), pc(2, 0, A))
     assert not [a for a in out if isinstance(a, SignVote)] and "decide_precommit" not in core.lines_hit
     assert _flags(core) == ["COMMIT", "COMMIT", "COMMIT", "NIL"]
     assert _commit_timeouts(out)[-1] == ScheduleTimeout(Timeout(COMMIT, H, 0), 0)
@@ -193,11 +184,11 @@ def test_no_precommit_for_a_decision_of_an_earlier_round() -> None:
     """Deciding round 0 from round 1 (we left round 0 without precommitting): signing at round 0 now would go
     back in (height, round, step), which the signer refuses; nothing is signed, the full wait applies."""
     core = _core(skip=True)
-    _feed(core, pc(0, 0, A), pc(1, 0, A))
-    _feed(core, pv(0, 1, None), pc(1, 1, None))  # f+1 messages of round 1: round skip (L55)
-    _feed(core, timeout(TimeoutKind.PROPOSE, 1))  # we prevote nil in round 1 (L57)
+    feed(core, pc(0, 0, A), pc(1, 0, A))
+    feed(core, pv(0, 1, None), pc(1, 1, None))  # f+1 messages of round 1: round skip (L55)
+    feed(core, timeout(TimeoutKind.PROPOSE, 1))  # we prevote nil in round 1 (L57)
     assert (core.round, core.step) == (1, Step.PREVOTE)
-    out = _feed(core, pc(2, 0, A), prop(0, A))  # round 0's precommits, then its proposal: decide round 0
+    out = feed(core, pc(2, 0, A), prop(0, A))  # round 0's precommits, then its proposal: decide round 0
     assert isinstance(out[0], Decide) and not [a for a in out if isinstance(a, SignVote)]
     assert _flags(core) == ["COMMIT", "COMMIT", "COMMIT", "ABSENT"]
     assert _commit_timeouts(out) == [ScheduleTimeout(Timeout(COMMIT, H, 0), 1000)]
@@ -206,9 +197,9 @@ def test_no_precommit_for_a_decision_of_an_earlier_round() -> None:
 def test_late_equivocation_is_still_reported() -> None:
     core = _core(skip=True)
     _to_precommit(core)
-    _feed(core, pc(0, 0, A), pc(1, 0, A))
-    assert _feed(core, pc(2, 0, A)) == [ScheduleTimeout(Timeout(COMMIT, H, 0), 0)]
-    out = _feed(core, pc(2, 0, None))
+    feed(core, pc(0, 0, A), pc(1, 0, A))
+    assert feed(core, pc(2, 0, A)) == [ScheduleTimeout(Timeout(COMMIT, H, 0), 0)]
+    out = feed(core, pc(2, 0, None))
     assert len(out) == 1 and isinstance(out[0], ReportEvidence)
     assert _flags(core) == ["COMMIT"] * 4
 
