@@ -17,6 +17,7 @@ from state import errors as E
 from state.chain import ExecTxResult
 from state.crypto import verify
 from state.errors import CODESPACE, TxError
+from state.fastrec import remember
 from state.records import Account, Params, k_account
 from state.store import NS_STATE, Ctx, Event
 from state.txs import DecodedTx
@@ -96,17 +97,12 @@ def bump_nonce(ctx: Ctx, addr: bytes, acct: Account) -> None:
 
 
 _ACCOUNT_STATE_KEYS: dict[bytes, bytes] = {}  # address -> `NS_STATE + k_account(address)`: read and written by
-_ACCOUNT_STATE_KEYS_MAX = 65_536  # each of the signer's txs (bounded: emptied when full)
+# each of the signer's txs (bounded: fastrec.remember)
 
 
 def _account_key(addr: bytes) -> bytes:
     key = _ACCOUNT_STATE_KEYS.get(addr)
-    if key is None:
-        if len(_ACCOUNT_STATE_KEYS) >= _ACCOUNT_STATE_KEYS_MAX:
-            _ACCOUNT_STATE_KEYS.clear()
-        key = _ACCOUNT_STATE_KEYS[addr] = NS_STATE + k_account(addr)
-    return key
-
+    return key if key is not None else remember(_ACCOUNT_STATE_KEYS, addr, NS_STATE + k_account(addr))
 
 
 def run_tx(block: Ctx, dtx: DecodedTx, params: Params, *, verified: bool) -> ExecTxResult:

@@ -299,4 +299,18 @@ def fast_init(*classes: type) -> None:
         cls.__init__ = init  # type: ignore[misc]
 
 
-__all__ = ["fast_init", "pack", "pack_str", "strict", "to_list", "typing", "unpack", "unpack_value"]
+K = TypeVar("K")
+V = TypeVar("V")
+MEMO_MAX = 65_536  # the bound of the per-process memos of derived keys (signer addresses, state keys)
+
+
+def remember(memo: dict[K, V], key: K, value: V, bound: int = MEMO_MAX) -> V:
+    """The miss path of a bounded memo: `value` kept under `key` (the memo emptied first when it holds `bound`
+    entries) and returned. Hot paths read the memo inline (`memo.get(key)`) and call this only on a miss."""
+    if len(memo) >= bound:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
+__all__ = ["fast_init", "pack", "pack_str", "remember", "strict", "to_list", "typing", "unpack", "unpack_value"]

@@ -31,7 +31,7 @@ from typing import ClassVar
 
 from state.codec import Record
 from state.crypto import sha256
-from state.fastrec import fast_init
+from state.fastrec import MEMO_MAX, fast_init, remember
 
 LG_TYPES = ("BID", "PERF", "ADV", "RET", "WARR")
 CC_PURPOSES = ("EGP_REGISTRATION", "CONTRACTOR_CLASS", "BID_QUALIFICATION")
@@ -307,15 +307,13 @@ def k_params() -> bytes:
 
 
 _ACCOUNT_KEYS: dict[bytes, bytes] = {}  # address -> its account key: every tx's signer is looked up 3-5 times (check,
-_ACCOUNT_KEYS_MAX = 65_536  # re-check, finalize, its nonce) by a few thousand hot signers; bounded (emptied when full)
+_ACCOUNT_KEYS_MAX = MEMO_MAX  # re-check, finalize, its nonce) by a few thousand hot signers; bounded (emptied if full)
 
 
 def k_account(addr: bytes) -> bytes:
     key = _ACCOUNT_KEYS.get(addr)
     if key is None:
-        if len(_ACCOUNT_KEYS) >= _ACCOUNT_KEYS_MAX:
-            _ACCOUNT_KEYS.clear()
-        key = _ACCOUNT_KEYS[addr] = b"acct/" + addr.hex().encode()
+        key = remember(_ACCOUNT_KEYS, addr, b"acct/" + addr.hex().encode(), _ACCOUNT_KEYS_MAX)
     return key
 
 

@@ -23,6 +23,7 @@ from state import errors as E
 from state.calendar import day_from_iso
 from state.crypto import address
 from state.errors import TxError
+from state.fastrec import remember
 from state.records import (
     Account,
     Institution,
@@ -81,21 +82,14 @@ def signer_is(ctx: Ctx, kind: str, action: str, owner_id: str | None = None) -> 
 # institution or supplier, and an issue its applicant's (bounded: each emptied when full)
 _SUPPLIER_KEYS: dict[str, bytes] = {}
 _INST_KEYS: dict[tuple[str, str], bytes] = {}
-_KEYS_MAX = 65_536
 
 
 def _supplier_key(tax_id: str) -> bytes:
-    if len(_SUPPLIER_KEYS) >= _KEYS_MAX:
-        _SUPPLIER_KEYS.clear()
-    key = _SUPPLIER_KEYS[tax_id] = NS_STATE + k_supplier(tax_id)
-    return key
+    return remember(_SUPPLIER_KEYS, tax_id, NS_STATE + k_supplier(tax_id))
 
 
 def _inst_key(kind: str, code: str) -> bytes:
-    if len(_INST_KEYS) >= _KEYS_MAX:
-        _INST_KEYS.clear()
-    key = _INST_KEYS[(kind, code)] = NS_STATE + k_inst(kind, code)
-    return key
+    return remember(_INST_KEYS, (kind, code), NS_STATE + k_inst(kind, code))
 
 
 def check_owner_active(ctx: Ctx, kind: str, owner_id: str) -> None:

@@ -59,7 +59,7 @@ from state.bodies import (
 from state.codec import DecodeError, Record, encode
 from state.crypto import PrivateKey, address, sha256
 from state.errors import MALFORMED_BODY, MALFORMED_TX, TX_TOO_LARGE, UNKNOWN_TX_TYPE, TxError
-from state.fastrec import fast_init, strict
+from state.fastrec import fast_init, remember, strict
 from state.fastrec import packb as fast_packb
 
 __all__ = [
@@ -200,9 +200,7 @@ def decode_tx(data: bytes) -> DecodedTx:
         tx.__dict__["_sign_bytes"] = _SIGN_HEAD + raw[2:-66]
     addr = _ADDRESSES.get(tx.signer)
     if addr is None:
-        if len(_ADDRESSES) >= 65_536:
-            _ADDRESSES.clear()
-        addr = _ADDRESSES[tx.signer] = address(tx.signer)
+        addr = remember(_ADDRESSES, tx.signer, address(tx.signer))
     return DecodedTx(tx, body, sha256(raw), raw, addr)
 
 
