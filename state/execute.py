@@ -70,12 +70,14 @@ class TxOutcome:  # ante_tx's verdict (run_tx returns the block's ExecTxResult s
 
 
 def authenticate(ctx: Ctx, dtx: DecodedTx, params: Params, *, verified: bool) -> Account:
-    """Chain id, registered active key, signature (unless already verified), sequence number."""
+    """Chain id, registered active key, sequence number, signature (unless already verified): the envelope's
+    rules, in the order their refusals are given. `run_tx` (every tx of a block) and `ante_tx` (the mempool's
+    check) both call it, with `bump_nonce`: the rules and the write are stated once each."""
     tx = dtx.tx
     if tx.chain_id != params.chain_id:
         raise TxError(E.WRONG_CHAIN, got=tx.chain_id, want=params.chain_id)
     addr = dtx.signer_address
-    acct = ctx.view.get_rec(_account_key(addr), Account)
+    acct = ctx.view.get_rec(_ACCOUNT_STATE_KEYS.get(addr) or _account_key(addr), Account)
     if acct is None:
         raise TxError(E.UNKNOWN_SIGNER, address=addr.hex())
     if not acct.active:
@@ -92,12 +94,12 @@ def bump_nonce(ctx: Ctx, addr: bytes, acct: Account) -> None:
     (`Overlay.put_rec`): a hot signer's is rewritten by each of its txs. Its fields are the stored
     account's with `nonce + 1` (it grows by one a tx from 0: never near msgpack's 2**64), so packing it
     cannot fail there."""
-    ctx.view.put_rec(_account_key(addr),
+    ctx.view.put_rec(_ACCOUNT_STATE_KEYS.get(addr) or _account_key(addr),
                      Account(acct.pub_key, acct.owner_kind, acct.owner_id, acct.nonce + 1, acct.active))
 
 
 _ACCOUNT_STATE_KEYS: dict[bytes, bytes] = {}  # address -> `NS_STATE + k_account(address)`: read and written by
-# each of the signer's txs (bounded: fastrec.remember)
+# each of the signer's txs (bounded: fastrec.remember; the hot paths above read it inline, `_account_key` on a miss)
 
 
 def _account_key(addr: bytes) -> bytes:
@@ -113,18 +115,13 @@ def run_tx(block: Ctx, dtx: DecodedTx, params: Params, *, verified: bool) -> Exe
     rolls them back (`Overlay.rollback`), with the events and validator updates of the tx, so only the
     sequence number stays taken, as when each tx ran in a child overlay merged on success."""
     block.tx_hash = dtx.hash
-    tx, addr, view = dtx.tx, dtx.signer_address, block.view
-    key = _ACCOUNT_STATE_KEYS.get(addr) or _account_key(addr)
-    # `authenticate` inlined for a tx it accepts without a signature check (chain id, then the account);
-    # anything else goes through it, which gives the refusal or checks the signature
-    acct = view.get_rec(key, Account) if verified and tx.chain_id == params.chain_id else None
-    if acct is None or not acct.active or tx.nonce != acct.nonce:
-        try:
-            acct = authenticate(block, dtx, params, verified=verified)
-        except TxError as err:
-            return ExecTxResult(err.code, b"", err.log, "", 0, 0, (), CODESPACE)
-    # `bump_nonce`, inlined
-    view.put_rec(key, Account(acct.pub_key, acct.owner_kind, acct.owner_id, acct.nonce + 1, acct.active))
+    try:
+        acct = authenticate(block, dtx, params, verified=verified)
+    except TxError as err:
+        return ExecTxResult(err.code, b"", err.log, "", 0, 0, (), CODESPACE)
+    addr = dtx.signer_address
+    bump_nonce(block, addr, acct)
+    view = block.view
     events: list[Event] = []
     block.events = events
     vu = block.validator_updates

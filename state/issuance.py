@@ -12,7 +12,7 @@ from state import errors as E
 from state.calendar import fmt_time
 from state.errors import TxError, thb
 from state.fastrec import pack
-from state.lg_core import _store, doc_hash_ok, future_time, load, positive_amount, transition
+from state.lg_core import _store, bad_amount, bad_doc_hash, bad_time, load, positive_amount, transition
 from state.records import (
     ACTIVE,
     DECLINED,
@@ -28,32 +28,45 @@ from state.records import (
     k_request,
     lg_id_of,
 )
-from state.registry import AGENCY, BANK, SUPPLIER, require_supplier, signer_is
+from state.registry import AGENCY, BANK, SUPPLIER, not_authorised, require_supplier, signer_is
 from state.store import NS_STATE, Ctx
 from state.txs import DeclineRequest, IssueGuarantee, PublishRequirement, RequestGuarantee
 
 
 def _type_ok(t: str) -> None:
     if t not in LG_TYPES:
-        raise TxError(E.BAD_FIELD, field="type", reason=f"must be one of {', '.join(LG_TYPES)}")
+        raise _bad_type()
+
+
+def _bad_type() -> TxError:
+    return TxError(E.BAD_FIELD, field="type", reason=f"must be one of {', '.join(LG_TYPES)}")
+
+
+# The field rules of a requirement and of an issue (a third of the workload's txs between them) are written once
+# each, as one `if` that raises, in the order their refusals are given, rather than as a call per rule (~0.4 us a
+# tx more) or a combined test guarding the calls (a rule added to the calls but not to the test was skipped).
+# The refusals are the shared checks' (`signer_is`, `positive_amount`, `future_time`, `doc_hash_ok`): the same
+# codes and logs; tests/state/test_field_rules.py holds the two handlers to those checks run one by one.
 
 
 def publish_requirement(ctx: Ctx, b: PublishRequirement) -> None:
     """T1: the agency publishes (a new version of) what security it needs."""
     now = ctx.now
-    if (ctx.signer_kind != AGENCY or b.type not in LG_TYPES or b.min_amount <= 0 or not b.req_id
-            or ":" in b.req_id or "/" in b.req_id or b.must_cover_until <= now
-            or (b.bid_deadline <= now if b.type == "BID" else b.bid_deadline)):  # else the checks pass at once
-        signer_is(ctx, AGENCY, "publishing a security requirement")
-        _type_ok(b.type)
-        positive_amount(b.min_amount)
-        if not b.req_id or ":" in b.req_id or "/" in b.req_id:
-            raise TxError(E.BAD_FIELD, field="req_id", reason="must be non-empty without ':' or '/'")
-        future_time(ctx, "must-cover-until", b.must_cover_until)
-        if b.type == "BID":
-            future_time(ctx, "bid deadline", b.bid_deadline)
-        elif b.bid_deadline:
-            raise TxError(E.BAD_FIELD, field="bid_deadline", reason="only a BID requirement has a bid deadline")
+    if ctx.signer_kind != AGENCY:
+        raise not_authorised(ctx, AGENCY, "publishing a security requirement")
+    if b.type not in LG_TYPES:
+        raise _bad_type()
+    if b.min_amount <= 0:
+        raise bad_amount(b.min_amount)
+    if not b.req_id or ":" in b.req_id or "/" in b.req_id:
+        raise TxError(E.BAD_FIELD, field="req_id", reason="must be non-empty without ':' or '/'")
+    if b.must_cover_until <= now:
+        raise bad_time(ctx, "must-cover-until", b.must_cover_until)
+    if b.type == "BID":
+        if b.bid_deadline <= now:
+            raise bad_time(ctx, "bid deadline", b.bid_deadline)
+    elif b.bid_deadline:
+        raise TxError(E.BAD_FIELD, field="bid_deadline", reason="only a BID requirement has a bid deadline")
     agency = ctx.signer_id
     rid = f"{agency}:{b.req_id}"
     key = NS_STATE + k_req(rid)
@@ -146,15 +159,18 @@ def _check_replacement(ctx: Ctx, b: IssueGuarantee, live_id: str | None) -> Guar
 def issue_guarantee(ctx: Ctx, b: IssueGuarantee) -> None:
     """T3: the bank issues; the guarantee is ISSUED (irrevocable from now on, I4)."""
     bank = ctx.signer_id
-    if (ctx.signer_kind != BANK or b.type not in LG_TYPES or b.amount <= 0 or len(b.doc_hash) not in (0, 32)
-            or not b.ref or "/" in b.ref or b.expiry <= ctx.now):  # the checks below pass at once otherwise
-        signer_is(ctx, BANK, "issuing a guarantee")
-        _type_ok(b.type)
-        positive_amount(b.amount)
-        doc_hash_ok(b.doc_hash)
-        if not b.ref or "/" in b.ref:
-            raise TxError(E.BAD_FIELD, field="ref", reason="must be non-empty without '/'")
-        future_time(ctx, "expiry", b.expiry)
+    if ctx.signer_kind != BANK:
+        raise not_authorised(ctx, BANK, "issuing a guarantee")
+    if b.type not in LG_TYPES:
+        raise _bad_type()
+    if b.amount <= 0:
+        raise bad_amount(b.amount)
+    if len(b.doc_hash) not in (0, 32):
+        raise bad_doc_hash()
+    if not b.ref or "/" in b.ref:
+        raise TxError(E.BAD_FIELD, field="ref", reason="must be non-empty without '/'")
+    if b.expiry <= ctx.now:
+        raise bad_time(ctx, "expiry", b.expiry)
     require_supplier(ctx, b.applicant)
     req = _check_requirement(ctx, b)
     lg_id = lg_id_of(bank, b.ref)

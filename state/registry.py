@@ -73,9 +73,14 @@ def get_params(ctx: Ctx) -> Params:
 def signer_is(ctx: Ctx, kind: str, action: str, owner_id: str | None = None) -> None:
     """Raise NOT_AUTHORISED unless the signer's key belongs to `kind` (and to `owner_id` when given)."""
     if ctx.signer_kind != kind or (owner_id is not None and ctx.signer_id != owner_id):
-        role = kind.lower() if owner_id is None else f"{kind.lower()} {owner_id}"
-        raise TxError(E.NOT_AUTHORISED, action=action, role=role,
-                      signer=f"{ctx.signer_kind.lower()} {ctx.signer_id}")
+        raise not_authorised(ctx, kind, action, owner_id)
+
+
+def not_authorised(ctx: Ctx, kind: str, action: str, owner_id: str | None = None) -> TxError:
+    """`signer_is`'s refusal, for a handler that tests the signer's kind itself among its other field rules
+    (state/issuance.py: one test per rule, no call per rule on the accepted path)."""
+    role = kind.lower() if owner_id is None else f"{kind.lower()} {owner_id}"
+    return TxError(E.NOT_AUTHORISED, action=action, role=role, signer=f"{ctx.signer_kind.lower()} {ctx.signer_id}")
 
 
 # the state keys (`NS_STATE` + key) of suppliers and institutions, memoised: every tx reads its signer's
