@@ -151,11 +151,11 @@ async def tx_search(ctx: Ctx, query: str, prove: bool, page: int | None, per_pag
     if desc:
         hits.reverse()
     start, stop = page_slice(page, clamp_per_page(per_page), len(hits))
-    txs = []
-    for _, _, h in hits[start:stop]:
-        rec = ctx.services.indexer.get_tx(h)
-        if rec is not None:
-            txs.append(_tx_json(ctx, rec, prove))
+    try:  # the page's records at once: each block and its results read once (node/indexer.py `get_txs`)
+        recs = ctx.services.indexer.get_txs([h for _, _, h in hits[start:stop]])
+    except SearchError as e:
+        raise internal(str(e)) from e
+    txs = [_tx_json(ctx, rec, prove) for rec in recs if rec is not None]
     return {"txs": txs, "total_count": str(len(hits))}
 
 

@@ -90,13 +90,24 @@ def test_block_and_tx_events_share_one_tx_result_encoding_and_waiters_get_the_re
     asyncio.run(go())
 
 
-def test_the_indexer_takes_the_records_as_they_are() -> None:
-    block, res = _block((b"k1=v", b"k2=v"))
+def _indexed(block: Block, res: FinalizeBlockResult) -> tuple[MemoryKV, Indexer]:
+    """The block, its results and its index entries in one batch, as the node's applier writes them."""
+    from node.blockstore import BlockStore
+
     kv = MemoryKV()
     ix = Indexer(kv)
     b = kv.batch()
+    store = BlockStore(kv)
+    store.save_block(block, Commit(block.header.height, 0, block.block_id(), ()), b)
     ix.index_chain_block(b, block, res)
+    store.save_results(block.header.height, res, b)
     b.commit()
+    return kv, ix
+
+
+def test_the_indexer_takes_the_records_as_they_are() -> None:
+    block, res = _block((b"k1=v", b"k2=v"))
+    _, ix = _indexed(block, res)
     rec = ix.get_tx(sha256(b"k1=v"))
     assert rec is not None and rec.result == res.tx_results[0] and type(rec.result) is ExecTxResult
 
@@ -202,20 +213,33 @@ def test_tx_events_reach_exactly_the_subscriptions_whose_queries_hold() -> None:
 
 
 def test_a_corrupt_index_record_is_a_search_error() -> None:
+    import struct
+
     import pytest
 
     from node.indexer import SearchError
 
-    block, res = _block((b"k1=v",))
-    kv = MemoryKV()
-    ix = Indexer(kv)
-    b = kv.batch()
-    ix.index_chain_block(b, block, res)
-    b.commit()
+    block, res = _block((b"k1=v", b"k2=v"))
+    kv, ix = _indexed(block, res)
     h = sha256(b"k1=v")
     good = kv.get(b"ix/th" + h)
-    assert good is not None
-    for bad in (b"", b"\xc1", good[:-3], good + b"\x00", b"\x93\x01\x02\x03", b"\x94\x01\x02\xa1x\x92\x01\x02"):
+    assert good == struct.pack(">QIII", 3, 0, 0, 0)  # the pointer (height, index, the tx's and result's offsets)
+    old = b"\x94\x03\x00\xc4\x04k1=v\x98\x00\xc4\x00\xa0\xa0\x00\x00\x90\xa0"  # an older home's record
+    second = kv.get(b"ix/th" + sha256(b"k2=v"))
+    assert second is not None
+    # no such block, another tx, no such tx, an offset inside a tx, past the end, a result's offset inside one
+    pointers = (struct.pack(">QIII", 4, 0, 0, 0), second, struct.pack(">QIII", 3, 2, 12, 0),
+                struct.pack(">QIII", 3, 0, 1, 0), struct.pack(">QIII", 3, 0, 10**6, 0),
+                struct.pack(">QIII", 3, 0, 0, 1), struct.pack(">QIII", 3, 0, 0, 10**6), good[:12])
+    for bad in (b"", b"\xc1", good[:-3], good + b"\x00", b"\x93\x01\x02\x03", b"\x94\x01\x02\xa1x\x92\x01\x02",
+                old[:-1], *pointers):
         kv.put(b"ix/th" + h, bad)
         with pytest.raises(SearchError):
             ix.get_tx(h)
+    kv.put(b"ix/th" + h, old)
+    rec = ix.get_tx(h)
+    assert rec is not None and (rec.height, rec.index, rec.tx, rec.result) == (3, 0, b"k1=v", ExecTxResult())
+    kv.delete(b"blockstore/r" + struct.pack(">Q", 3))
+    kv.put(b"ix/th" + h, good)
+    with pytest.raises(SearchError, match="results"):  # the block store lost the block's results
+        ix.get_tx(h)

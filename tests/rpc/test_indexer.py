@@ -1,7 +1,10 @@
-"""The tx/block index: written in the caller's batch, exact search (checked against a brute-force model)."""
+"""The tx/block index: written in the caller's batch, exact search (checked against a brute-force model); a tx
+record points at its block and results in the block store, which the helpers here write in the same batch, as
+the node does."""
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,17 +12,31 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from node.blockstore import BlockStore
 from node.indexer import Indexer, SearchError
 from node.rpc.query import parse_query
 from node.rpc.services import BlockResultsView, EventAttribute, EventView, TxResultView
+from state.chain import Block, BlockID, Commit, FinalizeBlockResult, Header, PartSetHeader
 from state.crypto import sha256
-from state.kv import MemoryKV
+from state.kv import Batch, MemoryKV
 from state.kv_level import LevelKV
 
+Z = b"\x00" * 32
 
-class _Block:
-    def __init__(self, txs: list[bytes]) -> None:
-        self.txs = tuple(txs)
+
+def _block(height: int, txs: list[bytes]) -> Block:
+    """A block of `txs` at `height` (placeholder hashes: nothing here validates a block)."""
+    hdr = Header(11, 1, "egp-test", height, 1_736_935_200_000 + height, BlockID(sha256(b"%d" % height),
+                 PartSetHeader(1, Z)), Z, Z, Z, Z, Z, b"", Z, Z, b"\x01" * 20)
+    return Block(hdr, tuple(txs), (), Commit.empty())
+
+
+def _save(kv: MemoryKV | LevelKV, batch: Batch, block: Block, results: BlockResultsView) -> None:
+    """The block and its results into the block store, in the index's batch (what a tx record points at)."""
+    store = BlockStore(kv)
+    store.save_block(block, Commit(block.header.height, 0, block.block_id(), ()), batch)
+    store.save_results(block.header.height, FinalizeBlockResult(results.finalize_block_events, results.tx_results,
+                                                                (), b"", Z), batch)
 
 
 def _result(attrs: list[tuple[str, str, bool]]) -> TxResultView:
@@ -29,8 +46,10 @@ def _result(attrs: list[tuple[str, str, bool]]) -> TxResultView:
 def _index(ix: Indexer, kv: MemoryKV | LevelKV, height: int, txs: list[tuple[bytes, TxResultView]],
            block_attrs: tuple[EventAttribute, ...] = ()) -> None:
     batch = kv.batch()
-    ix.index_block(batch, _Block([t for t, _ in txs]),
-                   BlockResultsView(height, tuple(r for _, r in txs), (EventView("blk", block_attrs),)))
+    block = _block(height, [t for t, _ in txs])
+    results = BlockResultsView(height, tuple(r for _, r in txs), (EventView("blk", block_attrs),))
+    _save(kv, batch, block, results)
+    ix.index_block(batch, block, results)
     assert ix.get_tx(sha256(txs[0][0])) is None if txs else True  # nothing visible before the commit
     batch.commit()
 
@@ -132,19 +151,20 @@ def test_prune_removes_every_entry_below_the_retain_height() -> None:
     for h in (1, 2, 3):
         _index(ix, kv, h, [(f"t{h}".encode(), _result([("id", f"LG-{h}", True), ("bank", "KBANK", True)]))],
                (EventAttribute("n", str(h), True),))
-    before = len(list(kv.iterate()))
+    before = len(list(kv.iterate(prefix=b"ix/")))
     batch = kv.batch()
     assert ix.prune(batch, 3) == 2
     batch.commit()
     assert ix.get_tx(sha256(b"t1")) is None and ix.get_tx(sha256(b"t3")) is not None
     assert [h for h, _, _ in ix.search_txs(parse_query("lg.bank='KBANK'"))] == [3]
     assert ix.search_blocks(parse_query("blk.n EXISTS")) == [3]
-    assert len(list(kv.iterate())) == before // 3  # nothing of heights 1 and 2 is left behind
+    assert len(list(kv.iterate(prefix=b"ix/"))) == before // 3  # nothing of heights 1 and 2 is left behind
 
 
 def _index_legacy(kv: MemoryKV, height: int, txs: list[tuple[bytes, TxResultView]]) -> None:
     """What `Indexer._write` wrote before the per-block postings (a `tH` and a `ta` entry per tx, with the
-    hash), for homes indexed then; the tx record `th` is unchanged."""
+    hash), for homes indexed then, with the tx record `th` of then (`[height, index, tx, result]`, no block
+    in the store: the record holds all a lookup needs)."""
     import struct
 
     from state.fastrec import packb
@@ -188,7 +208,7 @@ def test_a_home_indexed_with_the_older_layout_is_searched_and_pruned_whole(
     ix.prune(batch, len(blocks))
     batch.commit()
     assert ix.search_txs(query) == [(h, i, th) for h, i, th, ev in model if h == len(blocks) and query.matches(ev)]
-    assert all(k[3:5] not in (b"tH", b"ta") for k, _ in kv.iterate())  # the older entries went with their heights
+    assert all(k[3:5] not in (b"tH", b"ta") for k, _ in kv.iterate(prefix=b"ix/"))  # (gone with their heights)
 
 
 def test_a_block_writes_one_posting_per_attribute_value() -> None:
@@ -198,7 +218,7 @@ def test_a_block_writes_one_posting_per_attribute_value() -> None:
     _index(ix, kv, 7, [(b"a", _result([("bank", "KBANK", True), ("id", "1", True)])),
                        (b"b", _result([("bank", "KBANK", True), ("id", "2", True), ("bank", "KBANK", True)])),
                        (b"c", _result([("bank", "SCB", True), ("id", "3", True)]))])
-    kinds = [k[3:5] for k, _ in kv.iterate()]
+    kinds = [k[3:5] for k, _ in kv.iterate(prefix=b"ix/")]
     assert kinds.count(b"tP") == 2 + 3 and kinds.count(b"tB") == 1 and kinds.count(b"th") == 3
     assert [(h, i) for h, i, _ in ix.search_txs(parse_query("lg.bank='KBANK'"))] == [(7, 0), (7, 1)]
 
@@ -240,23 +260,76 @@ _INT = st.integers(0, 2**64 - 1) | st.sampled_from([0, 127, 128, 65_536])
               st.lists(st.builds(EventView, _TEXT, st.lists(st.builds(EventAttribute, _TEXT, _TEXT, st.booleans()),
                                                             max_size=17).map(tuple)),
                        max_size=3).map(tuple), _TEXT) | st.just(TxResultView())),
-    min_size=1, max_size=18), st.integers(1, 2**40))
-def test_tx_records_are_the_packed_lists(txs: list[tuple[bytes, TxResultView]], height: int) -> None:
-    """The tx record `th` is assembled from packed pieces (each attribute's row packed once): its bytes are
-    the msgpack of `[height, index, tx, [code, data, log, info, gas_wanted, gas_used, events, codespace]]`
-    with events `[[type, [[key, value, index], ...]], ...]`, the layout every home holds, and it reads back."""
-    from state.fastrec import packb
-
+    min_size=1, max_size=18), st.integers(1, 2**40), st.integers(-2, 0))
+def test_tx_records_point_at_the_block_and_read_back(txs: list[tuple[bytes, TxResultView]], height: int,
+                                                     short: int) -> None:
+    """The tx record `th` is the 20-byte pointer (height, index, the tx's offset in the block's txs, its result's
+    in the results' tx results); a lookup reads the tx from the block and its result from the block's results
+    record, fields, events and attributes as they were (a block with fewer results than txs: the others'
+    result is the empty one, as their records had)."""
     kv = MemoryKV()
     ix = Indexer(kv)
     batch = kv.batch()
-    ix.index_block(batch, _Block([t for t, _ in txs]), BlockResultsView(height, tuple(r for _, r in txs), ()))
+    block = _block(height, [t for t, _ in txs])
+    results = BlockResultsView(height, tuple(r for _, r in txs)[: len(txs) + short], ())
+    _save(kv, batch, block, results)
+    ix.index_block(batch, block, results)
     batch.commit()
+    hashes = [sha256(tx) for tx, _ in txs]
     for i, (tx, r) in enumerate(txs):
-        events = [[e.type, [[a.key, a.value, a.index] for a in e.attributes]] for e in r.events]
-        want = packb([height, i, tx, [r.code, r.data, r.log, r.info, r.gas_wanted, r.gas_used, events, r.codespace]])
-        h = sha256(tx)
-        if all(sha256(t) != h for t, _ in txs[i + 1:]):  # (a tx repeated later: its last record wins)
-            assert kv.get(b"ix/th" + h) == want
-            rec = ix.get_tx(h)
-            assert rec is not None and (rec.height, rec.index, rec.tx, rec.result) == (height, i, tx, r)
+        h = hashes[i]
+        if h in hashes[i + 1:]:  # (a tx repeated later: its last record wins)
+            continue
+        ptr = kv.get(b"ix/th" + h)
+        assert ptr is not None and len(ptr) == 20 and ptr[:12] == struct.pack(">QI", height, i)
+        rec = ix.get_tx(h)
+        want = r if i < len(results.tx_results) else TxResultView()
+        assert rec is not None and (rec.height, rec.index, rec.tx, rec.result) == (height, i, tx, want)
+    assert ix.get_txs(hashes) == [ix.get_tx(h) for h in hashes]  # one read of the block for them all
+
+
+def _old_tx_record(height: int, index: int, tx: bytes, r: TxResultView) -> bytes:
+    """A tx record as homes indexed before 2026-11-26 (session 7) hold it: `[height, index, tx, result]`."""
+    from state.fastrec import packb
+
+    events = [[e.type, [[a.key, a.value, a.index] for a in e.attributes]] for e in r.events]
+    return packb([height, index, tx, [r.code, r.data, r.log, r.info, r.gas_wanted, r.gas_used, events, r.codespace]])
+
+
+def test_a_home_with_the_older_tx_records_is_read_and_pruned_as_it_is() -> None:
+    """Heights whose `th` records are the older 4-element arrays (session 6's homes: `tB`/`tP` postings, the
+    tx and its result in the record) next to heights with pointers: lookups, searches by hash and pages give
+    the same records, and pruning removes both kinds with every posting of their heights."""
+    kv = MemoryKV()
+    ix = Indexer(kv)
+    txs = {h: [(f"t{h}-{i}".encode(), _result([("id", f"LG-{h}-{i}", True), ("bank", "KBANK", True)]))
+               for i in range(3)] for h in (1, 2, 3)}
+    for h, items in txs.items():
+        _index(ix, kv, h, items, (EventAttribute("n", str(h), True),))
+    pointers = {sha256(tx): ix.get_tx(sha256(tx)) for items in txs.values() for tx, _ in items}
+    for h in (1, 2):  # rewrite these heights' tx records in the older form
+        for i, (tx, r) in enumerate(txs[h]):
+            kv.put(b"ix/th" + sha256(tx), _old_tx_record(h, i, tx, r))
+    hashes = list(pointers)
+    assert [kv.get(b"ix/th" + th)[:1] == b"\x94" for th in hashes] == [True] * 6 + [False] * 3  # type: ignore[index]
+    assert ix.get_txs(hashes) == [pointers[th] for th in hashes] == [ix.get_tx(th) for th in hashes]
+    for th, rec in pointers.items():
+        assert rec is not None
+        assert [(h, i) for h, i, _ in ix.search_txs(parse_query(f"tx.hash='{th.hex()}'"))] == [(rec.height, rec.index)]
+    batch = kv.batch()
+    assert ix.prune(batch, 3) == 6
+    batch.commit()
+    assert [ix.get_tx(th) is None for th in hashes] == [True] * 6 + [False] * 3
+    assert [h for h, _, _ in ix.search_txs(parse_query("lg.bank='KBANK'"))] == [3, 3, 3]
+    left = [k for k, _ in kv.iterate(prefix=b"ix/")]
+    assert len(left) == 3 + 1 + 4 + 1 + 1  # height 3's records, its tB, its tP (3 ids + bank), bh and ba
+
+
+def test_a_pointer_into_a_block_the_store_lost_is_an_error_not_an_answer() -> None:
+    kv = MemoryKV()
+    ix = Indexer(kv)
+    _index(ix, kv, 1, [(b"t1", _result([("id", "LG-1", True)]))])
+    kv.delete(b"blockstore/b" + struct.pack(">Q", 1))
+    with pytest.raises(SearchError, match="block 1"):
+        ix.get_tx(sha256(b"t1"))
+    assert [(h, i) for h, i, _ in ix.search_txs(parse_query("lg.id='LG-1'"))] == [(1, 0)]  # (the index alone)
