@@ -4,20 +4,31 @@ An agency (CGD) publishes a performance-security requirement; Krung Thai Bank is
 against it; the agency acknowledges it; Bangkok Bank issues a bid guarantee for supplier 2 for a second
 requirement. Every tx is signed with the demo account keys written by `devnet.network` (nonces start at 0,
 so the demo runs only on a fresh network).
+
+Each batch is sent once the previous one is in a block, as the node's `tx` query shows (by hash, with a
+deadline), not after a fixed number of blocks: on a loaded machine a tx may miss the next block or two, and a
+batch sent too early is rejected (the e-LG's requirement is not on the ledger yet).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from devnet.network import Network
-from devnet.rpc import broadcast
+from devnet.rpc import RpcError, broadcast, call
+from devnet.wait import WaitTimeout, until
 from state.crypto import sha256
 from state.records import lg_id_of
 from state.txs import Acknowledge, Body, IssueGuarantee, PublishRequirement, sign_tx
 
 DAY = 86_400_000
+COMMIT_TIMEOUT_S = 60.0  # per batch; a block a second when idle, so only a stuck network comes near it
+
+
+class DemoError(Exception):
+    """The demo could not go on (a batch not committed before the deadline); the message says which and why."""
 
 
 def demo_txs(net: Network, now_ms: int | None = None) -> list[tuple[str, list[bytes]]]:
@@ -54,22 +65,53 @@ def demo_txs(net: Network, now_ms: int | None = None) -> list[tuple[str, list[by
     return batches
 
 
-def run_demo(net: Network, url: str, wait_commit: Callable[[], None], say: Callable[[str], None]) -> int:
-    """Submit the batches one after the other; returns how many txs were accepted into the mempool."""
+def run_demo(net: Network, url: str, say: Callable[[str], None], *, timeout: float = COMMIT_TIMEOUT_S) -> int:
+    """Submit the batches one after the other, each once the previous one is committed; returns how many txs
+    were accepted into the mempool. Raises DemoError when a batch's accepted txs are not all in a block within
+    `timeout` seconds of its sending."""
     accepted = 0
     for label, txs in demo_txs(net):
         codes = []
+        waiting = []
         for tx in txs:
             try:
                 res = broadcast(url, tx)
                 codes.append(int(res.get("code", 0)))
                 if int(res.get("code", 0)) == 0:
                     accepted += 1
+                    waiting.append(sha256(tx).hex().upper())
                 else:
                     say(f"  rejected: {res.get('log', '')}")
             except Exception as exc:
                 say(f"  broadcast failed: {exc}")
         say(f"demo: {label}: {len(txs)} tx(s), codes {codes}")
-        wait_commit()
-        wait_commit()
+        for h, res in _wait_committed(url, waiting, timeout, label).items():
+            result = res.get("tx_result") or {}
+            if int(result.get("code", 0)) != 0:
+                say(f"  tx {h[:12]}… failed in block {res.get('height')}: {result.get('log', '')}")
     return accepted
+
+
+def _wait_committed(url: str, hashes: list[str], timeout: float, label: str) -> dict[str, dict[str, Any]]:
+    """The node's `tx` answers for `hashes` once all are in blocks (a tx's index entry is written with its
+    block, and the node answers `tx` only after that block's commit, when check_tx sees its effects)."""
+    found: dict[str, dict[str, Any]] = {}
+    last = [""]
+
+    def all_in() -> bool:
+        for h in hashes:
+            if h in found:
+                continue
+            try:
+                found[h] = call(url, "tx", {"hash": "0x" + h})
+            except RpcError as exc:  # not in a block yet, or the node is busy or down: ask again
+                last[0] = str(exc)
+                return False
+        return True
+
+    try:
+        until(all_in, timeout, f"demo: {label}: {len(hashes) - len(found)} tx(s) in a block",
+              last=lambda: f"the node's last answer: {last[0]}")
+    except WaitTimeout as exc:
+        raise DemoError(str(exc)) from None
+    return found

@@ -90,6 +90,23 @@ class Cluster:
                                  f"logs in {self.logs}")
         return int(doc["sync_info"]["latest_block_height"])
 
+    def tip(self, i: int, timeout: float = 60) -> int:
+        """Node `i`'s height, asked again while it does not answer (a loaded machine can keep `status` past its
+        2 s timeout): for the heights a test builds its targets on, where -1 would make them meaningless."""
+        got: list[int] = []
+
+        def answered() -> bool:
+            code = self.exited(i)
+            if code is not None:
+                raise AssertionError(f"node {i} exited with status {code}:\n{self.log_tail(i)}")
+            h = self.height(i)
+            if h >= 0:
+                got.append(h)
+            return h >= 0
+
+        self.wait(answered, timeout, f"node {i} to answer status")
+        return got[-1]
+
     def exited(self, i: int) -> int | None:
         """The exit status of node `i`'s process if it has ended, else None (also None if not started here)."""
         p = self.procs.get(i)
@@ -101,15 +118,32 @@ class Cluster:
         except OSError as exc:
             return f"(no log: {exc})"
 
-    def wait(self, cond: Callable[[], bool], timeout: float, what: str) -> None:
+    def wait(self, cond: Callable[[], bool], timeout: float, what: str,
+             detail: Callable[[], object] | None = None) -> None:
+        """Poll `cond` until it holds; at `timeout` s fail naming `what` (and `detail()`, read then). An RPC
+        that fails inside `cond` (a node too busy to answer within its timeout on a loaded machine, a height not
+        there yet) counts as "not yet"; the last such error is in the failure message."""
+        errors: list[str] = []
+
+        def holds() -> bool:
+            try:
+                return bool(cond())
+            except RpcError as exc:
+                errors[:] = [str(exc)]
+                return False
+
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if cond():
+            if holds():
                 return
             time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what}; logs in {self.logs}")
+        if holds():  # once more after the deadline: a step that finished while we slept is not a failure
+            return
+        more = f" ({detail()})" if detail is not None else ""
+        last = f"; last RPC error: {errors[0]}" if errors else ""
+        raise AssertionError(f"timed out waiting for {what}{more}{last}; logs in {self.logs}")
 
-    def wait_height(self, i: int, h: int, timeout: float = 60) -> None:
+    def wait_height(self, i: int, h: int, timeout: float = 120) -> None:
         def reached() -> bool:
             code = self.exited(i)
             if code is not None:
@@ -127,4 +161,8 @@ class Cluster:
             assert self.hashes(i, upto) == first, f"node {i} disagrees with node {nodes[0]}"
 
     def catching_up(self, i: int) -> bool:
-        return bool(call(self.url(i), "status")["sync_info"]["catching_up"])
+        """Node i's `catching_up`; True while it does not answer (what a test waiting for False must assume)."""
+        try:
+            return bool(call(self.url(i), "status")["sync_info"]["catching_up"])
+        except RpcError:
+            return True

@@ -21,19 +21,19 @@ def test_crash_at_each_durability_step_then_restart_loses_nothing(cluster_factor
     c.wait_height(0, 2)
     for point in POINTS:
         c.procs[3].popen.terminate()
-        c.procs[3].popen.wait(15)
-        crash_at = c.height(0) + 3
+        c.procs[3].popen.wait(60)
+        crash_at = c.tip(0) + 3
         p = c.start(3, env={ENV_VAR: f"{point}@{crash_at}"})
         assert p.popen is not None
-        assert p.popen.wait(90) == CRASH_EXIT_CODE, f"node did not crash at {point}"
+        assert p.popen.wait(180) == CRASH_EXIT_CODE, f"node did not crash at {point}"
         c.procs.pop(3)
         c.start(3)
-        target = c.height(0) + 2
-        c.wait_height(3, target, 60)
+        target = c.tip(0) + 2
+        c.wait_height(3, target)
         c.assert_same_chain([0, 3], target)
         info = call(c.url(3), "abci_info")["response"]
         h = int(info["last_block_height"])
-        header = call(c.url(0), "block", {"height": str(h + 1)})["block"]["header"] if c.height(0) > h else None
+        header = call(c.url(0), "block", {"height": str(h + 1)})["block"]["header"] if c.tip(0) > h else None
         if header is not None:  # the app hash the restarted app reports is the one the next header signed
             got = base64.b64decode(info["last_block_app_hash"]).hex().upper()
             assert got == header["app_hash"].upper(), point
@@ -48,9 +48,9 @@ def test_validator_killed_at_random_moments_never_signs_conflicting_votes(cluste
         time.sleep(rng.uniform(0.05, 1.2))
         c.kill9(3)
         c.start(3)
-        c.wait(lambda: c.height(3) >= 0, 30, "restart")
-    target = c.height(0) + 3
-    c.wait_height(3, target, 60)
+        c.wait(lambda: c.height(3) >= 0, 120, "restart")
+    target = c.tip(0) + 3
+    c.wait_height(3, target)
     c.assert_same_chain([0, 1, 2, 3], target)
     for i in range(4):
         assert "duplicate vote evidence" not in (c.logs / f"node{i}.log").read_text()
