@@ -30,11 +30,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from node.messages import MAX_BATCH_TXS, BlockResponseMsg, ProposalMsg, StatusMsg, VoteMsg
+from node.recent import RecentSet
 from state.codec import Record
 
 VoteKey = tuple[int, int, int, bytes, bytes | None]  # type, height, round, validator, value
 ProposalKey = tuple[int, int, bytes]  # height, round, value
-KNOWN_TXS = 20000
+KNOWN_TXS = 20000  # a peer's known tx hashes: the KNOWN_TXS // 2 most recent at least, KNOWN_TXS at most
 TX_FRAME_BYTES = 1024 * 1024  # txs per gossip frame, in bytes (the transport's frame limit is 4 MiB)
 CATCHUP_RESEND_S = 2.0
 STUCK_RESEND_S = 3.0
@@ -57,35 +58,6 @@ def proposal_key(p: ProposalMsg) -> ProposalKey:
     return (p.height, p.round, p.value_id)
 
 
-class _KnownSet:
-    """The hashes of the txs a peer is known to have: the most recent `limit` // 2 at least, `limit` at most.
-
-    Two generations of plain sets (a full young one becomes the old one, the old one is dropped): an `add`
-    is a set insert and a length check, where an ordered dict with eviction of the oldest cost about three
-    times that, and `add` runs for every tx a peer sends us or we send it. Forgetting a hash early costs
-    at most a duplicate in a later frame (~1 us at its receiver)."""
-
-    __slots__ = ("_half", "_new", "_old", "limit")
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._half = max(1, limit // 2)
-        self._new: set[bytes] = set()
-        self._old: set[bytes] = set()
-
-    def add(self, k: bytes) -> None:
-        new = self._new
-        new.add(k)
-        if len(new) >= self._half:
-            self._old, self._new = new, set()
-
-    def __contains__(self, k: bytes) -> bool:
-        return k in self._new or k in self._old
-
-    def __len__(self) -> int:
-        return len(self._new) + len(self._old)
-
-
 @dataclass
 class PeerState:
     peer_id: str
@@ -93,7 +65,7 @@ class PeerState:
     status_at: float = 0.0
     known_votes: set[VoteKey] = field(default_factory=set)
     known_proposals: set[ProposalKey] = field(default_factory=set)
-    known_txs: _KnownSet = field(default_factory=lambda: _KnownSet(KNOWN_TXS))
+    known_txs: RecentSet = field(default_factory=lambda: RecentSet(KNOWN_TXS // 2))
     sent_block_at: dict[int, float] = field(default_factory=dict)
     progress_at: float = 0.0  # when its (height, round, step) last changed
     resent_at: float = 0.0
@@ -159,7 +131,7 @@ class Gossip:
         if ps is not None:
             ps.known_txs.add(tx_hash)
 
-    def known_txs_of(self, peer_id: str) -> _KnownSet | None:
+    def known_txs_of(self, peer_id: str) -> RecentSet | None:
         """The set of tx hashes `peer_id` is known to have (`add` marks one), None for an unknown peer."""
         ps = self.peers.get(peer_id)
         return None if ps is None else ps.known_txs
@@ -193,17 +165,17 @@ class Gossip:
             return
         self._make = make
         queued = self._queued
-        relays = True
+        queued.extend(txs)
+        relays = not txs
         if txs and self.peers:
             known = [ps.known_txs for ps in self.peers.values()]
-            for item in txs:
-                queued.append(item)
-                if relays:
-                    h = item[0]
-                    relays = any(h in k for k in known)
-        else:
-            queued.extend(txs)
-            relays = not txs
+            if any(txs[0][0] in k for k in known):  # (own txs stop here: their first is no peer's)
+                rest = {h for h, _ in txs}  # the hashes no peer is known to have, narrowed peer by peer
+                for k in known:
+                    rest = rest.difference(k.young).difference(k.old)  # (O(len(rest)): a set's difference)
+                    if not rest:
+                        break
+                relays = not rest
         if not queued:
             return
         due = loop.time() + (RELAYED_TXS_DELAY_S if relays else LOCAL_TXS_DELAY_S)
@@ -256,14 +228,15 @@ class Gossip:
         if ps is None:
             return made
         known = ps.known_txs
-        add = known.add
+        young, old = known.young, known.old  # (`h in known` without a method call per tx; marked after)
+        marks: list[bytes] = []
         chunks: list[list[bytes]] = []
         fresh: list[bytes] = []
         size = 0
         for h, tx in txs:
-            if h in known._new or h in known._old:  # (`h in known`, without a method call per tx)
+            if h in young or h in old:
                 continue
-            add(h)
+            marks.append(h)
             if fresh and (len(fresh) >= MAX_BATCH_TXS or size + len(tx) > TX_FRAME_BYTES):
                 chunks.append(fresh)
                 fresh, size = [], 0
@@ -271,6 +244,7 @@ class Gossip:
             size += len(tx)
         if fresh:
             chunks.append(fresh)
+        known.push_many(marks)  # (`txs` holds each hash once: admitted txs, or the pool's)
         out: list[tuple[list[bytes], Record]] = []
         for i, chunk in enumerate(chunks):
             msg = made[i][1] if i < len(made) and made[i][0] == chunk else make(chunk)

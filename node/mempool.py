@@ -6,7 +6,8 @@ Why this shape:
 - Every tx passes the application's `check_tx` on entry (against the app's check state); after a block the
   committed txs leave and the rest are re-checked against the new check state (nonces moved on), so the
   next proposal never carries a tx that would now fail.
-- A cache of recently seen hashes (the last `cache_size` at least: `_Seen`) stops a tx from being re-checked
+- A cache of recently seen hashes (the last `cache_size` at least: `node.recent.RecentSet`, as the gossip's
+  per-peer known sets) stops a tx from being re-checked
   or re-gossiped again and again (a tx that comes back from three peers costs one check). Rejected txs are
   forgotten, so they may be resubmitted.
 - `broadcast_tx_commit` waits on the event bus's per-tx waiter map (`node.events.EventBus.wait_for_tx`,
@@ -23,6 +24,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from node.recent import RecentSet
 from state.crypto import sha256
 
 
@@ -63,55 +65,6 @@ class TxTooLargeError(MempoolError):
     pass
 
 
-class _Seen:
-    """The hashes of recently seen txs: the `size` most recently pushed at least, `2 * size` at most.
-
-    Two generations of plain sets (a full young one becomes the old one, the old one is dropped), as the
-    gossip's known sets (node/gossip.py `_KnownSet`): a push is a set insert and a length check, where the
-    ordered dict of an LRU cost a `move_to_end` or an insert and an eviction, and every tx is pushed twice
-    (when it enters, and when its block commits) and looked up for every copy a peer sends. A hash pushed
-    again while only the old generation holds it is copied into the young one, so it is kept as long as an
-    LRU would keep it (or longer)."""
-
-    __slots__ = ("_new", "_old", "size")
-
-    def __init__(self, size: int) -> None:
-        self.size = max(0, size)
-        self._new: set[bytes] = set()
-        self._old: set[bytes] = set()
-
-    def push(self, key: bytes) -> bool:
-        """Add `key`; False if it was there already."""
-        new = self._new
-        if key in new:
-            return False
-        fresh = key not in self._old
-        if self.size:
-            new.add(key)
-            if len(new) >= self.size:
-                self._old, self._new = new, set()
-        return fresh
-
-    def push_many(self, keys: Iterable[bytes]) -> None:
-        """`push` for each of `keys` (a block's committed txs), at once: the young generation may then hold a
-        little more than `size` before it turns old (2 * size + len(keys) at most)."""
-        if self.size:
-            new = self._new
-            new.update(keys)
-            if len(new) >= self.size:
-                self._old, self._new = new, set()
-
-    def remove(self, key: bytes) -> None:
-        self._new.discard(key)
-        self._old.discard(key)
-
-    def __contains__(self, key: bytes) -> bool:
-        return key in self._new or key in self._old
-
-    def __len__(self) -> int:
-        return len(self._new | self._old)
-
-
 class Mempool:
     """FIFO pool of checked txs, keyed by SHA-256 of the tx bytes."""
 
@@ -136,7 +89,7 @@ class Mempool:
         self._recheck_many = recheck_many  # e.g. state.abci.Application.recheck_txs: one pass, same verdicts
         self._txs: OrderedDict[bytes, bytes] = OrderedDict()  # hash -> tx, in arrival order
         self._bytes = 0
-        self._cache = _Seen(cache_size)
+        self._cache = RecentSet(cache_size)
         self.height = 0
 
     # --- queries -----------------------------------------------------------------------------------
@@ -153,7 +106,15 @@ class Mempool:
     def seen(self, tx_hash: bytes) -> bool:
         """True if the tx is in the pool or was seen recently (gossip uses it to skip known txs)."""
         c = self._cache  # (its sets read here: this runs for every copy of every tx a peer sends)
-        return tx_hash in self._txs or tx_hash in c._new or tx_hash in c._old
+        return tx_hash in self._txs or tx_hash in c.young or tx_hash in c.old
+
+    def unseen(self, hashes: Sequence[bytes], txs: Sequence[bytes]) -> list[tuple[bytes, bytes]]:
+        """(hash, tx) of those of `txs` (with their `hashes`) that are neither pooled nor seen recently: `seen`
+        for a peer's whole frame, in one comprehension (no method call per tx)."""
+        pool, c = self._txs, self._cache
+        young, old = c.young, c.old
+        return [(h, tx) for h, tx in zip(hashes, txs, strict=True)
+                if h not in pool and h not in young and h not in old]
 
     def get(self, tx_hash: bytes) -> bytes | None:
         return self._txs.get(tx_hash)
@@ -190,11 +151,11 @@ class Mempool:
         if h is None:
             h = sha256(tx)
         c = self._cache
-        if h in self._txs or h in c._new or h in c._old:
+        if h in self._txs or h in c.young or h in c.old:
             raise TxInCacheError()
         if len(self._txs) + pending >= self.size_limit or self._bytes + pending_bytes + len(tx) > self.max_txs_bytes:
             raise self._full_error(len(tx))
-        self._cache.push(h)
+        c.add(h)
         return h
 
     def admit_reserved(self, h: bytes, tx: bytes) -> Checked:
@@ -413,6 +374,8 @@ class Admission:
         batch = [self._queue.popleft() for _ in range(n)]
         if self._preverify is None:
             self._done(batch, [None] * n)
+            if self._queue:  # (more than `max_batch` were queued: the rest is the next batch, not stranded)
+                self._kick(asyncio.get_running_loop())
             return
         if n < self.inline_below:
             try:

@@ -12,8 +12,9 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.gossip import LOCAL_TXS_DELAY_S, RELAYED_TXS_DELAY_S, Gossip, _KnownSet
+from node.gossip import KNOWN_TXS, LOCAL_TXS_DELAY_S, RELAYED_TXS_DELAY_S, Gossip
 from node.messages import TxsMsg
+from node.recent import RecentSet
 from state.codec import Record
 from state.crypto import sha256
 
@@ -85,7 +86,7 @@ def test_known_set_keeps_the_most_recent_half_of_its_limit_at_least_and_its_limi
     @settings(max_examples=200, deadline=None)
     @given(st.integers(2, 40), st.lists(st.integers(0, 60), max_size=300))
     def check(limit: int, keys: list[int]) -> None:
-        ks = _KnownSet(limit)
+        ks = RecentSet(limit // 2)  # as a peer's known set is made (below)
         added: list[bytes] = []
         for k in keys:
             key = k.to_bytes(2, "big")
@@ -102,6 +103,8 @@ def test_known_set_keeps_the_most_recent_half_of_its_limit_at_least_and_its_limi
         assert all(k not in ks for k in (b"\xff\xff", b"", b"x"))  # nothing that was never added
 
     check()
+    g, _ = _gossip("a")
+    assert g.peers["a"].known_txs.size == KNOWN_TXS // 2
 
 
 def test_flush_pushes_at_once_and_without_a_loop_it_is_immediate() -> None:

@@ -1,4 +1,4 @@
-"""The mempool's cache of seen tx hashes (`node.mempool._Seen`) against a model of what it must remember.
+"""The mempool's cache of seen tx hashes (`node.recent.RecentSet`) against a model of what it must remember.
 
 What the mempool relies on: a hash among the `size` most recently pushed (and not removed since) is seen, a
 removed hash is not (a refused tx may be sent again), `push` says whether the hash was new, and memory stays
@@ -10,7 +10,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.mempool import Mempool, _Seen
+from node.mempool import Mempool
+from node.recent import RecentSet
 
 KEYS = st.integers(0, 40).map(lambda i: i.to_bytes(32, "big"))
 OPS = st.lists(
@@ -26,7 +27,7 @@ OPS = st.lists(
 @settings(max_examples=300, deadline=None)
 @given(size=st.integers(0, 20), ops=OPS)
 def test_seen_remembers_the_recent_and_forgets_the_removed(size: int, ops: list[tuple[str, object]]) -> None:
-    seen = _Seen(size)
+    seen = RecentSet(size)
     log: list[bytes] = []  # every push, in order (an LRU of `size` keeps a key until `size` others came after)
     last: dict[bytes, int] = {}  # key -> index in `log` of its last push, while not removed since
     removed: set[bytes] = set()
