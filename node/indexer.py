@@ -263,12 +263,14 @@ class Indexer:
         postings: dict[bytes, list[int]] = {}  # posting key without the height -> tx indexes, ascending
         attr_keys = _ATTR_KEYS
         ptr = _PTR.pack
+        th = self.ns + b"th"
+        th_ops: list[tuple[bytes, bytes]] = []  # (whole key, value): one `extend`, not a `put` a tx
         toff = roff = 0  # the tx's and its result's offsets in the block's txs / the results' tx results
         for i, tx in enumerate(txs):
             raw = bytes(tx)
             h = sha256(raw) if hashes is None else hashes[i]
             hs.append(h)
-            put(b"th" + h, ptr(height, i, toff, roff))
+            th_ops.append((th + h, ptr(height, i, toff, roff)))
             ln = len(raw)
             toff += ln + (2 if ln < 256 else 3 if ln < 65_536 else 5)  # (msgpack's bin 8 / 16 / 32 head)
             r = tx_results[i] if i < n else _EMPTY_RESULT
@@ -314,12 +316,14 @@ class Indexer:
             piece = b"".join(o)
             rp.append(piece)
             roff += len(piece)
+        batch.extend(th_ops)
         hb = _U64.pack(height)
         if hs:
             put(b"tB" + hb, b"".join(hs))
-        u32 = _U32.pack
-        for k, idx in postings.items():  # (most hold one tx: a guarantee's id, a supplier)
-            put(k + hb, u32(idx[0]) if len(idx) == 1 else struct.pack(f">{len(idx)}I", *idx))
+        u32, ns = _U32.pack, self.ns
+        # (most postings hold one tx: a guarantee's id, a supplier)
+        batch.extend([(ns + k + hb, u32(idx[0]) if len(idx) == 1 else struct.pack(f">{len(idx)}I", *idx))
+                      for k, idx in postings.items()])
         attrs = sorted(set(_indexed(block_events)))
         put(b"bh" + _U64.pack(height), packb([list(kv) for kv in attrs]))
         for key, value in attrs:

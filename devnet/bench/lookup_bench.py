@@ -15,6 +15,8 @@ and reopened, so reads come from LevelDB's tables as on a node that restarted. R
     tx.hash search   `search_txs("tx.hash='…'")` (a search by hash reads the record, no block)
     page of N        `search_txs` of one block's height, then the records of the first N hits (`tx_search`'s
                      page, N = 30 as CometBFT's default and 100, its largest)
+    by attribute     `search_txs` of an indexed attribute of a random tx (its first: a guarantee's or a
+                     request's id, a handful of hits), then the records of its hits (up to 30)
 
 For an A/B, copy this file into an older tree and run it there (`python -m` from inside that tree; it falls
 back to a `get_tx` per hash where `get_txs` does not exist). Best of `--repeat` rounds, CPU time
@@ -102,6 +104,16 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             picks = [rnd.choice(hashes) for _ in range(args.lookups)]
             heights = [rnd.randint(1, args.blocks) for _ in range(max(10, args.lookups // 100))]
             queries = [parse_query(f"tx.hash='{h.hex().upper()}'") for h in picks[: args.lookups // 5]]
+            attrs = []
+            for h in picks[: args.lookups // 5]:
+                rec = ix.get_tx(h)
+                found = [(e.type, a.key, a.value) for e in rec.result.events for a in e.attributes
+                         if a.index and "'" not in a.value] if rec is not None else []
+                if found:
+                    attrs.append(parse_query("{}.{}='{}'".format(*found[0])))
+
+            def by_attribute(q: Any) -> object:
+                return get_txs([h for _, _, h in ix.search_txs(q)[:30]])
 
             def page(n: int) -> Callable[[int], object]:
                 def run(height: int) -> object:
@@ -113,7 +125,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             rows = {"get_tx": cpu_per_call(ix.get_tx, picks, args.repeat),
                     "tx.hash search": cpu_per_call(ix.search_txs, queries, args.repeat),
                     "page of 30": cpu_per_call(page(30), heights, args.repeat),
-                    "page of 100": cpu_per_call(page(100), heights, args.repeat)}
+                    "page of 100": cpu_per_call(page(100), heights, args.repeat),
+                    "by attribute": cpu_per_call(by_attribute, attrs, args.repeat)}
         finally:
             root.close()
     finally:
