@@ -249,3 +249,19 @@ def test_default_buffer_carries_a_maximal_block_and_still_cuts_a_stalled_client(
                 "subscription was canceled (reason: internal subscription event buffer is out of capacity)")
 
     run(go)
+
+
+def test_permessage_deflate_is_declined_and_events_still_flow(chain: FixtureChain) -> None:
+    """A client offering compression (browsers, cosmjs under Node do by default) gets plain frames, as from
+    CometBFT: deflating each block's events cost the node CPU per subscriber."""
+
+    async def go() -> None:
+        async with serve(chain) as c, c.session.ws_connect(c.base + "/websocket", compress=15) as ws:
+            assert ws.compress == 0  # the extension was not agreed
+            await _send(ws, 1, "subscribe", query="tm.event='NewBlock'")
+            assert await _recv(ws) == {"jsonrpc": "2.0", "id": 1, "result": {}}
+            chain.make_block([b"lg/1=x"])
+            nb = await _recv(ws)
+            assert nb["id"] == 1 and nb["result"]["data"]["value"]["block"]["header"]["height"] == "1"
+
+    run(go)
