@@ -1,0 +1,30 @@
+"""Smoke run of the paired execution and commit-path benches (exec_bench, commit_ab), so they cannot rot.
+
+One tree only (no `--base`: no git worktree), a tiny template, two rounds of small blocks; figures not asserted,
+only that each worker loaded the template, committed its warm-up blocks and answered every round.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from devnet.bench import app_bench, commit_ab, exec_bench
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_exec_bench_and_commit_ab_run_on_a_tiny_template(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tpl = tmp_path / "tpl"
+    app_bench.main(["--agencies", "20", "--suppliers", "50", "--instruments", "200", "--template", str(tpl),
+                    "--no-fresh", "--blocks", "1", "--txs", "20"])
+    capsys.readouterr()
+    common = ["--template", str(tpl), "--tree", str(ROOT), "--rounds", "2", "--txs", "20", "--agencies", "20",
+              "--suppliers", "50"]
+    exec_bench.main(common)
+    out = capsys.readouterr().out
+    assert "results or writes digest" in out and "execution" in out and "of 2 rounds" in out
+    commit_ab.main(common)
+    out = capsys.readouterr().out
+    assert "app hash digest" in out and "commit path" in out and "of 2 rounds" in out
