@@ -83,6 +83,10 @@ _HI = struct.Struct(">QI")
 # a tx record: height, index, and the offsets of the tx in its block's txs array and of its result in the block's
 # results' tx results array (from the first item's first byte: the module's docstring)
 _PTR = struct.Struct(">QIII")
+# a block and its results as lookups read them: (block, results, txs, where the txs start, tx results, where they
+# start); the last few heights read are kept (`Indexer._records`)
+_Records = tuple[bytes, bytes, int, int, int, int]
+_RECENT_MAX = 4
 
 
 class SearchError(ValueError):
@@ -239,6 +243,7 @@ class Indexer:
         self.ns = ns
         self.view = kv.prefixed(ns)
         self.blocks = kv.prefixed(blocks_ns)
+        self._recent: dict[int, _Records] = {}  # height -> its records as lookups last read them (`_records`)
 
     # ------------------------------------------------------------------ writing
     def index_block(self, batch: Batch, block: HasTxs, results: BlockResultsView) -> None:
@@ -332,6 +337,7 @@ class Indexer:
     def prune(self, batch: Batch, retain_height: int) -> int:
         """Delete the index entries of every height below `retain_height` into the caller's batch (the one
         that prunes the blocks, so the index never points at a pruned block); returns txs pruned."""
+        self._recent = {}  # (the records of heights about to go)
         b = batch.prefixed(self.ns)
         n = 0
         for k, hs in self.view.iterate(prefix=b"tB", stop=b"tB" + _U64.pack(retain_height)):
@@ -403,16 +409,7 @@ class Indexer:
             height, index, toff, roff = ptr
             by_height.setdefault(height, []).append((pos, index, toff, roff))
         for height, wanted in by_height.items():
-            block = self.blocks.get(hkey(b"b", height))
-            results = self.blocks.get(hkey(b"r", height))
-            if block is None or results is None:
-                raise SearchError(f"the index points at block {height}, whose "
-                                  f"{'block' if block is None else 'results'} the block store does not hold")
-            try:
-                n_txs, txs_at = _items(block)
-                n_results, results_at = _items(results)
-            except (ValueError, TypeError, msgpack.UnpackException) as e:
-                raise SearchError(f"block {height} or its results do not decode") from e
+            block, results, n_txs, txs_at, n_results, results_at = self._records(height)
             for pos, index, toff, roff in wanted:
                 th = hashes[pos]
                 try:
@@ -428,6 +425,30 @@ class Indexer:
                                       "which is another tx")
                 out[pos] = TxRecord(th, height, index, tx, result)
         return out
+
+    def _records(self, height: int) -> _Records:
+        """Block `height` and its results record from the block store, with where their txs / tx results start:
+        the last `_RECENT_MAX` heights read are kept (a record is never rewritten once stored, and a pruned
+        height has no pointer left at it), since lookups cluster on the latest blocks (a client confirming
+        its tx, an explorer) and reading a block and its results is most of a lookup's cost (two LevelDB
+        values of ~200 and ~140 KB at 1,000 txs: ~17 of ~34 us)."""
+        recent = self._recent
+        got = recent.get(height)
+        if got is not None:
+            return got
+        block = self.blocks.get(hkey(b"b", height))
+        results = self.blocks.get(hkey(b"r", height))
+        if block is None or results is None:
+            raise SearchError(f"the index points at block {height}, whose "
+                              f"{'block' if block is None else 'results'} the block store does not hold")
+        try:
+            got = (block, results, *_items(block), *_items(results))
+        except (ValueError, TypeError, msgpack.UnpackException) as e:
+            raise SearchError(f"block {height} or its results do not decode") from e
+        if len(recent) >= _RECENT_MAX:
+            recent.clear()
+        recent[height] = got
+        return got
 
     def _old_record(self, tx_hash: bytes, raw: bytes) -> TxRecord:
         """A record written before the pointers (`[height, index, tx, result]`, module docstring)."""

@@ -11,7 +11,9 @@ once for the page). The database is written through the node's own commit path (
 `NodeApp.finalize`, the index, `save_results` and the app's commit in one batch, as node/applier.py), closed
 and reopened, so reads come from LevelDB's tables as on a node that restarted. Rows:
 
-    get_tx           a random committed tx by hash (what `tx` does before its JSON)
+    get_tx           a random committed tx by hash (what `tx` does before its JSON), each of another block than
+                     the last few looked up (the indexer keeps the last few blocks it read: node/indexer.py)
+    get_tx latest    a random tx of the latest block (a client confirming its tx)
     tx.hash search   `search_txs("tx.hash='…'")` (a search by hash reads the record, no block)
     page of N        `search_txs` of one block's height, then the records of the first N hits (`tx_search`'s
                      page, N = 30 as CometBFT's default and 100, its largest)
@@ -46,8 +48,8 @@ from state.kv_level import LevelKV
 from state.workload import Workload
 
 
-def build(path: str, n_blocks: int, n_txs: int, seed: int) -> list[bytes]:
-    """Commit the blocks into a fresh database at `path`; returns every committed tx's hash."""
+def build(path: str, n_blocks: int, n_txs: int, seed: int) -> list[list[bytes]]:
+    """Commit the blocks into a fresh database at `path`; returns each block's tx hashes."""
     wl = Workload(seed=seed)
     blocks = make_blocks(n_blocks, n_txs, seed)
     root = LevelKV(path)
@@ -58,7 +60,7 @@ def build(path: str, n_blocks: int, n_txs: int, seed: int) -> list[bytes]:
         node_app = NodeApp(app)
         store = BlockStore(root)
         indexer = Indexer(root, b"ix/")
-        hashes: list[bytes] = []
+        hashes: list[list[bytes]] = []
         for block in blocks:
             store.save_block(block, Commit(block.header.height, 0, block.block_id(), ()))
             r = node_app.finalize(block, ())
@@ -67,7 +69,7 @@ def build(path: str, n_blocks: int, n_txs: int, seed: int) -> list[bytes]:
             store.save_results(block.header.height, r, batch)
             batch.commit(sync=False)
             node_app.commit()
-            hashes.extend(block.tx_hashes())
+            hashes.append(list(block.tx_hashes()))
         return hashes
     finally:
         root.close()
@@ -86,7 +88,7 @@ def cpu_per_call(fn: Callable[[Any], object], args: list[Any], repeat: int) -> f
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--blocks", type=int, default=20)
+    ap.add_argument("--blocks", type=int, default=20, help="at least 6 for the get_tx row's round robin")
     ap.add_argument("--txs", type=int, default=1_000, help="transactions per block")
     ap.add_argument("--lookups", type=int, default=5_000, help="random hashes looked up per round")
     ap.add_argument("--repeat", type=int, default=3)
@@ -94,7 +96,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     args = ap.parse_args(argv)
     tmp = tempfile.mkdtemp(prefix="lookup-bench-")
     try:
-        hashes = build(tmp + "/db", args.blocks, args.txs, args.seed)
+        per_block = build(tmp + "/db", args.blocks, args.txs, args.seed)
+        hashes = [h for hs in per_block for h in hs]
         root = LevelKV(tmp + "/db")
         try:
             ix = Indexer(root, b"ix/")
@@ -102,6 +105,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 ix, "get_txs", lambda hs: [ix.get_tx(h) for h in hs])
             rnd = random.Random(args.seed)
             picks = [rnd.choice(hashes) for _ in range(args.lookups)]
+            # a tx of another block each time (round robin: never one of the last few blocks read) / of the
+            # latest block each time
+            spread = [rnd.choice(per_block[i % len(per_block)]) for i in range(args.lookups)]
+            latest = [rnd.choice(per_block[-1]) for _ in range(args.lookups)]
             heights = [rnd.randint(1, args.blocks) for _ in range(max(10, args.lookups // 100))]
             queries = [parse_query(f"tx.hash='{h.hex().upper()}'") for h in picks[: args.lookups // 5]]
             attrs = []
@@ -122,7 +129,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 return run
 
             assert all(r is not None for r in get_txs(picks[:50]))
-            rows = {"get_tx": cpu_per_call(ix.get_tx, picks, args.repeat),
+            rows = {"get_tx": cpu_per_call(ix.get_tx, spread, args.repeat),
+                    "get_tx latest": cpu_per_call(ix.get_tx, latest, args.repeat),
                     "tx.hash search": cpu_per_call(ix.search_txs, queries, args.repeat),
                     "page of 30": cpu_per_call(page(30), heights, args.repeat),
                     "page of 100": cpu_per_call(page(100), heights, args.repeat),

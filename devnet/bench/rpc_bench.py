@@ -3,8 +3,11 @@ throughput (print only; nothing asserts a duration).
 
 By default it starts its own single-validator node (a real `egp start` process on free 127.0.0.1 ports,
 stopped by PID at the end); `--url` benchmarks a running node instead (broadcast needs the node's
-development registrar key: `--home`). The client runs in this process with `--concurrency` keep-alive
-connections, so on a 2-core machine client and node share the CPU: the numbers are a floor.
+development registrar key: `--home`; `--pid` its process for the CPU column). The client runs in this
+process with `--concurrency` keep-alive connections, so on a 2-core machine client and node share the CPU:
+the rates are a floor, and on a machine others load too they say little. The node's CPU per request (its
+process's user + system time over the row, /proc/<pid>/stat, all threads: the block cadence's own work is
+in it too, ~a few hundred us a second idle) is the figure to compare across trees there.
 
     .venv/bin/python -m devnet.bench.rpc_bench [--requests 3000] [--concurrency 32] [--txs 1000]
 
@@ -26,6 +29,7 @@ from typing import Any
 
 import aiohttp
 
+from devnet.bench.procstat import own_cpu_s
 from state.crypto import PrivateKey, sha256
 from state.registry import tax_id_valid
 from state.txs import RegisterSupplier, sign_tx
@@ -87,14 +91,23 @@ async def _height(url: str) -> int:
         return int((await r.json())["result"]["sync_info"]["latest_block_height"])
 
 
-async def bench(url: str, chain_id: str, registrar: PrivateKey | None, requests: int, concurrency: int,
-                n_txs: int) -> list[tuple[str, int, float, int]]:
-    """Rows of (name, requests, requests/s, errors)."""
-    rows: list[tuple[str, int, float, int]] = []
+Row = tuple[str, int, float, int, float | None]
 
-    async def row(name: str, bodies: list[dict[str, Any]]) -> None:
-        elapsed, errors = await _run(url, bodies, concurrency)
-        rows.append((name, len(bodies), len(bodies) / elapsed if elapsed > 0 else 0.0, errors))
+
+async def bench(url: str, chain_id: str, registrar: PrivateKey | None, requests: int, concurrency: int,
+                n_txs: int, node_pid: int | None = None) -> list[Row]:
+    """Rows of (name, requests, requests/s, errors, the node's CPU us per request or None)."""
+    rows: list[Row] = []
+
+    def node_cpu() -> float | None:
+        return None if node_pid is None else own_cpu_s(node_pid)
+
+    async def row(name: str, bodies: list[dict[str, Any]], conns: int = concurrency) -> None:
+        c0 = node_cpu()
+        elapsed, errors = await _run(url, bodies, conns)
+        c1 = node_cpu()
+        cpu = None if c0 is None or c1 is None else 1e6 * (c1 - c0) / len(bodies)
+        rows.append((name, len(bodies), len(bodies) / elapsed if elapsed > 0 else 0.0, errors, cpu))
 
     await _run(url, [_req(i, "health") for i in range(200)], concurrency)  # warm the connections
     await row("health", [_req(i, "health") for i in range(requests)])
@@ -107,8 +120,8 @@ async def bench(url: str, chain_id: str, registrar: PrivateKey | None, requests:
                for nonce, tid in enumerate(tax_ids(n_txs))]
         hashes = [sha256(t).hex().upper() for t in txs]
         # a tx's nonce must follow the previous one: one connection keeps them in order
-        elapsed, errors = await _run(url, [_req(i, "broadcast_tx_sync", tx=b64(t)) for i, t in enumerate(txs)], 1)
-        rows.append(("broadcast_tx_sync (1 conn, in nonce order)", len(txs), len(txs) / elapsed, errors))
+        await row("broadcast_tx_sync (1 conn, in nonce order)",
+                  [_req(i, "broadcast_tx_sync", tx=b64(t)) for i, t in enumerate(txs)], 1)
         target = await _height(url) + 2
         deadline = time.monotonic() + 120
         while await _height(url) < target and time.monotonic() < deadline:
@@ -127,10 +140,10 @@ async def bench(url: str, chain_id: str, registrar: PrivateKey | None, requests:
     return rows
 
 
-def print_rows(rows: list[tuple[str, int, float, int]], concurrency: int) -> None:
-    print(f"{'request':45} {'n':>6} {'req/s':>9} {'errors':>7}   (concurrency {concurrency})")
-    for name, n, rate, errors in rows:
-        print(f"{name:45} {n:6d} {rate:9.0f} {errors:7d}")
+def print_rows(rows: list[Row], concurrency: int) -> None:
+    print(f"{'request':45} {'n':>6} {'req/s':>9} {'errors':>7} {'node CPU us/req':>16}   (concurrency {concurrency})")
+    for name, n, rate, errors, cpu in rows:
+        print(f"{name:45} {n:6d} {rate:9.0f} {errors:7d} {'-' if cpu is None else f'{cpu:.0f}':>16}")
 
 
 def _pin(node_pid: int | None) -> str:
@@ -144,32 +157,33 @@ def _pin(node_pid: int | None) -> str:
 
 
 @contextmanager
-def _target(args: argparse.Namespace) -> Iterator[tuple[str, str, PrivateKey | None]]:
+def _target(args: argparse.Namespace) -> Iterator[tuple[str, str, PrivateKey | None, int | None]]:
     if args.url:
         reg = None
         if args.home:
             doc = json.loads((Path(args.home) / "keyring" / "registrar.json").read_text())
             reg = PrivateKey.from_seed(bytes.fromhex(doc["crypto"]["seed"]))
         print(_pin(None) if args.pin else "not pinned")
-        yield args.url, args.chain_id, reg
+        yield args.url, args.chain_id, reg, args.pid
         return
     with tempfile.TemporaryDirectory(prefix="egp-rpc-bench-") as d, real_node(Path(d) / "home", "egp-bench") as node:
         print(_pin(node.proc.pid) if args.pin else "not pinned")
-        yield node.url, node.chain_id, node.registrar()
+        yield node.url, node.chain_id, node.registrar(), node.proc.pid
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--url", help="benchmark a running node (default: start one)")
     p.add_argument("--home", help="with --url: the node's home, for its development registrar key")
+    p.add_argument("--pid", type=int, help="with --url: the node's process, for its CPU per request")
     p.add_argument("--chain-id", default="egp-devnet")
     p.add_argument("--requests", type=int, default=3000)
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--txs", type=int, default=1000)
     p.add_argument("--pin", action="store_true", help="node on CPU 0, client on CPU 1 (on an otherwise idle machine)")
     args = p.parse_args(argv)
-    with _target(args) as (url, chain_id, reg):
-        rows = asyncio.run(bench(url, chain_id, reg, args.requests, args.concurrency, args.txs))
+    with _target(args) as (url, chain_id, reg, pid):
+        rows = asyncio.run(bench(url, chain_id, reg, args.requests, args.concurrency, args.txs, pid))
     print_rows(rows, args.concurrency)
     return 0
 

@@ -14,11 +14,13 @@ from tests.rpc.threaded import threaded_server
 
 def test_bench_runs_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import asyncio
+    import os
 
-    with threaded_server(tmp_path, RpcConfig(laddr_port=0)) as (url, _):
-        rows = asyncio.run(bench(url, "egp-test", None, requests=50, concurrency=4, n_txs=0))
+    with threaded_server(tmp_path, RpcConfig(laddr_port=0)) as (url, _):  # (the server is in this process)
+        rows = asyncio.run(bench(url, "egp-test", None, requests=50, concurrency=4, n_txs=0, node_pid=os.getpid()))
     assert [r[0] for r in rows][:2] == ["health", "status"]
-    assert all(n == 50 and errors == 0 and rate > 0 for _, n, rate, errors in rows)
+    assert all(n == 50 and errors == 0 and rate > 0 and cpu is not None and cpu >= 0
+               for _, n, rate, errors, cpu in rows)
     print_rows(rows, 4)
     assert "req/s" in capsys.readouterr().out
 
