@@ -85,7 +85,7 @@ def _reference_issue_fields(ctx: Ctx, b: IssueGuarantee) -> None:
     future_time(ctx, "expiry", b.expiry)
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)  # no wall-clock limit: a loaded machine is not a failure
 @given(kind=kinds(AGENCY), req_id=names, type_=lg_types, min_amount=amounts, cover=times, deadline=deadlines)
 def test_requirement_field_rules_are_the_shared_checks(kind: str, req_id: str, type_: str, min_amount: int,
                                                        cover: int, deadline: int) -> None:
@@ -98,7 +98,7 @@ def test_requirement_field_rules_are_the_shared_checks(kind: str, req_id: str, t
         assert [e.type for e in ctx.events] == ["req"]
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)  # no wall-clock limit: a loaded machine is not a failure
 @given(kind=kinds(BANK), ref=names, type_=lg_types, amount=amounts, expiry=times, doc_hash=doc_hashes)
 def test_issue_field_rules_are_the_shared_checks(kind: str, ref: str, type_: str, amount: int, expiry: int,
                                                  doc_hash: bytes) -> None:
