@@ -17,7 +17,10 @@ instruments (built once in `--template`, copied for each run): per block `NodeAp
 batch `save_results`, the index and the app's commit, then the synced write. Prints the CPU of this thread
 per tx for each stage (finalize's `Trie.update` apart), the CPU of LevelDB's own threads per tx (compaction:
 process CPU minus this thread's; a node pays it too, but a py-spy profile does not show it), and what the
-batch writes per tx by key prefix. The collector is set as `egp start` sets it (node/gctune.py).
+batch writes per tx by key prefix. The collector is set as `egp start` sets it (node/gctune.py). Add `--checked`
+for the commit thread's figure as a node pays it: each block's txs go through check_tx first (not timed), so
+finalize finds their signatures verified and their decoding done (without it, finalize also pays Ed25519 and the
+decoding of every tx, ~60 us a tx that egp-verify pays in a node).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from types import SimpleNamespace
 from node.blockstore import BlockStore
 from node.indexer import Indexer
 from node.rpc import adapt
-from state.abci import Application, RequestFinalizeBlock, RequestInitChain, ValidatorUpdate
+from state.abci import Application, RequestCheckTx, RequestFinalizeBlock, RequestInitChain, ValidatorUpdate
 from state.chain import FinalizeBlockResult, pack_results
 from state.codec import decode, encode
 from state.fastrec import pack
@@ -135,6 +138,7 @@ def state_path(args: argparse.Namespace) -> None:
                          b"", z, z, b"\x01" * 20)
             blocks.append(Block(hdr, tuple(txs), (), Commit.empty()))
         trie_cpu = [0.0]
+        checked_cpu = [0.0]
         update = Trie.update
 
         def timed_update(trie: Trie, changes: Mapping[bytes, bytes | None]) -> bytes:
@@ -151,6 +155,12 @@ def state_path(args: argparse.Namespace) -> None:
 
         def run(blks: list[Block], measure: bool) -> None:
             for block in blks:
+                if args.checked:  # as in a node: the mempool's check_tx verified and cached each signature
+                    c0 = tt()
+                    for raw in block.txs:
+                        app.check_tx(RequestCheckTx(raw))
+                    if measure:
+                        checked_cpu[0] += tt() - c0  # left out of the "process" figure (egp-verify's in a node)
                 t0 = tt()
                 r = node_app.finalize(block, ())
                 t1 = tt()
@@ -185,13 +195,14 @@ def state_path(args: argparse.Namespace) -> None:
                 q0, r0 = time.process_time(), tt()
                 run(measured[a:b], True)
                 thirds.append(((time.process_time() - q0) - (tt() - r0), sum(len(x.txs) for x in measured[a:b])))
-            proc, main_cpu = time.process_time() - p0, tt() - m0
+            proc, main_cpu = time.process_time() - p0 - checked_cpu[0], tt() - m0 - checked_cpu[0]
         finally:
             Trie.update = update  # type: ignore[method-assign]
         n = sum(len(b.txs) for b in blocks[3:])
         us = {k: 1e6 * v / n for k, v in acc.items()}
         after = sum(us[k] for k in STAGES[1:])
-        print(f"{n:,} txs in {args.blocks} blocks on {args.state:,} instruments, LevelDB compression "
+        print(f"{n:,} txs in {args.blocks} blocks on {args.state:,} instruments"
+              f"{' (signatures verified by check_tx first)' if args.checked else ''}, LevelDB compression "
               f"{kv_level.COMPRESSION}, memtable {kv_level.WRITE_BUFFER_BYTES >> 20} MiB; CPU us per tx (this thread):")
         for k in STAGES:
             extra = f"   (Trie.update {1e6 * trie_cpu[0] / n:.1f})" if k == "finalize" else ""
@@ -220,6 +231,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--state", type=int, default=0, help="the whole commit path on a LevelDB state of N instruments")
     ap.add_argument("--template", type=Path, default=None, help="with --state: keep the bulk-loaded state here")
+    ap.add_argument("--checked", action="store_true",
+                    help="with --state: check_tx each block's txs first (not timed), so finalize finds their "
+                         "signatures verified, as a node's commit thread does (without: finalize pays Ed25519 and "
+                         "the decoding, ~60 us a tx that egp-verify pays in a node)")
     ap.add_argument("--compression", choices=("default", "none", "snappy"), default="default",
                     help="with --state: LevelDB block compression (default: the node's, state/kv_level.py)")
     ap.add_argument("--write-buffer-mib", type=int, default=0,
