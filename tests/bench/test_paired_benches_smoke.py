@@ -1,4 +1,4 @@
-"""Smoke run of the paired execution and commit-path benches (exec_bench, commit_ab), so they cannot rot.
+"""Smoke runs of the execution and commit-path benches (exec_bench, commit_ab, commit_bench), so they cannot rot.
 
 One tree only (no `--base`: no git worktree), a tiny template, two rounds of small blocks; figures not asserted,
 only that each worker loaded the template, committed its warm-up blocks and answered every round.
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from devnet.bench import app_bench, commit_ab, exec_bench
+from devnet.bench import app_bench, commit_ab, commit_bench, exec_bench
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,3 +28,9 @@ def test_exec_bench_and_commit_ab_run_on_a_tiny_template(tmp_path: Path, capsys:
     commit_ab.main(common)
     out = capsys.readouterr().out
     assert "app hash digest" in out and "commit path" in out and "of 2 rounds" in out
+
+
+def test_commit_bench_checks_its_bytes_and_prints_its_rates(capsys: pytest.CaptureFixture[str]) -> None:
+    commit_bench.main(["--blocks", "2", "--txs", "50", "--repeat", "1"])
+    out = capsys.readouterr().out
+    assert "bytes identical to the generic codec's" in out and "Indexer.index_chain_block" in out
