@@ -171,14 +171,9 @@ def _socket_us_per_byte(a: argparse.Namespace, size: int = 16_384) -> float:
         y.close()
 
 
-def loop_stages(m: Model, txs: list[bytes], block_txs: float, a: argparse.Namespace) -> None:
-    from node.p2p.aead import aead_decrypt, aead_encrypt
-
-    n, r, s = len(txs), a.rounds, a.seconds
-    per_byte = _socket_us_per_byte(a)
-    m.facts["tcp_300B_send_recv_us"] = 300 * _socket_us_per_byte(a, 300)  # one small write and its read
-    mean = sum(map(len, txs)) / n
-    # the WebSocket broadcast_tx_sync at the node it enters (1 node in 4): parse, base64, answer (hash hex)
+def ws_request_us(txs: list[bytes], per_byte: float, a: argparse.Namespace) -> tuple[float, float]:
+    """(us, bytes) of one `broadcast_tx_sync` at the node it enters: the request's JSON and base64, the
+    answer's JSON (the hash in hex), the request's and answer's bytes through the socket."""
     reqs = [json.dumps({"jsonrpc": "2.0", "id": i, "method": "broadcast_tx_sync",
                         "params": {"tx": base64.b64encode(t).decode()}}) for i, t in enumerate(txs)]
     hexes = [_sha(t).hexdigest().upper() for t in txs]
@@ -190,15 +185,18 @@ def loop_stages(m: Model, txs: list[bytes], block_txs: float, a: argparse.Namesp
             b64(d["params"]["tx"])
             dumps({"jsonrpc": "2.0", "id": d["id"], "result": {"code": 0, "data": "", "log": "", "codespace": "",
                                                               "hash": hx}})
-    ws_bytes = (sum(map(len, reqs)) + 120 * n) / n
-    ws_us = per_item_us(ws, n, r, s) + per_byte * ws_bytes
-    m.add("WebSocket broadcast_tx_sync (x 1/4: one node in four)", "loop", ws_us / 4,
-          note=f"JSON + base64 + answer + {ws_bytes:.0f} B through a socket; at its node {ws_us:.1f} us")
-    # p2p: a tx's bytes cross each link once as gossip and once in the proposal: per node and per tx, 3/4 of a
-    # send and 3/4 of a receive for each (own txs to 3 peers, the proposer's block to 3 peers, out of 4 nodes)
+    size = (sum(map(len, reqs)) + 120 * len(txs)) / len(txs)
+    return per_item_us(ws, len(txs), a.rounds, a.seconds) + per_byte * size, size
+
+
+def p2p_hop_us(txs: list[bytes], per_byte: float, a: argparse.Namespace, batch: int = 60) -> float:
+    """One hop of a tx over a p2p link (sent by one node, received by another): its share of a `batch`-tx
+    frame's msgpack and ChaCha20-Poly1305 both ways and of the bytes through the socket. 60: about a node's
+    admission batch at saturation (docs/performance.md, session 6, task D)."""
+    from node.p2p.aead import aead_decrypt, aead_encrypt
+
     key, nonce, ad = os.urandom(32), bytes(12), bytes(4)
-    batch = 60  # ~ a node's admission batch at saturation (docs/performance.md, session 6, task D)
-    groups = [txs[i:i + batch] for i in range(0, n, batch)]
+    groups = [txs[i:i + batch] for i in range(0, len(txs), batch)]
     sealed = [aead_encrypt(msgpack.packb([4, g]), ad, nonce, key) for g in groups]
 
     def send() -> None:
@@ -208,15 +206,14 @@ def loop_stages(m: Model, txs: list[bytes], block_txs: float, a: argparse.Namesp
     def recv() -> None:
         for c in sealed:
             msgpack.unpackb(aead_decrypt(c, ad, nonce, key))
+    n, mean = len(txs), sum(map(len, txs)) / len(txs)
+    return per_item_us(send, n, a.rounds, a.seconds) + per_item_us(recv, n, a.rounds, a.seconds) + \
+        2 * per_byte * (mean + 2)
 
-    hop = per_item_us(send, n, r, s) + per_item_us(recv, n, r, s) + 2 * per_byte * (mean + 2)
-    m.add("p2p gossip of the tx (3/4 send + 3/4 receive)", "loop", 0.75 * hop,
-          note=f"msgpack + ChaCha20-Poly1305 + socket, {batch} txs a frame; one hop (send + receive) {hop:.2f} us; "
-               "full mesh relays make it ~3 receives per foreign tx in the node")
-    m.add("p2p proposal carrying the tx (3/4 send + 3/4 receive)", "loop", 0.75 * hop,
-          note="the block's txs to 3 peers; a compact block (hashes only) would cut most of it (wire change)")
-    # mempool admission as plain dict work: the signer's sequence number checked and taken, the tx kept
-    # and later reaped and dropped at the commit
+
+def admission_us(txs: list[bytes], a: argparse.Namespace) -> float:
+    """The mempool's admission as plain dict work: the signer's sequence number checked and taken, the tx
+    kept, then reaped for a block and dropped at its commit."""
     from state.txs import decode_tx
 
     dec = [decode_tx(t) for t in txs]
@@ -226,22 +223,39 @@ def loop_stages(m: Model, txs: list[bytes], block_txs: float, a: argparse.Namesp
     def admit() -> None:
         nonces = dict(signers)
         pool: dict[bytes, bytes] = {}
-        for who, nonce_, h, raw in items:
-            if nonces.get(who, 0) <= nonce_:
-                nonces[who] = nonce_ + 1
+        for who, nonce, h, raw in items:
+            if nonces.get(who, 0) <= nonce:
+                nonces[who] = nonce + 1
                 pool[h] = raw
         reaped = list(pool.values())
         for h in list(pool):
             del pool[h]
         del reaped
-    m.add("mempool admission + reap + removal (dict work)", "loop", per_item_us(admit, n, r, s),
-          note="node: check_code (ante_tx on the check state), seen cache, gossip queue, mempool update")
-    # the block's data hash (Merkle root of the txs), which every node computes for every block
+    return per_item_us(admit, len(txs), a.rounds, a.seconds)
+
+
+def loop_stages(m: Model, txs: list[bytes], block_txs: float, a: argparse.Namespace) -> None:
     from state.merkle import merkle_root
 
-    m.add("proposal: Merkle root of the block's txs", "loop", per_item_us(lambda: merkle_root(txs), n, r, s),
+    per_byte = _socket_us_per_byte(a)
+    m.facts["tcp_300B_send_recv_us"] = 300 * _socket_us_per_byte(a, 300)  # one small write and its read
+    ws_us, ws_bytes = ws_request_us(txs, per_byte, a)
+    m.add("WebSocket broadcast_tx_sync (x 1/4: one node in four)", "loop", ws_us / 4,
+          note=f"JSON + base64 + answer + {ws_bytes:.0f} B through a socket; at its node {ws_us:.1f} us")
+    # a tx's bytes cross each link once as gossip and once in the proposal: per node and per tx, 3/4 of a send
+    # and 3/4 of a receive for each (own txs to 3 peers, the proposer's block to 3 peers, out of 4 nodes)
+    hop = p2p_hop_us(txs, per_byte, a)
+    m.add("p2p gossip of the tx (3/4 send + 3/4 receive)", "loop", 0.75 * hop,
+          note=f"msgpack + ChaCha20-Poly1305 + socket, 60 txs a frame; one hop (send + receive) {hop:.2f} us; "
+               "full mesh relays make it ~3 receives per foreign tx in the node")
+    m.add("p2p proposal carrying the tx (3/4 send + 3/4 receive)", "loop", 0.75 * hop,
+          note="the block's txs to 3 peers; a compact block (hashes only) would cut most of it (wire change)")
+    m.add("mempool admission + reap + removal (dict work)", "loop", admission_us(txs, a),
+          note="node: check_code (ante_tx on the check state), seen cache, gossip queue, mempool update")
+    # the block's data hash (Merkle root of the txs), which every node computes for every block
+    m.add("proposal: Merkle root of the block's txs", "loop",
+          per_item_us(lambda: merkle_root(txs), len(txs), a.rounds, a.seconds),
           note="state.merkle (already ~its floor: 2 SHA-256 a tx)")
-    # consensus per block: 2 signatures, ~7 verifications, 2 signer-state fsyncs, ~12 small frames
     cons = consensus_block_us(a)
     m.facts["consensus_block_us"] = cons
     m.add(f"consensus messages per block / {block_txs:.0f} txs", "loop", cons / block_txs,
@@ -303,17 +317,39 @@ def _expected_inner(n: int, k: int, branching_only: bool) -> float:
     return total
 
 
-def commit_stages(m: Model, meta: dict[str, Any], blocks: list[tuple[int, list[bytes]]],
-                  a: argparse.Namespace, tmp: Path) -> None:
+@dataclass
+class AppRun:
+    """What executing the workload's blocks through the node's `Application` (on LevelDB) showed: sums over the
+    blocks, the CPU of its steps, and the values it read and wrote (the floor's inputs)."""
+
+    genesis_keys: int = 0
+    blocks: int = 0
+    txs: int = 0
+    reads: int = 0  # distinct keys a block read from the committed state (the overlay's read cache)
+    writes: int = 0  # state records written (the trie's changed keys)
+    new_keys: int = 0
+    pages: int = 0  # trie pages written
+    entries: int = 0  # every entry the app writes (records, index, history, trie pages)
+    finalize_s: float = 0.0
+    trie_s: float = 0.0  # Trie.update's share of finalize_s
+    commit_s: float = 0.0
+    read_vals: list[bytes] = field(default_factory=list)
+    write_vals: list[bytes] = field(default_factory=list)
+    last_batch: list[tuple[bytes, bytes]] = field(default_factory=list)  # a block's records + trie pages
+    trie_sha: list[tuple[int, float]] = field(default_factory=list)  # (state keys, state/trie.py SHA-256 a key)
+
+
+def run_app(meta: dict[str, Any], blocks: list[tuple[int, list[bytes]]], path: Path) -> AppRun:
+    """finalize_block + commit of `blocks` from genesis, their txs verified first as the node's verify thread
+    does; `Trie.update` timed and state/trie.py's SHA-256s counted (both restored after)."""
     from state import trie as trie_mod
     from state.abci import RequestFinalizeBlock
     from state.txs import decode_tx
 
-    app = new_app(meta, tmp / "app")
-    genesis_keys = sum(1 for _ in app.kv.iterate(prefix=b"s"))
+    app, run = new_app(meta, path), AppRun()
+    run.genesis_keys = sum(1 for _ in app.kv.iterate(prefix=b"s"))
     calls = [0]
     real_sha, real_update = trie_mod._sha256, trie_mod.Trie.update
-    trie_cpu = [0.0]
 
     def counting_sha(b: bytes = b"") -> Any:
         calls[0] += 1
@@ -324,54 +360,47 @@ def commit_stages(m: Model, meta: dict[str, Any], blocks: list[tuple[int, list[b
         try:
             return real_update(self, changes)
         finally:
-            trie_cpu[0] += time.thread_time() - t0
+            run.trie_s += time.thread_time() - t0
 
-    reads = writes = new_keys = changed = pages = entries = n_txs = 0
-    fin_cpu = com_cpu = 0.0
-    read_vals: list[bytes] = []
-    write_vals: list[bytes] = []
-    batch_items: list[tuple[bytes, bytes]] = []
     trie_mod.Trie.update = timed_update  # type: ignore[method-assign]
+    trie_mod._sha256 = counting_sha  # type: ignore[assignment]
     try:
         for h, (t, txs) in enumerate(blocks, start=app.height + 1):
-            for raw in txs:  # verified by the verify thread before the block, as in the node
+            for raw in txs:
                 app.admit_verified(decode_tx(raw))
             calls[0] = 0
-            trie_mod._sha256 = counting_sha  # type: ignore[assignment]
             t0 = time.thread_time()
             app.finalize_block(RequestFinalizeBlock(txs, h, t))
-            fin_cpu += time.thread_time() - t0
-            trie_mod._sha256 = real_sha
+            run.finalize_s += time.thread_time() - t0
             p = app._pending
-            rd = p.overlay._reads or {}
-            reads += len(rd)
-            read_vals.extend(v for v in rd.values() if v is not None)
-            sw = p.state_writes
-            writes += len(sw)
-            changed += len(sw)
-            write_vals.extend(v for _, v in sw if v is not None)
-            new_keys += sum(1 for k, v in sw if v is not None and app.kv.get(k) is None)
-            tw = p.trie.write_items()
-            pages += len(tw)
-            entries += len(p.overlay.writes) + len(tw)
-            batch_items = [(k, v) for k, v in sw if v is not None] + [(k, v) for k, v in tw if v is not None]
-            m.facts.setdefault("trie_sha_per_changed_key_small", []).append(
-                (genesis_keys + new_keys, calls[0] / max(1, len(sw))))
+            rd, sw, tw = p.overlay._reads or {}, p.state_writes, p.trie.write_items()
+            run.reads += len(rd)
+            run.read_vals.extend(v for v in rd.values() if v is not None)
+            run.writes += len(sw)
+            run.write_vals.extend(v for _, v in sw if v is not None)
+            run.new_keys += sum(1 for k, v in sw if v is not None and app.kv.get(k) is None)
+            run.pages += len(tw)
+            run.entries += len(p.overlay.writes) + len(tw)
+            run.last_batch = [(k, v) for k, v in [*sw, *tw] if v is not None]
+            run.trie_sha.append((run.genesis_keys + run.new_keys, calls[0] / max(1, len(sw))))
             t0 = time.thread_time()
             app.commit()
-            com_cpu += time.thread_time() - t0
-            n_txs += len(txs)
+            run.commit_s += time.thread_time() - t0
+            run.txs += len(txs)
+            run.blocks += 1
     finally:
         trie_mod.Trie.update = real_update  # type: ignore[method-assign]
         trie_mod._sha256 = real_sha
         app.kv.close()
-    r, s = a.rounds, a.seconds
-    reads_tx, writes_tx = reads / n_txs, writes / n_txs
-    # execution floor: each record read is a dict lookup and a msgpack decode, each record written a msgpack
-    # encode and a dict store (the values and their shapes are the real ones of these blocks)
-    objs = [msgpack.unpackb(v) for v in write_vals]
-    rkeys = [_sha(v).digest() for v in read_vals]
-    store = dict(zip(rkeys, read_vals, strict=True))
+    return run
+
+
+def execution_floor_us(run: AppRun, a: argparse.Namespace) -> float:
+    """Per tx: each record read a dict lookup and a msgpack decode, each record written a msgpack encode and a
+    dict store, on the run's real values."""
+    objs = [msgpack.unpackb(v) for v in run.write_vals]
+    rkeys = [_sha(v).digest() for v in run.read_vals]
+    store = dict(zip(rkeys, run.read_vals, strict=True))
 
     def rw() -> None:
         get, unpack, pack = store.get, msgpack.unpackb, msgpack.packb
@@ -380,47 +409,59 @@ def commit_stages(m: Model, meta: dict[str, Any], blocks: list[tuple[int, list[b
         out = {}
         for i, o in enumerate(objs):
             out[i] = pack(o)
-    m.add(f"execution: {reads_tx:.1f} reads + {writes_tx:.1f} state writes a tx (dict + msgpack)", "commit",
-          per_item_us(rw, n_txs, r, s), 1e6 * (fin_cpu - trie_cpu[0]) / n_txs,
-          note="floor leaves out the rule logic; node: finalize_block's tx loop (index keys, history, events)")
-    # the trie at the state size of a `--run-txs` run: inner hashes per changed key (expected, for random key
-    # hashes), plus 3 per changed key (its key's hash, its value's hash, its leaf)
-    keys_end = genesis_keys + new_keys / n_txs * a.run_txs
-    k_block = changed / len(blocks) * (a.block_txs / (n_txs / len(blocks)))
-    inner_node = _expected_inner(int(keys_end), int(k_block), branching_only=False) / k_block
-    inner_branch = _expected_inner(int(keys_end), int(k_block), branching_only=True) / k_block
+    return per_item_us(rw, run.txs, a.rounds, a.seconds)
+
+
+def sha256_inner_us(a: argparse.Namespace) -> float:
+    """One inner-node hash as the trie takes it: sha256 of a tag byte and two 32-byte hashes."""
     pairs = [(os.urandom(32), os.urandom(32)) for _ in range(512)]
 
     def inner() -> None:
         for lh, rh in pairs:
             _sha(b"\x01" + lh + rh).digest()
-    one = per_item_us(inner, len(pairs), r, s / 4)
-    changed_tx = changed / n_txs
-    small = m.facts["trie_sha_per_changed_key_small"]
+    return per_item_us(inner, len(pairs), a.rounds, a.seconds / 4)
+
+
+def commit_stages(m: Model, meta: dict[str, Any], blocks: list[tuple[int, list[bytes]]],
+                  a: argparse.Namespace, tmp: Path) -> None:
+    run = run_app(meta, blocks, tmp / "app")
+    n = run.txs
+    m.add(f"execution: {run.reads / n:.1f} reads + {run.writes / n:.1f} state writes a tx (dict + msgpack)",
+          "commit", execution_floor_us(run, a), 1e6 * (run.finalize_s - run.trie_s) / n,
+          note="floor leaves out the rule logic; node: finalize_block's tx loop (index keys, history, events)")
+    # the trie at the state size of a `--run-txs` run: the inner hashes a changed key needs (expected, for random
+    # key hashes) plus 3 (its key's hash, its value's hash, its leaf)
+    keys_end = run.genesis_keys + run.new_keys / n * a.run_txs
+    k_block = run.writes / n * a.block_txs
+    inner_node = _expected_inner(int(keys_end), int(k_block), branching_only=False) / k_block
+    inner_branch = _expected_inner(int(keys_end), int(k_block), branching_only=True) / k_block
+    one = sha256_inner_us(a)
+    per_block = run.writes / run.blocks
     m.facts.update(trie_keys_at_run_end=int(keys_end), trie_changed_per_block=k_block,
                    trie_sha_per_key_design=inner_node + 3, trie_sha_per_key_patricia=inner_branch + 3,
+                   trie_sha_per_changed_key_small=run.trie_sha,
                    # like for like with the count in state/trie.py: inner nodes + the leaf (the key's and the
                    # value's hash are taken in state/abci.py, outside the count)
-                   trie_sha_per_key_small_model=[round(_expected_inner(int(nk), changed // len(blocks), False)
-                                                       / (changed / len(blocks)) + 1, 2) for nk, _ in small],
+                   trie_sha_per_key_small_model=[round(_expected_inner(nk, int(per_block), False) / per_block + 1, 2)
+                                                 for nk, _ in run.trie_sha],
                    sha256_65B_us=one)
-    m.add(f"trie: {changed_tx:.1f} changed keys a tx x {inner_node + 3:.1f} SHA-256 ({int(keys_end):,} keys)",
-          "commit", changed_tx * (inner_node + 3) * one, 1e6 * trie_cpu[0] / n_txs,
+    m.add(f"trie: {run.writes / n:.1f} changed keys a tx x {inner_node + 3:.1f} SHA-256 ({int(keys_end):,} keys)",
+          "commit", run.writes / n * (inner_node + 3) * one, 1e6 * run.trie_s / n,
           note=f"branching nodes only (a Patricia trie): {inner_branch + 3:.1f} SHA-256 a key; node in process at "
-               f"only ~{genesis_keys + new_keys:,} keys")
+               f"only ~{run.genesis_keys + run.new_keys:,} keys")
     # LevelDB: one synced batch a block of the records and trie pages (+ block and results: 2 a block)
-    entries_floor = (writes + pages) / n_txs + 2 / a.block_txs
-    per_entry = ldb_entry_us(batch_items, a, tmp / "ldb")
+    entries_floor = (run.writes + run.pages) / n + 2 / a.block_txs
+    per_entry = ldb_entry_us(run.last_batch, a, tmp / "ldb")
     m.add(f"LevelDB batch: {entries_floor:.2f} entries a tx (records + trie pages)", "commit",
-          entries_floor * per_entry, 1e6 * com_cpu / n_txs,
+          entries_floor * per_entry, 1e6 * run.commit_s / n,
           note=f"{per_entry:.2f} us an entry (real block's items, sync write); the app writes "
-               f"{entries / n_txs:.2f} a tx (+ index, history); node: Application.commit")
+               f"{run.entries / n:.2f} a tx (+ index, history); node: Application.commit")
     m.add("results + block: pack a result, 2 SHA-256 (results hash)", "commit", results_us(a), None,
           note="node: save_results + index + last_results_hash ~7-8 us (results_bench)")
-    m.facts.update(reads_per_tx=reads_tx, state_writes_per_tx=writes_tx, new_keys_per_tx=new_keys / n_txs,
-                   trie_pages_per_tx=pages / n_txs, app_entries_per_tx=entries / n_txs, genesis_state_keys=genesis_keys,
-                   finalize_us=1e6 * fin_cpu / n_txs, trie_update_us=1e6 * trie_cpu[0] / n_txs,
-                   commit_us=1e6 * com_cpu / n_txs)
+    m.facts.update(reads_per_tx=run.reads / n, state_writes_per_tx=run.writes / n, new_keys_per_tx=run.new_keys / n,
+                   trie_pages_per_tx=run.pages / n, app_entries_per_tx=run.entries / n,
+                   genesis_state_keys=run.genesis_keys, finalize_us=1e6 * run.finalize_s / n,
+                   trie_update_us=1e6 * run.trie_s / n, commit_us=1e6 * run.commit_s / n)
 
 
 def ldb_entry_us(items: list[tuple[bytes, bytes]], a: argparse.Namespace, path: Path) -> float:
