@@ -162,7 +162,7 @@ def _sub(name: str, args: list[str], out: dict[str, Any], timeout: float) -> boo
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--smoke", action="store_true", help="every benchmark tiny")
-    ap.add_argument("--only", default="", help="comma-separated subset: codec,crypto,merkle,trie,app,sim,rpc,p2p")
+    ap.add_argument("--only", default="", help="comma-separated subset: codec,crypto,merkle,trie,app,sim,rpc,p2p,floor")
     ap.add_argument("--state-size", type=int, default=200_000, help="instruments / trie keys of the large state")
     ap.add_argument("--seconds", type=float, default=None, help="time per in-process measurement")
     ap.add_argument("--json", type=Path, help="also write every figure to this JSON file")
@@ -179,8 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         "sim_bench": ["--smoke"] if smoke else [],
         "rpc_bench": ["--requests", "200", "--txs", "50", "--concurrency", "8"] if smoke else [],
         "p2p_bench": ["--frames", "5000", "--big-frames", "50"] if smoke else [],
+        "floor": ["--smoke"] if smoke else [],
     }
-    names = {"app": "app_bench", "sim": "sim_bench", "rpc": "rpc_bench", "p2p": "p2p_bench"}
+    names = {"app": "app_bench", "sim": "sim_bench", "rpc": "rpc_bench", "p2p": "p2p_bench", "floor": "floor"}
     wanted = [w.strip() for w in a.only.split(",") if w.strip()] or [*inproc, *names]
     unknown = [w for w in wanted if w not in inproc and w not in names]
     if unknown:
