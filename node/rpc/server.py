@@ -55,7 +55,8 @@ async def post_handler(request: web.Request) -> web.StreamResponse:
             return web.Response(status=204)
         return web.Response(body=_dumps(out), headers=_JSON_HEADERS)
     submit = getattr(ctx.services, "submit_tx", None)
-    if submit is not None and type(data) is dict and data.get("method") in websocket.FAST:
+    name = data.get("method") if type(data) is dict else None
+    if submit is not None and type(name) is str and name in websocket.FAST:  # (a list as name: unhashable)
         entry = websocket.fast_submit(submit, data, asyncio.get_running_loop())
         if entry is not None:  # the same answer as the generic path's (status 200: it has an id)
             fut, fast = entry
