@@ -31,29 +31,17 @@ Homes indexed before that layout hold `tH <height u64> <index u32> → hash32` a
 `ta <klen u16> key <vlen u32> value <height u64> <index u32> → hash32` instead of `tB` / `tP`: they are
 read (and pruned) as they are, next to the new entries, so such a home needs no reset.
 
-Why a pointer: the tx's bytes are in its block (node/blockstore.py `b`) and its result in the block's results
-record (`r`), both written before or with the index entries (the applier saves the block, then the results
-and the index in one batch); the tx record used to repeat both (`[height, index, tx, result]`: ~380 of the
-~1,280 bytes a tx left on disk, packed by the commit thread and carried by every compaction after). Why the
-two offsets (where the tx starts in the block's txs array, where its result starts in the results' tx results
-array, from each array's first item): a lookup then unpacks one tx and one result, and skips only the block's
-header and block events to find where the arrays start (`_items`); skipping to the i-th of 500-1,000 results
-cost 40-80 us a lookup, against ~7 us for the whole `tx` lookup before (devnet/bench/lookup_bench.py). The
-offsets are relative to the arrays so the writer needs neither the header's nor the block events' bytes. A
-lookup checks that the tx found hashes to the key, so a wrong pointer is an error, never another tx.
-Records written before 2026-11-26 (session 7) are the 4-element msgpack array: told apart by their first
-byte (0x94; a pointer's is the height's top byte) and read as they are, so such a home needs no reset or
-reindex (its blocks and results need not be read for them). Pruning deletes a height's postings from the
-block's results record (the block store is pruned after the index, never before).
+The tx record `th` is a pointer (height, index, where the tx and its result start in the block store's
+records of that height): node/txrecord.py says why and how a lookup reads it, and how the records of older
+homes (the tx and its result in the record) are read as they are. Pruning deletes a height's postings from
+the block's results record (the block store is pruned after the index, never before).
 """
 
 from __future__ import annotations
 
-import io
 import math
 import struct
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -63,6 +51,7 @@ from node.blockstore import NS as BLOCKSTORE_NS
 from node.blockstore import hkey
 from node.rpc.query import Condition, Query
 from node.rpc.services import BlockResultsView, EventAttribute, EventView, TxResultView
+from node.txrecord import POINTER, SearchError, TxReader, TxRecord, old_record, pointer
 from state.chain import (
     ATTR_HEAD,
     EVENT_HEAD,
@@ -80,31 +69,11 @@ from state.kv import KV, Batch
 MAX_RESULTS = 100_000
 _U64 = struct.Struct(">Q")
 _HI = struct.Struct(">QI")
-# a tx record: height, index, and the offsets of the tx in its block's txs array and of its result in the block's
-# results' tx results array (from the first item's first byte: the module's docstring)
-_PTR = struct.Struct(">QIII")
-# a block and its results as lookups read them: (block, results, txs, where the txs start, tx results, where they
-# start); the last few heights read are kept (`Indexer._records`)
-_Records = tuple[bytes, bytes, int, int, int, int]
-_RECENT_MAX = 4
-
-
-class SearchError(ValueError):
-    """A search cannot be answered exactly (bad key, too many results); the message goes to the client."""
 
 
 class HasTxs(Protocol):
     @property
     def txs(self) -> Any: ...
-
-
-@dataclass(frozen=True)
-class TxRecord:
-    hash: bytes
-    height: int
-    index: int
-    tx: bytes
-    result: TxResultView
 
 
 def _lp(key: str, value: str | None = None) -> bytes:
@@ -167,66 +136,6 @@ _EMPTY_STR = packb([""])[1:]
 _TYPES: dict[str, bytes] = {}  # event type -> its packed str (a handful)
 
 
-def _result_view(p: Any) -> TxResultView:
-    code, data, log, info, gw, gu, events, codespace = p
-    evs = tuple(EventView(t, tuple(EventAttribute(k, v, bool(i)) for k, v, i in attrs)) for t, attrs in events)
-    return TxResultView(code, data, log, info, gw, gu, evs, codespace)
-
-
-def _pointer(raw: bytes) -> tuple[int, int, int, int] | None:
-    """(height, index, tx offset, result offset) of a tx record, or None for a record of the older form (the
-    msgpack array `[height, index, tx, result]`, whose first byte is 0x94; a pointer's is the height's top
-    byte, 0 below 2**56)."""
-    if len(raw) != _PTR.size or raw[0] == 0x94:
-        return None
-    height, index, toff, roff = _PTR.unpack(raw)
-    return height, index, toff, roff
-
-
-def _tagged_result_view(p: Any) -> TxResultView:
-    """A tx result as the block's results record holds it: the tagged arrays of `state.chain.pack_results`."""
-    tag, code, data, log, info, gw, gu, events, codespace = p
-    if tag != _R_RESULT_HEAD[1]:
-        raise ValueError("not a tx result")
-    evs = tuple(EventView(t, tuple(EventAttribute(k, v, bool(i)) for _, k, v, i in attrs)) for _, t, attrs in events)
-    return TxResultView(code, data, log, info, gw, gu, evs, codespace)
-
-
-def _items(record: bytes) -> tuple[int, int]:
-    """(count, offset of the first item) of field 2 of a tagged record (`[TAG, x, items, ...]`: a block's txs
-    after its header, a block's results' tx results after the block's events); the fields before are skipped,
-    not built (msgpack's `Unpacker.skip`, in C, reading the record a few KiB at a time)."""
-    u = msgpack.Unpacker(io.BytesIO(record), read_size=4096)
-    u.read_array_header()
-    u.skip()  # the tag
-    u.skip()  # the header / the block's events
-    n = u.read_array_header()
-    return n, u.tell()
-
-
-def _bin_at(record: bytes, at: int) -> bytes:
-    """The msgpack bin (a tx in its block) that starts at offset `at` of `record`."""
-    head = record[at]
-    if head == 0xC4:
-        start, n = at + 2, record[at + 1]
-    elif head == 0xC5:
-        start, n = at + 3, int.from_bytes(record[at + 1 : at + 3], "big")
-    elif head == 0xC6:
-        start, n = at + 5, int.from_bytes(record[at + 1 : at + 5], "big")
-    else:
-        raise ValueError("not a tx")
-    if start + n > len(record):
-        raise ValueError("a tx past the block's end")
-    return record[start : start + n]
-
-
-def _item_at(record: bytes, at: int) -> Any:
-    """The msgpack item that starts at offset `at` of `record` (a tx result in the block's results), alone."""
-    f = io.BytesIO(record)
-    f.seek(at)
-    return msgpack.Unpacker(f, raw=False, use_list=False, read_size=2048).unpack()
-
-
 def _indexed(events: Sequence[EventView]) -> Iterator[tuple[str, str]]:
     for ev in events:
         for a in ev.attributes:
@@ -243,7 +152,7 @@ class Indexer:
         self.ns = ns
         self.view = kv.prefixed(ns)
         self.blocks = kv.prefixed(blocks_ns)
-        self._recent: dict[int, _Records] = {}  # height -> its records as lookups last read them (`_records`)
+        self.reader = TxReader(self.view, self.blocks)
 
     # ------------------------------------------------------------------ writing
     def index_block(self, batch: Batch, block: HasTxs, results: BlockResultsView) -> None:
@@ -267,7 +176,7 @@ class Indexer:
         rp: list[bytes] = [] if packed is None else packed
         postings: dict[bytes, list[int]] = {}  # posting key without the height -> tx indexes, ascending
         attr_keys = _ATTR_KEYS
-        ptr = _PTR.pack
+        ptr = POINTER.pack
         th = self.ns + b"th"
         th_ops: list[tuple[bytes, bytes]] = []  # (whole key, value): one `extend`, not a `put` a tx
         toff = roff = 0  # the tx's and its result's offsets in the block's txs / the results' tx results
@@ -337,7 +246,7 @@ class Indexer:
     def prune(self, batch: Batch, retain_height: int) -> int:
         """Delete the index entries of every height below `retain_height` into the caller's batch (the one
         that prunes the blocks, so the index never points at a pruned block); returns txs pruned."""
-        self._recent = {}  # (the records of heights about to go)
+        self.reader.forget()  # (the records kept of heights about to go)
         b = batch.prefixed(self.ns)
         n = 0
         for k, hs in self.view.iterate(prefix=b"tB", stop=b"tB" + _U64.pack(retain_height)):
@@ -348,8 +257,8 @@ class Indexer:
             for j in range(0, len(hs), 32):
                 h, i = hs[j : j + 32], j // 32
                 raw = self.view.get(b"th" + h)
-                ptr = None if raw is None else _pointer(raw)
-                rec = None if raw is None or ptr is not None else self._old_record(h, raw)
+                ptr = None if raw is None else pointer(raw)
+                rec = None if raw is None or ptr is not None else old_record(h, raw)
                 if (ptr[0] if ptr is not None else rec.height if rec is not None else None) == height:
                     b.delete(b"th" + h)  # (a tx committed again later keeps its record)
                 # this height's postings of the tx, whatever its record says now (they are keyed by height)
@@ -390,73 +299,12 @@ class Indexer:
     # ------------------------------------------------------------------ tx lookups
     def get_tx(self, tx_hash: bytes) -> TxRecord | None:
         """The committed tx of this hash with its result, or None; SearchError when the index and the block
-        store disagree (a record that does not decode, a pointer at a block or tx the store does not hold)."""
-        return self.get_txs([tx_hash])[0]
+        store disagree (node/txrecord.py)."""
+        return self.reader.get_txs([tx_hash])[0]
 
     def get_txs(self, hashes: Sequence[bytes]) -> list[TxRecord | None]:
-        """`get_tx` of each hash, in order: each block and its results read once (a page of `tx_search` often
-        holds several txs of one block)."""
-        out: list[TxRecord | None] = [None] * len(hashes)
-        by_height: dict[int, list[tuple[int, int, int, int]]] = {}  # height -> [(position in `out`, pointer)]
-        for pos, th in enumerate(hashes):
-            raw = self.view.get(b"th" + th)
-            if raw is None:
-                continue
-            ptr = _pointer(raw)
-            if ptr is None:
-                out[pos] = self._old_record(th, raw)
-                continue
-            height, index, toff, roff = ptr
-            by_height.setdefault(height, []).append((pos, index, toff, roff))
-        for height, wanted in by_height.items():
-            block, results, n_txs, txs_at, n_results, results_at = self._records(height)
-            for pos, index, toff, roff in wanted:
-                th = hashes[pos]
-                try:
-                    tx = _bin_at(block, txs_at + toff) if index < n_txs else b""
-                    # (a tx past the end of the block's results has the empty result, as its record had)
-                    result = _tagged_result_view(_item_at(results, results_at + roff)) if index < n_results else (
-                        _EMPTY_RESULT)
-                except (ValueError, TypeError, IndexError, msgpack.UnpackException) as e:
-                    raise SearchError(f"the index points tx {th.hex().upper()} at block {height}, which does not "
-                                      "hold it there") from e
-                if sha256(tx) != th:
-                    raise SearchError(f"the index points tx {th.hex().upper()} at tx {index} of block {height}, "
-                                      "which is another tx")
-                out[pos] = TxRecord(th, height, index, tx, result)
-        return out
-
-    def _records(self, height: int) -> _Records:
-        """Block `height` and its results record from the block store, with where their txs / tx results start:
-        the last `_RECENT_MAX` heights read are kept (a record is never rewritten once stored, and a pruned
-        height has no pointer left at it), since lookups cluster on the latest blocks (a client confirming
-        its tx, an explorer) and reading a block and its results is most of a lookup's cost (two LevelDB
-        values of ~200 and ~140 KB at 1,000 txs: ~17 of ~34 us)."""
-        recent = self._recent
-        got = recent.get(height)
-        if got is not None:
-            return got
-        block = self.blocks.get(hkey(b"b", height))
-        results = self.blocks.get(hkey(b"r", height))
-        if block is None or results is None:
-            raise SearchError(f"the index points at block {height}, whose "
-                              f"{'block' if block is None else 'results'} the block store does not hold")
-        try:
-            got = (block, results, *_items(block), *_items(results))
-        except (ValueError, TypeError, msgpack.UnpackException) as e:
-            raise SearchError(f"block {height} or its results do not decode") from e
-        if len(recent) >= _RECENT_MAX:
-            recent.clear()
-        recent[height] = got
-        return got
-
-    def _old_record(self, tx_hash: bytes, raw: bytes) -> TxRecord:
-        """A record written before the pointers (`[height, index, tx, result]`, module docstring)."""
-        try:  # the node's own bytes: read, not re-validated (the canonical decoder was 2/3 of a `tx` lookup)
-            height, index, tx, result = msgpack.unpackb(raw, raw=False, use_list=False)
-            return TxRecord(tx_hash, height, index, tx, _result_view(result))
-        except (ValueError, TypeError) as e:  # msgpack's errors are ValueErrors
-            raise SearchError(f"corrupt index record for tx {tx_hash.hex().upper()}") from e
+        """`get_tx` of each hash, in order, each block read once (node/txrecord.py `TxReader.get_txs`)."""
+        return self.reader.get_txs(hashes)
 
     def _block_results(self, height: int) -> tuple[TxResultView, ...] | None:
         """Every tx result of block `height` from the block store (None when it has none)."""
@@ -465,17 +313,6 @@ class Indexer:
             return None if raw is None else unpack(FinalizeBlockResult, raw).tx_results
         except (ValueError, TypeError, msgpack.UnpackException):
             return None
-
-    def _location(self, tx_hash: bytes) -> tuple[int, int] | None:
-        """(height, index) of the tx from its record alone (a `tx.hash` condition reads no block)."""
-        raw = self.view.get(b"th" + tx_hash)
-        if raw is None:
-            return None
-        ptr = _pointer(raw)
-        if ptr is not None:
-            return ptr[0], ptr[1]
-        rec = self._old_record(tx_hash, raw)
-        return rec.height, rec.index
 
     def search_txs(self, query: Query) -> list[tuple[int, int, bytes]]:
         """Every (height, index, hash) matching all conditions, ascending."""
@@ -537,7 +374,7 @@ class Indexer:
             except ValueError:
                 return set()
             if wanted is not None:
-                loc = self._location(wanted)
+                loc = self.reader.location(wanted)
                 if loc is None:
                     return set()
                 known[loc] = wanted

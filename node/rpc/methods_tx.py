@@ -11,7 +11,6 @@ import asyncio
 from typing import Any
 
 from node.events import SubscriptionError
-from node.indexer import SearchError, TxRecord
 from node.mempool import MempoolError as NodeMempoolError
 from node.rpc import encode
 from node.rpc.errors import internal, invalid_params
@@ -20,6 +19,7 @@ from node.rpc.query import QueryError, parse_query
 from node.rpc.registry import Ctx, clamp_per_page, method, page_slice
 from node.rpc.services import EvidenceError, MempoolError, TxResultView
 from node.rpc.txproof import TxTree
+from node.txrecord import SearchError, TxRecord
 from state.crypto import sha256
 
 JSON = dict[str, Any]

@@ -217,7 +217,7 @@ def test_a_corrupt_index_record_is_a_search_error() -> None:
 
     import pytest
 
-    from node.indexer import SearchError
+    from node.txrecord import SearchError
 
     block, res = _block((b"k1=v", b"k2=v"))
     kv, ix = _indexed(block, res)

@@ -13,9 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from node.blockstore import BlockStore
-from node.indexer import Indexer, SearchError
+from node.indexer import Indexer
 from node.rpc.query import parse_query
 from node.rpc.services import BlockResultsView, EventAttribute, EventView, TxResultView
+from node.txrecord import SearchError
 from state.chain import Block, BlockID, Commit, FinalizeBlockResult, Header, PartSetHeader
 from state.crypto import sha256
 from state.kv import Batch, MemoryKV
