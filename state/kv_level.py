@@ -18,6 +18,15 @@ from state.kv import Op, View
 # read + decompression of a 4 KiB block (18 us per get measured, 9.5 us with 64 MiB). The cache is bounded,
 # so memory plateaus. The bloom filter (10 bits per key, ~1 % false positives) lets a get of an absent key
 # (new records, index probes) skip the tables that do not hold it; it does not change any stored value.
+#
+# Since the tables are written without compression (COMPRESSION below, session 4), this cache holds nothing
+# for them: LevelDB 1.22 reads an mmapped table's uncompressed blocks in place and does not cache them ("do not
+# double-cache"; 200,000 gets over a 40 MB database leave `leveldb.approximate-memory-usage` at the memtable's
+# 4 KiB, session 7). It serves only blocks of Snappy tables an older home still has, until compactions rewrite
+# them, and costs nothing otherwise (it allocates as it fills). So the trie's pages (state/trie.py
+# `CachedNodes`) and the state records (state/state_cache.py) are not held twice in the node's own memory:
+# their stored bytes sit once more only in the OS file cache (file-backed RSS, see below), and a trie page
+# miss is a get from mapped memory plus its decode.
 BLOCK_CACHE_BYTES = 32 << 20
 BLOOM_BITS = 10
 # What LevelDB holds in memory, and what a node's RSS shows of it (devnet/bench/memprobe.py measures both):

@@ -178,11 +178,14 @@ class CachedNodes:
     Bound: each page counts its estimated memory (`page_bytes`: the slot tuple, its dict entry and key, its
     distinct hashes and records; measured with tracemalloc), so `max_bytes` (`CACHE_BYTES` unless given) is what
     the cache holds at most (plus one page). With `max_entries`, each page counts 1 instead (tests). Eviction is
-    by two generations (an LRU approximation at dict speed): reads and writes go to the young dict, and a page
-    found in the old one moves back to the young one. When the two hold more than the bound, the old
-    generation's oldest pages (in the order they entered the young one) go, down to 15/16 of the bound (so
-    eviction runs once per 1/16 of the bound, not per page); when the old generation is empty the young one
-    becomes the old one. What every block touches (the top of the trie, the paths of busy keys such as a hot
+    by two generations (an LRU approximation at dict speed): reads and writes go to the young dict, a page
+    found in the old one moves back to the young one, and a page written again moves to the young dict's end.
+    When the two hold more than the bound, the old generation's oldest pages (in the order they were last
+    written or moved into the young one) go, down to 15/16 of the bound (so eviction runs once per 1/16 of the
+    bound, not per page); when the old generation is empty the young one becomes the old one. (Until session 7
+    a page written again kept its place in the young dict: the top pages, the first ones a block reads, were
+    the first evicted after each turn of generations and read again from LevelDB by the next block.)
+    What every block touches (the top of the trie, the paths of busy keys such as a hot
     signer's account) stays; a page not touched since the previous generation goes first; the cache fills
     its whole bound and its memory plateaus there, whatever the size of the state. (Until session 5 the young
     generation became the old one, and the old one was dropped, whenever it reached 7/16 of the bound: the
@@ -276,8 +279,8 @@ class CachedNodes:
                 gone = old.pop(key, _MISS)
                 if gone is not _MISS:
                     held += 1 if by_count else none if gone is None else gone[0]
-            prev = young.get(key, _MISS)
-            if prev is not _MISS:  # read this block (to be copied): replaced, not added
+            prev = young.pop(key, _MISS)
+            if prev is not _MISS:  # read this block (to be copied): replaced, not added, and moved to the end
                 w -= 1 if by_count else none if prev is None else prev[0]
             if page is None:
                 young[key] = None
