@@ -90,6 +90,8 @@ class Mempool:
         self._txs: OrderedDict[bytes, bytes] = OrderedDict()  # hash -> tx, in arrival order
         self._bytes = 0
         self._cache = RecentSet(cache_size)
+        # the hashes of recently committed txs: a refusal never takes them out of `_cache` (below)
+        self._committed = RecentSet(cache_size)
         self.height = 0
 
     # --- queries -----------------------------------------------------------------------------------
@@ -163,14 +165,22 @@ class Mempool:
         try:
             res = self._check(tx, False)
         except Exception as exc:  # the app must answer with a code; a crash is refused, not propagated
-            self._cache.remove(h)
+            self._forget(h)
             return Checked(1, f"check_tx failed: {type(exc).__name__}: {exc}")
         if res.code != 0:
-            self._cache.remove(h)  # a rejected tx may be corrected and sent again
+            self._forget(h)  # a rejected tx may be corrected and sent again
             return res
         self._txs[h] = tx
         self._bytes += len(tx)
         return res
+
+    def _forget(self, h: bytes) -> None:
+        """A refused tx leaves the seen cache, unless a block committed it meanwhile (it was reserved, on its
+        way through the verify thread, or held while the admission was paused for a commit): its check then
+        fails on its spent sequence number, and forgetting it sent each later copy from a peer through
+        Ed25519 and check_tx again (a full mesh relays each tx twice more) instead of stopping it by hash."""
+        if h not in self._committed:
+            self._cache.remove(h)
 
     # --- proposal ----------------------------------------------------------------------------------
     def reap(self, max_bytes: int, max_txs: int) -> list[bytes]:
@@ -195,6 +205,7 @@ class Mempool:
         if hashes is None:
             hashes = [sha256(tx) for tx in committed]
         self._cache.push_many(hashes)
+        self._committed.push_many(hashes)
         pop, gone = self._txs.pop, 0
         for h in hashes:
             old = pop(h, None)

@@ -265,3 +265,32 @@ def test_batches_verified_on_the_loop_leave_nothing_behind() -> None:
         adm.close()
 
     asyncio.run(main())
+
+
+def test_a_tx_committed_while_on_its_way_in_stays_seen() -> None:
+    """A peer's tx reserved (in the queue, the verify thread, or held while a commit paused the admission) that a
+    block commits meanwhile: its check then fails (its sequence number is spent), and it must stay seen, so
+    the copies other peers relay are dropped by hash instead of going through Ed25519 and check_tx again. A
+    refused tx nobody committed is still forgotten (it may be corrected and sent again)."""
+    committed: set[bytes] = set()
+
+    def check(tx: bytes, recheck: bool) -> Checked:
+        return Checked(108, "sequence already used") if tx in committed or tx == b"bad" else Checked(0)
+
+    async def main() -> None:
+        pool = Mempool(check, size=10)
+        adm = Admission(pool, lambda raws: [None] * len(raws), inline_below=1 << 30)  # verified on the loop
+        adm.pause()  # as the node does while it commits a block
+        assert adm.submit_many([(sha256(t), t) for t in (b"t1", b"bad")]) == 2
+        while adm._queue:  # verified (on the loop), then held by the pause
+            await asyncio.sleep(0.001)
+        committed.add(b"t1")
+        pool.update(1, [b"t1"], [sha256(b"t1")])  # the block carried t1 (from its proposer)
+        adm.resume()
+        assert adm.pending == 0 and len(pool) == 0
+        assert pool.seen(sha256(b"t1"))  # committed: stays seen although its check failed
+        assert not pool.seen(sha256(b"bad"))  # refused and never committed: forgotten
+        assert adm.submit_many([(sha256(b"t1"), b"t1")]) == 0  # a relayed copy: dropped by hash
+        adm.close()
+
+    asyncio.run(main())
