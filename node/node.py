@@ -166,6 +166,11 @@ class Node:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.wait_idle()  # the block being committed completes (its batches are atomic), nothing after it
+        if self.wal is not None and not self.fatal:
+            try:
+                self.wal.flush()  # peers' records it held for our next signed one (node/wal.py)
+            except Exception:  # (a failing disk: nothing is lost that peers do not resend)
+                log.error("consensus WAL not flushed at stop", exc=True)
         self.admission.close()
         if self.commit_worker is not None:
             self.commit_worker.shutdown(wait=True)

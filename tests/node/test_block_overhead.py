@@ -254,11 +254,14 @@ def test_a_relayed_copy_of_a_vote_we_hold_is_only_marked_for_its_sender(tmp_path
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["next", "jump", "same", "reopen"]), st.integers(0, 3)), max_size=14))
-def test_the_wal_forgets_finished_heights_as_the_scan_did(script: list[tuple[str, int]]) -> None:
-    """ConsensusWAL.start_height deletes the height it leaves by key when it moves to the next one (no scan):
-    against a model, after every step the WAL holds exactly the current height's records, in order, also
-    across reopenings (a restart) and jumps (block sync)."""
+@given(st.lists(st.tuples(st.sampled_from(["next", "jump", "same", "reopen"]), st.integers(0, 3), st.booleans()),
+                max_size=14))
+def test_the_wal_forgets_finished_heights_as_the_scan_did(script: list[tuple[str, int, bool]]) -> None:
+    """ConsensusWAL.start_height deletes the height it leaves by key when it moves to the next one (no scan),
+    in the next write's batch: against a model, after every step the WAL replays exactly the current height's
+    records in order, stores exactly those up to our last own (synced) one, and once it wrote anything at this
+    height, nothing of other heights; also across reopenings (a restart: peers' records held after our last
+    own one are lost, as a buffered WAL's tail) and jumps (block sync)."""
     import tempfile
 
     from node.messages import VoteMsg
@@ -270,21 +273,31 @@ def test_the_wal_forgets_finished_heights_as_the_scan_did(script: list[tuple[str
         wal = ConsensusWAL(kv.prefixed(b"wal/"))
         h = 1
         model: list[VoteMsg] = []
+        written, clean = 0, True
         wal.start_height(h)
-        for op, n in script:
+        for op, n, last_ours in script:
             if op == "reopen":
                 wal = ConsensusWAL(kv.prefixed(b"wal/"))
+                model = model[:written]
                 assert wal.replay(h) == model
                 wal.start_height(h)
+                clean = True
             elif op != "same":
-                h, model = h + (1 if op == "next" else 2 + n), []
+                h, model, written = h + (1 if op == "next" else 2 + n), [], 0
                 wal.start_height(h)
+                clean = op == "jump"
             for i in range(n):
                 msg = VoteMsg(1, h, i, None, bytes([i + 1]) * 20, 1000 + i, b"\x05" * 64)
-                wal.append(h, msg, sync=i == 0)
+                ours = i == n - 1 and last_ours
+                wal.append(h, msg, sync=ours)
                 model.append(msg)
+                if ours:
+                    written, clean = len(model), True
             assert wal.replay(h) == model
-            assert len(list(kv.prefixed(b"wal/").iterate())) == len(model)
+            stored = [k for k, _ in kv.prefixed(b"wal/").iterate()]
+            assert len([k for k in stored if int.from_bytes(k[:8], "big") == h]) == written
+            if clean:
+                assert len(stored) == written
         kv.close()
 
 

@@ -104,9 +104,12 @@ def test_wal_replays_the_current_height_and_forgets_finished_ones(tmp_path: Path
     kv = LevelKV(tmp_path / "db")
     wal = ConsensusWAL(kv.prefixed(b"wal/"))
     wal.start_height(3)
-    wal.append(3, prop(3, 0), sync=True)
-    wal.append(3, vote(3, 0, 1), sync=False)
+    wal.append(3, prop(3, 0), sync=False)  # a peer's: held until our next own record
+    assert list(kv.prefixed(b"wal/").iterate()) == [] and wal.replay(3) == [prop(3, 0)]
+    wal.append(3, vote(3, 0, 1), sync=True)  # ours: stored and synced with what was held, in order
+    wal.append(3, vote(3, 0, 2), sync=False)  # a peer's after our last: held, lost to a restart
     wal.append(4, vote(4, 0, 1), sync=False)  # not the current height: ignored
+    assert wal.replay(3) == [prop(3, 0), vote(3, 0, 1), vote(3, 0, 2)]
     kv.close()
     kv = LevelKV(tmp_path / "db")  # a restart
     wal = ConsensusWAL(kv.prefixed(b"wal/"))
@@ -118,14 +121,33 @@ def test_wal_replays_the_current_height_and_forgets_finished_ones(tmp_path: Path
     assert len(wal.replay(3)) == 3  # skipped, not fatal
     wal = ConsensusWAL(kv.prefixed(b"wal/"))  # (a torn record is what a crash leaves: the WAL is opened again)
     wal.start_height(3)
-    wal.append(3, vote(3, 1, 3), sync=False)  # numbered after the torn record
+    wal.append(3, vote(3, 1, 3), sync=True)  # numbered after the torn record
+    assert [k[-1] for k, _ in kv.prefixed(b"wal/").iterate()] == [0, 1, 2, 9, 10]
     wal.start_height(4)
     assert wal.replay(3) == []
-    wal.append(4, vote(4, 0, 1), sync=False)
+    wal.append(4, vote(4, 0, 1), sync=True)  # the records of 3 go in this write's batch
+    assert [k[7] for k, _ in kv.prefixed(b"wal/").iterate()] == [4]
+    wal.append(4, vote(4, 0, 2), sync=False)
     wal.start_height(5)  # the next height: the records of 4 are deleted by key, without a scan
+    assert wal.replay(4) == []  # (the held one of 4 is dropped, never written)
     wal.append(5, vote(5, 0, 1), sync=True)
     assert wal.replay(4) == [] and wal.replay(5) == [vote(5, 0, 1)]
     assert [k for k, _ in kv.prefixed(b"wal/").iterate()] == [b"\x00" * 7 + b"\x05" + b"\x00" * 4]
+    kv.close()
+
+
+def test_wal_holds_at_most_hold_max_peer_records(tmp_path: Path) -> None:
+    """Past `HOLD_MAX` held records they are written (unsynced), so a long height cannot grow the hold."""
+    from node import wal as walmod
+
+    kv = LevelKV(tmp_path / "db")
+    wal = ConsensusWAL(kv.prefixed(b"wal/"))
+    wal.start_height(2)
+    msgs = [vote(2, r, 1 + r % 200) for r in range(walmod.HOLD_MAX + 3)]
+    for m in msgs:
+        wal.append(2, m, sync=False)
+    assert len(list(kv.prefixed(b"wal/").iterate())) == walmod.HOLD_MAX
+    assert wal.replay(2) == msgs
     kv.close()
 
 
