@@ -11,7 +11,8 @@ those it sent), the same frames come again from the two other peers (duplicates,
 block commits them (`Mempool.update` without a re-check). Not included: Ed25519 and check_tx (the app's; see
 check_ab), the frame's decryption and decoding (p2p_bench). The pool, the gossip and their recent-hash sets
 live across rounds (their generations turn over as in a node). A worker prints `digest accepted` first (the
-digest of what the peers were sent), then the thread CPU in us per tx for each line it reads.
+digest of what the peers were sent, and the txs the pool admitted in the first round), then the thread CPU in
+us per tx for each line it reads.
 """
 
 from __future__ import annotations
@@ -38,7 +39,15 @@ for p in ("origin", "relay1", "relay2"):
     gossip.add_peer(p)
 pool = Mempool(lambda tx, recheck: ACCEPTED, size=4 * n, cache_size=10_000, recheck=False)
 adm = Admission(pool, lambda txs: [None] * len(txs), inline_below=1 << 30)  # "verified" on the loop, no Ed25519
-adm.on_admitted = lambda txs: gossip.queue_txs(txs, lambda batch: TxsMsg(tuple(batch)))
+admitted = [0]
+
+
+def on_admitted(txs):
+    admitted[0] += len(txs)
+    gossip.queue_txs(txs, lambda batch: TxsMsg(tuple(batch)))
+
+
+adm.on_admitted = on_admitted
 node = SimpleNamespace(gossip=gossip, mempool=pool, admission=adm)
 
 
@@ -69,7 +78,7 @@ async def main():
     tune_for_node()
     await one(*make_round())
     d = hashlib.sha256(repr(sorted(sent)).encode()).hexdigest()[:16]
-    print(d, len(sent), flush=True)
+    print(d, admitted[0], flush=True)  # (the digest of the frames sent; the txs the pool admitted)
     loop = asyncio.get_running_loop()
     while True:
         line = await loop.run_in_executor(None, sys.stdin.readline)
