@@ -20,14 +20,36 @@ load); nothing else changes. No stored byte, hash or decision depends on the col
 from __future__ import annotations
 
 import gc
+import os
 
 YOUNG_THRESHOLD = 50_000  # allocations minus deallocations of containers between young collections
 MIDDLE_EVERY = 20  # young collections per middle-generation collection
 OLD_EVERY = 100  # middle collections per full collection (CPython 3.11 also waits for 25 % new long-lived objects)
 
 
+# For benchmarks only (devnet/bench/gc_ab.py runs the same code with other settings): "young,middle,old". Not an
+# operator setting: a node's options live in config.toml (node/config.py), and this one has none yet.
+ENV_THRESHOLDS = "EGP_GC_THRESHOLDS"
+
+
+def thresholds() -> tuple[int, int, int]:
+    """The settings `tune_for_node` applies: this module's, unless a benchmark set EGP_GC_THRESHOLDS."""
+    raw = os.environ.get(ENV_THRESHOLDS, "").strip()
+    if not raw:
+        return YOUNG_THRESHOLD, MIDDLE_EVERY, OLD_EVERY
+    try:
+        young, middle, old = (int(x) for x in raw.split(","))
+    except ValueError:
+        raise ValueError(f"{ENV_THRESHOLDS}={raw!r}: expected three integers 'young,middle,old'") from None
+    if young < 1 or middle < 1 or old < 1:
+        raise ValueError(f"{ENV_THRESHOLDS}={raw!r}: each threshold must be at least 1 (0 would turn the "
+                         "collector off)")
+    return young, middle, old
+
+
 def tune_for_node() -> None:
     """Called once by `run_node` after the node is built, before it serves anything."""
+    settings = thresholds()  # a bad benchmark setting fails here, before the collector is touched
     gc.collect()
     gc.freeze()
-    gc.set_threshold(YOUNG_THRESHOLD, MIDDLE_EVERY, OLD_EVERY)
+    gc.set_threshold(*settings)
