@@ -330,6 +330,7 @@ class Node:
         replay what arrived early once the core is at the new height."""
         self._keep_fuller_commit(height - 1)
         self._reset_height()
+        self.timers.cancel_below(height)  # what the core would ignore, without a loop wake-up each
         asyncio.get_running_loop().call_soon(self._replay_future)
         return valset_from_info(self.state.validators)
 

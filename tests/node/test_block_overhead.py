@@ -376,3 +376,31 @@ def test_block_sync_serves_the_stored_bytes_of_a_block(tmp_path: Path) -> None:
         assert got is not None and got.encode() == BlockResponseMsg(h, block.encode(), seen.encode()).encode()
     assert sync.serve(len(_CHAIN.blocks) + 1) is None and sync.serve(0) is None
     kv.close()
+
+
+def test_the_timers_of_finished_heights_are_cancelled_and_the_rest_fire() -> None:
+    """LoopTimers.cancel_below (called as a height starts): the timeouts of lower heights never reach the node
+    (the core would ignore them), those of the height and above fire as scheduled, in order."""
+    import asyncio
+
+    from consensus.types import Timeout, TimeoutKind
+    from node.consensus_ports import LoopTimers
+
+    fired: list[Timeout] = []
+
+    async def go() -> None:
+        timers = LoopTimers(lambda ev: fired.append(ev.timeout))
+        sched = [Timeout(TimeoutKind.PROPOSE, 3, 0), Timeout(TimeoutKind.COMMIT, 3, 0),
+                 Timeout(TimeoutKind.PREVOTE, 4, 0), Timeout(TimeoutKind.PRECOMMIT, 4, 1),
+                 Timeout(TimeoutKind.COMMIT, 5, 0)]
+        for i, t in enumerate(sched):
+            timers.schedule(t, 1 + i)
+        timers.cancel_below(4)
+        assert timers.pending() == 3
+        while timers.pending():
+            await asyncio.sleep(0.005)
+        timers.cancel_below(6)  # (nothing left to cancel: fired timers are forgotten)
+
+    asyncio.run(go())
+    assert fired == [Timeout(TimeoutKind.PREVOTE, 4, 0), Timeout(TimeoutKind.PRECOMMIT, 4, 1),
+                     Timeout(TimeoutKind.COMMIT, 5, 0)]
