@@ -43,6 +43,12 @@ class Validator:
     proposer_priority: int = 0
 
 
+def _with_priority(v: Validator, priority: int) -> Validator:
+    """`replace(v, proposer_priority=priority)` without `replace`'s field walk (~3.7 -> 1.4 us; run for every
+    validator twice per increment, at every height and every round's proposer)."""
+    return Validator(v.address, v.pub_key, v.power, priority)
+
+
 @dataclass(frozen=True, slots=True)
 class ValidatorUpdate:
     """An application's update: ``power == 0`` removes the validator."""
@@ -143,7 +149,7 @@ class ValidatorSet:
             prios = [_div_trunc(p, ratio) for p in prios]
         avg = sum(prios) // len(prios)  # big.Int Div: Euclidean (floor for n > 0)
         prios = [_clip(p - avg) for p in prios]
-        vals = [replace(v, proposer_priority=p) for v, p in zip(self.validators, prios, strict=True)]
+        vals = [_with_priority(v, p) for v, p in zip(self.validators, prios, strict=True)]
         return ValidatorSet(vals, self.proposer)
 
     def copy_increment(self, times: int) -> ValidatorSet:
@@ -155,13 +161,13 @@ class ValidatorSet:
         total = self.total_power
         proposer = vals[0]
         for _ in range(times):
-            vals = [replace(v, proposer_priority=_clip(v.proposer_priority + v.power)) for v in vals]
+            vals = [_with_priority(v, _clip(v.proposer_priority + v.power)) for v in vals]
             best_i = 0
             for i in range(1, len(vals)):
                 if vals[i].proposer_priority > vals[best_i].proposer_priority:
                     best_i = i
             proposer = vals[best_i]
-            vals[best_i] = replace(proposer, proposer_priority=_clip(proposer.proposer_priority - total))
+            vals[best_i] = _with_priority(proposer, _clip(proposer.proposer_priority - total))
         return ValidatorSet(vals, proposer.address)
 
     # --- updates -----------------------------------------------------------------------------
