@@ -161,6 +161,13 @@ def decode_page(raw: bytes, levels: int) -> Frozen:
     return tuple(page)
 
 
+# A cached page whose weight is below this is *sparse*: a page at the trie's bottom with a few leaves (about 3:
+# 694 + 276 bytes a leaf), its weight mostly the fixed cost of a decoded page. Reads per byte of such pages are
+# a fraction of the denser pages' above them (session 7, 600,000 workload txs: the depth-20 pages, 1.34 KB on
+# average, took 0.25 reads per tx for 115 MiB; the depth-16 pages, 2.46 KB, 1.47 reads per tx for 153 MiB),
+# so `CachedNodes` keeps them apart and evicts them first. Not a stored-format matter: any value is correct.
+SPARSE_BYTES = 1_600
+
 # The default bound of the decoded-page cache (`CachedNodes`); a node takes its own from config.toml
 # ([storage] trie_cache_mib, node/config.py), passed in by node/assemble.py through the Application.
 CACHE_BYTES = 256 << 20
@@ -177,19 +184,24 @@ class CachedNodes:
 
     Bound: each page counts its estimated memory (`page_bytes`: the slot tuple, its dict entry and key, its
     distinct hashes and records; measured with tracemalloc), so `max_bytes` (`CACHE_BYTES` unless given) is what
-    the cache holds at most (plus one page). With `max_entries`, each page counts 1 instead (tests). Eviction is
-    by two generations (an LRU approximation at dict speed): reads and writes go to the young dict, a page
-    found in the old one moves back to the young one, and a page written again moves to the young dict's end.
-    When the two hold more than the bound, the old generation's oldest pages (in the order they were last
-    written or moved into the young one) go, down to 15/16 of the bound (so eviction runs once per 1/16 of the
-    bound, not per page); when the old generation is empty the young one becomes the old one. (Until session 7
-    a page written again kept its place in the young dict: the top pages, the first ones a block reads, were
-    the first evicted after each turn of generations and read again from LevelDB by the next block.)
-    What every block touches (the top of the trie, the paths of busy keys such as a hot
-    signer's account) stays; a page not touched since the previous generation goes first; the cache fills
-    its whole bound and its memory plateaus there, whatever the size of the state. (Until session 5 the young
-    generation became the old one, and the old one was dropped, whenever it reached 7/16 of the bound: the
-    cache held 7/16 to 14/16 of its bound and dropped pages even while far below it.)"""
+    the cache holds at most (plus one page). With `max_entries`, each page counts 1 instead (tests).
+
+    Eviction. Sparse pages (weight below `SPARSE_BYTES`, and positions without a page) are kept apart, oldest
+    first, and go first: a page that holds a few leaves costs most of what a dense page costs in memory and
+    is read far less often, so when the trie does not fit, the bound is spent on the dense pages that most
+    paths cross (session 7, the last third of 600,000 workload txs, devnet/bench/trie_cache_sim.py: misses per
+    tx 0.62 -> 0.53 at 128 MiB, 0.40 -> 0.29 at 160, against one order for all pages).
+    The other pages are held in two generations (an LRU approximation at dict speed): reads and writes go to
+    the young dict, a page found in the old one moves back to the young one, and a page written again moves to
+    the young dict's end. When the cache holds more than the bound, sparse pages go, then the old generation's
+    oldest pages (in the order they were last written or moved into the young one), down to 15/16 of the
+    bound (so eviction runs once per 1/16 of the bound, not per page); when the old generation is empty the
+    young one becomes the old one. What every block touches (the top of the trie, the paths of busy keys such
+    as a hot signer's account) stays; the cache fills its whole bound and its memory plateaus there, whatever
+    the size of the state. (Until session 7 a page written again kept its place in the young dict: the top
+    pages, the first ones a block reads, were the first evicted after each turn of generations and read again
+    from LevelDB by the next block. Until session 5 the young generation became the old one, and the old one
+    was dropped, whenever it reached 7/16 of the bound: the cache held 7/16 to 14/16 of its bound.)"""
 
     def __init__(self, nodes: NodeReader, max_entries: int | None = None, *, max_bytes: int = CACHE_BYTES,
                  levels: int = PAGE_LEVELS) -> None:
@@ -199,15 +211,18 @@ class CachedNodes:
         self.levels = levels
         self._cache: dict[Pos, Frozen | None] = {}  # the young generation
         self._old: dict[Pos, Frozen | None] = {}
+        self._sparse: dict[Pos, Frozen | None] = {}  # sparse pages and absent ones, oldest first
         self._by_count = max_entries is not None
         self._max = max(2, max_entries if max_entries is not None else max_bytes)
         self._slack = self._max // 16  # what an eviction frees below the bound
         self._young = 0  # weight of the young generation
         self._held = 0  # weight of the old generation
+        self._thin = 0  # weight of the sparse pages
         self._none = page_base_bytes(levels)
+        self._dense = 0 if self._by_count else SPARSE_BYTES  # (counted in pages, every page is dense)
 
     def __len__(self) -> int:
-        return len(self._cache) + len(self._old)
+        return len(self._cache) + len(self._old) + len(self._sparse)
 
     def _weight(self, page: Frozen | None) -> int:
         if self._by_count:
@@ -217,7 +232,8 @@ class CachedNodes:
     @property
     def weight(self) -> int:
         """What the cache holds now, in its unit (bytes, or pages with `max_entries`); at most the bound."""
-        return sum(self._weight(p) for p in self._cache.values()) + sum(self._weight(p) for p in self._old.values())
+        w = self._weight
+        return sum(map(w, self._cache.values())) + sum(map(w, self._old.values())) + sum(map(w, self._sparse.values()))
 
     def page(self, depth: int, prefix: int) -> Frozen | None:
         """The committed page at (depth, prefix), None if there is none. Shared: never modify it."""
@@ -227,53 +243,73 @@ class CachedNodes:
             return page  # type: ignore[no-any-return]
         page = self._old.pop(key, _MISS)
         if page is _MISS:
+            page = self._sparse.get(key, _MISS)
+            if page is not _MISS:
+                return page  # type: ignore[no-any-return]
             raw = self._nodes.get(position(depth, prefix))
             page = None if raw is None else decode_page(raw, self.levels)
             w = 1 if self._by_count else self._none if page is None else page[0]
+            if w < self._dense:
+                self._sparse[key] = page
+                self._thin += w
+            else:
+                self._cache[key] = page
+                self._young += w
         else:
             w = 1 if self._by_count else self._none if page is None else page[0]
             self._held -= w
-        self._cache[key] = page
-        self._young += w
-        if self._young + self._held > self._max:
+            self._cache[key] = page
+            self._young += w
+        if self._young + self._held + self._thin > self._max:
             self._evict()
         return page  # type: ignore[no-any-return]
 
     def _evict(self) -> None:
-        """Down to 15/16 of the bound: the old generation's oldest pages first; the young generation becomes the
-        old one when the old one is empty (a block larger than the bound keeps its newest pages)."""
+        """Down to 15/16 of the bound: sparse pages first (oldest first), then the old generation's oldest pages;
+        the young generation becomes the old one when the old one is empty (a block larger than the bound keeps
+        its newest pages)."""
         target, weight = self._max - self._slack, self._weight
-        while self._young + self._held > target:
+        if self._young + self._held + self._thin > target and self._sparse:
+            self._thin -= self._drop(self._sparse, self._young + self._held + self._thin - target)
+            if not self._sparse:
+                self._thin = 0  # (recounted: see the threads note below)
+        while self._young + self._held + self._thin > target:
             if not self._old:
                 if not self._cache:  # nothing held: counts that drifted (a proof query's read racing the
-                    self._young = self._held = 0  # commit thread's, see below) start again from zero
+                    self._young = self._held = self._thin = 0  # commit thread's, see below) start from zero
                     return
                 self._old, self._cache = self._cache, {}
                 self._held, self._young = sum(map(weight, self._old.values())), 0  # re-counted each generation
-            old = self._old
-            excess = self._young + self._held - target
-            drop = freed = 0
-            for p in old.values():
-                if freed >= excess:
-                    break
-                freed += weight(p)
-                drop += 1
-            if drop == len(old):
-                self._old = {}
-            else:  # (one pass: deleting from the front one at a time would rescan the deleted slots each time)
-                for k in list(itertools.islice(old, drop)):
-                    del old[k]
-            self._held -= freed
+            self._held -= self._drop(self._old, self._young + self._held + self._thin - target)
+
+    def _drop(self, pages: dict[Pos, Frozen | None], excess: int) -> int:
+        """Drop the first pages of `pages` until `excess` is freed (or none is left); returns the weight freed."""
+        weight = self._weight
+        drop = freed = 0
+        for p in pages.values():
+            if freed >= excess:
+                break
+            freed += weight(p)
+            drop += 1
+        if drop == len(pages):
+            pages.clear()
+        else:  # (one pass: deleting from the front one at a time would rescan the deleted slots each time)
+            for k in list(itertools.islice(pages, drop)):
+                del pages[k]
+        return freed
 
     # Threads: proof queries (state/queries.py) read pages from the event loop while the commit thread updates
     # the trie. Each dict operation is atomic; two reads of the same missing page at once may both count it, so
     # the weights can drift up by a page now and then (the cache evicts a little early): `_evict` counts the old
-    # generation again whenever the young one becomes it, so a drift lasts one generation at most.
+    # generation again whenever the young one becomes it, and the sparse pages' weight whenever none is left,
+    # so a drift lasts one generation at most.
     def apply(self, changes: Mapping[Pos, Page | Frozen | None]) -> None:
         """Make committed page changes visible (call after they are durably written); the cache keeps
         immutable copies."""
-        old, young, by_count, none, lv = self._old, self._cache, self._by_count, self._none, self.levels
-        w = held = 0
+        old, young, sparse, by_count, none, lv = self._old, self._cache, self._sparse, self._by_count, self._none, \
+            self.levels
+        dense = self._dense
+        w = held = thin = 0
         for key, page in changes.items():
             if old:
                 gone = old.pop(key, _MISS)
@@ -282,25 +318,35 @@ class CachedNodes:
             prev = young.pop(key, _MISS)
             if prev is not _MISS:  # read this block (to be copied): replaced, not added, and moved to the end
                 w -= 1 if by_count else none if prev is None else prev[0]
+            if sparse:
+                prev = sparse.pop(key, _MISS)
+                if prev is not _MISS:
+                    thin -= 1 if by_count else none if prev is None else prev[0]
             if page is None:
-                young[key] = None
-                w += 1 if by_count else none
+                pw = 1 if by_count else none
             else:
                 if page.__class__ is not tuple:
                     if page[0] is None:
                         page_bytes(page, lv)  # type: ignore[arg-type]
                     page = tuple(page)
+                pw = 1 if by_count else page[0]
+            if pw < dense:
+                sparse[key] = page
+                thin += pw
+            else:
                 young[key] = page
-                w += 1 if by_count else page[0]
+                w += pw
         self._young += w
         self._held -= held
-        if self._young + self._held > self._max:
+        self._thin += thin
+        if self._young + self._held + self._thin > self._max:
             self._evict()
 
     def clear(self) -> None:
         self._cache.clear()
         self._old.clear()
-        self._young = self._held = 0
+        self._sparse.clear()
+        self._young = self._held = self._thin = 0
 
 
 class Trie:

@@ -48,6 +48,7 @@ class TracingNodes(CachedNodes):
     def __init__(self, *a: Any, **kw: Any) -> None:
         super().__init__(*a, **kw)
         self.log = array("q")
+        self.logging = True  # off: no trace kept (its ~150 bytes a tx would show in the anonymous RSS)
         self.ids: dict[Pos, int] = {}
         self.depth = array("h")
         self.miss_ns = {"get": 0, "decode": 0}
@@ -73,7 +74,7 @@ class TracingNodes(CachedNodes):
 
     def page(self, depth: int, prefix: int) -> Frozen | None:
         key = (depth, prefix)
-        cached = key in self._cache or key in self._old
+        cached = key in self._cache or key in self._old or key in getattr(self, "_sparse", ())
         if not cached:
             import state.trie as trie_mod
 
@@ -94,18 +95,22 @@ class TracingNodes(CachedNodes):
             self.miss_by_depth[depth] = self.miss_by_depth.get(depth, 0) + 1
         else:
             got = super().page(depth, prefix)
-        self.log.extend((_READ, self._id(key), self._none if got is None else int(got[0])))
+        if self.logging:
+            self.log.extend((_READ, self._id(key), self._none if got is None else int(got[0])))
         return got
 
     def apply(self, changes: Any) -> None:
         super().apply(changes)
-        young = self._cache
+        if not self.logging:
+            return
+        young, sparse = self._cache, getattr(self, "_sparse", {})  # (sparse pages: CachedNodes from session 7)
         for key in changes:
-            got = young.get(key)
+            got = young[key] if key in young else sparse.get(key)
             self.log.extend((_APPLY, self._id(key), -1 if got is None else int(got[0])))
 
     def block(self, txs: int) -> None:
-        self.log.extend((_BLOCK, txs, 0))
+        if self.logging:
+            self.log.extend((_BLOCK, txs, 0))
 
 
 def _run_trace(args: argparse.Namespace) -> None:
@@ -119,6 +124,7 @@ def _run_trace(args: argparse.Namespace) -> None:
     bound = (1 << 40) if args.mib == 0 else args.mib << 20
     app = Application(kv, trie_cache_bytes=bound)
     nodes = app.nodes = TracingNodes(kv.prefixed(NS_TRIE), max_bytes=bound)
+    nodes.logging = args.out is not None
     saved = gc.get_threshold()
     try:
         with args.data.open("rb") as f:

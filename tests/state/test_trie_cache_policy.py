@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from state.kv import MemoryKV
-from state.trie import CachedNodes, Trie, position
+from state.trie import SPARSE_BYTES, CachedNodes, Trie, position
 
 
 def H(b: bytes) -> bytes:
@@ -30,7 +30,11 @@ def _commit(kv: MemoryKV, nodes: CachedNodes, changes: dict[bytes, bytes | None]
 def _consistent(nodes: CachedNodes) -> None:
     assert nodes._young == sum(nodes._weight(p) for p in nodes._cache.values())
     assert nodes._held == sum(nodes._weight(p) for p in nodes._old.values())
+    assert nodes._thin == sum(nodes._weight(p) for p in nodes._sparse.values())
     assert not nodes._cache.keys() & nodes._old.keys()
+    assert not (nodes._cache.keys() | nodes._old.keys()) & nodes._sparse.keys()
+    assert all(nodes._weight(p) < SPARSE_BYTES for p in nodes._sparse.values())
+    assert all(nodes._weight(p) >= nodes._dense for p in [*nodes._cache.values(), *nodes._old.values()])
 
 
 @settings(max_examples=60, deadline=None)
@@ -151,6 +155,39 @@ def test_pages_every_block_writes_are_never_evicted() -> None:
     for kh in hot:
         t.prove(kh)
     assert sum(reads.values()) == before
+
+
+def test_sparse_pages_go_first() -> None:
+    """Over a byte bound, the sparse pages (a few leaves, weight below SPARSE_BYTES) are evicted before any
+    denser page: walking the whole trie again reads from the store only sparse pages, while a cache of the
+    same bound that ranks every page alike reads dense ones too."""
+    kv = MemoryKV()
+    keys = [H(b"%d" % i) for i in range(6_000)]
+    _commit(kv, CachedNodes(kv), {kh: H(kh) for kh in keys})
+    whole = CachedNodes(kv, max_bytes=1 << 40)
+    for kh in keys:
+        Trie(whole).prove(kh)
+    dense = sum(whole._weight(p) for p in [*whole._cache.values(), *whole._old.values()])
+    thin = sum(whole._weight(p) for p in whole._sparse.values())
+    assert dense and thin > dense // 4  # both kinds, and the sparse ones do not fit beside the dense
+    read: list[bytes] = []
+
+    class Counting:
+        def get(self, key: bytes) -> bytes | None:
+            read.append(key)
+            return kv.get(key)
+
+    nodes = CachedNodes(Counting(), max_bytes=dense + thin // 4)
+    for _ in range(2):
+        for kh in keys:
+            Trie(nodes).prove(kh)
+        _consistent(nodes)
+        assert nodes.weight <= nodes._max
+    read.clear()
+    for kh in keys:
+        Trie(nodes).prove(kh)
+    sparse_keys = {position(*k) for k in whole._sparse}
+    assert read and set(read) <= sparse_keys
 
 
 def test_drifted_counts_recover() -> None:
