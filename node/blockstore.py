@@ -101,6 +101,7 @@ class BlockStore:
         self._rng: StoreRange | None = None
         self._writes = 0
         self._cached = True
+        self._fuller: tuple[int, Commit] | None = None  # `defer_seen_commit`: (height, commit), set on the loop
 
     # --- range ---------------------------------------------------------------------------------
     def _range(self) -> StoreRange:
@@ -155,6 +156,9 @@ class BlockStore:
         b.put(hkey(b"m", h), pack(meta))
         b.put(b"#" + block_id.hash, _H.pack(h))
         b.put(hkey(b"s", h), pack(seen_commit))
+        fuller = self._fuller
+        if fuller is not None and fuller[0] == h - 1:  # (`defer_seen_commit`: the previous height's, made fuller)
+            b.put(hkey(b"s", h - 1), pack(fuller[1]))
         if block.last_commit.height > 0:
             b.put(hkey(b"c", h - 1), pack(block.last_commit))
         # (no `t` tx locations any more: nothing read them but `prune`; tx lookups are the indexer's `th`)
@@ -174,6 +178,16 @@ class BlockStore:
         b.put(hkey(b"s", height), pack(commit))
         if own:
             b.commit(sync=True)
+
+    def defer_seen_commit(self, height: int, commit: Commit) -> None:
+        """Replace the seen commit of `height` (the top block's, made fuller by late precommits) in the batch of
+        the next block (`save_block` of height + 1) instead of a write of its own, ~once a height; until then
+        `load_seen_commit` answers it from memory. Why it may wait: the smaller commit stored with the block is
+        as valid (+2/3), so a crash or a stop before the next block leaves a valid, smaller seen commit, which
+        is what the write without sync it replaces allowed already (node/seen_commit.py). Called on the loop;
+        `save_block` reads it in the commit thread after the next decision, which the hand-off to that thread
+        orders after this call."""
+        self._fuller = (height, commit)
 
     def save_results(self, height: int, result: FinalizeBlockResult, batch: Batch | None = None) -> None:
         b, own = self._batch(batch)
@@ -268,6 +282,9 @@ class BlockStore:
         return None if raw is None else Commit.decode(raw)
 
     def load_seen_commit(self, height: int) -> Commit | None:
+        fuller = self._fuller
+        if fuller is not None and fuller[0] == height:
+            return fuller[1]
         raw = self._kv.get(hkey(b"s", height))
         return None if raw is None else Commit.decode(raw)
 

@@ -4,7 +4,8 @@ A block's seen commit (the +2/3 precommits the node saw for it) is stored with t
 next block's LastCommit. The node reads it back once a height (our proposal's LastCommit, then the check for
 late precommits when the COMMIT step ends), so `SeenCommits` keeps the last one in memory instead of a read
 and decode of a commit per height (~1 ms each way at 1,000 txs of a 4-validator chain), and stores a fuller
-one when precommits that came after the decision add signatures (docs/design.md section 9, "Late
+one when precommits that came after the decision add signatures (in the next block's batch,
+`BlockStore.defer_seen_commit`, answered from memory until then) (docs/design.md section 9, "Late
 precommits"; CometBFT's LastCommit: validators are not recorded absent just for being a little late).
 
 Kept apart from node/node.py because the cached commit has three writers (`Node.decide`, a synced block,
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from consensus.types import Commit as CoreCommit
 from node.applier import StorePort
+from node.blockstore import BlockStore
 from node.convert import commit_from_consensus
 from state.chain import FLAG_ABSENT, Commit
 from state.kv import KV
@@ -49,7 +51,10 @@ class SeenCommits:
         if sum(s.flag != FLAG_ABSENT for s in seen.signatures) >= sum(s.flag != FLAG_ABSENT for s in commit.signatures):
             return  # (the core's BlockIDFlag is an IntEnum with the chain's values)
         fuller = commit_from_consensus(commit, seen.block_id)
-        batch = self.root.batch()  # not synced: after a crash the smaller commit stored is as valid
-        self.store.save_seen_commit(height, fuller, batch)
-        batch.commit(sync=False)
+        if isinstance(self.store, BlockStore):  # written with the next block, not a write of its own per height
+            self.store.defer_seen_commit(height, fuller)
+        else:
+            batch = self.root.batch()  # not synced: after a crash the smaller commit stored is as valid
+            self.store.save_seen_commit(height, fuller, batch)
+            batch.commit(sync=False)
         self.last = fuller

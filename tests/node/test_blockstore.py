@@ -362,3 +362,26 @@ def test_committed_evidence_entries_are_saved_with_the_block_pruned_with_it_and_
     with pytest.raises(BlockStoreError):
         prune_below(7, store, states, st)
     kv.close()
+
+
+def test_a_deferred_fuller_seen_commit_is_read_at_once_and_written_with_the_next_block(
+        tmp_path: Path, chain5: Chain) -> None:
+    """`defer_seen_commit` (late precommits made the top block's seen commit fuller): the store answers it at
+    once; the database keeps the smaller one until the next block's batch writes it (a restart before that
+    finds the smaller, valid commit); a deferred commit of another height is not written."""
+    from dataclasses import replace
+
+    kv = LevelKV(tmp_path / "db")
+    store = BlockStore(kv)
+    fill(store, chain5, upto=3)
+    fuller = replace(chain5.seen_commits[2], round=chain5.seen_commits[2].round + 7)  # (a distinct commit)
+    store.defer_seen_commit(3, fuller)
+    assert store.load_seen_commit(3) == fuller and store.load_commit(3) == (fuller, False)
+    assert BlockStore(kv).load_seen_commit(3) == chain5.seen_commits[2]  # (a restart now: the smaller one)
+    store.save_block(chain5.blocks[3], chain5.seen_commits[3])
+    assert BlockStore(kv).load_seen_commit(3) == fuller
+    store.defer_seen_commit(2, replace(chain5.seen_commits[1], round=9))  # not the height below the next block
+    store.save_block(chain5.blocks[4], chain5.seen_commits[4])
+    assert BlockStore(kv).load_seen_commit(2) == chain5.seen_commits[1]
+    assert BlockStore(kv).load_seen_commit(4) == chain5.seen_commits[3]
+    kv.close()
