@@ -248,21 +248,33 @@ class CachedNodes:
                 return page  # type: ignore[no-any-return]
             raw = self._nodes.get(position(depth, prefix))
             page = None if raw is None else decode_page(raw, self.levels)
-            w = 1 if self._by_count else self._none if page is None else page[0]
-            if w < self._dense:
-                self._sparse[key] = page
-                self._thin += w
-            else:
-                self._cache[key] = page
-                self._young += w
         else:
-            w = 1 if self._by_count else self._none if page is None else page[0]
-            self._held -= w
-            self._cache[key] = page
+            self._held -= 1 if self._by_count else self._none if page is None else page[0]
+        return self._keep(key, page)
+
+    def _keep(self, key: Pos, page: Frozen | None) -> Frozen | None:
+        """Hold `page` (read from the store, or taken from the old generation) unless `apply` put a version of it
+        meanwhile, and return the version held. A proof query reads pages on the event loop while the commit
+        thread applies a block, and LevelDB's get releases the GIL: a query could read a page's previous bytes,
+        the commit land, and the query then store that previous page over the one `apply` put, which the next
+        block's update would build on (a wrong app hash). `setdefault` never replaces what is there, and a
+        version in the other dict (a page that changed class) wins too. (Unless `apply`'s page were evicted in
+        between: it goes to the young generation's end, the last evicted.)"""
+        w = 1 if self._by_count else self._none if page is None else page[0]
+        into, other = (self._sparse, self._cache) if w < self._dense else (self._cache, self._sparse)
+        got = into.setdefault(key, page)
+        if got is not page:
+            return got
+        if key in other:
+            into.pop(key, None)
+            return other.get(key, page)
+        if into is self._cache:
             self._young += w
+        else:
+            self._thin += w
         if self._young + self._held + self._thin > self._max:
             self._evict()
-        return page  # type: ignore[no-any-return]
+        return page
 
     def _evict(self) -> None:
         """Down to 15/16 of the bound: sparse pages first (oldest first), then the old generation's oldest pages;

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from hashlib import sha256
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -188,6 +189,41 @@ def test_sparse_pages_go_first() -> None:
         Trie(nodes).prove(kh)
     sparse_keys = {position(*k) for k in whole._sparse}
     assert read and set(read) <= sparse_keys
+
+
+@pytest.mark.parametrize("bound", [1 << 40, 10])
+def test_a_query_reading_while_a_commit_lands_keeps_the_committed_page(bound: int) -> None:
+    """A proof query misses on a page and reads its previous bytes from the store; before it stores the decoded
+    page, the commit thread writes the next block and applies its pages. The cache must keep the committed
+    page, so the next block builds on it (the app hash of a node that kept the query's copy would differ)."""
+    kv = MemoryKV()
+    keys = [H(b"%d" % i) for i in range(2_000)]
+    _commit(kv, CachedNodes(kv), {kh: H(kh) for kh in keys})
+    armed: list[dict[bytes, bytes | None]] = []
+
+    class Racing:
+        def get(self, key: bytes) -> bytes | None:
+            before = kv.get(key)
+            while armed:  # the commit lands while this read is in flight
+                _commit(kv, nodes, armed.pop())
+            return before
+
+    nodes = CachedNodes(Racing(), max_bytes=bound) if bound > 100 else CachedNodes(Racing(), max_entries=bound)
+    for i, kh in enumerate(keys[:60]):
+        changes: dict[bytes, bytes | None] = {kh: H(b"new%d" % i), keys[-1 - i]: None}
+        if i % 3 == 0:
+            nodes.clear()  # the query then misses at the root page, which every commit changes
+        armed.append(changes)
+        Trie(nodes).prove(kh)  # the query whose miss races the commit (if it misses)
+        if armed:  # it did not miss: the commit comes after it
+            _commit(kv, nodes, armed.pop())
+        _consistent(nodes)
+        fresh = Trie(kv)
+        cached = Trie(nodes)
+        assert cached.root() == fresh.root()
+        assert cached.prove(kh) == fresh.prove(kh)
+        nxt = {H(b"next%d" % i): H(b"x")}  # the next block builds on what the cache holds
+        assert Trie(nodes).update(nxt) == Trie(kv).update(nxt)
 
 
 def test_drifted_counts_recover() -> None:
