@@ -31,6 +31,10 @@ marks the last packet of a message, no other flag exists. Channel 0 is the trans
 single-packet messages: empty data is a keepalive; ``0x01 ‖ reason`` is a goodbye, so the other operator's
 log says why we hung up. Anything else on channel 0, unknown flags, a short envelope, a channel nobody
 registered, or a message above the limit drops the peer.
+
+Where: the callback reader is node/p2p/peer_read.py (`CallbackReading`, `_PeerReader`), the writer
+node/p2p/peer_write.py (`CoalescingWriter`), both base classes of `Peer`; the envelope's constants and
+`ProtocolError` are node/p2p/envelope.py's, re-exported here.
 """
 
 from __future__ import annotations
@@ -42,20 +46,25 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import cast
 
 from node.p2p.config import CONTROL_CHANNEL, ChannelSpec, P2PConfig
-from node.p2p.errors import ConnectionClosed, FrameError, P2PError
+
+# re-exported: their home was this module (callers import them from here)
+from node.p2p.envelope import EOF as EOF
+from node.p2p.envelope import FRAME_OVERHEAD as FRAME_OVERHEAD
+from node.p2p.envelope import GOODBYE as GOODBYE
+from node.p2p.envelope import MAX_PACKET_PLAINTEXT as MAX_PACKET_PLAINTEXT
+from node.p2p.envelope import MAX_REASON as MAX_REASON
+from node.p2p.envelope import PACKET_DATA as PACKET_DATA
+from node.p2p.envelope import ProtocolError as ProtocolError
+from node.p2p.errors import ConnectionClosed, FrameError
+from node.p2p.peer_read import CallbackReading
+from node.p2p.peer_read import _PeerReader as _PeerReader
+from node.p2p.peer_write import CoalescingWriter
 from node.p2p.secret import NodeInfo, SecretConnection
 
 log = logging.getLogger("egp.p2p")
 
-GOODBYE = 0x01
-EOF = 0x01
-PACKET_DATA = 64 * 1024  # data bytes of one packet: a protocol constant (the receiver's frame limit)
-MAX_PACKET_PLAINTEXT = PACKET_DATA + 2
-FRAME_OVERHEAD = 4 + 16 + 2  # header, AEAD tag, channel and flags: counted against the queue budget
-MAX_REASON = 200
 ABORT_GRACE = 2.0  # seconds a closing connection may flush its last bytes before it is aborted
 
 Deliver = Callable[[str, int, bytes], Awaitable[None]]
@@ -92,10 +101,6 @@ def make_pacer(rate: int) -> Pacer | None:
     return Pacer(rate, max(rate // 4, 2 * MAX_PACKET_PLAINTEXT)) if rate > 0 else None
 
 
-class ProtocolError(P2PError):
-    """A well-authenticated frame whose envelope breaks the rules (unknown channel, bad control message)."""
-
-
 @dataclass(frozen=True, slots=True)
 class PeerInfo:
     """A snapshot of one connection, for RPC ``net_info``, metrics and logs."""
@@ -128,7 +133,7 @@ def _log(level: int, msg: str, **kv: object) -> None:
     log.log(level, msg, extra={"kv": kv})
 
 
-class Peer:
+class Peer(CallbackReading, CoalescingWriter):
     """An admitted, authenticated connection. ``run()`` drives it until it closes and returns the reason."""
 
     def __init__(
@@ -337,280 +342,3 @@ class Peer:
         except (FrameError, ProtocolError) as exc:
             self.faulty = True
             self.close(f"{type(exc).__name__}: {exc}")
-
-    # ------------------------------------------------------------------ reading from the transport's callback
-
-    def _attach_reader(self) -> bool:
-        """Take the connection's bytes from the transport's own callback from now on (`_PeerReader`): a
-        frame is opened and its message put in the inbox in the callback that read it, where the stream
-        path cost a wake-up of the reader task per read and a coroutine per message. The bytes the
-        handshake's stream read ahead come first. False (nothing changed) when the stream cannot be taken
-        over (another asyncio, a transport without `set_protocol`, a stream already failed)."""
-        conn = self.conn
-        reader, transport = conn.reader, conn.writer.transport
-        buffered = getattr(reader, "_buffer", None)  # asyncio.StreamReader's read-ahead (CPython's)
-        if (not isinstance(buffered, bytearray) or not hasattr(transport, "set_protocol")
-                or transport.is_closing() or reader.exception() is not None):
-            return False
-        stream = transport.get_protocol()
-        ready, rest = conn.detach_reader()
-        data = rest + bytes(buffered) if rest else bytes(buffered)
-        buffered.clear()
-        ended = bool(getattr(reader, "_eof", False))
-        transport.set_protocol(_PeerReader(self, stream))
-        if getattr(reader, "_paused", False):  # the stream had paused reading (its buffer was full)
-            reader._paused = False  # type: ignore[attr-defined]
-            self._transport().resume_reading()
-        self._waiting_since = self._loop.time()
-        if ready:
-            self._frames(ready)
-        if data:
-            self._received(data)
-        if ended:
-            self._stream_ended("connection closed by peer")
-        return True
-
-    def _transport(self) -> asyncio.Transport:
-        return cast(asyncio.Transport, self.conn.writer.transport)  # a socket's: it reads as well as writes
-
-    def _received(self, data: bytes) -> None:
-        """Bytes from the socket (`_PeerReader.data_received`): every frame they complete, in order."""
-        if self._closed.is_set():
-            return
-        try:
-            frames = self.conn.feed(data)
-        except FrameError as exc:
-            self.faulty = True
-            self.close(f"FrameError: {exc}")
-            return
-        if frames:
-            self._frames(frames)
-        if self._backlogged is None:
-            self._waiting_since = self._loop.time()
-
-    def _frames(self, frames: list[bytes]) -> None:
-        offer, nid = self._offer, self.node_id
-        assert offer is not None
-        for i, plaintext in enumerate(frames):
-            if self._backlogged is not None:  # the inbox was full: the rest waits behind, in order
-                self._backlog.extend(frames[i:])
-                return
-            try:
-                msg = self._open_envelope(plaintext)
-            except ProtocolError as exc:
-                self.faulty = True
-                self.close(f"ProtocolError: {exc}")
-                return
-            if msg is None:
-                if self._closed.is_set():
-                    return
-                continue
-            if not offer(nid, msg[0], msg[1]):
-                self._backlog.append(msg)
-                self._waiting_since = None  # waiting for our consumer, not for the peer
-                self._transport().pause_reading()
-                self._backlogged = self._loop.create_task(self._deliver_backlog(),
-                                                          name=f"p2p-backlog-{self.node_id[:8]}")
-
-    async def _deliver_backlog(self) -> None:
-        """Deliver what waits for room in the inbox, in order, then read again."""
-        backlog, deliver, nid = self._backlog, self._deliver, self.node_id
-        try:
-            while backlog:
-                item = backlog.popleft()
-                msg = item if isinstance(item, tuple) else self._open_envelope(item)
-                if msg is not None:
-                    await deliver(nid, msg[0], msg[1])
-                elif self._closed.is_set():
-                    return
-        except ProtocolError as exc:
-            self.faulty = True
-            self.close(f"ProtocolError: {exc}")
-            return
-        finally:
-            self._backlogged = None
-        if self._closed.is_set():
-            return
-        if self._ended is not None:
-            self.close(self._ended, goodbye=False)
-            return
-        self._waiting_since = self._loop.time()
-        self._transport().resume_reading()
-
-    def _stream_ended(self, reason: str) -> None:
-        """EOF or a lost connection: close, once what was read before it is delivered."""
-        if self._backlogged is not None:
-            self._ended = reason
-        else:
-            self.close(reason, goodbye=False)
-
-    # ------------------------------------------------------------------ writing
-
-    def _take_batch(self) -> list[bytes]:
-        limit = self._config.write_batch_bytes
-        if self._send_pacer is not None:
-            limit = min(limit, self._send_pacer.burst)
-        out: list[bytes] = []
-        size = 0
-        while self._queued_total and size < limit:
-            before = len(out)
-            for ch in self._order:
-                q = self._queues[ch]
-                for _ in range(self._channels[ch].priority):
-                    if not q:
-                        break
-                    payload = q[0]
-                    off = self._offsets[ch]
-                    if len(payload) - off <= PACKET_DATA:
-                        q.popleft()
-                        self._offsets[ch] = 0
-                        cost = len(payload) + FRAME_OVERHEAD
-                        self._queued[ch] -= cost
-                        self._queued_total -= cost
-                        frame = self.conn.seal(bytes((ch, EOF)) + (payload[off:] if off else payload))
-                    else:
-                        self._offsets[ch] = off + PACKET_DATA
-                        frame = self.conn.seal(bytes((ch, 0)) + payload[off : off + PACKET_DATA])
-                    out.append(frame)
-                    size += len(frame)
-            if len(out) == before:  # pragma: no cover - accounting broken; never spin
-                log.error("p2p send queue accounting is inconsistent", extra={"kv": {"peer": self.node_id}})
-                self._queued_total = 0
-        self.frames_sent += len(out)
-        return out
-
-    def _tick(self) -> None:
-        """Every `keepalive_interval` at least: drop a peer silent for `idle_timeout`; send a keepalive when
-        nothing was sent for `keepalive_interval` (sealed here: the writer seals and writes a batch in one
-        step, so frames stay in counter order)."""
-        self._ticker = None
-        if self._closed.is_set():
-            return
-        cfg, loop = self._config, asyncio.get_running_loop()
-        now = loop.time()
-        since = self._waiting_since
-        if since is not None and now - since > cfg.idle_timeout:
-            self.faulty = True
-            self.close(f"nothing received for {cfg.idle_timeout:g}s")
-            return
-        if now - self._last_write >= cfg.keepalive_interval:
-            try:
-                self.conn.write(self.conn.seal(bytes((CONTROL_CHANNEL, EOF))))
-            except (ConnectionError, RuntimeError) as exc:
-                self.close(f"connection lost: {exc}", goodbye=False)
-                return
-            self.frames_sent += 1
-            self._last_write = now
-        self._ticker = loop.call_at(self._last_write + cfg.keepalive_interval, self._tick)
-
-    def _flush(self) -> None:
-        """Seal and write what is queued, as one write (up to `write_batch_bytes`; the rest in a later
-        callback, so that consensus can queue a vote ahead of the rest of a block). When the kernel does
-        not take it all, `_drain_then_flush` waits for the socket (bounded by `write_timeout`)."""
-        self._flush_due = False
-        if self._closed.is_set() or self._drainer is not None:
-            return
-        batch = self._take_batch()
-        if batch:
-            try:
-                self.conn.write(b"".join(batch))
-            except (ConnectionError, RuntimeError) as exc:  # pragma: no cover - transports log, not raise
-                self.close(f"connection lost: {exc}", goodbye=False)
-                return
-            self._last_write = self._loop.time()
-        transport = self.conn.writer.transport
-        if transport.get_write_buffer_size() or transport.is_closing():
-            self._drainer = self._loop.create_task(self._drain_then_flush(), name=f"p2p-drain-{self.node_id[:8]}")
-        elif self._queued_total:
-            self._flush_due = True
-            self._loop.call_soon(self._flush)
-
-    async def _drain_then_flush(self) -> None:
-        cfg = self._config
-        try:
-            async with asyncio.timeout(cfg.write_timeout):
-                await self.conn.drain()
-        except TimeoutError:
-            self._drainer = None
-            self.faulty = True
-            self.close(f"peer stalled: send buffer not drained for {cfg.write_timeout:g}s", goodbye=False)
-            return
-        except ConnectionClosed as exc:
-            self._drainer = None
-            self.close(str(exc), goodbye=False)
-            return
-        self._drainer = None
-        if self._queued_total and not self._flush_due:
-            self._flush()
-
-    async def _write_loop(self) -> None:
-        # The writer of a paced peer (`send_rate`); otherwise `_flush` writes, without a task.
-        cfg = self._config
-        loop = asyncio.get_running_loop()
-        # Keepalives and the idle check run on one timer per peer (`_tick`), not on a timeout around every
-        # wait for work: at a trickle that was a timer armed and cancelled for each frame sent.
-        self._last_write = loop.time()
-        self._ticker = loop.call_at(self._last_write + cfg.keepalive_interval, self._tick)
-        try:
-            while not self._closed.is_set():
-                if not self._queued_total:
-                    self._wake.clear()
-                    await self._wake.wait()
-                    if self._closed.is_set():
-                        return
-                batch = self._take_batch()
-                if batch:
-                    data = b"".join(batch)
-                    self.conn.write(data)
-                    self._last_write = loop.time()
-                    if self._send_pacer is not None:
-                        pause = self._send_pacer.spend(loop.time(), len(data))
-                        if pause > 0:
-                            await asyncio.sleep(pause)
-                transport = self.conn.writer.transport
-                if transport.get_write_buffer_size() or transport.is_closing():
-                    # the kernel did not take it all (or the connection is going): wait, bounded. Else drain()
-                    # has nothing to wait for, and its timer would cost more than the write (~4 us a batch)
-                    try:
-                        async with asyncio.timeout(cfg.write_timeout):
-                            await self.conn.drain()
-                    except TimeoutError:
-                        self.faulty = True
-                        self.close(f"peer stalled: send buffer not drained for {cfg.write_timeout:g}s",
-                                   goodbye=False)
-                        return
-                if self._queued_total:
-                    # drain() does not yield while the kernel takes everything (loopback): yield between
-                    # batches so that consensus can run and queue a vote ahead of the rest of a block.
-                    await asyncio.sleep(0)
-        except ConnectionClosed as exc:
-            self.close(str(exc), goodbye=False)
-
-
-class _PeerReader(asyncio.Protocol):
-    """The protocol of a running peer's transport (`Peer._attach_reader`): bytes go to the peer as they are
-    read; the write side's flow control and the end of the connection still reach the stream's protocol, so
-    the stream writer's `drain()` and `close()` work as before."""
-
-    __slots__ = ("_peer", "_stream")
-
-    def __init__(self, peer: Peer, stream: asyncio.BaseProtocol) -> None:
-        self._peer = peer
-        self._stream = stream
-
-    def data_received(self, data: bytes) -> None:
-        self._peer._received(data)
-
-    def eof_received(self) -> bool:
-        self._peer._stream_ended("connection closed by peer")
-        return True  # the peer closes the transport (after its goodbye, if any)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._stream.connection_lost(exc)
-        self._peer._stream_ended(f"connection lost: {exc}" if exc is not None else "connection closed by peer")
-
-    def pause_writing(self) -> None:
-        self._stream.pause_writing()
-
-    def resume_writing(self) -> None:
-        self._stream.resume_writing()
