@@ -25,6 +25,9 @@ Method (docs/performance.md):
   base64 text, without decoding and hashing them: its CPU comes off the 2 cores the nodes share.
 - Every second the node processes (and their children), this process and the whole machine are sampled
   from /proc: CPU cores used, RSS, peak RSS, and the CPU of everything else on the machine.
+
+Where: the settings and the prepared load are devnet/bench/loadplan.py's (`prepare`), the text patterns of the
+node's answers devnet/bench/answer_text.py's (`read_new_block`); this module re-exports them and runs.
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ import bisect
 import contextlib
 import itertools
 import json
-import re
 import sys
 import time
 from collections import deque
@@ -46,51 +48,15 @@ from typing import Any
 import aiohttp
 
 from devnet.bench import procstat
-from devnet.bench.run_network import WorkloadSpec
-from devnet.bench.sequencer import sequence, signers_of
+from devnet.bench.answer_text import _ACCEPTED
+
+# re-exported (with the three below): their home was this module, where callers import them from
+from devnet.bench.answer_text import read_new_block as read_new_block
+from devnet.bench.loadplan import LoadSettings as LoadSettings
+from devnet.bench.loadplan import Prepared as Prepared
+from devnet.bench.loadplan import prepare as prepare
 from state.crypto import sha256
-from state.errors import TxError
 from state.proofs import StateProof
-from state.records import lg_id_of
-from state.txs import IssueGuarantee, decode_tx
-
-
-@dataclass
-class LoadSettings:
-    rates: list[float]  # tx/s; several = a staircase, one step each
-    step_s: float = 30.0
-    transport: str = "ws"  # ws | http
-    lanes_per_node: int = 2
-    window: int = 20_000  # most requests in flight on one lane before the sender waits
-    # most of a lane's txs sent and neither committed nor refused before the sender waits: 4 nodes x 2 lanes
-    # x 500 stays below the node's mempool (5,000), which every node fills with all the lanes' txs
-    outstanding: int = 500
-    stale_s: float = 20.0  # an accepted tx not seen committed after this long stops counting as outstanding
-    drain_s: float = 20.0  # after the last send, how long to wait for commits
-    stop_when_saturated: bool = True
-    events_node: int = 0
-    progress_s: float = 2.0
-    verifiers: int = 0  # concurrent proof-query clients on node `events_node` (0 = none)
-    causal_gap_s: float = 3.0  # see devnet/bench/sequencer.py; 0 = send in generation order
-    workload: WorkloadSpec = field(default_factory=WorkloadSpec)
-
-
-@dataclass
-class Prepared:
-    """The pre-generated, pre-encoded load: parallel lists indexed by tx number."""
-
-    due: list[float]  # seconds after t0
-    step: list[int]
-    lane: list[int]
-    payload: list[str]
-    hashes: dict[bytes, int]  # sha256(tx) -> first tx number with it (replays repeat a hash)
-    step_starts: list[float]
-    gen_s: float
-    lg_of: dict[int, str] = field(default_factory=dict)  # tx number -> guarantee id it issues
-    # hash() of a tx's base64 text -> first tx number with it (the committed block lists txs in base64; a hit
-    # is confirmed against the payload, a miss falls back to `hashes`); ints, not the texts: a fraction of the
-    # memory of a second copy of every tx
-    by_text: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -120,97 +86,7 @@ class Records:
         self.held = [0.0] * self.n
 
 
-def prepare(settings: LoadSettings, n_nodes: int, say: Callable[[str], None]) -> Prepared:
-    """Generate, sign, route and encode every transaction of the run."""
-    t = time.perf_counter()
-    total = sum(int(r * settings.step_s) for r in settings.rates)
-    mean_rate = max(1.0, total / (settings.step_s * len(settings.rates)))
-    per_block = 100
-    wl = settings.workload.workload()
-    txs: list[bytes] = []
-    for _, batch in wl.blocks(10**9, per_block, block_ms=max(1, int(per_block / mean_rate * 1000))):
-        txs.extend(batch)
-        if len(txs) >= total:
-            break
-        if len(txs) % 20_000 < len(batch):
-            say(f"  generated {len(txs):,}/{total:,} signed txs")
-    txs = txs[:total]
-    nominal: list[float] = []
-    starts: list[float] = []
-    at = 0.0
-    for r in settings.rates:
-        starts.append(at)
-        nominal.extend(at + j / r for j in range(int(r * settings.step_s)))
-        at += settings.step_s
-    if settings.causal_gap_s > 0:
-        say(f"  spacing causally dependent txs >= {settings.causal_gap_s} s apart and re-signing ...")
-        txs, due = sequence(txs, nominal, wl, settings.causal_gap_s)
-    else:
-        due = nominal
-    steps = [min(len(settings.rates) - 1, int(d // settings.step_s)) for d in due]
-    lanes = n_nodes * settings.lanes_per_node
-    lane_of: list[int] = []
-    payload: list[str] = []
-    hashes: dict[bytes, int] = {}
-    by_text: dict[int, int] = {}
-    lg_of: dict[int, str] = {}
-    codes = {pub: sg.code for pub, sg in signers_of(wl).items()}
-    for i, tx in enumerate(txs):
-        try:
-            d = decode_tx(tx)
-            signer = d.tx.signer
-            if isinstance(d.body, IssueGuarantee) and signer in codes:
-                lg_of[i] = lg_id_of(codes[signer], d.body.ref)
-        except TxError:
-            signer = tx[:32]
-        s = int.from_bytes(sha256(signer)[:4], "big")
-        lane_of.append((s % n_nodes) * settings.lanes_per_node + (s // n_nodes) % settings.lanes_per_node)
-        text = base64.b64encode(tx).decode()
-        payload.append(f'{{"jsonrpc":"2.0","id":{i},"method":"broadcast_tx_sync","params":{{"tx":"{text}"}}}}')
-        hashes.setdefault(sha256(tx), i)
-        by_text.setdefault(hash(text), i)
-    assert max(lane_of, default=0) < lanes
-    return Prepared(due, steps, lane_of, payload, hashes, starts, time.perf_counter() - t, lg_of, by_text)
 
-
-_decode = json.JSONDecoder().raw_decode
-# The node's answer to an accepted broadcast_tx_sync (node/rpc/websocket.py `_fast_text`, methods_tx): id, then
-# code 0 first in the result. In JSON text a quote inside a string is escaped: this matches structure only.
-_ACCEPTED = re.compile(r'\{"jsonrpc":"2\.0","id":([0-9]+),"result":\{"code":0,')
-_HEADER_AT = '"value":{"block":{"header":'
-_TXS_AT = '"data":{"txs":'
-_RESULTS_AT = '"tx_results":['
-_RESULTS_END = '],"validator_updates":'
-# A tx result's start (node/rpc/encode.py `tx_result_text`: code is its first key, data its second). In JSON
-# text a quote inside a string is escaped, so this can only match the structure: the tx results, in order.
-_CODE = re.compile(r'\{"code":(-?[0-9]+),"data":')
-
-
-def read_new_block(text: str) -> tuple[dict[str, Any], list[str], list[int]] | None:
-    """A NewBlock event message -> (its block's header, its txs in base64, each tx result's code), parsing
-    only those parts of the text; None when the text is not a NewBlock event of the node's shape (anything
-    else: the caller parses it whole, as `_observe` does for the subscribe answer and errors)."""
-    at = text.find(_HEADER_AT)
-    if at < 0:
-        return None
-    try:
-        header, end = _decode(text, at + len(_HEADER_AT))
-        at = text.find(_TXS_AT, end)
-        if at < 0:
-            return None
-        txs, end = _decode(text, at + len(_TXS_AT))
-    except ValueError:
-        return None
-    txs = txs or []
-    at = text.find('"result_finalize_block":{', end)
-    at = text.find(_RESULTS_AT, at) if at >= 0 else -1
-    stop = text.find(_RESULTS_END, at) if at >= 0 else -1
-    if stop < 0 or not isinstance(header, dict) or not isinstance(txs, list):
-        return None
-    codes = [int(c) for c in _CODE.findall(text, at, stop)]
-    if len(codes) != len(txs) or not all(type(t) is str for t in txs):
-        return None
-    return header, txs, codes
 
 
 class Run:
