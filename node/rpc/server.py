@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from node.rpc import methods_chain, methods_consensus, methods_tx, websocket  # noqa: F401  (they register their methods)
+from node.rpc import methods_chain, methods_consensus, methods_events, methods_tx, websocket  # noqa: F401  (they register their methods)
 from node.rpc.config import RpcConfig
 from node.rpc.dispatch import call, dumps, handle_request, parse_body
 from node.rpc.errors import INVALID_REQUEST, METHOD_NOT_FOUND, RpcError, response

@@ -14,32 +14,36 @@ subscription has a bounded queue in the event bus and one forwarding task; a cli
 makes the socket write block, its queue fills, and the subscription is cancelled with CometBFT's -32000
 "subscription was canceled (reason: ...)" error: memory stays bounded and consensus never waits. Pings
 (aiohttp heartbeat) keep idle subscriptions alive through proxies and detect dead peers.
+
+Where: the subscription methods are node/rpc/methods_events.py's, the broadcast fast path (`fast_submit`,
+`fast_answer`) node/rpc/ws_fast.py's, re-exported here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import binascii
 import itertools
 import json
 import logging
 import struct
 from collections import deque
 from dataclasses import replace
-from hashlib import sha256 as _sha256
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from node.events import BusEvent, Subscription, SubscriptionError
-from node.mempool import MempoolError as PoolError
-from node.rpc.dispatch import dumps, handle_request, valid_id
+from node.events import BusEvent, Subscription
+from node.rpc.dispatch import dumps, handle_request
 from node.rpc.encode import attribute_map_text
-from node.rpc.errors import INVALID_REQUEST, PARSE_ERROR, SERVER_ERROR, RpcError, internal, response
-from node.rpc.params import P
-from node.rpc.query import QueryError
-from node.rpc.registry import Ctx, current_request_id, method
-from node.rpc.services import MempoolError
+from node.rpc.errors import INVALID_REQUEST, PARSE_ERROR, SERVER_ERROR, RpcError, response
+from node.rpc.registry import Ctx
+
+# re-exported (with the names below): their home was this module, where callers import them from
+from node.rpc.ws_fast import FAST as FAST
+from node.rpc.ws_fast import _Entry as _Entry
+from node.rpc.ws_fast import _fast_text as _fast_text
+from node.rpc.ws_fast import fast_answer as fast_answer
+from node.rpc.ws_fast import fast_submit as fast_submit
 
 log = logging.getLogger("egp.rpc.ws")
 _ids = itertools.count(1)
@@ -50,15 +54,6 @@ _ids = itertools.count(1)
 PIPELINED = frozenset({"broadcast_tx_sync", "broadcast_tx_async", "broadcast_tx_commit"})
 MAX_PIPELINED = 512  # broadcasts in flight on one connection; beyond, the reader waits (TCP back-pressure)
 _orphans: set[asyncio.Task[Any]] = set()  # pipelined requests of closed connections, kept until they finish
-# Broadcasts that skip the generic dispatch when the services offer `submit_tx(tx, sha256) -> Future[verdict]`
-# (node/services.py) and the request has the plain shape (`fast_submit`): the tx goes into the admission
-# queue at once, no task, no parameter binding, and the answer is written from the verdict. Same answers and
-# errors as `handle_request` (tests/rpc/test_ws_fast.py compares them); anything else takes the generic path.
-# Both are ungated (node/rpc/server.py UNGATED_METHODS), so skipping `Ctx.gate` changes nothing.
-FAST = frozenset({"broadcast_tx_sync", "broadcast_tx_async"})
-# An in-flight pipelined request: (future, None) for the generic path, whose future gives the response (or None
-# for a notification); (future, (id, sha256, sync)) for the fast path, whose future gives the check verdict.
-_Entry = tuple["asyncio.Future[Any]", "tuple[Any, bytes, bool] | None"]
 
 
 _dumps = dumps
@@ -291,57 +286,6 @@ class WsSession:
             self._answering.cancel()
 
 
-def fast_submit(submit: Any, req: dict[str, Any], loop: asyncio.AbstractEventLoop) -> _Entry | None:
-    """A `FAST` broadcast of the plain shape (a valid id, jsonrpc "2.0", params {"tx": b64} or [b64]) with its
-    tx queued for admission now by `submit` (`NodeServices.submit_tx`); None for anything else (the generic
-    path then gives the same answer or error as ever). The WebSocket calls it only while no generic pipelined
-    request of the connection waits to start (its tx would be queued after this one, out of request order);
-    HTTP POST for a single request (node/rpc/server.py). `fast_answer` renders the entry's answer."""
-    name = req.get("method")
-    if type(name) is not str or name not in FAST or "id" not in req or req.get("jsonrpc") != "2.0":
-        return None
-    req_id = req["id"]
-    params = req.get("params")
-    if type(params) is dict:
-        s = params.get("tx") if len(params) == 1 else None
-    elif type(params) is list:
-        s = params[0] if len(params) == 1 else None
-    else:
-        return None
-    if type(s) is not str or (type(req_id) is not int and not valid_id(req_id)):
-        return None
-    try:  # = base64.b64decode(s.encode("ascii"), validate=True), without its two Python frames
-        tx = binascii.a2b_base64(s, strict_mode=True)  # (a str with a non-ASCII character: ValueError)
-    except (binascii.Error, ValueError):
-        return None  # the generic path answers "tx: invalid base64"
-    h = _sha256(tx).digest()  # (= state.crypto.sha256)
-    try:
-        return submit(tx, h), (req_id, h, name == "broadcast_tx_sync")
-    except (PoolError, MempoolError) as e:  # the pool refused it outright: as `methods_tx._add`
-        out = response(req_id, error=internal(str(e)))
-    except Exception as e:  # as `dispatch.call`
-        log.exception("rpc method %s failed", name)
-        out = response(req_id, error=internal(f"internal error in {name}: {type(e).__name__}"))
-    done: asyncio.Future[Any] = loop.create_future()
-    done.set_result(out)
-    return done, None
-
-
-def fast_answer(result: Any, fast: tuple[Any, bytes, bool] | None) -> str:
-    """The JSON text of a done `_Entry`'s answer (`result`: its future's)."""
-    return _dumps(result) if fast is None else _fast_text(result, *fast)
-
-
-def _fast_text(res: Any, req_id: Any, h: bytes, sync: bool) -> str:
-    """The answer `methods_tx.broadcast_tx_sync`/`_async` give for the verdict `res` (node.mempool.Checked),
-    as `_dumps(response(...))` writes it; by hand for the usual case (an integer id, no log, no codespace)."""
-    code, text, space = (int(res.code), res.log, res.codespace) if sync else (0, "", "")
-    if type(req_id) is int and not text and not space:
-        return (f'{{"jsonrpc":"2.0","id":{req_id},"result":{{"code":{code},"data":"","log":"","codespace":"",'
-                f'"hash":"{h.hex().upper()}"}}}}')
-    return _dumps(response(req_id, {"code": code, "data": "", "log": text, "codespace": space,
-                                    "hash": h.hex().upper()}))
-
 
 def _event_json(ev: BusEvent) -> str:
     """The event's `data` and `events` JSON, encoded once for all the subscriptions it goes to. Rendered text
@@ -475,76 +419,3 @@ async def close_all(app: web.Application) -> None:
     for s in list(app[HUB_KEY].sessions):
         s.close()
         await s.ws.close(code=1001, message=b"server shutdown")
-
-
-# ---------------------------------------------------------------------------------------- methods
-
-
-def _session(ctx: Ctx) -> WsSession:
-    if not isinstance(ctx.session, WsSession):
-        raise internal("subscriptions are only available over WebSocket")
-    return ctx.session
-
-
-MAX_REPLAY_HEIGHTS = 1000
-
-
-@method("subscribe", P("query", "str", required=True), P("from_height", "int"), ws_only=True)
-async def subscribe(ctx: Ctx, query: str, from_height: int | None) -> dict[str, Any]:
-    """CometBFT's subscribe, plus an optional catch-up cursor: with `from_height`, the events of the
-    committed heights from there on are queued first (synchronously, so none is missed or doubled before
-    live ones), within the subscription's buffer."""
-    s = _session(ctx)
-    bus, cfg = ctx.services.event_bus, ctx.config
-    n = bus.num_client_subscriptions(s.id)
-    if n == 0 and bus.num_clients() >= cfg.max_subscription_clients:
-        raise internal(f"max_subscription_clients {cfg.max_subscription_clients} reached")
-    if n >= cfg.max_subscriptions_per_client:
-        raise internal(f"max_subscriptions_per_client {cfg.max_subscriptions_per_client} reached")
-    try:
-        sub = bus.subscribe(s.id, query, cfg.subscription_buffer_size)
-    except (QueryError, SubscriptionError) as e:
-        raise internal(f"failed to subscribe: {e}") from e
-    if from_height is not None:
-        _replay(ctx, sub, from_height)
-    s.to_start.append((sub, current_request_id.get()))
-    return {}
-
-
-def _replay(ctx: Ctx, sub: Subscription, from_height: int) -> None:
-    svc = ctx.services
-    latest, base = svc.latest_height(), svc.base_height()
-    if from_height < max(base, 1) or from_height > latest + 1 or latest + 1 - from_height > MAX_REPLAY_HEIGHTS:
-        svc.event_bus.discard(sub)
-        raise internal(f"from_height must be within [{max(base, 1)}, {latest + 1}] and at most "
-                       f"{MAX_REPLAY_HEIGHTS} heights back; catch up with block_search / tx_search")
-    for h in range(from_height, latest + 1):
-        block, results = ctx.block(h), svc.block_results(h)
-        if block is not None and results is not None:
-            svc.event_bus.replay_block(sub, block, results)
-        if sub.cancel_reason is not None:
-            raise internal(f"the events since height {from_height} do not fit the subscription buffer "
-                           f"({sub.capacity}); catch up with block_search / tx_search")
-
-
-@method("unsubscribe", P("query", "str", required=True), ws_only=True)
-async def unsubscribe(ctx: Ctx, query: str) -> dict[str, Any]:
-    s = _session(ctx)
-    try:
-        ctx.services.event_bus.unsubscribe(s.id, query)
-    except SubscriptionError as e:
-        raise internal(str(e)) from e
-    task = s.forwarders.pop(query, None)
-    if task is not None:
-        task.cancel()
-    return {}
-
-
-@method("unsubscribe_all", ws_only=True)
-async def unsubscribe_all(ctx: Ctx) -> dict[str, Any]:
-    s = _session(ctx)
-    ctx.services.event_bus.unsubscribe_all(s.id)
-    for task in s.forwarders.values():
-        task.cancel()
-    s.forwarders.clear()
-    return {}
