@@ -50,12 +50,15 @@ memory; a validator restarted mid-height without it could prevote against its lo
 (which only refuses a *different* signature for the same height/round/step) would also leave it unable to
 vote again in the round it crashed in — several validators restarting together could stall the network
 (we saw exactly that before the WAL). The WAL keeps the current height's proposals and votes (our own
-fsynced before they are broadcast) and replays them through the core at start; finished heights are
-deleted; a corrupt record is skipped, never fatal. The signer's own record of its last vote is re-sent
+fsynced before they are broadcast, with the peers' records we acted on written ahead of them in the same
+batch: peers' records are held in memory until then, as CometBFT's buffered `Write` is flushed by
+`WriteSync`) and replays them through the core at start; finished heights are deleted; a corrupt record
+is skipped, never fatal. The signer's own record of its last vote is re-sent
 too (a kill between the signer's fsync and the WAL write), and at start the signer takes back from the WAL
 what it signed if its state file lost its last rename (`FilePV.recover`).
 
-Mempool (node/mempool.py): bounded by count and bytes, check_tx on entry, LRU of seen hashes, FIFO reap,
+Mempool (node/mempool.py): bounded by count and bytes, check_tx on entry, a bounded recent set of seen
+hashes (node/recent.py), FIFO reap,
 re-check after each block, CometBFT's "mempool is full" wording. RPC (node/rpc, served with `/metrics`)
 reads the node through `node/services.py`. Logs: node/logs.py (key=value or JSON, one line an event).
 """
