@@ -1,12 +1,5 @@
 """Overlays over the committed KV and the execution context handed to the domain functions.
 
-Layout of the application's KV namespace (the node hands the app a prefixed view of its LevelDB):
-    s<key>   state records (authenticated: every one is a leaf of the trie)
-    h<key>   guarantee histories: LgEvents, hash-chained; the chain's head (`Guarantee.last_event_hash`)
-             is in a trie leaf, so the app hash commits to every event without a leaf per event
-    i<key>   secondary indexes derived from the records (not hashed; same atomic batch)
-    t<pos>   trie nodes
-    m<name>  metadata: height, app hash, last FinalizeBlock response
 
 `Overlay` buffers writes over a reader; a block runs in one overlay over the committed KV. Each tx writes into
 it directly inside `begin()` ... `keep()` / `rollback()`: an undo log of the first write of each key, rolled
@@ -33,37 +26,25 @@ from typing import TypeVar
 from state.chain import Event as Event  # re-exported: the domain emits these
 from state.chain import EventAttribute as EventAttribute
 from state.codec import Record
+from state.event_attrs import _ATTRS as _ATTRS  # re-exported (with the names below): their home was this module
+from state.event_attrs import _ATTRS_MAX as _ATTRS_MAX
+from state.event_attrs import _attr as _attr
 from state.fastrec import pack, pack_str, unpack, unpack_value
 from state.kv import Reader, prefix_upper_bound
+from state.namespaces import NS_HIST as NS_HIST
+from state.namespaces import NS_INDEX as NS_INDEX
+from state.namespaces import NS_META as NS_META
+from state.namespaces import NS_STATE as NS_STATE
+from state.namespaces import NS_TRIE as NS_TRIE
+from state.namespaces import SCAN_FILTERED as SCAN_FILTERED
+from state.namespaces import scan_marks as scan_marks
 from state.state_cache import KeyFilter as KeyFilter  # re-exported: their home was this module
 from state.state_cache import StateCache as StateCache
-
-NS_STATE, NS_INDEX, NS_TRIE, NS_META, NS_HIST = b"s", b"i", b"t", b"m", b"h"
 
 R = TypeVar("R", bound=Record)
 
 
 _FOLD = 1024  # keys written since the last fold that make `Overlay._in_range` fold them into the sorted list
-
-# Index families whose prefix scans the key filter (`KeyFilter`) can prove empty: the open credit requests of a
-# (bank, supplier) pair, scanned by every credit confirmation issued (state/credit.py `_fulfil_request`) and
-# nearly always empty. A LevelDB range scan costs 30-100 us of CPU (an iterator over the memtables and every
-# table level, then a seek): 8 % of the node's commit thread at 1,500 tx/s. The filter holds a mark for every
-# prefix ending in '/' of every committed key of these families (`scan_marks`), so a scan under a prefix
-# ending in '/' that has no mark finds nothing in the committed store.
-SCAN_FILTERED: tuple[bytes, ...] = (NS_INDEX + b"ccrq/",)
-
-
-def scan_marks(key: bytes) -> list[bytes]:
-    """The prefixes of `key` (a full key, namespace included) that end with '/': a scan under a prefix that
-    ends with '/' finds `key` only if that prefix is one of them. The marks are index keys' prefixes ('i...'),
-    so they never stand for a state key ('s...') in the filter."""
-    out = []
-    i = key.find(b"/")
-    while i >= 0:
-        out.append(key[:i + 1])
-        i = key.find(b"/", i + 1)
-    return out
 
 
 class _Absent:
@@ -387,31 +368,6 @@ def _merge(
 
 # Events are `state.chain`'s records (re-exported by state.abci): what the domain emits here is what the node
 # stores, indexes and the RPC serves, with no conversion on the way.
-# key -> value -> the interned attribute (two levels: no (key, value) tuple to build and hash per attribute)
-_ATTRS: dict[str, dict[str, EventAttribute]] = {}
-_ATTRS_MAX = 16_384  # bounded (emptied when full): ~2.5 MB at most
-_attrs_count = 0
-
-
-def _attr(key: str, value: str) -> EventAttribute:
-    """An indexed attribute, interned: a block repeats the same (key, value) pairs (bank, type, status,
-    action, a guarantee's id across its transitions) thousands of times (13 % of a workload block's pairs are
-    distinct), and a frozen record can be shared. Identity never reaches a hash or a stored byte."""
-    global _attrs_count
-    by_value = _ATTRS.get(key)
-    a = None if by_value is None else by_value.get(value)
-    if a is None:
-        if _attrs_count >= _ATTRS_MAX:
-            _ATTRS.clear()
-            _attrs_count = 0
-        by_value = _ATTRS.get(key)
-        if by_value is None:
-            by_value = _ATTRS[key] = {}
-        a = by_value[value] = EventAttribute(key, value, True)
-        _attrs_count += 1
-    return a
-
-
 EventOut = Event  # the name the domain used before events were built directly as records
 
 
