@@ -95,7 +95,7 @@ def msgpack_array_header(n: int) -> bytes:
 
 _FIXARRAY = tuple(bytes([0x90 | n]) for n in range(16))
 # the packed `EventAttribute`s seen lately, by identity (id -> (the attribute, its bytes)): the application
-# interns its attributes (state/store.py `_attr`; ~87 % of a block's pairs repeat), so most are packed once
+# interns its attributes (state/event_attrs.py `_attr`; ~87 % of a block's pairs repeat), so most are packed once
 # and reused across blocks. An entry holds its attribute, so the id is not reused while the entry lives;
 # bounded (emptied when full; ~200 bytes an entry).
 _ATTR_BYTES: dict[int, tuple[EventAttribute, bytes]] = {}

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 _decode = json.JSONDecoder().raw_decode
-# The node's answer to an accepted broadcast_tx_sync (node/rpc/websocket.py `_fast_text`, methods_tx): id, then
+# The node's answer to an accepted broadcast_tx_sync (node/rpc/ws_fast.py `_fast_text`, methods_tx): id, then
 # code 0 first in the result. In JSON text a quote inside a string is escaped: this matches structure only.
 _ACCEPTED = re.compile(r'\{"jsonrpc":"2\.0","id":([0-9]+),"result":\{"code":0,')
 _HEADER_AT = '"value":{"block":{"header":'
