@@ -170,7 +170,7 @@ def tx_result(v: TxResultView) -> JSON:
 
 
 # the JSON text of the `EventAttribute`s rendered lately, by identity (id -> (the attribute, its text)): the
-# application interns its attributes (state/store.py `_attr`; ~87 % of a block's pairs repeat), so most are
+# application interns its attributes (state/event_attrs.py `_attr`; ~87 % of a block's pairs repeat), so most are
 # rendered once. An entry holds its attribute, so the id is not reused while the entry lives; bounded (emptied
 # when full). Only the loop renders events; a lost race would only render one again.
 _ATTR_TEXT: dict[int, tuple[EventAttribute, str]] = {}
