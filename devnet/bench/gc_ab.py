@@ -4,6 +4,7 @@
         --template /tmp/tpl --no-fresh --blocks 1          # builds the template state once (as commit_ab's)
     python -m devnet.bench.gc_ab --template /tmp/tpl --settings 50000,20,100 200000,20,100 --rounds 6
     python -m devnet.bench.gc_ab --template /tmp/tpl --settings 50000,20,100 --probe   # what the passes walk
+    python -m devnet.bench.gc_ab --page-cost      # a young pass's price of a new trie page (no state needed)
 
 Why: node/gctune.py's thresholds trade the collector's CPU (each young pass walks what survived since the last
 one) against the length of its pauses (a pass stops the thread that triggers it, which may be the event loop).
@@ -36,13 +37,16 @@ Prints numbers, asserts nothing but that every run ends on the same app hash.
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import json
 import os
 import pickle
+import random
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +145,28 @@ finally:
 '''
 
 
+def page_cost(pages: int = 9_000, rounds: int = 3) -> None:
+    """What a young pass pays for new trie pages: `pages` 64-slot tuples of distinct 32-byte hashes (as state/trie.py's
+    committed pages; scattered in memory, as a trie's are) against as many pages held as one bytes object each.
+    Each tuple's items are read three times (two walks of the pass and the untracking of the tuple after it)."""
+    gc.disable()
+    try:
+        for _ in range(rounds):
+            for blob in (False, True):
+                pool = [os.urandom(32) for _ in range(pages * 64)]
+                random.shuffle(pool)
+                gc.collect()
+                kept: list[object] = [(0, b"".join(pool[i * 64:(i + 1) * 64])) if blob else
+                                      tuple(pool[i * 64:(i + 1) * 64]) for i in range(pages)]
+                t0 = time.thread_time()
+                gc.collect(0)
+                dt = time.thread_time() - t0
+                print(f"{'one bytes object' if blob else '64-slot tuple':>16} a page: young pass {1e3 * dt:6.1f} ms "
+                      f"for {len(kept):,} new pages")
+    finally:
+        gc.enable()
+
+
 def _blocks(args: argparse.Namespace) -> Path:
     """The workload's blocks (signed txs and their times), generated once per (blocks, txs, population)."""
     path: Path = args.cache / f"blocks-{args.agencies}-{args.suppliers}-{args.warm + args.blocks}x{args.txs}.pkl"
@@ -199,7 +225,7 @@ def _figures(r: dict[str, Any]) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--template", type=Path, required=True, help="a state built by app_bench --template")
+    ap.add_argument("--template", type=Path, help="a state built by app_bench --template")
     ap.add_argument("--settings", nargs="+", default=["50000,20,100", "200000,20,100"],
                     help="young,middle,old thresholds (as EGP_GC_THRESHOLDS)")
     ap.add_argument("--rounds", type=int, default=4)
@@ -211,8 +237,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--suppliers", type=int, default=2_000, help="as the template was built")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/egp-gc-ab"), help="where the signed blocks are kept")
     ap.add_argument("--probe", action="store_true")
+    ap.add_argument("--page-cost", action="store_true", help="only price new trie pages in a young pass (no state)")
     ap.add_argument("--json", type=Path, default=None, help="also write every run's figures here")
     args = ap.parse_args(argv)
+    if args.page_cost:
+        page_cost()
+        return
+    if args.template is None:
+        ap.error("--template is required")
     cache = _blocks(args)
     if args.probe:
         r = _run(args, args.settings[0], cache, True)
