@@ -460,7 +460,7 @@ class Thin(TwoGen):
 
 
 def simulate(depth: array[int], log: array[int], none_w: int, policy: Policy,
-             weight: Callable[[int, int], int]) -> dict[str, Any]:
+             weight: Callable[[int, int], int], max_blocks: int = 0) -> dict[str, Any]:
     """Replay `log` through `policy`; `weight(depth, w)` maps a page's weight as the trace has it to the
     policy's (to try other page representations). Per block: txs, misses by depth, held weight."""
     blocks: list[tuple[int, dict[int, int], int]] = []
@@ -480,6 +480,8 @@ def simulate(depth: array[int], log: array[int], none_w: int, policy: Policy,
         else:
             blocks.append((a, misses, policy.held))  # type: ignore[attr-defined]
             misses = {}
+            if len(blocks) == max_blocks:
+                break
     return {"blocks": blocks}
 
 
@@ -521,7 +523,7 @@ def _run_sim(args: argparse.Namespace) -> None:
     for mib in [int(x) for x in args.mib.split(",")]:
         for pname in args.policies.split(","):
             for wname in args.weights.split(","):
-                res = simulate(depth, log, none_w, make(pname, mib << 20), weights[wname])
+                res = simulate(depth, log, none_w, make(pname, mib << 20), weights[wname], args.blocks)
                 _report(f"{pname}/{wname}", mib, res)
 
 
@@ -568,6 +570,7 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--policies", default="2gen,lru",
                    help="2gen, 2gen-mv, lru, seg:DEPTH:SHARE, 2q:SHARE, thin:BYTES (comma-separated)")
     s.add_argument("--weights", default="as-is")
+    s.add_argument("--blocks", type=int, default=0, help="replay only the trace's first N blocks (a smaller state)")
     s.add_argument("--census", action="store_true", help="first print the trie's pages and weight by depth")
     args = ap.parse_args(argv)
     if args.cmd == "trace":
