@@ -49,9 +49,11 @@ Why 100,000 and not more: it takes two thirds of what the thresholds can save (-
 pause goes from ~105-150 to ~210 ms of CPU; 200,000 saves 0.9 us more for ~120 ms more pause. A pass holds the
 GIL, so it stops every thread of the node (the event loop too) whichever thread triggers it: it counts in the
 latency target (p99 <= 1.5 s at 1,000 tx/s, 0.9 s in session 6: a ~0.2 s stall every ~20 blocks) and against
-consensus timeouts (timeout_propose 3 s: node/genesis.py). Not yet measured on a network: two latency pairs at
-1,000 tx/s (session 7) were swamped by the machine's load (other processes 0.8-1.2 of the 2 cores, p99 2.2-20 s
-either way); check p99 at 1,000 tx/s on a quiet machine, and set 50,000 back here if it moves.
+consensus timeouts (timeout_propose 3 s: node/genesis.py). Measured on the quiet network (session 7, `7571779`,
+other load <= 0.01 cores, `egp bench --devnet`): at 1,000 tx/s for 60 s p50 0.263 / p99 0.771 s at 100,000 against
+0.265 / 0.824 s with EGP_GC_THRESHOLDS=50000,20,100; at 100 tx/s with 16 proof clients p99 0.498 and 0.244 s
+(2,184 and 2,301 proofs/s) against 0.216 and 0.256 s (2,771 and 2,024 proofs/s): no change beyond run-to-run noise.
+Set 50,000 back here if a later p99 moves.
 
 Memory: a cycle lives until the next young pass (~20 blocks under load); nothing else changes (peak RSS alike in
 the measurements above). No stored byte, hash or decision depends on the collector.
