@@ -99,17 +99,24 @@ def run(args: argparse.Namespace, tmp: Path, data: Path) -> None:
         kv.close()
 
 
+def init_from_data(f: Any, app: Any) -> dict[str, Any]:
+    """Read a workload file's header from `f` (left at its first block) and commit its genesis in `app`."""
+    from state.abci import RequestInitChain, ValidatorUpdate
+
+    (ln,) = _LEN.unpack(f.read(4))
+    meta: dict[str, Any] = json.loads(f.read(ln))
+    vals = [ValidatorUpdate(bytes.fromhex(p), w) for p, w in meta["validators"]]
+    app.init_chain(RequestInitChain(meta["start_ms"], meta["chain_id"], vals, json.dumps(meta["app_state"]).encode()))
+    app.commit()
+    return meta
+
+
 def _run(args: argparse.Namespace, app: Any, kv: Any, data: Path) -> None:
     from node import gctune, memtrim
-    from state.abci import RequestFinalizeBlock, RequestInitChain, ValidatorUpdate
+    from state.abci import RequestFinalizeBlock
 
     with data.open("rb") as f:
-        (ln,) = _LEN.unpack(f.read(4))
-        meta = json.loads(f.read(ln))
-        vals = [ValidatorUpdate(bytes.fromhex(p), w) for p, w in meta["validators"]]
-        app.init_chain(RequestInitChain(meta["start_ms"], meta["chain_id"], vals,
-                                        json.dumps(meta["app_state"]).encode()))
-        app.commit()
+        init_from_data(f, app)
         gctune.tune_for_node()
         print(f"{'block':>6} {'txs':>8} {'anon MiB':>8} {'file':>6} {'trie cache MiB':>14} {'pages':>7} "
               f"{'state cache':>11} {'sigs':>5} {'malloc use/free':>15} {'py arenas':>9} {'ldb MiB':>7} "

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from devnet.bench.memflat import _LEN, read_blocks
+from devnet.bench.memflat import _LEN, init_from_data, read_blocks
 from devnet.bench.memprobe import proc_status
 from state.trie import CachedNodes, Frozen, Pos
 
@@ -115,7 +115,7 @@ class TracingNodes(CachedNodes):
 
 def _run_trace(args: argparse.Namespace) -> None:
     from node import gctune, memtrim
-    from state.abci import Application, RequestFinalizeBlock, RequestInitChain, ValidatorUpdate
+    from state.abci import Application, RequestFinalizeBlock
     from state.kv_level import LevelKV
     from state.store import NS_TRIE
 
@@ -128,12 +128,7 @@ def _run_trace(args: argparse.Namespace) -> None:
     saved = gc.get_threshold()
     try:
         with args.data.open("rb") as f:
-            (ln,) = _LEN.unpack(f.read(4))
-            meta = json.loads(f.read(ln))
-            vals = [ValidatorUpdate(bytes.fromhex(p), w) for p, w in meta["validators"]]
-            app.init_chain(RequestInitChain(meta["start_ms"], meta["chain_id"], vals,
-                                            json.dumps(meta["app_state"]).encode()))
-            app.commit()
+            init_from_data(f, app)
             gctune.tune_for_node()
             done = 0
             c0, th0 = time.process_time(), time.thread_time()
