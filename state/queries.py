@@ -227,7 +227,7 @@ def run_query(app: Application, req: RequestQuery) -> ResponseQuery:
 
 
 def _state_proof(app: Application, key: bytes, value: bytes | None) -> StateProof:
-    trie = Trie(app.nodes)
+    trie = Trie(app.nodes.shared())  # (queries run on the event loop: they read the commit thread's cache only)
     return StateProof(key, value, trie.prove(sha256(key)))
 
 

@@ -365,14 +365,48 @@ class CachedNodes:
         self._sparse.clear()
         self._young = self._held = self._thin = 0
 
+    def shared(self) -> SharedPages:
+        """A read-only view of this cache for another thread (see `SharedPages`)."""
+        return SharedPages(self)
+
+
+class SharedPages:
+    """A read-only view of a `CachedNodes` for threads other than the one that applies commits: proof queries
+    on the event loop (state/queries.py) read the pages held and, on a miss, the store, and never change the cache.
+
+    Why: the cache's dicts are changed by the commit thread (its own misses, `apply`, `_evict`'s passes over them).
+    A query that also inserted, promoted or evicted pages could (1) store a page it read from LevelDB just before
+    a commit landed over the newer one (or after `_evict` dropped the newer one), and the next block would build
+    on the stale page: a wrong app hash; (2) change a dict's size while the commit thread iterates it in `_evict`:
+    "dictionary changed size during iteration" in the commit thread, a halted node. With one writing thread
+    neither can happen; a query's miss costs the same read and decode as before, without warming the cache for
+    the next query (the pages every path crosses are held anyway: the commit thread reads them every block)."""
+
+    __slots__ = ("_c", "levels")
+
+    def __init__(self, cache: CachedNodes) -> None:
+        self._c = cache
+        self.levels = cache.levels
+
+    def page(self, depth: int, prefix: int) -> Frozen | None:
+        """The committed page at (depth, prefix), None if there is none. Shared: never modify it."""
+        c, key = self._c, (depth, prefix)
+        for held in (c._cache, c._sparse, c._old):  # (each `get` is atomic; `_evict` may swap the dicts meanwhile)
+            page = held.get(key, _MISS)
+            if page is not _MISS:
+                return page  # type: ignore[no-any-return]
+        raw = c._nodes.get(position(depth, prefix))
+        return None if raw is None else decode_page(raw, c.levels)
+
 
 class Trie:
     """The trie over a page store (a KV of positions, or `CachedNodes`); pending changes kept in memory.
 
     A `Trie` serves one block's update (or reads)."""
 
-    def __init__(self, nodes: NodeReader | CachedNodes) -> None:
-        self._src = nodes if isinstance(nodes, CachedNodes) else CachedNodes(nodes, max_entries=1 << 40)
+    def __init__(self, nodes: NodeReader | CachedNodes | SharedPages) -> None:
+        self._src: CachedNodes | SharedPages = (
+            nodes if isinstance(nodes, CachedNodes | SharedPages) else CachedNodes(nodes, max_entries=1 << 40))
         # (a private unbounded cache: a Trie over a plain store lives for one update or one query)
         k = self._k = self._src.levels
         self._n = 1 << k  # the first frontier slot

@@ -4,6 +4,7 @@ first (by generation), and answers as the store whatever it evicted."""
 
 from __future__ import annotations
 
+import contextlib
 from hashlib import sha256
 
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from state.kv import MemoryKV
-from state.trie import SPARSE_BYTES, CachedNodes, Trie, position
+from state.trie import SPARSE_BYTES, CachedNodes, Trie, TrieLayoutError, position
 
 
 def H(b: bytes) -> bytes:
@@ -242,3 +243,42 @@ def test_drifted_counts_recover() -> None:
         assert len(nodes) <= 21
     Trie(nodes).prove(keys[300])
     assert nodes._held == sum(nodes._weight(p) for p in nodes._old.values())
+
+
+@pytest.mark.parametrize("bound", [1 << 40, 10, 3])
+def test_a_shared_view_reads_the_cache_and_never_changes_it(bound: int) -> None:
+    """Proof queries read through `CachedNodes.shared()` on another thread than the commit's: they answer what
+    the cache and the store hold, and leave the cache's dicts exactly as they were, even when a commit lands
+    (and evicts the page it applied: a tiny bound) while a query's store read is in flight."""
+    kv = MemoryKV()
+    keys = [H(b"%d" % i) for i in range(1_000)]
+    _commit(kv, CachedNodes(kv), {kh: H(kh) for kh in keys})
+    armed: list[dict[bytes, bytes | None]] = []
+
+    class Racing:
+        def get(self, key: bytes) -> bytes | None:
+            before = kv.get(key)
+            while armed:  # the commit lands while the query's read is in flight
+                _commit(kv, nodes, armed.pop())
+            return before
+
+    nodes = CachedNodes(Racing(), max_bytes=bound) if bound > 100 else CachedNodes(Racing(), max_entries=bound)
+    for kh in keys[:40]:
+        Trie(nodes).prove(kh)  # the commit thread's own reads warm the cache
+    for i, kh in enumerate(keys[:40]):
+        held = (dict(nodes._cache), dict(nodes._old), dict(nodes._sparse))
+        counts = (nodes._young, nodes._held, nodes._thin)
+        proof = Trie(nodes.shared()).prove(kh)
+        assert (dict(nodes._cache), dict(nodes._old), dict(nodes._sparse)) == held
+        assert (nodes._young, nodes._held, nodes._thin) == counts
+        assert proof == Trie(kv).prove(kh)
+        armed.append({kh: H(b"new%d" % i), keys[-1 - i]: None})
+        # a miss (if any) runs the commit inside its store read; the query may then see the older trie above and
+        # the newer below: its own answer fails (TrieLayoutError), nothing else does
+        with contextlib.suppress(TrieLayoutError):
+            Trie(nodes.shared()).prove(keys[-1 - i])
+        if armed:
+            _commit(kv, nodes, armed.pop())
+        _consistent(nodes)
+        nxt = {H(b"next%d" % i): H(b"x")}  # the next block builds on what the cache holds
+        assert Trie(nodes).update(nxt) == Trie(kv).update(nxt)
