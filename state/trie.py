@@ -259,12 +259,12 @@ class CachedNodes:
 
     def _keep(self, key: Pos, page: Frozen | None) -> Frozen | None:
         """Hold `page` (read from the store, or taken from the old generation) unless `apply` put a version of it
-        meanwhile, and return the version held. A proof query reads pages on the event loop while the commit
-        thread applies a block, and LevelDB's get releases the GIL: a query could read a page's previous bytes,
-        the commit land, and the query then store that previous page over the one `apply` put, which the next
-        block's update would build on (a wrong app hash). `setdefault` never replaces what is there, and a
-        version in the other dict (a page that changed class) wins too. (Unless `apply`'s page were evicted in
-        between: it goes to the young generation's end, the last evicted.)"""
+        meanwhile, and return the version held. In the node only the commit thread calls `page` (proof queries on
+        the event loop read through `shared()`, `SharedPages`, which never writes), so nothing lands meanwhile
+        there; this guards a caller that reads from another thread all the same: LevelDB's get releases the GIL,
+        and a page read before a commit landed must not replace the one `apply` put, which the next block's
+        update would build on (a wrong app hash). `setdefault` never replaces what is there, and a version in
+        the other dict (a page that changed class) wins too."""
         w = 1 if self._by_count else self._none if page is None else page[0]
         into, other = (self._sparse, self._cache) if w < self._dense else (self._cache, self._sparse)
         got = into.setdefault(key, page)
@@ -292,8 +292,8 @@ class CachedNodes:
                 self._thin = 0  # (recounted: see the threads note below)
         while self._young + self._held + self._thin > target:
             if not self._old:
-                if not self._cache:  # nothing held: counts that drifted (a proof query's read racing the
-                    self._young = self._held = self._thin = 0  # commit thread's, see below) start from zero
+                if not self._cache:  # nothing held: counts that drifted (two threads' reads racing: the
+                    self._young = self._held = self._thin = 0  # threads note below) start from zero
                     return
                 self._old, self._cache = self._cache, {}
                 self._held, self._young = sum(map(weight, self._old.values())), 0  # re-counted each generation
@@ -315,11 +315,11 @@ class CachedNodes:
                 del pages[k]
         return freed
 
-    # Threads: proof queries (state/queries.py) read pages from the event loop while the commit thread updates
-    # the trie. Each dict operation is atomic; two reads of the same missing page at once may both count it, so
-    # the weights can drift up by a page now and then (the cache evicts a little early): `_evict` counts the old
-    # generation again whenever the young one becomes it, and the sparse pages' weight whenever none is left,
-    # so a drift lasts one generation at most.
+    # Threads: in the node only the commit thread changes the cache (proof queries read through `SharedPages`).
+    # Should two threads read through `page` at once, each dict operation is atomic, but two reads of the same
+    # missing page may both count it, so the weights could drift up by a page now and then (the cache evicts a
+    # little early): `_evict` counts the old generation again whenever the young one becomes it, and the sparse
+    # pages' weight whenever none is left, so a drift lasts one generation at most.
     def apply(self, changes: Mapping[Pos, Page | Frozen | None]) -> None:
         """Make committed page changes visible (call after they are durably written); the cache keeps
         immutable copies."""
