@@ -148,7 +148,7 @@ class Node:
         self.data_dir = ""  # where storage errors without a file name are reported (set by node/assemble.py)
         self._replaying = False
         self.hold = CommitHold(self)  # when a COMMIT timeout starts the next height (node/commit_hold.py)
-        self.seen_commits = SeenCommits(applier.store, applier.root)  # the last block's, fuller (node/seen_commit.py)
+        self.seen_commits = SeenCommits(applier.store)  # the last block's, fuller (node/seen_commit.py)
         self._status_sent: StatusMsg | None = None  # what `_broadcast_status` last sent, and when
         self._status_sent_at = 0.0
 

@@ -17,18 +17,15 @@ from __future__ import annotations
 
 from consensus.types import Commit as CoreCommit
 from node.applier import StorePort
-from node.blockstore import BlockStore
 from node.convert import commit_from_consensus
 from state.chain import FLAG_ABSENT, Commit
-from state.kv import KV
 
 
 class SeenCommits:
     """The seen commit of the block decided or synced last (`last`), and the block store's for others."""
 
-    def __init__(self, store: StorePort, root: KV) -> None:
+    def __init__(self, store: StorePort) -> None:
         self.store = store
-        self.root = root
         self.last: Commit | None = None  # what the block store got with the last block (or its fuller version)
 
     def get(self, height: int) -> Commit | None:
@@ -51,10 +48,5 @@ class SeenCommits:
         if sum(s.flag != FLAG_ABSENT for s in seen.signatures) >= sum(s.flag != FLAG_ABSENT for s in commit.signatures):
             return  # (the core's BlockIDFlag is an IntEnum with the chain's values)
         fuller = commit_from_consensus(commit, seen.block_id)
-        if isinstance(self.store, BlockStore):  # written with the next block, not a write of its own per height
-            self.store.defer_seen_commit(height, fuller)
-        else:
-            batch = self.root.batch()  # not synced: after a crash the smaller commit stored is as valid
-            self.store.save_seen_commit(height, fuller, batch)
-            batch.commit(sync=False)
+        self.store.defer_seen_commit(height, fuller)  # written with the next block, not a write of its own
         self.last = fuller
