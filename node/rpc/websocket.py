@@ -27,12 +27,14 @@ import json
 import logging
 import struct
 from collections import deque
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from node.events import BusEvent, Subscription
+from node.mempool import ACCEPTED
 from node.rpc.dispatch import dumps, handle_request
 from node.rpc.encode import attribute_map_text
 from node.rpc.errors import INVALID_REQUEST, PARSE_ERROR, SERVER_ERROR, RpcError, response
@@ -74,6 +76,24 @@ def _text_frame(data: bytes) -> bytes:
     if n < 65536:
         return struct.pack("!BBH", 0x81, 126, n) + data
     return struct.pack("!BBQ", 0x81, 127, n) + data
+
+
+_ACCEPTED_HEAD = '{"jsonrpc":"2.0","id":'
+_ACCEPTED_MID = ',"result":{"code":0,"data":"","log":"","codespace":"","hash":"'
+
+
+def _answer_frame(result: Any, fast: tuple[Any, bytes, bool] | None) -> bytes:
+    """`_text_frame(fast_answer(result, fast).encode())`: a done pipelined request's answer as its WebSocket
+    frame. The usual one (a broadcast accepted, `ACCEPTED`, with an integer id: sync and async answer alike
+    then) is formatted straight to its frame, without `_fast_text`'s checks and a call per layer (~0.4 us an
+    answer); tests/rpc/test_ws_frames.py holds it to the general rendering."""
+    if fast is not None and result is ACCEPTED and type(fast[0]) is int:
+        data = f'{_ACCEPTED_HEAD}{fast[0]}{_ACCEPTED_MID}{fast[1].hex().upper()}"}}}}'.encode()
+        n = len(data)
+        if 126 <= n < 65536:  # (always, but for an id of thousands of digits)
+            return b"\x81\x7e" + n.to_bytes(2, "big") + data
+        return _text_frame(data)
+    return _text_frame(fast_answer(result, fast).encode("utf-8"))
 
 
 class WsSession:
@@ -196,18 +216,17 @@ class WsSession:
                 or self.ws.closed or transport.is_closing() or fut.cancelled() or fut.exception() is not None):
             self._answering = asyncio.get_running_loop().create_task(self._answer_in_order())
             return
-        texts: list[str] = []
+        frames: list[bytes] = []
         n = 0
-        while n < len(inflight):
-            f, fast = inflight[n]
+        for f, fast in inflight:  # (not changed while walked: nothing here suspends or queues)
             if not f.done() or f.cancelled() or f.exception() is not None:
                 break
             out = f.result()
             if out is not None:
-                texts.append(fast_answer(out, fast))
+                frames.append(_answer_frame(out, fast))
             n += 1
-        if texts:
-            transport.write(b"".join([_text_frame(t.encode("utf-8")) for t in texts]))
+        if frames:
+            transport.write(b"".join(frames))
         for _ in range(n):
             inflight.popleft()
         self._answered.set()
@@ -359,11 +378,27 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
 def _parse(text: str) -> Any:
     """`parse_body` for a text frame: the str as received (not encoded to bytes for json to detect the
     encoding and decode again: 2-3 us a request), the same answer and the same PARSE_ERROR (a leading
-    byte-order mark is skipped, as json does for bytes)."""
+    byte-order mark is skipped, as json does for bytes).
+
+    A frame that is exactly one JSON value (no whitespace around it: what clients send) is read by the
+    scanner `json.loads` itself ends in (`_scan`, the default decoder's), without loads' three Python layers
+    and two whitespace matches: 2.0 -> 0.8 us for a broadcast request. Anything else (surrounding whitespace,
+    a BOM, an error of any kind) goes through `json.loads`, which gives the answer or the error as before."""
+    try:
+        value, end = _scan(text, 0)
+    except Exception:  # (StopIteration, JSONDecodeError, RecursionError...): json.loads says what it is
+        pass
+    else:
+        if end == len(text):
+            return value
     try:
         return json.loads(text[1:] if text[:1] == "\ufeff" else text)
     except (ValueError, RecursionError) as e:
         raise RpcError(PARSE_ERROR, f"error unmarshaling request: {type(e).__name__}") from e
+
+
+# the scanner of a default decoder (json.loads's own: the same options); an attribute typeshed does not declare
+_scan: Callable[[str, int], tuple[Any, int]] = json.decoder.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def _pipeline_now(session: WsSession, data: Any) -> bool:

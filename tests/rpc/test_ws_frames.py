@@ -5,11 +5,15 @@ makes the writer wait for the socket (back-pressure) and the write timeout end i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from hashlib import sha256
 
 import aiohttp
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from node.rpc.config import RpcConfig
 from node.rpc.server import RpcServer
@@ -156,7 +160,6 @@ def _parse_error_code() -> int:
 def test_a_blocks_tx_events_go_out_in_few_writes_in_order(chain: FixtureChain) -> None:
     """A Tx subscription gets every event of a block, in order and the same as one by one, but the events
     queued together are written together (`_forward` + `send_many`), not one socket write each."""
-    import json
 
     from node.rpc.websocket import FORWARD_BATCH
 
@@ -186,3 +189,65 @@ def test_a_blocks_tx_events_go_out_in_few_writes_in_order(chain: FixtureChain) -
             assert one["result"]["events"]["kv.key"] == ["ev/one"]
 
     run(go)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12)
+
+
+def _outcome(fn: Callable[[str], object], text: str) -> object:
+    """What `fn` makes of `text`: the value, or the PARSE_ERROR's code and message."""
+    from node.rpc.errors import RpcError
+
+    try:
+        return ("value", fn(text))
+    except RpcError as e:
+        return ("error", e.code, e.data)
+
+
+def _loads(text: str) -> object:
+    """`_parse` as it was before its scanner fast path: json.loads of the text (a leading BOM skipped)."""
+    from node.rpc.errors import PARSE_ERROR, RpcError
+
+    try:
+        return json.loads(text[1:] if text[:1] == "\ufeff" else text)
+    except (ValueError, RecursionError) as e:
+        raise RpcError(PARSE_ERROR, f"error unmarshaling request: {type(e).__name__}") from e
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON, st.sampled_from([(",", ":"), (", ", ": ")]), st.sampled_from(["", " ", "\n", "\ufeff"]),
+       st.sampled_from(["", " ", "\r\n", "x", "}"]))
+def test_parse_fast_path_is_json_loads(value: object, seps: tuple[str, str], before: str, after: str) -> None:
+    """`_parse` reads a frame that is one JSON value through json's scanner directly: whatever surrounds the
+    value (whitespace, a BOM, garbage), the value or the error is json.loads's."""
+    from node.rpc.websocket import _parse
+
+    text = before + json.dumps(value, separators=seps, ensure_ascii=False) + after
+    assert _outcome(_parse, text) == _outcome(_loads, text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40))
+def test_parse_of_any_text_is_json_loads(text: str) -> None:
+    from node.rpc.websocket import _parse
+
+    assert _outcome(_parse, text) == _outcome(_loads, text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.integers(-10**30, 10**30), st.text(max_size=12), st.none()), st.booleans(),
+       st.sampled_from(["accepted", "zero", "refused", "pool"]))
+def test_answer_frame_is_the_general_rendering(req_id: object, sync: bool, verdict: str) -> None:
+    """`_answer_frame` (an accepted broadcast formatted straight to its frame) = the frame of `fast_answer`'s
+    text, for every id, verdict and both broadcasts; and for a generic entry's response."""
+    from node.mempool import ACCEPTED, Checked
+    from node.rpc.websocket import _answer_frame, fast_answer
+
+    h = sha256(repr(req_id).encode()).digest()
+    res: object = {"accepted": ACCEPTED, "zero": Checked(0), "refused": Checked(108, "bad sequence", "egp"),
+                   "pool": {"jsonrpc": "2.0", "id": req_id, "result": {}}}[verdict]
+    fast = None if verdict == "pool" else (req_id, h, sync)
+    assert _answer_frame(res, fast) == _text_frame(fast_answer(res, fast).encode("utf-8"))
