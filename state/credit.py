@@ -56,8 +56,12 @@ def _save(ctx: Ctx, old: CreditConfirmation | None, new: CreditConfirmation, act
         ctx.index_put(exp_key)
     else:
         ctx.index_delete(exp_key)
-    ctx.emit("cc", {"id": new.id, "bank": new.bank, "supplier": new.applicant, "agency": new.addressee,
-                    "type": new.purpose, "status": new.status, "action": action})
+    ctx.emit_values("cc", _CC_EVENT_KEYS, (new.id, new.bank, new.applicant, new.addressee, new.purpose, new.status,
+                                         action))
+
+
+_CC_EVENT_KEYS = ("id", "bank", "supplier", "agency", "type", "status", "action")
+_CCRQ_EVENT_KEYS = ("id", "bank", "supplier", "type", "status")
 
 
 def load_cc(ctx: Ctx, cc_id: str) -> CreditConfirmation:
@@ -105,8 +109,7 @@ def request_credit(ctx: Ctx, b: RequestCredit) -> None:
                        ctx.now)
     ctx.put(k_cc_request(rid), rq)
     ctx.index_put(_open_key(rq))
-    ctx.emit("ccrq", {"id": rid, "bank": b.bank, "supplier": ctx.signer_id, "type": b.purpose,
-                      "status": REQUESTED})
+    ctx.emit_values("ccrq", _CCRQ_EVENT_KEYS, (rid, b.bank, ctx.signer_id, b.purpose, REQUESTED))
 
 
 def _open_key(rq: CreditRequest) -> bytes:
@@ -116,8 +119,7 @@ def _open_key(rq: CreditRequest) -> bytes:
 def _close_request(ctx: Ctx, rq: CreditRequest, status: str, cc_id: str) -> None:
     ctx.put(k_cc_request(rq.id), dataclasses.replace(rq, status=status, cc_id=cc_id, at=ctx.now))
     ctx.index_delete(_open_key(rq))
-    ctx.emit("ccrq", {"id": rq.id, "bank": rq.bank, "supplier": rq.supplier, "type": rq.purpose,
-                      "status": status})
+    ctx.emit_values("ccrq", _CCRQ_EVENT_KEYS, (rq.id, rq.bank, rq.supplier, rq.purpose, status))
 
 
 def decline_credit(ctx: Ctx, b: DeclineCredit) -> None:

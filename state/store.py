@@ -28,7 +28,9 @@ from state.chain import EventAttribute as EventAttribute
 from state.codec import Record
 from state.event_attrs import _ATTRS as _ATTRS  # re-exported (with the names below): their home was this module
 from state.event_attrs import _ATTRS_MAX as _ATTRS_MAX
+from state.event_attrs import _DICTS
 from state.event_attrs import _attr as _attr
+from state.event_attrs import dicts_of as _dicts_of
 from state.fastrec import pack, pack_str, unpack, unpack_value
 from state.kv import Reader, prefix_upper_bound
 from state.namespaces import NS_HIST as NS_HIST
@@ -44,6 +46,7 @@ from state.state_cache import StateCache as StateCache
 R = TypeVar("R", bound=Record)
 
 
+_dict_get = dict.get
 _FOLD = 1024  # keys written since the last fold that make `Overlay._in_range` fold them into the sorted list
 
 
@@ -440,8 +443,9 @@ class Ctx:
             yield k[n:], v
 
     def emit(self, type_: str, attrs: dict[str, str | int]) -> None:
-        """An event; every attribute is flagged for indexing (so `lg.id='…'` finds a guarantee's history)."""
-        get = _ATTRS.get  # `_attr` inlined: ~6 attributes per tx, most of them interned already
+        """An event; every attribute is flagged for indexing (so `lg.id='…'` finds a guarantee's history). The
+        domain's frequent events go through `emit_values`, with their keys as a constant tuple."""
+        get = _ATTRS.get  # `_attr` inlined
         out = []
         for k, v in attrs.items():
             if type(v) is not str:
@@ -452,14 +456,20 @@ class Ctx:
         self.events.append(Event(type_, tuple(out)))
 
     def emit_values(self, type_: str, keys: tuple[str, ...], values: tuple[str, ...]) -> None:
-        """`emit(type_, dict(zip(keys, values)))` of str values, without the dict."""
-        get = _ATTRS.get
-        out = []
-        for k, v in zip(keys, values, strict=True):
-            by_value = get(k)
-            a = None if by_value is None else by_value.get(v)
-            out.append(_attr(k, v) if a is None else a)
-        self.events.append(Event(type_, tuple(out)))
+        """`emit(type_, dict(zip(keys, values)))`, without the dict (`keys`: a constant tuple, `values` str). Every
+        value is looked up in its key's interned attributes at once (`map` of `dict.get` over the keys' dicts: no
+        Python step per attribute, ~0.95 against ~1.45 us an `lg` event); only a pair seen for the first time (or
+        since the table was emptied) goes through `_attr`."""
+        if len(keys) != len(values):
+            raise ValueError(f"event {type_}: {len(keys)} keys, {len(values)} values")
+        dicts = _DICTS.get(keys)
+        if dicts is None:
+            dicts = _dicts_of(keys)
+        attrs = tuple(map(_dict_get, dicts, values))
+        if not all(attrs):  # a miss (None); an attribute is always true (no __bool__ or __len__)
+            attrs = tuple([a if a is not None else _attr(k, v if type(v) is str else str(v))
+                           for a, k, v in zip(attrs, keys, values, strict=True)])
+        self.events.append(Event(type_, attrs))  # type: ignore[arg-type]  # no None left (`all` above)
 
     def child(self) -> Ctx:
         return Ctx(Overlay(self.view), self.now, self.height, self.tx_hash, self.signer_addr,
