@@ -20,11 +20,12 @@ import asyncio
 import contextlib
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from node.recent import RecentSet
+from node.verify_thread import VerifyThread
 from state.crypto import sha256
 
 
@@ -304,7 +305,7 @@ class Admission:
         self.max_batch = max(1, max_batch)
         self.inline_below = inline_below
         self._workers = workers
-        self._own_workers = False
+        self._thread: VerifyThread | None = None  # started at the first batch for the worker (node/verify_thread.py)
         self._queue: deque[_Item] = deque()
         self._ready: deque[tuple[list[_Item], Sequence[object | None]]] = deque()
         self._inflight = False
@@ -367,9 +368,9 @@ class Admission:
         self._closed = True
         self._queue.clear()
         self._ready.clear()
-        if self._own_workers and self._workers is not None:
-            self._workers.shutdown(wait=False, cancel_futures=True)
-            self._workers = None
+        if self._thread is not None:
+            self._thread.shutdown()
+            self._thread = None
 
     # ------------------------------------------------------------------ internals (loop thread)
     def _kick(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -397,27 +398,39 @@ class Admission:
             if self._queue:  # more than one batch was queued (possible when inline_below > max_batch)
                 self._kick(asyncio.get_running_loop())
             return
-        if self._workers is None:
-            self._workers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="egp-verify")
-            self._own_workers = True
         self._inflight = True
         self.batches += 1
-        # the worker's result comes back as one callback on the loop (call_soon_threadsafe from the worker),
-        # not through an asyncio future chained to the executor's (run_in_executor: a second future, its
-        # state copied on the loop, then its callbacks scheduled again: two loop turns per batch)
+        # the worker's result comes back as one callback on the loop (call_soon_threadsafe from the worker), not
+        # through an asyncio future chained to an executor's (two loop turns per batch)
         loop = asyncio.get_running_loop()
-        job = self._workers.submit(self._preverify, [it.tx for it in batch])
-        job.add_done_callback(lambda f: _call_soon_threadsafe(loop, self._verified, batch, f))
+        raws = [it.tx for it in batch]
+        if self._workers is not None:  # an executor given by the caller
+            job = self._workers.submit(self._preverify, raws)
+            job.add_done_callback(lambda f: _call_soon_threadsafe(loop, self._executed, batch, f))
+            return
+        if self._thread is None:
+            self._thread = VerifyThread()
+        self._thread.submit(self._preverify, raws, loop, lambda res, exc: self._verified(batch, res, exc))
 
-    def _verified(self, batch: list[_Item], f: Future[Sequence[object | None]]) -> None:
+    def _executed(self, batch: list[_Item], f: Future[Sequence[object | None]]) -> None:
+        """A given executor's job is done (on the loop)."""
+        if f.cancelled():
+            self._verified(batch, None, None)
+        else:
+            exc = f.exception()
+            self._verified(batch, None if exc is not None else f.result(), exc)
+
+    def _verified(self, batch: list[_Item], res: Sequence[object | None] | None, exc: BaseException | None) -> None:
+        """The worker's verdicts on `batch` (on the loop); a failed job (`exc`) or a wrong count leaves every tx
+        of it to check_tx on the loop: never lost."""
         self._inflight = False
         if self._closed:
             return
         results: Sequence[object | None]
-        if f.cancelled() or f.exception() is not None or len(f.result()) != len(batch):
-            results = [None] * len(batch)  # checked on the loop instead; never lost
+        if exc is not None or res is None or len(res) != len(batch):
+            results = [None] * len(batch)
         else:
-            results = f.result()
+            results = res
         self._done(batch, results)
         if self._queue:
             self._kick(asyncio.get_running_loop())

@@ -294,3 +294,68 @@ def test_a_tx_committed_while_on_its_way_in_stays_seen() -> None:
         adm.close()
 
     asyncio.run(main())
+
+
+def test_the_verify_thread_runs_jobs_in_order_and_hands_errors_back() -> None:
+    """node/verify_thread.py: each job's result (or its exception) reaches the loop as one callback, in the
+    order submitted, from a thread named as the executor's worker was; `shutdown` ends it."""
+    from node.verify_thread import VerifyThread
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        got: list[tuple[object, str | None, bool]] = []
+        done = asyncio.Event()
+        where: list[str] = []
+
+        def job(x: int) -> int:
+            where.append(threading.current_thread().name)
+            if x == 2:
+                raise ValueError("bad batch")
+            return x * 10
+
+        def back(res: object, exc: BaseException | None) -> None:
+            got.append((res, None if exc is None else str(exc), threading.current_thread() is threading.main_thread()))
+            if len(got) == 4:
+                done.set()
+
+        worker = VerifyThread()
+        for x in range(4):
+            worker.submit(job, x, loop, back)
+        await asyncio.wait_for(done.wait(), 10)
+        assert got == [(0, None, True), (10, None, True), (None, "bad batch", True), (30, None, True)]
+        assert where == ["egp-verify_0"] * 4 and worker.name == "egp-verify_0"
+        worker.shutdown()
+        worker.join(10)
+        assert not worker._thread.is_alive()
+
+    asyncio.run(main())
+
+
+def test_an_executor_given_to_the_admission_verifies_its_batches() -> None:
+    """`Admission(workers=...)`: the caller's executor runs the batches (a failing one leaves its txs to check_tx
+    on the loop), in order, as the admission's own thread does."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    seen: list[bytes] = []
+
+    def check(tx: bytes, recheck: bool) -> Checked:
+        seen.append(tx)
+        return Checked(0)
+
+    calls = [0]
+
+    def verify(raws: list[bytes]) -> list[object]:
+        calls[0] += 1
+        if calls[0] == 2:
+            raise RuntimeError("worker bug")
+        return [None] * len(raws)
+
+    async def main() -> None:
+        with ThreadPoolExecutor(1) as ex:
+            adm = Admission(Mempool(check), verify, inline_below=0, max_batch=2, workers=ex)
+            futs = [adm.submit(bytes([i, 7]), want_result=True) for i in range(6)]
+            assert [(await f).code for f in futs if f is not None] == [0] * 6
+            adm.close()
+        assert seen == [bytes([i, 7]) for i in range(6)] and calls[0] == 3
+
+    asyncio.run(main())
