@@ -265,11 +265,7 @@ def _call_soon_threadsafe(loop: asyncio.AbstractEventLoop, fn: Callable[..., obj
         loop.call_soon_threadsafe(fn, *args)
 
 
-@dataclass(slots=True)
-class _Item:
-    h: bytes
-    tx: bytes
-    fut: asyncio.Future[Checked] | None
+_Pair = tuple[bytes, bytes]  # (hash, tx): a queued tx, and what `on_admitted` gets, the very same tuple
 
 
 class Admission:
@@ -306,8 +302,11 @@ class Admission:
         self.inline_below = inline_below
         self._workers = workers
         self._thread: VerifyThread | None = None  # started at the first batch for the worker (node/verify_thread.py)
-        self._queue: deque[_Item] = deque()
-        self._ready: deque[tuple[list[_Item], Sequence[object | None]]] = deque()
+        # queued txs as (hash, tx) pairs (a peer's frame gives them so: kept, not copied into an item each); the
+        # futures of those submitted with `want_result` apart, by hash (the pool refuses a second tx of one hash)
+        self._queue: deque[_Pair] = deque()
+        self._futs: dict[bytes, asyncio.Future[Checked]] = {}
+        self._ready: deque[tuple[list[_Pair], Sequence[object | None]]] = deque()
         self._inflight = False
         self._scheduled = False
         self._paused = False
@@ -326,8 +325,10 @@ class Admission:
         loop thread."""
         h = self.pool.reserve(tx, self.pending, self.pending_bytes, h)
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Checked] | None = loop.create_future() if want_result else None
-        self._queue.append(_Item(h, tx, fut))
+        fut: asyncio.Future[Checked] | None = None
+        if want_result:
+            fut = self._futs[h] = loop.create_future()
+        self._queue.append((h, tx))
         self.pending += 1
         self.pending_bytes += len(tx)
         self._kick(loop)
@@ -340,12 +341,13 @@ class Admission:
         the loop thread."""
         reserve, queue = self.pool.reserve, self._queue
         queued = 0
-        for h, tx in items:
+        for item in items:
+            h, tx = item
             try:
                 reserve(tx, self.pending, self.pending_bytes, h)
             except MempoolError:
                 continue
-            queue.append(_Item(h, tx, None))
+            queue.append(item if type(item) is tuple else (h, tx))
             self.pending += 1
             self.pending_bytes += len(tx)
             queued += 1
@@ -368,6 +370,7 @@ class Admission:
         self._closed = True
         self._queue.clear()
         self._ready.clear()
+        self._futs.clear()
         if self._thread is not None:
             self._thread.shutdown()
             self._thread = None
@@ -391,7 +394,7 @@ class Admission:
             return
         if n < self.inline_below:
             try:
-                results: Sequence[object | None] = self._preverify([it.tx for it in batch])
+                results: Sequence[object | None] = self._preverify([tx for _, tx in batch])
             except Exception:
                 results = [None] * n  # checked by check_tx instead; never lost
             self._done(batch, results if len(results) == n else [None] * n)
@@ -403,7 +406,7 @@ class Admission:
         # the worker's result comes back as one callback on the loop (call_soon_threadsafe from the worker), not
         # through an asyncio future chained to an executor's (two loop turns per batch)
         loop = asyncio.get_running_loop()
-        raws = [it.tx for it in batch]
+        raws = [tx for _, tx in batch]
         if self._workers is not None:  # an executor given by the caller
             job = self._workers.submit(self._preverify, raws)
             job.add_done_callback(lambda f: _call_soon_threadsafe(loop, self._executed, batch, f))
@@ -412,7 +415,7 @@ class Admission:
             self._thread = VerifyThread()
         self._thread.submit(self._preverify, raws, loop, lambda res, exc: self._verified(batch, res, exc))
 
-    def _executed(self, batch: list[_Item], f: Future[Sequence[object | None]]) -> None:
+    def _executed(self, batch: list[_Pair], f: Future[Sequence[object | None]]) -> None:
         """A given executor's job is done (on the loop)."""
         if f.cancelled():
             self._verified(batch, None, None)
@@ -420,7 +423,7 @@ class Admission:
             exc = f.exception()
             self._verified(batch, None if exc is not None else f.result(), exc)
 
-    def _verified(self, batch: list[_Item], res: Sequence[object | None] | None, exc: BaseException | None) -> None:
+    def _verified(self, batch: list[_Pair], res: Sequence[object | None] | None, exc: BaseException | None) -> None:
         """The worker's verdicts on `batch` (on the loop); a failed job (`exc`) or a wrong count leaves every tx
         of it to check_tx on the loop: never lost."""
         self._inflight = False
@@ -435,25 +438,27 @@ class Admission:
         if self._queue:
             self._kick(asyncio.get_running_loop())
 
-    def _done(self, batch: list[_Item], results: Sequence[object | None]) -> None:
+    def _done(self, batch: list[_Pair], results: Sequence[object | None]) -> None:
         self._ready.append((batch, results))
         self._apply_ready()
 
     def _apply_ready(self) -> None:
-        accepted: list[tuple[bytes, bytes]] = []
-        admit, admit_reserved = self._admit, self.pool.admit_reserved
+        accepted: list[_Pair] = []
+        admit, admit_reserved, futs = self._admit, self.pool.admit_reserved, self._futs
         while self._ready and not self._paused and not self._closed:
             batch, results = self._ready.popleft()
             self.pending -= len(batch)
-            self.pending_bytes -= sum([len(it.tx) for it in batch])
-            for it, dtx in zip(batch, results, strict=True):
+            self.pending_bytes -= sum([len(tx) for _, tx in batch])
+            for pair, dtx in zip(batch, results, strict=True):
                 if dtx is not None and admit is not None:
                     admit(dtx)
-                res = admit_reserved(it.h, it.tx)
-                fut = it.fut
-                if fut is not None and not fut.done():
-                    fut.set_result(res)
+                h, tx = pair
+                res = admit_reserved(h, tx)
+                if futs:
+                    fut = futs.pop(h, None)
+                    if fut is not None and not fut.done():
+                        fut.set_result(res)
                 if res.code == 0:
-                    accepted.append((it.h, it.tx))
+                    accepted.append(pair)
         if accepted and self.on_admitted is not None:
             self.on_admitted(accepted)
