@@ -62,6 +62,7 @@ from node.messages import (
 )
 from node.metrics import Metrics
 from node.nodeapp import NodeApp
+from node.privval import FilePV, SignerStateError, state_from_text, state_text
 from node.runtime import (
     BadPeer,
     Network,
@@ -151,6 +152,27 @@ class Node:
         self.seen_commits = SeenCommits(applier.store)  # the last block's, fuller (node/seen_commit.py)
         self._status_sent: StatusMsg | None = None  # what `_broadcast_status` last sent, and when
         self._status_sent_at = 0.0
+        self._journal_signer()
+
+    def _journal_signer(self) -> None:
+        """With a WAL and the file signer: the signer's state rides in the WAL's synced write of each own message
+        (node/privval.py "Journaled mode": one synced write per signature instead of two), after taking back the
+        state that write last stored when it is above the file's (the file follows it without fsync, so a power
+        failure can leave the file behind). A wrapped signer (the fault harness's) keeps its own writes."""
+        pv = self.signer
+        if self.wal is None or not isinstance(pv, FilePV):
+            return
+        raw = self.wal.signer_state()
+        if raw is not None:
+            try:
+                found = state_from_text(raw)
+            except SignerStateError as exc:  # (written by us in a synced batch: not expected; the file stands)
+                log.error("signer state in the consensus WAL unreadable; the state file stands", reason=str(exc))
+            else:
+                if pv.recover_state(found):
+                    log.warning("signer state taken back from the consensus WAL's record", height=found.height,
+                                round=found.round, step=found.step)
+        pv.journal_in_wal()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -171,6 +193,11 @@ class Node:
                 self.wal.flush()  # peers' records it held for our next signed one (node/wal.py)
             except Exception:  # (a failing disk: nothing is lost that peers do not resend)
                 log.error("consensus WAL not flushed at stop", exc=True)
+        if isinstance(self.signer, FilePV) and self.signer.journaled and not self.fatal:
+            try:
+                self.signer.sync_file()  # the state file durable as it is (it followed the WAL without fsync)
+            except Exception:  # (the WAL's record holds it: taken back at the next start)
+                log.error("signer state file not synced at stop", exc=True)
         self.admission.close()
         if self.commit_worker is not None:
             self.commit_worker.shutdown(wait=True)
@@ -265,8 +292,7 @@ class Node:
             return
         msg = ProposalMsg.of(proposal, entry[1])
         self.proposals[proposal_key(msg)] = msg
-        if self.wal is not None:
-            self.wal.append(proposal.height, msg, sync=True)
+        self._journal_own(proposal.height, msg)
         self.gossip.push_proposal(msg)
 
     def broadcast_vote(self, vote: Vote) -> None:
@@ -277,9 +303,23 @@ class Node:
         msg = VoteMsg.of(vote)
         self.votes[vote_key(msg)] = msg
         self.vote_frames[msg.encode()] = msg
-        if self.wal is not None:
-            self.wal.append(vote.height, msg, sync=True)
+        self._journal_own(vote.height, msg)
         self.gossip.push_vote(msg)
+
+    def _journal_own(self, height: int, msg: Record) -> None:
+        """Our signed message into the WAL, synced, with the signer's new state in the same batch, before the
+        caller sends it; then the state file follows (its mirror, no fsync). If the WAL did not store it (no
+        WAL, another height), the state is written durably by the signer itself, as without the journal."""
+        pv = self.signer
+        pending = pv.take_pending() if isinstance(pv, FilePV) else None
+        text = state_text(pending).encode() if pending is not None else None
+        stored = self.wal.append(height, msg, sync=True, signer_state=text) if self.wal is not None else False
+        if pending is not None:
+            assert isinstance(pv, FilePV)
+            if stored:
+                pv.mirror(pending)
+            else:
+                pv.persist(pending)
 
     # ------------------------------------------------------------------ proposals from peers
     def take_proposal(self, peer_id: str, msg: ProposalMsg, p: Proposal) -> None:

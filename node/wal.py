@@ -36,6 +36,13 @@ after our last own one, which peers resend. The deletes of the finished height r
 crash before it leaves them behind: `start_height` after a restart scans them away, as before). The held records
 are bounded (`HOLD_MAX`: past it they are written unsynced, as before); `replay` returns them after the stored
 ones, so re-entering consensus at the same height still sees every message of it. Stored format unchanged.
+
+The signer's state rides in the batch of our own synced records (`append(..., signer_state=...)`, key
+`SIGNER_KEY`, the state file's JSON text, overwritten by each signature and never deleted): one synced write
+per signature instead of the WAL's and the signer state file's two (node/privval.py, "Journaled mode", says
+why CometBFT's rule still holds). The key sorts above every record key (a height's keys start with its 8
+big-endian bytes, below 0x80), so neither the scans of `start_height` and `replay` nor an older binary's ever
+meet it; a home without it reads None.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ _KEY = struct.Struct(">QI")
 
 
 HOLD_MAX = 256  # peers' records held for the next synced write; past it they are written unsynced
+SIGNER_KEY = b"\xffsigner-state"  # the signer's last state (node/privval.py), above every record key
 
 
 class ConsensusWAL:
@@ -88,14 +96,22 @@ class ConsensusWAL:
         last = next(self.kv.iterate(prefix=_KEY.pack(height, 0)[:8], reverse=True), None)
         self._seq = 0 if last is None else _KEY.unpack(last[0])[1] + 1
 
-    def append(self, height: int, msg: Record, *, sync: bool) -> None:
-        """Our own message (`sync=True`): stored and fsynced, with every held record ahead of it, before the
-        caller sends it. A peer's (`sync=False`): held until then (see the module docstring)."""
+    def append(self, height: int, msg: Record, *, sync: bool, signer_state: bytes | None = None) -> bool:
+        """Our own message (`sync=True`): stored and fsynced, with every held record ahead of it and
+        `signer_state` (the signer's new state, if any) in the same batch, before the caller sends it. A peer's
+        (`sync=False`): held until then (see the module docstring). True when a synced write stored it (False:
+        another height's message, not stored; the caller makes `signer_state` durable itself)."""
         if height != self._height:
-            return
+            return False
         self._held.append(msg.encode())
         if sync or len(self._held) >= HOLD_MAX:
-            self._write(sync=sync)
+            self._write(sync=sync, signer_state=signer_state if sync else None)
+            return sync
+        return False
+
+    def signer_state(self) -> bytes | None:
+        """The signer state stored with our last synced record (None in a home written before it)."""
+        return self.kv.get(SIGNER_KEY)
 
     def flush(self) -> None:
         """Write what is held, unsynced (a clean stop: a restart at this height then replays peers' messages
@@ -103,7 +119,7 @@ class ConsensusWAL:
         if self._held or self._stale:
             self._write(sync=False)
 
-    def _write(self, *, sync: bool) -> None:
+    def _write(self, *, sync: bool, signer_state: bytes | None = None) -> None:
         b = self.kv.batch()
         for k in self._stale:
             b.delete(k)
@@ -111,6 +127,8 @@ class ConsensusWAL:
         for raw in self._held:
             b.put(_KEY.pack(height, seq), raw)
             seq += 1
+        if signer_state is not None:
+            b.put(SIGNER_KEY, signer_state)
         b.commit(sync=sync)
         self._seq = seq
         self._held.clear()
