@@ -70,6 +70,9 @@ WRITE_BUFFER_BYTES = 16 << 20
 # tx at 300,000 txs).
 MAX_FILE_BYTES: int | None = None
 BLOCK_BYTES: int | None = None
+# Keys between restart points in a table block (`block_restart_interval`, LevelDB's default 16): None leaves
+# LevelDB's default.
+BLOCK_RESTART_INTERVAL: int | None = None
 
 
 class _LevelRoot:
@@ -78,7 +81,8 @@ class _LevelRoot:
         self.db = plyvel.DB(str(path), create_if_missing=True, lru_cache_size=block_cache_bytes,
                             bloom_filter_bits=BLOOM_BITS, max_open_files=MAX_OPEN_FILES,
                             compression=COMPRESSION, write_buffer_size=WRITE_BUFFER_BYTES,
-                            max_file_size=MAX_FILE_BYTES, block_size=BLOCK_BYTES)
+                            max_file_size=MAX_FILE_BYTES, block_size=BLOCK_BYTES,
+                            block_restart_interval=BLOCK_RESTART_INTERVAL)
         self.get = self.db.get  # type: ignore[method-assign]  # plyvel's own: no Python frame per read
 
     def get(self, key: bytes) -> bytes | None:  # (replaced by `db.get` on each instance; kept for the protocol)
