@@ -256,9 +256,9 @@ class StateStore:
                 return None
             at, info = found[0], unpack(ValidatorSetInfo, found[1])
         if at < height:  # the set did not change since `at`: advance the priorities as update_state does
-            vs = valset_from_info(info)
+            vs = valset_from_info(info)  # (one increment per height: copy_increment(n) rescales once, not n times)
             for _ in range(height - at):
-                vs = valset_from_info(valset_to_info(vs.copy_increment(1)))
+                vs = vs.copy_increment(1)  # (no round trip through ValidatorSetInfo: the same set, it only copied)
             info = valset_to_info(vs)
         if len(cache) >= 256:
             cache.clear()
