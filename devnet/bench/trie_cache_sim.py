@@ -36,7 +36,7 @@ from typing import Any
 
 from devnet.bench.memflat import _LEN, init_from_data, read_blocks
 from devnet.bench.memprobe import proc_status
-from state.trie import CachedNodes, Frozen, Pos
+from state.trie import CachedNodes, Frozen, Pos, encode_page
 
 # trace records: three int64 each
 _READ, _APPLY, _BLOCK = 0, 1, 2
@@ -96,7 +96,7 @@ class TracingNodes(CachedNodes):
         else:
             got = super().page(depth, prefix)
         if self.logging:
-            self.log.extend((_READ, self._id(key), self._none if got is None else int(got[0])))
+            self.log.extend((_READ, self._id(key), self._none if got is None else _packed(got, self.levels)))
         return got
 
     def apply(self, changes: Any) -> None:
@@ -106,11 +106,16 @@ class TracingNodes(CachedNodes):
         young, sparse = self._cache, getattr(self, "_sparse", {})  # (sparse pages: CachedNodes from session 7)
         for key in changes:
             got = young[key] if key in young else sparse.get(key)
-            self.log.extend((_APPLY, self._id(key), -1 if got is None else int(got[0])))
+            self.log.extend((_APPLY, self._id(key), -1 if got is None else _packed(got, self.levels)))
 
     def block(self, txs: int) -> None:
         if self.logging:
             self.log.extend((_BLOCK, txs, 0))
+
+
+def _packed(page: Frozen, levels: int) -> int:
+    """A trace's weight field: the decoded page's weight, and (since session 8) its stored length << 32."""
+    return int(page[0]) | len(encode_page(page, levels)) << 32
 
 
 def _run_trace(args: argparse.Namespace) -> None:
@@ -454,26 +459,170 @@ class Thin(TwoGen):
         return self.yw + self.ow + self.sw
 
 
+class Tiered(Policy):
+    """Two tiers in one bound: the decoded pages as `Thin` holds them (young/old generations, sparse pages apart),
+    and the *cold* tier: pages the hot tier gave up, kept as their stored bytes (`cold_base` + stored length
+    each; `hashed`: + 32 bytes an occupied slot, the slots' hashes kept beside the bytes so a cold hit needs no
+    SHA-256), oldest first. Over the bound, the hot tier's oldest pages go cold while it holds more than
+    `hot_share` of the bound, then the cold tier's oldest pages go. (While everything fits decoded, nothing is
+    cold.) A cold hit (decode, no LevelDB get) moves the page back into the hot tier; a write drops the cold
+    copy. With `hot_share` 1 it is `Thin`. Counts cold hits by depth and pages moved to the cold tier (each an
+    `encode_page`)."""
+
+    name = "tier"
+
+    def __init__(self, bound: int, hot_share: float, below: int, cold_base: int, hashed: bool = False) -> None:
+        super().__init__(bound)
+        self.hot_cap = int(bound * hot_share)  # the hot tier's floor: it goes cold only down to it
+        self.cold_on = hot_share < 1
+        self.below, self.cold_base, self.hashed = below, cold_base, hashed
+        self.young: dict[int, int] = {}
+        self.old: dict[int, int] = {}
+        self.sparse: dict[int, int] = {}
+        self.cold: dict[int, int] = {}
+        self.yw = self.ow = self.sw = self.cw = 0
+        self.lens: dict[int, tuple[int, int]] = {}  # page id -> (stored length, occupied slots), latest version
+        self.cold_hits: dict[int, int] = {}
+        self.to_cold = 0
+        self.depth: array[int] = array("h")
+
+    def note(self, pid: int, raw_len: int, slots: int) -> None:
+        self.lens[pid] = (raw_len, slots)
+
+    def _cold_w(self, pid: int) -> int:
+        raw_len, slots = self.lens.get(pid, (0, 0))
+        return self.cold_base + raw_len + (32 * slots if self.hashed else 0)
+
+    def _hot_put(self, pid: int, w: int) -> None:
+        if pid in self.young:
+            self.yw -= self.young.pop(pid)
+        elif pid in self.old:
+            self.ow -= self.old.pop(pid)
+        elif pid in self.sparse:
+            self.sw -= self.sparse.pop(pid)
+        if w < self.below:
+            self.sparse[pid] = w
+            self.sw += w
+        else:
+            self.young[pid] = w
+            self.yw += w
+
+    def read(self, pid: int, w: int) -> bool:
+        if pid in self.young or pid in self.sparse:
+            return True
+        hit = pid in self.old
+        if not hit and pid in self.cold:
+            self.cw -= self.cold.pop(pid)
+            d = self.depth[pid]
+            self.cold_hits[d] = self.cold_hits.get(d, 0) + 1
+            hit = True
+        self._hot_put(pid, w)
+        self._evict()
+        return hit
+
+    def apply(self, pid: int, w: int) -> None:
+        if pid in self.cold:
+            self.cw -= self.cold.pop(pid)
+        self._hot_put(pid, w)
+        self._evict()
+
+    def _demote(self, pages: dict[int, int], excess: int, floor: int) -> int:
+        """Move the first pages of `pages` to the cold tier (or drop them, with no cold tier) until `excess` is
+        freed or the hot tier is down to `floor`; returns the hot weight moved."""
+        moved = freed = 0
+        drop = []
+        hot = self.yw + self.ow + self.sw
+        for pid, w in pages.items():
+            if freed >= excess or hot - moved <= floor:
+                break
+            drop.append(pid)
+            moved += w
+            freed += w
+            if self.cold_on:
+                cw = self._cold_w(pid)
+                freed -= cw
+        for pid in drop:
+            del pages[pid]
+            if self.cold_on:
+                cw = self.cold[pid] = self._cold_w(pid)
+                self.cw += cw
+                self.to_cold += 1
+        return moved
+
+    def _evict(self) -> None:
+        """Over the bound: the hot tier's oldest pages (sparse first) go cold while the hot tier holds more than
+        its floor, then the cold tier's oldest pages go; down to 15/16 of the bound."""
+        total = self.yw + self.ow + self.sw + self.cw
+        if total <= self.bound:
+            return
+        target = self.bound - self.bound // 16
+        floor = self.hot_cap if self.cold_on else 0
+        if self.sparse:
+            self.sw -= self._demote(self.sparse, total - target, floor)
+        while self.yw + self.ow + self.sw + self.cw > target and self.yw + self.ow + self.sw > floor:
+            if not self.old:
+                if not self.young:
+                    break
+                self.old, self.young, self.ow, self.yw = self.young, {}, self.yw, 0
+            self.ow -= self._demote(self.old, self.yw + self.ow + self.sw + self.cw - target, floor)
+        total = self.yw + self.ow + self.sw + self.cw
+        if total > target and self.cold:
+            excess, freed, drop = total - target, 0, []
+            for pid, w in self.cold.items():
+                if freed >= excess:
+                    break
+                drop.append(pid)
+                freed += w
+            for pid in drop:
+                del self.cold[pid]
+            self.cw -= freed
+
+    @property
+    def held(self) -> int:
+        return self.yw + self.ow + self.sw + self.cw
+
+
+def _slots(w: int, raw_len: int, levels: int = 4) -> int:
+    """Occupied slots of a page from its weight and stored length (the weight is `_size`'s)."""
+    from state.trie import SLOT_BYTES, page_base_bytes
+
+    return max(0, (w - page_base_bytes(levels) - 2 * raw_len) // SLOT_BYTES)
+
+
 def simulate(depth: array[int], log: array[int], none_w: int, policy: Policy,
              weight: Callable[[int, int], int], max_blocks: int = 0) -> dict[str, Any]:
     """Replay `log` through `policy`; `weight(depth, w)` maps a page's weight as the trace has it to the
-    policy's (to try other page representations). Per block: txs, misses by depth, held weight."""
-    blocks: list[tuple[int, dict[int, int], int]] = []
+    policy's (to try other page representations). Per block: txs, misses by depth, held weight, and for a
+    `Tiered` policy its cold hits by depth and pages moved to its cold tier. A trace of session 8 on carries
+    each page's stored length in the weight field's high bits (earlier ones: 0)."""
+    blocks: list[tuple[int, dict[int, int], int, dict[int, int], int]] = []
     misses: dict[int, int] = {}
     n = len(log)
     i = 0
     read, apply_ = policy.read, policy.apply
+    note = getattr(policy, "note", None)
+    tiered = isinstance(policy, Tiered)
     while i < n:
         kind, a, w = log[i], log[i + 1], log[i + 2]
         i += 3
         if kind == _READ:
             d = depth[a]
-            if not read(a, weight(d, w)):
+            wt, raw_len = w & 0xFFFFFFFF, w >> 32
+            if note is not None:
+                note(a, raw_len, _slots(wt, raw_len) if raw_len else 0)
+            if not read(a, weight(d, wt)):
                 misses[d] = misses.get(d, 0) + 1
         elif kind == _APPLY:
-            apply_(a, weight(depth[a], none_w if w < 0 else w))
+            wt, raw_len = (none_w, 0) if w < 0 else (w & 0xFFFFFFFF, w >> 32)
+            if note is not None:
+                note(a, raw_len, _slots(wt, raw_len) if raw_len else 0)
+            apply_(a, weight(depth[a], wt))
         else:
-            blocks.append((a, misses, policy.held))  # type: ignore[attr-defined]
+            if tiered:
+                blocks.append((a, misses, policy.held, dict(policy.cold_hits), policy.to_cold))  # type: ignore
+                policy.cold_hits, policy.to_cold = {}, 0  # type: ignore[attr-defined]
+            else:
+                blocks.append((a, misses, policy.held, {}, 0))  # type: ignore[attr-defined]
             misses = {}
             if len(blocks) == max_blocks:
                 break
@@ -485,15 +634,23 @@ def _report(name: str, bound_mib: int, res: dict[str, Any]) -> None:
     tail = blocks[len(blocks) * 2 // 3:]
     txs = sum(b[0] for b in tail)
     by: dict[int, int] = {}
+    cold: dict[int, int] = {}
     for b in tail:
         for d, c in b[1].items():
             by[d] = by.get(d, 0) + c
+        for d, c in b[3].items():
+            cold[d] = cold.get(d, 0) + c
     bound = bound_mib << 20
     full = next((i for i, b in enumerate(blocks) if b[2] >= bound * 15 // 16), None)
     total = sum(by.values())
-    print(f"{name:>10} {bound_mib:5d} MiB  miss/tx {total / max(1, txs):6.3f}  "
-          + " ".join(f"d{d}:{c / max(1, txs):.3f}" for d, c in sorted(by.items()))
-          + f"  held {blocks[-1][2] / 2**20:6.1f} MiB  full at block {full}", flush=True)
+    line = (f"{name:>10} {bound_mib:5d} MiB  miss/tx {total / max(1, txs):6.3f}  "
+            + " ".join(f"d{d}:{c / max(1, txs):.3f}" for d, c in sorted(by.items()))
+            + f"  held {blocks[-1][2] / 2**20:6.1f} MiB  full at block {full}")
+    if cold or any(b[4] for b in tail):
+        line += (f"\n{'':>10} cold hits/tx {sum(cold.values()) / max(1, txs):6.3f}  "
+                 + " ".join(f"d{d}:{c / max(1, txs):.3f}" for d, c in sorted(cold.items()))
+                 + f"  to cold/tx {sum(b[4] for b in tail) / max(1, txs):.3f}")
+    print(line, flush=True)
 
 
 def _run_sim(args: argparse.Namespace) -> None:
@@ -509,6 +666,11 @@ def _run_sim(args: argparse.Namespace) -> None:
             return TwoQ(bound, float(pname.split(":")[1]))
         if pname.startswith("thin"):  # thin:BELOW (bytes)
             return Thin(bound, int(pname.split(":")[1]))
+        if pname.startswith("tier"):  # tier:HOT_SHARE:BELOW:COLD_BASE[:hashed]
+            parts = pname.split(":")
+            tier = Tiered(bound, float(parts[1]), int(parts[2]), int(parts[3]), parts[4:] == ["hashed"])
+            tier.depth = depth
+            return tier
         if pname == "2gen-mv":
             return TwoGen(bound, move=True)
         return TwoGen(bound) if pname == "2gen" else LRU(bound)
@@ -531,7 +693,7 @@ def _census(depth: array[int], log: array[int], none_w: int) -> None:
     for i in range(0, len(log), 3):
         kind, a, w = log[i], log[i + 1], log[i + 2]
         if kind == _APPLY:
-            last[a] = w
+            last[a] = w if w < 0 else w & 0xFFFFFFFF
         elif kind == _BLOCK:
             b += 1
             if b > blocks * 2 // 3:
@@ -563,7 +725,8 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--trace", type=Path, required=True)
     s.add_argument("--mib", default="64,128,192,256")
     s.add_argument("--policies", default="2gen,lru",
-                   help="2gen, 2gen-mv, lru, seg:DEPTH:SHARE, 2q:SHARE, thin:BYTES (comma-separated)")
+                   help="2gen, 2gen-mv, lru, seg:DEPTH:SHARE, 2q:SHARE, thin:BYTES, "
+                   "tier:HOT_SHARE:BYTES:COLD_BASE[:hashed] (comma-separated)")
     s.add_argument("--weights", default="as-is")
     s.add_argument("--blocks", type=int, default=0, help="replay only the trace's first N blocks (a smaller state)")
     s.add_argument("--census", action="store_true", help="first print the trie's pages and weight by depth")
