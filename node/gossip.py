@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from node.messages import MAX_BATCH_TXS, BlockResponseMsg, ProposalMsg, StatusMsg, VoteMsg
-from node.recent import RecentSet
+from node.recent import RecentSet, TxHashes
 from state.codec import Record
 
 VoteKey = tuple[int, int, int, bytes, bytes | None]  # type, height, round, validator, value
@@ -107,6 +107,9 @@ class Gossip:
         self._flush_at: asyncio.TimerHandle | None = None
         self._due = 0.0  # loop time of the pending push
         self._make: MakeTxs | None = None
+        # the hashes of the txs peers sent lately, by their bytes: a relayed copy is looked up, not hashed again
+        # (node/inbound.py `on_txs`; node/recent.py `TxHashes` says why)
+        self.tx_hashes = TxHashes(KNOWN_TXS // 2)
 
     # --- peers -------------------------------------------------------------------------------------
     def add_peer(self, peer_id: str) -> PeerState:

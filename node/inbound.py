@@ -9,7 +9,6 @@ is kept for when we get there (`Node.defer`); anything from an unknown validator
 from __future__ import annotations
 
 from dataclasses import dataclass
-from hashlib import sha256 as _sha256
 from typing import TYPE_CHECKING
 
 from consensus.sign_bytes import proposal_sign_bytes, vote_sign_bytes
@@ -172,10 +171,11 @@ def on_txs(node: Node, peer_id: str, msg: TxsMsg) -> None:
     """Gossiped txs: the peer is marked as having each (we never send it back), and each one the pool has not
     seen goes into the admission queue (signature checked in a worker thread, then check_tx in arrival
     order; full, too large, empty: dropped quietly); those admitted are gossiped on by `Node._on_admitted`.
-    A duplicate (most of what a full mesh delivers: each foreign tx comes from 3 peers) costs a hash and two
-    look-ups; the frame's hashes are made, marked and looked up a list at a time (no call per tx)."""
+    A duplicate (most of what a full mesh delivers: each foreign tx comes from 3 peers) costs three look-ups
+    (its hash found by its bytes in `Gossip.tx_hashes`, then the pool's and the seen cache's); the frame's
+    hashes are found, marked and looked up a list at a time (no call per tx)."""
     txs = msg.txs
-    hashes = [_sha256(tx).digest() for tx in txs]  # (= state.crypto.sha256, without its frame per tx)
+    hashes = node.gossip.tx_hashes.of(txs)  # (= state.crypto.sha256 of each; a copy seen before is not hashed again)
     known = node.gossip.known_txs_of(peer_id)
     if known is not None:
         known.push_many(hashes)

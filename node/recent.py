@@ -18,7 +18,8 @@ mempool does it for every tx copy a peer sends); they must not change the sets b
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from hashlib import sha256 as _sha256
 
 
 class RecentSet:
@@ -70,3 +71,38 @@ class RecentSet:
 
     def __len__(self) -> int:
         return len(self.young | self.old)
+
+
+class TxHashes:
+    """SHA-256 of the txs seen lately, by their bytes: the `size` most recent at least, `2 * size` at most.
+
+    Why: in a full mesh each foreign tx comes from three peers (its origin, then two relays); every copy must be
+    hashed to be marked as known to its sender and refused as a duplicate. A copy's bytes found here cost a dict
+    look-up (~0.08 us: SipHash of the bytes and one compare) instead of a SHA-256 and its digest (~0.4 us).
+    What it keeps alive is the first copy of each tx (the mempool holds that very object until the tx is
+    committed), for `size` to `2 * size` txs more: at 2,000 tx/s and the gossip's size, a few MB.
+    """
+
+    __slots__ = ("old", "size", "young")
+
+    def __init__(self, size: int) -> None:
+        self.size = max(1, size)
+        self.young: dict[bytes, bytes] = {}
+        self.old: dict[bytes, bytes] = {}
+
+    def of(self, txs: Sequence[bytes]) -> list[bytes]:
+        """The SHA-256 of each of `txs`, in order; those not held are hashed and held (in the young generation)."""
+        young, old = self.young, self.old
+        yget, oget = young.get, old.get
+        found = [yget(tx) or oget(tx) for tx in txs]
+        if None not in found:  # (a relay's frame: every tx came before)
+            return found  # type: ignore[return-value]
+        if found.count(None) == len(found):  # (an origin's frame: every tx new)
+            out = [_sha256(tx).digest() for tx in txs]
+            young.update(zip(txs, out, strict=True))
+        else:
+            out = [h if h is not None else _sha256(tx).digest() for h, tx in zip(found, txs, strict=True)]
+            young.update([(tx, h) for h, tx, f in zip(out, txs, found, strict=True) if f is None])
+        if len(young) >= self.size:
+            self.old, self.young = young, {}
+        return out

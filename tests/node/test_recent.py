@@ -89,3 +89,37 @@ def test_a_fresh_key_and_a_known_one() -> None:
     s.remove(b"a")
     assert b"a" not in s and s.push(b"a") is True
     assert b"zz" not in s and 5 not in s  # anything else is simply not held
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 12), st.lists(st.lists(st.integers(0, 40).map(lambda i: bytes([i]) * (i % 5 + 1)),
+                                             max_size=12), max_size=40))
+def test_tx_hashes_are_the_sha256_of_each_and_bounded(size: int, frames: list[list[bytes]]) -> None:
+    """`TxHashes.of` gives the SHA-256 of each tx, in order, whether seen before or not, a frame of new txs, of
+    known ones or a mix (copies as new bytes objects, as a peer's frame brings them); it holds the txs of the
+    last frames (the young generation turns old at `size`, the old one is dropped): fewer than `2 * size` plus
+    the largest frame."""
+    from hashlib import sha256
+
+    from node.recent import TxHashes
+
+    memo = TxHashes(size)
+    biggest = 0
+    for frame in frames:
+        biggest = max(biggest, len(frame))
+        copies = [bytes(bytearray(tx)) for tx in frame]  # (fresh objects: found by value, not by identity)
+        assert memo.of(copies) == [sha256(tx).digest() for tx in frame]
+        held = memo.young | memo.old
+        assert all(held[tx] == sha256(tx).digest() for tx in held)
+        assert len(memo.young) + len(memo.old) < 2 * size + biggest
+        assert len(memo.young) < size
+
+
+def test_tx_hashes_find_a_copy_without_hashing_it_again() -> None:
+    """A tx's later copies are looked up (the digest object of its first copy comes back), not hashed again."""
+    from node.recent import TxHashes
+
+    memo = TxHashes(100)
+    first = memo.of([b"tx-a", b"tx-b"])
+    again = memo.of([bytes(bytearray(b"tx-b")), b"tx-c", bytes(bytearray(b"tx-a"))])
+    assert again[0] is first[1] and again[2] is first[0] and len(again[1]) == 32
