@@ -16,8 +16,9 @@ the top functions by own and by cumulative time (cProfile inflates small calls: 
     python -m devnet.bench.block_inproc --blocks 500 --profile /tmp/x.prof
     cd /tmp/base-tree && python -m devnet.bench.block_inproc  # the same on another tree (A/B: take turns)
 
-Prints CPU per block and node (ms: total, by thread role, user/system), write syscalls per block and node,
-and the machine's load. No figure is asserted anywhere; compare trees run one after the other, several times.
+Prints CPU per block and node (ms: total, by thread role, user/system), write syscalls and p2p frames (handed
+to P2P, handled from it) per block and node, and the machine's load. No figure is asserted anywhere; compare
+trees run one after the other, several times.
 """
 
 from __future__ import annotations
@@ -105,10 +106,29 @@ async def _wait_height(runs: list[Running], h: int, timeout: float) -> None:
         await asyncio.sleep(0.02)
 
 
+def _count_frames(run: Running, counts: dict[str, int]) -> None:
+    """Count the frames the node hands to P2P and those it handles (`counts["out"]`, `counts["in"]`)."""
+    send, handle = run.p2p.send, run.node.handle_payload
+
+    def counted_send(peer_id: str, channel: int, payload: bytes) -> bool:
+        counts["out"] += 1
+        return send(peer_id, channel, payload)
+
+    def counted_handle(peer_id: str, payload: bytes) -> None:
+        counts["in"] += 1
+        handle(peer_id, payload)
+
+    run.p2p.send = counted_send  # type: ignore[method-assign]
+    run.node.handle_payload = counted_handle  # type: ignore[method-assign]
+
+
 async def measure(root: Path, blocks: int, warm: int, timeout_commit_ms: int, prof: cProfile.Profile | None
                   ) -> dict[str, Any]:
     homes = _homes(root, timeout_commit_ms)
     runs = [await build(h) for h in homes]
+    counts = {"in": 0, "out": 0}
+    for r in runs:
+        _count_frames(r, counts)
     gctune.tune_for_node()
     pumps: list[asyncio.Task[None]] = []
     try:
@@ -119,6 +139,7 @@ async def measure(root: Path, blocks: int, warm: int, timeout_commit_ms: int, pr
             r.node.start()
         await _wait_height(runs, warm, 120)
         h0 = runs[0].node.state.last_height
+        frames0 = dict(counts)
         a = _snapshot()
         if prof is not None:
             prof.enable()
@@ -126,6 +147,7 @@ async def measure(root: Path, blocks: int, warm: int, timeout_commit_ms: int, pr
         if prof is not None:
             prof.disable()
         b = _snapshot()
+        frames1 = dict(counts)
         h1 = runs[0].node.state.last_height
     finally:
         for r in runs:
@@ -153,6 +175,8 @@ async def measure(root: Path, blocks: int, warm: int, timeout_commit_ms: int, pr
         "user_ms": round((b["user"] - a["user"]) * per, 3), "sys_ms": round((b["sys"] - a["sys"]) * per, 3),
         "write_syscalls": round((b["io"][0] - a["io"][0]) / (n * len(runs)), 2),
         "disk_kib": round((b["io"][1] - a["io"][1]) / (n * len(runs)) / 1024, 1),
+        "frames_in": round((frames1["in"] - frames0["in"]) / (n * len(runs)), 2),
+        "frames_out": round((frames1["out"] - frames0["out"]) / (n * len(runs)), 2),
         "other_cores": other, "loadavg": procstat.loadavg(),
     }
 
@@ -178,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{res['blocks']} blocks in {res['seconds']} s ({res['blocks_per_s']}/s), 4 nodes in one process")
         print(f"CPU per block and node: {res['ms_per_block_node']:.3f} ms (user {res['user_ms']}, sys "
               f"{res['sys_ms']}); by thread: " + ", ".join(f"{k} {v}" for k, v in res["by_role_ms"].items()))
-        print(f"write syscalls per block and node: {res['write_syscalls']}, to disk {res['disk_kib']} KiB")
+        print(f"write syscalls per block and node: {res['write_syscalls']}, to disk {res['disk_kib']} KiB; frames "
+              f"per block and node: {res['frames_in']} in, {res['frames_out']} out")
         print(f"other load: {res['other_cores']} cores; loadavg {res['loadavg']}")
     if prof is not None and a.profile is not None:
         prof.dump_stats(str(a.profile))
