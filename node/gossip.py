@@ -186,6 +186,9 @@ class Gossip:
         self._make = make
         queued = self._queued
         queued.extend(txs)
+        now = loop.time()
+        if self._flush_at is not None and self._due <= now + LOCAL_TXS_DELAY_S:
+            return  # a push is due before either delay would end: they ride with it (no need to tell relays apart)
         relays = not txs
         if txs and self.peers:
             known = [ps.known_txs for ps in self.peers.values()]
@@ -198,7 +201,7 @@ class Gossip:
                 relays = not rest
         if not queued:
             return
-        due = loop.time() + (RELAYED_TXS_DELAY_S if relays else LOCAL_TXS_DELAY_S)
+        due = now + (RELAYED_TXS_DELAY_S if relays else LOCAL_TXS_DELAY_S)
         if self._flush_at is None or due < self._due:
             if self._flush_at is not None:
                 self._flush_at.cancel()

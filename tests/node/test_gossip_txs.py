@@ -234,3 +234,44 @@ def test_peers_that_get_the_same_txs_get_the_same_message(n: int, known: list[se
             if ma.txs == mb.txs:  # type: ignore[attr-defined]
                 assert ma is mb
     assert len(made) <= len(sent)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 60), st.lists(st.sampled_from(["own", "a", "b"]), max_size=3)),
+                min_size=1, max_size=12))
+def test_the_push_is_due_as_the_delays_say(steps: list[tuple[int, list[str]]]) -> None:
+    """Whatever batches come when (own txs, relays from peer a or b, mixed, empty), the push is due at the
+    earliest of: each batch's time + `LOCAL_TXS_DELAY_S` if it holds a tx no peer is known to have, else +
+    `RELAYED_TXS_DELAY_S` (a batch that cannot move the due push is not classified: the same times)."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        clock = [loop.time()]
+        loop.time = lambda: clock[0]  # type: ignore[method-assign]  (a clock the test moves)
+        g, _ = _gossip("a", "b", "c")
+        want: float | None = None
+        n = 0
+        for ms, kinds in steps:
+            clock[0] += ms / 1000
+            if want is not None and clock[0] >= want:  # the push ran (by the model's time): start over
+                g.flush_txs()
+                want = None
+            items = []
+            for kind in kinds:
+                n += 1
+                tx = b"tx%d" % n
+                if kind != "own":
+                    g.mark_tx(kind, sha256(tx))
+                items.append((sha256(tx), tx))
+            g.queue_txs(items, _make)
+            if g.queued_txs():
+                own = any(kind == "own" for kind in kinds)
+                due = clock[0] + (LOCAL_TXS_DELAY_S if own else RELAYED_TXS_DELAY_S)
+                want = due if want is None else min(want, due)
+            got = g.push_due_in()
+            assert (got is None) == (want is None)
+            if got is not None and want is not None:
+                assert abs(got - (want - clock[0])) < 1e-9
+        g.flush_txs()
+
+    asyncio.run(main())
