@@ -120,8 +120,14 @@ def unpack_value(raw: bytes) -> Any:
 
 
 def pack(rec: Record) -> bytes:
-    out: bytes = _packb(to_list(rec))
-    return out
+    """msgpack of `to_list(rec)`; a record without nested records (most: accounts, requirements, requests...)
+    is packed from its values straight, without `to_list`'s call and walk."""
+    c = _COMPILED.get(rec.__class__)
+    if c is None or c.nested or c.single:
+        out: bytes = _packb(to_list(rec))
+        return out
+    flat: bytes = _packb([rec.TAG, *c.getter(rec)])
+    return flat
 
 
 def _build(cls: type[R], v: Any) -> R:

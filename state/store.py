@@ -148,24 +148,30 @@ class Overlay:
             undo = self._undo
             if undo is not None and key not in undo:
                 undo[key] = (writes[key], objs.get(key))
-        else:
-            undo = self._undo
-            if undo is not None and key not in undo:
-                o = objs.get(key)
-                if o is None:
-                    self._undo_new.append(key)  # undone by removing it (a write later in the tx is logged apart)
-                else:
-                    undo[key] = (_ABSENT, o)
-            if self._dropped and key in self._dropped:
-                self._dropped.discard(key)  # still listed in `_sorted` or `_new`
+            writes[key] = value
+            if rec is not None:
+                objs[key] = rec
+            elif key in objs:
+                del objs[key]
+            return
+        # a key not written yet: not in the tx's undo log either (a tx's writes stay in `writes` until it ends)
+        o = objs.get(key)
+        undo = self._undo
+        if undo is not None:
+            if o is None:
+                self._undo_new.append(key)  # undone by removing it (a write later in the tx is logged apart)
             else:
-                self._new.append(key)
-            if key.startswith(SCAN_FILTERED):
-                self._filtered.add(key)
+                undo[key] = (_ABSENT, o)
+        if self._dropped and key in self._dropped:
+            self._dropped.discard(key)  # still listed in `_sorted` or `_new`
+        else:
+            self._new.append(key)
+        if key.startswith(SCAN_FILTERED):
+            self._filtered.add(key)
         writes[key] = value
         if rec is not None:
             objs[key] = rec
-        elif key in objs:
+        elif o is not None:
             del objs[key]
 
     def put_keys(self, keys: Iterable[bytes], value: bytes | None) -> None:
@@ -175,21 +181,24 @@ class Overlay:
             if key in writes:
                 if undo is not None and key not in undo:
                     undo[key] = (writes[key], objs.get(key))
-            else:
-                if undo is not None and key not in undo:
-                    o = objs.get(key)
-                    if o is None:
-                        self._undo_new.append(key)
-                    else:
-                        undo[key] = (_ABSENT, o)
-                if dropped and key in dropped:
-                    dropped.discard(key)
+                writes[key] = value
+                if key in objs:
+                    del objs[key]
+                continue
+            o = objs.get(key)  # as in `put`: a key not written yet is not in the undo log
+            if undo is not None:
+                if o is None:
+                    self._undo_new.append(key)
                 else:
-                    new.append(key)
-                if key.startswith(SCAN_FILTERED):
-                    self._filtered.add(key)
+                    undo[key] = (_ABSENT, o)
+            if dropped and key in dropped:
+                dropped.discard(key)
+            else:
+                new.append(key)
+            if key.startswith(SCAN_FILTERED):
+                self._filtered.add(key)
             writes[key] = value
-            if key in objs:
+            if o is not None:
                 del objs[key]
 
     def put_rec(self, key: bytes, rec: object) -> None:
