@@ -4,7 +4,8 @@ Why a file: a validator that signs, crashes and restarts must remember what it s
 conflicting vote and be a Byzantine double-signer through no fault of the bank. So the last signed (height,
 round, step, sign bytes, signature) is written to `data/priv_validator_state.json` *before* the signature is
 returned to anyone, with one atomic write as CometBFT's FilePV does (`tempfile.WriteFileAtomic`): a temporary
-file, fsync, rename. A crash leaves the old file or the new one, never a torn one.
+file, fsync, rename. A crash leaves the old file or the new one, never a torn one. (In a node with a consensus
+WAL the durable write is the WAL's instead, before the signed message leaves the node: "Journaled mode" below.)
 
 Why no fsync of the directory per signature (it was a second fsync, ~3 ms under load, twice or three times a
 height): without it a power failure can lose the rename itself (cometbft#6031), leaving the previous state.
