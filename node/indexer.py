@@ -93,39 +93,72 @@ def _split_posting(rest: bytes) -> tuple[str, bytes]:
 
 _EMPTY_RESULT = TxResultView()
 _U32 = struct.Struct(">I")
-_PREFIXES: dict[tuple[str, str], bytes] = {}
-
-
-def _posting_prefix(type_: str, key: str) -> bytes:
-    """`b"tP" + _lp(f"{type_}.{key}")`, remembered (a bounded handful: the application's event names)."""
-    pre = _PREFIXES.get((type_, key))
-    if pre is None:
-        pre = b"tP" + _lp(f"{type_}.{key}")
-        if len(_PREFIXES) < 4096:
-            _PREFIXES[(type_, key)] = pre
-    return pre
-
-
 # event type -> id(attribute) -> (the attribute, its posting key without the height or None, its row in the block's
-# results record): the application interns its indexed attributes (state/store.py
-# `_attr`, per (key, value): ~87 % of a block's pairs repeat, and one attribute may serve events of several types),
-# so most attributes of a block were seen before. An entry holds its attribute, so the id is not reused while the
-# entry lives; bounded (a type's map is emptied when full: ~350 bytes an entry, ~1.4 MB a type; a block has ~1,100
-# distinct pairs).
+# results record): the application interns its indexed attributes (state/event_attrs.py `_attr`, per (key, value):
+# ~87 % of a block's pairs repeat, and one attribute may serve events of several types), so most attributes of a
+# block were seen before. An entry holds its attribute, so the id is not reused while the entry lives; bounded (a
+# type's map is emptied when full: ~350 bytes an entry, ~1.4 MB a type; a block has ~1,100 distinct pairs).
 _Entry = tuple[Any, bytes | None, bytes]
 _ATTR_KEYS: dict[str, dict[int, _Entry]] = {}
 _ATTR_KEYS_MAX = 4_096
+# (event type, attribute key, index flag) -> (the row's bytes before its value's head: [ATTR_TAG, key; the row's last
+# byte: the index flag; the posting key's prefix `tP <klen> type.key`, or None when not indexed): a bounded handful
+_Heads = tuple[bytes, bytes, bytes | None]
+_HEADS: dict[tuple[str, str, bool], _Heads] = {}
+
+
+def _str_head(n: int) -> bytes:
+    """The msgpack head of a str of `n` UTF-8 bytes (its smallest form, as msgpack's packer writes it)."""
+    if n < 32:
+        return bytes((0xA0 | n,))
+    return b"\xd9" + bytes((n,)) if n < 256 else b"\xda" + n.to_bytes(2, "big") if n < 65_536 else (
+        b"\xdb" + n.to_bytes(4, "big"))
+
+
+def _heads(type_: str, key: str, index: bool) -> _Heads:
+    """The heads of (type, key, index) (`_HEADS`), made and remembered (the application's names: a handful)."""
+    heads = (_ATTR_ROW + packb([key])[1:], b"\xc3" if index else b"\xc2",
+             b"tP" + _lp(f"{type_}.{key}") if index and key and type_ else None)
+    if len(_HEADS) < 4096:
+        _HEADS[(type_, key, index)] = heads
+    return heads
 
 
 def _attr_entry(seen: dict[int, _Entry], type_: str, a: EventAttribute) -> _Entry:
+    """The entry of an attribute not seen lately (~0.85 a tx in the workload: the ids of guarantees and requests,
+    suppliers): its row `[ATTR_TAG, key, value, index]` in the results record and, when indexed, its posting key
+    without the height (`tP <klen> type.key <vlen u32> value`). Made by hand from the value's UTF-8 bytes (encoded
+    once, for both) and the heads remembered per (type, key, index) (`_HEADS`): msgpack's packer of a list per
+    attribute and the key's prefix made apart cost about twice as much."""
+    k, value, index = a.key, a.value, a.index
+    if index.__class__ is not bool:  # (not the application's: packed as it is, as `pack_results` would)
+        return _odd_entry(seen, type_, a)
+    heads = _HEADS.get((type_, k, index))
+    if heads is None:
+        heads = _heads(type_, k, index)
+    v = value.encode()
+    n = len(v)
+    pre = heads[2]
+    key = None if pre is None else pre + _U32.pack(n) + v
+    if len(seen) >= _ATTR_KEYS_MAX:
+        seen.clear()
+    ent = seen[id(a)] = (a, key, heads[0] + (_FIXSTR[n] if n < 32 else _str_head(n)) + v + heads[1])
+    return ent
+
+
+def _odd_entry(seen: dict[int, _Entry], type_: str, a: EventAttribute) -> _Entry:
+    """`_attr_entry` of an attribute whose index flag is not a bool, packed by msgpack as it is."""
     key = None
     if a.index and a.key and type_:
         v = a.value.encode()
-        key = _posting_prefix(type_, a.key) + _U32.pack(len(v)) + v
+        key = b"tP" + _lp(f"{type_}.{a.key}") + _U32.pack(len(v)) + v
     if len(seen) >= _ATTR_KEYS_MAX:
         seen.clear()
-    ent = seen[id(a)] = (a, key, _ATTR_ROW + packb([a.key, a.value, a.index])[1:])  # [ATTR_TAG, key, value, index]
+    ent = seen[id(a)] = (a, key, _ATTR_ROW + packb([a.key, a.value, a.index])[1:])
     return ent
+
+
+_FIXSTR = tuple(bytes((0xA0 | n,)) for n in range(32))
 
 
 # the heads of a tx result's, an event's and an attribute's arrays in the block's results record
@@ -162,19 +195,22 @@ class Indexer:
     def _write(self, batch: Batch, height: int, txs: Sequence[bytes], tx_results: Sequence[TxResultView],
                block_events: Sequence[EventView], hashes: Sequence[bytes] | None = None,
                packed: list[bytes] | None = None) -> None:
-        """The results are the application's records as they are (the RPC views are those classes). Why
-        `_posting_prefix`: a block repeats the same few `type.key` names thousands of times; their key bytes are
-        made once. `packed`: a list that receives, in the same pass over the results that finds the postings,
-        the pieces of each tx result's bytes in the block's results record (`state.chain.pack_results`), so the
-        results need no walk of their own (`index_chain_block`); a result's offset in that record is the
-        length of the results before it, so each result's pieces are joined into one. The tx record is a
-        pointer into the block and the results record (the module's docstring)."""
+        """The results are the application's records as they are (the RPC views are those classes). An
+        attribute's posting key and row are made once and found by its identity (`_attr_entry`); a block repeats
+        the same few `type.key` names thousands of times, whose key heads are made once (`_HEADS`). `packed`: a
+        list that receives, in the same pass over the results that finds the postings, the pieces of each tx
+        result's bytes in the block's results record (`state.chain.pack_results`), so the results need no walk
+        of their own (`index_chain_block`); a result's offset in that record is the length of the results before
+        it, so each result's pieces are joined into one. The tx record is a pointer into the block and the
+        results record (the module's docstring). A posting holds its one tx index as an int until a second tx
+        of the block has the same attribute (most never do: a guarantee's or a request's id), so most postings
+        cost no list."""
         b = batch.prefixed(self.ns)
         put = b.put
         n = len(tx_results)
         hs: list[bytes] = []
         rp: list[bytes] = [] if packed is None else packed
-        postings: dict[bytes, list[int]] = {}  # posting key without the height -> tx indexes, ascending
+        postings: dict[bytes, Any] = {}  # posting key without the height -> a tx index, or a list of them ascending
         attr_keys = _ATTR_KEYS
         ptr = POINTER.pack
         th = self.ns + b"th"
@@ -190,7 +226,7 @@ class Indexer:
             r = tx_results[i] if i < n else _EMPTY_RESULT
             # the result's bytes in the results record ([RESULT_TAG, code, data, log, info, gas_wanted, gas_used,
             # events, codespace], events [[EVENT_TAG, type, [[ATTR_TAG, key, value, index], ...]], ...]), each
-            # attribute's row packed once (`_ATTR_KEYS`), and the attribute postings, in one walk
+            # attribute's row packed once (`_attr_entry`), and the attribute postings, in one walk
             if r.code == 0 and not r.gas_wanted and not r.gas_used and not r.data and not r.log and not r.info:
                 fields = _DEFAULT_FIELDS
             else:
@@ -222,8 +258,11 @@ class Indexer:
                     if k is not None:
                         got = postings.get(k)
                         if got is None:
-                            postings[k] = [i]
-                        elif got[-1] != i:  # the same attribute twice in one tx: one row
+                            postings[k] = i
+                        elif got.__class__ is int:
+                            if got != i:  # the same attribute twice in one tx: one row
+                                postings[k] = [got, i]
+                        elif got[-1] != i:
                             got.append(i)
             cs = r.codespace
             o.append(_EMPTY_STR if not cs else packb([cs])[1:])
@@ -236,7 +275,7 @@ class Indexer:
             put(b"tB" + hb, b"".join(hs))
         u32, ns = _U32.pack, self.ns
         # (most postings hold one tx: a guarantee's id, a supplier)
-        batch.extend([(ns + k + hb, u32(idx[0]) if len(idx) == 1 else struct.pack(f">{len(idx)}I", *idx))
+        batch.extend([(ns + k + hb, u32(idx) if idx.__class__ is int else struct.pack(f">{len(idx)}I", *idx))
                       for k, idx in postings.items()])
         attrs = sorted(set(_indexed(block_events)))
         put(b"bh" + _U64.pack(height), packb([list(kv) for kv in attrs]))

@@ -4,14 +4,18 @@ of the applier's steps, the results are right: without the pieces `save_results`
 
 from __future__ import annotations
 
+import msgpack
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.indexer import Indexer
+from node.indexer import Indexer, _str_head
 from state.chain import Event, EventAttribute, ExecTxResult, FinalizeBlockResult, ValidatorUpdate, pack_results
 from state.kv import MemoryKV
 
-_TEXT = st.text(max_size=12) | st.sampled_from(["", "id", "x" * 40])
+# (str heads of every size: fixstr, str 8 at 32 and 255 bytes, str 16 past 255 bytes, multi-byte UTF-8)
+_TEXT = st.text(max_size=12) | st.sampled_from(["", "id", "x" * 31, "x" * 32, "x" * 40, "x" * 255, "x" * 256,
+                                                "\u00e9" * 16, "\u0e01" * 100])
 _INT = st.integers(0, 2**64 - 1) | st.sampled_from([0, 127, 128, 65_536])
 POOL = [EventAttribute(k, v, i) for k in ("id", "bank", "") for v in ("A", "B", "") for i in (True, False)]
 _ATTR = st.builds(EventAttribute, _TEXT, _TEXT, st.booleans()) | st.sampled_from(POOL)  # fresh or shared objects
@@ -59,3 +63,18 @@ def test_the_index_pass_makes_the_results_bytes(txs: list[tuple[bytes, ExecTxRes
     assert pack_results(res) == res.encode() == pack_results(make())  # the same results bytes, kept on `res`
     assert res.__dict__.get("_packed") == res.encode()
 
+
+
+@pytest.mark.parametrize("n", [0, 1, 31, 32, 255, 256, 65_535, 65_536])
+def test_a_str_head_is_msgpacks(n: int) -> None:
+    """The index pass packs an attribute's row by hand (node/indexer.py `_attr_entry`): each str head as msgpack's."""
+    assert _str_head(n) == msgpack.packb("x" * n)[:-n or None]
+
+
+def test_an_attribute_flag_that_is_not_a_bool_is_packed_as_it_is() -> None:
+    """Not what the application makes (its flags are bools), but the results record stays `encode()`'s bytes."""
+    odd = EventAttribute("id", "A", 1)  # type: ignore[arg-type]
+    res = FinalizeBlockResult((), (ExecTxResult(events=(Event("lg", (odd, EventAttribute("id", "A", True))),)),), (),
+                              b"", b"\x01" * 32)
+    _indexed(1, [b"tx"], res, chain=True)
+    assert pack_results(res) == res.encode()
