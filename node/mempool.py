@@ -161,6 +161,30 @@ class Mempool:
         c.add(h)
         return h
 
+    def reserve_many(self, items: Iterable[tuple[bytes, bytes]], pending: int = 0, pending_bytes: int = 0
+                     ) -> list[tuple[bytes, bytes]]:
+        """`reserve` for each (hash, tx) of `items` in turn, the ones reserved before counting as pending, and
+        without raising: the (hash, tx) pairs reserved (the very tuples given), in order; the others (too
+        large, empty, known, a twin of an earlier one, no room) are left out. One call for a peer's frame
+        instead of one per tx (`Admission.submit_many`)."""
+        out: list[tuple[bytes, bytes]] = []
+        pool, cache = self._txs, self._cache
+        young, old = cache.young, cache.old
+        max_tx, limit, max_bytes = self.max_tx_bytes, self.size_limit, self.max_txs_bytes
+        count, nbytes = len(pool) + pending, self._bytes + pending_bytes
+        for item in items:
+            h, tx = item
+            size = len(tx)
+            if (size > max_tx or not size or h in pool or h in young or h in old or count >= limit
+                    or nbytes + size > max_bytes):
+                continue
+            cache.add(h)
+            young, old = cache.young, cache.old  # (`add` may have turned the young generation old)
+            out.append(item if type(item) is tuple else (h, tx))
+            count += 1
+            nbytes += size
+        return out
+
     def admit_reserved(self, h: bytes, tx: bytes) -> Checked:
         """The app's check of a reserved tx (hash `h`), and the tx into the pool if it passes."""
         try:
@@ -339,21 +363,13 @@ class Admission:
         refuses outright (known, full, too large, empty) is dropped quietly, as gossip wants. One frame's txs
         cost one look-up of the loop and one kick instead of one each. Returns how many were queued. Call on
         the loop thread."""
-        reserve, queue = self.pool.reserve, self._queue
-        queued = 0
-        for item in items:
-            h, tx = item
-            try:
-                reserve(tx, self.pending, self.pending_bytes, h)
-            except MempoolError:
-                continue
-            queue.append(item if type(item) is tuple else (h, tx))
-            self.pending += 1
-            self.pending_bytes += len(tx)
-            queued += 1
-        if queued:
+        reserved = self.pool.reserve_many(items, self.pending, self.pending_bytes)
+        if reserved:
+            self._queue.extend(reserved)
+            self.pending += len(reserved)
+            self.pending_bytes += sum([len(tx) for _, tx in reserved])
             self._kick(asyncio.get_running_loop())
-        return queued
+        return len(reserved)
 
     def pause(self) -> None:
         self._paused = True

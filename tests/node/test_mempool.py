@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.mempool import Checked, Mempool, MempoolFullError, TxInCacheError, TxTooLargeError
+from node.mempool import Checked, Mempool, MempoolError, MempoolFullError, TxInCacheError, TxTooLargeError
 from state.crypto import sha256
 
 
@@ -104,3 +104,46 @@ def test_bounds_always_hold(txs: list[bytes], size: int, max_bytes: int) -> None
             mp.add(tx)
         assert len(mp) <= size and mp.size_bytes <= max_bytes
         assert mp.size_bytes == sum(len(t) for t in mp.txs())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=6), max_size=20), st.integers(1, 8), st.integers(1, 30), st.integers(0, 4),
+       st.integers(0, 6), st.integers(0, 3), st.lists(st.binary(min_size=1, max_size=6), max_size=5))
+def test_reserve_many_is_reserve_one_by_one(txs: list[bytes], size: int, max_bytes: int, cache: int,
+                                           max_tx: int, pending: int, pooled: list[bytes]) -> None:
+    """`Mempool.reserve_many` (a peer's frame at once) reserves exactly the txs that `reserve`, called for each
+    in turn with the reserved ones counted as pending, would reserve (and refuses the others quietly), and
+    leaves the pool's seen cache the same."""
+
+    def pool() -> Mempool:
+        p = Mempool(lambda tx, recheck: Checked(0), size=size, max_txs_bytes=max_bytes, cache_size=cache,
+                    max_tx_bytes=max(1, max_tx))
+        for tx in pooled:
+            with contextlib.suppress(MempoolError):
+                p.add(tx)
+        return p
+
+    items = [(sha256(tx), tx) for tx in txs]
+    one, many = pool(), pool()
+    want = []
+    n, nbytes = pending, 0
+    for h, tx in items:
+        try:
+            one.reserve(tx, n, nbytes, h)
+        except MempoolError:
+            continue
+        want.append((h, tx))
+        n += 1
+        nbytes += len(tx)
+    got = many.reserve_many(items, pending, 0)
+    assert got == want
+    assert (many._cache.young, many._cache.old) == (one._cache.young, one._cache.old)
+
+
+def test_reserve_many_forgets_what_the_seen_cache_dropped_meanwhile() -> None:
+    """A key the seen cache drops while a frame is reserved (its young generation turned old at `size`) is no
+    longer seen for the rest of the frame, as for `reserve` one by one."""
+    pool = Mempool(lambda tx, recheck: Checked(0), cache_size=1)
+    pool._cache.push(sha256(b"A"))  # seen (the old generation: size 1 turns it at once)
+    items = [(sha256(b"B"), b"B"), (sha256(b"A"), b"A")]  # reserving B drops A from the cache
+    assert pool.reserve_many(items) == items
