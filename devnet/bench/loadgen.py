@@ -2,8 +2,9 @@
 
 Method (docs/performance.md):
 - Everything expensive happens before the clock starts: `state/workload.py` makes the signed transactions
-  (correct sequence numbers, the domain-research §8 mix, 5 % adversarial), each is routed, JSON-encoded
-  and hashed up front. The timed loop only writes prepared strings.
+  (correct sequence numbers, the domain-research §8 mix, 5 % adversarial), each is routed, JSON-encoded,
+  hashed and (ws transport) framed and masked as the WebSocket frame its lane writes, up front: no tx is
+  signed, encoded or masked inside the measured window. The timed loop only writes prepared bytes.
 - Open loop: transaction i has a due time fixed by the offered rate (or the staircase of rates); it is sent
   at that time whatever happened to earlier ones, so a slow node shows up as latency and backlog, not as a
   politely lower offered load. How far the generator itself fell behind its schedule is reported ("lag").
@@ -17,12 +18,22 @@ Method (docs/performance.md):
   `broadcast_tx_sync` over WebSocket lanes: the server handles a connection's messages in order, so order
   holds without waiting a round trip per transaction (the hottest bank signs ~15 % of all traffic).
   `--transport http` uses keep-alive POSTs instead, one in flight per lane (hot lanes then fall behind).
+- The generator's own CPU comes off the two cores the nodes share, so the timed loop is kept lean: a ws lane
+  (devnet/bench/wslink.py) writes the frames of all its txs due at once in one socket write and reads the
+  node's answers in the loop's read callback (no message objects, queue or task switch per answer); the
+  lanes wake on a common grid of `tick_s` (5 ms: each wake-up of the loop costs tens of µs of CPU in the
+  kernel, more than a tx's send; a generator keeping a 1,000 tx/s schedule to the millisecond spent ~115 µs
+  a tx, mostly waking up), so a tx leaves at most one tick after its due time, which its latency includes.
+  At 2,000 tx/s the hottest lane (~20 % of the load) has ~2 txs due a tick, written together: the node
+  reads them in one go, as it did when the generator, keeping each tx's own time, fell 5-11 ms behind.
 - Commit time is when the `NewBlock` event carrying the tx reaches a WebSocket subscriber on one node (the
   equivalent of Tx events at one message per block instead of one per tx, so the observer costs the node
-  little); its `tx_results` give the deliver codes. Latency = commit time - time the request was written.
+  little); its `tx_results` give the deliver codes. Latency = commit time - the tx's due time.
   The observer reads only what it needs of that message (`read_new_block`: the header, the txs' base64 and
   each tx result's code; not the events, ~1 MB of JSON per 1,000-tx block) and knows its txs by their
-  base64 text, without decoding and hashing them: its CPU comes off the 2 cores the nodes share.
+  base64 text (one dict lookup, without decoding and hashing them): its CPU comes off the 2 cores the nodes
+  share. The node renders that message for the subscriber (node 0's loop: ~5-8 µs a tx), which no lighter
+  event of the node avoids: NewBlockHeader has no txs, Tx events cost the node per tx.
 - Every second the node processes (and their children), this process and the whole machine are sampled
   from /proc: CPU cores used, RSS, peak RSS, and the CPU of everything else on the machine.
 
@@ -38,6 +49,7 @@ import bisect
 import contextlib
 import itertools
 import json
+import math
 import sys
 import time
 from collections import deque
@@ -47,7 +59,7 @@ from typing import Any
 
 import aiohttp
 
-from devnet.bench import procstat
+from devnet.bench import procstat, wslink
 from devnet.bench.answer_text import _ACCEPTED
 
 # re-exported (with the three below): their home was this module, where callers import them from
@@ -112,36 +124,60 @@ class Run:
         self.proof_samples: list[tuple[int, bytes]] = []  # (state height, encoded StateProof)
         self.accepted = 0  # check_tx code 0 answers
         self.committed_accepted = 0  # of those, seen committed
+        self.sent_count = 0  # txs sent so far (the progress line's; counting `r.sent` was O(txs) a line)
 
     def now(self) -> float:
         return time.monotonic() - self.t0
 
     # ------------------------------------------------------------------ senders
-    async def _paced(self, lane: int, items: list[int], send: Callable[[int], Any]) -> None:
-        """Send `items` at their due times, from `self.lane_pos[lane]` on (kept there if the connection drops)."""
-        due, k = self.p.due, self.lane_pos[lane]
-        while k < len(items):
+    async def _paced(self, lane: int, items: list[int], send: Callable[[int], Any] | None = None,
+                     send_batch: Callable[[list[int]], None] | None = None) -> None:
+        """Send `items` at their due times, from `self.lane_pos[lane]` on (kept there if the connection drops):
+        each with `send(i)`, or those due together with one `send_batch([i, ...])` (one socket write: the ws
+        lanes), flushed before the lane waits for its bound, so a held tx never holds back one already due."""
+        due, k, n = self.p.due, self.lane_pos[lane], len(items)
+        batch: list[int] = []
+        window, outstanding = self.s.window, self.s.outstanding
+        while k < n:
             off = self.now()
-            while k < len(items) and due[items[k]] <= off:
+            while k < n and due[items[k]] <= off:
                 i = items[k]
                 if due[i] >= self.stop_off:
-                    return
-                if self.inflight[lane] >= self.s.window or self._outstanding(lane) >= self.s.outstanding:
+                    k = n  # saturation reached: the rest is not sent
+                    break
+                if self.inflight[lane] >= window or self._outstanding(lane) >= outstanding:
+                    if batch:
+                        assert send_batch is not None
+                        send_batch(batch)
+                        batch = []
                     held_at = self.now()
-                    while self.inflight[lane] >= self.s.window or self._outstanding(lane) >= self.s.outstanding:
+                    while self.inflight[lane] >= window or self._outstanding(lane) >= outstanding:
                         self.lane_free[lane].clear()
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(self.lane_free[lane].wait(), 1.0)
-                    self.r.held[i] = self.now() - held_at
-                    self.r.holds.setdefault(lane, []).append((held_at, self.now()))
-                self.r.sent[i] = self.now()
+                    off = self.now()
+                    self.r.held[i] = off - held_at
+                    self.r.holds.setdefault(lane, []).append((held_at, off))
+                self.r.sent[i] = off if send_batch is not None else self.now()
+                self.sent_count += 1
                 self.inflight[lane] += 1
                 self.open_txs[lane].append(i)
                 k += 1
                 self.lane_pos[lane] = k
-                await send(i)
-            if k < len(items):
-                await asyncio.sleep(max(0.001, due[items[k]] - self.now()))
+                if send_batch is not None:
+                    batch.append(i)
+                else:
+                    assert send is not None
+                    await send(i)
+            if batch:
+                assert send_batch is not None
+                send_batch(batch)
+                batch = []
+            if k < n:
+                # the next due time, rounded up to the run's tick: every lane wakes on the same grid
+                tick = self.s.tick_s
+                wake = max(due[items[k]], math.ceil(due[items[k]] / tick) * tick) if tick > 0 else due[items[k]]
+                await asyncio.sleep(max(0.001 if tick <= 0 else 0.0, wake - self.now()))
 
     def sender_report(self) -> dict[str, Any]:
         """Why the txs went out late, if they did: held back by their lane's `outstanding` bound (the network
@@ -251,22 +287,27 @@ class Run:
                 await asyncio.sleep(0.5)
 
     async def _ws_lane_once(self, session: aiohttp.ClientSession, url: str, lane: int, items: list[int]) -> None:
-        async with session.ws_connect(url.rstrip("/") + "/websocket", max_msg_size=0, heartbeat=None) as ws:
-            async def reader() -> None:
-                async for msg in ws:
-                    if msg.type == aiohttp.WSMsgType.TEXT:
-                        self._answer_text(msg.data, lane)
+        """The lane's connection (devnet/bench/wslink.py): the frames of the txs due together go out in one
+        write, and each answer is read in the loop's read callback."""
+        link = await wslink.connect(url, lambda text: self._answer_text(text, lane))
+        frames = self.p.frames
 
-            rt = asyncio.create_task(reader())
-            payload = self.p.payload
-            try:
-                await self._paced(lane, items, lambda i: ws.send_str(payload[i]))
-                while self.inflight[lane] > 0 and self.now() < min(self._deadline(), self.stop_off + self.s.drain_s):
-                    if rt.done():
-                        raise ConnectionError("closed by the node")
-                    await asyncio.sleep(0.05)
-            finally:
-                rt.cancel()
+        def send_batch(batch: list[int]) -> None:
+            link.write(frames[batch[0]] if len(batch) == 1 else b"".join([frames[i] for i in batch]))
+
+        try:
+            pacer = asyncio.ensure_future(self._paced(lane, items, send_batch=send_batch))
+            await asyncio.wait((pacer, link.closed), return_when=asyncio.FIRST_COMPLETED)
+            if not pacer.done():
+                pacer.cancel()
+                raise link.closed.result() or wslink.WsError("closed by the node")
+            pacer.result()
+            while self.inflight[lane] > 0 and self.now() < min(self._deadline(), self.stop_off + self.s.drain_s):
+                if link.closed.done():
+                    raise ConnectionError("closed by the node")
+                await asyncio.sleep(0.05)
+        finally:
+            await link.close()
 
     async def _http_lane(self, session: aiohttp.ClientSession, url: str, lane: int, items: list[int]) -> None:
         payload = self.p.payload
@@ -349,8 +390,8 @@ class Run:
                                    [int(r.get("code", 0)) for r in results], at)
 
     def _tx_number(self, b64: str) -> int | None:
-        i = self.p.by_text.get(hash(b64))
-        if i is not None and f'"tx":"{b64}"' in self.p.payload[i]:
+        i = self.p.by_text.get(b64)
+        if i is not None:
             return i
         return self.p.hashes.get(sha256(base64.b64decode(b64)))
 
@@ -379,7 +420,9 @@ class Run:
         last_print = 0.0
         prev_commits = 0
         while True:
-            tree = procstat.parents()
+            tree = procstat.subtree(self.pids)  # the nodes' descendants only (not every process's stat)
+            if tree is None:
+                tree = procstat.parents()
             nodes = [procstat.sample(pid, tree) for pid in self.pids]
             own = procstat.sample(own_pid, tree, children=False)  # the nodes may be our children
             rec: dict[str, Any] = {
@@ -393,7 +436,7 @@ class Run:
                 commits = sum(b["ours"] for b in self.r.blocks)
                 rate = (commits - prev_commits) / max(1e-9, t - last_print) if last_print else 0.0
                 step = min(len(self.s.rates) - 1, int(t // self.s.step_s))
-                sent = sum(1 for x in self.r.sent if x)
+                sent = self.sent_count
                 self.say(f"  t={t:6.1f}s offered={self.s.rates[step]:7.0f}/s sent={sent:8,} "
                          f"committed={commits:8,} ({rate:7.0f}/s) height={self.last_height}"
                          + (" [draining]" if self.sending_done else ""))

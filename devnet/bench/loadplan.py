@@ -1,5 +1,6 @@
 """The load a run sends, made before the clock starts: the settings, and every transaction generated,
-signed, routed to its lane and encoded as the request text (`prepare`).
+signed, routed to its lane and encoded as the request text, for the ws transport framed and masked as the
+WebSocket frame a lane writes (`prepare`).
 
 Why a module of its own: what is sent changes with the workload and the routing rules, how it is sent and
 timed with the generator (devnet/bench/loadgen.py, whose docstring gives the method; it re-exports these).
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 
 from devnet.bench.run_network import WorkloadSpec
 from devnet.bench.sequencer import sequence, signers_of
+from devnet.bench.wslink import frame_payload, masked_frame
 from state.crypto import sha256
 from state.errors import TxError
 from state.records import lg_id_of
@@ -27,6 +29,11 @@ class LoadSettings:
     transport: str = "ws"  # ws | http
     lanes_per_node: int = 2
     window: int = 20_000  # most requests in flight on one lane before the sender waits
+    # a lane waiting for its next tx wakes at that tx's due time rounded up to a multiple of this (seconds
+    # after t0), so the lanes wake together: each wake-up of the generator's loop costs tens of µs of CPU
+    # (the epoll wait and the switch), more than a tx's send. Sent at most `tick_s` late (the latency, from
+    # the due time, includes it); 0: each lane wakes at its own next due time, at least 1 ms apart (before)
+    tick_s: float = 0.005
     # most of a lane's txs sent and neither committed nor refused before the sender waits: 4 nodes x 2 lanes
     # x 500 stays below the node's mempool (5,000), which every node fills with all the lanes' txs
     outstanding: int = 500
@@ -47,16 +54,24 @@ class Prepared:
     due: list[float]  # seconds after t0
     step: list[int]
     lane: list[int]
-    payload: list[str]
+    payload: list[str]  # each tx's JSON-RPC request text (the http transport's; empty for ws: see `frames`)
     hashes: dict[bytes, int]  # sha256(tx) -> first tx number with it (replays repeat a hash)
     step_starts: list[float]
     gen_s: float
     lg_of: dict[int, str] = field(default_factory=dict)  # tx number -> guarantee id it issues
-    # hash() of a tx's base64 text -> first tx number with it (the committed block lists txs in base64; a hit
-    # is confirmed against the payload, a miss falls back to `hashes`); ints, not the texts: a fraction of the
-    # memory of a second copy of every tx
-    by_text: dict[int, int] = field(default_factory=dict)
+    # a tx's base64 text -> first tx number with it (the committed block lists txs in base64: a lookup finds
+    # ours exactly, with no decode and no SHA-256; a miss, a tx not ours, falls back to `hashes`). The texts
+    # are a second copy of every tx (~0.6 kB a tx; the frames are masked, so they cannot be searched): memory
+    # traded for the observer's CPU, which the nodes share (it was a hash() of the text, confirmed by
+    # formatting a needle and searching the request text, ~2.5 µs a committed tx at load 10)
+    by_text: dict[str, int] = field(default_factory=dict)
+    # the ws transport's form of `payload`: each request as a masked WebSocket text frame, ready to write
+    # (devnet/bench/wslink.py); only one of the two is kept, they would double the generator's memory
+    frames: list[bytes] = field(default_factory=list)
 
+    def request_text(self, i: int) -> str:
+        """Tx `i`'s request text, from whichever form was kept."""
+        return self.payload[i] if i < len(self.payload) else frame_payload(self.frames[i]).decode()
 
 
 def prepare(settings: LoadSettings, n_nodes: int, say: Callable[[str], None]) -> Prepared:
@@ -90,8 +105,10 @@ def prepare(settings: LoadSettings, n_nodes: int, say: Callable[[str], None]) ->
     lanes = n_nodes * settings.lanes_per_node
     lane_of: list[int] = []
     payload: list[str] = []
+    frames: list[bytes] = []
+    ws = settings.transport == "ws"
     hashes: dict[bytes, int] = {}
-    by_text: dict[int, int] = {}
+    by_text: dict[str, int] = {}
     lg_of: dict[int, str] = {}
     codes = {pub: sg.code for pub, sg in signers_of(wl).items()}
     for i, tx in enumerate(txs):
@@ -105,8 +122,12 @@ def prepare(settings: LoadSettings, n_nodes: int, say: Callable[[str], None]) ->
         s = int.from_bytes(sha256(signer)[:4], "big")
         lane_of.append((s % n_nodes) * settings.lanes_per_node + (s // n_nodes) % settings.lanes_per_node)
         text = base64.b64encode(tx).decode()
-        payload.append(f'{{"jsonrpc":"2.0","id":{i},"method":"broadcast_tx_sync","params":{{"tx":"{text}"}}}}')
+        request = f'{{"jsonrpc":"2.0","id":{i},"method":"broadcast_tx_sync","params":{{"tx":"{text}"}}}}'
+        if ws:
+            frames.append(masked_frame(request.encode()))  # framed and masked before the clock starts
+        else:
+            payload.append(request)
         hashes.setdefault(sha256(tx), i)
-        by_text.setdefault(hash(text), i)
+        by_text.setdefault(text, i)
     assert max(lane_of, default=0) < lanes
-    return Prepared(due, steps, lane_of, payload, hashes, starts, time.perf_counter() - t, lg_of, by_text)
+    return Prepared(due, steps, lane_of, payload, hashes, starts, time.perf_counter() - t, lg_of, by_text, frames)

@@ -78,6 +78,43 @@ def parents() -> dict[int, int]:
     return out
 
 
+def subtree(roots: list[int]) -> dict[int, int] | None:
+    """pid -> ppid for the live descendants of `roots` only, read from each of their threads'
+    /proc/<pid>/task/<tid>/children; None where the kernel has no such file (CONFIG_PROC_CHILDREN), and the
+    caller then takes `parents()`. Why: `parents()` reads the stat of every process on the machine (~3.5 ms
+    of the generator's CPU at ~100 processes, every second of a run), this a handful of files per node."""
+    if not _has_children_files():
+        return None
+    out: dict[int, int] = {}
+    todo = list(roots)
+    while todo:
+        pid = todo.pop()
+        base = PROC / str(pid) / "task"
+        try:
+            tids = os.listdir(base)
+        except OSError:
+            continue  # gone
+        for tid in tids:
+            try:
+                kids = (base / tid / "children").read_text().split()
+            except OSError:
+                continue  # the thread ended meanwhile
+            for k in kids:
+                if int(k) not in out:
+                    out[int(k)] = pid
+                    todo.append(int(k))
+    return out
+
+
+_CHILDREN_FILES: list[bool] = []
+
+
+def _has_children_files() -> bool:
+    if not _CHILDREN_FILES:
+        _CHILDREN_FILES.append((PROC / "self" / "task" / str(os.getpid()) / "children").exists())
+    return _CHILDREN_FILES[0]
+
+
 def descendants(pid: int, tree: dict[int, int]) -> list[int]:
     kids: dict[int, list[int]] = {}
     for p, pp in tree.items():

@@ -70,6 +70,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="txs a lane may have sent and not seen committed before it waits, as a bank's gateway "
                          "would (default %(default)s: the 4 nodes x 2 lanes stay below a node's 5,000-tx "
                          "mempool); 0: no bound (the full rate is offered whatever the network commits)")
+    ap.add_argument("--tick-ms", type=float, default=LoadSettings.tick_s * 1000,
+                    help="a lane waiting for its next tx wakes at the due time rounded up to a multiple of this "
+                         "(default %(default)s ms; each wake-up of the generator costs CPU the nodes share; a tx "
+                         "leaves at most one tick late, which its latency includes); 0: each lane at its own due "
+                         "time, at least 1 ms apart")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--invalid-share", type=float, default=0.0,
                     help="share of adversarial txs in the workload (default 0: since check_tx applies the domain "
@@ -97,9 +102,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--quiet-cores", type=float, default=0.25)
     a = ap.parse_args(argv)
     if a.duration <= 0 or a.drain < 0 or a.lanes < 1 or a.causal_gap < 0 or a.verifiers < 0 \
-            or not 0 <= a.invalid_share < 1:
+            or not 0 <= a.invalid_share < 1 or not 0 <= a.tick_ms <= 1000:
         ap.error("--duration must be > 0, --drain >= 0, --lanes >= 1, --causal-gap >= 0, --verifiers >= 0, "
-                 "0 <= --invalid-share < 1")
+                 "0 <= --invalid-share < 1, 0 <= --tick-ms <= 1000")
     if a.rates:
         try:
             a.rate_list = [float(x) for x in a.rates.split(",") if x.strip()]
@@ -184,7 +189,8 @@ def _run(a: argparse.Namespace, stamp: str) -> int:
     spec = WorkloadSpec(seed=a.seed, invalid_share=a.invalid_share)
     settings = LoadSettings(rates=a.rate_list, step_s=a.duration, transport=a.transport, lanes_per_node=a.lanes,
                             drain_s=a.drain, workload=spec, causal_gap_s=a.causal_gap,
-                            verifiers=a.verifiers, outstanding=a.outstanding if a.outstanding > 0 else 10**9)
+                            verifiers=a.verifiers, outstanding=a.outstanding if a.outstanding > 0 else 10**9,
+                            tick_s=a.tick_ms / 1000)
     machine = procstat.machine_info()
     before: dict[str, Any] = {"loadavg": procstat.loadavg()}
     before["other_cores_1s_before"] = other = _busy_cores(1.0)
@@ -241,7 +247,7 @@ def _run(a: argparse.Namespace, stamp: str) -> int:
         "kind": "egp-bench/load", "started": stamp, "label": a.label, "machine": machine,
         "git": procstat.git_commit(ROOT), "load_before": before,
         "settings": {"rates": a.rate_list, "step_s": a.duration, "drain_s": a.drain, "transport": a.transport,
-                     "lanes_per_node": a.lanes, "outstanding": a.outstanding,
+                     "lanes_per_node": a.lanes, "outstanding": a.outstanding, "tick_ms": a.tick_ms,
                      "seed": a.seed, "causal_gap_s": a.causal_gap, "verifiers": a.verifiers,
                      "nodes": len(urls), "network": where, "pids": pids,
                      "devnet": bool(a.devnet), "timeout_commit_ms": a.timeout_commit_ms if a.devnet else None,

@@ -147,7 +147,7 @@ def test_read_new_block_leaves_other_messages_to_the_full_parse() -> None:
 
 def test_the_observer_records_the_same_commits_either_way() -> None:
     """`_observe`'s two paths (read_new_block, the full parse) record the same commits and codes; a tx is
-    known by its base64 text, a tx not ours (or a hash() collision) by its SHA-256."""
+    known by its base64 text, a tx not found so (not ours) by its SHA-256."""
     txs = [b"tx-%d" % i for i in range(5)]
     payload = [f'{{"jsonrpc":"2.0","id":{i},"method":"broadcast_tx_sync","params":{{"tx":"'
                f'{base64.b64encode(t).decode()}"}}}}' for i, t in enumerate(txs)]
@@ -155,9 +155,7 @@ def test_the_observer_records_the_same_commits_either_way() -> None:
     text = _message(block, (ExecTxResult(), ExecTxResult(), ExecTxResult(5), ExecTxResult()))
     records = []
     for fast in (True, False):
-        by_text = {hash(base64.b64encode(t).decode()): i for i, t in enumerate(txs)}
-        if not fast:
-            by_text = {hash(base64.b64encode(txs[4]).decode()): 1}  # a "collision": confirmed against the payload
+        by_text = {base64.b64encode(t).decode(): i for i, t in enumerate(txs)} if fast else {}
         prep = Prepared(due=[0.0] * 5, step=[0] * 5, lane=[0] * 5, payload=payload,
                         hashes={sha256(t): i for i, t in enumerate(txs)}, step_starts=[0.0], gen_s=0.0,
                         by_text=by_text)
@@ -194,3 +192,21 @@ def test_an_answer_read_from_its_text_is_recorded_as_the_parsed_one() -> None:
                      [bool(a) for a in r.r.answered]))
     assert seen[0] == seen[1]
     assert seen[0][0] == [0, 108, -2, 0, -1] and seen[0][3:5] == (2, 1)
+
+
+def test_the_ws_frames_carry_the_requests_and_the_texts_find_their_txs() -> None:
+    """`prepare` keeps one form of each request: for the ws transport the masked frame, which carries the
+    JSON-RPC request the http transport would post; each tx's base64 text finds its (first) number."""
+    from devnet.bench.loadplan import prepare
+
+    preps = {t: prepare(LoadSettings(rates=[40.0], step_s=1.0, transport=t, causal_gap_s=0.0), 2, lambda _: None)
+             for t in ("ws", "http")}
+    ws, http = preps["ws"], preps["http"]
+    assert ws.payload == [] and http.frames == [] and len(ws.frames) == len(http.payload) == 40
+    for prep in (ws, http):
+        for i in range(40):
+            doc = json.loads(prep.request_text(i))
+            assert doc["id"] == i and doc["method"] == "broadcast_tx_sync"
+            j = prep.by_text[doc["params"]["tx"]]
+            assert j <= i and json.loads(prep.request_text(j))["params"] == doc["params"]
+            assert prep.hashes[sha256(base64.b64decode(doc["params"]["tx"]))] == j
