@@ -15,6 +15,7 @@ import pytest
 
 from consensus.sign_bytes import vote_sign_bytes
 from consensus.types import Vote, VoteType
+from node import privval
 from node.assemble import NS_WAL, Running, build
 from node.messages import VoteMsg
 from node.privval import FilePV, LastSignState, load_state, state_from_text, state_text
@@ -162,3 +163,41 @@ def test_the_wal_stores_the_state_only_with_a_synced_record_of_its_height() -> N
     other = ConsensusWAL(kv)
     other.start_height(9)  # the general case: a scan deleting every height below
     assert kv.get(SIGNER_KEY) == st and other.replay(9) == []
+
+
+def test_the_mirror_writes_the_file_in_place_and_follows_a_whole_file_write(pv: FilePV,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mirror overwrites the file where it is (same inode, 512 bytes, JSON with trailing spaces, read back
+    as the state); a whole-file write (temp file + rename) in between is followed by the next mirror, not lost
+    on the old inode; a text longer than the slot replaces the whole file instead."""
+    path = pv.state_path
+    s1 = pv.sign_vote(Vote(VoteType.PREVOTE, 3, 0, A, b"", 1000))
+    assert s1 is not None
+    first = pv.take_pending()
+    assert first is not None
+    pv.mirror(first)
+    ino = os.stat(path).st_ino
+    assert os.path.getsize(path) == privval.MIRROR_BYTES and load_state(path) == first
+    second_vote = pv.sign_vote(Vote(VoteType.PRECOMMIT, 3, 0, A, b"", 1000))
+    assert second_vote is not None
+    second = pv.take_pending()
+    assert second is not None
+    pv.mirror(second)
+    assert os.stat(path).st_ino == ino and load_state(path) == second
+    pv.persist(second)  # a whole-file write: a new inode
+    assert os.stat(path).st_ino != ino
+    third_vote = pv.sign_vote(Vote(VoteType.PREVOTE, 4, 0, A, b"", 1000))
+    assert third_vote is not None
+    third = pv.take_pending()
+    assert third is not None
+    pv.mirror(third)
+    assert load_state(path) == third  # the new file, not the old inode
+    monkeypatch.setattr(privval, "MIRROR_BYTES", 64)
+    fourth_vote = pv.sign_vote(Vote(VoteType.PRECOMMIT, 4, 0, A, b"", 1000))
+    assert fourth_vote is not None
+    fourth = pv.take_pending()
+    assert fourth is not None
+    pv.mirror(fourth)
+    assert path.read_text() == state_text(fourth) and load_state(path) == fourth
+    pv.sync_file()
+    assert load_state(path) == fourth
