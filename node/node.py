@@ -251,7 +251,9 @@ class Node:
     def _recover_last_signed(self) -> None:
         """Re-send the vote the signer guard says we signed at this height (a kill between the guard's fsync
         and the WAL write loses it from the WAL; without it the guard would refuse every other vote of that
-        round and a network short of validators could stall)."""
+        round and a network short of validators could stall). With the journal (`_journal_signer`) the state
+        and the vote are stored in one batch, so this finds the vote in the WAL already; kept for a signer
+        without it."""
         msg = last_signed_vote(self.signer, self.chain_id, self.state.height, self.address)
         if msg is not None and vote_key(msg) not in self.votes:
             log.info("re-sending the last signed vote", height=msg.height, round=msg.round, type=msg.type)
