@@ -2,6 +2,10 @@
 
 Why a module of its own: this is a bounded, process-wide memo of records (state/store.py's `Ctx.emit_values`
 reads it inline; it re-exports these names), with its own bound and its own reason to change.
+
+Threads: the commit thread (finalize_block) and the loop (the RPC `check_tx` simulation runs the full rules) both
+emit. Every step here is one dict operation (atomic under the GIL) or works on a snapshot, so a concurrent emit
+can only make an attribute be interned twice or the bound be approximate: never a different attribute.
 """
 
 from __future__ import annotations
@@ -49,7 +53,10 @@ def _attr(key: str, value: str) -> EventAttribute:
     a = None if by_value is None else by_value.get(value)
     if a is None:
         if _attrs_count >= _ATTRS_MAX:
-            for d in _ATTRS.values():  # emptied in place: `_DICTS` and callers keep the same dicts
+            # emptied in place: `_DICTS` and callers keep the same dicts. Over a snapshot (`list` is one C call):
+            # the RPC's check_tx simulation emits on the loop while the commit thread executes a block, and a key
+            # added there during a Python loop over `_ATTRS` itself would raise here (a tx's result on one node)
+            for d in list(_ATTRS.values()):
                 d.clear()
             _attrs_count = 0
         a = _key_dict(key)[value] = EventAttribute(key, value, True)
