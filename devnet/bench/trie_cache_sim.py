@@ -629,7 +629,12 @@ def simulate(depth: array[int], log: array[int], none_w: int, policy: Policy,
     return {"blocks": blocks}
 
 
-def _report(name: str, bound_mib: int, res: dict[str, Any]) -> None:
+def _unit(table: list[float], depth: int) -> float:
+    """A per-page cost by depth from (depth <= 12, depth 16, depth >= 20)."""
+    return table[0] if depth <= 12 else table[1] if depth == 16 else table[2]
+
+
+def _report(name: str, bound_mib: int, res: dict[str, Any], cost: argparse.Namespace | None = None) -> None:
     blocks = res["blocks"]
     tail = blocks[len(blocks) * 2 // 3:]
     txs = sum(b[0] for b in tail)
@@ -650,6 +655,12 @@ def _report(name: str, bound_mib: int, res: dict[str, Any]) -> None:
         line += (f"\n{'':>10} cold hits/tx {sum(cold.values()) / max(1, txs):6.3f}  "
                  + " ".join(f"d{d}:{c / max(1, txs):.3f}" for d, c in sorted(cold.items()))
                  + f"  to cold/tx {sum(b[4] for b in tail) / max(1, txs):.3f}")
+    if cost is not None:  # the model: a miss = a LevelDB get + decode_page, a cold hit = decode_page, to cold = encode
+        dec, enc, n = cost.decode_us, cost.encode_us, max(1, txs)
+        m = sum(c * (cost.get_us + _unit(dec, d)) for d, c in by.items()) / n
+        h = sum(c * _unit(dec, d) for d, c in cold.items()) / n
+        e = sum(b[4] for b in tail) * enc / n
+        line += f"\n{'':>10} modelled us/tx: misses {m:.1f} + cold hits {h:.1f} + to cold {e:.1f} = {m + h + e:.1f}"
     print(line, flush=True)
 
 
@@ -681,7 +692,7 @@ def _run_sim(args: argparse.Namespace) -> None:
         for pname in args.policies.split(","):
             for wname in args.weights.split(","):
                 res = simulate(depth, log, none_w, make(pname, mib << 20), weights[wname], args.blocks)
-                _report(f"{pname}/{wname}", mib, res)
+                _report(f"{pname}/{wname}", mib, res, args if args.get_us is not None else None)
 
 
 def _census(depth: array[int], log: array[int], none_w: int) -> None:
@@ -730,6 +741,11 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--weights", default="as-is")
     s.add_argument("--blocks", type=int, default=0, help="replay only the trace's first N blocks (a smaller state)")
     s.add_argument("--census", action="store_true", help="first print the trie's pages and weight by depth")
+    s.add_argument("--get-us", type=float, default=None,
+                   help="model each policy's CPU per tx: a miss's LevelDB get in us (the bounded trace's 'get us')")
+    s.add_argument("--decode-us", type=lambda v: [float(x) for x in v.split(",")], default=[13.0, 11.3, 4.2],
+                   help="decode_page in us for pages at depth <= 12, 16, >= 20 (with --get-us)")
+    s.add_argument("--encode-us", type=float, default=1.5, help="encode_page of a page moved cold, us (with --get-us)")
     args = ap.parse_args(argv)
     if args.cmd == "trace":
         _run_trace(args)

@@ -32,6 +32,7 @@ def test_tiered_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert all(x[2] <= bound + 40_000 for x in c)
     assert sum(sum(x[3].values()) for x in c) > 0  # pages were read back from the cold tier
     assert sum(sum(x[1].values()) for x in c) <= sum(sum(x[1].values()) for x in b)
-    trie_cache_sim.main(["sim", "--trace", str(trace), "--mib", "1", "--policies", "thin:1600,tier:0.5:1600:240"])
+    trie_cache_sim.main(["sim", "--trace", str(trace), "--mib", "1", "--policies", "thin:1600,tier:0.5:1600:240",
+                         "--get-us", "16"])
     out = capsys.readouterr().out
-    assert out.count(" MiB  miss/tx ") == 2
+    assert out.count(" MiB  miss/tx ") == 2 and out.count("modelled us/tx") == 2
