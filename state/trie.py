@@ -206,7 +206,15 @@ class CachedNodes:
     the size of the state. (Until session 7 a page written again kept its place in the young dict: the top
     pages, the first ones a block reads, were the first evicted after each turn of generations and read again
     from LevelDB by the next block. Until session 5 the young generation became the old one, and the old one
-    was dropped, whenever it reached 7/16 of the bound: the cache held 7/16 to 14/16 of its bound.)"""
+    was dropped, whenever it reached 7/16 of the bound: the cache held 7/16 to 14/16 of its bound.)
+
+    Not done, measured (session 8): a cold tier of pages as their stored bytes in the same bound (~4-5x more pages a
+    MiB). A cold hit still pays `decode_page` (the SHA-256s of the page's leaves and inner nodes: ~10-11 us of a
+    depth-16 page, ~40 % of a miss's get + decode), the pages a block reads are the ones it rewrites (each cold
+    hit is followed by a new decoded version, and later another `encode_page`), and the cold tier's room comes
+    out of the decoded pages' hot hits: at 600,000 txs and 128 MiB, 0.53 misses per tx became 0.03 misses + 0.87
+    cold hits + 1.3 encodes (modelled -2 us per tx at most: devnet/bench/trie_cache_sim.py `tier`, `--get-us`),
+    and in process (ldb_growth, two pairs) the commit path was not faster."""
 
     def __init__(self, nodes: NodeReader, max_entries: int | None = None, *, max_bytes: int = CACHE_BYTES,
                  levels: int = PAGE_LEVELS) -> None:
