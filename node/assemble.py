@@ -34,7 +34,7 @@ from node.node import LockingAppPort, Node
 from node.nodeapp import NodeApp
 from node.p2p import P2P, Message, PeerDown, PeerUp
 from node.p2p.config import ChannelSpec, P2PConfig, parse_peers
-from node.privval import DoubleSignError, FilePV, check_double_sign_risk
+from node.privval import DoubleSignError, FilePV, check_double_sign_risk, take_back_journal
 from node.rpc.config import RpcConfig, from_config_section
 from node.rpc.server import RpcServer
 from node.runtime import CH_BLOCKSYNC, CH_DATA, CH_EVIDENCE, CH_MEMPOOL, CH_STATE, CH_VOTE, NodeOptions
@@ -137,6 +137,12 @@ async def build(home: Path, *, unsafe_ignore_signer_state: bool = False) -> Runn
     key_path = paths.priv_validator_key_file
     validator_addrs = {address(v.pub_key) for v in genesis.validators}
     if key_path.exists():
+        # the signer state the WAL's last synced record holds, if the file (which follows it without fsync) is
+        # behind, torn or gone after a power failure (node/privval.py "Journaled mode")
+        taken = take_back_journal(paths.priv_validator_state_file, ConsensusWAL(kv.prefixed(NS_WAL)).signer_state())
+        if taken is not None:
+            log.warning("signer state file taken back from the consensus WAL's record", height=taken.height,
+                        round=taken.round, step=taken.step)
         pv = FilePV.load(key_path, paths.priv_validator_state_file, genesis.chain_id,
                          chain_height=st.last_height, force=unsafe_ignore_signer_state)
         # what we signed and the WAL kept (synced before it left the node) but the state file lost with its

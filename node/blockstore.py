@@ -28,6 +28,7 @@ with it (the node does not prune yet: nothing calls them outside tests).
 from __future__ import annotations
 
 import struct
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -96,10 +97,16 @@ class BlockStore:
         # message (4 a second and one per block, to each peer) and by RPC; a LevelDB read and a decode each
         # time before. Only this object writes the range (one store per database in a node); a write in a
         # caller's batch turns the cache off for good, since that batch may commit later or never (the node
-        # writes it in its own batches). The commit worker writes, the loop reads: a read that raced a write
-        # (`_writes` moved meanwhile) is not kept.
+        # writes it in its own batches). The commit worker writes, the loop reads: a read that raced a write is
+        # not kept. `_writes` is odd while a write of ours is in flight (from `_writing_range` until the batch
+        # is committed and the new range set), even otherwise; a read keeps what it read only if `_writes` was
+        # even before it read and unchanged after, checked and set under `_lock`, which the writer holds to
+        # set the new range. (With a bare counter, a read that began after `_writing_range` and read the old
+        # record before the commit could store that old range after the writer set the new one: the next
+        # save_block then refused its height, "the store holds 1..h-1", and the node halted.)
         self._rng: StoreRange | None = None
         self._writes = 0
+        self._lock = threading.Lock()
         self._cached = True
         self._fuller: tuple[int, Commit] | None = None  # `defer_seen_commit`: (height, commit), set on the loop
 
@@ -110,14 +117,26 @@ class BlockStore:
             writes = self._writes
             raw = self._kv.get(b"R")
             rng = StoreRange(0, 0) if raw is None else StoreRange.decode(raw)
-            if writes == self._writes and self._cached:
-                self._rng = rng
+            if not writes & 1 and self._cached:
+                with self._lock:
+                    if writes == self._writes:
+                        self._rng = rng
         return rng
 
     def _writing_range(self, own: bool) -> None:
-        self._writes += 1
-        self._rng = None
-        self._cached = self._cached and own
+        """Before a write of the range: no read keeps a range until `_written_range` (or ever, for a write in
+        a caller's batch, which may commit later or never)."""
+        with self._lock:
+            if not self._writes & 1:  # odd now (after a caller's batch it stays odd: nothing is kept again)
+                self._writes += 1
+            self._rng = None
+            self._cached = self._cached and own
+
+    def _written_range(self, rng: StoreRange) -> None:
+        """After our own batch holding the range `rng` committed."""
+        with self._lock:
+            self._rng = rng if self._cached else None
+            self._writes += 1  # even: reads may keep what they read again
 
     @property
     def base(self) -> int:
@@ -169,7 +188,7 @@ class BlockStore:
         self._writing_range(own)
         if own:
             b.commit(sync=True)
-            self._rng = new_rng if self._cached else None
+            self._written_range(new_rng)
         return meta
 
     def save_seen_commit(self, height: int, commit: Commit, batch: Batch | None = None) -> None:
@@ -221,7 +240,7 @@ class BlockStore:
         self._writing_range(own)
         if own:
             b.commit(sync=True)
-            self._rng = new_rng if self._cached else None
+            self._written_range(new_rng)
         return retain_height - rng.base
 
     def index_committed_evidence(self) -> int:

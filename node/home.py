@@ -34,7 +34,7 @@ from node.genesis import (
     load_genesis,
     save_genesis,
 )
-from node.privval import LastSignState, reset_state, save_state
+from node.privval import LastSignState, reset_state, save_state, take_back_journal
 from state.crypto import (
     PrivateKey,
     load_node_key,
@@ -203,6 +203,23 @@ def _refuse_if_running(db_path: Path) -> None:
         raise HomeError(f"{db_path} is in use ({exc}); stop the node first") from None
 
 
+def _take_back_signer_state(db_path: Path, state_file: Path) -> None:
+    """The consensus WAL holds the signer's last state (journaled mode, node/privval.py); the file follows it
+    without fsync, so after a power failure it can be behind. Wiping data/ would lose the WAL's copy: take it
+    into the file first, durably, so the kept signer state still covers everything this key signed."""
+    if not db_path.exists():
+        return
+    from node.assemble import NS_WAL  # (assemble imports this module)
+    from node.wal import SIGNER_KEY
+
+    kv = LevelKV(db_path)
+    try:
+        record = kv.get(NS_WAL + SIGNER_KEY)
+    finally:
+        kv.close()
+    take_back_journal(state_file, record)
+
+
 def reset_home(home: Home, *, unsafe_all: bool = False, keep_addr_book: bool = False) -> list[Path]:
     """Wipe data/ but keep the keys, the genesis and the config; returns what was removed.
 
@@ -217,6 +234,8 @@ def reset_home(home: Home, *, unsafe_all: bool = False, keep_addr_book: bool = F
     _refuse_if_running(paths.db_path)
     removed: list[Path] = []
     state_file = paths.priv_validator_state_file
+    if not unsafe_all:
+        _take_back_signer_state(paths.db_path, state_file)
     if paths.data_dir.exists():
         for entry in sorted(paths.data_dir.iterdir()):
             if entry == state_file:

@@ -183,6 +183,28 @@ def load_state(path: Path) -> LastSignState:
         raise SignerStateError(f"{path}: {exc}") from None
 
 
+def take_back_journal(path: Path, record: bytes | None) -> LastSignState | None:
+    """Before the signer opens (a node's start) or before `data/` is wiped (`egp reset`): the state the consensus
+    WAL's last synced record holds (`ConsensusWAL.signer_state`, journaled mode) written durably to the state
+    file when it is above the file's, or when the file is missing or unreadable (a power failure can leave the
+    file, which follows the WAL without fsync, behind or torn). Returns the state taken, None if the file
+    stands. A record that does not parse leaves the file as it is (the file's own errors then speak)."""
+    if record is None:
+        return None
+    try:
+        found = state_from_text(record)
+    except SignerStateError:
+        return None
+    try:
+        last: LastSignState | None = load_state(path)
+    except SignerStateError:
+        last = None
+    if last is not None and (found.height, found.round, found.step) <= (last.height, last.round, last.step):
+        return None
+    save_state(path, found)
+    return found
+
+
 class FilePV:
     """A validator key behind the double-sign guard, for one chain."""
 

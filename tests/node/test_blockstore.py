@@ -385,3 +385,63 @@ def test_a_deferred_fuller_seen_commit_is_read_at_once_and_written_with_the_next
     assert BlockStore(kv).load_seen_commit(2) == chain5.seen_commits[1]
     assert BlockStore(kv).load_seen_commit(4) == chain5.seen_commits[3]
     kv.close()
+
+
+def test_a_range_read_racing_a_save_never_keeps_the_old_range(tmp_path: Path, chain5: Chain) -> None:
+    """The loop reads `height` while the commit thread saves the next block: a read that began after the save
+    announced its write and read the old record before the commit must not keep that old range after the save
+    set the new one (it made the next save refuse its height, "the store holds 1..h-1", and the node halt).
+    The interleaving is forced with two threads and events: the save's commit waits for the read's LevelDB
+    get, and the read returns only after the save finished."""
+    import threading
+
+    from state.kv import Batch
+
+    kv = LevelKV(tmp_path / "db")
+    store = BlockStore(kv)
+    fill(store, chain5, 3)
+    assert store.height == 3  # (the range kept)
+    committing, read_done, save_done = threading.Event(), threading.Event(), threading.Event()
+    real_get, real_batch = store._kv.get, store._batch
+
+    class SlowCommit:
+        def __init__(self, b: Batch) -> None:
+            self._b = b
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._b, name)
+
+        def commit(self, sync: bool = False) -> None:
+            committing.set()
+            read_done.wait(10)
+            self._b.commit(sync=sync)
+
+    def batch(b: Batch | None) -> tuple[Batch, bool]:
+        got, own = real_batch(b)
+        return SlowCommit(got), own  # type: ignore[return-value]
+
+    def racing_get(key: bytes) -> bytes | None:
+        raw = real_get(key)
+        if key == b"R" and threading.current_thread() is threading.main_thread():
+            read_done.set()
+            save_done.wait(10)
+        return raw
+
+    store._batch = batch  # type: ignore[method-assign]
+    store._kv.get = racing_get  # type: ignore[method-assign]
+
+    def save() -> None:
+        store.save_block(chain5.blocks[3], chain5.seen_commits[3])
+        save_done.set()
+
+    writer = threading.Thread(target=save)
+    writer.start()
+    assert committing.wait(10)  # the save announced its write; its commit now waits for our read
+    assert store.height in (3, 4)  # this read may see either; what it keeps must not be the old one
+    writer.join(10)
+    store._kv.get = real_get  # type: ignore[method-assign]
+    store._batch = real_batch  # type: ignore[method-assign]
+    assert store.height == 4
+    store.save_block(chain5.blocks[4], chain5.seen_commits[4])  # refused before: "the store holds 1..3"
+    assert store.height == 5
+    kv.close()

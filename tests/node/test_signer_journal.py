@@ -120,6 +120,65 @@ def test_a_state_file_left_behind_is_taken_back_from_the_wals_record(tmp_path: P
     asyncio.run(go())
 
 
+def _signed_and_crashed(home: Path) -> tuple[Path, bytes, tuple[int, int, int]]:
+    """A node that signed a prevote and a precommit at its height, then lost its process (no clean stop): the
+    state file's path, its bytes after the prevote, and the (height, round, step) the WAL's record holds."""
+    out: list[tuple[Path, bytes, tuple[int, int, int]]] = []
+
+    async def go() -> None:
+        run = await build(home)
+        node = run.node
+        node.enter_consensus()
+        h = node.core.height
+        pv = node.signer
+        assert isinstance(pv, FilePV)
+        _sign_and_send(run, Vote(VoteType.PREVOTE, h, 7, A, b"", 1000))
+        old = pv.state_path.read_bytes()
+        _sign_and_send(run, Vote(VoteType.PRECOMMIT, h, 7, A, b"", 1000))
+        node.stopping = True
+        run.kv.close()
+        out.append((pv.state_path, old, (h, 7, 3)))
+
+    asyncio.run(go())
+    return out[0]
+
+
+def test_a_torn_state_file_is_taken_back_from_the_wals_record_at_start(tmp_path: Path) -> None:
+    """A power failure tore the file the journaled mode writes without fsync (here: emptied, then garbage): the
+    node does not refuse to start on it when the WAL's synced record holds the state; it writes that record
+    to the file, durably, before the signer opens."""
+    home = _home(tmp_path)
+    path, _, hrs = _signed_and_crashed(home)
+    for torn in (b"", b'{"height": "1", "rou'):
+        path.write_bytes(torn)
+
+        async def go() -> None:
+            run = await build(home)
+            pv = run.node.signer
+            assert isinstance(pv, FilePV)
+            assert (pv.state.height, pv.state.round, pv.state.step) == hrs
+            assert load_state(path) == pv.state
+            await _close(run)
+
+        asyncio.run(go())
+
+
+def test_reset_takes_the_wals_signer_record_into_the_file_before_wiping_data(tmp_path: Path) -> None:
+    """`egp reset` keeps the signer state but wipes data/, and with it the WAL's copy: a file left behind by a
+    power failure must take that copy first, or the kept state would not cover what the key signed."""
+    from node.home import Home, reset_home
+
+    home = _home(tmp_path)
+    path, old, hrs = _signed_and_crashed(home)
+    path.write_bytes(old)  # the file as a power failure can leave it: the prevote's state
+    reset_home(Home(home))
+    st = load_state(path)
+    assert (st.height, st.round, st.step) == hrs
+    assert privval.take_back_journal(path, None) is None
+    assert privval.take_back_journal(path, state_text(LastSignState(1, 0, 1)).encode()) is None  # below: kept
+    assert load_state(path) == st
+
+
 @pytest.fixture
 def pv(tmp_path: Path) -> FilePV:
     key_path = tmp_path / "config" / "priv_validator_key.json"
