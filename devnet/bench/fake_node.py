@@ -9,7 +9,11 @@ writes for code 0), and every `--block-ms` the txs received since the last block
 workload's txs carry). It verifies, executes and stores nothing, so the machine's other CPU is the generator's:
 
     python -m devnet.bench.fake_node --port 26999 &
-    egp bench --url http://127.0.0.1:26999 --rate 1000 --duration 30    # the JSON's loadgen_cores / tx
+    U=http://127.0.0.1:26999                                # four times: the 8 lanes of a 4-node network
+    egp bench --url $U --url $U --url $U --url $U --rate 1000 --duration 30   # the JSON's loadgen_cores / tx
+
+The generator's CPU per tx depends on how closely it keeps the schedule (each wake-up of its loop costs more
+than a send): compare versions at the same offered rate and read their own lateness beside it.
 
 Not a node: no consensus, no state, and it accepts any text as a tx.
 """

@@ -20,7 +20,8 @@ Method (docs/performance.md):
   `--transport http` uses keep-alive POSTs instead, one in flight per lane (hot lanes then fall behind).
 - The generator's own CPU comes off the two cores the nodes share, so the timed loop is kept lean: a ws lane
   (devnet/bench/wslink.py) writes the frames of all its txs due at once in one socket write and reads the
-  node's answers in the loop's read callback (no message objects, queue or task switch per answer); the
+  node's answers when it wakes to send (a non-blocking socket the loop does not watch: an answer arriving
+  wakes nothing; no message objects, queue or task switch per answer); the
   lanes wake on a common grid of `tick_s` (5 ms: each wake-up of the loop costs tens of µs of CPU in the
   kernel, more than a tx's send; a generator keeping a 1,000 tx/s schedule to the millisecond spent ~115 µs
   a tx, mostly waking up), so a tx leaves at most one tick after its due time, which its latency includes.
@@ -101,6 +102,9 @@ class Records:
 
 
 
+POLL_S = 0.25  # longest a ws lane goes without reading its connection (the node's pings want a pong)
+
+
 class Run:
     """One timed run against `urls`; `pids` are the node processes to sample (may be empty)."""
 
@@ -131,14 +135,23 @@ class Run:
 
     # ------------------------------------------------------------------ senders
     async def _paced(self, lane: int, items: list[int], send: Callable[[int], Any] | None = None,
-                     send_batch: Callable[[list[int]], None] | None = None) -> None:
+                     send_batch: Callable[[list[int]], None] | None = None,
+                     poll: Callable[[], None] | None = None) -> None:
         """Send `items` at their due times, from `self.lane_pos[lane]` on (kept there if the connection drops):
         each with `send(i)`, or those due together with one `send_batch([i, ...])` (one socket write: the ws
-        lanes), flushed before the lane waits for its bound, so a held tx never holds back one already due."""
+        lanes), flushed before the lane waits for its bound, so a held tx never holds back one already due.
+        `poll()` (the ws lanes': read the node's answers) is called each time the lane wakes, before it sends,
+        and at least every `POLL_S` while it waits."""
         due, k, n = self.p.due, self.lane_pos[lane], len(items)
         batch: list[int] = []
         window, outstanding = self.s.window, self.s.outstanding
+        # a held lane is freed by a commit (the observer sets `lane_free` at once) or by a refusal, which a
+        # polled lane only reads when it wakes: at least every POLL_S (not every tick: at saturation lanes
+        # are held for seconds, and waking them each tick would spend the CPU the tick saves)
+        hold_wait = POLL_S if poll is not None else 1.0
         while k < n:
+            if poll is not None:
+                poll()
             off = self.now()
             while k < n and due[items[k]] <= off:
                 i = items[k]
@@ -154,7 +167,9 @@ class Run:
                     while self.inflight[lane] >= window or self._outstanding(lane) >= outstanding:
                         self.lane_free[lane].clear()
                         with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self.lane_free[lane].wait(), 1.0)
+                            await asyncio.wait_for(self.lane_free[lane].wait(), hold_wait)
+                        if poll is not None:
+                            poll()  # the answers (a refused tx frees its place) come only this way
                     off = self.now()
                     self.r.held[i] = off - held_at
                     self.r.holds.setdefault(lane, []).append((held_at, off))
@@ -177,7 +192,8 @@ class Run:
                 # the next due time, rounded up to the run's tick: every lane wakes on the same grid
                 tick = self.s.tick_s
                 wake = max(due[items[k]], math.ceil(due[items[k]] / tick) * tick) if tick > 0 else due[items[k]]
-                await asyncio.sleep(max(0.001 if tick <= 0 else 0.0, wake - self.now()))
+                wait = max(0.001 if tick <= 0 else 0.0, wake - self.now())
+                await asyncio.sleep(min(wait, POLL_S) if poll is not None else wait)
 
     def sender_report(self) -> dict[str, Any]:
         """Why the txs went out late, if they did: held back by their lane's `outstanding` bound (the network
@@ -288,7 +304,7 @@ class Run:
 
     async def _ws_lane_once(self, session: aiohttp.ClientSession, url: str, lane: int, items: list[int]) -> None:
         """The lane's connection (devnet/bench/wslink.py): the frames of the txs due together go out in one
-        write, and each answer is read in the loop's read callback."""
+        write, and the answers are read each time the lane wakes (`poll`: the loop never wakes for them)."""
         link = await wslink.connect(url, lambda text: self._answer_text(text, lane))
         frames = self.p.frames
 
@@ -296,18 +312,12 @@ class Run:
             link.write(frames[batch[0]] if len(batch) == 1 else b"".join([frames[i] for i in batch]))
 
         try:
-            pacer = asyncio.ensure_future(self._paced(lane, items, send_batch=send_batch))
-            await asyncio.wait((pacer, link.closed), return_when=asyncio.FIRST_COMPLETED)
-            if not pacer.done():
-                pacer.cancel()
-                raise link.closed.result() or wslink.WsError("closed by the node")
-            pacer.result()
+            await self._paced(lane, items, send_batch=send_batch, poll=link.poll)
             while self.inflight[lane] > 0 and self.now() < min(self._deadline(), self.stop_off + self.s.drain_s):
-                if link.closed.done():
-                    raise ConnectionError("closed by the node")
+                link.poll()
                 await asyncio.sleep(0.05)
         finally:
-            await link.close()
+            link.close()
 
     async def _http_lane(self, session: aiohttp.ClientSession, url: str, lane: int, items: list[int]) -> None:
         payload = self.p.payload

@@ -1,12 +1,15 @@
 """A client WebSocket connection for the load generator's lanes (RFC 6455), kept to what a lane needs.
 
 Why not aiohttp's client here (it still makes the commit observer's and the verifiers' connections): the
-generator shares the two cores with the nodes, so each CPU-µs it spends per tx is taken from them. aiohttp
-sends a message as one coroutine call, one mask and one socket write, and delivers each answer as a message
-object through a queue and an awaited iteration. A lane instead writes the frames of every tx due at once in
-one `transport.write`, framed and masked before the clock started (`masked_frame`, called by
-devnet/bench/loadplan.py), and reads the node's answers in `data_received`, handing each text to a callback
-with no task switch in between.
+generator shares the two cores with the nodes, so each CPU-µs it spends per tx is taken from them, and most
+of what it spends is its event loop waking up (the epoll wait, the switch back: tens of µs each on this VM).
+aiohttp sends a message as one coroutine call, one mask and one socket write, and wakes the loop for each
+answer the node writes, delivering it as a message object through a queue and an awaited iteration. A lane
+instead writes the frames of every tx due at once in one `send`, framed and masked before the clock started
+(`masked_frame`, called by devnet/bench/loadplan.py), and reads the node's answers only when it `poll`s,
+which the lane does each time it wakes anyway (its tick, devnet/bench/loadgen.py): the socket is
+non-blocking and never registered with the loop, so an answer arriving costs no wake-up. Answers are then
+read up to a tick late; their time is only used to forget a tx as stale, never in a reported figure.
 
 Masking: every client frame is masked with its own key drawn from `os.urandom` (§5.3: the key must be
 unpredictable to whoever chooses the payload; drawing it before the run rather than at the send keeps that).
@@ -20,8 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import os
+import socket
 import struct
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -66,75 +71,66 @@ def frame_payload(frame: bytes) -> bytes:
     return _mask(frame[at:at + 4], frame[at + 4:])
 
 
-class WsLink(asyncio.Protocol):
-    """One client connection: `write(frames)` sends ready-made masked frames; every text message the server
-    sends goes to `on_text`, in order, from the event loop's read callback. `closed` resolves (None, or the
-    error) when the connection ends."""
+class WsLink:
+    """One client connection on a non-blocking socket: `write(frames)` sends ready-made masked frames (what
+    the socket does not take at once waits for the next `write` or `poll`); `poll()` reads what the server
+    sent so far and hands every text message to `on_text`, in order. Once the connection has ended, both
+    raise `WsError` (`error` says why)."""
 
-    def __init__(self, on_text: Callable[[str], None], key: bytes, host: str) -> None:
+    def __init__(self, sock: socket.socket, on_text: Callable[[str], None], buffered: bytes = b"") -> None:
+        self.sock = sock
         self.on_text = on_text
-        self._key = key
-        self._host = host
-        self.transport: asyncio.Transport | None = None
-        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.closed: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
-        self._buf = bytearray()
-        self._upgraded = False
+        self.error: WsError | None = None
+        self._buf = bytearray(buffered)
+        self._out = b""  # bytes written and not yet taken by the socket
         self._parts: list[bytes] = []  # a fragmented message so far
         self._op = 0
 
-    # ---------------------------------------------------------------- asyncio.Protocol
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.write(b"GET /websocket HTTP/1.1\r\nHost: " + self._host.encode() + b"\r\nUpgrade: websocket\r\n"
-                        b"Connection: Upgrade\r\nSec-WebSocket-Key: " + self._key + b"\r\n"
-                        b"Sec-WebSocket-Version: 13\r\n\r\n")
-
-    def data_received(self, data: bytes) -> None:
-        buf = self._buf
-        buf += data
-        try:
-            if not self._upgraded and not self._handshake():
-                return
-            self._frames()
-        except WsError as e:
-            self._end(e)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._end(WsError(f"connection lost: {exc!r}") if exc is not None else WsError("closed by the node"))
+    @property
+    def closed(self) -> bool:
+        return self.error is not None
 
     # ---------------------------------------------------------------- sending
     def write(self, data: bytes) -> None:
-        """Send masked frames (`masked_frame`s joined); raises `WsError` once the connection has ended."""
-        t = self.transport
-        if t is None or t.is_closing() or self.closed.done():
-            raise WsError("connection closed")
-        t.write(data)
+        """Send masked frames (`masked_frame`s joined), in order after anything still waiting."""
+        if self.error is not None:
+            raise self.error
+        self._out += data
+        self._flush()
+
+    def _flush(self) -> None:
+        if not self._out:
+            return
+        try:
+            n = self.sock.send(self._out)
+        except BlockingIOError:
+            return
+        except OSError as e:
+            raise self._end(WsError(f"connection lost: {e!r}")) from e
+        self._out = self._out[n:]
 
     # ---------------------------------------------------------------- reading
-    def _handshake(self) -> bool:
+    def poll(self) -> None:
+        """Read everything the server has sent so far (never waits) and deliver its text messages."""
+        if self.error is not None:
+            raise self.error
+        self._flush()
         buf = self._buf
-        end = buf.find(b"\r\n\r\n")
-        if end < 0:
-            if len(buf) > MAX_HANDSHAKE:
-                raise WsError("no end of the handshake's headers")
-            return False
-        head = bytes(buf[:end]).decode("latin-1").split("\r\n")
-        del buf[:end + 4]
-        status = head[0].split(" ", 2)
-        if len(status) < 2 or status[1] != "101":
-            raise WsError(f"the node refused the upgrade: {head[0]!r}")
-        fields = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in head[1:])}
-        want = base64.b64encode(hashlib.sha1(self._key + GUID).digest()).decode()
-        if fields.get("sec-websocket-accept") != want:
-            raise WsError("bad Sec-WebSocket-Accept in the handshake")
-        if fields.get("sec-websocket-extensions"):
-            raise WsError(f"extension not asked for: {fields['sec-websocket-extensions']!r}")
-        self._upgraded = True
-        if not self.opened.done():
-            self.opened.set_result(None)
-        return True
+        while True:
+            try:
+                data = self.sock.recv(262_144)
+            except BlockingIOError:
+                break
+            except OSError as e:
+                raise self._end(WsError(f"connection lost: {e!r}")) from e
+            if not data:
+                self._frames()
+                raise self._end(WsError("closed by the node"))
+            buf += data
+            if len(data) < 262_144:
+                break
+        if buf:
+            self._frames()
 
     def _frames(self) -> None:
         """Every complete frame in the buffer, in order; a partial one stays for the next read."""
@@ -143,9 +139,9 @@ class WsLink(asyncio.Protocol):
         while size - at >= 2:
             b0, b1 = buf[at], buf[at + 1]
             if b1 & 0x80:
-                raise WsError("masked frame from the server")
+                raise self._end(WsError("masked frame from the server"))
             if b0 & 0x70:
-                raise WsError("reserved bits set (no extension was agreed)")
+                raise self._end(WsError("reserved bits set (no extension was agreed)"))
             n, start = b1 & 0x7F, at + 2
             if n == 126:
                 if size - at < 4:
@@ -163,14 +159,12 @@ class WsLink(asyncio.Protocol):
                 on_text(buf[start:at].decode("utf-8"))
             else:
                 self._other(op, fin, bytes(buf[start:at]))
-            if self.closed.done():
-                return
         del buf[:at]
 
     def _other(self, op: int, fin: int, payload: bytes) -> None:
         if op in (OP_TEXT, OP_BINARY, OP_CONT):
             if (op == OP_CONT) != bool(self._parts):
-                raise WsError("fragment out of sequence")
+                raise self._end(WsError("fragment out of sequence"))
             if op != OP_CONT:
                 self._op = op
             self._parts.append(payload)
@@ -181,27 +175,25 @@ class WsLink(asyncio.Protocol):
         elif op == OP_PING:
             self.write(masked_frame(payload, OP_PONG))
         elif op == OP_CLOSE:
-            if self.transport is not None and not self.transport.is_closing():
-                self.transport.write(masked_frame(payload[:2], OP_CLOSE))
-                self.transport.close()
-            self._end(WsError("closed by the node"))
+            self._out = b""
+            self.write(masked_frame(payload[:2], OP_CLOSE))
+            raise self._end(WsError("closed by the node"))
         elif op != OP_PONG:
-            raise WsError(f"unknown opcode {op}")
+            raise self._end(WsError(f"unknown opcode {op}"))
 
-    def _end(self, exc: BaseException | None) -> None:
-        if not self.opened.done():
-            self.opened.set_exception(exc or WsError("closed before the handshake"))
-        if not self.closed.done():
-            self.closed.set_result(exc)
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.close()
+    def _end(self, error: WsError) -> WsError:
+        if self.error is None:
+            self.error = error
+            self.sock.close()
+        return self.error
 
-    async def close(self) -> None:
-        """Send a close frame (1000) and drop the connection."""
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(masked_frame(struct.pack("!H", 1000), OP_CLOSE))
-            self.transport.close()
-        self._end(None)
+    def close(self) -> None:
+        """Send a close frame (1000), best effort, and drop the connection."""
+        if self.error is None:
+            self._out = b""
+            with contextlib.suppress(WsError):
+                self.write(masked_frame(struct.pack("!H", 1000), OP_CLOSE))
+            self._end(WsError("closed by us"))
 
 
 async def connect(url: str, on_text: Callable[[str], None], timeout: float = 10.0) -> WsLink:
@@ -209,20 +201,48 @@ async def connect(url: str, on_text: Callable[[str], None], timeout: float = 10.
     u = urlsplit(url)
     if u.scheme not in ("http", "ws") or not u.hostname:
         raise WsError(f"not an http:// RPC URL: {url}")
-    port = u.port or 80
+    host, port = u.hostname, u.port or 80
     key = base64.b64encode(os.urandom(16))
     loop = asyncio.get_running_loop()
+    info = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    if not info:
+        raise WsError(f"no address for {host}")
+    family, kind, proto, _, addr = info[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setblocking(False)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
-        _, link = await asyncio.wait_for(
-            loop.create_connection(lambda: WsLink(on_text, key, f"{u.hostname}:{port}"), u.hostname, port), timeout)
+        async with asyncio.timeout(timeout):
+            await loop.sock_connect(sock, addr)
+            await loop.sock_sendall(sock, b"GET /websocket HTTP/1.1\r\nHost: " + f"{host}:{port}".encode()
+                                    + b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "
+                                    + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            got = bytearray()
+            while (end := got.find(b"\r\n\r\n")) < 0:
+                if len(got) > MAX_HANDSHAKE:
+                    raise WsError("no end of the handshake's headers")
+                data = await loop.sock_recv(sock, 65_536)
+                if not data:
+                    raise WsError(f"{url} closed the connection during the handshake")
+                got += data
+        _check_upgrade(bytes(got[:end]), key)
     except TimeoutError as e:
-        raise WsError(f"no connection to {url} within {timeout} s") from e
-    try:
-        await asyncio.wait_for(asyncio.shield(link.opened), timeout)
-    except TimeoutError as e:
-        await link.close()
+        sock.close()
         raise WsError(f"no WebSocket handshake from {url} within {timeout} s") from e
     except BaseException:
-        await link.close()
+        sock.close()
         raise
-    return link
+    return WsLink(sock, on_text, bytes(got[end + 4:]))
+
+
+def _check_upgrade(head_bytes: bytes, key: bytes) -> None:
+    head = head_bytes.decode("latin-1").split("\r\n")
+    status = head[0].split(" ", 2)
+    if len(status) < 2 or status[1] != "101":
+        raise WsError(f"the node refused the upgrade: {head[0]!r}")
+    fields = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in head[1:])}
+    want = base64.b64encode(hashlib.sha1(key + GUID).digest()).decode()
+    if fields.get("sec-websocket-accept") != want:
+        raise WsError("bad Sec-WebSocket-Accept in the handshake")
+    if fields.get("sec-websocket-extensions"):
+        raise WsError(f"extension not asked for: {fields['sec-websocket-extensions']!r}")

@@ -1,7 +1,7 @@
 """The generator's WebSocket lane (devnet/bench/wslink.py) against a real aiohttp server on 127.0.0.1: the
 frames made before the clock reach the server as the texts they carry, every text the server sends comes
-back in order (fragmented, interleaved with pings, or many in one write), and a closing or misbehaving server
-ends the connection with an error rather than a hang."""
+back in order when the lane polls (fragmented, interleaved with pings, or many in one write), and a closing
+or misbehaving server ends the connection with an error rather than a hang."""
 
 from __future__ import annotations
 
@@ -32,6 +32,13 @@ def test_a_masked_frame_carries_its_payload(data: bytes, key: bytes) -> None:
 def test_each_frame_has_its_own_key() -> None:
     keys = {masked_frame(b"same text")[2:6] for _ in range(50)}
     assert len(keys) > 45  # 4 random bytes each: a repeat among 50 is a ~3e-7 event
+
+
+async def _poll_until(link: wslink.WsLink, done: Callable[[], bool]) -> None:
+    """Poll as a lane does when it wakes, until `done()`."""
+    while not done():
+        link.poll()
+        await asyncio.sleep(0.005)
 
 
 async def _with_server(handler: Handler, body: Callable[[str], Awaitable[None]]) -> None:
@@ -68,11 +75,12 @@ def test_frames_written_together_arrive_as_the_texts_and_answers_come_back_in_or
         link.write(b"".join(masked_frame(t.encode()) for t in texts[:20]))  # one write, many frames
         for t in texts[20:]:
             link.write(masked_frame(t.encode()))
-        while len(got) < len(texts):
-            await asyncio.sleep(0.01)
+        await _poll_until(link, lambda: len(got) >= len(texts))
         assert got == ["got " + t for t in texts]
-        await link.close()
-        assert (await link.closed) is None
+        link.close()
+        assert link.closed
+        with pytest.raises(WsError):
+            link.poll()
 
     asyncio.run(_with_server(echo, body))
 
@@ -105,10 +113,11 @@ def test_fragments_pings_and_split_reads_are_read_as_whole_messages() -> None:
     async def body(url: str) -> None:
         got: list[str] = []
         link = await wslink.connect(url, got.append)
-        while len(got) < 2:
-            await asyncio.sleep(0.01)
+        await _poll_until(link, lambda: len(got) >= 2)
         assert got == ["first message", "x" * 300]
-        await link.close()
+        await asyncio.sleep(0.05)
+        link.poll()  # nothing more: the pong went out with the first poll that read the ping
+        link.close()
 
     asyncio.run(_with_server(raw, body))
 
@@ -124,8 +133,9 @@ def test_a_server_breaking_the_protocol_ends_the_connection_with_an_error(bad: b
 
     async def body(url: str) -> None:
         link = await wslink.connect(url, lambda _: None)
-        exc = await link.closed
-        assert isinstance(exc, WsError)
+        with pytest.raises(WsError):
+            await _poll_until(link, lambda: False)
+        assert link.closed and link.error is not None
         with pytest.raises(WsError):
             link.write(masked_frame(b"late"))
 
@@ -138,7 +148,8 @@ def test_a_server_closing_ends_the_connection() -> None:
 
     async def body(url: str) -> None:
         link = await wslink.connect(url, lambda _: None)
-        assert isinstance(await link.closed, WsError)
+        with pytest.raises(WsError, match="closed by the node"):
+            await _poll_until(link, lambda: False)
 
     asyncio.run(_with_server(closer, body))
 
