@@ -123,7 +123,7 @@ def write_network(root: Path, spec: WorkloadSpec, *, validators: int = 4, timeou
 def start_node(root: Path, i: int, log_level: str = "info", env_extra: dict[str, str] | None = None
                ) -> subprocess.Popen[bytes]:
     """`egp start` for `<root>/node<i>` (its log appended to node<i>/node.log)."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), **(env_extra or {}))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env_extra or {})}  # (env_extra may set PYTHONPATH too)
     home = root / f"node{i}"
     with open(home / "node.log", "ab") as log:
         return subprocess.Popen([sys.executable, "-m", "cli.main", "start", "--home", str(home), "--log-level",
