@@ -28,6 +28,12 @@ from state.kv import Op, View
 # their stored bytes sit once more only in the OS file cache (file-backed RSS, see below), and a trie page
 # miss is a get from mapped memory plus its decode.
 BLOCK_CACHE_BYTES = 32 << 20
+# Session 8 (ldb_growth, 64 MiB memtable, three pairs side by side at 400-600 blocks): without the filter
+# (`--bloom-bits 0`) LevelDB's part of the CPU per tx by quarter was -0.8/-3.5/-0.5/-3.0, +0.7/-1.5/-2.7/-9.7
+# and -0.5/-3.3/-4.9/-4.0 us (the compaction thread no longer builds a filter for each table it writes; the
+# commit thread's gets, present keys, cost the same). Kept at 10: the gain is ~1.5 % of the commit path at the
+# 5-minute state, and the reads of absent keys the bench does not run (RPC `tx` of an unknown hash, any read
+# the app's key filter does not answer) would then search every level.
 BLOOM_BITS = 10
 # What LevelDB holds in memory, and what a node's RSS shows of it (devnet/bench/memprobe.py measures both):
 # the block cache above, two memtables of `write_buffer_size` (WRITE_BUFFER_BYTES below) and the table cache of
@@ -70,6 +76,8 @@ COMPRESSION = None
 #   400 blocks (load 10-14), by quarter of 100,000 txs: 16 MiB 28.3 / 62.5 / 93.4 / 114.9 us, 64 MiB 25.0 /
 #   60.0 / 74.9 / 75.6 (another pair 16 MiB 29.3 / 57.5 / 79.5 / 115.6 against 32 MiB 28.4 / 55.0 / 69.9 /
 #   92.3: 32 MiB half way); compactions wrote 5,215 -> 2,898 MB.
+#   600 blocks again, quiet machine (load 0.6-2.9): 32.4 / 70.4 / 107.1 / 131.2 -> 29.3 / 58.8 / 74.8 / 101.8 us,
+#   the sum 154 / 233 / 280 / 329 -> 151 / 223 / 252 / 298 us; compactions wrote 9,713 -> 5,813 MB.
 # So 64 MiB: not dearer at a small state (-3 to -5 us per tx in the first quarter), -39 us per tx of a node's
 # CPU at the end of 5 minutes. Where it saves (400 blocks, compaction MB written into L1 / L2 / L3): 906 /
 # 1,947 / 1,516 -> 456 / 1,029 / 637: fewer, larger level-0 tables, so the overwritten keys (the trie's
@@ -87,7 +95,9 @@ WRITE_BUFFER_BYTES = 64 << 20
 MAX_FILE_BYTES: int | None = None
 BLOCK_BYTES: int | None = None
 # Keys between restart points in a table block (`block_restart_interval`, LevelDB's default 16): None leaves
-# LevelDB's default.
+# LevelDB's default. Session 8 (ldb_growth, 400 blocks, 64 MiB memtable, side by side): 32 within noise of 16
+# (LevelDB's part 21.6/43.8/53.8/62.7 against 21.4/43.4/52.9/64.5 us per tx), and so was a 4 MiB table size
+# (22.9/50.3/56.8/65.9 against 23.3/49.6/55.3/67.3, compaction bytes +8 %).
 BLOCK_RESTART_INTERVAL: int | None = None
 
 
