@@ -55,9 +55,9 @@ MAX_OPEN_FILES = 1000  # LevelDB's default, written out so the bound above is vi
 # A py-spy profile does not show these threads. Tables written with Snappy stay readable (each block records
 # its own compression), so existing homes need nothing.
 COMPRESSION = None
-# The memtable: larger than LevelDB's 4 MiB (16 MiB from session 4, 64 MiB since session 8). A block's commit
-# writes ~3 MB (1,000 txs), so a 4 MiB memtable went to a level-0 table every block or two, and the pages of
-# the trie's top (rewritten by every block) and the other hot keys were compacted again and again.
+# The memtable: larger than LevelDB's 4 MiB (16 MiB since session 4; 64 MiB tried in session 8, see the end).
+# A block's commit writes ~3 MB (1,000 txs), so a 4 MiB memtable went to a level-0 table every block or two,
+# and the pages of the trie's top (rewritten by every block) and the other hot keys were compacted again and again.
 # commit_bench --state 50000 --blocks 60 (LevelDB threads' CPU per committed tx): 4 MiB 131 us, 16 MiB 69 us,
 # 32 MiB 47 us; the synced write in the commit thread 13.9 -> 15.4 -> 18.8 us (a deeper skip list). Memory:
 # up to two memtables, bounded; a restart replays up to one memtable's log.
@@ -87,7 +87,14 @@ COMPRESSION = None
 # Costs: anonymous RSS up to +96 MiB (two memtables; +54 MiB at the end of the 600-block run, 212 -> 267 MiB),
 # bounded, in a sawtooth as each memtable fills (~25 blocks of 1,000 txs) and is flushed; a restart replays
 # up to one memtable's log: ~0.8 s of CPU for 62 MiB (0.12 s for 14 MiB at 16 MiB), ~1 s more at start.
-WRITE_BUFFER_BYTES = 64 << 20
+# But the network said otherwise, so 16 MiB stays: `egp bench --devnet --rate 2000 --duration 300` (quiet
+# machine, session 8, other load 0.025-0.028 cores, one run each, the same hour): 64 MiB 1,448 tx/s committed,
+# 1.308 ms of node CPU per tx (per node per tx: commit thread 157 us, verify thread 82, loop 66, LevelDB's
+# thread 24); the same code with 16 MiB 1,589 tx/s, 1.190 ms (143 / 73 / 58 / 45); the session's start
+# (`82dcd4e`, 16 MiB) 1,528 tx/s, 1.217 ms. LevelDB's thread did save ~20 us a tx, as in process, but every
+# Python thread got dearer, the verify thread's Ed25519 included (+9 us), which no LevelDB call explains: four
+# nodes' 2 x 64 MiB of memtables on two cores, i.e. caches and memory, is the likely cause (not established).
+WRITE_BUFFER_BYTES = 16 << 20
 # LevelDB's table size (`max_file_size`, its default 2 MiB) and block size (`block_size`, its default 4 KiB):
 # None leaves LevelDB's default. Bigger tables are worse here: at 32 MiB, L1 (10 MB) holds a single table
 # spanning every key, so each L1 -> L2 compaction rewrites all of L2 (LevelDB's thread 80 against 55 us per

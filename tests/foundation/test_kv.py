@@ -147,7 +147,7 @@ def test_leveldb_writes_uncompressed_tables_and_reads_snappy_ones(tmp_path: Path
 
 
 def test_leveldb_memtable_holds_a_few_blocks_of_writes(tmp_path: Path) -> None:
-    """state/kv_level.py WRITE_BUFFER_BYTES (64 MiB): ~8 MB of writes (a few blocks' commits) stay in the
+    """state/kv_level.py WRITE_BUFFER_BYTES (16 MiB): ~8 MB of writes (a few blocks' commits) stay in the
     memtable and its log; LevelDB's default 4 MiB would have flushed level-0 tables already."""
     from state.kv_level import WRITE_BUFFER_BYTES
 
