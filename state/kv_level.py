@@ -108,6 +108,17 @@ BLOCK_BYTES: int | None = None
 BLOCK_RESTART_INTERVAL: int | None = None
 
 
+def write_ops(db: plyvel.DB, ops: list[Op], sync: bool) -> None:
+    """`ops` ((key, value) puts, (key, None) deletes) in one atomic LevelDB write batch, optionally fsynced."""
+    with db.write_batch(transaction=True, sync=sync) as wb:
+        put, delete = wb.put, wb.delete
+        for key, value in ops:
+            if value is None:
+                delete(key)
+            else:
+                put(key, value)
+
+
 class _LevelRoot:
     def __init__(self, path: Path, block_cache_bytes: int = BLOCK_CACHE_BYTES) -> None:
         path.mkdir(parents=True, exist_ok=True)
@@ -123,13 +134,7 @@ class _LevelRoot:
         return value
 
     def write(self, ops: list[Op], sync: bool) -> None:
-        with self.db.write_batch(transaction=True, sync=sync) as wb:
-            put, delete = wb.put, wb.delete
-            for key, value in ops:
-                if value is None:
-                    delete(key)
-                else:
-                    put(key, value)
+        write_ops(self.db, ops, sync)
 
     def scan(self, start: bytes | None, stop: bytes | None, reverse: bool) -> Iterator[tuple[bytes, bytes]]:
         it = self.db.iterator(start=start, stop=stop, reverse=reverse)

@@ -144,13 +144,9 @@ def open_kv(path: Path, args: argparse.Namespace, write_buffer_mib: int | None =
 
 
 def _write_db(db: Any, ops: list[tuple[bytes, bytes | None]], sync: bool) -> None:
-    with db.write_batch(transaction=True, sync=sync) as wb:
-        put, delete = wb.put, wb.delete
-        for key, value in ops:
-            if value is None:
-                delete(key)
-            else:
-                put(key, value)
+    from state.kv_level import write_ops
+
+    write_ops(db, ops, sync)
 
 
 def parse_routes(specs: list[str]) -> list[tuple[str, str, int | None]]:
