@@ -11,7 +11,9 @@ timers, RPC, P2P, close LevelDB).
 Storage: ONE LevelDB (`data/egp.db`) with namespaces `app/` (application state and trie), `blockstore/`,
 `node/` (`ChainState` and the validators/params of every height, node/statestore.py), `wal/` (consensus WAL),
 `ix/` (tx/block index). The signer's last-signed state is the separate `priv_validator_state.json`
-(node/privval.py), one atomic write per signature (temp file, fsync, rename, as CometBFT's FilePV).
+(node/privval.py); in a node with a WAL its durable copy rides in the WAL's synced write of each own message
+(key `wal/\xffsigner-state`) and the file follows it without fsync ("Journaled mode"): one synced write per
+signature; without a WAL, one atomic write per signature (temp file, fsync, rename, as CometBFT's FilePV).
 
 Consensus: `consensus.ConsensusCore` driven by the shared `node/executor.py`; `node/node.py` implements its
 ports — transport (gossip), timers (`loop.call_later`), value source (mempool reap → app.prepare_proposal →
@@ -54,8 +56,9 @@ fsynced before they are broadcast, with the peers' records we acted on written a
 batch: peers' records are held in memory until then, as CometBFT's buffered `Write` is flushed by
 `WriteSync`) and replays them through the core at start; finished heights are deleted; a corrupt record
 is skipped, never fatal. The signer's own record of its last vote is re-sent
-too (a kill between the signer's fsync and the WAL write), and at start the signer takes back from the WAL
-what it signed if its state file lost its last rename (`FilePV.recover`).
+too, and at start the signer takes back from the WAL what it signed when its state file is behind, torn
+or missing (`take_back_journal`, `FilePV.recover`, `Node._journal_signer`); `egp reset` does the same before
+it wipes `data/`.
 
 Mempool (node/mempool.py): bounded by count and bytes, check_tx on entry, a bounded recent set of seen
 hashes (node/recent.py), FIFO reap,
