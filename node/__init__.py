@@ -57,7 +57,7 @@ batch: peers' records are held in memory until then, as CometBFT's buffered `Wri
 `WriteSync`) and replays them through the core at start; finished heights are deleted; a corrupt record
 is skipped, never fatal. The signer's own record of its last vote is re-sent
 too, and at start the signer takes back from the WAL what it signed when its state file is behind, torn
-or missing (`take_back_journal`, `FilePV.recover`, `Node._journal_signer`); `egp reset` does the same before
+or missing (`take_back_journal`, `FilePV.recover`); `egp reset` does the same before
 it wipes `data/`.
 
 Mempool (node/mempool.py): bounded by count and bytes, check_tx on entry, a bounded recent set of seen

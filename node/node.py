@@ -62,7 +62,7 @@ from node.messages import (
 )
 from node.metrics import Metrics
 from node.nodeapp import NodeApp
-from node.privval import FilePV, SignerStateError, state_from_text, state_text
+from node.privval import FilePV, state_text
 from node.runtime import (
     BadPeer,
     Network,
@@ -156,23 +156,12 @@ class Node:
 
     def _journal_signer(self) -> None:
         """With a WAL and the file signer: the signer's state rides in the WAL's synced write of each own message
-        (node/privval.py "Journaled mode": one synced write per signature instead of two), after taking back the
-        state that write last stored when it is above the file's (the file follows it without fsync, so a power
-        failure can leave the file behind). A wrapped signer (the fault harness's) keeps its own writes."""
+        (node/privval.py "Journaled mode": one synced write per signature instead of two). What that write last
+        stored was taken back into the state file before the signer opened (node/assemble.py
+        `take_back_journal`). A wrapped signer (the fault harness's) keeps its own writes."""
         pv = self.signer
-        if self.wal is None or not isinstance(pv, FilePV):
-            return
-        raw = self.wal.signer_state()
-        if raw is not None:
-            try:
-                found = state_from_text(raw)
-            except SignerStateError as exc:  # (written by us in a synced batch: not expected; the file stands)
-                log.error("signer state in the consensus WAL unreadable; the state file stands", reason=str(exc))
-            else:
-                if pv.recover_state(found):
-                    log.warning("signer state taken back from the consensus WAL's record", height=found.height,
-                                round=found.round, step=found.step)
-        pv.journal_in_wal()
+        if self.wal is not None and isinstance(pv, FilePV):
+            pv.journal_in_wal()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
